@@ -1,0 +1,50 @@
+# Selinexor Companion: `make run` and `make test` are the README's two commands.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+export PORT
+
+.DEFAULT_GOAL := help
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+.PHONY: help install run test test-unit test-e2e bench migrate demo worker clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install the app with its test tools
+
+run: $(STAMP) ## Migrate the SQLite demo database, seed the demo clinic, serve it with the worker on http://127.0.0.1:$(PORT)
+	$(VENV)/bin/companion migrate
+	$(VENV)/bin/companion demo
+	$(VENV)/bin/companion serve --with-worker --port $(PORT)
+
+test: $(STAMP) ## Run the whole suite (unit and integration, then the browser tests in their own process)
+	$(PY) -m pytest tests --ignore=tests/e2e --ignore=tests/bench
+	@if ls tests/e2e/test_*.py >/dev/null 2>&1; then $(PY) -m pytest tests/e2e; fi
+
+test-unit: $(STAMP) ## Run the suite without the browser tests
+	$(PY) -m pytest tests --ignore=tests/e2e --ignore=tests/bench
+
+test-e2e: $(STAMP) ## Run only the browser tests (Debian's Chromium through Playwright)
+	$(PY) -m pytest tests/e2e
+
+bench: $(STAMP) ## Run the benchmarks in tests/bench and print their figures
+	$(PY) -m pytest tests/bench -s -q
+
+migrate: $(STAMP) ## Upgrade the database at DATABASE_URL (default: var/companion.sqlite3)
+	$(VENV)/bin/companion migrate
+
+worker: $(STAMP) ## Run the reminder worker as its own process
+	$(VENV)/bin/companion worker
+
+clean: ## Remove the virtualenv, the demo database and caches
+	rm -rf $(VENV) var build *.egg-info .pytest_cache

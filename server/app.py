@@ -1,0 +1,71 @@
+"""The one wiring place: builds the Litestar app from a Settings object.
+
+Every controller, middleware, dependency and exception handler is listed here. Tests build their
+own app with their own settings, engine and clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Callable, Sequence
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from sqlalchemy.engine import Engine
+
+from .clock import Clock, SystemClock
+from .context import AppContext
+from .db import create_db_engine
+from .routes.health import healthz
+from .settings import PROJECT_ROOT, Settings
+
+WEB_DIR = PROJECT_ROOT / "web"
+log = logging.getLogger(__name__)
+
+# Routes that a third party (the SMS provider) posts to: authenticated by its signature, not by CSRF.
+CSRF_EXEMPT = ["/sms/", "/healthz"]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Clock | None = None,
+    on_startup: Sequence[Callable] = (),
+    on_shutdown: Sequence[Callable] = (),
+) -> Litestar:
+    """Build the web app. `on_startup`/`on_shutdown` let the CLI embed the worker without the app knowing it."""
+    engine = engine or create_db_engine(settings)
+    ctx = AppContext(settings=settings, engine=engine, clock=clock or SystemClock())
+    secret = settings.secret()
+    session_key = hashlib.sha256(f"session:{secret}".encode()).digest()
+
+    app = Litestar(
+        route_handlers=[
+            healthz,
+            create_static_files_router(path="/static", directories=[WEB_DIR / "static"], name="static",
+                                       include_in_schema=False),
+        ],
+        dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
+        middleware=[
+            CookieBackendConfig(secret=session_key, secure=not settings.is_development and settings.environment != "test",
+                                httponly=True, samesite="lax", max_age=180 * 24 * 3600).middleware,
+        ],
+        csrf_config=CSRFConfig(secret=secret, exclude=CSRF_EXEMPT, cookie_samesite="lax"),
+        template_config=TemplateConfig(directory=Path(WEB_DIR / "templates"), engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(title="Selinexor Companion", version="0.1.0", path="/schema"),
+        on_startup=list(on_startup),
+        on_shutdown=list(on_shutdown),
+        logging_config=None,  # the CLI configures logging once, for the web app and the worker alike
+        debug=False,
+    )
+    app.state.ctx = ctx
+    return app

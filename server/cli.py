@@ -1,0 +1,152 @@
+"""The `companion` command: serve, worker, migrate, demo, create-staff, and the clinical previews."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime, timezone
+
+import click
+
+from .settings import SettingsError, load_settings
+
+
+def _settings():
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(help="Selinexor Companion: patient app, care-team inbox and reminder worker.")
+def cli() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command(help="Upgrade the database to the latest schema (Alembic).")
+def migrate() -> None:
+    from .migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    click.echo(f"database at head: {_safe_url(settings.database_url)}")
+
+
+@cli.command(help="Seed the demo clinic (idempotent) and print the staff logins.")
+def demo() -> None:
+    from .db import create_db_engine
+    from .demo import seed_demo
+
+    settings = _settings()
+    engine = create_db_engine(settings)
+    result = seed_demo(engine, settings, datetime.now(timezone.utc))
+    _print_demo(result, settings)
+
+
+def _print_demo(result: dict, settings) -> None:
+    click.echo("")
+    click.echo(f"  Demo clinic: {settings.clinic_name}  ->  {settings.public_base_url}/staff")
+    for email, password, role in result["staff"]:
+        click.echo(f"  staff login ({role}): {email} / {password}")
+    for line in result.get("links", []):
+        click.echo(f"  {line}")
+    click.echo("")
+
+
+@cli.command("create-staff", help="Create a staff account (email, name, role, password).")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["nurse", "pharmacist", "physician", "admin"]), required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--phone", default=None, help="Pager number in E.164 (+15551234567) for on-call SMS.")
+@click.option("--on-call-order", type=int, default=None, help="1 = paged first, 2 = next, ...")
+def create_staff_command(email, name, role, password, phone, on_call_order) -> None:
+    from sqlmodel import Session, select
+
+    from .db import create_db_engine
+    from .errors import FieldError
+    from .models import Clinic
+    from .services.staff import create_staff
+
+    settings = _settings()
+    engine = create_db_engine(settings)
+    now = datetime.now(timezone.utc)
+    with Session(engine) as session:
+        clinic = session.exec(select(Clinic).order_by(Clinic.id)).first()
+    if clinic is None:
+        from .db import session_scope
+
+        with session_scope(engine) as session:
+            clinic = Clinic(name=settings.clinic_name, phone=settings.clinic_phone,
+                            timezone=settings.default_timezone, created_at=now)
+            session.add(clinic)
+    try:
+        staff = create_staff(engine, clinic_id=clinic.id, email=email, name=name, role=role, password=password,
+                             now=now, phone_e164=phone, on_call_order=on_call_order)
+    except FieldError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.field.replace('_', '-')}") from None
+    click.echo(f"created {staff.role} {staff.email} (id {staff.id})")
+
+
+@cli.command(help="Serve the web app (and, with --with-worker, the reminder worker in the same process).")
+@click.option("--host", default=None, help="Default: HOST or 127.0.0.1.")
+@click.option("--port", type=int, default=None, help="Default: PORT or 8000.")
+@click.option("--with-worker", is_flag=True, help="Run the scheduler in-process (single process only).")
+def serve(host, port, with_worker) -> None:
+    import uvicorn
+
+    from .app import create_app
+    from .clock import SystemClock
+    from .context import AppContext
+    from .db import create_db_engine
+
+    settings = _settings()
+    engine = create_db_engine(settings)
+    on_startup, on_shutdown = [], []
+    if with_worker:
+        # The CLI is the composition root for processes: the web app itself never imports the worker.
+        from notifications.worker import Worker
+
+        worker = Worker(AppContext(settings=settings, engine=engine, clock=SystemClock()))
+        on_startup.append(worker.start)
+        on_shutdown.append(worker.stop)
+    app = create_app(settings, engine=engine, on_startup=on_startup, on_shutdown=on_shutdown)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@cli.command(help="Run the reminder worker until SIGTERM (in-flight sends finish first).")
+def worker() -> None:
+    from notifications.worker import run_forever
+
+    from .clock import SystemClock
+    from .context import AppContext
+    from .db import create_db_engine
+
+    settings = _settings()
+    run_forever(AppContext(settings=settings, engine=create_db_engine(settings), clock=SystemClock()))
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _register_previews() -> None:
+    try:
+        from .preview import evaluate_command, schedule_command
+    except ImportError:  # the clinical previews arrive with the clinical core
+        return
+    cli.add_command(schedule_command)
+    cli.add_command(evaluate_command)
+
+
+_register_previews()
+
+
+def main() -> None:
+    cli(prog_name="companion")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

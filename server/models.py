@@ -1,0 +1,387 @@
+"""Database tables for the whole domain (see ../shared/architecture.md).
+
+Conventions:
+- every instant is stored in UTC (`UTCDateTime` hands back aware datetimes on every engine);
+- every entry a patient makes carries a client-supplied, unique `idempotency_key`;
+- corrections never overwrite: a correction is a new row pointing at the one it corrects (`corrects_id`),
+  and the corrected row gets `superseded_at`;
+- treatment plans are versions, never updated in place.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, time, timezone
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC: the same on SQLite and PostgreSQL."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+def utc_column(*, nullable: bool = False, index: bool = False) -> sa.Column:
+    return sa.Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class StaffRole(str, enum.Enum):
+    NURSE = "nurse"
+    PHARMACIST = "pharmacist"
+    PHYSICIAN = "physician"
+    ADMIN = "admin"
+
+
+class Channel(str, enum.Enum):
+    SMS = "sms"
+    PUSH = "push"
+    CONSOLE = "console"
+
+
+class EntrySource(str, enum.Enum):
+    APP = "app"
+    SMS = "sms"
+    STAFF = "staff"
+    IMPORT = "import"
+
+
+# --------------------------------------------------------------------------- clinic and people
+
+
+class Clinic(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    phone: str = Field(max_length=32)
+    timezone: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class Staff(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    email: str = Field(max_length=254, unique=True)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)  # StaffRole
+    password_hash: str = Field(max_length=255)
+    totp_secret: Optional[str] = Field(default=None, max_length=64)
+    phone_e164: Optional[str] = Field(default=None, max_length=20)  # pager number for on-call SMS
+    on_call_order: Optional[int] = Field(default=None)  # 1 = first paged, 2 = next, ...
+    active: bool = Field(default=True)
+    failed_logins: int = Field(default=0)
+    locked_until: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    session_version: int = Field(default=1)  # bumping it signs the person out everywhere
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class Patient(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    first_name: str = Field(max_length=100)
+    last_name: str = Field(max_length=100)
+    date_of_birth: date
+    mrn: str = Field(max_length=64)
+    phone_e164: Optional[str] = Field(default=None, max_length=20, index=True)
+    language: str = Field(default="en", max_length=8)
+    timezone: str = Field(max_length=64)
+    baseline_weight_kg: float
+    weight_unit: str = Field(default="kg", max_length=2)  # kg | lb, how the patient enters and sees weight
+    usual_stools_per_day: int = Field(default=1)
+    tablet_strength_mg: int = Field(default=20)
+    channel_preference: str = Field(default="sms", max_length=8)  # Channel
+    quiet_start: time = Field(default=time(21, 0))
+    quiet_end: time = Field(default=time(7, 0))
+    sms_consent: bool = Field(default=False)
+    sms_consent_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    sms_opted_out: bool = Field(default=False)
+    sms_opted_out_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    drug_names_in_messages: bool = Field(default=False)  # opt-in: otherwise messages never name the drug
+    session_version: int = Field(default=1)
+    enrolled_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(sa_column=utc_column())
+
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "mrn", name="uq_patient_clinic_mrn"),)
+
+
+class TreatmentPlan(SQLModel, table=True):
+    """One version of a patient's selinexor plan; the highest version is the current one."""
+
+    __tablename__ = "treatment_plan"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    version: int
+    regimen: str = Field(max_length=8)  # Xd | XVd | DLBCL (server.clinical.regimens)
+    dose_level: int
+    status: str = Field(max_length=16)  # active | held | discontinued
+    start_date: date
+    day1_weekday: int  # Monday = 0
+    day3_weekday: int
+    dose_time: time
+    antiemetic_name: str = Field(default="ondansetron", max_length=100)
+    antiemetic_offset_min: int = Field(default=30)
+    dexamethasone_instruction: str = Field(default="", max_length=300)
+    hold_rule: Optional[str] = Field(default=None, max_length=16)  # the rule id that led to a hold
+    reason: str = Field(default="", max_length=500)
+    changed_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(sa_column=utc_column())
+
+    __table_args__ = (sa.UniqueConstraint("patient_id", "version", name="uq_plan_patient_version"),)
+
+
+# --------------------------------------------------------------------------- patient entries
+
+
+class DoseEvent(SQLModel, table=True):
+    __tablename__ = "dose_event"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    idempotency_key: str = Field(max_length=64, unique=True)
+    scheduled_for: Optional[date] = None  # the local dose day this entry answers
+    at: datetime = Field(sa_column=utc_column())  # when taken / vomited / noticed missing
+    status: str = Field(max_length=16)  # taken | missed | vomited
+    antiemetic_taken: Optional[bool] = None
+    source: str = Field(default="app", max_length=8)
+    corrects_id: Optional[int] = Field(default=None, foreign_key="dose_event.id")
+    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    recorded_at: datetime = Field(sa_column=utc_column())
+
+
+class AntiemeticEvent(SQLModel, table=True):
+    __tablename__ = "antiemetic_event"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    idempotency_key: str = Field(max_length=64, unique=True)
+    at: datetime = Field(sa_column=utc_column())
+    source: str = Field(default="app", max_length=8)
+    corrects_id: Optional[int] = Field(default=None, foreign_key="antiemetic_event.id")
+    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    recorded_at: datetime = Field(sa_column=utc_column())
+
+
+class SymptomReport(SQLModel, table=True):
+    __tablename__ = "symptom_report"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    idempotency_key: str = Field(max_length=64, unique=True)
+    at: datetime = Field(sa_column=utc_column())
+    nausea: Optional[int] = None  # 0-3 (clinical-reference §5)
+    vomiting_episodes: Optional[int] = None
+    loose_stools: Optional[int] = None
+    appetite: Optional[int] = None
+    fatigue: Optional[int] = None
+    temperature_c: Optional[float] = None
+    chills: Optional[bool] = None
+    bleeding: Optional[str] = Field(default=None, max_length=8)  # none | minor | major
+    neuro: Optional[str] = Field(default=None, max_length=8)  # none | dizzy | major
+    vision_change: Optional[bool] = None
+    source: str = Field(default="app", max_length=8)
+    corrects_id: Optional[int] = Field(default=None, foreign_key="symptom_report.id")
+    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    recorded_at: datetime = Field(sa_column=utc_column())
+
+
+class WeightEntry(SQLModel, table=True):
+    __tablename__ = "weight_entry"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    idempotency_key: str = Field(max_length=64, unique=True)
+    at: datetime = Field(sa_column=utc_column())
+    kg: float
+    entered_value: float
+    entered_unit: str = Field(max_length=2)  # kg | lb
+    source: str = Field(default="app", max_length=8)
+    corrects_id: Optional[int] = Field(default=None, foreign_key="weight_entry.id")
+    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    recorded_at: datetime = Field(sa_column=utc_column())
+
+
+class LabResult(SQLModel, table=True):
+    __tablename__ = "lab_result"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    idempotency_key: str = Field(max_length=64, unique=True)
+    collected_at: datetime = Field(sa_column=utc_column())
+    sodium_mmol_l: Optional[float] = None
+    platelets_10e9_l: Optional[float] = None
+    anc_10e9_l: Optional[float] = None
+    hemoglobin_g_dl: Optional[float] = None
+    source: str = Field(default="staff", max_length=8)
+    entered_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    recorded_at: datetime = Field(sa_column=utc_column())
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class Alert(SQLModel, table=True):
+    """A finding that needs a person; one open alert per patient and rule family (reference §4d)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    family: str = Field(max_length=16)
+    rule: str = Field(max_length=16)
+    tier: str = Field(max_length=16)  # urgent | same_day | routine
+    action: str = Field(max_length=24)
+    status: str = Field(default="open", max_length=16)  # open | acknowledged | resolved
+    facts: str = Field(max_length=2000)
+    patient_advice: str = Field(default="", max_length=2000)
+    resume_level: Optional[int] = None
+    resume_dose: Optional[str] = Field(default=None, max_length=100)
+    opened_at: datetime = Field(sa_column=utc_column(index=True))
+    updated_at: datetime = Field(sa_column=utc_column())
+    acknowledged_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    acknowledged_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    assigned_to_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    resolved_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    resolved_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    outcome: Optional[str] = Field(default=None, max_length=500)
+    page_level: int = Field(default=0)  # how far down the on-call chain it has been paged
+    next_page_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True, index=True))
+
+    # One open (or acknowledged) alert per patient and family; resolved ones do not count.
+    __table_args__ = (
+        sa.Index(
+            "uq_alert_open_family",
+            "patient_id",
+            "family",
+            unique=True,
+            sqlite_where=sa.text("status != 'resolved'"),
+            postgresql_where=sa.text("status != 'resolved'"),
+        ),
+    )
+
+
+class AlertEvent(SQLModel, table=True):
+    __tablename__ = "alert_event"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    kind: str = Field(max_length=16)  # created | updated | acknowledged | assigned | note | paged | resolved
+    at: datetime = Field(sa_column=utc_column())
+    staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    detail: str = Field(default="", max_length=2000)
+
+
+# --------------------------------------------------------------------------- messaging
+
+
+class Reminder(SQLModel, table=True):
+    """The outbox: every message the worker sends (reminders, pages, invites, replies).
+
+    Life cycle: pending -> claimed -> sent | failed | unknown, or pending -> cancelled | expired.
+    `dedupe_key` makes planning idempotent (patient, kind, scheduled instant; or alert and page level).
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=160, unique=True)
+    patient_id: Optional[int] = Field(default=None, foreign_key="patient.id", index=True)
+    staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    alert_id: Optional[int] = Field(default=None, foreign_key="alert.id")
+    kind: str = Field(max_length=24)
+    channel: str = Field(default="sms", max_length=8)
+    to_address: Optional[str] = Field(default=None, max_length=40)
+    body: Optional[str] = Field(default=None, max_length=1600)  # free-text messages; reminders render at send time
+    scheduled_for: datetime = Field(sa_column=utc_column())  # the event's own time (e.g. the dose)
+    send_at: datetime = Field(sa_column=utc_column())  # when it should go out (quiet hours may defer it)
+    expires_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    status: str = Field(default="pending", max_length=16)
+    next_attempt_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    attempts: int = Field(default=0)
+    claim_token: Optional[str] = Field(default=None, max_length=40)
+    claimed_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    sent_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    provider_id: Optional[str] = Field(default=None, max_length=64, index=True)
+    delivery_status: Optional[str] = Field(default=None, max_length=16)  # queued | sent | delivered | undelivered | failed
+    delivery_updated_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    last_error: Optional[str] = Field(default=None, max_length=500)
+    cancel_reason: Optional[str] = Field(default=None, max_length=200)
+    payload: Optional[str] = Field(default=None, max_length=2000)  # JSON: dose mg, tablets, link...
+    created_at: datetime = Field(sa_column=utc_column())
+    updated_at: datetime = Field(sa_column=utc_column())
+
+    # The dispatcher's only query: due rows by (status, next_attempt_at). Keep it an index lookup.
+    __table_args__ = (sa.Index("ix_reminder_due", "status", "next_attempt_at"),)
+
+
+class InboundMessage(SQLModel, table=True):
+    __tablename__ = "inbound_message"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    provider_id: str = Field(max_length=64, unique=True)
+    from_number: str = Field(max_length=40)
+    to_number: str = Field(max_length=40)
+    body: str = Field(max_length=1600)
+    patient_id: Optional[int] = Field(default=None, foreign_key="patient.id", index=True)
+    handled_as: Optional[str] = Field(default=None, max_length=24)
+    reply: Optional[str] = Field(default=None, max_length=1600)
+    received_at: datetime = Field(sa_column=utc_column())
+
+
+class PushSubscription(SQLModel, table=True):
+    __tablename__ = "push_subscription"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    endpoint: str = Field(max_length=1000, unique=True)
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+    created_at: datetime = Field(sa_column=utc_column())
+    last_success_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class SignInToken(SQLModel, table=True):
+    """Single-use patient sign-in links (enrollment invites and re-sent links); only a hash is stored."""
+
+    __tablename__ = "sign_in_token"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    purpose: str = Field(default="invite", max_length=16)  # invite | sign_in
+    created_at: datetime = Field(sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column())
+    used_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    created_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+
+
+# --------------------------------------------------------------------------- operations
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=utc_column(index=True))
+    staff_id: Optional[int] = Field(default=None, foreign_key="staff.id", index=True)
+    patient_id: Optional[int] = Field(default=None, foreign_key="patient.id", index=True)
+    action: str = Field(max_length=64)  # e.g. patient.view, plan.hold, lab.create
+    detail: str = Field(default="", max_length=2000)
+    ip: Optional[str] = Field(default=None, max_length=64)
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    __tablename__ = "worker_heartbeat"
+    name: str = Field(primary_key=True, max_length=100)
+    beat_at: datetime = Field(sa_column=utc_column())
+    pid: int
+    host: str = Field(max_length=200)
+
+
+class AppSecret(SQLModel, table=True):
+    """Generated-once keys the app needs across restarts (e.g. the VAPID key pair for Web Push)."""
+
+    __tablename__ = "app_secret"
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=4000)
+    created_at: datetime = Field(sa_column=utc_column())

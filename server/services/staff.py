@@ -1,0 +1,62 @@
+"""Staff accounts: creation and password hashing (argon2id)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from ..db import session_scope
+from ..errors import FieldError
+from ..models import Clinic, Staff, StaffRole
+
+_hasher = PasswordHasher()  # argon2id with the library's current defaults
+
+MIN_PASSWORD_LENGTH = 12
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return False
+
+
+def create_staff(
+    engine: Engine,
+    *,
+    clinic_id: int,
+    email: str,
+    name: str,
+    role: str,
+    password: str,
+    now: datetime,
+    phone_e164: str | None = None,
+    on_call_order: int | None = None,
+) -> Staff:
+    """Create a staff account; the email is unique across the installation."""
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254:
+        raise FieldError("email", "Enter a valid email address.")
+    if role not in {r.value for r in StaffRole}:
+        raise FieldError("role", f"Role must be one of: {', '.join(r.value for r in StaffRole)}.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise FieldError("password", f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    with session_scope(engine) as session:
+        if session.exec(select(Staff).where(Staff.email == email)).first():
+            raise FieldError("email", "A staff member with this email already exists.")
+        if session.get(Clinic, clinic_id) is None:
+            raise FieldError("clinic_id", "No such clinic.")
+        staff = Staff(clinic_id=clinic_id, email=email, name=name.strip(), role=role,
+                      password_hash=hash_password(password), phone_e164=phone_e164,
+                      on_call_order=on_call_order, created_at=now)
+        session.add(staff)
+        session.flush()
+        return staff

@@ -1,0 +1,132 @@
+"""Typed settings, read once from the environment (and an optional `.env`).
+
+Nothing else in the code base reads environment variables: `server.app.create_app(settings)`
+and the CLI receive a `Settings` object and pass it on.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = PROJECT_ROOT / "var"
+
+# Secrets that look like a copy of the example file are refused outside development.
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "xxx"}
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or invalid; the message is one sentence naming it."""
+
+
+class Settings(BaseSettings):
+    """Everything the server and the worker need to know about their environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- runtime -------------------------------------------------------------
+    environment: Literal["development", "test", "production"] = Field("development", alias="COMPANION_ENV")
+    host: str = Field("127.0.0.1", alias="HOST")
+    port: int = Field(8000, alias="PORT", ge=1, le=65535)
+    var_dir: Path = Field(VAR_DIR, alias="COMPANION_VAR_DIR")
+
+    # --- database ------------------------------------------------------------
+    database_url: str = Field("", alias="DATABASE_URL")
+
+    # --- security ------------------------------------------------------------
+    secret_key: SecretStr = Field(SecretStr(""), alias="SECRET_KEY")
+    public_base_url: str = Field("http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
+
+    # --- SMS provider (twilio) -----------------------------------------------
+    twilio_account_sid: str = Field("", alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr = Field(SecretStr(""), alias="TWILIO_AUTH_TOKEN")
+    twilio_from_number: str = Field("", alias="TWILIO_FROM_NUMBER")
+    twilio_messaging_service_sid: str = Field("", alias="TWILIO_MESSAGING_SERVICE_SID")
+    twilio_api_base: str = Field("", alias="TWILIO_API_BASE")
+
+    # --- clinic --------------------------------------------------------------
+    clinic_name: str = Field("Demo Oncology Clinic", alias="CLINIC_NAME")
+    clinic_phone: str = Field("+15555550100", alias="CLINIC_PHONE")
+    default_timezone: str = Field("America/New_York", alias="DEFAULT_TIMEZONE")
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as America/New_York") from None
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL such as https://companion.example.org")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_requirements(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'companion.sqlite3'}"
+        if self.environment != "production":
+            return self
+        secret = self.secret_key.get_secret_value()
+        if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+            raise ValueError("SECRET_KEY must be set to a random value of at least 32 characters in production")
+        if not self.public_base_url.startswith("https://"):
+            raise ValueError("PUBLIC_BASE_URL must be an https:// URL in production")
+        if self.twilio_enabled:
+            if not self.twilio_auth_token.get_secret_value():
+                raise ValueError("TWILIO_AUTH_TOKEN must be set when TWILIO_ACCOUNT_SID is set")
+            if not (self.twilio_from_number or self.twilio_messaging_service_sid):
+                raise ValueError("TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID must be set when TWILIO_ACCOUNT_SID is set")
+        return self
+
+    # --- derived -------------------------------------------------------------
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid)
+
+    def secret(self) -> str:
+        """The session/CSRF secret: set explicitly, or generated once under var/ outside production."""
+        value = self.secret_key.get_secret_value()
+        if value:
+            return value
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings from the environment, turning validation errors into one clear sentence."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = error.get("loc") or ()
+        name = _env_name(str(loc[0])) if loc else ""
+        message = error["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {message}" if name else message) from None
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    return (info.alias if info and info.alias else field).upper()

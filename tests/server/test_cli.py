@@ -1,0 +1,119 @@
+"""The `companion` commands run: each has --help, and the ones that finish do their job."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from sqlmodel import Session, select
+
+from server.cli import cli
+from server.db import create_db_engine
+from server.models import Staff
+
+COMMANDS = ["serve", "worker", "migrate", "demo", "create-staff"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    return {"DATABASE_URL": url, "COMPANION_VAR_DIR": str(tmp_path / "var"), "COMPANION_ENV": "development"}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_migrate_demo_and_create_staff(env):
+    runner = CliRunner(env=env)
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    demo = runner.invoke(cli, ["demo"])
+    assert demo.exit_code == 0, demo.output
+    assert "nurse@demo.clinic" in demo.output
+    created = runner.invoke(cli, ["create-staff", "--email", "New@Example.org", "--name", "New Nurse",
+                                  "--role", "nurse", "--password", "a-long-enough-password"])
+    assert created.exit_code == 0, created.output
+    with Session(create_db_engine(env["DATABASE_URL"])) as session:
+        assert session.exec(select(Staff).where(Staff.email == "new@example.org")).one().role == "nurse"
+
+
+def test_create_staff_rejects_a_short_password_naming_the_option(env):
+    runner = CliRunner(env=env)
+    runner.invoke(cli, ["migrate"])
+    result = runner.invoke(cli, ["create-staff", "--email", "a@b.org", "--name", "A", "--role", "admin",
+                                 "--password", "short"])
+    assert result.exit_code == 2
+    assert "--password" in result.output and "12 characters" in result.output
+
+
+def test_bad_setting_stops_with_one_sentence(env):
+    result = CliRunner(env={**env, "DEFAULT_TIMEZONE": "Nowhere/Land"}).invoke(cli, ["migrate"])
+    assert result.exit_code != 0
+    assert "DEFAULT_TIMEZONE" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _companion(args, env):
+    return subprocess.Popen([sys.executable, "-m", "server.cli", *args], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.slow
+def test_serve_with_worker_answers_healthz_and_stops_on_sigterm(env):
+    CliRunner(env=env).invoke(cli, ["migrate"])
+    port = _free_port()
+    proc = _companion(["serve", "--with-worker", "--port", str(port)], env)
+    try:
+        body = _wait_for(lambda: (r := httpx.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+                         and r.json()["worker_heartbeat_age_s"] is not None and r.json())
+        assert body["status"] == "ok" and body["worker_heartbeat_age_s"] < 30
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+    # uvicorn re-raises SIGTERM after a clean shutdown, so the exit status is the signal itself.
+    assert proc.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "stopped" in output  # the embedded worker's scheduler shut down with the app
+
+
+@pytest.mark.slow
+def test_worker_process_beats_and_stops_cleanly_on_sigterm(env):
+    CliRunner(env=env).invoke(cli, ["migrate"])
+    proc = _companion(["worker"], env)
+    engine = create_db_engine(env["DATABASE_URL"])
+    from server.services.heartbeat import worker_heartbeat_age
+    from datetime import datetime, timezone
+
+    try:
+        _wait_for(lambda: worker_heartbeat_age(engine, datetime.now(timezone.utc)) is not None)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 0, output
+    assert "stopped" in output
