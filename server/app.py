@@ -11,7 +11,9 @@ import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
+from litestar.exceptions import NotAuthorizedException
+from litestar.response import Redirect
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.di import Provide
@@ -24,6 +26,10 @@ from sqlalchemy.engine import Engine
 from .clock import Clock, SystemClock
 from .context import AppContext
 from .db import create_db_engine
+from .errors import Conflict, FieldError, Forbidden, NotFound
+from .routes import patient as patient_routes
+from .routes import sms as sms_routes
+from .routes import staff as staff_routes
 from .routes.health import healthz
 from .settings import PROJECT_ROOT, Settings
 
@@ -51,6 +57,9 @@ def create_app(
     app = Litestar(
         route_handlers=[
             healthz,
+            *patient_routes.ROUTES,
+            *staff_routes.ROUTES,
+            *sms_routes.ROUTES,
             create_static_files_router(path="/static", directories=[WEB_DIR / "static"], name="static",
                                        include_in_schema=False),
         ],
@@ -62,6 +71,13 @@ def create_app(
         csrf_config=CSRFConfig(secret=secret, exclude=CSRF_EXEMPT, cookie_samesite="lax"),
         template_config=TemplateConfig(directory=Path(WEB_DIR / "templates"), engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(title="Selinexor Companion", version="0.1.0", path="/schema"),
+        exception_handlers={
+            FieldError: field_error_handler,
+            Conflict: conflict_handler,
+            NotFound: not_found_handler,
+            Forbidden: forbidden_handler,
+            NotAuthorizedException: not_authorized_handler,
+        },
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         logging_config=None,  # the CLI configures logging once, for the web app and the worker alike
@@ -69,3 +85,36 @@ def create_app(
     )
     app.state.ctx = ctx
     return app
+
+
+# --------------------------------------------------------------------------- errors, mapped to HTTP once
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def field_error_handler(request: Request, exc: FieldError) -> Response:
+    """422 naming the field; nothing was stored. HTML forms catch FieldError themselves to re-render the page."""
+    return Response({"error": "invalid", "field": exc.field, "message": exc.message,
+                     "errors": [{"field": exc.field, "message": exc.message}]}, status_code=422)
+
+
+def conflict_handler(request: Request, exc: Conflict) -> Response:
+    return Response({"error": "conflict", "field": exc.field, "message": exc.message}, status_code=409)
+
+
+def not_found_handler(request: Request, exc: NotFound) -> Response:
+    return Response({"error": "not_found", "message": str(exc) or "Not found."}, status_code=404)
+
+
+def forbidden_handler(request: Request, exc: Forbidden) -> Response:
+    return Response({"error": "forbidden", "message": str(exc) or "Forbidden."}, status_code=403)
+
+
+def not_authorized_handler(request: Request, exc: NotAuthorizedException) -> Response:
+    """Pages send people to the right sign-in page; the JSON API answers 401."""
+    if _wants_html(request):
+        target = "/staff/login" if request.url.path.startswith("/staff") else "/signin"
+        return Redirect(f"{target}?next={request.url.path}")
+    return Response({"error": "not_authenticated", "message": exc.detail}, status_code=401)

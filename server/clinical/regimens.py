@@ -148,9 +148,8 @@ class Plan:
             raise ClinicalValidationError(
                 "status", f"status must be one of active, held, discontinued (got {self.status!r})"
             ) from None
-        # Every level of the ladder must be whole tablets of this strength.
-        for rung in REGIMENS[self.regimen].levels:
-            tablets_for(rung.dose_mg, self.tablet_strength_mg)
+        # The current dose must be whole tablets of this strength (a new strength comes with a new dose if needed).
+        tablets_for(self.dose_level.dose_mg, self.tablet_strength_mg)
 
     @property
     def regimen_data(self) -> Regimen:
@@ -193,14 +192,22 @@ def describe_resume(plan: Plan) -> tuple[int | None, str]:
     return lower.level, lower.describe()
 
 
-def reduce(plan: Plan) -> Plan:
-    """One level lower, same status; past the last level the plan is permanently discontinued."""
+def _strength(plan: Plan, tablet_strength_mg: int | None) -> int:
+    return plan.tablet_strength_mg if tablet_strength_mg is None else tablet_strength_mg
+
+
+def reduce(plan: Plan, tablet_strength_mg: int | None = None) -> Plan:
+    """One level lower, same status; past the last level the plan is permanently discontinued.
+
+    `tablet_strength_mg` changes the tablet strength with the dose (when the new dose is not whole tablets of the old one,
+    a ClinicalValidationError says so: tablets are never divided).
+    """
     # clinical-reference: section 1 ("Next step: permanently discontinue"), R-LADDER
     _refuse_if_discontinued(plan, "reduce")
     lower = next_lower_level(plan)
     if lower is None:
         return replace(plan, status=PlanStatus.DISCONTINUED)
-    return replace(plan, level=lower.level)
+    return replace(plan, level=lower.level, tablet_strength_mg=_strength(plan, tablet_strength_mg))
 
 
 def hold(plan: Plan) -> Plan:
@@ -209,7 +216,7 @@ def hold(plan: Plan) -> Plan:
     return replace(plan, status=PlanStatus.HELD)
 
 
-def resume(plan: Plan, level: int | None = None) -> Plan:
+def resume(plan: Plan, level: int | None = None, tablet_strength_mg: int | None = None) -> Plan:
     """Resume at `level` (the care team's choice); with no level, one level lower as the label says after an interrupt.
 
     The label's interrupt actions all read "hold until recovery, then resume one level lower", so the default is
@@ -221,7 +228,8 @@ def resume(plan: Plan, level: int | None = None) -> Plan:
         if lower is None:
             return replace(plan, status=PlanStatus.DISCONTINUED)
         level = lower.level
-    return replace(plan, level=level, status=PlanStatus.ACTIVE)  # __post_init__ validates the level
+    # __post_init__ validates the level and the tablets
+    return replace(plan, level=level, status=PlanStatus.ACTIVE, tablet_strength_mg=_strength(plan, tablet_strength_mg))
 
 
 def discontinue(plan: Plan) -> Plan:

@@ -316,3 +316,41 @@ def next_dose_day_text(setup: ScheduleSetup, now_utc: datetime) -> str:
             return "on hold until your care team tells you to restart"
         return "none scheduled"
     return f"{dose.local.strftime('%A')} {dose.local.day} {dose.local.strftime('%B')} at {dose.local.strftime('%H:%M')}"
+
+
+def events_for_local_days(setup: ScheduleSetup, first_day: date, days: int) -> list[ScheduledEvent]:
+    """Events from local midnight of `first_day` to local midnight `days` days later."""
+    zone = setup.zone
+    start_utc = resolve_local(first_day, time(0, 0), zone).astimezone(timezone.utc)
+    end_utc = resolve_local(first_day + timedelta(days=days), time(0, 0), zone).astimezone(timezone.utc)
+    return events_between(setup, start_utc, end_utc)
+
+
+def parse_local_date(field: str, value: object) -> date:
+    """An ISO date such as 2026-03-02, or a ClinicalValidationError naming `field`."""
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ClinicalValidationError(field, f"{field} must be a date like 2026-03-02 (got {value!r})") from None
+
+
+def parse_local_time(field: str, value: object) -> time:
+    """A wall-clock time such as 08:00 (no offset), or a ClinicalValidationError naming `field`."""
+    try:
+        parsed = time.fromisoformat(str(value))
+    except ValueError:
+        raise ClinicalValidationError(field, f"{field} must be a local time like 08:00 (got {value!r})") from None
+    if parsed.tzinfo is not None:
+        raise ClinicalValidationError(field, f"{field} must be a local time without an offset (got {value!r})")
+    return parsed
+
+
+def parse_instant(field: str, value: object) -> datetime:
+    """An ISO date-time with an offset (or Z), returned in UTC; a ClinicalValidationError naming `field` otherwise."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ClinicalValidationError(field, f"{field} must be an ISO date-time with an offset (got {value!r})") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ClinicalValidationError(field, f"{field} must include a UTC offset, e.g. 2026-03-10T12:00:00Z (got {value!r})")
+    return parsed.astimezone(timezone.utc)

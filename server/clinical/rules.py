@@ -1,0 +1,960 @@
+"""Escalation rules: from a patient's entries to findings for the care team (clinical reference sections 3 and 4).
+
+`evaluate(state, now)` describes the patient as of `now`. It returns one finding per rule whose condition holds now;
+a finding whose condition no longer holds is not returned (the alert it opened stays open until staff resolve it,
+section 4d, so nothing is lost). What "now" means for each kind of entry:
+
+* symptom answers (counts "in the last 24 hours", severity "today"): the latest answer to each question given in
+  the 24 hours up to `now`; older answers are history (used for R-DIA-2R and R-FAT-2 only);
+* weight: the most recent weight, whatever its age (section 4a: "from the most recent weight");
+* labs: the most recent value of each kind, whatever its age;
+* dose logs: R-WRONG-DAY and R-NO-AE look at logs from the last 7 days.
+
+Entries stamped up to `FUTURE_TOLERANCE` after `now` still count (device clocks run fast; a fever must not be lost to
+clock skew); later ones are ignored.
+
+Within a graded group of rows about one condition (R-NV-12/R-NV-3, R-DIA-2/R-DIA-2R/R-DIA-3, R-WT-5/R-WT-10/R-WT-20,
+R-PLT-75/R-PLT-75B/R-PLT-25, R-ANC-1/R-ANC-05) only the most severe row that applies is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from enum import Enum
+from typing import Iterable
+
+from server.clinical.errors import ClinicalValidationError
+from server.clinical.grading import check_choice, check_grade, check_range
+from server.clinical.regimens import PlanStatus, describe_resume, next_lower_level
+from server.clinical.schedule import (
+    WEEKDAYS,
+    FIRST_WEEKS_DAYS,
+    ScheduledEvent,
+    ScheduleSetup,
+    dose_on_local_date,
+    is_dose_day,
+    next_dose,
+    next_dose_day_text,
+    previous_doses,
+    resolve_local,
+)
+
+RECENT_SYMPTOMS = timedelta(hours=24)  # clinical-reference: section 5 ("in the last 24 hours" / "today")
+RECENT_DOSE_LOGS = timedelta(days=7)
+FUTURE_TOLERANCE = timedelta(hours=1)
+INTERRUPT_URGENT_WITHIN = timedelta(hours=12)  # clinical-reference: section 3 (interrupt -> urgent, next dose < 12 h)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Tiers, actions, families
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class Tier(str, Enum):
+    """Severity tiers of section 3. `rank` orders them: urgent is highest."""
+
+    URGENT = "urgent"
+    SAME_DAY = "same_day"
+    ROUTINE = "routine"
+    SELF_CARE = "self_care"
+
+    @property
+    def rank(self) -> int:
+        return _TIER_RANK[self]
+
+    @classmethod
+    def highest(cls, tiers: Iterable["Tier"]) -> "Tier | None":
+        return max(tiers, key=lambda t: t.rank, default=None)
+
+
+_TIER_RANK = {Tier.URGENT: 3, Tier.SAME_DAY: 2, Tier.ROUTINE: 1, Tier.SELF_CARE: 0}
+
+
+def tier_rank(tier: Tier) -> int:
+    """Higher is more severe (urgent = 3 ... self_care = 0)."""
+    return Tier(tier).rank
+
+
+class Action(str, Enum):
+    """Label actions of section 4."""
+
+    CONTINUE_SUPPORTIVE = "continue_supportive"
+    REDUCE = "reduce"
+    INTERRUPT = "interrupt"
+    DISCONTINUE = "discontinue"
+    EVALUATE = "evaluate"
+
+
+_ACTION_RANK = {Action.DISCONTINUE: 4, Action.INTERRUPT: 3, Action.REDUCE: 2, Action.EVALUATE: 1, Action.CONTINUE_SUPPORTIVE: 0}
+
+# Families of section 4d, plus "eye": R-EYE is in none of the listed families and an eye finding must not be
+# absorbed into an open neuro (confusion/fainting) alert.
+FAMILIES = ("weight", "gi", "fatigue", "fever", "bleeding", "neuro", "labs", "adherence", "eye")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of section 4: who it belongs to, what the label says, and when a hold may end."""
+
+    id: str
+    family: str
+    action: Action
+    tier: Tier  # the row's usual tier; some rows have a lower or higher variant
+    condition: str
+    resume_criterion: str = ""
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        # 4a. Patient-reported
+        Rule("R-NV-12", "gi", Action.CONTINUE_SUPPORTIVE, Tier.ROUTINE, "nausea grade 1-2, or vomiting 1-5 episodes in 24 h"),
+        Rule("R-NV-3", "gi", Action.INTERRUPT, Tier.URGENT, "nausea grade 3, or 6 or more vomiting episodes in 24 h",
+             "nausea grade 2 or less and vomiting 5 or fewer in 24 h"),
+        Rule("R-DIA-2", "gi", Action.CONTINUE_SUPPORTIVE, Tier.ROUTINE, "diarrhea 4-6 stools/day above usual, first episode"),
+        Rule("R-DIA-2R", "gi", Action.REDUCE, Tier.SAME_DAY, "diarrhea 4-6 stools/day above usual again after an earlier episode resolved"),
+        Rule("R-DIA-3", "gi", Action.INTERRUPT, Tier.URGENT, "diarrhea 7 or more stools/day above usual",
+             "diarrhea grade 2 or less (6 or fewer stools/day above usual)"),
+        Rule("R-WT-5", "weight", Action.EVALUATE, Tier.ROUTINE, "weight 5% to less than 10% below baseline"),
+        Rule("R-WT-10", "weight", Action.INTERRUPT, Tier.SAME_DAY, "weight 10% to less than 20% below baseline",
+             "weight back above 90% of baseline"),
+        Rule("R-WT-20", "weight", Action.INTERRUPT, Tier.URGENT, "weight 20% or more below baseline",
+             "weight back above 90% of baseline"),
+        # Family "weight": its resume criterion is the weight one (clinical-reference: R-ANX-3 "as R-WT-10").
+        Rule("R-ANX-3", "weight", Action.INTERRUPT, Tier.SAME_DAY, "appetite grade 3 (barely eating, losing weight)",
+             "weight back above 90% of baseline (and appetite grade 2 or less)"),
+        Rule("R-FAT-2", "fatigue", Action.INTERRUPT, Tier.SAME_DAY, "fatigue grade 2 reported on entries spanning more than 7 days",
+             "fatigue grade 1 or less"),
+        Rule("R-FAT-3", "fatigue", Action.INTERRUPT, Tier.SAME_DAY, "fatigue grade 3", "fatigue grade 1 or less"),
+        Rule("R-FEVER", "fever", Action.EVALUATE, Tier.URGENT, "temperature 38.0 °C (100.4 °F) or more, or chills/shaking"),
+        Rule("R-BLEED", "bleeding", Action.EVALUATE, Tier.URGENT, "bleeding that won't stop, blood in urine, stool or vomit (urgent); "
+             "bruising or nosebleed that stopped (same_day)"),
+        Rule("R-NEURO", "neuro", Action.EVALUATE, Tier.URGENT, "confusion or fainting (urgent); dizziness alone (same_day)"),
+        Rule("R-EYE", "eye", Action.EVALUATE, Tier.ROUTINE, "new blurred or double vision"),
+        # 4b. Laboratory values
+        Rule("R-NA", "labs", Action.INTERRUPT, Tier.SAME_DAY, "sodium 130 mmol/L or less", "sodium above 130 mmol/L"),
+        Rule("R-PLT-75", "labs", Action.REDUCE, Tier.SAME_DAY, "platelets 25 to less than 75 x10^9/L, no bleeding (MM)"),
+        Rule("R-PLT-75B", "labs", Action.INTERRUPT, Tier.URGENT, "platelets 25 to less than 75 x10^9/L with bleeding (MM)",
+             "bleeding resolved"),
+        Rule("R-PLT-25", "labs", Action.INTERRUPT, Tier.URGENT, "platelets less than 25 x10^9/L (MM)", "platelets 50 x10^9/L or more"),
+        Rule("R-ANC-1", "labs", Action.REDUCE, Tier.SAME_DAY, "ANC 0.5 to 1.0 x10^9/L without fever (MM)"),
+        Rule("R-ANC-05", "labs", Action.INTERRUPT, Tier.URGENT, "ANC less than 0.5 x10^9/L, or ANC 1.0 or less with fever (MM)",
+             "ANC 1.0 x10^9/L or more"),
+        Rule("R-HGB-8", "labs", Action.REDUCE, Tier.SAME_DAY, "hemoglobin less than 8.0 g/dL (MM)"),
+        Rule("R-LAB-DLBCL", "labs", Action.EVALUATE, Tier.SAME_DAY, "platelets, ANC or hemoglobin below the MM thresholds (DLBCL)"),
+        # 4c. Adherence and monitoring (product rules; no label action, so staff evaluate)
+        Rule("R-WRONG-DAY", "adherence", Action.EVALUATE, Tier.SAME_DAY, "dose logged on a day with no scheduled dose, or a second dose on one day"),
+        Rule("R-MISS-2", "adherence", Action.EVALUATE, Tier.ROUTINE, "two scheduled doses in a row not logged as taken"),
+        Rule("R-NO-WT", "adherence", Action.EVALUATE, Tier.ROUTINE, "no weight for 7 days (first 8 weeks) or 14 days (after)"),
+        Rule("R-NO-AE", "adherence", Action.EVALUATE, Tier.SELF_CARE, "dose taken with no antiemetic logged before it (routine when twice in a row)"),
+        Rule("R-NO-DELIVERY", "adherence", Action.EVALUATE, Tier.ROUTINE, "no message delivered for 7 days, or opted out of SMS"),
+        Rule("R-RESUME", "adherence", Action.EVALUATE, Tier.ROUTINE, "the resume criterion of the rule that caused the hold is met"),
+        Rule("R-LADDER", "adherence", Action.DISCONTINUE, Tier.SAME_DAY, "a reduction is due at the last level of the ladder"),
+    )
+}
+
+MM_REGIMENS = frozenset({"Xd", "XVd"})
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Entries and state
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _check_at(at: datetime) -> None:
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise ClinicalValidationError("at", f"at must be a timezone-aware datetime (got {at!r})")
+
+
+def _check_bool(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise ClinicalValidationError(name, f"{name} must be true or false (got {value!r})")
+
+
+@dataclass(frozen=True)
+class WeightEntry:
+    at: datetime
+    kg: float
+
+    def __post_init__(self) -> None:
+        _check_at(self.at)
+        check_range("weight_kg", self.kg)
+
+
+@dataclass(frozen=True)
+class SymptomEntry:
+    """One symptom report. Counts are for the last 24 hours; grades are for today (section 5). None = not asked."""
+
+    at: datetime
+    nausea: int | None = None  # 0-3
+    vomiting_episodes: int | None = None
+    loose_stools: int | None = None  # in the last 24 h (not "above usual")
+    appetite: int | None = None  # 0-3
+    fatigue: int | None = None  # 0-3
+    temperature_c: float | None = None
+    chills: bool | None = None
+    bleeding: str | None = None  # none / minor / major
+    neuro: str | None = None  # none / dizzy / major
+    vision_change: bool | None = None
+
+    def __post_init__(self) -> None:
+        _check_at(self.at)
+        for name in ("nausea", "appetite", "fatigue"):
+            if getattr(self, name) is not None:
+                check_grade(name, getattr(self, name))
+        for name in ("vomiting_episodes", "loose_stools", "temperature_c"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name))
+        _check_bool("chills", self.chills)
+        _check_bool("vision_change", self.vision_change)
+        if self.bleeding is not None:
+            check_choice("bleeding", self.bleeding, ("none", "minor", "major"))
+        if self.neuro is not None:
+            check_choice("neuro", self.neuro, ("none", "dizzy", "major"))
+
+
+@dataclass(frozen=True)
+class LabEntry:
+    at: datetime
+    sodium_mmol_l: float | None = None
+    platelets_10e9_l: float | None = None
+    anc_10e9_l: float | None = None
+    hemoglobin_g_dl: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_at(self.at)
+        for name in ("sodium_mmol_l", "platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name))
+
+
+DOSE_STATUSES = ("taken", "missed", "vomited")
+
+
+@dataclass(frozen=True)
+class DoseEntry:
+    """A selinexor dose log. `at` is when it was taken (or reported missed); `scheduled_for` the dose day it answers.
+
+    "vomited" means the dose was taken and then vomited: it counts as taken, and is never repeated (P-VOMITED).
+    `antiemetic_taken` None means nothing was logged, which R-NO-AE reads as "no antiemetic logged".
+    """
+
+    at: datetime
+    status: str
+    antiemetic_taken: bool | None = None
+    scheduled_for: date | None = None
+
+    def __post_init__(self) -> None:
+        _check_at(self.at)
+        check_choice("status", self.status, DOSE_STATUSES)
+        _check_bool("antiemetic_taken", self.antiemetic_taken)
+
+    @property
+    def was_swallowed(self) -> bool:
+        return self.status in ("taken", "vomited")
+
+
+Entry = WeightEntry | SymptomEntry | LabEntry | DoseEntry
+
+
+@dataclass(frozen=True)
+class PatientState:
+    """Everything the rules read about one patient.
+
+    hold_rule: the rule id that put the patient on hold (for R-RESUME), or None.
+    held_at: when the hold started; evidence for R-RESUME must be recorded after it (None: any recent evidence).
+    plan_since: when the current plan version took effect; dose logs before it are not checked against the current
+      pattern (a Day 3 dose last week was right before a change to once weekly).
+    """
+
+    setup: ScheduleSetup
+    baseline_weight_kg: float
+    usual_stools_per_day: int = 1
+    entries: tuple = ()
+    hold_rule: str | None = None
+    last_delivered_at: datetime | None = None
+    sms_opted_out: bool = False
+    enrolled_at: datetime | None = None
+    held_at: datetime | None = None
+    plan_since: datetime | None = None
+
+    def __post_init__(self) -> None:
+        check_range("weight_kg", self.baseline_weight_kg)
+        usual = self.usual_stools_per_day
+        if isinstance(usual, bool) or not isinstance(usual, int) or not 0 <= usual <= 50:
+            raise ClinicalValidationError("usual_stools_per_day", f"usual_stools_per_day must be a whole number between 0 and 50 (got {usual!r})")
+        object.__setattr__(self, "entries", tuple(self.entries))
+        if self.hold_rule is not None and self.hold_rule not in RULES:
+            raise ClinicalValidationError("hold_rule", f"hold_rule must be a rule id such as R-WT-10 (got {self.hold_rule!r})")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    family: str
+    tier: Tier
+    action: Action
+    facts: str
+    patient_advice: str
+    resume_level: int | None
+    resume_dose: str | None  # e.g. "60 mg once weekly", or "discontinue" at the end of the ladder
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Patient-facing words (sections 2 and 3). Never: "take it now", "extra dose", "make up", "take another".
+# --------------------------------------------------------------------------------------------------------------------
+
+URGENT_TEXT = "Call your care team now."
+EMERGENCY_TEXT = "If you cannot reach them right away, call your local emergency number."
+SAME_DAY_TEXT = "Your care team will contact you today."
+HOLD_UNTIL_CONTACT_TEXT = "Do not take your next selinexor dose until they do."
+HOLD_UNTIL_TOLD_TEXT = "Do not take your next selinexor dose until your care team tells you to."
+ROUTINE_TEXT = "Your team will review."
+FLUIDS_TEXT = "Keep up fluids and calories."  # clinical-reference: P-FLUIDS
+
+
+def dose_advice(status: str, next_dose_text: str | None = None) -> str:
+    """What the patient is told after logging a dose as taken, missed or vomited (P-MISSED, P-VOMITED).
+
+    A missed or vomited dose is never made up or repeated: the next dose is on the next scheduled day and time.
+    """
+    check_choice("status", status, DOSE_STATUSES)
+    when = f" ({next_dose_text})" if next_dose_text else ""
+    if status == "missed":
+        # clinical-reference: P-MISSED
+        return f"Skip the missed dose. Take your next dose at your next scheduled day and time{when}."
+    if status == "vomited":
+        # clinical-reference: P-VOMITED
+        return f"Do not repeat a dose you vomited. Take your next dose at your next scheduled day and time{when}."
+    # clinical-reference: P-TAKE
+    return f"Dose recorded. Take each dose at the same time of day, tablets whole with water. Your next dose is at your next scheduled day and time{when}."
+
+
+def _patient_advice(tier: Tier, action: Action, self_care: str = "", emergency: bool = False) -> str:
+    """Tier words of section 3 plus the rule's own self-care advice."""
+    parts: list[str] = []
+    if tier is Tier.URGENT:
+        parts.append(URGENT_TEXT)
+        if emergency:
+            parts.append(EMERGENCY_TEXT)
+        if action in (Action.INTERRUPT, Action.DISCONTINUE):
+            parts.append(HOLD_UNTIL_TOLD_TEXT)
+    elif tier is Tier.SAME_DAY:
+        parts.append(SAME_DAY_TEXT)
+        if action in (Action.INTERRUPT, Action.DISCONTINUE):
+            parts.append(HOLD_UNTIL_CONTACT_TEXT)
+    if self_care:
+        parts.append(self_care)
+    if tier is Tier.ROUTINE:
+        parts.append(ROUTINE_TEXT)
+    return " ".join(parts)
+
+
+SELF_CARE_ADVICE = {
+    # clinical-reference: R-NV-12, P-ANTIEMETIC, P-FLUIDS
+    "R-NV-12": "Take your anti-nausea medicines as your care team prescribed; they may add another. " + FLUIDS_TEXT,
+    "R-NV-3": FLUIDS_TEXT,
+    # clinical-reference: R-DIA-2 (loperamide, fluids)
+    "R-DIA-2": "Take loperamide for diarrhea as your care team advised, and keep up fluids.",
+    "R-DIA-2R": "Take loperamide for diarrhea as your care team advised, and keep up fluids.",
+    "R-DIA-3": "Keep up fluids.",
+    # clinical-reference: R-WT-5 (nutrition: supplements, dietitian)
+    "R-WT-5": FLUIDS_TEXT + " Your team may suggest nutrition supplements or a dietitian.",
+    "R-WT-10": FLUIDS_TEXT,
+    "R-WT-20": FLUIDS_TEXT,
+    "R-ANX-3": FLUIDS_TEXT,
+    "R-FAT-2": "",
+    "R-FAT-3": "",
+    "R-FEVER": "A temperature of 38.0 °C (100.4 °F) or more, or chills, can be a sign of infection.",
+    "R-BLEED": "",
+    "R-NEURO": "",
+    "R-EYE": "Your team may arrange an eye exam.",
+    "R-NA": "",
+    "R-PLT-75": "",
+    "R-PLT-75B": "",
+    "R-PLT-25": "",
+    "R-ANC-1": "",
+    "R-ANC-05": "",
+    "R-HGB-8": "",
+    "R-LAB-DLBCL": "",
+}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Helpers over entries
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Context:
+    state: PatientState
+    now: datetime
+    weights: tuple[WeightEntry, ...]
+    symptoms: tuple[SymptomEntry, ...]
+    labs: tuple[LabEntry, ...]
+    doses: tuple[DoseEntry, ...]
+    next_dose: ScheduledEvent | None = field(default=None)
+
+    @property
+    def setup(self) -> ScheduleSetup:
+        return self.state.setup
+
+    @property
+    def is_mm(self) -> bool:
+        return self.setup.plan.regimen in MM_REGIMENS
+
+    def local(self, instant: datetime) -> datetime:
+        return instant.astimezone(self.setup.zone)
+
+    def when(self, instant: datetime) -> str:
+        """A short local time for facts, e.g. 'Mon 2 Mar 08:00'."""
+        loc = self.local(instant)
+        return f"{loc.strftime('%a')} {loc.day} {loc.strftime('%b')} {loc.strftime('%H:%M')}"
+
+    def recent_symptom(self, name: str, since: datetime | None = None) -> tuple[object, datetime] | None:
+        """The latest answer to one question in the last 24 hours (and after `since`, when given)."""
+        start = self.now - RECENT_SYMPTOMS
+        if since is not None:
+            start = max(start, since)
+        for entry in reversed(self.symptoms):
+            value = getattr(entry, name)
+            if value is not None and entry.at >= start:
+                return value, entry.at
+        return None
+
+    def history(self, name: str) -> list[tuple[object, datetime]]:
+        """Every answer to one question, oldest first."""
+        return [(getattr(e, name), e.at) for e in self.symptoms if getattr(e, name) is not None]
+
+    def latest_lab(self, name: str, since: datetime | None = None) -> tuple[float, datetime] | None:
+        for entry in reversed(self.labs):
+            value = getattr(entry, name)
+            if value is not None and (since is None or entry.at >= since):
+                return value, entry.at
+        return None
+
+    def latest_weight(self, since: datetime | None = None) -> WeightEntry | None:
+        for entry in reversed(self.weights):
+            if since is None or entry.at >= since:
+                return entry
+        return None
+
+    def fever_c(self) -> tuple[float, datetime] | None:
+        """A recent temperature of 38.0 °C or more (the latest one), else None."""
+        temp = self.recent_symptom("temperature_c")
+        if temp is not None and temp[0] >= FEVER_C:
+            return temp
+        return None
+
+
+def _context(state: PatientState, now: datetime) -> _Context:
+    horizon = now + FUTURE_TOLERANCE
+    ordered = sorted((e for e in state.entries if e.at <= horizon), key=lambda e: e.at)
+    return _Context(
+        state=state,
+        now=now,
+        weights=tuple(e for e in ordered if isinstance(e, WeightEntry)),
+        symptoms=tuple(e for e in ordered if isinstance(e, SymptomEntry)),
+        labs=tuple(e for e in ordered if isinstance(e, LabEntry)),
+        doses=tuple(e for e in ordered if isinstance(e, DoseEntry)),
+        next_dose=next_dose(state.setup, now),
+    )
+
+
+def _pct_below(baseline: float, value: float) -> float:
+    # Rounded so that 63.0 kg against 70.0 kg is exactly 10%, not 9.999999%.
+    return round((baseline - value) / baseline * 100, 6)
+
+
+def _pct_text(pct: float) -> str:
+    """One decimal, or two where one would round onto a threshold the value has not reached."""
+    text = f"{pct:.1f}"
+    if float(text) in (5.0, 10.0, 20.0) and pct != float(text):
+        text = f"{pct:.2f}"
+    return f"{text}%"
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _finding(ctx: _Context, rule_id: str, facts: str, *, tier: Tier | None = None, self_care: str | None = None,
+             emergency: bool = False) -> Finding:
+    """Build a finding for a rule: tier rules of section 3, the resume dose for reduce/interrupt, the advice."""
+    rule = RULES[rule_id]
+    tier = tier or rule.tier
+    # clinical-reference: section 3 ("An interrupt finding becomes urgent when the next dose is less than 12 hours away")
+    if (rule.action is Action.INTERRUPT and ctx.next_dose is not None
+            and ctx.next_dose.utc - ctx.now < INTERRUPT_URGENT_WITHIN):
+        tier = Tier.URGENT
+        facts += f"; next dose due {ctx.when(ctx.next_dose.utc)}, less than 12 hours away"
+    resume_level, resume_dose = None, None
+    if rule.action in (Action.REDUCE, Action.INTERRUPT):
+        resume_level, resume_dose = describe_resume(ctx.setup.plan)
+    advice = _patient_advice(tier, rule.action, SELF_CARE_ADVICE.get(rule_id, "") if self_care is None else self_care, emergency)
+    return Finding(rule=rule_id, family=rule.family, tier=tier, action=rule.action, facts=facts,
+                   patient_advice=advice, resume_level=resume_level, resume_dose=resume_dose)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 4a. Patient-reported rules
+# --------------------------------------------------------------------------------------------------------------------
+
+FEVER_C = 38.0  # clinical-reference: R-FEVER (38.0 °C / 100.4 °F)
+VOMITING_INTERRUPT = 6  # clinical-reference: R-NV-3 (6 or more in 24 h)
+DIARRHEA_GRADE_2 = 4  # clinical-reference: R-DIA-2 (4-6 above usual)
+DIARRHEA_GRADE_3 = 7  # clinical-reference: R-DIA-3 (7 or more above usual)
+WEIGHT_LOSS_EVALUATE_PCT = 5.0  # clinical-reference: R-WT-5
+WEIGHT_LOSS_INTERRUPT_PCT = 10.0  # clinical-reference: R-WT-10
+WEIGHT_LOSS_URGENT_PCT = 20.0  # clinical-reference: R-WT-20
+FATIGUE_PERSISTENT = timedelta(days=7)  # clinical-reference: R-FAT-2 ("spanning more than 7 days")
+
+
+def _nausea_vomiting(ctx: _Context) -> list[Finding]:
+    nausea = ctx.recent_symptom("nausea")
+    vomiting = ctx.recent_symptom("vomiting_episodes")
+    n = nausea[0] if nausea else None
+    v = vomiting[0] if vomiting else None
+    facts = []
+    if nausea:
+        facts.append(f"nausea grade {n} ({ctx.when(nausea[1])})")
+    if vomiting:
+        facts.append(f"{v} vomiting episodes in 24 h ({ctx.when(vomiting[1])})")
+    text = ", ".join(facts)
+    # clinical-reference: R-NV-3
+    if n == 3 or (v is not None and v >= VOMITING_INTERRUPT):
+        return [_finding(ctx, "R-NV-3", text)]
+    # clinical-reference: R-NV-12 (grade 1 nausea alone: self_care)
+    if n in (1, 2) or (v is not None and 1 <= v <= 5):
+        tier = Tier.SELF_CARE if n == 1 and not v else Tier.ROUTINE
+        return [_finding(ctx, "R-NV-12", text, tier=tier)]
+    return []
+
+
+def _stools_above(ctx: _Context, loose_stools: int) -> int:
+    return max(0, loose_stools - ctx.state.usual_stools_per_day)
+
+
+def _diarrhea(ctx: _Context) -> list[Finding]:
+    current = ctx.recent_symptom("loose_stools")
+    if current is None:
+        return []
+    above = _stools_above(ctx, current[0])
+    usual = ctx.state.usual_stools_per_day
+    facts = f"{current[0]} loose stools in 24 h, {above} above the usual {usual} ({ctx.when(current[1])})"
+    # clinical-reference: R-DIA-3
+    if above >= DIARRHEA_GRADE_3:
+        return [_finding(ctx, "R-DIA-3", facts)]
+    if above < DIARRHEA_GRADE_2:
+        return []
+    # Grade 2 now. Walk back over the current episode (consecutive reports at grade 2 or worse); any grade 2-or-worse
+    # report before it belongs to an earlier episode that resolved (a report below 4 above usual came in between).
+    # Conservative reading: an earlier grade-3 episode counts as an earlier episode too.
+    history = ctx.history("loose_stools")
+    i = len(history) - 1
+    while i >= 0 and _stools_above(ctx, history[i][0]) >= DIARRHEA_GRADE_2:
+        i -= 1
+    earlier = [(s, at) for s, at in history[: i + 1] if _stools_above(ctx, s) >= DIARRHEA_GRADE_2]
+    if earlier:
+        s, at = earlier[-1]
+        resolved_at = history[i][1]
+        facts += (f"; an earlier episode ({_stools_above(ctx, s)} above usual, {ctx.when(at)}) had resolved "
+                  f"({ctx.when(resolved_at)})")
+        return [_finding(ctx, "R-DIA-2R", facts)]  # clinical-reference: R-DIA-2R
+    return [_finding(ctx, "R-DIA-2", facts + "; first episode")]  # clinical-reference: R-DIA-2
+
+
+def _weight(ctx: _Context) -> list[Finding]:
+    latest = ctx.latest_weight()
+    if latest is None:
+        return []
+    baseline = ctx.state.baseline_weight_kg
+    pct = _pct_below(baseline, latest.kg)
+    facts = (f"{latest.kg:.1f} kg is {_pct_text(pct)} below the baseline of {baseline:.1f} kg "
+             f"(weighed {ctx.when(latest.at)})")
+    # clinical-reference: R-WT-20, R-WT-10, R-WT-5
+    if pct >= WEIGHT_LOSS_URGENT_PCT:
+        return [_finding(ctx, "R-WT-20", facts)]
+    if pct >= WEIGHT_LOSS_INTERRUPT_PCT:
+        return [_finding(ctx, "R-WT-10", facts)]
+    if pct >= WEIGHT_LOSS_EVALUATE_PCT:
+        return [_finding(ctx, "R-WT-5", facts)]
+    return []
+
+
+def _appetite(ctx: _Context) -> list[Finding]:
+    appetite = ctx.recent_symptom("appetite")
+    if appetite is None or appetite[0] != 3:
+        return []
+    # clinical-reference: R-ANX-3
+    return [_finding(ctx, "R-ANX-3", f"appetite grade 3: barely eating, losing weight ({ctx.when(appetite[1])})")]
+
+
+def _fatigue(ctx: _Context) -> list[Finding]:
+    current = ctx.recent_symptom("fatigue")
+    if current is None:
+        return []
+    grade, at = current
+    if grade == 3:
+        # clinical-reference: R-FAT-3
+        return [_finding(ctx, "R-FAT-3", f"fatigue grade 3: hard to wash or dress ({ctx.when(at)})")]
+    if grade == 2:
+        # clinical-reference: R-FAT-2. The run of consecutive reports at grade 2 or worse, back from the latest;
+        # "spanning more than 7 days" = first to latest of that run strictly longer than 7 days.
+        history = ctx.history("fatigue")
+        i = len(history) - 1
+        while i > 0 and history[i - 1][0] >= 2:
+            i -= 1
+        first_at = history[i][1]
+        span = at - first_at
+        if span > FATIGUE_PERSISTENT:
+            days = span.total_seconds() / 86400
+            return [_finding(ctx, "R-FAT-2", f"fatigue grade 2 or worse on every report from {ctx.when(first_at)} "
+                                             f"to {ctx.when(at)} ({days:.1f} days)")]
+    return []
+
+
+def _fever(ctx: _Context) -> list[Finding]:
+    temp = ctx.fever_c()
+    chills = ctx.recent_symptom("chills")
+    facts = []
+    if temp is not None:
+        facts.append(f"temperature {temp[0]:.1f} °C ({temp[0] * 9 / 5 + 32:.1f} °F) ({ctx.when(temp[1])})")
+    if chills is not None and chills[0] is True:
+        facts.append(f"chills or shaking ({ctx.when(chills[1])})")
+    if not facts:
+        return []
+    # clinical-reference: R-FEVER (possible neutropenic fever or infection)
+    return [_finding(ctx, "R-FEVER", ", ".join(facts) + "; possible neutropenic fever or infection")]
+
+
+def _bleeding(ctx: _Context) -> list[Finding]:
+    bleeding = ctx.recent_symptom("bleeding")
+    if bleeding is None or bleeding[0] == "none":
+        return []
+    # clinical-reference: R-BLEED (major: urgent; bruising or nosebleed that stopped: same_day)
+    if bleeding[0] == "major":
+        return [_finding(ctx, "R-BLEED", f"bleeding that won't stop, or blood in urine, stool or vomit ({ctx.when(bleeding[1])}); "
+                                         "check platelets", emergency=True)]
+    return [_finding(ctx, "R-BLEED", f"new bruising or nosebleed that stopped ({ctx.when(bleeding[1])}); check platelets",
+                     tier=Tier.SAME_DAY)]
+
+
+def _neuro(ctx: _Context) -> list[Finding]:
+    neuro = ctx.recent_symptom("neuro")
+    if neuro is None or neuro[0] == "none":
+        return []
+    # clinical-reference: R-NEURO (confusion or fainting: urgent; dizziness alone: same_day; check sodium)
+    if neuro[0] == "major":
+        return [_finding(ctx, "R-NEURO", f"confusion or fainting ({ctx.when(neuro[1])}); check sodium", emergency=True)]
+    return [_finding(ctx, "R-NEURO", f"dizziness ({ctx.when(neuro[1])}); check sodium", tier=Tier.SAME_DAY)]
+
+
+def _eye(ctx: _Context) -> list[Finding]:
+    vision = ctx.recent_symptom("vision_change")
+    if vision is None or vision[0] is not True:
+        return []
+    # clinical-reference: R-EYE (eye exam; cataract)
+    return [_finding(ctx, "R-EYE", f"new blurred or double vision ({ctx.when(vision[1])}); eye exam (cataract)")]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 4b. Laboratory rules
+# --------------------------------------------------------------------------------------------------------------------
+
+SODIUM_INTERRUPT = 130.0  # clinical-reference: R-NA (130 mmol/L or less)
+PLATELETS_REDUCE = 75.0  # clinical-reference: R-PLT-75 (25 to <75)
+PLATELETS_INTERRUPT = 25.0  # clinical-reference: R-PLT-25 (<25)
+PLATELETS_RESUME = 50.0  # clinical-reference: R-PLT-25 resume (>= 50)
+ANC_REDUCE = 1.0  # clinical-reference: R-ANC-1 (0.5 to 1.0)
+ANC_INTERRUPT = 0.5  # clinical-reference: R-ANC-05 (<0.5)
+HEMOGLOBIN_REDUCE = 8.0  # clinical-reference: R-HGB-8 (<8.0)
+
+
+def _labs(ctx: _Context) -> list[Finding]:
+    findings: list[Finding] = []
+    sodium = ctx.latest_lab("sodium_mmol_l")
+    if sodium is not None and sodium[0] <= SODIUM_INTERRUPT:
+        # clinical-reference: R-NA (all regimens; fluids, salt tablets)
+        findings.append(_finding(ctx, "R-NA", f"sodium {_num(sodium[0])} mmol/L ({ctx.when(sodium[1])}), "
+                                              f"at or below {_num(SODIUM_INTERRUPT)}; fluids, salt tablets"))
+
+    platelets = ctx.latest_lab("platelets_10e9_l")
+    anc = ctx.latest_lab("anc_10e9_l")
+    hemoglobin = ctx.latest_lab("hemoglobin_g_dl")
+
+    if not ctx.is_mm:
+        # clinical-reference: R-LAB-DLBCL (the DLBCL table differs and is not encoded)
+        low = []
+        if platelets is not None and platelets[0] < PLATELETS_REDUCE:
+            low.append(f"platelets {_num(platelets[0])} x10^9/L ({ctx.when(platelets[1])})")
+        if anc is not None and anc[0] <= ANC_REDUCE:
+            low.append(f"ANC {_num(anc[0])} x10^9/L ({ctx.when(anc[1])})")
+        if hemoglobin is not None and hemoglobin[0] < HEMOGLOBIN_REDUCE:
+            low.append(f"hemoglobin {_num(hemoglobin[0])} g/dL ({ctx.when(hemoglobin[1])})")
+        if low:
+            findings.append(_finding(ctx, "R-LAB-DLBCL", ", ".join(low) + " in a DLBCL patient: below the MM thresholds; "
+                                                                          "the DLBCL table is not encoded, staff review"))
+        return findings
+
+    if platelets is not None and platelets[0] < PLATELETS_REDUCE:
+        value, at = platelets
+        text = f"platelets {_num(value)} x10^9/L ({ctx.when(at)})"
+        bleeding = ctx.recent_symptom("bleeding")
+        if value < PLATELETS_INTERRUPT:
+            findings.append(_finding(ctx, "R-PLT-25", text + f", below {_num(PLATELETS_INTERRUPT)}"))  # clinical-reference: R-PLT-25
+        elif bleeding is not None and bleeding[0] in ("minor", "major"):
+            # clinical-reference: R-PLT-75B. Any reported bleeding counts (conservative: minor bleeding too).
+            findings.append(_finding(ctx, "R-PLT-75B", text + f", 25 to below 75, with {bleeding[0]} bleeding reported "
+                                                              f"({ctx.when(bleeding[1])})"))
+        else:
+            findings.append(_finding(ctx, "R-PLT-75", text + ", 25 to below 75, no bleeding reported"))  # clinical-reference: R-PLT-75
+
+    if anc is not None:
+        value, at = anc
+        text = f"ANC {_num(value)} x10^9/L ({ctx.when(at)})"
+        fever = ctx.fever_c()
+        # clinical-reference: R-ANC-05 (label, from secondary copies). "Any ANC <1.0 with fever": an ANC of exactly 1.0
+        # with fever is read as febrile neutropenia too, since R-ANC-1 counts 1.0 as neutropenic (conservative).
+        if value < ANC_INTERRUPT:
+            findings.append(_finding(ctx, "R-ANC-05", text + f", below {_num(ANC_INTERRUPT)}"))
+        elif value <= ANC_REDUCE and fever is not None:
+            findings.append(_finding(ctx, "R-ANC-05", text + f", with fever {fever[0]:.1f} °C ({ctx.when(fever[1])})"))
+        elif value <= ANC_REDUCE:
+            # clinical-reference: R-ANC-1 (label, from secondary copies): "0.5 to 1.0" read as inclusive of 1.0.
+            findings.append(_finding(ctx, "R-ANC-1", text + ", 0.5 to 1.0, no fever reported"))
+
+    if hemoglobin is not None and hemoglobin[0] < HEMOGLOBIN_REDUCE:
+        # clinical-reference: R-HGB-8 (label, from secondary copies; transfuse per guidelines)
+        findings.append(_finding(ctx, "R-HGB-8", f"hemoglobin {_num(hemoglobin[0])} g/dL ({ctx.when(hemoglobin[1])}), "
+                                                 f"below {_num(HEMOGLOBIN_REDUCE)}; transfuse per guidelines"))
+    return findings
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 4c. Adherence and monitoring rules (product rules, not label)
+# --------------------------------------------------------------------------------------------------------------------
+
+NO_WEIGHT_EARLY = timedelta(days=7)  # clinical-reference: R-NO-WT (first 8 weeks)
+NO_WEIGHT_LATER = timedelta(days=14)  # clinical-reference: R-NO-WT (after)
+NO_DELIVERY = timedelta(days=7)  # clinical-reference: R-NO-DELIVERY
+
+
+def _treatment_start(ctx: _Context) -> datetime:
+    return resolve_local(ctx.setup.start_date, datetime.min.time(), ctx.setup.zone)
+
+
+def _dose_date(ctx: _Context, entry: DoseEntry) -> date:
+    return ctx.local(entry.at).date()
+
+
+def _weekday_names(ctx: _Context) -> str:
+    setup = ctx.setup
+    days = [setup.day1_weekday] + ([setup.day3_weekday] if setup.plan.dose_level.twice_weekly else [])
+    return " and ".join(WEEKDAYS[d].capitalize() for d in days)
+
+
+def _wrong_day(ctx: _Context) -> list[Finding]:
+    setup = ctx.setup
+    recent = [e for e in ctx.doses if e.was_swallowed and e.at >= ctx.now - RECENT_DOSE_LOGS]
+    problems: list[str] = []
+    by_day: dict[date, list[DoseEntry]] = {}
+    for entry in recent:
+        by_day.setdefault(_dose_date(ctx, entry), []).append(entry)
+    for day, logs in sorted(by_day.items()):
+        label = f"{day.strftime('%A')} {day.day} {day.strftime('%B')}"
+        # A "vomited" log after a "taken" log is the same dose; two of either kind are two doses.
+        doses = max(sum(e.status == "taken" for e in logs), sum(e.status == "vomited" for e in logs))
+        if doses >= 2:
+            problems.append(f"{doses} doses logged on {label}")
+        current_plan_logs = [e for e in logs if ctx.state.plan_since is None or e.at >= ctx.state.plan_since]
+        if current_plan_logs:
+            if setup.plan.status is not PlanStatus.ACTIVE:
+                problems.append(f"a dose logged on {label} while selinexor is {setup.plan.status.value}")
+            elif not is_dose_day(setup, day):
+                problems.append(f"a dose logged on {label}, not a dose day (dose days: {_weekday_names(ctx)})")
+    if not problems:
+        return []
+    # clinical-reference: R-WRONG-DAY
+    advice = f"Selinexor is not taken every day; your next dose is {next_dose_day_text(setup, ctx.now)}."
+    return [_finding(ctx, "R-WRONG-DAY", "; ".join(problems), self_care=advice)]
+
+
+def _dose_logged_taken(ctx: _Context, day: date) -> bool:
+    for entry in ctx.doses:
+        if not entry.was_swallowed:
+            continue
+        if (entry.scheduled_for or _dose_date(ctx, entry)) == day:
+            return True
+    return False
+
+
+def _missed_two(ctx: _Context) -> list[Finding]:
+    today = ctx.local(ctx.now).date()
+    doses = previous_doses(ctx.setup, today, 2)  # only days that have ended; empty while held
+    if len(doses) < 2:
+        return []
+    if ctx.state.plan_since is not None and any(d.utc < ctx.state.plan_since for d in doses):
+        return []
+    if any(_dose_logged_taken(ctx, d.local.date()) for d in doses):
+        return []
+    # clinical-reference: R-MISS-2
+    days = " and ".join(f"{d.local.strftime('%A')} {d.local.day} {d.local.strftime('%B')}" for d in reversed(doses))
+    advice = dose_advice("missed", next_dose_day_text(ctx.setup, ctx.now))
+    return [_finding(ctx, "R-MISS-2", f"scheduled doses on {days} not logged as taken", self_care=advice)]
+
+
+def _no_weight(ctx: _Context) -> list[Finding]:
+    today = ctx.local(ctx.now).date()
+    if today < ctx.setup.start_date:
+        return []
+    first_weeks = (today - ctx.setup.start_date).days < FIRST_WEEKS_DAYS
+    limit = NO_WEIGHT_EARLY if first_weeks else NO_WEIGHT_LATER
+    latest = ctx.latest_weight()
+    since = latest.at if latest else (ctx.state.enrolled_at or _treatment_start(ctx))
+    if ctx.now - since < limit:
+        return []
+    # clinical-reference: R-NO-WT
+    what = f"last weight {ctx.when(latest.at)}" if latest else f"no weight since enrollment ({ctx.when(since)})"
+    return [_finding(ctx, "R-NO-WT", f"{what}: {(ctx.now - since).days} days without a weight "
+                                     f"(limit {limit.days} days {'in the first 8 weeks' if first_weeks else 'after week 8'})",
+                     self_care="Please weigh yourself and record your weight.")]
+
+
+def _no_antiemetic(ctx: _Context) -> list[Finding]:
+    taken = [e for e in ctx.doses if e.was_swallowed]
+    if not taken or taken[-1].at < ctx.now - RECENT_DOSE_LOGS or taken[-1].antiemetic_taken is True:
+        return []
+    twice = len(taken) >= 2 and taken[-2].antiemetic_taken is not True
+    # clinical-reference: R-NO-AE (self_care; routine when twice in a row), P-ANTIEMETIC
+    facts = f"dose logged {ctx.when(taken[-1].at)} with no antiemetic logged before it"
+    if twice:
+        facts += f"; also the dose before ({ctx.when(taken[-2].at)})"
+    advice = (f"Take your anti-nausea medicine about {ctx.setup.antiemetic_offset_min} minutes before each selinexor dose, "
+              "as your care team prescribed.")
+    return [_finding(ctx, "R-NO-AE", facts, tier=Tier.ROUTINE if twice else Tier.SELF_CARE, self_care=advice)]
+
+
+def _no_delivery(ctx: _Context) -> list[Finding]:
+    state = ctx.state
+    if state.sms_opted_out:
+        return [_finding(ctx, "R-NO-DELIVERY", "the patient opted out of SMS", self_care="")]
+    since = state.last_delivered_at or state.enrolled_at or _treatment_start(ctx)
+    if ctx.now - since < NO_DELIVERY:
+        return []
+    what = f"last message delivered {ctx.when(since)}" if state.last_delivered_at else f"no message delivered since {ctx.when(since)}"
+    # clinical-reference: R-NO-DELIVERY
+    return [_finding(ctx, "R-NO-DELIVERY", f"{what} ({(ctx.now - since).days} days)", self_care="")]
+
+
+def _resume(ctx: _Context) -> list[Finding]:
+    """R-RESUME: a held patient now meets the resume criterion of the rule that caused the hold."""
+    state = ctx.state
+    rule_id = state.hold_rule
+    if rule_id is None or state.setup.plan.status is not PlanStatus.HELD:
+        return []
+    since = state.held_at
+    met: str | None = None
+    baseline = state.baseline_weight_kg
+
+    def recent(name: str):
+        return ctx.recent_symptom(name, since)
+
+    if rule_id == "R-NV-3":
+        nausea, vomiting = recent("nausea"), recent("vomiting_episodes")
+        # Conservative: both answers are needed; an unanswered question is not evidence of recovery.
+        if nausea and vomiting and nausea[0] <= 2 and vomiting[0] <= 5:
+            met = f"nausea grade {nausea[0]} and {vomiting[0]} vomiting episodes in 24 h ({ctx.when(nausea[1])})"
+    elif rule_id == "R-DIA-3":
+        stools = recent("loose_stools")
+        if stools and _stools_above(ctx, stools[0]) < DIARRHEA_GRADE_3:
+            met = f"{_stools_above(ctx, stools[0])} stools above usual in 24 h ({ctx.when(stools[1])})"
+    elif rule_id in ("R-WT-10", "R-WT-20", "R-ANX-3"):
+        weight = ctx.latest_weight(since)
+        if weight and weight.kg > baseline * 0.9:
+            met = f"{weight.kg:.1f} kg is above 90% of the baseline of {baseline:.1f} kg ({ctx.when(weight.at)})"
+            if rule_id == "R-ANX-3":
+                # Conservative: the appetite that caused the hold must have improved too.
+                appetite = recent("appetite")
+                met = met + f", appetite grade {appetite[0]}" if appetite and appetite[0] <= 2 else None
+    elif rule_id in ("R-FAT-2", "R-FAT-3"):
+        fatigue = recent("fatigue")
+        if fatigue and fatigue[0] <= 1:
+            met = f"fatigue grade {fatigue[0]} ({ctx.when(fatigue[1])})"
+    elif rule_id == "R-NA":
+        sodium = ctx.latest_lab("sodium_mmol_l", since)
+        if sodium and sodium[0] > SODIUM_INTERRUPT:
+            met = f"sodium {_num(sodium[0])} mmol/L ({ctx.when(sodium[1])})"
+    elif rule_id == "R-PLT-75B":
+        bleeding = recent("bleeding")
+        if bleeding and bleeding[0] == "none":
+            met = f"no bleeding reported ({ctx.when(bleeding[1])})"
+    elif rule_id == "R-PLT-25":
+        platelets = ctx.latest_lab("platelets_10e9_l", since)
+        if platelets and platelets[0] >= PLATELETS_RESUME:
+            met = f"platelets {_num(platelets[0])} x10^9/L ({ctx.when(platelets[1])})"
+    elif rule_id == "R-ANC-05":
+        anc = ctx.latest_lab("anc_10e9_l", since)
+        if anc and anc[0] >= ANC_REDUCE:
+            met = f"ANC {_num(anc[0])} x10^9/L ({ctx.when(anc[1])})"
+    # Any other hold_rule has no resume criterion in the reference: the care team decides without a prompt.
+    if met is None:
+        return []
+    level, dose = describe_resume(state.setup.plan)
+    restart = f"restart at level {level}: {dose}" if level is not None else "no lower level: label says permanently discontinue"
+    finding = _finding(ctx, "R-RESUME", f"resume criteria of {rule_id} met ({RULES[rule_id].resume_criterion}): {met}; {restart}",
+                       self_care="Your care team will tell you when and how to restart. Do not restart until they do.")
+    # clinical-reference: R-RESUME ("restart at <next lower level>"), in the family of the rule that caused the hold
+    return [Finding(rule=finding.rule, family=RULES[rule_id].family, tier=finding.tier, action=finding.action,
+                    facts=finding.facts, patient_advice=finding.patient_advice, resume_level=level, resume_dose=dose)]
+
+
+def _ladder(ctx: _Context, findings: list[Finding]) -> list[Finding]:
+    """R-LADDER: a reduction (reduce, or interrupt-then-lower, or resume one level lower) is due at the last level."""
+    plan = ctx.setup.plan
+    if plan.status is PlanStatus.DISCONTINUED or next_lower_level(plan) is not None:
+        return []
+    due = [f for f in findings if f.action in (Action.REDUCE, Action.INTERRUPT) or f.rule == "R-RESUME"]
+    if not due:
+        return []
+    due.sort(key=_severity_key)
+    level = plan.dose_level
+    facts = (f"a reduction is due ({', '.join(f.rule for f in due)}) at level {level.level}, the last level of the "
+             f"{plan.regimen} ladder ({level.describe()}); label: permanently discontinue")
+    finding = _finding(ctx, "R-LADDER", facts)
+    # clinical-reference: R-LADDER; kept in the family of the most severe finding that made the reduction due.
+    return [Finding(rule="R-LADDER", family=due[0].family, tier=finding.tier, action=Action.DISCONTINUE, facts=facts,
+                    patient_advice=finding.patient_advice, resume_level=None, resume_dose="discontinue")]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _severity_key(f: Finding) -> tuple[int, int, str]:
+    return -f.tier.rank, -_ACTION_RANK[f.action], f.rule
+
+
+def evaluate(state: PatientState, now: datetime) -> list[Finding]:
+    """Every rule of section 4 whose condition holds at `now`, most severe first."""
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise ClinicalValidationError("now", "now must be a timezone-aware datetime")
+    now = now.astimezone(timezone.utc)
+    ctx = _context(state, now)
+    findings: list[Finding] = []
+    for check in (_nausea_vomiting, _diarrhea, _weight, _appetite, _fatigue, _fever, _bleeding, _neuro, _eye, _labs,
+                  _wrong_day, _resume):
+        findings.extend(check(ctx))
+    # Monitoring and messaging rules apply while the patient is on treatment (active or held), not after discontinuation.
+    if state.setup.plan.status is not PlanStatus.DISCONTINUED:
+        for check in (_missed_two, _no_weight, _no_antiemetic, _no_delivery):
+            findings.extend(check(ctx))
+    findings.extend(_ladder(ctx, findings))
+    return sorted(findings, key=_severity_key)
+
+
+def worst_tier(findings: Iterable[Finding]) -> Tier | None:
+    """The most severe tier among findings, or None when there are none."""
+    return Tier.highest(f.tier for f in findings)

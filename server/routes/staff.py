@@ -1,0 +1,3 @@
+"""Route handlers: see the module docstring once filled in."""
+
+ROUTES: list = []

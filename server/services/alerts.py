@@ -1,0 +1,142 @@
+"""Alerts: one open alert per patient and rule family (clinical-reference §4d), paging for urgent ones (§3).
+
+Functions here run inside the caller's transaction (they take a Session), so an entry never exists without its
+evaluation and its alerts, and a page is written to the outbox in the same commit as the alert that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from ..clinical.rules import Finding, Tier
+from ..models import Alert, AlertEvent, Patient, Reminder, Staff
+
+# clinical-reference: section 3. Urgent: page the on-call person at once, the next one after 15 min unacknowledged.
+URGENT_REPAGE_AFTER = timedelta(minutes=15)
+# clinical-reference: section 3. Same day: page if still open after 4 h (in clinic hours).
+SAME_DAY_PAGE_AFTER = timedelta(hours=4)
+
+ALERT_TIERS = (Tier.URGENT.value, Tier.SAME_DAY.value, Tier.ROUTINE.value)  # self_care never becomes an alert
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """What happened to an alert in this transaction, for the inbox stream (published after commit)."""
+
+    alert_id: int
+    patient_id: int
+    kind: str  # created | updated
+    tier: str
+
+
+def open_alert_for_family(session: Session, patient_id: int, family: str) -> Alert | None:
+    return session.exec(
+        select(Alert).where(Alert.patient_id == patient_id, Alert.family == family, Alert.status != "resolved")
+    ).first()
+
+
+def upsert_alert(session: Session, patient: Patient, finding: Finding, now: datetime,
+                 repage_after: timedelta = URGENT_REPAGE_AFTER) -> AlertChange | None:
+    """Open an alert for a finding, or update the open one of its family (raising its tier, never lowering it).
+
+    Returns None when nothing changed (the same finding seen again) or the finding needs no person (self_care).
+    """
+    tier = Tier(finding.tier)
+    if tier.value not in ALERT_TIERS:
+        return None
+    alert = open_alert_for_family(session, patient.id, finding.family)
+    if alert is None:
+        alert = Alert(patient_id=patient.id, family=finding.family, rule=finding.rule, tier=tier.value,
+                      action=finding.action.value, facts=finding.facts, patient_advice=finding.patient_advice,
+                      resume_level=finding.resume_level, resume_dose=finding.resume_dose, opened_at=now,
+                      updated_at=now)
+        try:
+            with session.begin_nested():  # another request may open the family's alert at the same moment
+                session.add(alert)
+                session.flush()
+        except IntegrityError:
+            alert = open_alert_for_family(session, patient.id, finding.family)
+            return _update(session, patient, alert, finding, now, repage_after)
+        session.add(AlertEvent(alert_id=alert.id, kind="created", at=now, detail=f"{finding.rule}: {finding.facts}"))
+        _schedule_paging(session, patient, alert, now, repage_after)
+        return AlertChange(alert.id, patient.id, "created", alert.tier)
+    return _update(session, patient, alert, finding, now, repage_after)
+
+
+def _update(session: Session, patient: Patient, alert: Alert, finding: Finding, now: datetime,
+            repage_after: timedelta) -> AlertChange | None:
+    new_rank, old_rank = Tier(finding.tier).rank, Tier(alert.tier).rank
+    if new_rank < old_rank:
+        # A milder finding in the same family: note it on the alert, keep the higher tier and its facts.
+        if finding.facts in alert.facts:
+            return None
+        session.add(AlertEvent(alert_id=alert.id, kind="updated", at=now, detail=f"{finding.rule}: {finding.facts}"))
+        alert.updated_at = now
+        session.add(alert)
+        return AlertChange(alert.id, patient.id, "updated", alert.tier)
+    if alert.rule == finding.rule and alert.facts == finding.facts and new_rank == old_rank:
+        return None
+    raised = new_rank > old_rank
+    alert.rule, alert.action, alert.facts = finding.rule, finding.action.value, finding.facts
+    alert.patient_advice, alert.resume_level, alert.resume_dose = (finding.patient_advice, finding.resume_level,
+                                                                   finding.resume_dose)
+    alert.updated_at = now
+    if raised:
+        alert.tier = Tier(finding.tier).value
+        if alert.status == "acknowledged":
+            alert.status = "open"  # a worse finding needs a person to look again
+    session.add(alert)
+    session.add(AlertEvent(alert_id=alert.id, kind="updated", at=now,
+                           detail=(f"tier raised to {alert.tier}; " if raised else "") + f"{finding.rule}: {finding.facts}"))
+    if raised:
+        _schedule_paging(session, patient, alert, now, repage_after)
+    return AlertChange(alert.id, patient.id, "updated", alert.tier)
+
+
+def _schedule_paging(session: Session, patient: Patient, alert: Alert, now: datetime, repage_after: timedelta) -> None:
+    if alert.tier == Tier.URGENT.value:
+        page_next(session, patient, alert, now, repage_after)
+    elif alert.tier == Tier.SAME_DAY.value and alert.next_page_at is None:
+        alert.next_page_at = now + SAME_DAY_PAGE_AFTER
+        session.add(alert)
+
+
+def on_call_chain(session: Session, clinic_id: int) -> list[Staff]:
+    """Staff with a pager number, in on-call order."""
+    return list(session.exec(
+        select(Staff).where(Staff.clinic_id == clinic_id, Staff.active.is_(True), Staff.on_call_order.is_not(None),
+                            Staff.phone_e164.is_not(None)).order_by(Staff.on_call_order)
+    ).all())
+
+
+def page_next(session: Session, patient: Patient, alert: Alert, now: datetime,
+              repage_after: timedelta = URGENT_REPAGE_AFTER) -> Reminder | None:
+    """Page the next person in the on-call chain through the outbox and record it on the alert."""
+    chain = on_call_chain(session, patient.clinic_id)
+    if not chain:
+        session.add(AlertEvent(alert_id=alert.id, kind="paged", at=now, detail="no one is on call: nobody was paged"))
+        alert.next_page_at = None
+        session.add(alert)
+        return None
+    # Past the end of the chain, start again from the first person: an urgent alert is never dropped.
+    staff = chain[alert.page_level % len(chain)]
+    alert.page_level += 1
+    alert.next_page_at = now + repage_after
+    session.add(alert)
+    # Health data stays on the server: the page names no patient and no diagnosis, only where to look.
+    body = f"Selinexor Companion: {alert.tier.replace('_', '-')} alert #{alert.id} needs review. Open the care-team inbox."
+    page = Reminder(
+        dedupe_key=f"page:{alert.id}:{alert.page_level}", patient_id=patient.id, staff_id=staff.id, alert_id=alert.id,
+        kind="page", channel="sms", to_address=staff.phone_e164, body=body, scheduled_for=now, send_at=now,
+        expires_at=now + timedelta(hours=2), status="pending", next_attempt_at=now,
+        payload=json.dumps({"alert_id": alert.id, "page_level": alert.page_level}), created_at=now, updated_at=now,
+    )
+    session.add(page)
+    session.add(AlertEvent(alert_id=alert.id, kind="paged", at=now, staff_id=staff.id,
+                           detail=f"page {alert.page_level} to {staff.name} ({staff.role})"))
+    return page

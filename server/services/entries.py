@@ -1,0 +1,336 @@
+"""Flow 1 of the architecture: a patient's entry, from any door (web form, JSON API, offline replay, SMS, staff).
+
+validate -> store under the client's idempotency key (a replay returns the stored entry) -> build the patient's
+state -> clinical.rules.evaluate(state, now) -> upsert alerts (one open per family) and outbox pages -> commit ->
+publish inbox events -> return the advice the patient should see. One transaction: an entry never exists without
+its evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, select
+
+from ..clinical.errors import ClinicalValidationError
+from ..clinical.grading import check_choice, check_grade, check_range, lb_to_kg, weight_needs_confirmation
+from ..clinical.rules import Finding, Tier, dose_advice, evaluate
+from ..clinical.schedule import next_dose_day_text
+from ..context import AppContext
+from ..db import session_scope
+from ..errors import Conflict, FieldError
+from ..models import AntiemeticEvent, DoseEvent, LabResult, Patient, SymptomReport, WeightEntry
+from .alerts import AlertChange, upsert_alert
+from .patient_state import build_state, get_patient, schedule_setup, current_plan
+
+# clinical-reference / issue: entries older than 7 days are refused; a few minutes ahead is device clock skew.
+MAX_ENTRY_AGE = timedelta(days=7)
+CLOCK_SKEW = timedelta(minutes=5)
+CORRECTION_WINDOW = timedelta(hours=24)
+
+# Which rules an entry of each kind may open a new alert for. A rule of another kind (the latest weight is still
+# low when a symptom check-in arrives) only updates an alert that is already open: after staff resolve an alert,
+# "the next matching entry" opens a new one (clinical-reference §4d), not any entry.
+RULES_OPENED_BY = {
+    "weight": {"R-WT-5", "R-WT-10", "R-WT-20", "R-RESUME", "R-LADDER"},
+    "symptoms": {"R-NV-12", "R-NV-3", "R-DIA-2", "R-DIA-2R", "R-DIA-3", "R-ANX-3", "R-FAT-2", "R-FAT-3", "R-FEVER",
+                 "R-BLEED", "R-NEURO", "R-EYE", "R-PLT-75B", "R-ANC-05", "R-RESUME", "R-LADDER"},
+    "lab": {"R-NA", "R-PLT-75", "R-PLT-75B", "R-PLT-25", "R-ANC-1", "R-ANC-05", "R-HGB-8", "R-LAB-DLBCL", "R-RESUME",
+            "R-LADDER"},
+    "dose": {"R-WRONG-DAY", "R-NO-AE"},
+    "antiemetic": set(),
+}
+
+
+class ConfirmationRequired(FieldError):
+    """A weight more than 5% away from the previous one: ask the patient to confirm before storing it."""
+
+
+@dataclass(frozen=True)
+class Advice:
+    """What the patient sees after an entry."""
+
+    tier: str | None  # the most severe tier among this entry's findings (None: nothing of concern)
+    call_now: bool  # urgent: the full-width "Call your care team now" banner
+    messages: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    kind: str
+    entry: Any  # the stored row (detached)
+    replayed: bool
+    advice: Advice
+    alert_changes: tuple[AlertChange, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SymptomAnswers:
+    """Answers to the questions of clinical-reference §5; None means not asked or not answered."""
+
+    nausea: int | None = None
+    vomiting_episodes: int | None = None
+    loose_stools: int | None = None
+    appetite: int | None = None
+    fatigue: int | None = None
+    temperature_c: float | None = None
+    chills: bool | None = None
+    bleeding: str | None = None
+    neuro: str | None = None
+    vision_change: bool | None = None
+
+    def validated(self) -> "SymptomAnswers":
+        for name in ("nausea", "appetite", "fatigue"):
+            if getattr(self, name) is not None:
+                _clinical(check_grade, name, getattr(self, name))
+        for name in ("vomiting_episodes", "loose_stools", "temperature_c"):
+            if getattr(self, name) is not None:
+                _clinical(check_range, name, getattr(self, name))
+        if self.bleeding is not None:
+            _clinical(check_choice, "bleeding", self.bleeding, ("none", "minor", "major"))
+        if self.neuro is not None:
+            _clinical(check_choice, "neuro", self.neuro, ("none", "dizzy", "major"))
+        if all(getattr(self, n) is None for n in self.__dataclass_fields__):
+            raise FieldError("nausea", "Answer at least one question.")
+        return self
+
+
+@dataclass(frozen=True)
+class LabValues:
+    sodium_mmol_l: float | None = None
+    platelets_10e9_l: float | None = None
+    anc_10e9_l: float | None = None
+    hemoglobin_g_dl: float | None = None
+
+    def validated(self) -> "LabValues":
+        for name in self.__dataclass_fields__:
+            if getattr(self, name) is not None:
+                _clinical(check_range, name, getattr(self, name))
+        if all(getattr(self, n) is None for n in self.__dataclass_fields__):
+            raise FieldError("sodium_mmol_l", "Enter at least one lab value.")
+        return self
+
+
+def _clinical(check, name: str, *args):
+    try:
+        return check(name, *args)
+    except ClinicalValidationError as exc:
+        raise FieldError(exc.field, exc.message) from None
+
+
+def _check_time(name: str, at: datetime, now: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise FieldError(name, "Give the time with its time zone.")
+    if at > now + CLOCK_SKEW:
+        raise FieldError(name, "The time is in the future.")
+    if at < now - MAX_ENTRY_AGE:
+        raise FieldError(name, "The time is more than 7 days ago; tell your care team instead.")
+    return at
+
+
+def _check_key(key: str) -> str:
+    key = (key or "").strip()
+    if not 8 <= len(key) <= 64:
+        raise FieldError("idempotency_key", "Must be 8 to 64 characters (a client-generated unique id).")
+    return key
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Public entry points: one per kind of entry. Each owns its transaction.
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: datetime,
+                antiemetic_taken: bool | None = None, scheduled_for: date | None = None, source: str = "app",
+                corrects_id: int | None = None) -> EntryResult:
+    """Log a selinexor dose as taken, missed or vomited (for the dose day it answers)."""
+    now = ctx.clock.now()
+    _clinical(check_choice, "status", status, ("taken", "missed", "vomited"))
+    _check_time("at", at, now)
+    if antiemetic_taken is not None and not isinstance(antiemetic_taken, bool):
+        raise FieldError("antiemetic_taken", "Must be true or false.")
+    content = {"status": status, "at": at, "antiemetic_taken": antiemetic_taken}
+
+    def build(patient: Patient, session: Session) -> DoseEvent:
+        day = scheduled_for or at.astimezone(schedule_setup(patient, current_plan(session, patient.id)).zone).date()
+        return DoseEvent(patient_id=patient.id, idempotency_key=key, scheduled_for=day, at=at, status=status,
+                         antiemetic_taken=antiemetic_taken, source=source, corrects_id=corrects_id, recorded_at=now)
+
+    return _record(ctx, patient_id, "dose", DoseEvent, _check_key(key), content, build, corrects_id)
+
+
+def record_antiemetic(ctx: AppContext, patient_id: int, *, key: str, at: datetime, source: str = "app") -> EntryResult:
+    """Log the anti-nausea medicine taken before a dose (P-ANTIEMETIC)."""
+    now = ctx.clock.now()
+    _check_time("at", at, now)
+    return _record(ctx, patient_id, "antiemetic", AntiemeticEvent, _check_key(key), {"at": at},
+                   lambda p, s: AntiemeticEvent(patient_id=p.id, idempotency_key=key, at=at, source=source,
+                                                recorded_at=now), None)
+
+
+def record_symptoms(ctx: AppContext, patient_id: int, *, key: str, at: datetime, answers: SymptomAnswers,
+                    source: str = "app", corrects_id: int | None = None) -> EntryResult:
+    """Log a symptom check-in (clinical-reference §5)."""
+    now = ctx.clock.now()
+    _check_time("at", at, now)
+    answers = answers.validated()
+    content = {"at": at, **{n: getattr(answers, n) for n in answers.__dataclass_fields__}}
+    return _record(ctx, patient_id, "symptoms", SymptomReport, _check_key(key), content,
+                   lambda p, s: SymptomReport(patient_id=p.id, idempotency_key=key, source=source,
+                                              corrects_id=corrects_id, recorded_at=now, **content), corrects_id)
+
+
+def record_weight(ctx: AppContext, patient_id: int, *, key: str, at: datetime, value: float, unit: str,
+                  confirmed: bool = False, source: str = "app", corrects_id: int | None = None) -> EntryResult:
+    """Log a body weight in kg or lb; a change of more than 5% from the previous weight needs `confirmed`."""
+    now = ctx.clock.now()
+    _check_time("at", at, now)
+    if unit not in ("kg", "lb"):
+        raise FieldError("unit", "Unit must be kg or lb.")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise FieldError("weight", "Enter your weight as a number.")
+    kg = round(lb_to_kg(value), 2) if unit == "lb" else round(float(value), 2)
+    if not 25 <= kg <= 300:  # clinical-reference §5 plausible range, reported in the unit the patient used
+        low, high = ("25", "300") if unit == "kg" else ("55", "661")
+        raise FieldError("weight", f"Weight must be between {low} and {high} {unit}.")
+    content = {"at": at, "kg": kg}
+
+    def build(patient: Patient, session: Session) -> WeightEntry:
+        previous = session.exec(
+            select(WeightEntry).where(WeightEntry.patient_id == patient.id, WeightEntry.superseded_at.is_(None),
+                                      WeightEntry.id != (corrects_id or -1))
+            .order_by(WeightEntry.at.desc())
+        ).first()
+        if not confirmed and weight_needs_confirmation(previous.kg if previous else None, kg):
+            shown = previous.entered_value if previous else None
+            raise ConfirmationRequired(
+                "weight", f"This is more than 5% away from your last weight ({shown:g} {previous.entered_unit}). "
+                          "Please check and confirm it.")
+        return WeightEntry(patient_id=patient.id, idempotency_key=key, at=at, kg=kg, entered_value=float(value),
+                           entered_unit=unit, source=source, corrects_id=corrects_id, recorded_at=now)
+
+    return _record(ctx, patient_id, "weight", WeightEntry, _check_key(key), content, build, corrects_id)
+
+
+def record_lab(ctx: AppContext, patient_id: int, *, key: str, collected_at: datetime, values: LabValues,
+               staff_id: int | None, source: str = "staff") -> EntryResult:
+    """Store lab results (entered by staff or imported); they feed the rules like any entry."""
+    now = ctx.clock.now()
+    if collected_at > now + CLOCK_SKEW:
+        raise FieldError("collected_at", "The collection date is in the future.")
+    values = values.validated()
+    content = {"collected_at": collected_at, **{n: getattr(values, n) for n in values.__dataclass_fields__}}
+    return _record(ctx, patient_id, "lab", LabResult, _check_key(key), content,
+                   lambda p, s: LabResult(patient_id=p.id, idempotency_key=key, source=source,
+                                          entered_by_staff_id=staff_id, recorded_at=now, **content), None)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The shared path
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _same_content(row: SQLModel, content: dict) -> bool:
+    for name, value in content.items():
+        stored = getattr(row, name)
+        if isinstance(value, float) or isinstance(stored, float):
+            if stored is None or value is None or abs(float(stored) - float(value)) > 1e-6:
+                return False
+        elif stored != value:
+            return False
+    return True
+
+
+def _existing(session: Session, model, patient_id: int, key: str, content: dict):
+    row = session.exec(select(model).where(model.idempotency_key == key)).first()
+    if row is None:
+        return None
+    # The same key for another patient, or other content: a client bug or a guess; never overwrite, never reveal.
+    if row.patient_id != patient_id or not _same_content(row, content):
+        raise Conflict("This idempotency key was already used for a different entry.", field="idempotency_key")
+    return row
+
+
+def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, content: dict, build,
+            corrects_id: int | None) -> EntryResult:
+    now = ctx.clock.now()
+    try:
+        with session_scope(ctx.engine) as session:
+            patient = get_patient(session, patient_id)
+            existing = _existing(session, model, patient_id, key, content)
+            if existing is not None:
+                return EntryResult(kind, existing, True, _advice_for(session, patient, kind, existing, now))
+            row = build(patient, session)
+            if corrects_id is not None:
+                _supersede(session, model, patient_id, corrects_id, now)
+            session.add(row)
+            session.flush()
+            findings = evaluate(build_state(session, patient, now), now)
+            changes = _upsert_alerts(session, patient, kind, findings, now)
+            result = EntryResult(kind, row, False, _advice(kind, row, findings, session, patient, now), tuple(changes))
+    except IntegrityError:
+        # The same key arrived twice at once (an offline replay racing the original): the loser replays.
+        with session_scope(ctx.engine) as session:
+            patient = get_patient(session, patient_id)
+            existing = _existing(session, model, patient_id, key, content)
+            if existing is None:
+                raise
+            return EntryResult(kind, existing, True, _advice_for(session, patient, kind, existing, now))
+    for change in result.alert_changes:
+        ctx.publish("inbox", {"alert_id": change.alert_id, "patient_id": change.patient_id, "kind": change.kind,
+                              "tier": change.tier})
+    return result
+
+
+def _supersede(session: Session, model, patient_id: int, original_id: int, now: datetime) -> None:
+    original = session.get(model, original_id)
+    if original is None or original.patient_id != patient_id:
+        raise FieldError("corrects_id", "No such entry to correct.")
+    if original.superseded_at is not None:
+        raise FieldError("corrects_id", "That entry was already corrected; correct the latest version.")
+    if now - original.recorded_at > CORRECTION_WINDOW:
+        raise FieldError("corrects_id", "Entries can be corrected for 24 hours; tell your care team instead.")
+    original.superseded_at = now
+    session.add(original)
+
+
+def _upsert_alerts(session: Session, patient: Patient, kind: str, findings: list[Finding],
+                   now: datetime) -> list[AlertChange]:
+    from .alerts import open_alert_for_family
+
+    changes = []
+    for finding in findings:
+        if finding.rule not in RULES_OPENED_BY[kind] and open_alert_for_family(session, patient.id, finding.family) is None:
+            continue
+        change = upsert_alert(session, patient, finding, now)
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+def _relevant(kind: str, findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.rule in RULES_OPENED_BY[kind]]
+
+
+def _advice(kind: str, row, findings: list[Finding], session: Session, patient: Patient, now: datetime) -> Advice:
+    relevant = _relevant(kind, findings)
+    messages: list[str] = []
+    if kind == "dose":
+        setup = schedule_setup(patient, current_plan(session, patient.id))
+        messages.append(dose_advice(row.status, next_dose_day_text(setup, now)))
+    for finding in relevant:
+        if finding.patient_advice and finding.patient_advice not in messages:
+            messages.append(finding.patient_advice)
+    worst = Tier.highest(f.tier for f in relevant)
+    return Advice(tier=worst.value if worst else None, call_now=worst is Tier.URGENT, messages=tuple(messages),
+                  findings=tuple(relevant))
+
+
+def _advice_for(session: Session, patient: Patient, kind: str, row, now: datetime) -> Advice:
+    """The advice for a replayed entry: the rules as they stand now (nothing is written)."""
+    findings = evaluate(build_state(session, patient, now), now)
+    return _advice(kind, row, findings, session, patient, now)
