@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import click
 
+from .preview import evaluate_command, schedule_command
 from .settings import SettingsError, load_settings
 
 
@@ -132,16 +133,9 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _register_previews() -> None:
-    try:
-        from .preview import evaluate_command, schedule_command
-    except ImportError:  # the clinical previews arrive with the clinical core
-        return
-    cli.add_command(schedule_command)
-    cli.add_command(evaluate_command)
-
-
-_register_previews()
+# Pharmacists' previews of the clinical core (schedule events, rule findings) as JSON.
+cli.add_command(schedule_command)
+cli.add_command(evaluate_command)
 
 
 def main() -> None:

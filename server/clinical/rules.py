@@ -32,7 +32,6 @@ from server.clinical.schedule import (
     FIRST_WEEKS_DAYS,
     ScheduledEvent,
     ScheduleSetup,
-    dose_on_local_date,
     is_dose_day,
     next_dose,
     next_dose_day_text,

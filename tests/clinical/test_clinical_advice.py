@@ -1,0 +1,85 @@
+"""A missed or vomited dose is never made up or repeated (P-MISSED, P-VOMITED), anywhere in the product's advice."""
+
+import re
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.clinical import rules
+from server.clinical.regimens import Plan, PlanStatus
+from server.clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry, dose_advice, evaluate
+from server.clinical.schedule import ScheduleSetup
+
+FORBIDDEN = re.compile(r"take it now|extra dose|make up|make-up|makeup|take another|double|second dose|as soon as you remember"
+                       r"|take the missed|repeat the dose|take a dose now", re.IGNORECASE)
+UTC = timezone.utc
+START = date(2026, 3, 2)
+NOW = datetime(2026, 3, 12, 16, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("status", ["missed", "vomited", "taken"])
+@pytest.mark.parametrize("next_text", [None, "Monday 16 March at 08:00"])
+def test_dose_advice_never_suggests_an_extra_or_make_up_dose(status, next_text):
+    advice = dose_advice(status, next_text)
+    assert not FORBIDDEN.search(advice)
+    assert "next scheduled day and time" in advice
+    if next_text:
+        assert next_text in advice
+
+
+def test_missed_dose_advice_says_skip_it():
+    assert dose_advice("missed").startswith("Skip the missed dose.")
+
+
+def test_vomited_dose_advice_says_do_not_repeat():
+    assert dose_advice("vomited").startswith("Do not repeat a dose you vomited.")
+
+
+def test_the_forbidden_phrases_are_caught():
+    for phrase in ("Take it now", "take an extra dose", "make up the dose", "take another tablet"):
+        assert FORBIDDEN.search(phrase)
+
+
+def test_no_fixed_advice_text_in_the_rules_module_contains_a_forbidden_phrase():
+    texts = [v for k, v in vars(rules).items() if k.endswith("_TEXT") and isinstance(v, str)]
+    texts += list(rules.SELF_CARE_ADVICE.values())
+    assert texts
+    assert not [t for t in texts if FORBIDDEN.search(t)]
+
+
+def _setup(status):
+    return ScheduleSetup(Plan("Xd", 0, status), START, 0, 2, time(8, 0), "America/New_York")
+
+
+entry_times = st.integers(0, 14 * 24).map(lambda h: NOW - timedelta(hours=h))
+dose_entries = st.builds(DoseEntry, at=entry_times, status=st.sampled_from(["taken", "missed", "vomited"]),
+                         antiemetic_taken=st.sampled_from([True, False, None]))
+symptom_entries = st.builds(
+    SymptomEntry, at=entry_times, nausea=st.integers(0, 3), vomiting_episodes=st.integers(0, 12),
+    loose_stools=st.integers(0, 12), appetite=st.integers(0, 3), fatigue=st.integers(0, 3),
+    temperature_c=st.sampled_from([36.5, 38.0, 39.5]), chills=st.booleans(),
+    bleeding=st.sampled_from(["none", "minor", "major"]), neuro=st.sampled_from(["none", "dizzy", "major"]),
+    vision_change=st.booleans())
+weights = st.builds(WeightEntry, at=entry_times, kg=st.floats(60, 110))
+labs = st.builds(LabEntry, at=entry_times, sodium_mmol_l=st.floats(120, 145), platelets_10e9_l=st.floats(5, 300),
+                 anc_10e9_l=st.floats(0.1, 5), hemoglobin_g_dl=st.floats(6, 15))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(dose_entries, symptom_entries, weights, labs), max_size=12),
+       st.sampled_from(list(PlanStatus)), st.sampled_from([None, "R-WT-10", "R-NV-3", "R-NA"]))
+def test_no_finding_ever_advises_an_extra_or_make_up_dose(entries, status, hold_rule):
+    state = PatientState(setup=_setup(status), baseline_weight_kg=100.0, entries=tuple(entries), hold_rule=hold_rule)
+    for finding in evaluate(state, NOW):
+        assert not FORBIDDEN.search(finding.patient_advice), finding
+        assert finding.family in rules.FAMILIES
+
+
+def test_missed_doses_finding_repeats_the_skip_advice():
+    logs = [DoseEntry(datetime(2026, 3, 4, 13, tzinfo=UTC), "taken", True)]
+    state = PatientState(setup=_setup(PlanStatus.ACTIVE), baseline_weight_kg=100.0, entries=tuple(logs),
+                         last_delivered_at=NOW)
+    finding = next(f for f in evaluate(state, NOW) if f.rule == "R-MISS-2")
+    assert "Skip the missed dose" in finding.patient_advice
