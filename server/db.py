@@ -44,6 +44,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
     with Session(engine, expire_on_commit=False) as session:
+        if engine.dialect.name == "sqlite":
+            # Take SQLite's write lock up front: a deferred transaction that reads and then writes fails at once
+            # (SQLITE_BUSY, no waiting) when another writer committed in between; BEGIN IMMEDIATE waits instead.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         try:
             yield session
             session.commit()
