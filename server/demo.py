@@ -17,6 +17,9 @@ from .clinical.regimens import Plan
 from .clinical.schedule import ScheduleSetup, dose_on_local_date
 from .db import session_scope
 from .models import Clinic, DoseEvent, Patient, Staff, SymptomReport, TreatmentPlan, WeightEntry
+from .clinical.rules import evaluate
+from .services.alerts import upsert_alert
+from .services.patient_state import build_state
 from .services.staff import create_staff
 from .settings import Settings
 
@@ -115,6 +118,12 @@ def _seed_patient(engine: Engine, clinic_id: int, p: DemoPatient, now: datetime)
                              reason="Enrollment (demo)", created_at=patient.created_at)
         session.add(plan)
         _seed_history(session, patient, plan, start, today, p, now)
+        session.flush()
+        # Let the rules see the history, so the inbox opens with what a clinic would see (the weight loss).
+        # The demo has no message history, so "nothing delivered for 7 days" would be noise here.
+        for finding in evaluate(build_state(session, patient, now), now):
+            if finding.rule != "R-NO-DELIVERY":
+                upsert_alert(session, patient, finding, now)
         return patient.id
 
 
