@@ -11,9 +11,10 @@ import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request, Response, Router
 from litestar.exceptions import NotAuthorizedException
 from litestar.response import Redirect
+from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.di import Provide
@@ -27,6 +28,8 @@ from .clock import Clock, SystemClock
 from .context import AppContext
 from .db import create_db_engine
 from .errors import Conflict, FieldError, Forbidden, NotFound
+from .i18n import install_jinja_i18n
+from .live import LivePublisher, create_channels_plugin
 from .routes import patient as patient_routes
 from .routes import sms as sms_routes
 from .routes import staff as staff_routes
@@ -50,16 +53,22 @@ def create_app(
 ) -> Litestar:
     """Build the web app. `on_startup`/`on_shutdown` let the CLI embed the worker without the app knowing it."""
     engine = engine or create_db_engine(settings)
-    ctx = AppContext(settings=settings, engine=engine, clock=clock or SystemClock())
+    # Live inbox events: in-memory on SQLite, LISTEN/NOTIFY on PostgreSQL (crosses processes); see server.live.
+    channels = create_channels_plugin(settings)
+    publisher = LivePublisher(channels, engine, use_pg_notify=not settings.is_sqlite)
+    ctx = AppContext(settings=settings, engine=engine, clock=clock or SystemClock(), publish=publisher)
     secret = settings.secret()
     session_key = hashlib.sha256(f"session:{secret}".encode()).digest()
 
     app = Litestar(
         route_handlers=[
             healthz,
-            *patient_routes.ROUTES,
+            # Each module's handlers as one Router: Litestar 2.25 re-registers a path's earlier handlers when a later
+            # loose handler joins that path (GET + POST), wrapping a sync_to_thread handler twice (it then returns a
+            # coroutine, and the page fails with a 500). A router registers each of its handlers exactly once.
+            Router(path="/", route_handlers=list(patient_routes.ROUTES)),
             *staff_routes.ROUTES,
-            *sms_routes.ROUTES,
+            Router(path="/", route_handlers=list(sms_routes.ROUTES)),
             create_static_files_router(path="/static", directories=[WEB_DIR / "static"], name="static",
                                        include_in_schema=False),
         ],
@@ -69,7 +78,10 @@ def create_app(
                                 httponly=True, samesite="lax", max_age=180 * 24 * 3600).middleware,
         ],
         csrf_config=CSRFConfig(secret=secret, exclude=CSRF_EXEMPT, cookie_samesite="lax"),
-        template_config=TemplateConfig(directory=Path(WEB_DIR / "templates"), engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=Path(WEB_DIR / "templates"), engine=JinjaTemplateEngine,
+                                       engine_callback=install_jinja_i18n),
+        # Patients are often on slow mobile connections: gzip pages, scripts and JSON (streams are flushed per chunk).
+        compression_config=CompressionConfig(backend="gzip", gzip_compress_level=6),
         openapi_config=OpenAPIConfig(title="Selinexor Companion", version="0.1.0", path="/schema"),
         exception_handlers={
             FieldError: field_error_handler,
@@ -78,8 +90,9 @@ def create_app(
             Forbidden: forbidden_handler,
             NotAuthorizedException: not_authorized_handler,
         },
-        on_startup=list(on_startup),
-        on_shutdown=list(on_shutdown),
+        plugins=[channels],
+        on_startup=[publisher.bind_loop, *on_startup],
+        on_shutdown=[*on_shutdown, publisher.unbind_loop],
         logging_config=None,  # the CLI configures logging once, for the web app and the worker alike
         debug=False,
     )

@@ -22,6 +22,10 @@ def _settings():
 @click.group(help="Selinexor Companion: patient app, care-team inbox and reminder worker.")
 def cli() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The twilio SDK logs every request's headers at INFO and APScheduler every job run: at thousands of messages
+    # a minute that drowns the worker's own log (and costs throughput). Their warnings still show.
+    for noisy in ("twilio.http_client", "apscheduler.executors.default"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @cli.command(help="Upgrade the database to the latest schema (Alembic).")
@@ -33,15 +37,33 @@ def migrate() -> None:
     click.echo(f"database at head: {_safe_url(settings.database_url)}")
 
 
-@cli.command(help="Seed the demo clinic (idempotent) and print the staff logins.")
+@cli.command(help="Seed the demo clinic (idempotent) and print the staff logins and fresh patient sign-in links.")
 def demo() -> None:
     from .db import create_db_engine
-    from .demo import seed_demo
+    from .demo import demo_sign_in_links, seed_demo
 
     settings = _settings()
     engine = create_db_engine(settings)
-    result = seed_demo(engine, settings, datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    result = seed_demo(engine, settings, now)
+    links = demo_sign_in_links(engine, settings, now, _patient_base_url(settings))
+    result["links"] = [f"patient sign-in link for {who} (works once, 72 h): {url}" for who, url in links]
     _print_demo(result, settings)
+    if links:
+        import segno
+
+        click.echo("  Scan with a phone to open the first link (the phone must reach this address; for a phone on")
+        click.echo("  the same Wi-Fi: HOST=0.0.0.0 PUBLIC_BASE_URL=http://<this computer's IP>:PORT make run):")
+        segno.make(links[0][1], error="l").terminal(compact=True)
+        click.echo("")
+
+
+def _patient_base_url(settings) -> str:
+    """Where links point: PUBLIC_BASE_URL, following `PORT=8080 make run` when the URL was left at its default."""
+    default = "http://127.0.0.1:8000"
+    if settings.public_base_url == default and settings.port != 8000:
+        return f"http://127.0.0.1:{settings.port}"
+    return settings.public_base_url
 
 
 def _print_demo(result: dict, settings) -> None:
@@ -112,7 +134,9 @@ def serve(host, port, with_worker) -> None:
         on_startup.append(worker.start)
         on_shutdown.append(worker.stop)
     app = create_app(settings, engine=engine, on_startup=on_startup, on_shutdown=on_shutdown)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+    # A bounded graceful shutdown: open inbox streams (SSE) would otherwise hold SIGTERM until browsers disconnect.
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
+                timeout_graceful_shutdown=5)
 
 
 @cli.command(help="Run the reminder worker until SIGTERM (in-flight sends finish first).")

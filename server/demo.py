@@ -160,3 +160,21 @@ def _seed_history(session: Session, patient: Patient, plan: TreatmentPlan, start
                                       chills=False, bleeding="none", neuro="none", vision_change=False,
                                       recorded_at=at))
         day += timedelta(days=1)
+
+
+# Demo patients whose sign-in links `companion demo` prints: the weight-loss story in English, and Spanish.
+DEMO_SIGN_IN_MRNS = ("DEMO-002", "DEMO-001")
+
+
+def demo_sign_in_links(engine: Engine, settings: Settings, now: datetime, base_url: str) -> list[tuple[str, str]]:
+    """Fresh single-use sign-in links (72 h) for demo patients, as (who, url); every run makes new ones."""
+    from .services.invites import create_sign_in_link
+
+    links = []
+    with session_scope(engine) as session:
+        for mrn in DEMO_SIGN_IN_MRNS:
+            patient = session.exec(select(Patient).where(Patient.mrn == mrn)).first()
+            if patient is not None:
+                who = f"{patient.first_name} {patient.last_name} ({patient.language})"
+                links.append((who, create_sign_in_link(session, patient, now=now, base_url=base_url)))
+    return links

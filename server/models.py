@@ -283,7 +283,9 @@ class AlertEvent(SQLModel, table=True):
 class Reminder(SQLModel, table=True):
     """The outbox: every message the worker sends (reminders, pages, invites, replies).
 
-    Life cycle: pending -> claimed -> sent | failed | unknown, or pending -> cancelled | expired.
+    Life cycle: pending -> claimed -> sending -> sent | failed | unknown (or back to pending for a retry),
+    or pending -> cancelled | expired. `sending` is committed before a request leaves, so a row that never reached
+    it was provably never sent (see notifications/dispatcher.py).
     `dedupe_key` makes planning idempotent (patient, kind, scheduled instant; or alert and page level).
     """
 

@@ -7,6 +7,7 @@ and the CLI receive a `Settings` object and pass it on.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,6 +55,24 @@ class Settings(BaseSettings):
     clinic_name: str = Field("Demo Oncology Clinic", alias="CLINIC_NAME")
     clinic_phone: str = Field("+15555550100", alias="CLINIC_PHONE")
     default_timezone: str = Field("America/New_York", alias="DEFAULT_TIMEZONE")
+    # clinical-reference §3: same-day alerts page in clinic hours, otherwise the next business morning.
+    clinic_hours: str = Field("08:00-17:00", alias="CLINIC_HOURS", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    clinic_days: str = Field("mon,tue,wed,thu,fri", alias="CLINIC_DAYS")
+    # clinical-reference §3: an unacknowledged urgent alert pages the next person in the on-call chain after this.
+    escalation_minutes: int = Field(15, alias="ESCALATION_MINUTES", ge=1, le=240)
+
+    # --- reminder worker -----------------------------------------------------
+    dispatch_interval_seconds: float = Field(2.0, alias="DISPATCH_INTERVAL_SECONDS", gt=0)
+    dispatch_concurrency: int = Field(8, alias="DISPATCH_CONCURRENCY", ge=1, le=64)  # parallel sends per worker
+    planner_interval_seconds: float = Field(300.0, alias="PLANNER_INTERVAL_SECONDS", gt=0)
+    # A claim older than this belongs to a dead worker; must be well above SMS_TIMEOUT_SECONDS.
+    claim_lease_seconds: float = Field(120.0, alias="CLAIM_LEASE_SECONDS", gt=0)
+    sms_timeout_seconds: float = Field(10.0, alias="SMS_TIMEOUT_SECONDS", gt=0)
+    send_max_attempts: int = Field(6, alias="SEND_MAX_ATTEMPTS", ge=1)
+    retry_base_seconds: float = Field(30.0, alias="RETRY_BASE_SECONDS", gt=0)
+    retry_max_seconds: float = Field(900.0, alias="RETRY_MAX_SECONDS", gt=0)
+    nudge_after_minutes: int = Field(180, alias="NUDGE_AFTER_MINUTES", ge=15, le=720)
+    vapid_subject: str = Field("mailto:care-team@example.org", alias="VAPID_SUBJECT")
 
     @field_validator("default_timezone")
     @classmethod
@@ -97,6 +116,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def escalation_after(self) -> timedelta:
+        """ESCALATION_MINUTES as the `repage_after` that alerts.upsert_alert and alerts.page_next take."""
+        return timedelta(minutes=self.escalation_minutes)
 
     @property
     def twilio_enabled(self) -> bool:

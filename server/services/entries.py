@@ -23,7 +23,7 @@ from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError
 from ..models import AntiemeticEvent, DoseEvent, LabResult, Patient, SymptomReport, WeightEntry
-from .alerts import AlertChange, upsert_alert
+from .alerts import AlertChange, open_alert_for_family, upsert_alert
 from .patient_state import build_state, get_patient, schedule_setup, current_plan
 
 # clinical-reference / issue: entries older than 7 days are refused; a few minutes ahead is device clock skew.
@@ -270,7 +270,7 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             session.add(row)
             session.flush()
             findings = evaluate(build_state(session, patient, now), now)
-            changes = _upsert_alerts(session, patient, kind, findings, now)
+            changes = _upsert_alerts(session, patient, kind, findings, now, ctx.settings.escalation_after)
             result = EntryResult(kind, row, False, _advice(kind, row, findings, session, patient, now), tuple(changes))
     except IntegrityError:
         # The same key arrived twice at once (an offline replay racing the original): the loser replays.
@@ -298,15 +298,13 @@ def _supersede(session: Session, model, patient_id: int, original_id: int, now: 
     session.add(original)
 
 
-def _upsert_alerts(session: Session, patient: Patient, kind: str, findings: list[Finding],
-                   now: datetime) -> list[AlertChange]:
-    from .alerts import open_alert_for_family
-
+def _upsert_alerts(session: Session, patient: Patient, kind: str, findings: list[Finding], now: datetime,
+                   repage_after: timedelta) -> list[AlertChange]:
     changes = []
     for finding in findings:
         if finding.rule not in RULES_OPENED_BY[kind] and open_alert_for_family(session, patient.id, finding.family) is None:
             continue
-        change = upsert_alert(session, patient, finding, now)
+        change = upsert_alert(session, patient, finding, now, repage_after)
         if change is not None:
             changes.append(change)
     return changes

@@ -21,7 +21,7 @@ from ..errors import FieldError
 from ..models import TreatmentPlan
 from .audit import audit
 from .patient_state import current_plan, get_patient
-from .reminders import replan_patient
+from .reminders import PlanningOptions, replan_patient
 
 OPERATIONS = ("hold", "resume", "reduce", "discontinue", "change_schedule")
 
@@ -68,7 +68,7 @@ def change_plan(ctx: AppContext, patient_id: int, *, staff_id: int, operation: s
             _apply_schedule(new, schedule)
         session.add(new)
         session.flush()
-        replan_patient(session, patient, now)
+        replan_patient(session, patient, now, PlanningOptions.from_settings(ctx.settings))
         audit(session, staff_id=staff_id, action=f"plan.{operation}", patient_id=patient_id, now=now, ip=ip,
               detail=f"v{old.version} {old.regimen} L{old.dose_level} {old.status} -> v{new.version} "
                      f"L{new.dose_level} {new.status}: {reason}")

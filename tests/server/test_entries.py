@@ -136,16 +136,16 @@ def test_an_urgent_finding_pages_the_first_on_call_person_through_the_outbox(ctx
 def test_a_resolved_alert_is_not_reopened_by_an_unrelated_entry(ctx, clock):
     record_weight(ctx, MARIA, key="key-weight-9", at=clock.now(), value=59.8, unit="kg", confirmed=True)
     with Session(ctx.engine) as s:
-        alert = s.exec(select(Alert)).one()
+        alert = s.exec(select(Alert).where(Alert.patient_id == MARIA)).one()
         alert.status = "resolved"
         s.add(alert)
         s.commit()
     clock.advance(hours=1)
     record_symptoms(ctx, MARIA, key="key-sympt-9", at=clock.now(), answers=SymptomAnswers(nausea=0))
-    assert _count(ctx.engine, Alert, family="weight") == 1  # still just the resolved one
+    assert _count(ctx.engine, Alert, patient_id=MARIA, family="weight") == 1  # still just the resolved one
     clock.advance(hours=1)
     record_weight(ctx, MARIA, key="key-weight-10", at=clock.now(), value=59.7, unit="kg")
-    assert _count(ctx.engine, Alert, family="weight") == 2  # the next matching entry opens a new one
+    assert _count(ctx.engine, Alert, patient_id=MARIA, family="weight") == 2  # the next matching entry opens one
 
 
 def test_a_missed_dose_is_never_made_up(ctx, clock):

@@ -1,0 +1,72 @@
+"""Server-rendered SVG charts (no JavaScript, prints as it looks): the weight chart with its baseline lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from ..clinical.grading import lb_to_kg
+
+# clinical-reference: R-WT-5, R-WT-10, R-WT-20 (loss below baseline); the lines a pharmacist reads the chart by.
+BASELINE_LINES = ((0.0, "baseline", "#445"), (5.0, "−5% review", "#a77b00"), (10.0, "−10% hold", "#c2410c"),
+                  (20.0, "−20% urgent", "#b91c1c"))
+
+
+def _to_unit(kg: float, unit: str) -> float:
+    return kg / lb_to_kg(1.0) if unit == "lb" else kg
+
+
+def weight_chart_svg(points: list[tuple[datetime, float]], baseline_kg: float, *, unit: str, start: datetime,
+                     end: datetime, zone: str, width: int = 640, height: int = 220) -> str:
+    """Weights (kg stored, drawn in the patient's unit) over [start, end], with baseline and loss lines."""
+    left, right, top, bottom = 44, 124, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    baseline = _to_unit(baseline_kg, unit)
+    values = [_to_unit(kg, unit) for _, kg in points]
+    low = min(values + [baseline * 0.78])
+    high = max(values + [baseline * 1.03])
+    span_s = max((end - start).total_seconds(), 1.0)
+
+    def x(at: datetime) -> float:
+        return left + plot_w * min(max((at - start).total_seconds() / span_s, 0.0), 1.0)
+
+    def y(value: float) -> float:
+        return top + plot_h * (1 - (value - low) / (high - low))
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="Weight chart in {unit}, baseline {baseline:.1f} {unit}" class="weight-chart" '
+        'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif">',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ddd"/>',
+    ]
+    for pct, label, colour in BASELINE_LINES:
+        value = baseline * (1 - pct / 100)
+        yy = y(value)
+        dash = "" if pct == 0 else ' stroke-dasharray="5 4"'
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{colour}"'
+                     f' stroke-width="1"{dash}/>')
+        parts.append(f'<text x="{left + plot_w + 4}" y="{yy + 4:.1f}" font-size="11" fill="{colour}">'
+                     f'{escape(label)} {value:.1f}</text>')
+    # y axis: the ends of the range
+    for value in (low, high):
+        parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end" fill="#555">'
+                     f'{value:.0f}</text>')
+    parts.append(f'<text x="6" y="{top + 10}" font-size="11" fill="#555">{escape(unit)}</text>')
+    # x axis: start and end dates in the patient's zone
+    tz = ZoneInfo(zone)
+    for at, anchor in ((start, "start"), (end, "end")):
+        parts.append(f'<text x="{x(at):.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor}" fill="#555">'
+                     f'{at.astimezone(tz):%d %b}</text>')
+    if points:
+        path = " ".join(f"{'M' if i == 0 else 'L'}{x(at):.1f},{y(v):.1f}" for i, ((at, _), v) in enumerate(zip(points, values)))
+        parts.append(f'<path d="{path}" fill="none" stroke="#1d4ed8" stroke-width="2"/>')
+        for (at, kg), v in zip(points, values):
+            pct = (kg - baseline_kg) / baseline_kg * 100
+            parts.append(f'<circle cx="{x(at):.1f}" cy="{y(v):.1f}" r="3" fill="#1d4ed8">'
+                         f'<title>{at.astimezone(tz):%a %d %b %H:%M}: {v:.1f} {escape(unit)} ({pct:+.1f}%)</title></circle>')
+    else:
+        parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="13" text-anchor="middle" '
+                     f'fill="#777">No weights in this period</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,353 @@
+"""Two-way SMS: a patient's text becomes an entry through the same service and rules as the app (flow 1).
+
+Commands (English and Spanish, any case, surrounding spaces and a trailing period ignored):
+
+| Text | Meaning |
+|---|---|
+| `T`, `TAKEN`, `1`, `TOMADA`, `TOMADO`, `TOME` | today's dose taken (record_dose, scheduled_for = today) |
+| `MISSED`, `OLVIDADA`, `NO TOMADA` | today's dose missed (P-MISSED advice in the reply) |
+| `W 72.4`, `W 160 lb`, `P 72,4` (peso) | weight, in the patient's unit unless one is given |
+| `W 61.6 OK`, or `OK` / `SI` after a confirmation question | a weight more than 5% from the last one, confirmed |
+| `N 0`..`N 3` | nausea grade (clinical-reference §5) |
+| `HELP`, `AYUDA`, `INFO`, `?` | the list of commands and the clinic's number |
+| `STOP` (Twilio's other opt-out words, `PARAR`, `BAJA`) | opt out: no more SMS; the care team is told |
+| `START`, `UNSTOP`, `YES` (when opted out), `ALTA` | opt back in |
+
+Decisions:
+- Replies go through the outbox (a Reminder of kind "reply" keyed by the inbound MessageSid), not TwiML: they get
+  the same opt-out checks, retries and delivery receipts as every other message, and they commit in the same
+  transaction as the record of the inbound text, so a replayed webhook adds nothing. The webhook answers an empty
+  TwiML document at once.
+- STOP and START get no reply from us: the provider answers those keywords itself (and we must not text a number
+  that just opted out).
+- Weight confirmation (clinical-reference §5: a weight more than 5% from the previous one is confirmed before it
+  is stored): over SMS we ask, as the app does. A typo on a phone keypad (W 6.16) must not page the care team,
+  and a real drop is one short reply away: `OK` (or resending with `OK`) stores it with confirmed=True and the
+  rules run exactly as for the app (a 12% loss opens the same R-WT-10 alert).
+- A second `T` on a day whose dose is already logged is not stored again (a patient answering both the reminder
+  and the nudge has not taken two doses); it gets a "already recorded" reply.
+- Texts from numbers that belong to no patient are stored and not answered (no confirmation that a clinic exists).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from babel.dates import format_datetime
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from ..clinical.rules import EMERGENCY_TEXT, Action, Tier
+from ..clinical.schedule import next_dose
+from ..context import AppContext
+from ..db import session_scope
+from ..errors import Conflict, FieldError, NotFound
+from ..models import Clinic, DoseEvent, InboundMessage, Patient
+from . import entries
+from .alerts import AlertChange
+from .patient_state import current_plan, schedule_setup
+from .reminders import REPLY, enqueue_sms, opt_in_to_sms, opt_out_of_sms, publish_alert_changes
+
+log = logging.getLogger(__name__)
+
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE",
+                           "PARAR", "BAJA"})
+OPT_IN_WORDS = frozenset({"START", "UNSTOP", "ALTA"})
+TAKEN_WORDS = frozenset({"T", "TAKEN", "1", "TOOK", "TOMADA", "TOMADO", "TOME", "TOMÉ"})
+MISSED_WORDS = frozenset({"MISSED", "OLVIDADA", "OLVIDADO", "NO TOMADA", "NO TOMADO"})
+HELP_WORDS = frozenset({"HELP", "INFO", "?", "AYUDA"})
+CONFIRM_WORDS = frozenset({"OK", "SI", "SÍ", "YES", "CONFIRM", "CONFIRMAR"})
+CONFIRM_WINDOW = timedelta(hours=24)
+
+_WEIGHT = re.compile(r"^(?:W|P|WEIGHT|PESO)\s*(\d{1,3}(?:[.,]\d{1,2})?)\s*(KG|KGS|LB|LBS|LIBRAS?)?\s*"
+                     r"(OK|SI|SÍ|YES)?$")
+_NAUSEA = re.compile(r"^(?:N|NAUSEA|NÁUSEA|NAUSEAS|NÁUSEAS)\s*([0-9])$")
+
+
+@dataclass(frozen=True)
+class Command:
+    kind: str  # stop | start | help | taken | missed | weight | nausea | confirm | unknown
+    value: float | None = None
+    unit: str | None = None
+    confirmed: bool = False
+    word: str = ""  # the normalized text
+
+
+def parse_command(body: str) -> Command:
+    """Read a patient's text as one command (see the module docstring); anything else is `unknown`."""
+    text = " ".join((body or "").strip().upper().split()).rstrip(".!")
+    if text in OPT_OUT_WORDS:
+        return Command("stop")
+    if text in OPT_IN_WORDS:
+        return Command("start")
+    if text in HELP_WORDS:
+        return Command("help")
+    if text in TAKEN_WORDS:
+        return Command("taken")
+    if text in MISSED_WORDS:
+        return Command("missed")
+    if text in CONFIRM_WORDS:
+        return Command("confirm", word=text)
+    if match := _WEIGHT.match(text):
+        unit = match[2]
+        return Command("weight", float(match[1].replace(",", ".")),
+                       None if unit is None else ("kg" if unit.startswith("KG") else "lb"), bool(match[3]))
+    if match := _NAUSEA.match(text):
+        return Command("nausea", float(match[1]))
+    return Command("unknown")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Replies (short, no diagnosis, no drug name: they travel by SMS)
+# --------------------------------------------------------------------------------------------------------------------
+
+REPLIES = {
+    "en": {
+        "help": "{clinic}: reply T when you take your dose, MISSED if you missed it, W and your weight (W 72.4), "
+                "N 0-3 for nausea (0 none, 3 can't eat or drink). Urgent? Call {phone}. STOP to end texts.",
+        "unknown": "{clinic}: sorry, we did not understand. Reply HELP for the list of replies, or call {phone}.",
+        "taken": "Thank you, today's dose is recorded. Next dose: {next}.",
+        "already": "Today's dose was already recorded. Next dose: {next}.",
+        # clinical-reference: P-MISSED
+        "missed": "Recorded as missed. Do not make it up: take your next dose at its usual day and time ({next}).",
+        "weight": "Thank you, your weight ({value}) is recorded.",
+        "confirm_weight": "{value} is more than 5% away from your last weight ({previous}). If it is right, reply "
+                          "OK. If not, send it again, e.g. W 72.4.",
+        "bad_weight": "That weight does not look right ({message}). Send W and your weight, e.g. W 72.4.",
+        "nothing_to_confirm": "There is no weight waiting for confirmation. Send W and your weight, e.g. W 72.4.",
+        "nausea": "Thank you, your nausea answer ({value}) is recorded.",
+        "bad_nausea": "Send N and a number from 0 to 3: 0 none, 1 mild, 2 eating less, 3 can't eat or drink.",
+        "wrong_day": " This medicine is not taken every day; your next dose is {next}.",
+        "urgent": " Call your care team now: {phone}.",
+        "emergency": " If you cannot reach them right away, call your local emergency number.",
+        "same_day": " Your care team will contact you today.",
+        "hold_contact": " Do not take your next dose until they do.",
+        "hold_told": " Do not take your next dose until your care team tells you to.",
+        "routine": " Your team will review.",
+        "on_hold": "on hold until your care team tells you to restart",
+        "none": "none scheduled",
+        "when": "EEEE d MMMM 'at' h:mm a",
+    },
+    "es": {
+        "help": "{clinic}: responda T cuando tome su dosis, OLVIDADA si no la tomó, P y su peso (P 72,4), "
+                "N 0-3 para las náuseas (0 nada, 3 no puede comer ni beber). ¿Urgente? Llame al {phone}. "
+                "STOP para no recibir más mensajes.",
+        "unknown": "{clinic}: no entendimos su mensaje. Responda AYUDA para ver las respuestas, o llame al {phone}.",
+        "taken": "Gracias, la dosis de hoy quedó registrada. Próxima dosis: {next}.",
+        "already": "La dosis de hoy ya estaba registrada. Próxima dosis: {next}.",
+        "missed": "Registrada como olvidada. No la recupere: tome la siguiente dosis el día y la hora de siempre "
+                  "({next}).",
+        "weight": "Gracias, su peso ({value}) quedó registrado.",
+        "confirm_weight": "{value} difiere más de un 5% de su último peso ({previous}). Si es correcto, responda "
+                          "OK. Si no, envíelo de nuevo, por ejemplo P 72,4.",
+        "bad_weight": "Ese peso no parece correcto ({message}). Envíe P y su peso, por ejemplo P 72,4.",
+        "nothing_to_confirm": "No hay ningún peso pendiente de confirmar. Envíe P y su peso, por ejemplo P 72,4.",
+        "nausea": "Gracias, su respuesta sobre las náuseas ({value}) quedó registrada.",
+        "bad_nausea": "Envíe N y un número del 0 al 3: 0 nada, 1 leves, 2 come menos, 3 no puede comer ni beber.",
+        "wrong_day": " Este medicamento no se toma todos los días; su próxima dosis es {next}.",
+        "urgent": " Llame ahora a su equipo de atención: {phone}.",
+        "emergency": " Si no puede comunicarse enseguida, llame al número local de emergencias.",
+        "same_day": " Su equipo de atención se pondrá en contacto con usted hoy.",
+        "hold_contact": " No tome su próxima dosis hasta que lo hagan.",
+        "hold_told": " No tome su próxima dosis hasta que su equipo se lo indique.",
+        "routine": " Su equipo lo revisará.",
+        "on_hold": "en pausa hasta que su equipo le indique reanudar",
+        "none": "ninguna programada",
+        "when": "EEEE d 'de' MMMM 'a las' H:mm",
+    },
+}
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    handled_as: str
+    reply: str | None
+    patient_id: int | None
+    replayed: bool = False
+
+
+def handle_inbound_sms(ctx: AppContext, *, message_sid: str, from_number: str, to_number: str,
+                       body: str) -> InboundResult:
+    """Store an inbound text once (by MessageSid), act on it, and queue the reply; a replay changes nothing.
+
+    1. Record the message under its MessageSid (a replay whose handling finished returns the stored result).
+    2. Find the patient by phone number; act on the command through server.services.entries (idempotency key
+       "sms:<MessageSid>", source "sms"), so a replay of step 2 finds the stored entry.
+    3. In one transaction: record how it was handled and put the reply in the outbox (key "reply:<MessageSid>").
+    """
+    now = ctx.clock.now()
+    stored = _store(ctx, message_sid, from_number, to_number, body, now)
+    if stored is not None:
+        return stored
+    with Session(ctx.engine) as session:
+        patients = session.exec(select(Patient).where(Patient.phone_e164 == from_number)).all()
+    if len(patients) != 1:
+        # No patient (or a number shared by several): never guess whose entry it is.
+        handled = "unknown_sender" if not patients else "ambiguous_sender"
+        _record(ctx, message_sid, None, handled, None, from_number, now)
+        return InboundResult(handled, None, None)
+    patient = patients[0]
+    command = parse_command(body)
+    handled_as, reply, changes = _act(ctx, patient, command, message_sid, now)
+    _record(ctx, message_sid, patient.id, handled_as, reply, from_number, now)
+    publish_alert_changes(ctx, changes)
+    return InboundResult(handled_as, reply, patient.id)
+
+
+def _store(ctx: AppContext, sid: str, from_number: str, to_number: str, body: str,
+           now: datetime) -> InboundResult | None:
+    try:
+        with session_scope(ctx.engine) as session:
+            existing = session.exec(select(InboundMessage).where(InboundMessage.provider_id == sid)).first()
+            if existing is None:
+                session.add(InboundMessage(provider_id=sid, from_number=from_number[:40], to_number=to_number[:40],
+                                           body=(body or "")[:1600], received_at=now))
+                return None
+    except IntegrityError:  # the same webhook delivered twice at once: the other request handles it
+        return InboundResult("replayed", None, None, replayed=True)
+    if existing.handled_as is None:
+        return None  # stored, but the handling did not finish (crash): finish it now, idempotently
+    return InboundResult(existing.handled_as, existing.reply, existing.patient_id, replayed=True)
+
+
+def _record(ctx: AppContext, sid: str, patient_id: int | None, handled_as: str, reply: str | None, to: str,
+            now: datetime) -> None:
+    with session_scope(ctx.engine) as session:
+        message = session.exec(select(InboundMessage).where(InboundMessage.provider_id == sid)).one()
+        message.patient_id, message.handled_as, message.reply = patient_id, handled_as, reply
+        session.add(message)
+        if reply:
+            enqueue_sms(session, kind=REPLY, key=sid, to=to, body=reply, now=now, patient_id=patient_id)
+
+
+def _act(ctx: AppContext, patient: Patient, command: Command, sid: str,
+         now: datetime) -> tuple[str, str | None, list[AlertChange]]:
+    words = _words(patient)
+    clinic_name, clinic_phone = _clinic(ctx, patient)
+    if command.kind == "stop":
+        with session_scope(ctx.engine) as session:
+            change = opt_out_of_sms(session, session.get(Patient, patient.id), now, "the patient texted STOP")
+        return "stop", None, [change] if change else []
+    # YES is one of the provider's opt-in words: from an opted-out number it means START, as the provider reads it.
+    if command.kind == "start" or (command.kind == "confirm" and command.word == "YES" and patient.sms_opted_out):
+        with session_scope(ctx.engine) as session:
+            opt_in_to_sms(session, session.get(Patient, patient.id), now)
+        return "start", None, []
+    if command.kind == "help":
+        return "help", words["help"].format(clinic=clinic_name, phone=clinic_phone), []
+    key = f"sms:{sid}"
+    try:
+        if command.kind in ("taken", "missed"):
+            return _dose(ctx, patient, command.kind, key, now, words, clinic_phone)
+        if command.kind == "weight":
+            return _weight(ctx, patient, command.value, command.unit or patient.weight_unit, command.confirmed, key,
+                           now, words, clinic_phone)
+        if command.kind == "confirm":
+            pending = _unconfirmed_weight(ctx, patient.id, now)
+            if pending is None:
+                return "confirm_nothing", words["nothing_to_confirm"], []
+            value, unit = pending
+            return _weight(ctx, patient, value, unit, True, key, now, words, clinic_phone)
+        if command.kind == "nausea":
+            if command.value is None or not 0 <= command.value <= 3:
+                return "nausea_invalid", words["bad_nausea"], []
+            result = entries.record_symptoms(ctx, patient.id, key=key, at=now, source="sms",
+                                             answers=entries.SymptomAnswers(nausea=int(command.value)))
+            return "nausea", words["nausea"].format(value=int(command.value)) + _tier_words(
+                result.advice, words, clinic_phone), []
+    except (Conflict, NotFound, FieldError) as exc:  # nothing stored; the patient is pointed to HELP or the clinic
+        log.warning("inbound SMS %s for patient %s not recorded: %s", sid, patient.id, exc)
+        return "error", words["unknown"].format(clinic=clinic_name, phone=clinic_phone), []
+    return "unknown", words["unknown"].format(clinic=clinic_name, phone=clinic_phone), []
+
+
+def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetime, words: dict,
+          phone: str) -> tuple[str, str, list]:
+    with Session(ctx.engine) as session:
+        setup = schedule_setup(patient, current_plan(session, patient.id))
+        today = now.astimezone(setup.zone).date()
+        already = session.exec(select(DoseEvent).where(
+            DoseEvent.patient_id == patient.id, DoseEvent.scheduled_for == today, DoseEvent.superseded_at.is_(None),
+            DoseEvent.idempotency_key != key)).first()
+    upcoming = _next_dose_words(setup, now, words, patient)
+    if already is not None:
+        return "dose_already_logged", words["already"].format(next=upcoming), []
+    result = entries.record_dose(ctx, patient.id, key=key, status=status, at=now, scheduled_for=today, source="sms")
+    reply = words[status].format(next=_next_dose_words(setup, now, words, patient))
+    if any(f.rule == "R-WRONG-DAY" for f in result.advice.findings):
+        reply += words["wrong_day"].format(next=upcoming)
+    return f"dose_{status}", reply + _tier_words(result.advice, words, phone), []
+
+
+def _weight(ctx: AppContext, patient: Patient, value: float, unit: str, confirmed: bool, key: str, now: datetime,
+            words: dict, phone: str) -> tuple[str, str, list]:
+    shown = f"{value:g} {unit}"
+    try:
+        result = entries.record_weight(ctx, patient.id, key=key, at=now, value=value, unit=unit, confirmed=confirmed,
+                                       source="sms")
+    except entries.ConfirmationRequired as exc:
+        previous = re.search(r"\(([^)]*)\)", exc.message)
+        return "weight_unconfirmed", words["confirm_weight"].format(
+            value=shown, previous=previous[1] if previous else "?"), []
+    except FieldError as exc:
+        return "weight_invalid", words["bad_weight"].format(message=exc.message.rstrip(".")), []
+    return "weight", words["weight"].format(value=shown) + _tier_words(result.advice, words, phone), []
+
+
+def _unconfirmed_weight(ctx: AppContext, patient_id: int, now: datetime) -> tuple[float, str] | None:
+    """The latest weight this patient texted that still waits for confirmation (within 24 h), if any."""
+    with Session(ctx.engine) as session:
+        latest = session.exec(
+            select(InboundMessage).where(InboundMessage.patient_id == patient_id,
+                                         InboundMessage.handled_as.in_(("weight_unconfirmed", "weight")),
+                                         InboundMessage.received_at >= now - CONFIRM_WINDOW)
+            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+        ).first()
+        if latest is None or latest.handled_as != "weight_unconfirmed":
+            return None
+        patient = session.get(Patient, patient_id)
+    command = parse_command(latest.body)
+    if command.kind != "weight" or command.value is None:
+        return None
+    return command.value, command.unit or patient.weight_unit
+
+
+def _tier_words(advice: entries.Advice, words: dict, phone: str) -> str:
+    """clinical-reference §3 in SMS words: the tier sentence, and the hold sentence for interrupt findings."""
+    if advice.tier is None:
+        return ""
+    tier = Tier(advice.tier)
+    holds = any(f.action in (Action.INTERRUPT, Action.DISCONTINUE) and Tier(f.tier) is tier for f in advice.findings)
+    if tier is Tier.URGENT:
+        text = words["urgent"].format(phone=phone)
+        if any(EMERGENCY_TEXT in f.patient_advice for f in advice.findings):
+            text += words["emergency"]
+        return text + (words["hold_told"] if holds else "")
+    if tier is Tier.SAME_DAY:
+        return words["same_day"] + (words["hold_contact"] if holds else "")
+    if tier is Tier.ROUTINE:
+        return words["routine"]
+    return ""
+
+
+def _next_dose_words(setup, now: datetime, words: dict, patient: Patient) -> str:
+    dose = next_dose(setup, now)
+    if dose is None:
+        return words["on_hold"] if setup.plan.status.value == "held" else words["none"]
+    locale = "es" if patient.language == "es" else "en_US"
+    return format_datetime(dose.local, words["when"], locale=locale).replace("\u202f", " ").replace("\xa0", " ")
+
+
+def _words(patient: Patient) -> dict:
+    return REPLIES.get(patient.language, REPLIES["en"])
+
+
+def _clinic(ctx: AppContext, patient: Patient) -> tuple[str, str]:
+    with Session(ctx.engine) as session:
+        clinic = session.get(Clinic, patient.clinic_id)
+    if clinic is None:
+        return ctx.settings.clinic_name, ctx.settings.clinic_phone
+    return clinic.name, clinic.phone

@@ -1,0 +1,254 @@
+"""The server-rendered patient pages: what they say, the form posts without JavaScript, errors beside the field."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from litestar.testing import TestClient
+
+from server.context import AppContext
+from server.models import DoseEvent, SymptomReport, WeightEntry
+from server.services.plans import change_plan
+from test_patient_helpers import (BASE_URL, PatientBrowser, field_error, make_patient, patient, phone,  # noqa: F401
+                                  sign_in_link, stored)
+
+PAGES = ["/today", "/log/dose", "/log/symptoms", "/log/weight", "/history", "/learn", "/learn/how-to-take",
+         "/learn/side-effects", "/learn/when-to-call", "/learn/food-and-fluids", "/learn/tests-and-weight", "/settings"]
+
+
+def _text(html: str) -> str:
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'").replace("&amp;", "&")
+
+
+@pytest.fixture
+def signed_in(app, engine, clock):
+    """Sign another patient in on a phone of their own: `signed_in(patient)`."""
+    clients = []
+
+    def sign_in(patient) -> PatientBrowser:
+        client = TestClient(app, base_url=BASE_URL)
+        client.__enter__()
+        clients.append(client)
+        phone = PatientBrowser(client)
+        phone.sign_in(sign_in_link(engine, patient, clock.now()))
+        return phone
+
+    yield sign_in
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_need_a_sign_in(client, path):
+    response = client.get(path, headers={"accept": "text/html"}, follow_redirects=False)
+    assert response.status_code in (302, 303) and response.headers["location"].startswith("/signin")
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_in_both_languages(phone, path):
+    page = phone.get(path)
+    assert page.status_code == 200 and '<html lang="en">' in page.text
+    assert 'name="viewport"' in page.text and "<main" in page.text
+    phone.form("/settings/language", {"language": "es"})
+    page = phone.get(path)
+    assert page.status_code == 200 and '<html lang="es">' in page.text
+
+
+def test_today_on_a_dose_day_says_what_to_take_and_how(phone):
+    text = _text(phone.get("/today").text)
+    assert "Today is a selinexor day" in text
+    assert "Selinexor 80 mg" in text and "4 tablets of 20 mg" in text
+    assert "Swallow whole with water. Do not break, chew or crush." in text
+    assert "Anti-nausea medicine: ondansetron 8 mg" in text and "7:30 AM" in text and "30 minutes before" in text
+    assert "Dexamethasone 20 mg" in text
+    assert "I took my selinexor now" in text
+    assert "Next selinexor dose after today Wednesday, March 4, 8:00 AM" in text
+
+
+def test_today_on_another_day_names_the_next_dose_day(engine, settings, signed_in, clock):
+    patient = make_patient(engine, settings, clock.now(), mrn="OFFDAY", regimen="Xd", level=1, day1=2)  # Wednesdays
+    page = signed_in(patient).get("/today").text
+    text = _text(page)
+    assert "No selinexor today" in text and "I took my selinexor now" not in text
+    assert "Next dose: Wednesday, March 4, 8:00 AM" in text
+    assert "Selinexor 100 mg" in text and "5 tablets of 20 mg" in text
+    week = re.search(r'<ol class="week">.*?</ol>', page, re.S).group(0)
+    assert week.count("<li") == 7 and week.count('<li class="dose') == 1  # once weekly: one dose day in 7
+    assert "Wednesday Selinexor 100 mg · 8:00 AM" in _text(week) and "Thursday No selinexor" in _text(week)
+
+
+def test_today_follows_a_hold_and_a_discontinuation(engine, settings, signed_in, clock, patient):
+    ctx = AppContext(settings=settings, engine=engine, clock=clock)
+    phone = signed_in(patient)
+    change_plan(ctx, patient.id, staff_id=None, operation="hold", reason="weight loss", hold_rule="R-WT-10")
+    text = _text(phone.get("/today").text)
+    assert "Selinexor is on hold" in text and "Do not take selinexor until your care team tells you to restart." in text
+    assert "I took my selinexor now" not in text and "Next dose" not in text
+    change_plan(ctx, patient.id, staff_id=None, operation="discontinue", reason="end of ladder")
+    text = _text(phone.get("/today").text)
+    assert "Selinexor has been stopped" in text and "Do not take any more selinexor tablets." in text
+
+
+def test_dose_form_records_taken_now_and_shows_the_advice(phone, engine, patient):
+    page = phone.get("/today").text
+    key = re.search(r'action="/log/dose".*?name="idempotency_key" value="([^"]+)"', page, re.S).group(1)
+    done = phone.form("/log/dose", {"idempotency_key": key, "status": "taken", "when": "now"})
+    assert done.status_code == 200 and "Dose recorded." in done.text
+    again = phone.form("/log/dose", {"idempotency_key": key, "status": "taken", "when": "now"})  # a reload re-posts
+    assert again.status_code == 200
+    assert len(stored(engine, DoseEvent, patient.id)) == 1
+    text = _text(phone.get("/today").text)
+    assert "Taken at 9:00 AM" in text and "I took my selinexor now" not in text
+
+
+def test_a_dose_taken_later_than_now_is_refused_beside_the_time(phone, engine, patient, clock):
+    page = phone.form("/log/dose", {"idempotency_key": "later-00001", "status": "taken", "when": "earlier",
+                                    "day": "2026-03-02", "time": "23:00"})
+    assert page.status_code == 422
+    assert field_error(page.text, "time") == "The time is in the future."
+    assert 'aria-invalid="true"' in page.text and 'role="alert"' in page.text
+    assert stored(engine, DoseEvent, patient.id) == []
+
+
+def test_a_missed_dose_is_recorded_for_its_day(phone, engine, patient):
+    done = phone.form("/log/dose", {"idempotency_key": "missed-form-1", "status": "missed",
+                                    "scheduled_for": "2026-02-25", "day": "2026-03-02", "time": "", "when": "now"})
+    assert done.status_code == 200 and "Skip the missed dose." in done.text
+    assert stored(engine, DoseEvent, patient.id)[0].scheduled_for == date(2026, 2, 25)
+
+
+def test_symptom_check_in_with_fever_shows_the_urgent_banner_with_the_phone_number(phone, engine, patient):
+    done = phone.form("/log/symptoms", {"idempotency_key": "sym-fever-01", "temperature": "38.4",
+                                        "temperature_unit": "c", "nausea": "mild", "chills": "false"})
+    assert done.status_code == 200
+    banner = re.search(r'<section class="banner urgent" role="alert".*?</section>', done.text, re.S).group(0)
+    assert "Call your care team now" in banner and 'href="tel:+15555550100"' in banner and "(555) 555-0100" in banner
+    assert stored(engine, SymptomReport, patient.id)[0].nausea == 1
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("temperature", "44", "Enter a temperature between 34 and 43 °C"),
+    ("temperature", "hot", "Enter a number."),
+    ("vomiting_episodes", "51", "Enter a whole number from 0 to 50."),
+    ("loose_stools", "2.5", "Enter a whole number"),
+])
+def test_bad_symptom_answers_are_named_beside_the_field(phone, engine, patient, field, value, message):
+    page = phone.form("/log/symptoms", {"idempotency_key": "sym-bad-0001", field: value, "temperature_unit": "c"})
+    assert page.status_code == 422
+    assert field_error(page.text, field).startswith(message)
+    assert stored(engine, SymptomReport, patient.id) == []
+
+
+def test_an_empty_check_in_asks_for_an_answer(phone, engine, patient):
+    page = phone.form("/log/symptoms", {"idempotency_key": "sym-empty-01", "temperature_unit": "c"})
+    assert page.status_code == 422 and "Answer at least one question." in page.text
+
+
+def test_weight_form_asks_to_confirm_a_big_change_then_stores_it(engine, settings, signed_in, clock):
+    patient = make_patient(engine, settings, clock.now(), mrn="WCONF", weight_unit="lb",
+                           weights=((timedelta(days=2), 70.0),))
+    phone = signed_in(patient)
+    form = phone.get("/log/weight").text
+    assert "Your weight in lb" in form and 'data-last-kg="70.0"' in form
+    asked = phone.form("/log/weight", {"idempotency_key": "wconf-00001", "value": "135.8", "unit": "lb"})
+    assert asked.status_code == 422 and "more than 5% away" in field_error(asked.text, "weight")
+    assert 'id="confirm-weight" hidden' not in asked.text and 'value="135.8"' in asked.text
+    assert len(stored(engine, WeightEntry, patient.id)) == 1
+    done = phone.form("/log/weight", {"idempotency_key": "wconf-00001", "value": "135.8", "unit": "lb",
+                                      "confirmed": "true"})
+    assert done.status_code == 200 and "Your care team will contact you today" in done.text  # 12% below baseline
+    assert stored(engine, WeightEntry, patient.id)[-1].entered_unit == "lb"
+
+
+@pytest.mark.parametrize(("value", "message"), [("20", "between 25 and 300 kg"), ("", "Enter your weight."),
+                                                 ("seventy", "as a number")])
+def test_bad_weights_are_named_beside_the_field(phone, engine, patient, value, message):
+    page = phone.form("/log/weight", {"idempotency_key": "wbad-000001", "value": value, "unit": "kg"})
+    assert page.status_code == 422 and message in field_error(page.text, "weight")
+    assert stored(engine, WeightEntry, patient.id) == []
+
+
+def test_a_correction_form_is_prefilled_and_keeps_the_original(phone, engine, patient):
+    phone.form("/log/weight", {"idempotency_key": "wcorr-00001", "value": "68", "unit": "kg"})
+    original = stored(engine, WeightEntry, patient.id)[0]
+    today = phone.get("/today").text
+    assert f'/log/weight?correct={original.id}' in today
+    form = phone.get(f"/log/weight?correct={original.id}").text
+    assert 'value="68"' in form and f'name="corrects_id" value="{original.id}"' in form
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', form).group(1)
+    phone.form("/log/weight", {"idempotency_key": key, "value": "68.6", "unit": "kg", "corrects_id": str(original.id),
+                               "when": "earlier", "day": "2026-03-02", "time": "09:00"})
+    rows = sorted(stored(engine, WeightEntry, patient.id), key=lambda w: w.id)
+    assert len(rows) == 2 and rows[0].superseded_at is not None and rows[1].kg == 68.6
+
+
+def test_history_shows_the_chart_with_its_guides_and_a_text_alternative(phone, engine, patient, clock):
+    for days, kg in ((6, 69.0), (4, 66.5), (2, 64.0)):
+        phone.api("POST", "/api/weights", {"idempotency_key": f"hist-{days}-0001", "value": kg, "confirmed": True,
+                                           "at": (clock.now() - timedelta(days=days)).isoformat()})
+    phone.api("POST", "/api/doses", {"idempotency_key": "hist-dose-01", "status": "taken"})
+    page = phone.get("/history").text
+    svg = re.search(r"<svg class=\"chart\".*?</svg>", page, re.S).group(0)
+    assert 'role="img"' in svg and "<title" in svg and "<desc" in svg
+    assert svg.count("<line") == 3 and svg.count("<circle") == 3
+    text = _text(page)
+    assert "Start 70 kg" in text and "−10% 63 kg" in text and "−20% 56 kg" in text
+    assert "8.6% below your starting weight of 70 kg" in text
+    assert "Show the weights as a list" in text and "64 kg" in text
+    assert "Dose calendar" in text and "March 2: taken" in text
+    assert "Monday, February 23: not recorded" in text  # a past dose day with nothing logged
+
+
+def test_switching_language_changes_the_page_and_is_remembered(phone, patient):
+    page = phone.form("/settings/language?next=/history", {"language": "es"})
+    assert page.status_code == 200 and page.url.path == "/history"
+    assert '<html lang="es">' in page.text and "Historial" in page.text
+    today = _text(phone.get("/today").text)
+    assert "Hoy toca selinexor" in today and "4 tabletas de 20 mg" in today and "lunes 2 de marzo" in today
+    assert "English" in today  # the switch back
+
+
+def test_the_language_switch_only_returns_to_this_site(phone):
+    page = phone.form("/settings/language?next=//evil.example/x", {"language": "es"}, follow_redirects=False)
+    assert page.headers["location"] == "/today"
+
+
+def test_learn_when_to_call_has_the_call_button(phone):
+    page = phone.get("/learn/when-to-call").text
+    assert 'href="tel:+15555550100"' in page and "38.0 °C (100.4 °F)" in page
+    assert phone.get("/learn/nonsense").status_code == 404
+
+
+def test_settings_offers_push_with_the_installations_vapid_key(phone, engine, clock):
+    from server.services.reminders import vapid_keys
+
+    page = phone.get("/settings").text
+    key = vapid_keys(engine, clock.now()).public_key  # generated once, shared with the worker that signs pushes
+    assert 'id="push-on"' in page and f'data-key="{key}"' in page
+    assert len(key) == 87  # base64url of the 65-byte uncompressed P-256 point, as browsers expect
+
+
+def test_signing_out_ends_the_session(phone):
+    out = phone.form("/signout", {})
+    assert out.url.path == "/signin" and "You are signed out of this phone." in out.text
+    assert phone.get("/today", headers={"accept": "text/html"}, follow_redirects=False).status_code in (302, 303)
+
+
+def test_pages_are_gzipped_and_small(phone):
+    page = phone.get("/today", headers={"accept-encoding": "gzip"})
+    assert page.headers.get("content-encoding") == "gzip"
+    assert int(page.headers["content-length"]) < 14 * 1024
+
+
+def test_the_clinic_number_is_one_tap_away_on_every_page(phone):
+    for path in PAGES:
+        assert 'href="tel:+15555550100"' in phone.get(path).text, path
+
+
+@pytest.mark.parametrize("path", ["/log/dose", "/log/antiemetic", "/log/symptoms", "/log/weight"])
+def test_an_empty_post_is_answered_with_the_page_and_its_error_never_a_500(phone, path):
+    page = phone.form(path, {})
+    assert page.status_code == 422 and 'role="alert"' in page.text

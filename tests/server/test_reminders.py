@@ -1,0 +1,196 @@
+"""The reminders service: planning rules, and the claim / lease / reap / finish rules that make sends exactly-once.
+
+These run on SQLite by default and on PostgreSQL with DATABASE_URL; the concurrency test needs PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import Session, select
+
+from server.context import AppContext
+from server.db import create_db_engine, session_scope
+from server.models import Clinic, Patient, Reminder, TreatmentPlan
+from server.services import reminders
+from server.services.reminders import (ClaimedReminder, Outcome, claim_due_reminders, defer_past_quiet_hours,
+                                       expire_overdue, finish_claim, in_quiet_hours, mark_sending, reap_stale_claims,
+                                       record_delivery_status, replan_patient, vapid_keys)
+
+NY = ZoneInfo("America/New_York")
+LEASE = timedelta(minutes=2)
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def ctx(settings, engine, clock):
+    return AppContext(settings=settings, engine=engine, clock=clock)
+
+
+@pytest.fixture
+def patient_id(ctx):
+    """A Monday/Wednesday 08:00 New York patient on Xd level 0, planned at Monday 06:00."""
+    ctx.clock.set(utc(2026, 3, 2, 11))
+    now = ctx.clock.now()
+    with session_scope(ctx.engine) as session:
+        clinic = Clinic(name="C", phone="+15555550100", timezone="America/New_York", created_at=now)
+        session.add(clinic)
+        session.flush()
+        patient = Patient(clinic_id=clinic.id, first_name="A", last_name="B", date_of_birth=date(1950, 1, 1),
+                          mrn="M1", phone_e164="+15551110000", timezone="America/New_York", baseline_weight_kg=70,
+                          sms_consent=True, created_at=now)
+        session.add(patient)
+        session.flush()
+        session.add(TreatmentPlan(patient_id=patient.id, version=1, regimen="Xd", dose_level=0, status="active",
+                                  start_date=date(2026, 3, 2), day1_weekday=0, day3_weekday=2, dose_time=time(8),
+                                  created_at=now))
+        session.flush()
+        replan_patient(session, patient, now)
+        return patient.id
+
+
+def _rows(engine, **where) -> list[Reminder]:
+    with Session(engine) as session:
+        query = select(Reminder)
+        for name, value in where.items():
+            query = query.where(getattr(Reminder, name) == value)
+        return list(session.exec(query.order_by(Reminder.id)).all())
+
+
+# ------------------------------------------------------------------------------------------------ planning
+
+
+def test_replan_materializes_fourteen_days_with_one_row_per_patient_kind_and_instant(ctx, patient_id):
+    rows = _rows(ctx.engine, patient_id=patient_id)
+    doses = [r for r in rows if r.kind == "dose"]
+    assert [r.scheduled_for.astimezone(NY).date().isoformat() for r in doses] == [
+        "2026-03-02", "2026-03-04", "2026-03-09", "2026-03-11"]
+    assert len({r.dedupe_key for r in rows}) == len(rows)
+    assert all(r.scheduled_for < utc(2026, 3, 16, 11) for r in rows)
+
+
+def test_replan_runs_inside_the_callers_transaction(ctx, patient_id):
+    with Session(ctx.engine) as session:
+        patient = session.get(Patient, patient_id)
+        session.add(TreatmentPlan(patient_id=patient_id, version=2, regimen="Xd", dose_level=0, status="held",
+                                  start_date=date(2026, 3, 2), day1_weekday=0, day3_weekday=2, dose_time=time(8),
+                                  created_at=ctx.clock.now()))
+        session.flush()
+        replan_patient(session, patient, ctx.clock.now())
+        session.rollback()  # the staff change failed: its replan must vanish with it
+    assert {r.status for r in _rows(ctx.engine, patient_id=patient_id, kind="dose")} == {"pending"}
+
+
+def test_quiet_hours_wrap_midnight_and_defer_to_their_end():
+    quiet = (time(21), time(7))
+    assert in_quiet_hours(datetime(2026, 3, 2, 23, 0, tzinfo=NY), *quiet)
+    assert in_quiet_hours(datetime(2026, 3, 2, 6, 59, tzinfo=NY), *quiet)
+    assert not in_quiet_hours(datetime(2026, 3, 2, 7, 0, tzinfo=NY), *quiet)
+    assert not in_quiet_hours(datetime(2026, 3, 2, 12, 0, tzinfo=NY), time(7), time(7))  # no quiet hours
+    assert defer_past_quiet_hours(datetime(2026, 3, 7, 22, 0, tzinfo=NY), *quiet) == datetime(2026, 3, 8, 7, 0,
+                                                                                               tzinfo=NY)
+    assert defer_past_quiet_hours(datetime(2026, 3, 8, 2, 0, tzinfo=NY), *quiet).utcoffset() == timedelta(hours=-4)
+
+
+# ------------------------------------------------------------------------------------------------ claims
+
+
+def test_claims_are_disjoint_and_carry_a_lease(ctx, patient_id):
+    now = utc(2026, 3, 2, 13)
+    first = claim_due_reminders(ctx.engine, now, limit=2, lease=LEASE)
+    second = claim_due_reminders(ctx.engine, now, limit=10, lease=LEASE)
+    assert len(first) == 2 and {c.id for c in first}.isdisjoint({c.id for c in second})
+    assert len(first) + len(second) == 4  # blood test 07:00, antiemetic 07:30, weight and dose 08:00
+    row = _rows(ctx.engine, id=first[0].id)[0]
+    assert (row.status, row.claim_token, row.next_attempt_at) == ("claimed", first[0].token, now + LEASE)
+
+
+def test_a_dead_workers_claims_come_back_only_if_provably_unsent(ctx, patient_id):
+    now = utc(2026, 3, 2, 13)
+    never_sent, in_flight = claim_due_reminders(ctx.engine, now, limit=2, lease=LEASE)
+    assert mark_sending(ctx.engine, [in_flight], now, LEASE) == {in_flight.id}
+
+    assert reap_stale_claims(ctx.engine, now + LEASE - timedelta(seconds=1)) == reminders.ReapResult(0, 0)
+    assert reap_stale_claims(ctx.engine, now + LEASE) == reminders.ReapResult(1, 1)
+
+    back, lost = _rows(ctx.engine, id=never_sent.id)[0], _rows(ctx.engine, id=in_flight.id)[0]
+    assert (back.status, back.claim_token, back.attempts) == ("pending", None, 0)
+    assert (lost.status, lost.attempts) == ("unknown", 1) and "may have accepted" in lost.last_error
+    # The dead worker's token can no longer start a send on the row it lost...
+    assert mark_sending(ctx.engine, [never_sent], now, LEASE) == set()
+    # ...but a stalled worker that did finish its send still records the truth on the row reaped to unknown.
+    assert finish_claim(ctx, in_flight, Outcome("sent", channel="sms", provider_id="SM1", delivery_status="queued"),
+                        now + LEASE)
+    assert _rows(ctx.engine, id=in_flight.id)[0].status == "sent"
+
+
+def test_finishing_needs_the_claim_token(ctx, patient_id):
+    now = utc(2026, 3, 2, 13)
+    [claim] = claim_due_reminders(ctx.engine, now, limit=1, lease=LEASE)
+    forged = ClaimedReminder(**{**claim.__dict__, "token": "not-mine"})
+    assert not finish_claim(ctx, forged, Outcome("sent", provider_id="SMx"), now)
+    assert finish_claim(ctx, claim, Outcome("cancelled", reason="test"), now)
+    assert not finish_claim(ctx, claim, Outcome("sent", provider_id="SMy"), now)  # final rows stay final
+
+
+def test_overdue_rows_expire_with_a_reason_for_their_kind(ctx, patient_id):
+    expired = expire_overdue(ctx.engine, utc(2026, 3, 3, 6))  # Tuesday 01:00 New York
+    assert expired == 5  # blood test, antiemetic, weight, dose and nudge of Monday
+    reasons = {r.kind: r.cancel_reason for r in _rows(ctx.engine, status="expired")}
+    assert reasons["antiemetic"] == "expired: not sent before the dose time it prepares for"
+    assert reasons["dose"] == reasons["nudge"] == "expired: not sent before the dose day ended"
+
+
+@pytest.mark.postgres
+def test_concurrent_claimers_on_postgres_never_share_a_row(pg_url, settings, clock):
+    engine = create_db_engine(pg_url)
+    now = utc(2026, 3, 2, 13)
+    with engine.begin() as conn:
+        conn.execute(Reminder.__table__.insert(), [
+            {"dedupe_key": f"reply:{n}", "kind": "reply", "channel": "sms", "to_address": "+15550000000",
+             "body": "x", "scheduled_for": now, "send_at": now, "status": "pending", "next_attempt_at": now,
+             "attempts": 0, "created_at": now, "updated_at": now} for n in range(400)])
+    claimed: list[list[int]] = [[] for _ in range(6)]
+    barrier = threading.Barrier(6)
+
+    def claim(i):
+        barrier.wait()
+        while batch := claim_due_reminders(engine, now, limit=7, lease=LEASE):
+            claimed[i].extend(c.id for c in batch)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for ids in claimed for i in ids]
+    assert len(every) == len(set(every)) == 400
+    assert sum(1 for ids in claimed if ids) > 1  # they really ran side by side
+    engine.dispose()
+
+
+# ------------------------------------------------------------------------------------------------ receipts, keys
+
+
+def test_delivery_status_only_moves_forward_and_unknown_ids_are_ignored(ctx, patient_id):
+    now = utc(2026, 3, 2, 13)
+    [claim] = claim_due_reminders(ctx.engine, now, limit=1, lease=LEASE)
+    mark_sending(ctx.engine, [claim], now, LEASE)
+    finish_claim(ctx, claim, Outcome("sent", channel="sms", provider_id="SM42", delivery_status="queued"), now)
+    for status in ("sent", "delivered", "sent", "queued"):
+        assert record_delivery_status(ctx, message_sid="SM42", status=status, now=now)
+    assert _rows(ctx.engine, id=claim.id)[0].delivery_status == "delivered"
+    assert not record_delivery_status(ctx, message_sid="SM-nobody", status="delivered", now=now)
+    assert not record_delivery_status(ctx, message_sid="SM42", status="exploded", now=now)
+
+
+def test_vapid_keys_are_generated_once_and_kept(ctx):
+    first = vapid_keys(ctx.engine, ctx.clock.now())
+    assert vapid_keys(ctx.engine, ctx.clock.now()) == first
+    assert len(first.public_key) == 87  # base64url of a 65-byte uncompressed P-256 point

@@ -1,0 +1,150 @@
+"""Escalation end to end with an injected clock: an urgent alert pages the on-call number at the (fake) SMS
+provider at once, the next person 15 minutes later if nobody acknowledged, and nobody after acknowledgement.
+The real twilio SDK talks HTTP to notifications.sms.fake_provider through the worker's dispatcher."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from notifications.channels import build_channels
+from notifications.dispatcher import dispatch_once
+from notifications.sms.fake_provider import FakeSmsProvider
+from server.context import AppContext
+from server.models import Alert, AlertEvent, Reminder
+from server.services import inbox
+from server.services.alerts_escalation import escalate_due_alerts
+from server.services.entries import SymptomAnswers, record_symptoms, record_weight
+from server.settings import load_settings
+
+from test_staff_helpers import NURSE, patient_by_mrn, post_form, seed, sign_in, staff_by_email
+
+NURSE_PAGER, PHARMACIST_PAGER = "+15555550111", "+15555550112"  # the demo's on-call chain: 1 nurse, 2 pharmacist
+
+
+@pytest.fixture
+def provider(clock):
+    with FakeSmsProvider(seed=11, clock=clock.now) as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(database_url, tmp_path, provider):
+    return load_settings(
+        COMPANION_ENV="test", DATABASE_URL=database_url, COMPANION_VAR_DIR=str(tmp_path / "var"),
+        SECRET_KEY="test-secret-key-that-is-long-enough-0123456789", PUBLIC_BASE_URL="http://testserver.local",
+        TWILIO_ACCOUNT_SID=provider.account_sid, TWILIO_AUTH_TOKEN=provider.auth_token,
+        TWILIO_FROM_NUMBER="+15005550006", TWILIO_API_BASE=provider.base_url, SMS_TIMEOUT_SECONDS="2",
+    )
+
+
+@pytest.fixture
+def ctx(settings, engine, clock):
+    seed(engine, settings, clock)
+    return AppContext(settings=settings, engine=engine, clock=clock)
+
+
+@pytest.fixture
+def worker(ctx, clock):
+    """One tick of the worker's two jobs that matter here: escalate, then dispatch the outbox."""
+    channels = build_channels(ctx)
+
+    def tick() -> int:
+        pages = escalate_due_alerts(ctx, clock.now())
+        dispatch_once(ctx, channels, clock.now())
+        return pages
+
+    yield tick
+    channels.close()
+
+
+def _pages_to(provider: FakeSmsProvider, number: str, alert_id: int) -> list[str]:
+    return [m["body"] for m in provider.messages_to(number) if f"#{alert_id} " in m["body"]]
+
+
+def _fever(ctx, clock, mrn: str, key: str) -> Alert:
+    patient = patient_by_mrn(ctx.engine, mrn)
+    record_symptoms(ctx, patient.id, key=key, at=clock.now(), answers=SymptomAnswers(temperature_c=38.8))
+    with Session(ctx.engine) as session:
+        return session.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.family == "fever")).one()
+
+
+def test_an_urgent_alert_pages_on_call_at_once_then_the_next_person_after_15_minutes(ctx, clock, provider, worker):
+    alert = _fever(ctx, clock, "DEMO-001", "esc-fever-1")
+    worker()
+    [page] = _pages_to(provider, NURSE_PAGER, alert.id)
+    assert "urgent alert" in page and "Maria" not in page and "Lopez" not in page  # names no patient
+    assert _pages_to(provider, PHARMACIST_PAGER, alert.id) == []
+
+    clock.advance(minutes=14)
+    assert worker() == 0
+    assert _pages_to(provider, PHARMACIST_PAGER, alert.id) == []
+    clock.advance(minutes=1)
+    assert worker() == 1
+    assert len(_pages_to(provider, PHARMACIST_PAGER, alert.id)) == 1  # the next person in the chain
+    with Session(ctx.engine) as session:
+        paged = session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert.id,
+                                                      AlertEvent.kind == "paged")).all()
+        sent = session.exec(select(Reminder).where(Reminder.alert_id == alert.id)).all()
+    assert [e.detail for e in paged] == ["page 1 to Nora Nurse (nurse)", "page 2 to Paul Pharmacist (pharmacist)"]
+    assert {r.status for r in sent} == {"sent"} and all(r.provider_id for r in sent)
+
+
+def test_no_one_is_paged_again_after_acknowledgement(ctx, clock, provider, worker, app, client):
+    alert = _fever(ctx, clock, "DEMO-001", "esc-fever-2")
+    worker()
+    assert len(_pages_to(provider, NURSE_PAGER, alert.id)) == 1
+    clock.advance(minutes=6)
+    sign_in(client, NURSE)
+    assert post_form(client, f"/staff/alerts/{alert.id}/acknowledge", {"back": "/staff/inbox"}).status_code == 200
+    with Session(ctx.engine) as session:
+        acknowledged = session.get(Alert, alert.id)
+    assert acknowledged.status == "acknowledged" and acknowledged.next_page_at is None
+    for _ in range(8):  # two hours of worker ticks
+        clock.advance(minutes=15)
+        assert worker() == 0
+    assert _pages_to(provider, PHARMACIST_PAGER, alert.id) == []
+    assert len(_pages_to(provider, NURSE_PAGER, alert.id)) == 1
+    with Session(ctx.engine) as session:
+        kinds = [e.kind for e in session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert.id)
+                                              .order_by(AlertEvent.id)).all()]
+    assert kinds == ["created", "paged", "acknowledged"]  # every page and acknowledgement is on the alert
+
+
+def test_a_page_not_yet_sent_is_cancelled_by_a_quick_acknowledgement(ctx, clock, provider, worker):
+    alert = _fever(ctx, clock, "DEMO-001", "esc-fever-3")
+    nurse = staff_by_email(ctx.engine, NURSE)
+    inbox.acknowledge_alert(ctx, nurse, alert.id, ip="127.0.0.1")  # before the worker's next tick
+    worker()
+    assert _pages_to(provider, NURSE_PAGER, alert.id) == []
+    with Session(ctx.engine) as session:
+        [page] = session.exec(select(Reminder).where(Reminder.alert_id == alert.id)).all()
+    assert page.status == "cancelled" and "acknowledged by Nora Nurse" in page.cancel_reason
+
+
+def test_a_worse_entry_raises_the_tier_and_pages_even_after_acknowledgement(ctx, clock, provider, worker):
+    robert = patient_by_mrn(ctx.engine, "DEMO-002")
+    with Session(ctx.engine) as session:
+        [alert] = session.exec(select(Alert).where(Alert.patient_id == robert.id)).all()  # the demo's R-WT-10
+    assert alert.tier == "same_day"
+    inbox.acknowledge_alert(ctx, staff_by_email(ctx.engine, NURSE), alert.id, ip=None)
+    clock.advance(hours=2)
+    record_weight(ctx, robert.id, key="esc-weight-1", at=clock.now(), value=64.0, unit="kg", confirmed=True)  # -22%
+    worker()
+    with Session(ctx.engine) as session:
+        raised = session.get(Alert, alert.id)
+    assert (raised.rule, raised.tier, raised.status) == ("R-WT-20", "urgent", "open")  # a person must look again
+    assert len(_pages_to(provider, NURSE_PAGER, alert.id)) == 1
+
+
+def test_a_same_day_alert_pages_after_four_hours_in_clinic_hours(ctx, clock, provider, worker):
+    robert = patient_by_mrn(ctx.engine, "DEMO-002")
+    with Session(ctx.engine) as session:
+        [alert] = session.exec(select(Alert).where(Alert.patient_id == robert.id)).all()
+    worker()
+    assert _pages_to(provider, NURSE_PAGER, alert.id) == []  # same day: no page at once
+    clock.advance(hours=3, minutes=59)  # opened 09:00 in New York
+    assert worker() == 0
+    clock.advance(minutes=1)
+    assert worker() == 1
+    assert len(_pages_to(provider, NURSE_PAGER, alert.id)) == 1
