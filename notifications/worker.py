@@ -26,12 +26,15 @@ from notifications.dispatcher import ReminderDispatcher
 from notifications.planner import run_planner
 from server.context import AppContext
 from server.services.alerts_escalation import escalate_due_alerts
+from server.services.sweep import sweep_patient_rules
 from server.services.heartbeat import beat
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10
 ESCALATION_SECONDS = 60
+# Rules only time can trigger (missed doses, no weight, no delivery, resume criteria met; the 12-hour rule).
+SWEEP_SECONDS = 600
 
 
 @dataclass
@@ -62,6 +65,9 @@ class Worker:
     def escalate(self) -> None:
         escalate_due_alerts(self.ctx, self.ctx.clock.now())
 
+    def sweep(self) -> None:
+        sweep_patient_rules(self.ctx, self.ctx.clock.now())
+
     def start(self) -> None:
         settings = self.ctx.settings
         self.heartbeat()
@@ -75,6 +81,7 @@ class Worker:
                                next_run_time=first)
         self.scheduler.add_job(self.escalate, "interval", seconds=ESCALATION_SECONDS, id="escalation",
                                next_run_time=first)
+        self.scheduler.add_job(self.sweep, "interval", seconds=SWEEP_SECONDS, id="sweep", next_run_time=first)
         self.scheduler.start()
         log.info("worker %s started (%s SMS, %d parallel sends)", self.name, self.channels.sms_name,
                  self.dispatcher.concurrency)

@@ -40,7 +40,22 @@ WEB_DIR = PROJECT_ROOT / "web"
 log = logging.getLogger(__name__)
 
 # Routes that a third party (the SMS provider) posts to: authenticated by its signature, not by CSRF.
-CSRF_EXEMPT = ["/sms/", "/healthz"]
+# Anchored, so a future route that merely contains "/sms/" keeps its CSRF protection.
+CSRF_EXEMPT = [r"^/sms/(inbound|status)$"]
+
+# Health data: no framing (clickjacking of staff actions), no referrer leaking sign-in links or patient ids.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def create_app(
@@ -58,6 +73,7 @@ def create_app(
     publisher = LivePublisher(channels, engine, use_pg_notify=not settings.is_sqlite)
     ctx = AppContext(settings=settings, engine=engine, clock=clock or SystemClock(), publish=publisher)
     secret = settings.secret()
+    secure_cookies = not settings.is_development and settings.environment != "test"
     session_key = hashlib.sha256(f"session:{secret}".encode()).digest()
 
     app = Litestar(
@@ -74,10 +90,12 @@ def create_app(
         ],
         dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
         middleware=[
-            CookieBackendConfig(secret=session_key, secure=not settings.is_development and settings.environment != "test",
+            # Long-lived for patients (revocable by session_version); staff sessions also expire in server.auth.
+            CookieBackendConfig(secret=session_key, secure=secure_cookies,
                                 httponly=True, samesite="lax", max_age=180 * 24 * 3600).middleware,
         ],
-        csrf_config=CSRFConfig(secret=secret, exclude=CSRF_EXEMPT, cookie_samesite="lax"),
+        csrf_config=CSRFConfig(secret=secret, exclude=CSRF_EXEMPT, cookie_samesite="lax", cookie_secure=secure_cookies),
+        after_request=add_security_headers,
         template_config=TemplateConfig(directory=Path(WEB_DIR / "templates"), engine=JinjaTemplateEngine,
                                        engine_callback=install_jinja_i18n),
         # Patients are often on slow mobile connections: gzip pages, scripts and JSON (streams are flushed per chunk).

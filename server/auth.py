@@ -7,6 +7,7 @@ with the person's `session_version`: bumping that number in the database revokes
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -30,8 +31,13 @@ def sign_in_patient(connection: ASGIConnection, patient: Patient) -> None:
     connection.set_session({PATIENT_KEY: {"id": patient.id, "sv": patient.session_version}})
 
 
+# A staff session ends after this long (a shared ward computer must not stay signed in for months).
+STAFF_SESSION_LIFETIME = timedelta(hours=12)
+
+
 def sign_in_staff(connection: ASGIConnection, staff: Staff) -> None:
-    connection.set_session({STAFF_KEY: {"id": staff.id, "sv": staff.session_version}})
+    at = _ctx(connection).clock.now().timestamp()
+    connection.set_session({STAFF_KEY: {"id": staff.id, "sv": staff.session_version, "at": at}})
 
 
 def sign_out(connection: ASGIConnection) -> None:
@@ -71,7 +77,10 @@ def current_staff(connection: ASGIConnection) -> Staff | None:
     if value:
         with Session(_ctx(connection).engine, expire_on_commit=False) as session:
             row = session.get(Staff, value.get("id"))
-        if row is not None and row.active and row.session_version == value.get("sv"):
+        signed_in_at = value.get("at")
+        fresh = (isinstance(signed_in_at, (int, float))
+                 and _ctx(connection).clock.now().timestamp() - signed_in_at < STAFF_SESSION_LIFETIME.total_seconds())
+        if row is not None and row.active and row.session_version == value.get("sv") and fresh:
             staff = row
     connection.state.staff = staff
     return staff

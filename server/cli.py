@@ -119,21 +119,19 @@ def serve(host, port, with_worker) -> None:
     import uvicorn
 
     from .app import create_app
-    from .clock import SystemClock
-    from .context import AppContext
     from .db import create_db_engine
 
     settings = _settings()
     engine = create_db_engine(settings)
-    on_startup, on_shutdown = [], []
+    app = create_app(settings, engine=engine)
     if with_worker:
-        # The CLI is the composition root for processes: the web app itself never imports the worker.
+        # The CLI is the composition root for processes: the web app itself never imports the worker. The worker
+        # shares the app's context, so its events (escalation pages, sweep alerts) reach open inboxes live.
         from notifications.worker import Worker
 
-        worker = Worker(AppContext(settings=settings, engine=engine, clock=SystemClock()))
-        on_startup.append(worker.start)
-        on_shutdown.append(worker.stop)
-    app = create_app(settings, engine=engine, on_startup=on_startup, on_shutdown=on_shutdown)
+        worker = Worker(app.state.ctx)
+        app.on_startup.append(worker.start)
+        app.on_shutdown.insert(0, worker.stop)
     # A bounded graceful shutdown: open inbox streams (SSE) would otherwise hold SIGTERM until browsers disconnect.
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
                 timeout_graceful_shutdown=5)
@@ -146,9 +144,13 @@ def worker() -> None:
     from .clock import SystemClock
     from .context import AppContext
     from .db import create_db_engine
+    from .live import publisher_for_process
 
     settings = _settings()
-    run_forever(AppContext(settings=settings, engine=create_db_engine(settings), clock=SystemClock()))
+    engine = create_db_engine(settings)
+    # On PostgreSQL the worker's events reach every web server's open inbox through NOTIFY.
+    run_forever(AppContext(settings=settings, engine=engine, clock=SystemClock(),
+                           publish=publisher_for_process(settings, engine)))
 
 
 def _safe_url(url: str) -> str:

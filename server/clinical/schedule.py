@@ -354,3 +354,16 @@ def parse_instant(field: str, value: object) -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ClinicalValidationError(field, f"{field} must include a UTC offset, e.g. 2026-03-10T12:00:00Z (got {value!r})")
     return parsed.astimezone(timezone.utc)
+
+
+def next_dose_counted_from(setup: ScheduleSetup, logged_day: date | None, now_utc: datetime) -> datetime:
+    """Where "your next dose" is counted from once a dose was logged for `logged_day` (taken, missed or vomited).
+
+    The later of now and the start of the following local day: a dose day's dose, once logged, is never the
+    "next" one (P-MISSED, P-VOMITED: the next dose is on the next scheduled day), even when logged before its time.
+    """
+    _require_aware("now_utc", now_utc)
+    if logged_day is None:
+        return now_utc
+    day_after = resolve_local(logged_day + timedelta(days=1), time(0, 0), setup.zone).astimezone(timezone.utc)
+    return max(now_utc, day_after)

@@ -31,7 +31,7 @@ from sqlmodel import Session
 from ..auth import current_patient, requires_patient, sign_in_patient, sign_out
 from ..clinical.grading import QUESTIONS, WEIGHT_CONFIRM_CHANGE_PCT, f_to_c
 from ..clinical.rules import ROUTINE_TEXT, SAME_DAY_TEXT, URGENT_TEXT
-from ..clinical.schedule import next_dose, next_dose_day_text
+from ..clinical.schedule import next_dose, next_dose_counted_from, next_dose_day_text
 from ..context import AppContext
 from ..errors import Conflict, FieldError, NotFound
 from ..i18n import (LANGUAGES, N_, format_clock, format_day, format_number, localize_advice,
@@ -252,9 +252,6 @@ def _submit(ctx: AppContext, patient: Patient, kind: str, body: dict[str, Any]) 
             if scheduled_for < today - timedelta(days=EARLIEST_DAYS):
                 raise FieldError("scheduled_for", "The time is more than 7 days ago; tell your care team instead.")
         antiemetic_taken = _bool("antiemetic_taken", body.get("antiemetic_taken"))
-        if antiemetic_taken is None and status != "missed" and isinstance(at, datetime) and at.tzinfo is not None:
-            # An anti-nausea log shortly before the dose answers R-NO-AE's question without asking the patient again.
-            antiemetic_taken = patient_views.antiemetic_logged_before(ctx.engine, patient.id, at) or None
         return record_dose(ctx, patient.id, key=key, status=status, at=at, antiemetic_taken=antiemetic_taken,
                            scheduled_for=scheduled_for,
                            corrects_id=_check_owned_correction(ctx, patient, "dose", body.get("corrects_id")))
@@ -291,10 +288,10 @@ class AdviceView:
     messages: list[str]
 
 
-def _next_dose_words(ctx: AppContext, patient: Patient, lang: str) -> tuple[str, str]:
+def _next_dose_words(ctx: AppContext, patient: Patient, lang: str, logged_day: date | None = None) -> tuple[str, str]:
     """The next-dose words the rules used (English) and the same in the patient's language."""
-    now = ctx.clock.now()
     setup = schedule_setup(patient, _plan(ctx, patient))
+    now = next_dose_counted_from(setup, logged_day, ctx.clock.now())
     english = next_dose_day_text(setup, now)
     dose = next_dose(setup, now)
     if dose is None:
@@ -305,7 +302,8 @@ def _next_dose_words(ctx: AppContext, patient: Patient, lang: str) -> tuple[str,
 
 def _advice_view(ctx: AppContext, patient: Patient, result: EntryResult, lang: str) -> AdviceView:
     advice = result.advice
-    english, local = _next_dose_words(ctx, patient, lang)
+    logged_day = result.entry.scheduled_for if result.kind == "dose" else None
+    english, local = _next_dose_words(ctx, patient, lang, logged_day)
     messages = []
     for message in advice.messages:
         # The banner's heading already says the tier's words; the rest of each message is the advice.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Iterable
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -32,6 +33,18 @@ class AlertChange:
     patient_id: int
     kind: str  # created | updated
     tier: str
+
+
+def most_severe_per_family(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per family, the most severe (findings arrive most severe first from rules.evaluate).
+
+    An alert stands for its family (§4d); upserting every finding of a family in turn would flip the alert's
+    rule back and forth and write an event each time.
+    """
+    seen: dict[str, Finding] = {}
+    for finding in findings:
+        seen.setdefault(finding.family, finding)
+    return list(seen.values())
 
 
 def open_alert_for_family(session: Session, patient_id: int, family: str) -> Alert | None:
@@ -72,10 +85,13 @@ def _update(session: Session, patient: Patient, alert: Alert, finding: Finding, 
             repage_after: timedelta) -> AlertChange | None:
     new_rank, old_rank = Tier(finding.tier).rank, Tier(alert.tier).rank
     if new_rank < old_rank:
-        # A milder finding in the same family: note it on the alert, keep the higher tier and its facts.
-        if finding.facts in alert.facts:
+        # A milder finding in the same family: note it on the alert once, keep the higher tier and its facts.
+        detail = f"{finding.rule}: {finding.facts}"
+        last = session.exec(select(AlertEvent.detail).where(AlertEvent.alert_id == alert.id)
+                            .order_by(AlertEvent.id.desc())).first()
+        if finding.facts in alert.facts or last == detail:
             return None
-        session.add(AlertEvent(alert_id=alert.id, kind="updated", at=now, detail=f"{finding.rule}: {finding.facts}"))
+        session.add(AlertEvent(alert_id=alert.id, kind="updated", at=now, detail=detail))
         alert.updated_at = now
         session.add(alert)
         return AlertChange(alert.id, patient.id, "updated", alert.tier)
@@ -120,7 +136,8 @@ def page_next(session: Session, patient: Patient, alert: Alert, now: datetime,
     chain = on_call_chain(session, patient.clinic_id)
     if not chain:
         session.add(AlertEvent(alert_id=alert.id, kind="paged", at=now, detail="no one is on call: nobody was paged"))
-        alert.next_page_at = None
+        # Try again later: someone may be put on call; an urgent alert must not go quiet.
+        alert.next_page_at = now + repage_after
         session.add(alert)
         return None
     # Past the end of the chain, start again from the first person: an urgent alert is never dropped.

@@ -12,18 +12,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
 from ..clinical.errors import ClinicalValidationError
 from ..clinical.grading import check_choice, check_grade, check_range, lb_to_kg, weight_needs_confirmation
 from ..clinical.rules import Finding, Tier, dose_advice, evaluate
-from ..clinical.schedule import next_dose_day_text
+from ..clinical.schedule import next_dose_counted_from, next_dose_day_text
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError
 from ..models import AntiemeticEvent, DoseEvent, LabResult, Patient, SymptomReport, WeightEntry
-from .alerts import AlertChange, open_alert_for_family, upsert_alert
+from .alerts import AlertChange, most_severe_per_family, open_alert_for_family, upsert_alert
 from .patient_state import build_state, get_patient, schedule_setup, current_plan
 
 # clinical-reference / issue: entries older than 7 days are refused; a few minutes ahead is device clock skew.
@@ -115,6 +116,18 @@ class LabValues:
         return self
 
 
+# An anti-nausea log this long before a dose counts as "taken before it" (clinical-reference: P-ANTIEMETIC, R-NO-AE).
+ANTIEMETIC_BEFORE_DOSE = timedelta(hours=3)
+
+
+def antiemetic_logged_before(engine: Engine, patient_id: int, at: datetime) -> bool:
+    """Whether the patient logged their anti-nausea medicine in the 3 hours up to a dose taken at `at`."""
+    with Session(engine) as session:
+        return session.exec(select(AntiemeticEvent.id).where(
+            AntiemeticEvent.patient_id == patient_id, AntiemeticEvent.superseded_at.is_(None),
+            AntiemeticEvent.at <= at, AntiemeticEvent.at >= at - ANTIEMETIC_BEFORE_DOSE)).first() is not None
+
+
 def _clinical(check, name: str, *args):
     try:
         return check(name, *args)
@@ -153,6 +166,10 @@ def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: 
     _check_time("at", at, now)
     if antiemetic_taken is not None and not isinstance(antiemetic_taken, bool):
         raise FieldError("antiemetic_taken", "Must be true or false.")
+    if antiemetic_taken is None and status != "missed":
+        # An anti-nausea log shortly before the dose answers R-NO-AE's question, whichever door the dose came
+        # through (app, offline replay, SMS "T"); the patient is not asked again.
+        antiemetic_taken = antiemetic_logged_before(ctx.engine, patient_id, at) or None
     content = {"status": status, "at": at, "antiemetic_taken": antiemetic_taken}
 
     def build(patient: Patient, session: Session) -> DoseEvent:
@@ -301,9 +318,9 @@ def _supersede(session: Session, model, patient_id: int, original_id: int, now: 
 def _upsert_alerts(session: Session, patient: Patient, kind: str, findings: list[Finding], now: datetime,
                    repage_after: timedelta) -> list[AlertChange]:
     changes = []
-    for finding in findings:
-        if finding.rule not in RULES_OPENED_BY[kind] and open_alert_for_family(session, patient.id, finding.family) is None:
-            continue
+    eligible = [f for f in findings
+                if f.rule in RULES_OPENED_BY[kind] or open_alert_for_family(session, patient.id, f.family) is not None]
+    for finding in most_severe_per_family(eligible):
         change = upsert_alert(session, patient, finding, now, repage_after)
         if change is not None:
             changes.append(change)
@@ -319,7 +336,8 @@ def _advice(kind: str, row, findings: list[Finding], session: Session, patient: 
     messages: list[str] = []
     if kind == "dose":
         setup = schedule_setup(patient, current_plan(session, patient.id))
-        messages.append(dose_advice(row.status, next_dose_day_text(setup, now)))
+        messages.append(dose_advice(row.status, next_dose_day_text(
+            setup, next_dose_counted_from(setup, row.scheduled_for, now))))
     for finding in relevant:
         if finding.patient_advice and finding.patient_advice not in messages:
             messages.append(finding.patient_advice)

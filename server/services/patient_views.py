@@ -398,16 +398,6 @@ def entry_json(kind: str, row, unit: str = "kg") -> dict[str, Any]:
     return data
 
 
-# An anti-nausea log this long before a dose counts as "taken before it" (clinical-reference: P-ANTIEMETIC, R-NO-AE).
-ANTIEMETIC_BEFORE_DOSE = timedelta(hours=3)
-
-
-def antiemetic_logged_before(engine: Engine, patient_id: int, at: datetime) -> bool:
-    """Whether the patient logged their anti-nausea medicine in the 3 hours up to a dose taken at `at`."""
-    with Session(engine) as session:
-        return session.exec(select(AntiemeticEvent.id).where(
-            AntiemeticEvent.patient_id == patient_id, AntiemeticEvent.superseded_at.is_(None),
-            AntiemeticEvent.at <= at, AntiemeticEvent.at >= at - ANTIEMETIC_BEFORE_DOSE)).first() is not None
 
 
 def vapid_public_key(engine: Engine, now: datetime) -> str:

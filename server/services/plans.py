@@ -62,8 +62,12 @@ def change_plan(ctx: AppContext, patient_id: int, *, staff_id: int, operation: s
                 plan = regimens.discontinue(plan)
         except ClinicalValidationError as exc:
             raise FieldError(exc.field if exc.field != "plan" else "operation", exc.message) from None
-        new = _next_version(old, plan, staff_id=staff_id, reason=reason, now=now,
-                            hold_rule=hold_rule if plan.status is PlanStatus.HELD else None)
+        # The rule that caused a hold stays with every version while the plan stays held (R-RESUME reads it).
+        if plan.status is not PlanStatus.HELD:
+            hold_rule = None
+        elif operation != "hold":
+            hold_rule = old.hold_rule
+        new = _next_version(old, plan, staff_id=staff_id, reason=reason, now=now, hold_rule=hold_rule)
         if schedule is not None:
             _apply_schedule(new, schedule)
         session.add(new)

@@ -42,7 +42,7 @@ from ..clinical.rules import RULES, Action, Finding, Tier
 from ..clinical.schedule import EventKind, ScheduledEvent, events_between, resolve_local
 from ..context import AppContext
 from ..db import session_scope
-from ..models import AppSecret, Clinic, DoseEvent, Patient, PushSubscription, Reminder, TreatmentPlan, UTCDateTime
+from ..models import Alert, AppSecret, Clinic, DoseEvent, Patient, PushSubscription, Reminder, TreatmentPlan, UTCDateTime
 from ..models import WeightEntry as WeightRow
 from .alerts import AlertChange, upsert_alert
 from .patient_state import schedule_setup
@@ -75,7 +75,7 @@ REPLY_TTL = timedelta(hours=1)
 
 EXPIRY_REASONS = {
     ANTIEMETIC: "expired: not sent before the dose time it prepares for",
-    DOSE: "expired: not sent before the dose day ended",
+    DOSE: "expired: not sent within the hours after the dose time (a late reminder would prompt a late dose)",
     NUDGE: "expired: not sent before the dose day ended",
     DEXAMETHASONE: "expired: not sent before the day ended",
     WEIGHT: "expired: not sent before the day ended",
@@ -193,7 +193,10 @@ def desired_reminders(patient: Patient, plan: TreatmentPlan, now: datetime,
             payload = {**common, "dose_mg": event.dose_mg, "tablets": event.tablets,
                        "strength_mg": setup.plan.tablet_strength_mg,
                        "dexamethasone_mg": dexa.dose_mg if dexa else None}
-            out.append(DesiredReminder(DOSE, event.utc, event.utc, day_end, payload))
+            # A dose reminder arriving hours late would prompt a late dose (P-MISSED): it expires when the nudge
+            # would go out, and never after the dose day ends.
+            out.append(DesiredReminder(DOSE, event.utc, event.utc, min(day_end, event.utc + options.nudge_after),
+                                       payload))
             # clinical-reference P-MISSED: the nudge never goes out after the dose day ends.
             nudge_at = deferred(event.utc + options.nudge_after)
             if nudge_at < day_end:
@@ -550,9 +553,15 @@ class RecipientBook:
     recipients: dict[int, Recipient]
     logged_dose_days: frozenset[tuple[int, str]]  # (patient_id, ISO local date) with a dose logged
     logged_weight_days: frozenset[tuple[int, str]] = frozenset()  # (patient_id, ISO local date) with a weight
+    # Patients with an open interrupt/discontinue alert of tier same_day or urgent: they were told "do not take your
+    # next selinexor dose until your care team contacts you" (clinical-reference §3), so no dose reminder may say
+    # otherwise until staff resolve the alert or change the plan.
+    awaiting_team: frozenset[int] = frozenset()
 
     def already_done(self, claim: ClaimedReminder) -> str | None:
-        """Why this reminder is no longer needed (the patient already logged what it asks for), if so."""
+        """Why this reminder is no longer needed or must not go (already logged; told to wait for the team), if so."""
+        if claim.kind in DOSE_DAY_KINDS and claim.patient_id in self.awaiting_team:
+            return "not sent: an open care-team alert told the patient not to take the next dose until contacted"
         key = (claim.patient_id, claim.payload.get("day"))
         if claim.kind in DOSE_DAY_KINDS and key in self.logged_dose_days:
             return "not needed: the day's dose is already logged"
@@ -613,6 +622,12 @@ def load_recipients(bind: Bind, claims: Iterable[ClaimedReminder], default_clini
             since = min(datetime.combine(date.fromisoformat(d), time(0), timezone.utc) for d in weigh.values())
             for pid, at in conn.execute(weights_q, {"ids": sorted(weigh), "since": since - timedelta(days=1)}).all():
                 weighed.add((pid, at.astimezone(zones[pid]).date().isoformat()))
+        waiting = conn.execute(
+            sa.select(Alert.__table__.c.patient_id).where(
+                Alert.__table__.c.patient_id.in_(ids), Alert.__table__.c.status != "resolved",
+                Alert.__table__.c.action.in_(("interrupt", "discontinue")),
+                Alert.__table__.c.tier.in_(("urgent", "same_day")))
+        ).scalars().all()
     recipients = {
         p.id: Recipient(patient_id=p.id, language=p.language, phone=p.phone_e164, sms_consent=p.sms_consent,
                         sms_opted_out=p.sms_opted_out, channel_preference=p.channel_preference,
@@ -622,7 +637,7 @@ def load_recipients(bind: Bind, claims: Iterable[ClaimedReminder], default_clini
                         clinic_phone=p.clinic_phone or default_clinic[1])
         for p in patients
     }
-    return RecipientBook(recipients, frozenset(logged), frozenset(weighed))
+    return RecipientBook(recipients, frozenset(logged), frozenset(weighed), frozenset(waiting))
 
 
 @dataclass(frozen=True)

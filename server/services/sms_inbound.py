@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ..clinical.rules import EMERGENCY_TEXT, Action, Tier
-from ..clinical.schedule import next_dose
+from ..clinical.schedule import next_dose, next_dose_counted_from
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError, NotFound
@@ -184,13 +184,22 @@ def handle_inbound_sms(ctx: AppContext, *, message_sid: str, from_number: str, t
         return stored
     with Session(ctx.engine) as session:
         patients = session.exec(select(Patient).where(Patient.phone_e164 == from_number)).all()
+    command = parse_command(body)
+    if len(patients) > 1 and command.kind in ("stop", "start"):
+        # Opting out is about the phone number, not the person: a carer's phone shared by two patients that texts
+        # STOP must stop every message to it (and START resume them).
+        changes = []
+        for patient in patients:
+            changes += _act(ctx, patient, command, message_sid, now)[2]
+        _record(ctx, message_sid, None, command.kind, None, from_number, now)
+        publish_alert_changes(ctx, changes)
+        return InboundResult(command.kind, None, None)
     if len(patients) != 1:
         # No patient (or a number shared by several): never guess whose entry it is.
         handled = "unknown_sender" if not patients else "ambiguous_sender"
         _record(ctx, message_sid, None, handled, None, from_number, now)
         return InboundResult(handled, None, None)
     patient = patients[0]
-    command = parse_command(body)
     handled_as, reply, changes = _act(ctx, patient, command, message_sid, now)
     _record(ctx, message_sid, patient.id, handled_as, reply, from_number, now)
     publish_alert_changes(ctx, changes)
@@ -272,11 +281,12 @@ def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetim
         already = session.exec(select(DoseEvent).where(
             DoseEvent.patient_id == patient.id, DoseEvent.scheduled_for == today, DoseEvent.superseded_at.is_(None),
             DoseEvent.idempotency_key != key)).first()
-    upcoming = _next_dose_words(setup, now, words, patient)
+    # Today's dose, once logged, is never the "next" one (P-MISSED, P-VOMITED).
+    upcoming = _next_dose_words(setup, next_dose_counted_from(setup, today, now), words, patient)
     if already is not None:
         return "dose_already_logged", words["already"].format(next=upcoming), []
     result = entries.record_dose(ctx, patient.id, key=key, status=status, at=now, scheduled_for=today, source="sms")
-    reply = words[status].format(next=_next_dose_words(setup, now, words, patient))
+    reply = words[status].format(next=upcoming)
     if any(f.rule == "R-WRONG-DAY" for f in result.advice.findings):
         reply += words["wrong_day"].format(next=upcoming)
     return f"dose_{status}", reply + _tier_words(result.advice, words, phone), []

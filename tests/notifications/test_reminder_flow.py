@@ -258,3 +258,24 @@ def test_invite_rows_written_by_enrollment_are_sent_to_the_patient_unless_opted_
     assert sms_provider.messages_to("+15551230009") == []
     [cancelled] = reminders_of(ctx.engine, other, kind="invite")
     assert cancelled.status == "cancelled" and "opted out" in cancelled.cancel_reason
+
+
+def test_an_open_interrupt_alert_holds_back_dose_reminders_until_staff_act(
+        ctx, channels, make_patient, sms_provider, clock):
+    from server.services.entries import record_weight
+
+    clock.set(utc(2026, 3, 1, 17))  # Sunday noon in New York
+    patient = make_patient(phone=PHONE)
+    run_until(ctx, channels, clock, utc(2026, 3, 2, 14))  # Monday's reminders go out as usual
+    monday = [k for k, _ in sent_kinds(ctx, sms_provider.messages_to(PHONE))]
+    assert "dose" in monday and "antiemetic" in monday
+    # Monday afternoon: 12% below baseline -> R-WT-10 (interrupt, same day): "do not take your next dose until
+    # your care team contacts you". Wednesday's dose reminders must not contradict that.
+    record_weight(ctx, patient, key="weight-drop-01", at=clock.now(), value=61.6, unit="kg", confirmed=True)
+    sms_provider.reset()
+    run_until(ctx, channels, clock, utc(2026, 3, 5, 4))
+    wednesday = [k for k, _ in sent_kinds(ctx, sms_provider.messages_to(PHONE))]
+    assert "dose" not in wednesday and "antiemetic" not in wednesday
+    with Session(ctx.engine) as session:
+        held = session.exec(select(Reminder).where(Reminder.kind == "dose", Reminder.status == "cancelled")).all()
+    assert held and all("open care-team alert" in r.cancel_reason for r in held)

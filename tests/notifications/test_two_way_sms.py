@@ -137,6 +137,16 @@ def test_stop_stops_everything_and_start_resumes(ctx, channels, make_patient, sm
     assert any("anti-nausea" in b for b in bodies) and any("80 mg (4 tablets)" in b for b in bodies)
 
 
+def test_stop_from_a_number_shared_by_two_patients_opts_both_out(ctx, make_patient, sms_provider, live_server,
+                                                                 clock):
+    clock.set(utc(2026, 3, 2, 11))
+    first, second = make_patient(phone=PHONE), make_patient(phone=PHONE)  # a carer's phone
+    assert sms_provider.send_inbound(PHONE, "STOP").ok
+    assert _patient(ctx.engine, first).sms_opted_out and _patient(ctx.engine, second).sms_opted_out
+    assert sms_provider.send_inbound(PHONE, "START").ok
+    assert not _patient(ctx.engine, first).sms_opted_out and not _patient(ctx.engine, second).sms_opted_out
+
+
 def test_webhooks_without_a_valid_signature_get_403(ctx, make_patient, sms_provider, live_server, clock):
     pid = make_patient(phone=PHONE)
     form = {"MessageSid": "SM" + "b" * 32, "From": PHONE, "To": "+15005550006", "Body": "T"}

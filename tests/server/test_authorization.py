@@ -16,6 +16,7 @@ Every state-changing route is also refused without the CSRF token (except the si
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from dataclasses import dataclass
 
 import httpx
@@ -107,7 +108,11 @@ def world(app, engine, settings, clock) -> World:
     )
 
 
-def _session_for(engine, caller: str, world: World) -> dict | None:
+# The `clock` fixture's instant (tests/conftest.py): staff sessions are signed in "now".
+SIGNED_IN_AT = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc).timestamp()
+
+
+def _session_for(engine, caller: str, world: World, signed_in_at: float = SIGNED_IN_AT) -> dict | None:
     """Built from the database each time: a route walked earlier may have bumped someone's session version."""
     with Session(engine) as session:
         if caller == "anonymous":
@@ -116,7 +121,8 @@ def _session_for(engine, caller: str, world: World) -> dict | None:
             patient = session.get(Patient, world.patient if caller == "patient" else world.other_patient)
             return {PATIENT_KEY: {"id": patient.id, "sv": patient.session_version}}
         staff = session.get(Staff, world.staff[caller])
-        return {STAFF_KEY: {"id": staff.id, "sv": staff.session_version}}
+        # As server.auth.sign_in_staff stores it: staff sessions carry their sign-in time (they expire).
+        return {STAFF_KEY: {"id": staff.id, "sv": staff.session_version, "at": signed_in_at}}
 
 
 def _concrete(path: str, world: World, caller: str) -> str:
@@ -285,3 +291,21 @@ def test_a_revoked_or_deactivated_session_is_refused(app, engine, settings, worl
         with session_scope(engine) as session:
             session.get(Staff, world.staff["nurse"]).active = False
         assert client.get("/staff/inbox").status_code == 401
+
+
+def test_a_staff_session_expires_after_twelve_hours(app, engine, settings, world, clock):
+    config = session_config(settings)
+    with TestClient(app, base_url="http://testserver.local", session_config=config) as client:
+        client.set_session_data(_session_for(engine, "nurse", world, signed_in_at=clock.now().timestamp()))
+        assert client.get("/staff/inbox").status_code == 200
+        clock.advance(hours=11, minutes=59)
+        assert client.get("/staff/inbox").status_code == 200
+        clock.advance(minutes=2)
+        assert client.get("/staff/inbox").status_code == 401
+
+
+def test_pages_carry_security_headers(client):
+    answer = client.get("/healthz")
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert answer.headers["referrer-policy"] == "no-referrer"

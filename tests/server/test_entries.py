@@ -168,3 +168,11 @@ def test_a_correction_keeps_the_original(ctx, clock):
     with pytest.raises(FieldError, match="24 hours"):
         record_weight(ctx, MARIA, key="key-weight-13", at=clock.now(), value=66.0, unit="kg",
                       corrects_id=fixed.entry.id)
+
+
+def test_logging_todays_dose_before_its_time_names_the_next_dose_day_not_today(ctx, clock):
+    # Maria: Mon/Wed 08:00 New York. At 07:40 on Monday she logs Monday's dose as taken.
+    clock.set(clock.now().replace(hour=12, minute=40))  # 07:40 EST
+    result = record_dose(ctx, MARIA, key="key-dose-early", at=clock.now(), status="taken")
+    text = " ".join(result.advice.messages)
+    assert "Wednesday 4 March at 08:00" in text and "Monday" not in text

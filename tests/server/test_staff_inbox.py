@@ -184,6 +184,7 @@ def test_holding_from_an_alert_versions_the_plan_cancels_reminders_and_arms_r_re
     # The weight comes back above 90% of baseline: the inbox says the resume criterion is met.
     clock.advance(days=3)
     record_weight(ctx, robert.id, key="weight-0007", at=clock.now(), value=75.0, unit="kg", confirmed=True)
+    sign_in(nurse, NURSE)  # three days later: a new shift, a new sign-in (staff sessions last 12 hours)
     page = text_of(nurse.get("/staff/inbox").text)
     assert "Resume criteria met (1)" in page and "resume criteria of R-WT-10 met" in page
     assert "restart at level 2: 80 mg once weekly" in page

@@ -149,6 +149,7 @@ def test_the_visit_summary_is_one_printable_page_since_the_last_visit(nurse, ctx
     assert "Visit summary, 02 Feb 2026" in text_of(nurse.get(f"/staff/patients/{robert.id}/summary?since=2026-02-02").text)
     assert "Visit summary, 02 Feb 2026" in text_of(nurse.get(f"/staff/patients/{robert.id}/summary").text)  # 28 days
     clock.advance(days=14)
+    sign_in(nurse, NURSE)  # two weeks later: a new sign-in (staff sessions last 12 hours)
     assert "Visit summary, 02 Mar 2026" in text_of(nurse.get(f"/staff/patients/{robert.id}/summary").text)
 
 

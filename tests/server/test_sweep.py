@@ -1,0 +1,59 @@
+"""The periodic sweep: alerts that no entry triggers still reach a person, once."""
+
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from server.context import AppContext
+from server.demo import seed_demo
+from server.models import Alert
+from server.services.sweep import sweep_patient_rules
+
+
+def _alerts(engine, patient_id, rule=None, family=None):
+    with Session(engine) as s:
+        query = select(Alert).where(Alert.patient_id == patient_id)
+        if rule:
+            query = query.where(Alert.rule == rule)
+        if family:
+            query = query.where(Alert.family == family)
+        return s.exec(query).all()
+
+
+def test_a_quiet_patient_gets_an_adherence_alert_once_and_not_again_soon_after_it_is_resolved(
+        settings, engine, clock):
+    seed_demo(engine, settings, clock.now())
+    ctx = AppContext(settings=settings, engine=engine, clock=clock)
+    clock.advance(days=8)  # Maria (patient 1) logs nothing for over a week
+    assert sweep_patient_rules(ctx, clock.now()) > 0
+    alerts = _alerts(engine, 1, family="adherence")
+    # Two dose days and a week without a weight: R-MISS-2 and R-NO-WT, one alert for the family (§4d).
+    assert len(alerts) == 1 and alerts[0].rule in ("R-MISS-2", "R-NO-WT") and alerts[0].tier == "routine"
+    clock.advance(minutes=10)
+    assert sweep_patient_rules(ctx, clock.now()) == 0  # nothing new: no update, no event
+    assert len(_alerts(engine, 1, family="adherence")) == 1
+    with Session(engine) as s:
+        alert = s.get(Alert, alerts[0].id)
+        alert.status, alert.resolved_at = "resolved", clock.now()
+        s.add(alert)
+        s.commit()
+    clock.advance(days=1)
+    sweep_patient_rules(ctx, clock.now())
+    assert len(_alerts(engine, 1, family="adherence")) == 1  # resolved a day ago: not reopened by the sweep
+    clock.advance(days=7)
+    sweep_patient_rules(ctx, clock.now())
+    assert len(_alerts(engine, 1, family="adherence")) == 2
+
+
+def test_an_open_interrupt_alert_becomes_urgent_when_the_next_dose_is_under_twelve_hours_away(
+        settings, engine, clock):
+    seed_demo(engine, settings, clock.now())
+    ctx = AppContext(settings=settings, engine=engine, clock=clock)
+    # Robert (patient 2) is ~12% below baseline: an open same-day R-WT-10 alert from the demo.
+    [alert] = _alerts(engine, 2, "R-WT-10")
+    assert alert.tier == "same_day"
+    # His once-weekly dose is Tuesday 09:00 Chicago (15:00 UTC); the clock is Monday 14:00 UTC: 25 h away.
+    clock.advance(hours=14)  # Tuesday 04:00 UTC: the dose is 11 h away
+    sweep_patient_rules(ctx, clock.now())
+    with Session(engine) as s:
+        assert s.get(Alert, alert.id).tier == "urgent"
