@@ -262,14 +262,33 @@ def replan_patient(session: Session, patient: Patient, now: datetime, options: P
                                Reminder.status.in_((PENDING, CLAIMED, CANCELLED)),
                                Reminder.scheduled_for >= now - timedelta(days=1))
     ).all()
+    # A dose day whose dose reminder already went out gets no second one when the time, weekdays or time zone change
+    # that day: reminders are keyed by instant, so the new time would otherwise look like a new dose.
+    reminded: dict[str, set[datetime]] = {}  # local dose day -> dose instants already reminded
+    for payload, dose_at in session.exec(
+            select(Reminder.payload, Reminder.scheduled_for).where(
+                Reminder.patient_id == patient.id, Reminder.kind == DOSE, Reminder.status.in_((SENDING, SENT, UNKNOWN)),
+                Reminder.scheduled_for >= now - timedelta(days=2))).all():
+        reminded.setdefault(json.loads(payload or "{}").get("day"), set()).add(dose_at)
+
+    def second_for_its_day(want: DesiredReminder) -> bool:
+        """A dose-day reminder for another dose time on a day whose dose was already reminded."""
+        if want.kind not in DOSE_DAY_KINDS or want.payload.get("day") not in reminded:
+            return False
+        dose_at = (datetime.fromisoformat(want.payload["dose_local"]).astimezone(timezone.utc)
+                   if want.kind == ANTIEMETIC else want.scheduled_for)
+        return dose_at not in reminded[want.payload["day"]]
+
     seen: set[str] = set()
     for row in existing:
         want = desired.get(row.dedupe_key)
         if want is not None:
             seen.add(row.dedupe_key)
+        if want is not None and row.status == PENDING and second_for_its_day(want):
+            want = None  # cancelled below, with the plan's reason
         if row.status == CANCELLED:
             if (want is not None and (row.cancel_reason or "").startswith(PLAN_REASON_PREFIX)
-                    and want.send_at >= now - options.late_grace):
+                    and want.send_at >= now - options.late_grace and not second_for_its_day(want)):
                 _apply(row, want, patient, now, revive=True)
             continue
         if want is None:
@@ -283,7 +302,7 @@ def replan_patient(session: Session, patient: Patient, now: datetime, options: P
     new_rows = [
         _row_values(patient, key, want, now)
         for key, want in desired.items()
-        if key not in seen and want.send_at >= now - options.late_grace
+        if key not in seen and want.send_at >= now - options.late_grace and not second_for_its_day(want)
     ]
     session.flush()
     insert_ignoring_duplicates(session, new_rows)

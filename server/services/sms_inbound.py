@@ -34,14 +34,14 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from babel.dates import format_datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ..clinical.rules import EMERGENCY_TEXT, Action, Tier
-from ..clinical.schedule import next_dose, next_dose_counted_from
+from ..clinical.schedule import dose_on_local_date, next_dose, next_dose_counted_from
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError, NotFound
@@ -277,7 +277,7 @@ def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetim
           phone: str) -> tuple[str, str, list]:
     with Session(ctx.engine) as session:
         setup = schedule_setup(patient, current_plan(session, patient.id))
-        today = now.astimezone(setup.zone).date()
+        today, taken_at = _answered_dose_day(setup, now, timedelta(minutes=ctx.settings.nudge_after_minutes))
         already = session.exec(select(DoseEvent).where(
             DoseEvent.patient_id == patient.id, DoseEvent.scheduled_for == today, DoseEvent.superseded_at.is_(None),
             DoseEvent.idempotency_key != key)).first()
@@ -285,7 +285,8 @@ def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetim
     upcoming = _next_dose_words(setup, next_dose_counted_from(setup, today, now), words, patient)
     if already is not None:
         return "dose_already_logged", words["already"].format(next=upcoming), []
-    result = entries.record_dose(ctx, patient.id, key=key, status=status, at=now, scheduled_for=today, source="sms")
+    result = entries.record_dose(ctx, patient.id, key=key, status=status, at=taken_at, scheduled_for=today,
+                                 source="sms")
     reply = words[status].format(next=upcoming)
     if any(f.rule == "R-WRONG-DAY" for f in result.advice.findings):
         reply += words["wrong_day"].format(next=upcoming)
@@ -341,6 +342,18 @@ def _tier_words(advice: entries.Advice, words: dict, phone: str) -> str:
     if tier is Tier.ROUTINE:
         return words["routine"]
     return ""
+
+
+def _answered_dose_day(setup, now: datetime, window: timedelta) -> tuple[date, datetime]:
+    """The dose day a T or MISSED answers, and when to record it: today and now, or, for a text just after
+    midnight that answers yesterday's late-evening dose, that dose's day and scheduled time (it was not taken
+    on the new day, and must not read as a dose on a non-dose day)."""
+    today = now.astimezone(setup.zone).date()
+    if dose_on_local_date(setup, today) is None:
+        yesterday = dose_on_local_date(setup, today - timedelta(days=1))
+        if yesterday is not None and now - yesterday.utc <= window:
+            return today - timedelta(days=1), yesterday.utc
+    return today, now
 
 
 def _next_dose_words(setup, now: datetime, words: dict, patient: Patient) -> str:

@@ -279,3 +279,22 @@ def test_an_open_interrupt_alert_holds_back_dose_reminders_until_staff_act(
     with Session(ctx.engine) as session:
         held = session.exec(select(Reminder).where(Reminder.kind == "dose", Reminder.status == "cancelled")).all()
     assert held and all("open care-team alert" in r.cancel_reason for r in held)
+
+
+def test_moving_the_dose_time_on_a_dose_day_never_sends_that_day_a_second_dose_reminder(
+        ctx, channels, make_patient, sms_provider, clock):
+    from datetime import time
+
+    from server.services.plans import ScheduleChange
+
+    clock.set(utc(2026, 3, 1, 17))
+    patient = make_patient(phone=PHONE)
+    run_until(ctx, channels, clock, utc(2026, 3, 2, 15))  # Monday 10:00: the 08:00 reminders went out
+    change_plan(ctx, patient, staff_id=staff_id(ctx), operation="change_schedule", reason="evening doses suit her",
+                schedule=ScheduleChange(dose_time=time(20, 0)))
+    run_until(ctx, channels, clock, utc(2026, 3, 5, 4))  # through Wednesday
+    sent = sent_kinds(ctx, sms_provider.messages_to(PHONE))
+    monday = [(k, t.hour) for k, t in sent if k in ("dose", "antiemetic") and t.date() == date(2026, 3, 2)]
+    wednesday = [(k, t.hour) for k, t in sent if k in ("dose", "antiemetic") and t.date() == date(2026, 3, 4)]
+    assert sorted(monday) == [("antiemetic", 7), ("dose", 8)]  # no second dose reminder on Monday evening
+    assert sorted(wednesday) == [("antiemetic", 19), ("dose", 20)]  # the new time from the next dose day on

@@ -56,6 +56,18 @@ def test_reply_t_logs_todays_dose_and_w_logs_the_weight(ctx, channels, make_pati
     assert any("your weight (69.5 kg) is recorded" in body for body in replies)
 
 
+def test_t_just_after_midnight_answers_the_late_evening_dose(ctx, make_patient, sms_provider, live_server, clock):
+    from datetime import time
+
+    clock.set(utc(2026, 3, 3, 5, 20))  # Tuesday 00:20 in New York; Monday's dose was at 22:00
+    pid = make_patient(phone=PHONE, dose_time=time(22, 0), quiet_start=time(23, 0))
+    assert sms_provider.send_inbound(PHONE, "T").ok
+    with Session(ctx.engine) as session:
+        [dose] = session.exec(select(DoseEvent).where(DoseEvent.patient_id == pid)).all()
+        assert str(dose.scheduled_for) == "2026-03-02"
+        assert session.exec(select(Alert).where(Alert.rule == "R-WRONG-DAY")).first() is None
+
+
 def test_a_replayed_message_sid_is_handled_once(ctx, make_patient, sms_provider, live_server, clock):
     clock.set(utc(2026, 3, 2, 13, 10))
     pid = make_patient(phone=PHONE)
