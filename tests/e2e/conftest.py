@@ -51,7 +51,7 @@ def _chromium_is_required():
     if not found:
         if IN_CI:
             pytest.fail(f"Chromium ({CHROME_PATH}) is required under CI=true", pytrace=False)
-        pytest.skip(f"Chromium ({CHROME_PATH}) not available")
+        pytest.skip(f"Chromium ({CHROME_PATH}) not available")  # only outside CI: under CI=true it failed above
 
 
 @pytest.fixture(scope="session")
