@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Callable, Sequence
 
 from litestar import Litestar, Request, Response, Router
 from litestar.exceptions import NotAuthorizedException
@@ -63,10 +62,8 @@ def create_app(
     *,
     engine: Engine | None = None,
     clock: Clock | None = None,
-    on_startup: Sequence[Callable] = (),
-    on_shutdown: Sequence[Callable] = (),
 ) -> Litestar:
-    """Build the web app. `on_startup`/`on_shutdown` let the CLI embed the worker without the app knowing it."""
+    """Build the web app. The CLI embeds the worker by adding to app.on_startup/on_shutdown (the app never knows)."""
     engine = engine or create_db_engine(settings)
     # Live inbox events: in-memory on SQLite, LISTEN/NOTIFY on PostgreSQL (crosses processes); see server.live.
     channels = create_channels_plugin(settings)
@@ -109,8 +106,8 @@ def create_app(
             NotAuthorizedException: not_authorized_handler,
         },
         plugins=[channels],
-        on_startup=[publisher.bind_loop, *on_startup],
-        on_shutdown=[*on_shutdown, publisher.unbind_loop],
+        on_startup=[publisher.bind_loop],
+        on_shutdown=[publisher.unbind_loop],
         logging_config=None,  # the CLI configures logging once, for the web app and the worker alike
         debug=False,
     )

@@ -53,37 +53,37 @@ def _session_value(connection: ASGIConnection, key: str) -> dict[str, Any] | Non
     return value if isinstance(value, dict) else None
 
 
-def current_patient(connection: ASGIConnection) -> Patient | None:
-    """The signed-in patient, or None (also when their sessions were revoked)."""
-    if "patient" in connection.state:
-        return connection.state.patient
-    value = _session_value(connection, PATIENT_KEY)
-    patient = None
+def _signed_in(connection: ASGIConnection, key: str, model, still_valid) -> Any:
+    """The person a session names, if the database still agrees (same session_version, `still_valid`); cached
+    on the request so guards and handlers look them up once."""
+    if key in connection.state:
+        return connection.state[key]
+    value = _session_value(connection, key)
+    person = None
     if value:
         with Session(_ctx(connection).engine, expire_on_commit=False) as session:
-            row = session.get(Patient, value.get("id"))
-        if row is not None and row.session_version == value.get("sv"):
-            patient = row
-    connection.state.patient = patient
-    return patient
+            row = session.get(model, value.get("id"))
+        if row is not None and row.session_version == value.get("sv") and still_valid(row, value):
+            person = row
+    connection.state[key] = person
+    return person
+
+
+def current_patient(connection: ASGIConnection) -> Patient | None:
+    """The signed-in patient, or None (also when their sessions were revoked)."""
+    return _signed_in(connection, PATIENT_KEY, Patient, lambda row, value: True)
 
 
 def current_staff(connection: ASGIConnection) -> Staff | None:
-    """The signed-in, active staff member, or None."""
-    if "staff" in connection.state:
-        return connection.state.staff
-    value = _session_value(connection, STAFF_KEY)
-    staff = None
-    if value:
-        with Session(_ctx(connection).engine, expire_on_commit=False) as session:
-            row = session.get(Staff, value.get("id"))
+    """The signed-in, active staff member whose session is under 12 hours old, or None."""
+    now = _ctx(connection).clock.now().timestamp()
+
+    def still_valid(row: Staff, value: dict) -> bool:
         signed_in_at = value.get("at")
-        fresh = (isinstance(signed_in_at, (int, float))
-                 and _ctx(connection).clock.now().timestamp() - signed_in_at < STAFF_SESSION_LIFETIME.total_seconds())
-        if row is not None and row.active and row.session_version == value.get("sv") and fresh:
-            staff = row
-    connection.state.staff = staff
-    return staff
+        return row.active and isinstance(signed_in_at, (int, float)) and \
+            now - signed_in_at < STAFF_SESSION_LIFETIME.total_seconds()
+
+    return _signed_in(connection, STAFF_KEY, Staff, still_valid)
 
 
 def requires_patient(connection: ASGIConnection, _: BaseRouteHandler) -> None:

@@ -35,6 +35,13 @@ class AlertChange:
     tier: str
 
 
+def publish_alert_changes(ctx, changes: Iterable[AlertChange]) -> None:
+    """Tell the live inbox about alerts opened or updated (call after their transaction committed)."""
+    for change in changes:
+        ctx.publish("inbox", {"alert_id": change.alert_id, "patient_id": change.patient_id, "kind": change.kind,
+                              "tier": change.tier})
+
+
 def most_severe_per_family(findings: Iterable[Finding]) -> list[Finding]:
     """One finding per family, the most severe (findings arrive most severe first from rules.evaluate).
 

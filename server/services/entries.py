@@ -24,7 +24,8 @@ from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError
 from ..models import AntiemeticEvent, DoseEvent, LabResult, Patient, SymptomReport, WeightEntry
-from .alerts import AlertChange, most_severe_per_family, open_alert_for_family, upsert_alert
+from .alerts import (AlertChange, most_severe_per_family, open_alert_for_family, publish_alert_changes,
+                     upsert_alert)
 from .patient_state import build_state, get_patient, schedule_setup, current_plan
 
 # clinical-reference / issue: entries older than 7 days are refused; a few minutes ahead is device clock skew.
@@ -297,9 +298,7 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             if existing is None:
                 raise
             return EntryResult(kind, existing, True, _advice_for(session, patient, kind, existing, now))
-    for change in result.alert_changes:
-        ctx.publish("inbox", {"alert_id": change.alert_id, "patient_id": change.patient_id, "kind": change.kind,
-                              "tier": change.tier})
+    publish_alert_changes(ctx, result.alert_changes)
     return result
 
 

@@ -26,11 +26,8 @@ def beat(engine: Engine, name: str, now: datetime) -> None:
 def worker_heartbeat_age(engine: Engine, now: datetime) -> float | None:
     """Seconds since the freshest heartbeat of any worker, or None if no worker ever ran."""
     with engine.connect() as conn:
+        # max() keeps the column's UTCDateTime type, so the value comes back aware on every engine.
         latest = conn.execute(sa.select(sa.func.max(WorkerHeartbeat.__table__.c.beat_at))).scalar()
     if latest is None:
         return None
-    if latest.tzinfo is None:  # max() over the column bypasses the type decorator on some engines
-        from datetime import timezone
-
-        latest = latest.replace(tzinfo=timezone.utc)
     return max(0.0, (now - latest).total_seconds())

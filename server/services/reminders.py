@@ -44,7 +44,7 @@ from ..context import AppContext
 from ..db import session_scope
 from ..models import Alert, AppSecret, Clinic, DoseEvent, Patient, PushSubscription, Reminder, TreatmentPlan, UTCDateTime
 from ..models import WeightEntry as WeightRow
-from .alerts import AlertChange, upsert_alert
+from .alerts import AlertChange, publish_alert_changes, upsert_alert
 from .patient_state import schedule_setup
 
 log = logging.getLogger(__name__)
@@ -853,13 +853,6 @@ def finish_claim(ctx: AppContext, claim: ClaimedReminder, outcome: Outcome, now:
                     changes.append(change)
     publish_alert_changes(ctx, changes)
     return True
-
-
-def publish_alert_changes(ctx: AppContext, changes: Iterable[AlertChange]) -> None:
-    """Tell the live inbox about alerts opened or updated (after their transaction committed)."""
-    for change in changes:
-        ctx.publish("inbox", {"alert_id": change.alert_id, "patient_id": change.patient_id, "kind": change.kind,
-                              "tier": change.tier})
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ from ..models import Clinic, DoseEvent, InboundMessage, Patient
 from . import entries
 from .alerts import AlertChange
 from .patient_state import current_plan, schedule_setup
-from .reminders import REPLY, enqueue_sms, opt_in_to_sms, opt_out_of_sms, publish_alert_changes
+from .alerts import publish_alert_changes
+from .reminders import REPLY, enqueue_sms, opt_in_to_sms, opt_out_of_sms
 
 log = logging.getLogger(__name__)
 

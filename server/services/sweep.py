@@ -16,7 +16,7 @@ from ..clinical.rules import evaluate
 from ..context import AppContext
 from ..db import session_scope
 from ..models import Alert, Patient
-from .alerts import most_severe_per_family, open_alert_for_family, upsert_alert
+from .alerts import most_severe_per_family, open_alert_for_family, publish_alert_changes, upsert_alert
 from .patient_state import build_state, current_plan
 
 # clinical-reference §4c: the rules no entry can trigger.
@@ -46,9 +46,7 @@ def sweep_patient_rules(ctx: AppContext, now: datetime) -> int:
                 change = upsert_alert(session, patient, finding, now, ctx.settings.escalation_after)
                 if change is not None:
                     changes.append(change)
-    for change in changes:
-        ctx.publish("inbox", {"alert_id": change.alert_id, "patient_id": change.patient_id, "kind": change.kind,
-                              "tier": change.tier})
+    publish_alert_changes(ctx, changes)
     return len(changes)
 
 
