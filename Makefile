@@ -9,18 +9,32 @@ export PORT
 
 .DEFAULT_GOAL := help
 
-$(STAMP): pyproject.toml
+# Every library comes pinned (with hashes) from requirements.lock; the project itself is installed on top of it.
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-.PHONY: help install run test test-unit test-e2e bench migrate demo worker clean
+.PHONY: help install lock lint typecheck run test test-unit test-e2e bench migrate demo worker clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
 
 install: $(STAMP) ## Create .venv and install the app with its test tools
+
+lock: $(STAMP) ## Re-pin every dependency into requirements.lock (after changing pyproject.toml)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra lint --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" --quiet -o requirements.lock
+
+lint: $(STAMP) ## Check style (ruff) and the import contracts (import-linter)
+	$(VENV)/bin/ruff check server notifications tests
+	$(VENV)/bin/ruff format --check server notifications tests
+	$(VENV)/bin/lint-imports
+
+typecheck: $(STAMP) ## Type-check (mypy: strict on server/clinical, basic elsewhere)
+	$(VENV)/bin/mypy
 
 run: $(STAMP) ## Migrate the SQLite demo database, seed the demo clinic, serve it with the worker on http://127.0.0.1:$(PORT)
 	$(VENV)/bin/companion migrate

@@ -6,6 +6,7 @@ and the CLI receive a `Settings` object and pass it on.
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -139,10 +140,16 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
 
-def load_settings(**overrides) -> Settings:
+# Which dotenv file to read: `.env` in the working directory unless COMPANION_ENV_FILE names another one ("" reads
+# none). The test suite sets it to "" so that a developer's `.env` never changes a test's outcome.
+ENV_FILE_VARIABLE = "COMPANION_ENV_FILE"
+
+
+def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, turning validation errors into one clear sentence."""
+    env_file = os.environ.get(ENV_FILE_VARIABLE, ".env") or None
     try:
-        return Settings(**overrides)
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = error.get("loc") or ()

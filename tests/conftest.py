@@ -21,11 +21,26 @@ from sqlmodel import SQLModel
 from server.clock import FrozenClock
 from server.db import create_db_engine
 from server.migrate import upgrade
-from server.settings import Settings, load_settings
+from server.settings import ENV_FILE_VARIABLE, Settings, load_settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ENV_DATABASE_URL = os.environ.get("DATABASE_URL", "")
 RUN_ON_POSTGRES = ENV_DATABASE_URL.startswith("postgresql")
+
+
+def _make_settings_hermetic() -> None:
+    """A developer's `.env` or shell never changes a test: no dotenv file, and no setting from the environment.
+
+    DATABASE_URL is the one exception: it chooses the database the suite runs on (read above, and passed to each
+    test's settings explicitly). Subprocesses (the CLI and browser tests) inherit this cleaned environment.
+    """
+    os.environ[ENV_FILE_VARIABLE] = ""
+    for name in (info.alias for info in Settings.model_fields.values()):
+        if name and name != "DATABASE_URL":
+            os.environ.pop(name, None)
+
+
+_make_settings_hermetic()
 
 
 def postgres_server_url() -> str | None:
