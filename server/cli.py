@@ -40,12 +40,15 @@ def migrate() -> None:
 @cli.command(help="Seed the demo clinic (idempotent) and print the staff logins and fresh patient sign-in links.")
 def demo() -> None:
     from .db import create_db_engine
-    from .demo import demo_sign_in_links, seed_demo
+    from .demo import DemoRefused, demo_sign_in_links, seed_demo
 
     settings = _settings()
     engine = create_db_engine(settings)
     now = datetime.now(timezone.utc)
-    result = seed_demo(engine, settings, now)
+    try:
+        result = seed_demo(engine, settings, now)
+    except DemoRefused as exc:
+        raise click.ClickException(str(exc)) from None
     links = demo_sign_in_links(engine, settings, now, _patient_base_url(settings))
     result["links"] = [f"patient sign-in link for {who} (works once, 72 h): {url}" for who, url in links]
     _print_demo(result, settings)

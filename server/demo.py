@@ -72,8 +72,15 @@ DEMO_PATIENTS = (
 HISTORY_WEEKS = 4
 
 
+class DemoRefused(RuntimeError):
+    """The demo clinic (with its published passwords) is never created in production."""
+
+
 def seed_demo(engine: Engine, settings: Settings, now: datetime) -> dict:
     """Create the demo clinic if it is missing; return the staff logins and patient ids."""
+    if settings.environment == "production":
+        # Its staff passwords are printed in the README: in production they would be open doors to health data.
+        raise DemoRefused("companion demo is refused in production: it creates accounts whose passwords are public")
     with session_scope(engine) as session:
         clinic = session.exec(select(Clinic).where(Clinic.name == settings.clinic_name)).first()
         if clinic is None:

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     twilio_from_number: str = Field("", alias="TWILIO_FROM_NUMBER")
     twilio_messaging_service_sid: str = Field("", alias="TWILIO_MESSAGING_SERVICE_SID")
     twilio_api_base: str = Field("", alias="TWILIO_API_BASE")
+    # Which SMS channel the worker uses: "auto" = Twilio when TWILIO_ACCOUNT_SID is set, otherwise the console (printed
+    # messages, for `make run`). Production fails closed: it needs Twilio, and refuses "console" outright, since a
+    # console channel records every reminder and urgent page as sent while nothing reaches a phone.
+    sms_channel: Literal["auto", "twilio", "console"] = Field("auto", alias="SMS_CHANNEL")
 
     # --- clinic --------------------------------------------------------------
     clinic_name: str = Field("Demo Oncology Clinic", alias="CLINIC_NAME")
@@ -75,6 +79,12 @@ class Settings(BaseSettings):
     nudge_after_minutes: int = Field(180, alias="NUDGE_AFTER_MINUTES", ge=15, le=720)
     vapid_subject: str = Field("mailto:care-team@example.org", alias="VAPID_SUBJECT")
 
+    # --- operations ----------------------------------------------------------
+    # /healthz answers 503 when the freshest worker heartbeat (every 10 s) is older than this, or when the oldest due
+    # message has waited longer than DISPATCH_LAG_LIMIT_SECONDS: either way reminders and pages are not going out.
+    worker_stale_seconds: float = Field(60.0, alias="WORKER_STALE_SECONDS", gt=0)
+    dispatch_lag_limit_seconds: float = Field(300.0, alias="DISPATCH_LAG_LIMIT_SECONDS", gt=0)
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -95,6 +105,8 @@ class Settings(BaseSettings):
     def _production_requirements(self) -> "Settings":
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'companion.sqlite3'}"
+        if self.sms_channel == "twilio" and not self.twilio_account_sid:
+            raise ValueError("SMS_CHANNEL=twilio needs TWILIO_ACCOUNT_SID (and TWILIO_AUTH_TOKEN and a sender)")
         if self.environment != "production":
             return self
         secret = self.secret_key.get_secret_value()
@@ -102,6 +114,10 @@ class Settings(BaseSettings):
             raise ValueError("SECRET_KEY must be set to a random value of at least 32 characters in production")
         if not self.public_base_url.startswith("https://"):
             raise ValueError("PUBLIC_BASE_URL must be an https:// URL in production")
+        if self.sms_channel == "console":
+            raise ValueError("SMS_CHANNEL=console is refused in production: no reminder or urgent page would reach a phone")
+        if not self.twilio_enabled:
+            raise ValueError("TWILIO_ACCOUNT_SID must be set in production: reminders and urgent pages need an SMS provider")
         if self.twilio_enabled:
             if not self.twilio_auth_token.get_secret_value():
                 raise ValueError("TWILIO_AUTH_TOKEN must be set when TWILIO_ACCOUNT_SID is set")
@@ -125,7 +141,12 @@ class Settings(BaseSettings):
 
     @property
     def twilio_enabled(self) -> bool:
-        return bool(self.twilio_account_sid)
+        return bool(self.twilio_account_sid) and self.sms_channel != "console"
+
+    @property
+    def sms_channel_name(self) -> str:
+        """The SMS channel in use: "twilio", or "console" (messages printed, nothing sent)."""
+        return "twilio" if self.twilio_enabled else "console"
 
     def secret(self) -> str:
         """The session/CSRF secret: set explicitly, or generated once under var/ outside production."""

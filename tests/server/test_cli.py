@@ -25,6 +25,19 @@ def env(tmp_path):
     return {"DATABASE_URL": url, "COMPANION_VAR_DIR": str(tmp_path / "var"), "COMPANION_ENV": "development"}
 
 
+def test_demo_is_refused_in_production_and_creates_nothing(env):
+    production = {**env, "COMPANION_ENV": "production", "SECRET_KEY": "production-secret-that-is-long-enough-012345",
+                  "PUBLIC_BASE_URL": "https://companion.example.org", "TWILIO_ACCOUNT_SID": "AC1",
+                  "TWILIO_AUTH_TOKEN": "tok", "TWILIO_FROM_NUMBER": "+15555550199"}
+    runner = CliRunner(env=production)
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    result = runner.invoke(cli, ["demo"])
+    assert result.exit_code == 1
+    assert "refused in production" in result.output
+    with Session(create_db_engine(env["DATABASE_URL"])) as session:
+        assert session.exec(select(Staff)).all() == []
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command):
     result = CliRunner().invoke(cli, [command, "--help"])

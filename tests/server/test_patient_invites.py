@@ -94,7 +94,8 @@ def test_the_session_cookie_is_secure_in_production(engine, database_url, tmp_pa
 
     settings = load_settings(COMPANION_ENV="production", DATABASE_URL=database_url, COMPANION_VAR_DIR=str(tmp_path),
                              SECRET_KEY="production-secret-that-is-long-enough-0123456789",
-                             PUBLIC_BASE_URL="https://companion.example.org")
+                             PUBLIC_BASE_URL="https://companion.example.org", TWILIO_ACCOUNT_SID="AC1",
+                             TWILIO_AUTH_TOKEN="tok", TWILIO_FROM_NUMBER="+15555550199")
     patient = make_patient(engine, settings, clock.now(), mrn="PROD-1")
     base = "https://companion.example.org"
     path = sign_in_link(engine, patient, clock.now(), base).removeprefix(base)
