@@ -27,12 +27,14 @@ from .clock import Clock, SystemClock
 from .context import AppContext
 from .db import create_db_engine
 from .errors import Conflict, FieldError, Forbidden, NotFound
+from .http_headers import security_headers_hook
 from .i18n import install_jinja_i18n
 from .live import LivePublisher, create_channels_plugin
 from .routes import patient as patient_routes
 from .routes import sms as sms_routes
 from .routes import staff as staff_routes
 from .routes.health import healthz
+from .routes.metrics import metrics, prometheus_config
 from .settings import PROJECT_ROOT, Settings
 
 WEB_DIR = PROJECT_ROOT / "web"
@@ -41,20 +43,6 @@ log = logging.getLogger(__name__)
 # Routes that a third party (the SMS provider) posts to: authenticated by its signature, not by CSRF.
 # Anchored, so a future route that merely contains "/sms/" keeps its CSRF protection.
 CSRF_EXEMPT = [r"^/sms/(inbound|status)$"]
-
-# Health data: no framing (clickjacking of staff actions), no referrer leaking sign-in links or patient ids.
-SECURITY_HEADERS = {
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
-
-
-def add_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
 
 
 def create_app(
@@ -76,6 +64,7 @@ def create_app(
     app = Litestar(
         route_handlers=[
             healthz,
+            metrics,
             # Each module's handlers as one Router: Litestar 2.25 re-registers a path's earlier handlers when a later
             # loose handler joins that path (GET + POST), wrapping a sync_to_thread handler twice (it then returns a
             # coroutine, and the page fails with a 500). A router registers each of its handlers exactly once.
@@ -87,17 +76,20 @@ def create_app(
         ],
         dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
         middleware=[
+            prometheus_config().middleware,
             # Long-lived for patients (revocable by session_version); staff sessions also expire in server.auth.
             CookieBackendConfig(secret=session_key, secure=secure_cookies,
                                 httponly=True, samesite="lax", max_age=180 * 24 * 3600).middleware,
         ],
         csrf_config=CSRFConfig(secret=secret, exclude=CSRF_EXEMPT, cookie_samesite="lax", cookie_secure=secure_cookies),
-        after_request=add_security_headers,
+        before_send=[security_headers_hook(settings)],
         template_config=TemplateConfig(directory=Path(WEB_DIR / "templates"), engine=JinjaTemplateEngine,
                                        engine_callback=install_jinja_i18n),
         # Patients are often on slow mobile connections: gzip pages, scripts and JSON (streams are flushed per chunk).
         compression_config=CompressionConfig(backend="gzip", gzip_compress_level=6),
-        openapi_config=OpenAPIConfig(title="Selinexor Companion", version="0.1.0", path="/schema"),
+        # The API schema is for developers and tests: not served in production (it maps every route for an attacker).
+        openapi_config=None if settings.environment == "production"
+        else OpenAPIConfig(title="Selinexor Companion", version="0.1.0", path="/schema"),
         exception_handlers={
             FieldError: field_error_handler,
             Conflict: conflict_handler,

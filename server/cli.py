@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import click
 
+from .backup import backup_command, restore_command
 from .preview import evaluate_command, schedule_command
 from .settings import SettingsError, load_settings
 
@@ -165,6 +166,9 @@ def _safe_url(url: str) -> str:
 # Pharmacists' previews of the clinical core (schedule events, rule findings) as JSON.
 cli.add_command(schedule_command)
 cli.add_command(evaluate_command)
+# Operations: a consistent SQLite backup (the pg_dump way for PostgreSQL), and the check of a backup before a restore.
+cli.add_command(backup_command)
+cli.add_command(restore_command)
 
 
 def main() -> None:

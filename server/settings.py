@@ -78,12 +78,21 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(900.0, alias="RETRY_MAX_SECONDS", gt=0)
     nudge_after_minutes: int = Field(180, alias="NUDGE_AFTER_MINUTES", ge=15, le=720)
     vapid_subject: str = Field("mailto:care-team@example.org", alias="VAPID_SUBJECT")
+    # The worker POSTs to a subscription's endpoint: only the browsers' push services are accepted, never an address
+    # inside the clinic's network (server-side request forgery). "*." allows a host's subdomains.
+    push_service_hosts: str = Field(
+        "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.services.mozilla.com,*.notify.windows.com,"
+        "web.push.apple.com,*.push.apple.com",
+        alias="PUSH_SERVICE_HOSTS",
+    )
 
     # --- operations ----------------------------------------------------------
     # /healthz answers 503 when the freshest worker heartbeat (every 10 s) is older than this, or when the oldest due
     # message has waited longer than DISPATCH_LAG_LIMIT_SECONDS: either way reminders and pages are not going out.
     worker_stale_seconds: float = Field(60.0, alias="WORKER_STALE_SECONDS", gt=0)
     dispatch_lag_limit_seconds: float = Field(300.0, alias="DISPATCH_LAG_LIMIT_SECONDS", gt=0)
+    # Prometheus metrics at /metrics: off while empty; a scraper then sends `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: SecretStr = Field(SecretStr(""), alias="METRICS_TOKEN")
 
     @field_validator("default_timezone")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import sqlalchemy as sa
 from sqlmodel import select
 
@@ -37,11 +39,31 @@ def set_weight_unit(ctx: AppContext, patient_id: int, unit: str) -> Patient:
         return patient
 
 
+def is_known_push_service(endpoint: str, allowed_hosts: str) -> bool:
+    """True when the endpoint is https on the default port of a host in PUSH_SERVICE_HOSTS (no user info, no IP)."""
+    try:
+        url = urlsplit(endpoint)
+        port = url.port
+    except ValueError:
+        return False
+    host = (url.hostname or "").lower().rstrip(".")
+    if url.scheme != "https" or port not in (None, 443) or "@" in url.netloc or not host:
+        return False
+    for allowed in (h.strip().lower() for h in allowed_hosts.split(",") if h.strip()):
+        if allowed.startswith("*.") and host.endswith(allowed[1:]) and host != allowed[2:]:
+            return True
+        if host == allowed:
+            return True
+    return False
+
+
 def save_push_subscription(ctx: AppContext, patient_id: int, *, endpoint: str, p256dh: str, auth: str) -> PushSubscription:
     """Store this browser's Web Push subscription for the worker (one row per endpoint)."""
     endpoint, p256dh, auth = (endpoint or "").strip(), (p256dh or "").strip(), (auth or "").strip()
     if not endpoint.startswith("https://") or len(endpoint) > 1000:
         raise FieldError("endpoint", "Must be the https:// endpoint of a push subscription.")
+    if not is_known_push_service(endpoint, ctx.settings.push_service_hosts):
+        raise FieldError("endpoint", "Must be the endpoint of a browser's push service.")
     if not p256dh or len(p256dh) > 200:
         raise FieldError("p256dh", "Missing or too long.")
     if not auth or len(auth) > 100:

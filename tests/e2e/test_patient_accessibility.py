@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
+from e2e_support import wait_for_js
 
 pytestmark = pytest.mark.e2e
 
@@ -135,7 +136,7 @@ def test_the_app_is_installable(playwright, live_server, sign_in, tmp_path, phon
         page = context.pages[0] if context.pages else context.new_page()
         patient = live_server.create_patient(first_name="Ines")
         sign_in(page, patient)
-        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=15000)
+        wait_for_js(page, "navigator.serviceWorker.controller !== null", timeout_ms=15000)
         session = context.new_cdp_session(page)
         errors = session.send("Page.getInstallabilityErrors")["installabilityErrors"]
         assert errors == [], json.dumps(errors)

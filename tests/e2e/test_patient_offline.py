@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from sqlmodel import Session, select
 
 from server.models import AntiemeticEvent, DoseEvent, SymptomReport, WeightEntry
+from e2e_support import wait_for_js
 
 pytestmark = pytest.mark.e2e
 TABLES = (DoseEvent, AntiemeticEvent, SymptomReport, WeightEntry)
@@ -25,7 +26,7 @@ def _entries(live_server, patient_id: int) -> list[str]:
 
 def _wait_for_service_worker(page) -> None:
     # Installed (the shell is cached during install) and in control of this page.
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=15000)
+    wait_for_js(page, "navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout_ms=15000)
     page.evaluate("navigator.serviceWorker.ready")
 
 
@@ -62,9 +63,9 @@ def test_entries_made_offline_reach_the_server_once_each(page, context, live_ser
     # Back online: the `online` event (and Background Sync, where it fires) send the queue; the server keeps each once.
     context.set_offline(False)
     expect(page.locator("#queue")).to_be_hidden(timeout=20000)
-    page.wait_for_function("CompanionQueue.all().then(items => items.length === 0)", timeout=20000)
+    wait_for_js(page, "CompanionQueue.all().then(items => items.length === 0)", timeout_ms=20000)
     page.reload()  # a page load sends the queue again if anything were left: still once each
-    page.wait_for_function("CompanionQueue.all().then(items => items.length === 0)", timeout=20000)
+    wait_for_js(page, "CompanionQueue.all().then(items => items.length === 0)", timeout_ms=20000)
     after = _entries(live_server, patient.id)
     new = [key for key in after if key not in before]
     assert sorted(new) == sorted(queued), "the server holds exactly the three queued entries"

@@ -16,7 +16,7 @@ from server.cli import cli
 from server.db import create_db_engine
 from server.models import Staff
 
-COMMANDS = ["serve", "worker", "migrate", "demo", "create-staff"]
+COMMANDS = ["serve", "worker", "migrate", "demo", "create-staff", "backup", "restore"]
 
 
 @pytest.fixture

@@ -247,7 +247,7 @@ def test_today_and_history_read_the_signed_in_patient(phone, patient, clock):
 def test_push_subscription_is_stored_and_removed(phone, engine, patient):
     from server.models import PushSubscription
 
-    subscription = {"endpoint": "https://push.example/abc", "keys": {"p256dh": "BKey", "auth": "secret"}}
+    subscription = {"endpoint": "https://fcm.googleapis.com/fcm/send/abc", "keys": {"p256dh": "BKey", "auth": "secret"}}
     assert phone.api("POST", "/api/push-subscriptions", subscription).status_code == 201
     assert phone.api("POST", "/api/push-subscriptions", subscription).status_code == 201  # the same browser again
     assert len(stored(engine, PushSubscription, patient.id)) == 1
