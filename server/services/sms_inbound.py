@@ -50,7 +50,9 @@ from . import entries
 from .alerts import AlertChange
 from .patient_state import current_plan, schedule_setup
 from .alerts import publish_alert_changes
-from .reminders import REPLY, enqueue_sms, opt_in_to_sms, opt_out_of_sms
+from .outbox.enqueue import enqueue_sms
+from .outbox.opt_out import opt_in_to_sms, opt_out_of_sms
+from .outbox.vocabulary import MessageKind
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +232,7 @@ def _record(ctx: AppContext, sid: str, patient_id: int | None, handled_as: str, 
         message.patient_id, message.handled_as, message.reply = patient_id, handled_as, reply
         session.add(message)
         if reply:
-            enqueue_sms(session, kind=REPLY, key=sid, to=to, body=reply, now=now, patient_id=patient_id)
+            enqueue_sms(session, kind=MessageKind.REPLY, key=sid, to=to, body=reply, now=now, patient_id=patient_id)
 
 
 def _act(ctx: AppContext, patient: Patient, command: Command, sid: str,
