@@ -20,12 +20,12 @@ import sqlalchemy as sa
 from notifications.channels import build_channels
 from notifications.dispatcher import ReminderDispatcher
 from notifications.sms.channel import SmsChannel
-from notifications.sms.fake_provider import FakeSmsProvider
 from server.clock import SystemClock
 from server.context import AppContext
 from server.db import create_db_engine, session_scope
-from server.models import Clinic, Patient, OutboundMessage
+from server.models import Clinic, OutboundMessage, Patient
 from server.settings import load_settings
+from tests.fakes.sms_provider import FakeSmsProvider
 
 MESSAGES = 10_000
 PATIENTS = 1_000

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from sqlmodel import Session, select
 
 from server.db import session_scope
-from server.models import Alert, Clinic, Patient, OutboundMessage, TreatmentPlan
+from server.models import Alert, Clinic, OutboundMessage, Patient, TreatmentPlan
 from server.services.staff import create_staff
 
 pytestmark = pytest.mark.e2e

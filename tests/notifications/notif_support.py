@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 
 from notifications.dispatcher import dispatch_once
 from notifications.planner import run_planner
-from notifications.sms.fake_provider import FakeSmsProvider
 from server.models import OutboundMessage
 from server.settings import load_settings
+from tests.fakes.sms_provider import FakeSmsProvider
 
 PUBLIC_BASE_URL = "http://testserver.local"
 CLINIC_NUMBER = "+15005550006"

@@ -16,14 +16,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from notifications.sms.fake_provider import FakeSmsProvider
 from server.db import create_db_engine, session_scope
-from server.models import Clinic, Patient, OutboundMessage
+from server.models import Clinic, OutboundMessage, Patient
 from server.clock import SystemClock
 from server.context import AppContext
 from server.services.outbox.receipts import record_delivery_status
 from server.services.outbox.vocabulary import FINAL_STATUSES
 from server.settings import load_settings
+from tests.fakes.sms_provider import FakeSmsProvider
 
 from notif_support import CLINIC_NUMBER, PUBLIC_BASE_URL, reminder_id
 

@@ -23,7 +23,7 @@ from notifications.sms.channel import SmsChannel
 from notifications.worker import Worker
 from server.context import AppContext
 from server.db import session_scope
-from server.models import Alert, Patient, PushSubscription, OutboundMessage
+from server.models import Alert, OutboundMessage, Patient, PushSubscription
 from server.services.outbox.outcomes import RetryPolicy
 
 from notif_support import companion_settings, free_port, reminder_id, reminders_of, run_until, utc

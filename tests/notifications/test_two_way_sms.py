@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from notifications.dispatcher import dispatch_once
 from notifications.planner import run_planner
-from server.models import Alert, DoseEvent, InboundMessage, Patient, OutboundMessage, WeightEntry
+from server.models import Alert, DoseEvent, InboundMessage, OutboundMessage, Patient, WeightEntry
 
 from notif_support import PUBLIC_BASE_URL, reminders_of, utc
 

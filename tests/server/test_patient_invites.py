@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from server.context import AppContext
 from server.db import session_scope
-from server.models import AuditLog, Patient, PushSubscription, OutboundMessage, SignInToken
+from server.models import AuditLog, OutboundMessage, Patient, PushSubscription, SignInToken
 from server.services import invites
 from test_patient_helpers import BASE_URL, PatientBrowser, make_patient, patient, sign_in_link  # noqa: F401
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from server.context import AppContext
 from server.db import create_db_engine, session_scope
-from server.models import Clinic, Patient, OutboundMessage, TreatmentPlan
+from server.models import Clinic, OutboundMessage, Patient, TreatmentPlan
 from server.services.outbox.claims import (ClaimedMessage, ReapResult, claim_due_messages, expire_overdue,
                                           mark_sending, reap_stale_claims)
 from server.services.outbox.outcomes import Outcome, finish_claim

@@ -9,8 +9,8 @@ from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
 from server.db import session_scope
-from server.models import (Clinic, DoseEvent, InboundMessage, Patient, OutboundMessage, SymptomReport, TreatmentPlan,
-                           WeightEntry)
+from server.models import (Clinic, DoseEvent, InboundMessage, OutboundMessage, Patient, SymptomReport,
+                           TreatmentPlan, WeightEntry)
 from server.services.sms_inbound import parse_command
 from server.settings import load_settings
 

@@ -8,7 +8,7 @@ from datetime import date, time
 import pytest
 from sqlmodel import Session, select
 
-from server.models import AuditLog, Patient, OutboundMessage, SignInToken, TreatmentPlan
+from server.models import AuditLog, OutboundMessage, Patient, SignInToken, TreatmentPlan
 
 from test_staff_helpers import NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
 

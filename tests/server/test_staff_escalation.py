@@ -1,6 +1,6 @@
 """Escalation end to end with an injected clock: an urgent alert pages the on-call number at the (fake) SMS
 provider at once, the next person 15 minutes later if nobody acknowledged, and nobody after acknowledgement.
-The real twilio SDK talks HTTP to notifications.sms.fake_provider through the worker's dispatcher."""
+The real twilio SDK talks HTTP to tests.fakes.sms_provider through the worker's dispatcher."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from sqlmodel import Session, select
 
 from notifications.channels import build_channels
 from notifications.dispatcher import dispatch_once
-from notifications.sms.fake_provider import FakeSmsProvider
 from server.context import AppContext
 from server.models import Alert, AlertEvent, OutboundMessage
 from server.services import inbox
 from server.services.alerts_escalation import escalate_due_alerts
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
 from server.settings import load_settings
+from tests.fakes.sms_provider import FakeSmsProvider
 
 from test_staff_helpers import NURSE, patient_by_mrn, post_form, seed, sign_in, staff_by_email
 
