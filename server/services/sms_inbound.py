@@ -14,8 +14,8 @@ Commands (English and Spanish, any case, surrounding spaces and a trailing perio
 | `START`, `UNSTOP`, `YES` (when opted out), `ALTA` | opt back in |
 
 Decisions:
-- Replies go through the outbox (a Reminder of kind "reply" keyed by the inbound MessageSid), not TwiML: they get
-  the same opt-out checks, retries and delivery receipts as every other message, and they commit in the same
+- Replies go through the outbox (an OutboundMessage of kind "reply" keyed by the inbound MessageSid), not TwiML: they
+  get the same opt-out checks, retries and delivery receipts as every other message, and they commit in the same
   transaction as the record of the inbound text, so a replayed webhook adds nothing. The webhook answers an empty
   TwiML document at once.
 - STOP and START get no reply from us: the provider answers those keywords itself (and we must not text a number
