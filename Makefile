@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-.PHONY: help install lock lint typecheck run test test-unit test-e2e bench migrate demo worker clean
+.PHONY: help install lock lint typecheck run test test-unit test-e2e bench migrate demo worker fake-sms clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -59,6 +59,10 @@ migrate: $(STAMP) ## Upgrade the database at DATABASE_URL (default: var/companio
 
 worker: $(STAMP) ## Run the reminder worker as its own process
 	$(VENV)/bin/companion worker
+
+FAKE_SMS_PORT ?= 8099
+fake-sms: $(STAMP) ## Run the fake Twilio on http://127.0.0.1:$(FAKE_SMS_PORT) (prints the TWILIO_* settings to use)
+	$(PY) -m tests.fakes.sms_provider --port $(FAKE_SMS_PORT)
 
 clean: ## Remove the virtualenv, the demo database and caches
 	rm -rf $(VENV) var build *.egg-info .pytest_cache

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from notifications.push import WebPushChannel
 from notifications.sms.channel import ConsoleSmsChannel, SmsChannel, SmsSender
 from server.context import AppContext
-from server.services.reminders import vapid_keys
+from server.services.push_keys import vapid_keys
 
 
 @dataclass
 class Channels:
     sms: SmsSender
     push: WebPushChannel | None = None
-    sms_name: str = "sms"  # what Reminder.channel records: "console" when nothing really leaves
+    sms_name: str = "sms"  # what OutboundMessage.channel records: "console" when nothing really leaves
     # Where the provider posts delivery receipts; each message adds ?r=<reminder id> (the URL is signed with it).
     status_callback_url: str | None = None
 

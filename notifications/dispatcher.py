@@ -13,11 +13,11 @@ Exactly once, in the sense that matters: a message is never handed to a provider
    exponential back-off with jitter, the provider's Retry-After as a floor, never past the row's expiry), failed
    (permanent error, or too many attempts), or unknown (ambiguous: the request left and no answer came; it is never
    re-sent automatically; a status callback carrying the row id resolves it, otherwise staff decide).
-4. Dead workers: `reminders.reap_stale_claims` puts expired `claimed` rows back to pending and turns expired
-   `sending` rows into `unknown` with a reason (see its docstring). A SIGKILL therefore leaves at most twice the
-   pool size `unknown` (being sent, queued for a sender, or sent with the outcome not yet written: finished
-   outcomes are written in the same statement that marks the next rows), never a duplicate; the provider's
-   receipts turn the ones it accepted into `sent`.
+4. Dead workers: `reap_stale_claims` (server/services/outbox/claims.py) puts expired `claimed` rows back to
+   pending and turns expired `sending` rows into `unknown` with a reason (see its docstring). A SIGKILL therefore
+   leaves at most twice the pool size `unknown` (being sent, queued for a sender, or sent with the outcome not yet
+   written: finished outcomes are written in the same statement that marks the next rows), never a duplicate; the
+   provider's receipts turn the ones it accepted into `sent`.
 5. On stop (SIGTERM), no new rows are claimed; claimed rows not yet sending are released; sends in flight finish
    and are recorded.
 
@@ -43,10 +43,12 @@ from notifications.push import is_gone
 from notifications.sms.channel import Outcome as SendOutcome
 from notifications.sms.channel import SendResult
 from server.context import AppContext
-from server.services import reminders as outbox
-from server.services.reminders import (CANCELLED, DEFAULT_EXPIRY_REASON, EXPIRED, EXPIRY_REASONS,
-                                       FAILED, PENDING, PLANNED_KINDS, SENT, UNKNOWN, ClaimedReminder, Outcome,
-                                       PushTarget, RecipientBook, RetryPolicy)
+from server.services.outbox.claims import (ClaimedMessage, claim_due_messages, expire_overdue, reap_stale_claims,
+                                          release_claims)
+from server.services.outbox.outcomes import Outcome, RetryPolicy, record_progress
+from server.services.outbox.recipients import PushTarget, RecipientBook, load_recipients
+from server.services.outbox.vocabulary import (DEFAULT_EXPIRY_REASON, DELIVERY_RANK, EXPIRY_REASONS, PLANNED_KINDS,
+                                               MessageStatus)
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +119,10 @@ class ReminderDispatcher:
         ctx = self.ctx
         now = now or ctx.clock.now()
         report = DispatchReport()
-        ready: deque[tuple[ClaimedReminder, Route]] = deque()
-        results: SimpleQueue[tuple[ClaimedReminder, Outcome]] = SimpleQueue()  # filled by the pool's threads
+        ready: deque[tuple[ClaimedMessage, Route]] = deque()
+        results: SimpleQueue[tuple[ClaimedMessage, Outcome]] = SimpleQueue()  # filled by the pool's threads
         in_flight = 0
-        finished: list[tuple[ClaimedReminder, Outcome]] = []
+        finished: list[tuple[ClaimedMessage, Outcome]] = []
         # Pool queue depth: a thread that finishes takes the next send at once. Claim batch: rows wait in memory,
         # and a crash sends them back to pending (they were never `sending`).
         in_flight_cap, claim_batch = self.concurrency * 2, self.concurrency * 12
@@ -128,20 +130,20 @@ class ReminderDispatcher:
         # Autocommit: every dispatcher statement is a compare-and-set on its own rows, so none needs a surrounding
         # transaction, and skipping BEGIN/COMMIT halves the round trips per turn.
         with ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            reaped = outbox.reap_stale_claims(conn, now)
+            reaped = reap_stale_claims(conn, now)
             report.reaped_pending, report.reaped_unknown = reaped.returned, reaped.unknown
-            report.expired_unclaimed = outbox.expire_overdue(conn, now)
+            report.expired_unclaimed = expire_overdue(conn, now)
             while True:
                 stopping = self._stopping.is_set()
                 if stopping and ready:
-                    report.outcomes["released"] += outbox.release_claims(conn, [c for c, _ in ready], now)
+                    report.outcomes["released"] += release_claims(conn, [c for c, _ in ready], now)
                     ready.clear()
                 if not exhausted and not stopping and len(ready) < in_flight_cap:
                     exhausted = not self._claim(conn, now, ready, finished, report, room=claim_batch - len(ready))
                 to_start = self._take(ready, in_flight_cap - in_flight, finished) if not stopping else []
                 if finished or to_start:
-                    recorded, started = outbox.record_progress(ctx, conn, finished, [c for c, _ in to_start],
-                                                               ctx.clock.now(), self.lease)
+                    recorded, started = record_progress(ctx, conn, finished, [c for c, _ in to_start],
+                                                        ctx.clock.now(), self.lease)
                     self._count(report, finished, recorded)
                     for claim, route in to_start:
                         if claim.id in started:
@@ -167,11 +169,11 @@ class ReminderDispatcher:
 
     def _claim(self, conn, now: datetime, ready: deque, finished: list, report: DispatchReport, room: int) -> bool:
         """Claim and route up to `room` due rows; False when nothing is due any more."""
-        claims = outbox.claim_due_reminders(conn, self.ctx.clock.now(), due_before=now, limit=room, lease=self.lease)
+        claims = claim_due_messages(conn, self.ctx.clock.now(), due_before=now, limit=room, lease=self.lease)
         if not claims:
             return False
         report.claimed += len(claims)
-        book = outbox.load_recipients(conn, claims, self._default_clinic)
+        book = load_recipients(conn, claims, self._default_clinic)
         for claim in claims:
             route = self._route(claim, book, now)
             if isinstance(route, Outcome):
@@ -180,15 +182,15 @@ class ReminderDispatcher:
                 ready.append((claim, route))
         return True
 
-    def _take(self, ready: deque, room: int, finished: list) -> list[tuple[ClaimedReminder, Route]]:
+    def _take(self, ready: deque, room: int, finished: list) -> list[tuple[ClaimedMessage, Route]]:
         """The next ready rows to start (up to `room`); rows that expired while waiting are finished instead."""
         now = self.ctx.clock.now()
-        batch: list[tuple[ClaimedReminder, Route]] = []
+        batch: list[tuple[ClaimedMessage, Route]] = []
         while ready and len(batch) < room:
             claim, route = ready.popleft()
             if claim.expires_at is not None and claim.expires_at <= now:
-                finished.append((claim, Outcome(EXPIRED, reason=EXPIRY_REASONS.get(claim.kind,
-                                                                                   DEFAULT_EXPIRY_REASON))))
+                reason = EXPIRY_REASONS.get(claim.kind, DEFAULT_EXPIRY_REASON)
+                finished.append((claim, Outcome(MessageStatus.EXPIRED, reason=reason)))
             else:
                 batch.append((claim, route))
         return batch
@@ -196,7 +198,7 @@ class ReminderDispatcher:
     @staticmethod
     def _count(report: DispatchReport, finished: list, recorded: int) -> None:
         for _, outcome in finished:
-            report.outcomes["retry" if outcome.status == PENDING else outcome.status] += 1
+            report.outcomes["retry" if outcome.status == MessageStatus.PENDING else outcome.status] += 1
         report.outcomes["lost"] += len(finished) - recorded
         finished.clear()
 
@@ -210,26 +212,26 @@ class ReminderDispatcher:
 
     # ------------------------------------------------------------------------------------------------ routing
 
-    def _route(self, claim: ClaimedReminder, book: RecipientBook, now: datetime) -> Route | Outcome:
+    def _route(self, claim: ClaimedMessage, book: RecipientBook, now: datetime) -> Route | Outcome:
         """Decide the channel and the words, or an outcome without sending (cancel, expire)."""
         if claim.expires_at is not None and claim.expires_at <= now:
-            return Outcome(EXPIRED, reason=EXPIRY_REASONS.get(claim.kind, DEFAULT_EXPIRY_REASON))
+            return Outcome(MessageStatus.EXPIRED, reason=EXPIRY_REASONS.get(claim.kind, DEFAULT_EXPIRY_REASON))
         if not claim.to_patient:  # pages and other staff messages carry their body and number
             if not claim.body or not claim.to_address:
-                return Outcome(FAILED, error="nothing to send: the row has no body or no address")
+                return Outcome(MessageStatus.FAILED, error="nothing to send: the row has no body or no address")
             return Route("sms", sms_to=claim.to_address, sms_body=claim.body)
         recipient = book.recipients.get(claim.patient_id)
         if recipient is None:
-            return Outcome(CANCELLED, reason="the patient no longer exists")
+            return Outcome(MessageStatus.CANCELLED, reason="the patient no longer exists")
         if (done := book.already_done(claim)) is not None:
-            return Outcome(CANCELLED, reason=done)
+            return Outcome(MessageStatus.CANCELLED, reason=done)
         refusal = recipient.sms_refusal()
         if claim.body is not None:  # a ready-made message to a patient (reply, invite, sign-in link)
             if refusal:
-                return Outcome(CANCELLED, reason=f"not sent: {refusal}")
+                return Outcome(MessageStatus.CANCELLED, reason=f"not sent: {refusal}")
             return Route("sms", sms_to=claim.to_address or recipient.phone, sms_body=claim.body)
         if claim.kind not in PLANNED_KINDS:
-            return Outcome(FAILED, error=f"no template for a {claim.kind!r} reminder without a body")
+            return Outcome(MessageStatus.FAILED, error=f"no template for a {claim.kind!r} reminder without a body")
         base_url = self.ctx.settings.public_base_url
         sms_body = None if refusal else render_reminder(claim.kind, claim.payload, recipient, "sms", base_url).sms
         targets = recipient.push_targets if self.channels.push is not None else ()
@@ -241,53 +243,56 @@ class ReminderDispatcher:
                                        "tag": f"reminder-{claim.id}"},
                          push_targets=targets, push_ttl_seconds=ttl)
         if refusal:
-            return Outcome(CANCELLED, reason=f"not sent: {refusal}")
+            return Outcome(MessageStatus.CANCELLED, reason=f"not sent: {refusal}")
         return Route("sms", sms_to=recipient.phone, sms_body=sms_body)
 
     # ------------------------------------------------------------------------------------------------ sending
 
-    def _send_safely(self, claim: ClaimedReminder, route: Route, results: SimpleQueue) -> None:
+    def _send_safely(self, claim: ClaimedMessage, route: Route, results: SimpleQueue) -> None:
         """Runs in the pool: one provider call, no database work; the outcome goes to `results`, always."""
         try:
             outcome = self._send(claim, route)
         except Exception as exc:  # a bug between us and the provider: the request may have left
             log.exception("sending reminder %s failed unexpectedly", claim.id)
-            outcome = Outcome(UNKNOWN, error=f"not re-sent: unexpected {type(exc).__name__}: {exc}"[:500])
+            outcome = Outcome(MessageStatus.UNKNOWN, error=f"not re-sent: unexpected {type(exc).__name__}: {exc}"[:500])
         results.put((claim, outcome))
 
-    def _send(self, claim: ClaimedReminder, route: Route) -> Outcome:
+    def _send(self, claim: ClaimedMessage, route: Route) -> Outcome:
         if route.channel == "push":
             return self._send_push(claim, route)
         return self._send_sms(claim, route.sms_to, route.sms_body)
 
-    def _send_sms(self, claim: ClaimedReminder, to: str, body: str, **extra) -> Outcome:
+    def _send_sms(self, claim: ClaimedMessage, to: str, body: str, **extra) -> Outcome:
         channel = self.channels.sms_name
         result = self.channels.sms.send(to, body, status_callback=self.channels.status_callback_for(claim.id))
         if result.outcome is SendOutcome.ACCEPTED:
-            return Outcome(SENT, channel=channel, to_address=to, provider_id=result.provider_id,
+            return Outcome(MessageStatus.SENT, channel=channel, to_address=to, provider_id=result.provider_id,
                            delivery_status=_initial_delivery_status(result), **extra)
         if result.outcome is SendOutcome.TRANSIENT:
             return self._retry(claim, result, channel=channel, to_address=to, **extra)
         if result.outcome is SendOutcome.AMBIGUOUS:
-            return Outcome(UNKNOWN, channel=channel, to_address=to, error=f"not re-sent: {result.detail}", **extra)
+            return Outcome(MessageStatus.UNKNOWN, channel=channel, to_address=to, error=f"not re-sent: {result.detail}",
+                           **extra)
         unreachable = (result.detail if claim.to_patient and result.error_code in NUMBER_ERRORS else None)
         if not (result.opted_out or unreachable):
             log.error("SMS for reminder %s failed permanently: %s", claim.id, result.detail)
-        return Outcome(FAILED, channel=channel, to_address=to, error=result.detail, opted_out=result.opted_out,
-                       unreachable=unreachable, **extra)
+        return Outcome(MessageStatus.FAILED, channel=channel, to_address=to, error=result.detail,
+                       opted_out=result.opted_out, unreachable=unreachable, **extra)
 
-    def _send_push(self, claim: ClaimedReminder, route: Route) -> Outcome:
+    def _send_push(self, claim: ClaimedMessage, route: Route) -> Outcome:
         results = [(t, self.channels.push.send(t, route.push_message, ttl_seconds=route.push_ttl_seconds))
                    for t in route.push_targets]
         gone = tuple(t.endpoint for t, r in results if is_gone(r))
         accepted = [(t, r) for t, r in results if r.accepted]
         if accepted:
-            return Outcome(SENT, channel="push", provider_id=(accepted[0][1].provider_id or "")[:64] or None,
-                           delivery_status="sent", expired_endpoints=gone,
+            return Outcome(MessageStatus.SENT, channel="push",
+                           provider_id=(accepted[0][1].provider_id or "")[:64] or None, delivery_status="sent",
+                           expired_endpoints=gone,
                            push_ok_endpoints=tuple(t.endpoint for t, _ in accepted))
         ambiguous = [r for _, r in results if r.outcome is SendOutcome.AMBIGUOUS]
         if ambiguous:
-            return Outcome(UNKNOWN, channel="push", error=f"not re-sent: {ambiguous[0].detail}", expired_endpoints=gone)
+            return Outcome(MessageStatus.UNKNOWN, channel="push", error=f"not re-sent: {ambiguous[0].detail}",
+                           expired_endpoints=gone)
         transient = [r for _, r in results if r.outcome is SendOutcome.TRANSIENT]
         if transient:
             return self._retry(claim, transient[0], channel="push", expired_endpoints=gone)
@@ -295,27 +300,28 @@ class ReminderDispatcher:
         detail = "; ".join(r.detail for _, r in results)[:300]
         if route.sms_body and route.sms_to:
             return self._send_sms(claim, route.sms_to, route.sms_body, expired_endpoints=gone)
-        return Outcome(FAILED, channel="push", error=f"no working push subscription and no SMS allowed: {detail}",
-                       expired_endpoints=gone, unreachable="push subscriptions expired and SMS is not allowed")
+        return Outcome(MessageStatus.FAILED, channel="push",
+                       error=f"no working push subscription and no SMS allowed: {detail}", expired_endpoints=gone,
+                       unreachable="push subscriptions expired and SMS is not allowed")
 
-    def _retry(self, claim: ClaimedReminder, result: SendResult, **extra) -> Outcome:
+    def _retry(self, claim: ClaimedMessage, result: SendResult, **extra) -> Outcome:
         now = self.ctx.clock.now()
         attempts = claim.attempts + 1  # this attempt, counted by mark_sending
         if attempts >= self.policy.max_attempts:
-            return Outcome(FAILED, error=f"gave up after {attempts} attempts: {result.detail}",
+            return Outcome(MessageStatus.FAILED, error=f"gave up after {attempts} attempts: {result.detail}",
                            unreachable=(f"{attempts} attempts failed ({result.detail})" if claim.to_patient else None),
                            **extra)
         retry_at = now + self.policy.delay(attempts, result.retry_after, self._rng)
         if claim.expires_at is not None and retry_at >= claim.expires_at:
             reason = EXPIRY_REASONS.get(claim.kind, DEFAULT_EXPIRY_REASON)
-            return Outcome(EXPIRED, reason=f"{reason} (after {attempts} failed attempts)", error=result.detail,
-                           **extra)
-        return Outcome(PENDING, retry_at=retry_at, error=f"attempt {attempts}: {result.detail}", **extra)
+            return Outcome(MessageStatus.EXPIRED, reason=f"{reason} (after {attempts} failed attempts)",
+                           error=result.detail, **extra)
+        return Outcome(MessageStatus.PENDING, retry_at=retry_at, error=f"attempt {attempts}: {result.detail}", **extra)
 
 
 def _initial_delivery_status(result: SendResult) -> str:
     status = (result.status or "queued").lower()
-    return status if status in outbox.DELIVERY_RANK else "queued"
+    return status if status in DELIVERY_RANK else "queued"
 
 
 def dispatch_once(ctx: AppContext, channels: Channels, now: datetime | None = None, *,

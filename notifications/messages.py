@@ -16,8 +16,13 @@ from typing import Any
 
 from babel.dates import format_time
 
-from server.services.reminders import (ANTIEMETIC, BLOOD_TEST, BORTEZOMIB, DEXAMETHASONE, DOSE, NUDGE, WEIGHT,
-                                       Recipient)
+from server.services.outbox.recipients import Recipient
+from server.services.outbox.vocabulary import MessageKind
+
+# The template keys below are the planned kinds (plus suffixes for variants); short names keep the table readable.
+ANTIEMETIC, DOSE, NUDGE, DEXAMETHASONE = (MessageKind.ANTIEMETIC, MessageKind.DOSE, MessageKind.NUDGE,
+                                          MessageKind.DEXAMETHASONE)
+WEIGHT, BLOOD_TEST, BORTEZOMIB = MessageKind.WEIGHT, MessageKind.BLOOD_TEST, MessageKind.BORTEZOMIB
 
 LANGUAGES = ("en", "es")
 _LOCALES = {"en": "en_US", "es": "es"}

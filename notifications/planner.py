@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from server.context import AppContext
-from server.services.reminders import PlanningOptions, plan_all_patients
+from server.services.outbox.planning import PlanningOptions, plan_all_patients
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 
 from notifications.sms.channel import Outcome, SendResult
-from server.services.reminders import PushTarget
+from server.services.outbox.recipients import PushTarget
 
 log = logging.getLogger(__name__)
 

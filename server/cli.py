@@ -1,4 +1,10 @@
-"""The `companion` command: serve, worker, migrate, demo, create-staff, and the clinical previews."""
+"""The `companion` command: serve, worker, migrate, demo, create-staff, and the clinical previews.
+
+This module is the composition root for processes, and the one module under `server/` allowed to import
+`notifications` (the layering rule is "server never imports notifications"; the import-linter contract lists this
+module as its only exception). It does so in two places only, `serve --with-worker` and `worker`, and lazily, so
+the web app and every other command load without the worker's libraries. Nothing else in `server/` may import it.
+"""
 
 from __future__ import annotations
 
@@ -129,7 +135,7 @@ def serve(host, port, with_worker) -> None:
     engine = create_db_engine(settings)
     app = create_app(settings, engine=engine)
     if with_worker:
-        # The CLI is the composition root for processes: the web app itself never imports the worker. The worker
+        # The composition root (see the module docstring): the web app itself never imports the worker. The worker
         # shares the app's context, so its events (escalation pages, sweep alerts) reach open inboxes live.
         from notifications.worker import Worker
 

@@ -280,15 +280,17 @@ class AlertEvent(SQLModel, table=True):
 # --------------------------------------------------------------------------- messaging
 
 
-class Reminder(SQLModel, table=True):
+class OutboundMessage(SQLModel, table=True):
     """The outbox: every message the worker sends (reminders, pages, invites, replies).
 
     Life cycle: pending -> claimed -> sending -> sent | failed | unknown (or back to pending for a retry),
     or pending -> cancelled | expired. `sending` is committed before a request leaves, so a row that never reached
     it was provably never sent (see notifications/dispatcher.py).
     `dedupe_key` makes planning idempotent (patient, kind, scheduled instant; or alert and page level).
+    Statuses and kinds: server/services/outbox/vocabulary.py. The table keeps its first name, `reminder`.
     """
 
+    __tablename__ = "reminder"
     id: Optional[int] = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=160, unique=True)
     patient_id: Optional[int] = Field(default=None, foreign_key="patient.id", index=True)

@@ -15,7 +15,7 @@ from litestar.response import Response
 from twilio.request_validator import RequestValidator
 
 from ..context import Ctx
-from ..services.reminders import record_delivery_status
+from ..services.outbox.receipts import record_delivery_status
 from ..services.sms_inbound import handle_inbound_sms
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ..clinical.rules import Finding, Tier
-from ..models import Alert, AlertEvent, Patient, Reminder, Staff
+from ..models import Alert, AlertEvent, OutboundMessage, Patient, Staff
 
 # clinical-reference: section 3. Urgent: page the on-call person at once, the next one after 15 min unacknowledged.
 URGENT_REPAGE_AFTER = timedelta(minutes=15)
@@ -138,7 +138,7 @@ def on_call_chain(session: Session, clinic_id: int) -> list[Staff]:
 
 
 def page_next(session: Session, patient: Patient, alert: Alert, now: datetime,
-              repage_after: timedelta = URGENT_REPAGE_AFTER) -> Reminder | None:
+              repage_after: timedelta = URGENT_REPAGE_AFTER) -> OutboundMessage | None:
     """Page the next person in the on-call chain through the outbox and record it on the alert."""
     chain = on_call_chain(session, patient.clinic_id)
     if not chain:
@@ -154,7 +154,7 @@ def page_next(session: Session, patient: Patient, alert: Alert, now: datetime,
     session.add(alert)
     # Health data stays on the server: the page names no patient and no diagnosis, only where to look.
     body = f"Selinexor Companion: {alert.tier.replace('_', '-')} alert #{alert.id} needs review. Open the care-team inbox."
-    page = Reminder(
+    page = OutboundMessage(
         dedupe_key=f"page:{alert.id}:{alert.page_level}", patient_id=patient.id, staff_id=staff.id, alert_id=alert.id,
         kind="page", channel="sms", to_address=staff.phone_e164, body=body, scheduled_for=now, send_at=now,
         expires_at=now + timedelta(hours=2), status="pending", next_attempt_at=now,

@@ -285,7 +285,7 @@ class EnrollmentResult:
 
 def enroll_patient(ctx: AppContext, staff: Staff, form: EnrollmentForm, *, ip: str | None) -> EnrollmentResult:
     """Create the patient, plan version 1, their reminders and the invite link, in one transaction."""
-    from .reminders import replan_patient
+    from .outbox.planning import replan_patient
 
     now = ctx.clock.now()
     data = validate_enrollment(form, now)

@@ -22,8 +22,8 @@ from ..clinical.schedule import WEEKDAYS, dose_on_local_date, is_dose_day, next_
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError, NotFound
-from ..models import (Alert, AlertEvent, AntiemeticEvent, AuditLog, DoseEvent, InboundMessage, LabResult, Patient,
-                      Reminder, Staff, SymptomReport, TreatmentPlan, WeightEntry)
+from ..models import (Alert, AlertEvent, AntiemeticEvent, AuditLog, DoseEvent, InboundMessage, LabResult,
+                      OutboundMessage, Patient, Staff, SymptomReport, TreatmentPlan, WeightEntry)
 from .audit import audit
 from .patient_state import build_state, current_plan, schedule_setup
 
@@ -489,8 +489,9 @@ def _publish(ctx: AppContext, alert: Alert, kind: str) -> None:
 
 def _cancel_pending_pages(session: Session, alert: Alert, now: datetime, why: str) -> int:
     """Pages not yet handed to the provider are no longer needed once a person has the alert."""
-    pages = session.exec(select(Reminder).where(Reminder.alert_id == alert.id, Reminder.kind == "page",
-                                                Reminder.status == "pending")).all()
+    pages = session.exec(select(OutboundMessage).where(OutboundMessage.alert_id == alert.id,
+                                                       OutboundMessage.kind == "page",
+                                                       OutboundMessage.status == "pending")).all()
     for page in pages:
         page.status = "cancelled"
         page.cancel_reason = why
@@ -878,9 +879,10 @@ def timeline(session: Session, staff: Staff, patient_id: int, now: datetime, day
         who = names.get(event.staff_id, "system") if event.staff_id else "system"
         items.append(TimelineItem(event.at, "alert", f"Alert #{alert.id} {event.kind}", f"{event.detail} ({who})", "",
                                   "muted"))
-    for r in session.exec(select(Reminder).where(Reminder.patient_id == pid, Reminder.kind != "page",
-                                                 Reminder.send_at >= since, Reminder.send_at <= now,
-                                                 Reminder.status != "pending")).all():
+    for r in session.exec(select(OutboundMessage).where(OutboundMessage.patient_id == pid,
+                                                        OutboundMessage.kind != "page",
+                                                        OutboundMessage.send_at >= since, OutboundMessage.send_at <= now,
+                                                        OutboundMessage.status != "pending")).all():
         status = r.delivery_status or r.status
         detail = r.body or ""
         if r.last_error:

@@ -23,7 +23,7 @@ from ..context import AppContext
 from ..db import session_scope
 from ..errors import FieldError, NotFound
 from ..i18n import N_, translate
-from ..models import Clinic, Patient, PushSubscription, Reminder, SignInToken
+from ..models import Clinic, OutboundMessage, Patient, PushSubscription, SignInToken
 from .audit import audit
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def send_sign_in_link(session: Session, patient: Patient, *, now: datetime, base
                                        "the sheet.")
     token, token_hash = _new_token(session, patient, now=now, staff_id=staff_id, purpose=purpose)
     url = f"{base_url.rstrip('/')}/i/{token}"
-    session.add(Reminder(
+    session.add(OutboundMessage(
         dedupe_key=f"{purpose}:{token_hash[:16]}", patient_id=patient.id, staff_id=staff_id,
         kind="invite" if purpose == "invite" else "sign_in", channel="sms", to_address=patient.phone_e164,
         body=sign_in_sms_body(session, patient, url), scheduled_for=now, send_at=now, next_attempt_at=now,

@@ -11,7 +11,7 @@ from ..clinical.regimens import Plan, PlanStatus
 from ..clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry
 from ..clinical.schedule import ScheduleSetup
 from ..errors import NotFound
-from ..models import DoseEvent, LabResult, Patient, Reminder, SymptomReport, TreatmentPlan
+from ..models import DoseEvent, LabResult, OutboundMessage, Patient, SymptomReport, TreatmentPlan
 from ..models import WeightEntry as WeightRow
 
 # How far back the rules need to look: symptoms for repeated diarrhea and fatigue spanning >7 days, doses for
@@ -120,9 +120,9 @@ def build_state(session: Session, patient: Patient, now: datetime) -> PatientSta
 def last_delivered_at(session: Session, patient_id: int) -> datetime | None:
     """When a message last reached the patient (a delivered SMS, or an accepted push)."""
     return session.exec(
-        select(sa.func.max(Reminder.delivery_updated_at)).where(
-            Reminder.patient_id == patient_id,
-            sa.or_(Reminder.delivery_status == "delivered",
-                   sa.and_(Reminder.channel == "push", Reminder.status == "sent")),
+        select(sa.func.max(OutboundMessage.delivery_updated_at)).where(
+            OutboundMessage.patient_id == patient_id,
+            sa.or_(OutboundMessage.delivery_status == "delivered",
+                   sa.and_(OutboundMessage.channel == "push", OutboundMessage.status == "sent")),
         )
     ).first()

@@ -402,7 +402,7 @@ def entry_json(kind: str, row, unit: str = "kg") -> dict[str, Any]:
 
 def vapid_public_key(engine: Engine, now: datetime) -> str:
     """The installation's Web Push public key (base64url of the raw P-256 point), generated on first use."""
-    from .reminders import vapid_keys
+    from .push_keys import vapid_keys
 
     return vapid_keys(engine, now).public_key
 

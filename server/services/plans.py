@@ -20,8 +20,8 @@ from ..db import session_scope
 from ..errors import FieldError
 from ..models import TreatmentPlan
 from .audit import audit
+from .outbox.planning import PlanningOptions, replan_patient
 from .patient_state import current_plan, get_patient
-from .reminders import PlanningOptions, replan_patient
 
 OPERATIONS = ("hold", "resume", "reduce", "discontinue", "change_schedule")
 

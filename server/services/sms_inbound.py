@@ -14,8 +14,8 @@ Commands (English and Spanish, any case, surrounding spaces and a trailing perio
 | `START`, `UNSTOP`, `YES` (when opted out), `ALTA` | opt back in |
 
 Decisions:
-- Replies go through the outbox (a Reminder of kind "reply" keyed by the inbound MessageSid), not TwiML: they get
-  the same opt-out checks, retries and delivery receipts as every other message, and they commit in the same
+- Replies go through the outbox (an OutboundMessage of kind "reply" keyed by the inbound MessageSid), not TwiML: they
+  get the same opt-out checks, retries and delivery receipts as every other message, and they commit in the same
   transaction as the record of the inbound text, so a replayed webhook adds nothing. The webhook answers an empty
   TwiML document at once.
 - STOP and START get no reply from us: the provider answers those keywords itself (and we must not text a number
@@ -50,7 +50,9 @@ from . import entries
 from .alerts import AlertChange
 from .patient_state import current_plan, schedule_setup
 from .alerts import publish_alert_changes
-from .reminders import REPLY, enqueue_sms, opt_in_to_sms, opt_out_of_sms
+from .outbox.enqueue import enqueue_sms
+from .outbox.opt_out import opt_in_to_sms, opt_out_of_sms
+from .outbox.vocabulary import MessageKind
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +232,7 @@ def _record(ctx: AppContext, sid: str, patient_id: int | None, handled_as: str, 
         message.patient_id, message.handled_as, message.reply = patient_id, handled_as, reply
         session.add(message)
         if reply:
-            enqueue_sms(session, kind=REPLY, key=sid, to=to, body=reply, now=now, patient_id=patient_id)
+            enqueue_sms(session, kind=MessageKind.REPLY, key=sid, to=to, body=reply, now=now, patient_id=patient_id)
 
 
 def _act(ctx: AppContext, patient: Patient, command: Command, sid: str,

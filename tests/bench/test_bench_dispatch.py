@@ -20,18 +20,18 @@ import sqlalchemy as sa
 from notifications.channels import build_channels
 from notifications.dispatcher import ReminderDispatcher
 from notifications.sms.channel import SmsChannel
-from notifications.sms.fake_provider import FakeSmsProvider
 from server.clock import SystemClock
 from server.context import AppContext
 from server.db import create_db_engine, session_scope
-from server.models import Clinic, Patient, Reminder
+from server.models import Clinic, OutboundMessage, Patient
 from server.settings import load_settings
+from tests.fakes.sms_provider import FakeSmsProvider
 
 MESSAGES = 10_000
 PATIENTS = 1_000
 CONCURRENCY = 8
 FUTURE_ROWS = 1_000_000
-_T = Reminder.__table__
+_T = OutboundMessage.__table__
 
 
 @pytest.fixture

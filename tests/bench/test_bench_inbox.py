@@ -25,7 +25,6 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from notifications.sms.fake_provider import FakeSmsProvider
 from notifications.worker import Worker
 from server.app import create_app
 from server.auth import PATIENT_KEY
@@ -35,6 +34,7 @@ from server.db import create_db_engine, session_scope
 from server.demo import seed_demo
 from server.models import Patient, TreatmentPlan
 from server.settings import load_settings
+from tests.fakes.sms_provider import FakeSmsProvider
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))  # the care-team test helpers
 from test_staff_helpers import CSRF_COOKIE, NURSE, LiveServer, SseReader, http_sign_in, session_config  # noqa: E402

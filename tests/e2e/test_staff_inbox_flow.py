@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from sqlmodel import Session, select
 
 from server.db import session_scope
-from server.models import Alert, Clinic, Patient, Reminder, TreatmentPlan
+from server.models import Alert, Clinic, OutboundMessage, Patient, TreatmentPlan
 from server.services.staff import create_staff
 
 pytestmark = pytest.mark.e2e
@@ -43,12 +43,12 @@ def _nurse(live_server) -> str:
     return email
 
 
-def _reminders(live_server, patient_id: int) -> list[Reminder]:
+def _reminders(live_server, patient_id: int) -> list[OutboundMessage]:
     now = datetime.now(timezone.utc)
     with Session(live_server.ctx.engine) as session:
-        return list(session.exec(select(Reminder).where(Reminder.patient_id == patient_id,
-                                                        Reminder.kind.in_(HELD_KINDS),
-                                                        Reminder.scheduled_for > now)).all())
+        return list(session.exec(select(OutboundMessage).where(OutboundMessage.patient_id == patient_id,
+                                                               OutboundMessage.kind.in_(HELD_KINDS),
+                                                               OutboundMessage.scheduled_for > now)).all())
 
 
 def test_staff_sees_a_new_alert_live_acknowledges_and_holds(browser, phone_device, live_server, artifacts_dir):

@@ -13,10 +13,10 @@ from datetime import date, time
 import pytest
 
 from notifications.channels import Channels, build_channels
-from notifications.sms.fake_provider import FakeSmsProvider
 from server.context import AppContext
 from server.db import session_scope
 from server.models import Clinic, Patient, Staff, TreatmentPlan
+from tests.fakes.sms_provider import FakeSmsProvider
 
 from notif_support import NURSE_PAGER, PUBLIC_BASE_URL, companion_settings, free_port
 

@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 
 from notifications.dispatcher import dispatch_once
 from notifications.planner import run_planner
-from notifications.sms.fake_provider import FakeSmsProvider
-from server.models import Reminder
+from server.models import OutboundMessage
 from server.settings import load_settings
+from tests.fakes.sms_provider import FakeSmsProvider
 
 PUBLIC_BASE_URL = "http://testserver.local"
 CLINIC_NUMBER = "+15005550006"
@@ -29,12 +29,12 @@ def companion_settings(database_url: str, var_dir, provider: FakeSmsProvider, **
         DISPATCH_CONCURRENCY="4", **extra)
 
 
-def reminders_of(engine, patient_id: int, **where) -> list[Reminder]:
+def reminders_of(engine, patient_id: int, **where) -> list[OutboundMessage]:
     with Session(engine) as session:
-        query = select(Reminder).where(Reminder.patient_id == patient_id)
+        query = select(OutboundMessage).where(OutboundMessage.patient_id == patient_id)
         for name, value in where.items():
-            query = query.where(getattr(Reminder, name) == value)
-        return list(session.exec(query.order_by(Reminder.send_at, Reminder.id)).all())
+            query = query.where(getattr(OutboundMessage, name) == value)
+        return list(session.exec(query.order_by(OutboundMessage.send_at, OutboundMessage.id)).all())
 
 
 def free_port() -> int:
@@ -52,8 +52,8 @@ def run_until(ctx, channels, clock, end: datetime) -> None:
     while True:
         run_planner(ctx)
         with Session(ctx.engine) as session:
-            next_due = session.exec(select(sa.func.min(Reminder.next_attempt_at))
-                                    .where(Reminder.status == "pending")).first()
+            next_due = session.exec(select(sa.func.min(OutboundMessage.next_attempt_at))
+                                    .where(OutboundMessage.status == "pending")).first()
         if next_due is None or next_due > end:
             clock.set(end)
             run_planner(ctx)

@@ -16,13 +16,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from notifications.sms.fake_provider import FakeSmsProvider
 from server.db import create_db_engine, session_scope
-from server.models import Clinic, Patient, Reminder
+from server.models import Clinic, OutboundMessage, Patient
 from server.clock import SystemClock
 from server.context import AppContext
-from server.services.reminders import FINAL_STATUSES, record_delivery_status
+from server.services.outbox.receipts import record_delivery_status
+from server.services.outbox.vocabulary import FINAL_STATUSES
 from server.settings import load_settings
+from tests.fakes.sms_provider import FakeSmsProvider
 
 from notif_support import CLINIC_NUMBER, PUBLIC_BASE_URL, reminder_id
 
@@ -49,7 +50,7 @@ def _seed(engine, now: datetime) -> None:
              "scheduled_for": due, "send_at": due, "expires_at": now + timedelta(days=1), "status": "pending",
              "next_attempt_at": due, "attempts": 0, "created_at": now, "updated_at": now} for n in range(REMINDERS)]
     with engine.begin() as conn:
-        conn.execute(sa.insert(Reminder.__table__), rows)
+        conn.execute(sa.insert(OutboundMessage.__table__), rows)
 
 
 def _worker(env: dict, log_path) -> subprocess.Popen:
@@ -59,8 +60,8 @@ def _worker(env: dict, log_path) -> subprocess.Popen:
 
 def _unfinished(engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(Reminder.__table__)
-                            .where(Reminder.__table__.c.status.notin_(FINAL_STATUSES))).scalar()
+        return conn.execute(sa.select(sa.func.count()).select_from(OutboundMessage.__table__)
+                            .where(OutboundMessage.__table__.c.status.notin_(FINAL_STATUSES))).scalar()
 
 
 @pytest.mark.postgres
@@ -107,7 +108,7 @@ def test_two_workers_one_killed_midway_send_nothing_twice_and_lose_nothing(pg_ur
     per_row = Counter(reminder_id(m) for m in messages)
     assert max(per_row.values()) == 1, "a reminder reached the provider twice"
     with Session(engine) as session:
-        rows = session.exec(select(Reminder)).all()
+        rows = session.exec(select(OutboundMessage)).all()
     statuses = Counter(r.status for r in rows)
     assert set(statuses) <= {"sent", "unknown"}, statuses
     sent = {r.id: r for r in rows if r.status == "sent"}
@@ -130,7 +131,7 @@ def test_two_workers_one_killed_midway_send_nothing_twice_and_lose_nothing(pg_ur
         assert record_delivery_status(ctx, message_sid=message["sid"], status="delivered",
                                       reminder_id=reminder_id(message))
     with Session(engine) as session:
-        still_unknown = session.exec(select(Reminder).where(Reminder.status == "unknown")).all()
+        still_unknown = session.exec(select(OutboundMessage).where(OutboundMessage.status == "unknown")).all()
     assert len(still_unknown) == len(unknown) - len(reached)
     assert not {r.id for r in still_unknown} & {reminder_id(m) for m in messages}  # never sent: staff decide
     engine.dispose()

@@ -23,8 +23,8 @@ from notifications.sms.channel import SmsChannel
 from notifications.worker import Worker
 from server.context import AppContext
 from server.db import session_scope
-from server.models import Alert, Patient, PushSubscription, Reminder
-from server.services.reminders import RetryPolicy
+from server.models import Alert, OutboundMessage, Patient, PushSubscription
+from server.services.outbox.outcomes import RetryPolicy
 
 from notif_support import companion_settings, free_port, reminder_id, reminders_of, run_until, utc
 
@@ -52,8 +52,8 @@ def test_with_30_percent_provider_errors_every_reminder_is_sent_exactly_once(
     stats = sms_provider.stats
     assert stats["fault_500"] and stats["fault_429"] and stats["fault_reset"]  # the faults really happened
     with Session(engine) as session:
-        due = session.exec(select(Reminder).where(Reminder.send_at <= clock.now(),
-                                                  Reminder.patient_id != opted_out)).all()
+        due = session.exec(select(OutboundMessage).where(OutboundMessage.send_at <= clock.now(),
+                                                         OutboundMessage.patient_id != opted_out)).all()
         stopped = session.get(Patient, opted_out)
         alert = session.exec(select(Alert).where(Alert.patient_id == opted_out)).one()
     assert stopped.sms_opted_out and (alert.rule, alert.facts) == ("R-NO-DELIVERY", "the patient opted out of SMS")
@@ -155,7 +155,7 @@ def test_timeout_after_acceptance_becomes_unknown_is_never_resent_and_a_receipt_
 
     sms_provider.send_status(mine[0]["sid"], "delivered")  # the receipt carries ?r=<row id>
     with Session(ctx.engine) as session:
-        resolved = session.get(Reminder, row.id)
+        resolved = session.get(OutboundMessage, row.id)
     assert (resolved.status, resolved.provider_id, resolved.delivery_status) == ("sent", mine[0]["sid"], "delivered")
 
 
@@ -260,8 +260,8 @@ def test_worker_stop_lets_in_flight_sends_finish_and_releases_the_rest(ctx, chan
     worker.stop()  # what SIGTERM does
 
     with Session(ctx.engine) as session:
-        rows = session.exec(select(Reminder).where(Reminder.kind == "blood_test",
-                                                   Reminder.send_at <= clock.now())).all()
+        rows = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "blood_test",
+                                                          OutboundMessage.send_at <= clock.now())).all()
     statuses = Counter(r.status for r in rows)
     assert set(statuses) <= {"sent", "pending"} and statuses["pending"] > 0  # nothing left claimed or sending
     assert statuses["sent"] == len(sms_provider.messages)  # every request that left was recorded

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from server.db import session_scope
-from server.models import Alert, AlertEvent, Reminder, Staff
+from server.models import Alert, AlertEvent, OutboundMessage, Staff
 from server.services.alerts_escalation import ClinicHours, escalate_due_alerts
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
 
@@ -25,9 +25,10 @@ def _second_on_call(ctx, clinic):
                           created_at=ctx.clock.now()))
 
 
-def _pages(ctx) -> list[Reminder]:
+def _pages(ctx) -> list[OutboundMessage]:
     with Session(ctx.engine) as session:
-        return list(session.exec(select(Reminder).where(Reminder.kind == "page").order_by(Reminder.id)).all())
+        return list(session.exec(select(OutboundMessage).where(OutboundMessage.kind == "page")
+                                 .order_by(OutboundMessage.id)).all())
 
 
 def _alert(ctx, patient_id) -> Alert:

@@ -17,7 +17,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from notifications.sms import Outcome, SmsChannel
-from notifications.sms.fake_provider import FakeSmsControl, FakeSmsProvider, segment_count
+from tests.fakes.sms_provider import FakeSmsControl, FakeSmsProvider, segment_count
 
 REPO = Path(__file__).resolve().parents[2]
 SENDER = "+15550100000"
@@ -261,7 +261,7 @@ def test_segment_count_follows_gsm7_and_ucs2_limits():
 
 def test_control_endpoints_drive_a_fake_in_another_process(receiver):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "notifications.sms.fake_provider", "--port", "0", "--auth-token", "proc-token"],
+        [sys.executable, "-m", "tests.fakes.sms_provider", "--port", "0", "--auth-token", "proc-token"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

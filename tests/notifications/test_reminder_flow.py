@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from notifications.dispatcher import dispatch_once
 from notifications.planner import run_planner
-from server.models import Reminder, Staff
+from server.models import OutboundMessage, Staff
 from server.services.plans import change_plan
 
 from notif_support import reminder_id, reminders_of, run_until, utc
@@ -27,7 +27,7 @@ DRUG_WORDS = ("selinexor", "xpovio", "dexamethasone", "ondansetron", "bortezomib
 
 def sent_kinds(ctx, messages: list[dict]) -> list[tuple[str, datetime]]:
     with Session(ctx.engine) as session:
-        kinds = {r.id: r.kind for r in session.exec(select(Reminder)).all()}
+        kinds = {r.id: r.kind for r in session.exec(select(OutboundMessage)).all()}
     return [(kinds[reminder_id(m)], m["accepted_at"].astimezone(NY)) for m in messages]
 
 
@@ -220,7 +220,7 @@ def test_page_rows_written_by_alerts_are_sent_like_any_outbox_row(ctx, channels,
     [page] = sms_provider.messages_to("+15550009001")
     assert "urgent alert" in page["body"] and "Pat" not in page["body"]
     with Session(ctx.engine) as session:
-        row = session.exec(select(Reminder).where(Reminder.kind == "page")).one()
+        row = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "page")).one()
     assert row.status == "sent" and row.provider_id == page["sid"]
 
 
@@ -277,7 +277,8 @@ def test_an_open_interrupt_alert_holds_back_dose_reminders_until_staff_act(
     wednesday = [k for k, _ in sent_kinds(ctx, sms_provider.messages_to(PHONE))]
     assert "dose" not in wednesday and "antiemetic" not in wednesday
     with Session(ctx.engine) as session:
-        held = session.exec(select(Reminder).where(Reminder.kind == "dose", Reminder.status == "cancelled")).all()
+        held = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "dose",
+                                                          OutboundMessage.status == "cancelled")).all()
     assert held and all("open care-team alert" in r.cancel_reason for r in held)
 
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from notifications.sms import ConsoleSmsChannel, Outcome, SendResult, SmsChannel
-from notifications.sms.fake_provider import FakeSmsProvider
+from tests.fakes.sms_provider import FakeSmsProvider
 
 SENDER = "+15550100000"
 PATIENT = "+15550123456"

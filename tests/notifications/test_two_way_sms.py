@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from notifications.dispatcher import dispatch_once
 from notifications.planner import run_planner
-from server.models import Alert, DoseEvent, InboundMessage, Patient, Reminder, WeightEntry
+from server.models import Alert, DoseEvent, InboundMessage, OutboundMessage, Patient, WeightEntry
 
 from notif_support import PUBLIC_BASE_URL, reminders_of, utc
 
@@ -77,7 +77,7 @@ def test_a_replayed_message_sid_is_handled_once(ctx, make_patient, sms_provider,
     with Session(ctx.engine) as session:
         assert len(session.exec(select(DoseEvent).where(DoseEvent.patient_id == pid)).all()) == 1
         assert len(session.exec(select(InboundMessage)).all()) == 1
-        assert len(session.exec(select(Reminder).where(Reminder.kind == "reply")).all()) == 1
+        assert len(session.exec(select(OutboundMessage).where(OutboundMessage.kind == "reply")).all()) == 1
 
 
 def test_a_second_t_on_the_same_day_is_not_a_second_dose(ctx, make_patient, sms_provider, live_server, clock):

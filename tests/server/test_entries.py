@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from server.context import AppContext
 from server.demo import seed_demo
 from server.errors import Conflict, FieldError
-from server.models import Alert, AlertEvent, Reminder, SymptomReport, WeightEntry
+from server.models import Alert, AlertEvent, OutboundMessage, SymptomReport, WeightEntry
 from server.services.entries import (ConfirmationRequired, LabValues, SymptomAnswers, record_dose, record_lab,
                                      record_symptoms, record_weight)
 
@@ -126,7 +126,7 @@ def test_an_urgent_finding_pages_the_first_on_call_person_through_the_outbox(ctx
     result = record_symptoms(ctx, MARIA, key="key-fever-1", at=clock.now(), answers=SymptomAnswers(temperature_c=38.4))
     assert result.advice.call_now
     with Session(ctx.engine) as s:
-        pages = s.exec(select(Reminder).where(Reminder.kind == "page")).all()
+        pages = s.exec(select(OutboundMessage).where(OutboundMessage.kind == "page")).all()
         alert = s.exec(select(Alert).where(Alert.rule == "R-FEVER")).one()
     assert [(p.to_address, p.status) for p in pages] == [("+15555550111", "pending")]
     assert "38" not in pages[0].body and "Lopez" not in pages[0].body  # no health data in the SMS

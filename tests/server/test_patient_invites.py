@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from server.context import AppContext
 from server.db import session_scope
-from server.models import AuditLog, Patient, PushSubscription, Reminder, SignInToken
+from server.models import AuditLog, OutboundMessage, Patient, PushSubscription, SignInToken
 from server.services import invites
 from test_patient_helpers import BASE_URL, PatientBrowser, make_patient, patient, sign_in_link  # noqa: F401
 
@@ -113,7 +113,7 @@ def test_send_writes_an_sms_for_the_worker_in_the_patients_language(engine, sett
         url = invites.send_sign_in_link(session, session.get(Patient, patient.id), now=clock.now(),
                                         base_url=settings.public_base_url, staff_id=None)
     with Session(engine) as session:
-        sms = session.exec(select(Reminder)).one()
+        sms = session.exec(select(OutboundMessage)).one()
         token = session.exec(select(SignInToken)).one()
     assert (sms.kind, sms.channel, sms.status, sms.to_address) == ("invite", "sms", "pending", "+15555550301")
     assert sms.dedupe_key == f"invite:{token.token_hash[:16]}"
@@ -148,7 +148,7 @@ def test_asking_for_a_link_answers_the_same_for_any_number(app, engine, patient,
     assert api_enrolled.status_code == api_stranger.status_code == 202
     assert api_enrolled.json() == api_stranger.json()
     with Session(engine) as session:
-        sent = session.exec(select(Reminder).where(Reminder.kind == "sign_in")).all()
+        sent = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "sign_in")).all()
     assert [r.to_address for r in sent] == ["+15555550301", "+15555550301"]
 
 
@@ -169,7 +169,7 @@ def test_link_requests_are_rate_limited_per_client_and_capped_per_patient(app, e
     assert answers[:10] == [202] * 10 and answers[10] == 429
     assert page.status_code == 429 and "Too many requests" in page.text
     with Session(engine) as session:
-        sent = session.exec(select(Reminder).where(Reminder.patient_id == patient.id)).all()
+        sent = session.exec(select(OutboundMessage).where(OutboundMessage.patient_id == patient.id)).all()
     assert len(sent) == invites.MAX_REQUESTED_LINKS_PER_HOUR  # the rest were dropped silently
 
 

@@ -223,7 +223,7 @@ def test_learn_when_to_call_has_the_call_button(phone):
 
 
 def test_settings_offers_push_with_the_installations_vapid_key(phone, engine, clock):
-    from server.services.reminders import vapid_keys
+    from server.services.push_keys import vapid_keys
 
     page = phone.get("/settings").text
     key = vapid_keys(engine, clock.now()).public_key  # generated once, shared with the worker that signs pushes

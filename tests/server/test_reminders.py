@@ -14,11 +14,13 @@ from sqlmodel import Session, select
 
 from server.context import AppContext
 from server.db import create_db_engine, session_scope
-from server.models import Clinic, Patient, Reminder, TreatmentPlan
-from server.services import reminders
-from server.services.reminders import (ClaimedReminder, Outcome, claim_due_reminders, defer_past_quiet_hours,
-                                       expire_overdue, finish_claim, in_quiet_hours, mark_sending, reap_stale_claims,
-                                       record_delivery_status, replan_patient, vapid_keys)
+from server.models import Clinic, OutboundMessage, Patient, TreatmentPlan
+from server.services.outbox.claims import (ClaimedMessage, ReapResult, claim_due_messages, expire_overdue,
+                                          mark_sending, reap_stale_claims)
+from server.services.outbox.outcomes import Outcome, finish_claim
+from server.services.outbox.planning import defer_past_quiet_hours, in_quiet_hours, replan_patient
+from server.services.outbox.receipts import record_delivery_status
+from server.services.push_keys import vapid_keys
 
 NY = ZoneInfo("America/New_York")
 LEASE = timedelta(minutes=2)
@@ -55,12 +57,12 @@ def patient_id(ctx):
         return patient.id
 
 
-def _rows(engine, **where) -> list[Reminder]:
+def _rows(engine, **where) -> list[OutboundMessage]:
     with Session(engine) as session:
-        query = select(Reminder)
+        query = select(OutboundMessage)
         for name, value in where.items():
-            query = query.where(getattr(Reminder, name) == value)
-        return list(session.exec(query.order_by(Reminder.id)).all())
+            query = query.where(getattr(OutboundMessage, name) == value)
+        return list(session.exec(query.order_by(OutboundMessage.id)).all())
 
 
 # ------------------------------------------------------------------------------------------------ planning
@@ -103,8 +105,8 @@ def test_quiet_hours_wrap_midnight_and_defer_to_their_end():
 
 def test_claims_are_disjoint_and_carry_a_lease(ctx, patient_id):
     now = utc(2026, 3, 2, 13)
-    first = claim_due_reminders(ctx.engine, now, limit=2, lease=LEASE)
-    second = claim_due_reminders(ctx.engine, now, limit=10, lease=LEASE)
+    first = claim_due_messages(ctx.engine, now, limit=2, lease=LEASE)
+    second = claim_due_messages(ctx.engine, now, limit=10, lease=LEASE)
     assert len(first) == 2 and {c.id for c in first}.isdisjoint({c.id for c in second})
     assert len(first) + len(second) == 4  # blood test 07:00, antiemetic 07:30, weight and dose 08:00
     row = _rows(ctx.engine, id=first[0].id)[0]
@@ -113,11 +115,11 @@ def test_claims_are_disjoint_and_carry_a_lease(ctx, patient_id):
 
 def test_a_dead_workers_claims_come_back_only_if_provably_unsent(ctx, patient_id):
     now = utc(2026, 3, 2, 13)
-    never_sent, in_flight = claim_due_reminders(ctx.engine, now, limit=2, lease=LEASE)
+    never_sent, in_flight = claim_due_messages(ctx.engine, now, limit=2, lease=LEASE)
     assert mark_sending(ctx.engine, [in_flight], now, LEASE) == {in_flight.id}
 
-    assert reap_stale_claims(ctx.engine, now + LEASE - timedelta(seconds=1)) == reminders.ReapResult(0, 0)
-    assert reap_stale_claims(ctx.engine, now + LEASE) == reminders.ReapResult(1, 1)
+    assert reap_stale_claims(ctx.engine, now + LEASE - timedelta(seconds=1)) == ReapResult(0, 0)
+    assert reap_stale_claims(ctx.engine, now + LEASE) == ReapResult(1, 1)
 
     back, lost = _rows(ctx.engine, id=never_sent.id)[0], _rows(ctx.engine, id=in_flight.id)[0]
     assert (back.status, back.claim_token, back.attempts) == ("pending", None, 0)
@@ -132,8 +134,8 @@ def test_a_dead_workers_claims_come_back_only_if_provably_unsent(ctx, patient_id
 
 def test_finishing_needs_the_claim_token(ctx, patient_id):
     now = utc(2026, 3, 2, 13)
-    [claim] = claim_due_reminders(ctx.engine, now, limit=1, lease=LEASE)
-    forged = ClaimedReminder(**{**claim.__dict__, "token": "not-mine"})
+    [claim] = claim_due_messages(ctx.engine, now, limit=1, lease=LEASE)
+    forged = ClaimedMessage(**{**claim.__dict__, "token": "not-mine"})
     assert not finish_claim(ctx, forged, Outcome("sent", provider_id="SMx"), now)
     assert finish_claim(ctx, claim, Outcome("cancelled", reason="test"), now)
     assert not finish_claim(ctx, claim, Outcome("sent", provider_id="SMy"), now)  # final rows stay final
@@ -153,7 +155,7 @@ def test_concurrent_claimers_on_postgres_never_share_a_row(pg_url, settings, clo
     engine = create_db_engine(pg_url)
     now = utc(2026, 3, 2, 13)
     with engine.begin() as conn:
-        conn.execute(Reminder.__table__.insert(), [
+        conn.execute(OutboundMessage.__table__.insert(), [
             {"dedupe_key": f"reply:{n}", "kind": "reply", "channel": "sms", "to_address": "+15550000000",
              "body": "x", "scheduled_for": now, "send_at": now, "status": "pending", "next_attempt_at": now,
              "attempts": 0, "created_at": now, "updated_at": now} for n in range(400)])
@@ -162,7 +164,7 @@ def test_concurrent_claimers_on_postgres_never_share_a_row(pg_url, settings, clo
 
     def claim(i):
         barrier.wait()
-        while batch := claim_due_reminders(engine, now, limit=7, lease=LEASE):
+        while batch := claim_due_messages(engine, now, limit=7, lease=LEASE):
             claimed[i].extend(c.id for c in batch)
 
     threads = [threading.Thread(target=claim, args=(i,)) for i in range(6)]
@@ -181,7 +183,7 @@ def test_concurrent_claimers_on_postgres_never_share_a_row(pg_url, settings, clo
 
 def test_delivery_status_only_moves_forward_and_unknown_ids_are_ignored(ctx, patient_id):
     now = utc(2026, 3, 2, 13)
-    [claim] = claim_due_reminders(ctx.engine, now, limit=1, lease=LEASE)
+    [claim] = claim_due_messages(ctx.engine, now, limit=1, lease=LEASE)
     mark_sending(ctx.engine, [claim], now, LEASE)
     finish_claim(ctx, claim, Outcome("sent", channel="sms", provider_id="SM42", delivery_status="queued"), now)
     for status in ("sent", "delivered", "sent", "queued"):

@@ -9,8 +9,8 @@ from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
 from server.db import session_scope
-from server.models import (Clinic, DoseEvent, InboundMessage, Patient, Reminder, SymptomReport, TreatmentPlan,
-                           WeightEntry)
+from server.models import (Clinic, DoseEvent, InboundMessage, OutboundMessage, Patient, SymptomReport,
+                           TreatmentPlan, WeightEntry)
 from server.services.sms_inbound import parse_command
 from server.settings import load_settings
 
@@ -91,7 +91,7 @@ def test_t_logs_todays_dose_answers_empty_twiml_and_queues_the_reply(client, eng
     assert response.text.endswith("<Response></Response>")
     with Session(engine) as session:
         dose = session.exec(select(DoseEvent)).one()
-        reply = session.exec(select(Reminder).where(Reminder.kind == "reply")).one()
+        reply = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "reply")).one()
         inbound = session.exec(select(InboundMessage)).one()
     assert (dose.status, dose.source, dose.idempotency_key) == ("taken", "sms", "sms:SM" + "2" * 32)
     assert dose.scheduled_for == date(2026, 3, 2)
@@ -115,8 +115,8 @@ def test_missed_and_nausea_and_help(client, engine, patient_id):
     with Session(engine) as session:
         assert session.exec(select(DoseEvent)).one().status == "missed"
         assert session.exec(select(SymptomReport)).one().nausea == 2
-        replies = [r.body for r in session.exec(select(Reminder).where(Reminder.kind == "reply")
-                                                 .order_by(Reminder.id))]
+        replies = [r.body for r in session.exec(select(OutboundMessage).where(OutboundMessage.kind == "reply")
+                                                 .order_by(OutboundMessage.id))]
     assert replies[0].startswith("Recorded as missed. Do not make it up")
     assert "nausea answer (2) is recorded" in replies[1] and "Your team will review." in replies[1]
     assert "reply T when you take your dose" in replies[2] and "+15555550100" in replies[2]
@@ -129,7 +129,7 @@ def test_stop_and_start_change_the_opt_out_state_without_a_reply(client, engine,
     text(client, "START")
     with Session(engine) as session:
         assert not session.get(Patient, patient_id).sms_opted_out
-        assert session.exec(select(Reminder).where(Reminder.kind == "reply")).first() is None
+        assert session.exec(select(OutboundMessage).where(OutboundMessage.kind == "reply")).first() is None
 
 
 def test_a_text_from_an_unknown_number_is_stored_and_not_answered(client, engine, patient_id):
@@ -137,7 +137,7 @@ def test_a_text_from_an_unknown_number_is_stored_and_not_answered(client, engine
     assert post_signed(client, "/sms/inbound", form).status_code == 200
     with Session(engine) as session:
         assert session.exec(select(InboundMessage)).one().handled_as == "unknown_sender"
-        assert session.exec(select(Reminder)).first() is None
+        assert session.exec(select(OutboundMessage)).first() is None
         assert session.exec(select(DoseEvent)).first() is None
 
 

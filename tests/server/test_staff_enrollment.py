@@ -8,7 +8,7 @@ from datetime import date, time
 import pytest
 from sqlmodel import Session, select
 
-from server.models import AuditLog, Patient, Reminder, SignInToken, TreatmentPlan
+from server.models import AuditLog, OutboundMessage, Patient, SignInToken, TreatmentPlan
 
 from test_staff_helpers import NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
 
@@ -45,7 +45,7 @@ def test_enrolling_creates_the_patient_plan_reminders_and_invite_in_one_go(nurse
     assert patient.usual_stools_per_day == 2 and patient.sms_consent and patient.sms_consent_at is not None
     with Session(engine) as session:
         [plan] = session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == patient.id)).all()
-        reminders = session.exec(select(Reminder).where(Reminder.patient_id == patient.id)).all()
+        reminders = session.exec(select(OutboundMessage).where(OutboundMessage.patient_id == patient.id)).all()
         [token] = session.exec(select(SignInToken).where(SignInToken.patient_id == patient.id)).all()
         [audit] = session.exec(select(AuditLog).where(AuditLog.action == "patient.enroll")).all()
     assert (plan.version, plan.regimen, plan.dose_level, plan.status) == (1, "Xd", 0, "active")
@@ -76,7 +76,8 @@ def test_a_patient_without_sms_consent_gets_a_link_to_show_not_a_text(nurse, eng
     assert answer.status_code == 200 and "/i/" in answer.text
     patient = patient_by_mrn(engine, "MRN-7002")
     with Session(engine) as session:
-        kinds = {r.kind for r in session.exec(select(Reminder).where(Reminder.patient_id == patient.id)).all()}
+        kinds = {r.kind for r in session.exec(select(OutboundMessage)
+                                              .where(OutboundMessage.patient_id == patient.id)).all()}
     assert "invite" not in kinds and patient.phone_e164 is None
 
 
@@ -110,13 +111,15 @@ def test_a_patient_without_sms_consent_gets_a_link_to_show_not_a_text(nurse, eng
     ],
 )
 def test_bad_input_names_the_field_and_stores_nothing(nurse, engine, changes, field, words):
-    before = (_count(engine, Patient), _count(engine, TreatmentPlan), _count(engine, Reminder), _count(engine, SignInToken))
+    before = (_count(engine, Patient), _count(engine, TreatmentPlan), _count(engine, OutboundMessage),
+              _count(engine, SignInToken))
     answer = post_form(nurse, "/staff/patients", {**GOOD, **changes})
     assert answer.status_code == 422
     assert f'id="err-{field}"' in answer.text and f'id="{field}"' in answer.text
     assert words in text_of(answer.text)
     assert 'aria-invalid="true"' in answer.text
-    after = (_count(engine, Patient), _count(engine, TreatmentPlan), _count(engine, Reminder), _count(engine, SignInToken))
+    after = (_count(engine, Patient), _count(engine, TreatmentPlan), _count(engine, OutboundMessage),
+             _count(engine, SignInToken))
     assert after == before
     assert 'value="Ruiz"' in answer.text  # the form keeps what was typed
 

@@ -1,6 +1,6 @@
 """Escalation end to end with an injected clock: an urgent alert pages the on-call number at the (fake) SMS
 provider at once, the next person 15 minutes later if nobody acknowledged, and nobody after acknowledgement.
-The real twilio SDK talks HTTP to notifications.sms.fake_provider through the worker's dispatcher."""
+The real twilio SDK talks HTTP to tests.fakes.sms_provider through the worker's dispatcher."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from sqlmodel import Session, select
 
 from notifications.channels import build_channels
 from notifications.dispatcher import dispatch_once
-from notifications.sms.fake_provider import FakeSmsProvider
 from server.context import AppContext
-from server.models import Alert, AlertEvent, Reminder
+from server.models import Alert, AlertEvent, OutboundMessage
 from server.services import inbox
 from server.services.alerts_escalation import escalate_due_alerts
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
 from server.settings import load_settings
+from tests.fakes.sms_provider import FakeSmsProvider
 
 from test_staff_helpers import NURSE, patient_by_mrn, post_form, seed, sign_in, staff_by_email
 
@@ -85,7 +85,7 @@ def test_an_urgent_alert_pages_on_call_at_once_then_the_next_person_after_15_min
     with Session(ctx.engine) as session:
         paged = session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert.id,
                                                       AlertEvent.kind == "paged")).all()
-        sent = session.exec(select(Reminder).where(Reminder.alert_id == alert.id)).all()
+        sent = session.exec(select(OutboundMessage).where(OutboundMessage.alert_id == alert.id)).all()
     assert [e.detail for e in paged] == ["page 1 to Nora Nurse (nurse)", "page 2 to Paul Pharmacist (pharmacist)"]
     assert {r.status for r in sent} == {"sent"} and all(r.provider_id for r in sent)
 
@@ -118,7 +118,7 @@ def test_a_page_not_yet_sent_is_cancelled_by_a_quick_acknowledgement(ctx, clock,
     worker()
     assert _pages_to(provider, NURSE_PAGER, alert.id) == []
     with Session(ctx.engine) as session:
-        [page] = session.exec(select(Reminder).where(Reminder.alert_id == alert.id)).all()
+        [page] = session.exec(select(OutboundMessage).where(OutboundMessage.alert_id == alert.id)).all()
     assert page.status == "cancelled" and "acknowledged by Nora Nurse" in page.cancel_reason
 
 

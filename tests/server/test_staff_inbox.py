@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from server.models import Alert, AlertEvent, AuditLog, Reminder, TreatmentPlan
+from server.models import Alert, AlertEvent, AuditLog, OutboundMessage, TreatmentPlan
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
 
 from test_staff_helpers import (NURSE, PHARMACIST, LiveServer, SseReader, http_sign_in, patient_by_mrn, post_form,
@@ -111,7 +111,7 @@ def test_acknowledging_records_who_and_stops_the_paging(nurse, ctx, engine, cloc
     [alert] = _alerts(engine, maria.id)
     assert alert.next_page_at is not None
     with Session(engine) as session:
-        [page] = session.exec(select(Reminder).where(Reminder.alert_id == alert.id)).all()
+        [page] = session.exec(select(OutboundMessage).where(OutboundMessage.alert_id == alert.id)).all()
     assert page.status == "pending" and page.to_address == "+15555550111"  # the on-call nurse, at once
     clock.advance(minutes=3)
     answer = post_form(nurse, f"/staff/alerts/{alert.id}/acknowledge", {"back": "/staff/inbox"}, follow_redirects=False)
@@ -121,7 +121,7 @@ def test_acknowledging_records_who_and_stops_the_paging(nurse, ctx, engine, cloc
     assert (alert.status, alert.acknowledged_by_staff_id, alert.next_page_at) == ("acknowledged", nurse_row.id, None)
     assert alert.acknowledged_at == clock.now()
     with Session(engine) as session:
-        page = session.get(Reminder, page.id)
+        page = session.get(OutboundMessage, page.id)
     assert page.status == "cancelled"  # not yet handed to the provider: no longer needed
     kinds = [e.kind for e in _events(engine, alert.id)]
     assert kinds == ["created", "paged", "acknowledged"]
@@ -153,7 +153,7 @@ def test_assign_note_and_resolve_are_recorded_on_the_alert(nurse, ctx, engine, c
 def _plan_reminders(engine, patient_id, now):
     from server.db import session_scope
     from server.models import Patient
-    from server.services.reminders import replan_patient
+    from server.services.outbox.planning import replan_patient
 
     with session_scope(engine) as session:
         replan_patient(session, session.get(Patient, patient_id), now)
@@ -172,7 +172,8 @@ def test_holding_from_an_alert_versions_the_plan_cancels_reminders_and_arms_r_re
     with Session(engine) as session:
         plans = session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == robert.id)
                              .order_by(TreatmentPlan.version)).all()
-        doses = session.exec(select(Reminder).where(Reminder.patient_id == robert.id, Reminder.kind == "dose")).all()
+        doses = session.exec(select(OutboundMessage).where(OutboundMessage.patient_id == robert.id,
+                                                           OutboundMessage.kind == "dose")).all()
     held = plans[-1]
     assert (held.version, held.status, held.hold_rule, held.reason) == (2, "held", "R-WT-10", "Weight down 12%")
     assert held.changed_by_staff_id == staff_by_email(engine, NURSE).id

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from server.db import session_scope
-from server.models import Alert, AuditLog, InboundMessage, LabResult, Reminder
+from server.models import Alert, AuditLog, InboundMessage, LabResult, OutboundMessage
 from server.services.entries import SymptomAnswers, record_dose, record_symptoms
 
 from test_staff_helpers import ADMIN, NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
@@ -99,14 +99,15 @@ def test_the_timeline_shows_entries_alerts_messages_with_delivery_status_and_pla
     maria = patient_by_mrn(engine, MARIA)
     now = clock.now()
     with session_scope(engine) as session:
-        session.add(Reminder(dedupe_key="t-1", patient_id=maria.id, kind="dose", channel="sms", to_address="+1",
-                             body="Time for your medicine", scheduled_for=now - timedelta(hours=5),
-                             send_at=now - timedelta(hours=5), status="sent", sent_at=now - timedelta(hours=5),
-                             delivery_status="delivered", created_at=now, updated_at=now))
-        session.add(Reminder(dedupe_key="t-2", patient_id=maria.id, kind="weight", channel="sms", to_address="+1",
-                             scheduled_for=now - timedelta(hours=3), send_at=now - timedelta(hours=3), status="sent",
-                             sent_at=now - timedelta(hours=3), delivery_status="undelivered", created_at=now,
-                             updated_at=now))
+        session.add(OutboundMessage(dedupe_key="t-1", patient_id=maria.id, kind="dose", channel="sms",
+                                    to_address="+1", body="Time for your medicine",
+                                    scheduled_for=now - timedelta(hours=5), send_at=now - timedelta(hours=5),
+                                    status="sent", sent_at=now - timedelta(hours=5), delivery_status="delivered",
+                                    created_at=now, updated_at=now))
+        session.add(OutboundMessage(dedupe_key="t-2", patient_id=maria.id, kind="weight", channel="sms",
+                                    to_address="+1", scheduled_for=now - timedelta(hours=3),
+                                    send_at=now - timedelta(hours=3), status="sent", sent_at=now - timedelta(hours=3),
+                                    delivery_status="undelivered", created_at=now, updated_at=now))
         session.add(InboundMessage(provider_id="SM-in-1", from_number="+15555550201", to_number="+15005550006",
                                    body="TOOK", patient_id=maria.id, handled_as="dose_taken", reply="Thanks",
                                    received_at=now - timedelta(hours=2)))

@@ -1,0 +1,1 @@
+"""Stand-ins for outside services (the SMS provider), for tests, benchmarks and local development."""
