@@ -126,7 +126,8 @@ RULES: dict[str, Rule] = {
         Rule("R-FAT-2", "fatigue", Action.INTERRUPT, Tier.SAME_DAY, "fatigue grade 2 reported on entries spanning more than 7 days",
              "fatigue grade 1 or less"),
         Rule("R-FAT-3", "fatigue", Action.INTERRUPT, Tier.SAME_DAY, "fatigue grade 3", "fatigue grade 1 or less"),
-        Rule("R-FEVER", "fever", Action.EVALUATE, Tier.URGENT, "temperature 38.0 °C (100.4 °F) or more, or chills/shaking"),
+        Rule("R-FEVER", "fever", Action.EVALUATE, Tier.URGENT, "highest temperature in the last 24 h 38.0 °C (100.4 °F) or more, "
+             "or chills/shaking"),
         Rule("R-BLEED", "bleeding", Action.EVALUATE, Tier.URGENT, "bleeding that won't stop, blood in urine, stool or vomit (urgent); "
              "bruising or nosebleed that stopped (same_day)"),
         Rule("R-NEURO", "neuro", Action.EVALUATE, Tier.URGENT, "confusion or fainting (urgent); dizziness alone (same_day)"),
@@ -137,8 +138,9 @@ RULES: dict[str, Rule] = {
         Rule("R-PLT-75B", "labs", Action.INTERRUPT, Tier.URGENT, "platelets 25 to less than 75 x10^9/L with bleeding (MM)",
              "bleeding resolved"),
         Rule("R-PLT-25", "labs", Action.INTERRUPT, Tier.URGENT, "platelets less than 25 x10^9/L (MM)", "platelets 50 x10^9/L or more"),
-        Rule("R-ANC-1", "labs", Action.REDUCE, Tier.SAME_DAY, "ANC 0.5 to 1.0 x10^9/L without fever (MM)"),
-        Rule("R-ANC-05", "labs", Action.INTERRUPT, Tier.URGENT, "ANC less than 0.5 x10^9/L, or ANC 1.0 or less with fever (MM)",
+        Rule("R-ANC-1", "labs", Action.REDUCE, Tier.SAME_DAY, "ANC 0.5 to 1.0 x10^9/L without fever in the 24 h before or after the sample (MM)"),
+        Rule("R-ANC-05", "labs", Action.INTERRUPT, Tier.URGENT, "ANC less than 0.5 x10^9/L, or ANC 1.0 or less with a temperature "
+             "of 38.0 °C or more in the 24 h before or after the sample (MM)",
              "ANC 1.0 x10^9/L or more"),
         Rule("R-HGB-8", "labs", Action.REDUCE, Tier.SAME_DAY, "hemoglobin less than 8.0 g/dL (MM)"),
         Rule("R-LAB-DLBCL", "labs", Action.EVALUATE, Tier.SAME_DAY, "platelets, ANC or hemoglobin below the MM thresholds (DLBCL)"),
@@ -439,9 +441,22 @@ class _Context:
                 return entry
         return None
 
+    def highest_temperature(self, start: datetime, end: datetime) -> tuple[float, datetime] | None:
+        """The highest temperature reported with start <= at <= end (the earliest of equal ones), else None."""
+        highest: tuple[float, datetime] | None = None
+        for entry in self.symptoms:
+            value = entry.temperature_c
+            if value is not None and start <= entry.at <= end and (highest is None or value > highest[0]):
+                highest = (value, entry.at)
+        return highest
+
     def fever_c(self) -> tuple[float, datetime] | None:
-        """A recent temperature of 38.0 °C or more (the latest one), else None."""
-        temp = self.recent_symptom("temperature_c")
+        """The highest temperature of the last 24 hours when it is 38.0 °C or more, else None.
+
+        clinical-reference: R-FEVER ("highest temperature reported in the last 24 h"): a fever brought down by
+        paracetamol is still a fever.
+        """
+        temp = self.highest_temperature(self.now - RECENT_SYMPTOMS, self.now + FUTURE_TOLERANCE)
         if temp is not None and temp[0] >= FEVER_C:
             return temp
         return None
@@ -668,6 +683,7 @@ PLATELETS_INTERRUPT = 25.0  # clinical-reference: R-PLT-25 (<25)
 PLATELETS_RESUME = 50.0  # clinical-reference: R-PLT-25 resume (>= 50)
 ANC_REDUCE = 1.0  # clinical-reference: R-ANC-1 (0.5 to 1.0)
 ANC_INTERRUPT = 0.5  # clinical-reference: R-ANC-05 (<0.5)
+FEBRILE_NEUTROPENIA_WINDOW = timedelta(hours=24)  # clinical-reference: R-ANC-05 ("24 h before or after the sample")
 HEMOGLOBIN_REDUCE = 8.0  # clinical-reference: R-HGB-8 (<8.0)
 
 
@@ -713,16 +729,22 @@ def _labs(ctx: _Context) -> list[Finding]:
     if anc is not None:
         value, at = anc
         text = f"ANC {_num(value)} x10^9/L ({ctx.when(at)})"
-        fever = ctx.fever_c()
-        # clinical-reference: R-ANC-05 (label, from secondary copies). "Any ANC <1.0 with fever": an ANC of exactly 1.0
-        # with fever is read as febrile neutropenia too, since R-ANC-1 counts 1.0 as neutropenic (conservative).
+        # clinical-reference: R-ANC-05 ("a temperature >=38.0 °C reported in the 24 h before or after the sample"):
+        # the highest temperature in that window, whichever was entered first (the lab or the temperature).
+        window = ctx.highest_temperature(at - FEBRILE_NEUTROPENIA_WINDOW, at + FEBRILE_NEUTROPENIA_WINDOW)
+        fever = window if window is not None and window[0] >= FEVER_C else None
         if value < ANC_INTERRUPT:
             findings.append(_finding(ctx, "R-ANC-05", text + f", below {_num(ANC_INTERRUPT)}"))
         elif value <= ANC_REDUCE and fever is not None:
-            findings.append(_finding(ctx, "R-ANC-05", text + f", with fever {fever[0]:.1f} °C ({ctx.when(fever[1])})"))
+            # clinical-reference: R-ANC-05 ("any ANC <=1.0 with a temperature >=38.0 °C": febrile neutropenia)
+            findings.append(_finding(ctx, "R-ANC-05", text + f", 1.0 or below, with fever {fever[0]:.1f} °C "
+                                                             f"({ctx.when(fever[1])}): febrile neutropenia"))
         elif value <= ANC_REDUCE:
             # clinical-reference: R-ANC-1 (label, from secondary copies): "0.5 to 1.0" read as inclusive of 1.0.
-            findings.append(_finding(ctx, "R-ANC-1", text + ", 0.5 to 1.0, no fever reported"))
+            temps = (f"highest temperature in that window {window[0]:.1f} °C ({ctx.when(window[1])})"
+                     if window is not None else "no temperature reported in that window")
+            findings.append(_finding(ctx, "R-ANC-1", text + ", 0.5 to 1.0, no temperature of 38.0 °C or more in the "
+                                                            f"24 h before or after the sample ({temps})"))
 
     if hemoglobin is not None and hemoglobin[0] < HEMOGLOBIN_REDUCE:
         # clinical-reference: R-HGB-8 (label, from secondary copies; transfuse per guidelines)

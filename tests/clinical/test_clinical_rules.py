@@ -254,9 +254,23 @@ def test_an_old_fever_with_a_normal_temperature_since_is_not_returned():
     assert "R-FEVER" not in run(entries)
 
 
-def test_a_fever_followed_by_a_normal_temperature_the_same_day_is_not_returned():
+def test_a_fever_followed_by_a_normal_temperature_the_same_day_is_still_a_fever():
+    # clinical-reference v2: R-FEVER uses the highest temperature of the last 24 h (paracetamol brings it down).
     entries = [symptoms(at=NOW - timedelta(hours=6), temperature_c=38.5), symptoms(temperature_c=37.0)]
-    assert "R-FEVER" not in run(entries)
+    f = run(entries)["R-FEVER"]
+    assert f.tier is Tier.URGENT and "38.5 °C" in f.facts
+
+
+@pytest.mark.parametrize("highest,fires", [(37.9, False), (38.0, True), (38.6, True)])
+def test_fever_uses_the_highest_temperature_of_the_last_24_hours(highest, fires):
+    entries = [symptoms(at=NOW - timedelta(hours=8), temperature_c=highest), symptoms(at=NOW - timedelta(hours=4), temperature_c=37.2)]
+    assert ("R-FEVER" in run(entries)) is fires
+
+
+@pytest.mark.parametrize("age,fires", [(timedelta(hours=24), True), (timedelta(hours=24, minutes=1), False)])
+def test_the_highest_temperature_window_is_24_hours(age, fires):
+    entries = [symptoms(at=NOW - age, temperature_c=38.6), symptoms(at=NOW - timedelta(hours=1), temperature_c=37.0)]
+    assert ("R-FEVER" in run(entries)) is fires
 
 
 @pytest.mark.parametrize("age,fires", [(timedelta(hours=23, minutes=59), True), (timedelta(hours=24), True),
@@ -322,6 +336,45 @@ def test_anc_in_multiple_myeloma(anc, temp, rule):
     entries = [LabEntry(RECENT, anc_10e9_l=anc)] + ([symptoms(temperature_c=temp)] if temp else [])
     found = only(run(entries, regimen="XVd"), *ANC)
     assert list(found) == ([rule] if rule else [])
+
+
+def test_issue_10_fever_brought_down_then_low_anc_is_febrile_neutropenia():
+    # 38.6 °C, then 37.2 °C four hours later (after paracetamol), then an ANC of 0.8.
+    t0 = NOW - timedelta(hours=10)
+    entries = [symptoms(at=t0, temperature_c=38.6), symptoms(at=t0 + timedelta(hours=4), temperature_c=37.2),
+               LabEntry(t0 + timedelta(hours=6), anc_10e9_l=0.8)]
+    found = only(run(entries, regimen="XVd"), *ANC)
+    assert list(found) == ["R-ANC-05"]
+    assert (found["R-ANC-05"].tier, found["R-ANC-05"].action) == (Tier.URGENT, Action.INTERRUPT)
+    assert "38.6" in found["R-ANC-05"].facts and "no fever" not in found["R-ANC-05"].facts
+
+
+@pytest.mark.parametrize("offset,rule", [
+    (-timedelta(hours=24, minutes=1), "R-ANC-1"), (-timedelta(hours=24), "R-ANC-05"), (-timedelta(hours=23), "R-ANC-05"),
+    (timedelta(hours=23), "R-ANC-05"), (timedelta(hours=24), "R-ANC-05"), (timedelta(hours=24, minutes=1), "R-ANC-1"),
+])
+def test_anc_05_counts_a_fever_in_the_24_hours_before_or_after_the_sample(offset, rule):
+    sample = NOW - timedelta(hours=30)
+    entries = [LabEntry(sample, anc_10e9_l=1.0), symptoms(at=sample + offset, temperature_c=38.0)]
+    # evaluated late, after both were entered: the window is around the sample, not around now
+    found = only(run(entries, regimen="Xd", now=max(NOW, sample + offset + timedelta(minutes=1))), *ANC)
+    assert list(found) == [rule]
+
+
+@pytest.mark.parametrize("anc,rule", [(0.99, "R-ANC-05"), (1.0, "R-ANC-05"), (1.01, None)])
+def test_anc_at_or_below_1_with_fever_is_febrile_neutropenia(anc, rule):
+    entries = [symptoms(at=NOW - timedelta(hours=20), temperature_c=38.2), symptoms(at=NOW - timedelta(hours=2), temperature_c=36.9),
+               LabEntry(RECENT, anc_10e9_l=anc)]
+    assert list(only(run(entries), *ANC)) == ([rule] if rule else [])
+
+
+def test_anc_1_facts_never_say_no_fever_when_one_was_reported():
+    # a fever 3 days before the sample: outside the window, so R-ANC-1; the facts name the window, not "no fever"
+    entries = [symptoms(at=RECENT - timedelta(days=3), temperature_c=38.9), symptoms(at=RECENT - timedelta(hours=2), temperature_c=37.4),
+               LabEntry(RECENT, anc_10e9_l=0.8)]
+    f = run(entries)["R-ANC-1"]
+    assert "no fever reported" not in f.facts
+    assert "24 h before or after the sample" in f.facts and "37.4" in f.facts
 
 
 def test_anc_rules_tier_and_action():

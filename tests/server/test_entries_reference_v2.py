@@ -1,0 +1,71 @@
+"""Clinical reference version 2 through the entry service (issue 10): every door re-evaluates the whole state."""
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from server.context import AppContext
+from server.demo import seed_demo
+from server.models import Alert
+from server.services.entries import LabValues, SymptomAnswers, record_lab, record_symptoms
+
+MARIA = 1  # DEMO-001, baseline 68.0 kg, Xd level 0, Mon/Wed 08:00 New York
+
+
+@pytest.fixture
+def ctx(settings, engine, clock):
+    seed_demo(engine, settings, clock.now())
+    return AppContext(settings=settings, engine=engine, clock=clock, publish=lambda c, d: None)
+
+
+def _labs_alert(engine) -> Alert | None:
+    with Session(engine) as s:
+        return s.exec(select(Alert).where(Alert.patient_id == MARIA, Alert.family == "labs",
+                                          Alert.status != "resolved")).first()
+
+
+# ---------------------------------------------------------------- item 1: febrile neutropenia (R-FEVER, R-ANC-05)
+
+def test_a_lab_entered_after_a_fever_brought_down_is_febrile_neutropenia(ctx, clock):
+    t0 = clock.now()
+    record_symptoms(ctx, MARIA, key="fn-temp-high", at=t0, answers=SymptomAnswers(temperature_c=38.6))
+    clock.advance(hours=4)
+    record_symptoms(ctx, MARIA, key="fn-temp-lowr", at=clock.now(), answers=SymptomAnswers(temperature_c=37.2))
+    clock.advance(hours=2)
+    result = record_lab(ctx, MARIA, key="fn-lab-0001", collected_at=clock.now(), staff_id=None,
+                        values=LabValues(anc_10e9_l=0.8))
+    assert [f.rule for f in result.advice.findings if f.family == "labs"] == ["R-ANC-05"]
+    alert = _labs_alert(ctx.engine)
+    assert (alert.rule, alert.tier, alert.action) == ("R-ANC-05", "urgent", "interrupt")
+    assert "no fever" not in alert.facts and "38.6" in alert.facts
+
+
+def test_a_lab_entered_a_day_later_still_sees_the_fever_before_the_sample(ctx, clock):
+    fever_at = clock.now()
+    record_symptoms(ctx, MARIA, key="fn-temp-late", at=fever_at, answers=SymptomAnswers(temperature_c=38.0))
+    clock.advance(hours=30)  # the lab result arrives the next day; the sample was taken 20 h after the fever
+    record_lab(ctx, MARIA, key="fn-lab-0002", collected_at=fever_at + timedelta(hours=20), staff_id=None,
+               values=LabValues(anc_10e9_l=1.0))
+    alert = _labs_alert(ctx.engine)
+    assert (alert.rule, alert.tier) == ("R-ANC-05", "urgent")
+
+
+def test_a_fever_entered_after_the_lab_turns_the_anc_alert_into_febrile_neutropenia(ctx, clock):
+    record_lab(ctx, MARIA, key="fn-lab-0003", collected_at=clock.now(), staff_id=None, values=LabValues(anc_10e9_l=1.0))
+    alert = _labs_alert(ctx.engine)
+    assert (alert.rule, alert.tier) == ("R-ANC-1", "same_day")
+    assert "no fever reported" not in alert.facts
+    clock.advance(hours=6)
+    result = record_symptoms(ctx, MARIA, key="fn-temp-after", at=clock.now(), answers=SymptomAnswers(temperature_c=38.1))
+    assert "R-ANC-05" in [f.rule for f in result.advice.findings]
+    alert = _labs_alert(ctx.engine)
+    assert (alert.rule, alert.tier, alert.action) == ("R-ANC-05", "urgent", "interrupt")
+
+
+@pytest.mark.parametrize("temp,rule", [(37.9, "R-ANC-1"), (38.0, "R-ANC-05")])
+def test_the_fever_threshold_at_the_service(ctx, clock, temp, rule):
+    record_symptoms(ctx, MARIA, key=f"fn-th-{temp}", at=clock.now(), answers=SymptomAnswers(temperature_c=temp))
+    clock.advance(hours=1)
+    record_lab(ctx, MARIA, key=f"fn-lb-{temp}", collected_at=clock.now(), staff_id=None, values=LabValues(anc_10e9_l=0.9))
+    assert _labs_alert(ctx.engine).rule == rule
