@@ -776,6 +776,23 @@ def _weekday_names(ctx: _Context) -> str:
     return " and ".join(WEEKDAYS[d].capitalize() for d in days)
 
 
+def _swallowed_doses(logs: list[DoseEntry]) -> int:
+    """How many doses one local day's swallowed logs (in time order) stand for.
+
+    A "vomited" log right after a "taken" log is that same dose reported again; any dose swallowed after a vomited
+    one is a second dose (clinical-reference: P-VOMITED, R-WRONG-DAY "whatever door it came in by").
+    """
+    doses = 0
+    open_taken = False
+    for entry in logs:
+        if entry.status == "vomited" and open_taken:
+            open_taken = False
+            continue
+        doses += 1
+        open_taken = entry.status == "taken"
+    return doses
+
+
 def _wrong_day(ctx: _Context) -> list[Finding]:
     setup = ctx.setup
     recent = [e for e in ctx.doses if e.was_swallowed and e.at >= ctx.now - RECENT_DOSE_LOGS]
@@ -785,8 +802,7 @@ def _wrong_day(ctx: _Context) -> list[Finding]:
         by_day.setdefault(_dose_date(ctx, entry), []).append(entry)
     for day, logs in sorted(by_day.items()):
         label = f"{day.strftime('%A')} {day.day} {day.strftime('%B')}"
-        # A "vomited" log after a "taken" log is the same dose; two of either kind are two doses.
-        doses = max(sum(e.status == "taken" for e in logs), sum(e.status == "vomited" for e in logs))
+        doses = _swallowed_doses(logs)
         if doses >= 2:
             problems.append(f"{doses} doses logged on {label}")
         current_plan_logs = [e for e in logs if ctx.state.plan_since is None or e.at >= ctx.state.plan_since]

@@ -25,7 +25,8 @@ Decisions:
   and a real drop is one short reply away: `OK` (or resending with `OK`) stores it with confirmed=True and the
   rules run exactly as for the app (a 12% loss opens the same R-WT-10 alert).
 - A second `T` on a day whose dose is already logged is not stored again (a patient answering both the reminder
-  and the nudge has not taken two doses); it gets a "already recorded" reply.
+  and the nudge has not taken two doses); it gets a "already recorded" reply. Except after a "vomited" log: a `T`
+  then reports a dose swallowed again, which is stored and evaluated as a second dose (R-WRONG-DAY).
 - Texts from numbers that belong to no patient are stored and not answered (no confirmation that a clinic exists).
 """
 
@@ -279,12 +280,14 @@ def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetim
     with Session(ctx.engine) as session:
         setup = schedule_setup(patient, current_plan(session, patient.id))
         today, taken_at = _answered_dose_day(setup, now, timedelta(minutes=ctx.settings.nudge_after_minutes))
-        already = session.exec(select(DoseEvent).where(
+        latest = session.exec(select(DoseEvent).where(
             DoseEvent.patient_id == patient.id, DoseEvent.scheduled_for == today, DoseEvent.superseded_at.is_(None),
-            DoseEvent.idempotency_key != key)).first()
+            DoseEvent.idempotency_key != key).order_by(DoseEvent.at.desc(), DoseEvent.id.desc())).first()
     # Today's dose, once logged, is never the "next" one (P-MISSED, P-VOMITED).
     upcoming = _next_dose_words(setup, next_dose_counted_from(setup, today, now), words, patient)
-    if already is not None:
+    # A T after a vomited dose is a dose swallowed again: stored, so R-WRONG-DAY sees the second dose
+    # (clinical-reference: P-VOMITED, R-WRONG-DAY "whatever door it came in by").
+    if latest is not None and not (status == "taken" and latest.status == "vomited"):
         return "dose_already_logged", words["already"].format(next=upcoming), []
     result = entries.record_dose(ctx, patient.id, key=key, status=status, at=taken_at, scheduled_for=today,
                                  source="sms")

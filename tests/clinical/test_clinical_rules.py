@@ -571,6 +571,20 @@ def test_taken_then_vomited_is_one_dose():
     assert "R-WRONG-DAY" not in run(GOOD_LOGS + [dose_log(date(2026, 3, 11), "vomited", hour=9)])
 
 
+@pytest.mark.parametrize("statuses,second_dose", [
+    (("taken",), False), (("vomited",), False), (("taken", "vomited"), False),
+    (("vomited", "taken"), True), (("taken", "vomited", "taken"), True), (("vomited", "vomited"), True),
+    (("taken", "taken"), True),
+])
+def test_a_dose_swallowed_after_a_vomited_dose_the_same_day_is_a_second_dose(statuses, second_dose):
+    # clinical-reference: P-VOMITED, R-WRONG-DAY (v2: vomited then taken on the same local day is a second dose)
+    logs = [dose_log(date(2026, 3, 9))] + [dose_log(date(2026, 3, 11), status, hour=8 + i) for i, status in enumerate(statuses)]
+    found = run(logs)
+    assert ("R-WRONG-DAY" in found) is second_dose
+    if second_dose:
+        assert "2 doses logged on Wednesday 11 March" in found["R-WRONG-DAY"].facts or "3 doses" in found["R-WRONG-DAY"].facts
+
+
 def test_correct_days_are_not_wrong_day():
     assert "R-WRONG-DAY" not in run(GOOD_LOGS)
 

@@ -69,3 +69,70 @@ def test_the_fever_threshold_at_the_service(ctx, clock, temp, rule):
     clock.advance(hours=1)
     record_lab(ctx, MARIA, key=f"fn-lb-{temp}", collected_at=clock.now(), staff_id=None, values=LabValues(anc_10e9_l=0.9))
     assert _labs_alert(ctx.engine).rule == rule
+
+
+# ---------------------------------------------------------------- item 2: vomited then taken (P-VOMITED, R-WRONG-DAY)
+
+MARIA_PHONE = "+15555550201"
+
+
+def _doses(engine, pid=MARIA):
+    from server.models import DoseEvent
+    with Session(engine) as s:
+        return s.exec(select(DoseEvent).where(DoseEvent.patient_id == pid, DoseEvent.superseded_at.is_(None))
+                      .order_by(DoseEvent.at)).all()
+
+
+def _wrong_day_alert(engine):
+    with Session(engine) as s:
+        return s.exec(select(Alert).where(Alert.patient_id == MARIA, Alert.rule == "R-WRONG-DAY")).first()
+
+
+@pytest.mark.parametrize("first,then,second_dose", [
+    ("vomited", "taken", True), ("taken", "vomited", False), ("vomited", "vomited", True)])
+def test_app_vomited_then_taken_the_same_day_is_a_second_dose(ctx, clock, first, then, second_dose):
+    from server.services.entries import record_dose
+    record_dose(ctx, MARIA, key="vt-dose-001", status=first, at=clock.now() - timedelta(minutes=50))
+    clock.advance(minutes=30)
+    result = record_dose(ctx, MARIA, key="vt-dose-002", status=then, at=clock.now())
+    rules = [f.rule for f in result.advice.findings]
+    assert ("R-WRONG-DAY" in rules) is second_dose
+    assert (_wrong_day_alert(ctx.engine) is not None) is second_dose
+    if second_dose:
+        assert result.advice.tier == "same_day"
+        assert any("not taken every day" in m for m in result.advice.messages)
+
+
+def test_an_offline_replay_of_a_taken_dose_after_a_vomited_one_is_a_second_dose(ctx, clock):
+    from server.services.entries import record_dose
+    record_dose(ctx, MARIA, key="vt-dose-003", status="vomited", at=clock.now() - timedelta(minutes=55))
+    clock.advance(hours=5)  # the phone comes back online and replays the log made at 09:30
+    result = record_dose(ctx, MARIA, key="vt-dose-004", status="taken", at=clock.now() - timedelta(hours=4, minutes=30),
+                         source="offline")
+    assert "R-WRONG-DAY" in [f.rule for f in result.advice.findings]
+
+
+def test_sms_t_after_an_app_vomited_log_is_stored_and_is_a_second_dose(ctx, clock):
+    from server.services.entries import record_dose
+    from server.services.sms_inbound import handle_inbound_sms
+    record_dose(ctx, MARIA, key="vt-dose-005", status="vomited", at=clock.now() - timedelta(minutes=50))
+    clock.advance(minutes=40)
+    result = handle_inbound_sms(ctx, message_sid="SM" + "v" * 32, from_number=MARIA_PHONE, to_number="+15555550100",
+                                body="T")
+    assert result.handled_as == "dose_taken"
+    assert [d.status for d in _doses(ctx.engine)][-2:] == ["vomited", "taken"]
+    assert _wrong_day_alert(ctx.engine) is not None
+    assert "todos los días" in result.reply  # Maria reads Spanish: "not taken every day"
+
+
+def test_sms_t_after_an_app_taken_log_is_still_already_recorded(ctx, clock):
+    from server.services.entries import record_dose
+    from server.services.sms_inbound import handle_inbound_sms
+    record_dose(ctx, MARIA, key="vt-dose-006", status="taken", at=clock.now() - timedelta(minutes=50))
+    clock.advance(minutes=40)
+    result = handle_inbound_sms(ctx, message_sid="SM" + "w" * 32, from_number=MARIA_PHONE, to_number="+15555550100",
+                                body="T")
+    assert result.handled_as == "dose_already_logged"
+    assert [d.status for d in _doses(ctx.engine)][-1:] == ["taken"] and len(
+        [d for d in _doses(ctx.engine) if str(d.scheduled_for) == "2026-03-02"]) == 1
+    assert _wrong_day_alert(ctx.engine) is None
