@@ -34,6 +34,7 @@ from server.clinical.schedule import (
     ScheduleSetup,
     is_dose_day,
     next_dose,
+    next_dose_counted_from,
     next_dose_day_text,
     previous_doses,
     resolve_local,
@@ -42,7 +43,9 @@ from server.clinical.schedule import (
 RECENT_SYMPTOMS = timedelta(hours=24)  # clinical-reference: section 5 ("in the last 24 hours" / "today")
 RECENT_DOSE_LOGS = timedelta(days=7)
 FUTURE_TOLERANCE = timedelta(hours=1)
-INTERRUPT_URGENT_WITHIN = timedelta(hours=12)  # clinical-reference: section 3 (interrupt -> urgent, next dose < 12 h)
+# clinical-reference: section 3 (a finding that changes the next dose -> urgent when the next dose is < 12 h away)
+DOSE_CHANGE_URGENT_WITHIN = timedelta(hours=12)
+DOSE_CHANGING_ACTIONS = frozenset({"interrupt", "reduce", "discontinue"})  # clinical-reference: section 3, v2
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -472,8 +475,24 @@ def _context(state: PatientState, now: datetime) -> _Context:
         symptoms=tuple(e for e in ordered if isinstance(e, SymptomEntry)),
         labs=tuple(e for e in ordered if isinstance(e, LabEntry)),
         doses=tuple(e for e in ordered if isinstance(e, DoseEntry)),
-        next_dose=next_dose(state.setup, now),
+        next_dose=next_unlogged_dose(state.setup, [e for e in ordered if isinstance(e, DoseEntry)], now),
     )
+
+
+def next_unlogged_dose(setup: ScheduleSetup, doses: Iterable[DoseEntry], now: datetime) -> ScheduledEvent | None:
+    """The next scheduled dose at or after `now` whose dose day has no dose log yet (taken, missed or vomited).
+
+    clinical-reference: section 3 v2 ("next scheduled dose" counts from the doses already logged: a dose already
+    taken today is not next), the same reading as `next_dose_counted_from` for the patient's screens.
+    """
+    zone = setup.zone
+    logged = {e.scheduled_for or e.at.astimezone(zone).date() for e in doses}
+    dose = next_dose(setup, now)
+    for _ in range(16):
+        if dose is None or dose.local.date() not in logged:
+            return dose
+        dose = next_dose(setup, next_dose_counted_from(setup, dose.local.date(), now))
+    return dose
 
 
 def _pct_below(baseline: float, value: float) -> float:
@@ -498,9 +517,10 @@ def _finding(ctx: _Context, rule_id: str, facts: str, *, tier: Tier | None = Non
     """Build a finding for a rule: tier rules of section 3, the resume dose for reduce/interrupt, the advice."""
     rule = RULES[rule_id]
     tier = tier or rule.tier
-    # clinical-reference: section 3 ("An interrupt finding becomes urgent when the next dose is less than 12 hours away")
-    if (rule.action is Action.INTERRUPT and ctx.next_dose is not None
-            and ctx.next_dose.utc - ctx.now < INTERRUPT_URGENT_WITHIN):
+    # clinical-reference: section 3 v2 (the 12-hour rule: interrupt, reduce, discontinue and R-LADDER become urgent
+    # when the next scheduled dose, counted from the doses already logged, is less than 12 hours away)
+    if (rule.action.value in DOSE_CHANGING_ACTIONS and ctx.next_dose is not None
+            and ctx.next_dose.utc - ctx.now < DOSE_CHANGE_URGENT_WITHIN):
         tier = Tier.URGENT
         facts += f"; next dose due {ctx.when(ctx.next_dose.utc)}, less than 12 hours away"
     resume_level, resume_dose = None, None

@@ -423,9 +423,41 @@ def test_an_interrupt_becomes_urgent_when_the_next_dose_is_less_than_12_hours_aw
         assert "Call your care team now" in f.patient_advice and "Do not take your next selinexor dose" in f.patient_advice
 
 
-def test_a_reduce_finding_does_not_escalate_before_a_dose():
+@pytest.mark.parametrize("before_dose,tier", [
+    (timedelta(hours=11, minutes=59), Tier.URGENT), (timedelta(hours=12), Tier.SAME_DAY), (timedelta(hours=12, minutes=1), Tier.SAME_DAY),
+])
+@pytest.mark.parametrize("lab,rule", [(dict(hemoglobin_g_dl=7.5), "R-HGB-8"), (dict(platelets_10e9_l=60), "R-PLT-75"),
+                                      (dict(anc_10e9_l=0.8), "R-ANC-1")])
+def test_a_reduce_finding_becomes_urgent_when_the_next_dose_is_less_than_12_hours_away(before_dose, tier, lab, rule):
+    # clinical-reference: section 3 v2 (the 12-hour rule covers every finding that changes the next dose)
+    now = _now_before_next_dose(before_dose)
+    f = run([LabEntry(now, **lab)], now=now)[rule]
+    assert f.tier is tier
+    assert ("less than 12 hours away" in f.facts) is (tier is Tier.URGENT)
+
+
+@pytest.mark.parametrize("before_dose,tier", [
+    (timedelta(hours=11, minutes=59), Tier.URGENT), (timedelta(hours=12), Tier.SAME_DAY), (timedelta(hours=13), Tier.SAME_DAY),
+])
+def test_r_ladder_becomes_urgent_when_the_next_dose_is_less_than_12_hours_away(before_dose, tier):
+    now = _now_before_next_dose(before_dose)
+    f = run([LabEntry(now, hemoglobin_g_dl=7.5)], now=now, level=3)["R-LADDER"]
+    assert (f.tier, f.action) == (tier, Action.DISCONTINUE)
+
+
+def test_an_evaluate_finding_does_not_escalate_under_the_12_hour_rule():
     now = _now_before_next_dose(timedelta(hours=1))
-    assert run([LabEntry(now, hemoglobin_g_dl=7.5)], now=now)["R-HGB-8"].tier is Tier.SAME_DAY
+    assert run([symptoms(at=now, vision_change=True)], now=now)["R-EYE"].tier is Tier.ROUTINE
+
+
+@pytest.mark.parametrize("logged,tier", [(None, Tier.URGENT), ("taken", Tier.SAME_DAY), ("vomited", Tier.SAME_DAY)])
+def test_a_dose_already_logged_today_is_not_the_next_dose(logged, tier):
+    # Wednesday 11 March: the 08:00 dose was taken early at 07:00; at 07:30 a low sodium arrives. The next dose is
+    # Monday 16 March, days away: same_day, not urgent (clinical-reference: section 3 v2).
+    now = datetime(2026, 3, 11, 11, 30, tzinfo=UTC)  # 07:30 New York (EDT from 8 March)
+    entries = [dose_log(date(2026, 3, 9))] + ([dose_log(date(2026, 3, 11), logged, hour=7)] if logged else [])
+    f = run(entries + [LabEntry(now, sodium_mmol_l=128)], now=now)["R-NA"]
+    assert f.tier is tier
 
 
 def test_an_interrupt_on_a_held_plan_does_not_escalate():

@@ -136,3 +136,28 @@ def test_sms_t_after_an_app_taken_log_is_still_already_recorded(ctx, clock):
     assert [d.status for d in _doses(ctx.engine)][-1:] == ["taken"] and len(
         [d for d in _doses(ctx.engine) if str(d.scheduled_for) == "2026-03-02"]) == 1
     assert _wrong_day_alert(ctx.engine) is None
+
+
+# ---------------------------------------------------------------- item 5: the 12-hour rule, version 2 (section 3)
+
+@pytest.mark.parametrize("hours_before,tier", [(11.9, "urgent"), (12, "same_day")])
+def test_a_reduce_lab_becomes_urgent_less_than_12_hours_before_the_next_dose(ctx, clock, hours_before, tier):
+    from datetime import datetime, timezone
+    wednesday_dose = datetime(2026, 3, 4, 13, 0, tzinfo=timezone.utc)  # Wednesday 08:00 New York
+    clock.set(wednesday_dose - timedelta(hours=hours_before))
+    record_lab(ctx, MARIA, key=f"tw-lab-{hours_before}", collected_at=clock.now(), staff_id=None,
+               values=LabValues(hemoglobin_g_dl=7.5))
+    alert = _labs_alert(ctx.engine)
+    assert (alert.rule, alert.action, alert.tier) == ("R-HGB-8", "reduce", tier)
+
+
+def test_a_dose_taken_early_today_is_not_the_next_dose_at_the_service(ctx, clock):
+    from datetime import datetime, timezone
+    from server.services.entries import record_dose
+    clock.set(datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc))  # Wednesday 07:00 New York, dose at 08:00
+    record_dose(ctx, MARIA, key="tw-dose-early", status="taken", at=clock.now())
+    clock.advance(minutes=30)
+    record_lab(ctx, MARIA, key="tw-lab-early", collected_at=clock.now(), staff_id=None,
+               values=LabValues(sodium_mmol_l=129))
+    alert = _labs_alert(ctx.engine)
+    assert (alert.rule, alert.tier) == ("R-NA", "same_day")  # the next dose is Monday, not in 30 minutes
