@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
 from ..clinical.errors import ClinicalValidationError
-from ..clinical.grading import check_choice, check_grade, check_range, lb_to_kg, weight_needs_confirmation
+from ..clinical.grading import (KG_PER_LB, check_choice, check_grade, check_range, lb_to_kg,
+                                weight_needs_confirmation)
 from ..clinical.rules import Finding, Tier, dose_advice, evaluate
 from ..clinical.schedule import next_dose_counted_from, next_dose_day_text
 from ..context import AppContext
@@ -223,15 +224,26 @@ def record_weight(ctx: AppContext, patient_id: int, *, key: str, at: datetime, v
                                       WeightEntry.id != (corrects_id or -1))
             .order_by(WeightEntry.at.desc())
         ).first()
-        if not confirmed and weight_needs_confirmation(previous.kg if previous else None, kg):
-            shown = previous.entered_value if previous else None
+        if not confirmed and weight_needs_confirmation(previous.kg if previous else None, kg,
+                                                       patient.baseline_weight_kg):
+            if previous is not None:
+                raise ConfirmationRequired(
+                    "weight", f"This is more than 5% away from your last weight ({previous.entered_value:g} "
+                              f"{previous.entered_unit}). Please check and confirm it.")
+            # No weight yet: the baseline from enrollment is the one to compare with (issue 10 item 13).
+            baseline = _in_unit(patient.baseline_weight_kg, patient.weight_unit)
             raise ConfirmationRequired(
-                "weight", f"This is more than 5% away from your last weight ({shown:g} {previous.entered_unit}). "
+                "weight", f"This is more than 5% away from your starting weight ({baseline:g} {patient.weight_unit}). "
                           "Please check and confirm it.")
         return WeightEntry(patient_id=patient.id, idempotency_key=key, at=at, kg=kg, entered_value=float(value),
                            entered_unit=unit, source=source, corrects_id=corrects_id, recorded_at=now)
 
     return _record(ctx, patient_id, "weight", WeightEntry, _check_key(key), content, build, corrects_id)
+
+
+def _in_unit(kg: float, unit: str) -> float:
+    """A kg value shown in the patient's unit, one decimal."""
+    return round(kg / KG_PER_LB, 1) if unit == "lb" else round(kg, 1)
 
 
 def record_lab(ctx: AppContext, patient_id: int, *, key: str, collected_at: datetime, values: LabValues,

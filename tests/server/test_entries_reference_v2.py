@@ -161,3 +161,56 @@ def test_a_dose_taken_early_today_is_not_the_next_dose_at_the_service(ctx, clock
                values=LabValues(sodium_mmol_l=129))
     alert = _labs_alert(ctx.engine)
     assert (alert.rule, alert.tier) == ("R-NA", "same_day")  # the next dose is Monday, not in 30 minutes
+
+
+# ---------------------------------------------------------------- item 13: a first weight is confirmed against the baseline
+
+def _forget_weights(engine, pid):
+    from server.models import WeightEntry
+    with Session(engine) as s:
+        for row in s.exec(select(WeightEntry).where(WeightEntry.patient_id == pid)).all():
+            s.delete(row)
+        s.commit()
+
+
+@pytest.mark.parametrize("kg,confirm", [(64.5, True), (64.6, False), (71.4, False), (71.5, True)])
+def test_a_first_app_weight_is_confirmed_against_the_baseline(ctx, clock, kg, confirm):
+    from server.services.entries import ConfirmationRequired, record_weight
+    _forget_weights(ctx.engine, MARIA)  # baseline 68.0 kg; 5% = 64.6 .. 71.4
+    if confirm:
+        with pytest.raises(ConfirmationRequired, match=r"starting weight \(68 kg\)"):
+            record_weight(ctx, MARIA, key=f"fw-app-{kg}", at=clock.now(), value=kg, unit="kg", source="offline")
+        assert _alerts_of(ctx.engine, "weight") == []
+    else:
+        record_weight(ctx, MARIA, key=f"fw-app-{kg}", at=clock.now(), value=kg, unit="kg")
+
+
+def test_a_first_weight_in_pounds_names_the_baseline_in_pounds(ctx, clock):
+    from server.services.entries import ConfirmationRequired, record_weight
+    robert = 2  # baseline 82.0 kg, enters pounds
+    _forget_weights(ctx.engine, robert)
+    with pytest.raises(ConfirmationRequired, match=r"starting weight \(180\.8 lb\)"):
+        record_weight(ctx, robert, key="fw-app-lb", at=clock.now(), value=120, unit="lb")
+
+
+def _alerts_of(engine, family):
+    with Session(engine) as s:
+        return s.exec(select(Alert).where(Alert.patient_id == MARIA, Alert.family == family)).all()
+
+
+def test_a_first_sms_weight_typo_asks_for_confirmation_and_pages_nobody(ctx, clock):
+    from server.models import Reminder, WeightEntry
+    from server.services.sms_inbound import handle_inbound_sms
+    _forget_weights(ctx.engine, MARIA)
+    result = handle_inbound_sms(ctx, message_sid="SM" + "x" * 32, from_number=MARIA_PHONE, to_number="+15555550100",
+                                body="W 52")
+    assert result.handled_as == "weight_unconfirmed" and "68 kg" in result.reply
+    with Session(ctx.engine) as s:
+        assert s.exec(select(WeightEntry).where(WeightEntry.patient_id == MARIA)).all() == []
+        assert s.exec(select(Reminder).where(Reminder.kind == "page")).all() == []
+    assert _alerts_of(ctx.engine, "weight") == []
+    clock.advance(minutes=2)
+    confirmed = handle_inbound_sms(ctx, message_sid="SM" + "y" * 32, from_number=MARIA_PHONE,
+                                   to_number="+15555550100", body="OK")
+    assert confirmed.handled_as == "weight"
+    assert [a.rule for a in _alerts_of(ctx.engine, "weight")] == ["R-WT-20"]
