@@ -212,7 +212,8 @@ def record_weight(ctx: AppContext, patient_id: int, *, key: str, at: datetime, v
         raise FieldError("unit", "Unit must be kg or lb.")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise FieldError("weight", "Enter your weight as a number.")
-    kg = round(lb_to_kg(value), 2) if unit == "lb" else round(float(value), 2)
+    # Unrounded: an exact 10.0% or 20.0% loss entered in pounds stays exact (clinical-reference: section 4a, v2).
+    kg = lb_to_kg(float(value)) if unit == "lb" else float(value)
     if not 25 <= kg <= 300:  # clinical-reference §5 plausible range, reported in the unit the patient used
         low, high = ("25", "300") if unit == "kg" else ("55", "661")
         raise FieldError("weight", f"Weight must be between {low} and {high} {unit}.")

@@ -214,3 +214,39 @@ def test_a_first_sms_weight_typo_asks_for_confirmation_and_pages_nobody(ctx, clo
                                    to_number="+15555550100", body="OK")
     assert confirmed.handled_as == "weight"
     assert [a.rule for a in _alerts_of(ctx.engine, "weight")] == ["R-WT-20"]
+
+
+# ---------------------------------------------------------------- item 4: pounds keep the boundary (section 4a)
+
+def _set_baseline(engine, pid, kg):
+    from server.models import Patient
+    with Session(engine) as s:
+        patient = s.get(Patient, pid)
+        patient.baseline_weight_kg = kg
+        s.add(patient)
+        s.commit()
+
+
+@pytest.mark.parametrize("baseline_lb", [101, 120, 150, 203])
+@pytest.mark.parametrize("fraction,rule", [(0.9, "R-WT-10"), (0.8, "R-WT-20")])
+def test_an_exact_loss_entered_in_pounds_is_exact(ctx, clock, baseline_lb, fraction, rule):
+    from server.clinical.grading import lb_to_kg
+    from server.services.entries import record_weight
+    robert = 2
+    _set_baseline(ctx.engine, robert, lb_to_kg(baseline_lb))
+    result = record_weight(ctx, robert, key=f"lb-{baseline_lb}-{fraction}", at=clock.now(),
+                           value=round(baseline_lb * fraction, 1), unit="lb", confirmed=True)
+    weight = [f for f in result.advice.findings if f.family == "weight"]
+    assert [f.rule for f in weight] == [rule]
+    assert f"{int(round((1 - fraction) * 100))}.0% below" in weight[0].facts
+
+
+@pytest.mark.parametrize("baseline_lb", [101, 120])
+def test_a_baseline_entered_in_pounds_is_stored_unrounded(clock, baseline_lb):
+    from server.clinical.grading import lb_to_kg
+    from server.services.enrollment import EnrollmentForm, validate_enrollment
+    form = EnrollmentForm(first_name="Ann", last_name="Lee", date_of_birth="1950-01-02", mrn="LB-1",
+                          phone="+12025550199", timezone="America/New_York", regimen="Xd",
+                          start_date=clock.now().date().isoformat(), baseline_weight=str(baseline_lb), weight_unit="lb",
+                          sms_consent="on")
+    assert validate_enrollment(form, clock.now()).baseline_weight_kg == lb_to_kg(baseline_lb)
