@@ -4,7 +4,7 @@ Commands (English and Spanish, any case, surrounding spaces and a trailing perio
 
 | Text | Meaning |
 |---|---|
-| `T`, `TAKEN`, `1`, `TOMADA`, `TOMADO`, `TOME` | today's dose taken (record_dose, scheduled_for = today) |
+| `T`, `TAKEN`, `TOMADA`, `TOMADO`, `TOME` | today's dose taken (record_dose, scheduled_for = today) |
 | `MISSED`, `OLVIDADA`, `NO TOMADA` | today's dose missed (P-MISSED advice in the reply) |
 | `W 72.4`, `W 160 lb`, `P 72,4` (peso) | weight, in the patient's unit unless one is given |
 | `W 61.6 OK`, or `OK` / `SI` after a confirmation question | a weight more than 5% from the last one, confirmed |
@@ -58,7 +58,9 @@ log = logging.getLogger(__name__)
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE",
                            "PARAR", "BAJA"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP", "ALTA"})
-TAKEN_WORDS = frozenset({"T", "TAKEN", "1", "TOOK", "TOMADA", "TOMADO", "TOME", "TOMÉ"})
+# clinical-reference: section 5 ("SMS keywords are words ..., never a bare digit, so that an answer to another
+# question is never read as a dose"): no digit on its own is a dose word.
+TAKEN_WORDS = frozenset({"T", "TAKEN", "TOOK", "TOMADA", "TOMADO", "TOME", "TOMÉ"})
 MISSED_WORDS = frozenset({"MISSED", "OLVIDADA", "OLVIDADO", "NO TOMADA", "NO TOMADO"})
 HELP_WORDS = frozenset({"HELP", "INFO", "?", "AYUDA"})
 CONFIRM_WORDS = frozenset({"OK", "SI", "SÍ", "YES", "CONFIRM", "CONFIRMAR"})

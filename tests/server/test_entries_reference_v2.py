@@ -250,3 +250,25 @@ def test_a_baseline_entered_in_pounds_is_stored_unrounded(clock, baseline_lb):
                           start_date=clock.now().date().isoformat(), baseline_weight=str(baseline_lb), weight_unit="lb",
                           sms_consent="on")
     assert validate_enrollment(form, clock.now()).baseline_weight_kg == lb_to_kg(baseline_lb)
+
+
+# ---------------------------------------------------------------- item 9: SMS keywords are words, never a bare digit
+
+@pytest.mark.parametrize("body", ["1", "0", "2", "3", " 1. ", "10"])
+def test_a_bare_digit_is_never_a_dose_word(body):
+    from server.services.sms_inbound import parse_command
+    assert parse_command(body).kind == "unknown"
+
+
+def test_an_sms_1_logs_no_dose(ctx, clock):
+    from server.services.sms_inbound import handle_inbound_sms
+    before = len(_doses(ctx.engine))
+    result = handle_inbound_sms(ctx, message_sid="SM" + "d" * 32, from_number=MARIA_PHONE, to_number="+15555550100",
+                                body="1")
+    assert result.handled_as == "unknown" and len(_doses(ctx.engine)) == before
+
+
+@pytest.mark.parametrize("body", ["T", "TAKEN", "TOMADA", "tomé"])
+def test_dose_words_still_log_a_dose(body):
+    from server.services.sms_inbound import parse_command
+    assert parse_command(body).kind == "taken"
