@@ -20,7 +20,7 @@ from ..clinical.errors import ClinicalValidationError
 from ..clinical.grading import (KG_PER_LB, check_choice, check_grade, check_range, lb_to_kg,
                                 weight_needs_confirmation)
 from ..clinical.rules import Finding, Tier, dose_advice, evaluate
-from ..clinical.schedule import next_dose_counted_from, next_dose_day_text
+from ..clinical.schedule import dose_on_local_date, next_dose_counted_from, next_dose_day_text
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError
@@ -50,6 +50,15 @@ RULES_OPENED_BY = {
 
 class ConfirmationRequired(FieldError):
     """A weight more than 5% away from the previous one: ask the patient to confirm before storing it."""
+
+
+class NotMissedYet(FieldError):
+    """A dose reported "missed" before its scheduled time (clinical-reference: P-MISSED): nothing is stored."""
+
+    def __init__(self, dose_local: datetime):
+        clock = dose_local.strftime("%I:%M %p").lstrip("0")
+        super().__init__("status", f"Your dose is at {clock}: it is not missed yet.")
+        self.dose_local = dose_local
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,13 @@ def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: 
     content = {"status": status, "at": at, "antiemetic_taken": antiemetic_taken}
 
     def build(patient: Patient, session: Session) -> DoseEvent:
-        day = scheduled_for or at.astimezone(schedule_setup(patient, current_plan(session, patient.id)).zone).date()
+        setup = schedule_setup(patient, current_plan(session, patient.id))
+        day = scheduled_for or at.astimezone(setup.zone).date()
+        if status == "missed":
+            # clinical-reference: P-MISSED ("Missed" cannot be logged before the dose's scheduled time)
+            dose = dose_on_local_date(setup, day)
+            if dose is not None and min(at, now) < dose.utc:
+                raise NotMissedYet(dose.local)
         return DoseEvent(patient_id=patient.id, idempotency_key=key, scheduled_for=day, at=at, status=status,
                          antiemetic_taken=antiemetic_taken, source=source, corrects_id=corrects_id, recorded_at=now)
 

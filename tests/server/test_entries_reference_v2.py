@@ -272,3 +272,35 @@ def test_an_sms_1_logs_no_dose(ctx, clock):
 def test_dose_words_still_log_a_dose(body):
     from server.services.sms_inbound import parse_command
     assert parse_command(body).kind == "taken"
+
+
+# ---------------------------------------------------------------- item 7: "missed" not before the dose's time (P-MISSED)
+
+@pytest.mark.parametrize("minutes_after_dose,refused", [(-1, True), (0, False), (1, False)])
+def test_missed_cannot_be_logged_before_the_dose_time(ctx, clock, minutes_after_dose, refused):
+    from datetime import datetime, timezone
+    from server.errors import FieldError
+    from server.services.entries import NotMissedYet, record_dose
+    dose = datetime(2026, 3, 4, 13, 0, tzinfo=timezone.utc)  # Wednesday 08:00 New York
+    clock.set(dose + timedelta(minutes=minutes_after_dose))
+    if refused:
+        with pytest.raises(NotMissedYet) as error:
+            record_dose(ctx, MARIA, key="miss-early-1", status="missed", at=clock.now())
+        assert isinstance(error.value, FieldError) and error.value.field == "status"
+        assert error.value.message == "Your dose is at 8:00 AM: it is not missed yet."
+        assert [d for d in _doses(ctx.engine) if str(d.scheduled_for) == "2026-03-04"] == []
+    else:
+        record_dose(ctx, MARIA, key="miss-early-1", status="missed", at=clock.now())
+
+
+def test_missed_for_a_past_dose_day_is_accepted_any_time(ctx, clock):
+    from datetime import date
+    from server.services.entries import record_dose
+    # Monday 09:00: Monday's 08:00 dose has passed
+    record_dose(ctx, MARIA, key="miss-past-1", status="missed", at=clock.now(), scheduled_for=date(2026, 3, 2))
+
+
+def test_the_app_says_the_dose_is_not_missed_yet_in_the_patients_language():
+    from server.i18n import translate
+    assert translate("es", "Your dose is at %(time)s: it is not missed yet.", time="8:00 a.m.") == \
+        "Su dosis es a las 8:00 a.m.: todavía no es una dosis olvidada."
