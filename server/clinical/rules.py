@@ -155,6 +155,8 @@ RULES: dict[str, Rule] = {
         Rule("R-NO-DELIVERY", "adherence", Action.EVALUATE, Tier.ROUTINE, "no message delivered for 7 days, or opted out of SMS"),
         Rule("R-RESUME", "adherence", Action.EVALUATE, Tier.ROUTINE, "the resume criterion of the rule that caused the hold is met"),
         Rule("R-LADDER", "adherence", Action.DISCONTINUE, Tier.SAME_DAY, "a reduction is due at the last level of the ladder"),
+        Rule("R-PLAN-UNSEEN", "adherence", Action.EVALUATE, Tier.SAME_DAY,
+             "a change of dose, schedule or hold not acknowledged by the patient 12 hours before the next affected dose"),
     )
 }
 
@@ -270,6 +272,8 @@ class PatientState:
     held_at: when the hold started; evidence for R-RESUME must be recorded after it (None: any recent evidence).
     plan_since: when the current plan version took effect; dose logs before it are not checked against the current
       pattern (a Day 3 dose last week was right before a change to once weekly).
+    unacknowledged_plan_change_at: when the latest plan change notice the patient has not acknowledged was sent
+      (None: none pending); next_affected_dose_at: the next dose that change affects (R-PLAN-UNSEEN).
     """
 
     setup: ScheduleSetup
@@ -282,6 +286,8 @@ class PatientState:
     enrolled_at: datetime | None = None
     held_at: datetime | None = None
     plan_since: datetime | None = None
+    unacknowledged_plan_change_at: datetime | None = None
+    next_affected_dose_at: datetime | None = None
 
     def __post_init__(self) -> None:
         check_range("weight_kg", self.baseline_weight_kg)
@@ -289,6 +295,10 @@ class PatientState:
         if isinstance(usual, bool) or not isinstance(usual, int) or not 0 <= usual <= 50:
             raise ClinicalValidationError("usual_stools_per_day", f"usual_stools_per_day must be a whole number between 0 and 50 (got {usual!r})")
         object.__setattr__(self, "entries", tuple(self.entries))
+        for name in ("unacknowledged_plan_change_at", "next_affected_dose_at"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+                raise ClinicalValidationError(name, f"{name} must be a timezone-aware datetime (got {value!r})")
         if self.hold_rule is not None and self.hold_rule not in RULES:
             raise ClinicalValidationError("hold_rule", f"hold_rule must be a rule id such as R-WT-10 (got {self.hold_rule!r})")
 
@@ -967,6 +977,21 @@ def _resume(ctx: _Context) -> list[Finding]:
                     facts=finding.facts, patient_advice=finding.patient_advice, resume_level=level, resume_dose=dose)]
 
 
+PLAN_UNSEEN_BEFORE = timedelta(hours=12)  # clinical-reference: R-PLAN-UNSEEN (12 hours before the next affected dose)
+
+
+def _plan_unseen(ctx: _Context) -> list[Finding]:
+    """R-PLAN-UNSEEN: a plan change the patient has not acknowledged, 12 h or less before the next affected dose."""
+    state = ctx.state
+    changed_at, dose_at = state.unacknowledged_plan_change_at, state.next_affected_dose_at
+    if changed_at is None or dose_at is None or dose_at <= ctx.now or dose_at - ctx.now > PLAN_UNSEEN_BEFORE:
+        return []
+    # clinical-reference: R-PLAN-UNSEEN (same_day: staff call the patient)
+    facts = (f"plan change notice of {ctx.when(changed_at)} not acknowledged by the patient; the next affected dose "
+             f"is {ctx.when(dose_at)}, 12 hours or less away: call the patient")
+    return [_finding(ctx, "R-PLAN-UNSEEN", facts, self_care="")]
+
+
 def _ladder(ctx: _Context, findings: list[Finding]) -> list[Finding]:
     """R-LADDER: a reduction (reduce, or interrupt-then-lower, or resume one level lower) is due at the last level."""
     plan = ctx.setup.plan
@@ -1006,7 +1031,7 @@ def evaluate(state: PatientState, now: datetime) -> list[Finding]:
         findings.extend(check(ctx))
     # Monitoring and messaging rules apply while the patient is on treatment (active or held), not after discontinuation.
     if state.setup.plan.status is not PlanStatus.DISCONTINUED:
-        for check in (_missed_two, _no_weight, _no_antiemetic, _no_delivery):
+        for check in (_missed_two, _no_weight, _no_antiemetic, _no_delivery, _plan_unseen):
             findings.extend(check(ctx))
     findings.extend(_ladder(ctx, findings))
     return sorted(findings, key=_severity_key)

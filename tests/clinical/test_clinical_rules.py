@@ -494,7 +494,36 @@ def test_rules_table_covers_section_4():
         "R-NV-12", "R-NV-3", "R-DIA-2", "R-DIA-2R", "R-DIA-3", "R-WT-5", "R-WT-10", "R-WT-20", "R-ANX-3", "R-FAT-2", "R-FAT-3",
         "R-FEVER", "R-BLEED", "R-NEURO", "R-EYE", "R-NA", "R-PLT-75", "R-PLT-75B", "R-PLT-25", "R-ANC-1", "R-ANC-05", "R-HGB-8",
         "R-LAB-DLBCL", "R-WRONG-DAY", "R-MISS-2", "R-NO-WT", "R-NO-AE", "R-NO-DELIVERY", "R-RESUME", "R-LADDER",
+        "R-PLAN-UNSEEN",
     }
+
+
+# ---------------------------------------------------------------- R-PLAN-UNSEEN (section 4c, v2)
+
+@pytest.mark.parametrize("before_dose,fires", [
+    (timedelta(hours=12, minutes=1), False), (timedelta(hours=12), True), (timedelta(hours=11, minutes=59), True),
+    (timedelta(minutes=1), True), (timedelta(0), False),
+])
+def test_an_unacknowledged_plan_change_opens_a_same_day_alert_12_hours_before_the_next_affected_dose(before_dose, fires):
+    dose_at = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)  # Monday 08:00 New York
+    now = dose_at - before_dose
+    found = run([], now=now, unacknowledged_plan_change_at=now - timedelta(days=2), next_affected_dose_at=dose_at,
+                last_delivered_at=now - timedelta(hours=1))
+    assert ("R-PLAN-UNSEEN" in found) is fires
+    if fires:
+        f = found["R-PLAN-UNSEEN"]
+        assert (f.tier, f.family, f.action) == (Tier.SAME_DAY, "adherence", Action.EVALUATE)
+
+
+@pytest.mark.parametrize("changed,dose", [(None, datetime(2026, 3, 12, 20, 0, tzinfo=UTC)),
+                                          (datetime(2026, 3, 10, 12, 0, tzinfo=UTC), None)])
+def test_no_plan_unseen_without_a_pending_notice_or_an_affected_dose(changed, dose):
+    assert "R-PLAN-UNSEEN" not in run([], unacknowledged_plan_change_at=changed, next_affected_dose_at=dose)
+
+
+def test_plan_unseen_inputs_must_be_aware():
+    with pytest.raises(ClinicalValidationError):
+        state_for(unacknowledged_plan_change_at=datetime(2026, 3, 10, 12, 0))
 
 
 # ---------------------------------------------------------------- ladder
