@@ -238,6 +238,8 @@ def _state_from_json(doc: object):
             enrolled_at=_optional_instant(patient, "enrolled_at"),
             held_at=_optional_instant(patient, "held_at"),
             plan_since=_optional_instant(patient, "plan_since"),
+            unacknowledged_plan_change_at=_optional_instant(patient, "unacknowledged_plan_change_at"),
+            next_affected_dose_at=_optional_instant(patient, "next_affected_dose_at"),
         )
     except ClinicalValidationError as exc:
         name = "baseline_weight_kg" if exc.field == "weight_kg" else exc.field

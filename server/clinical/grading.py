@@ -76,9 +76,12 @@ def check_range(field: str, value: float) -> float:
     return value
 
 
+KG_PER_LB = 0.45359237  # exact, by definition
+
+
 def lb_to_kg(lb: float) -> float:
     """Pounds to kilograms (exact factor 0.45359237)."""
-    return lb * 0.45359237
+    return lb * KG_PER_LB
 
 
 def f_to_c(f: float) -> float:
@@ -178,8 +181,13 @@ def stools_above_usual(loose_stools: int, usual_stools_per_day: int) -> int:
 WEIGHT_CONFIRM_CHANGE_PCT = 5.0
 
 
-def weight_needs_confirmation(previous_kg: float | None, new_kg: float) -> bool:
-    """Whether a new weight is more than 5% away from the previous one (ask the patient to confirm first)."""
-    if previous_kg is None:
+def weight_needs_confirmation(previous_kg: float | None, new_kg: float, baseline_kg: float | None = None) -> bool:
+    """Whether a new weight is more than 5% away from the previous one, or from the baseline when there is none.
+
+    clinical-reference: section 5 and issue 10 item 13: a first weight typo (W 52 for W 72) is confirmed against
+    the baseline, so it never pages the on-call nurse unconfirmed.
+    """
+    reference = previous_kg if previous_kg is not None else baseline_kg
+    if reference is None:
         return False
-    return round(abs(new_kg - previous_kg) / previous_kg * 100, 6) > WEIGHT_CONFIRM_CHANGE_PCT
+    return round(abs(new_kg - reference) / reference * 100, 6) > WEIGHT_CONFIRM_CHANGE_PCT

@@ -34,6 +34,7 @@ from server.clinical.schedule import (
     ScheduleSetup,
     is_dose_day,
     next_dose,
+    next_dose_counted_from,
     next_dose_day_text,
     previous_doses,
     resolve_local,
@@ -42,7 +43,9 @@ from server.clinical.schedule import (
 RECENT_SYMPTOMS = timedelta(hours=24)  # clinical-reference: section 5 ("in the last 24 hours" / "today")
 RECENT_DOSE_LOGS = timedelta(days=7)
 FUTURE_TOLERANCE = timedelta(hours=1)
-INTERRUPT_URGENT_WITHIN = timedelta(hours=12)  # clinical-reference: section 3 (interrupt -> urgent, next dose < 12 h)
+# clinical-reference: section 3 (a finding that changes the next dose -> urgent when the next dose is < 12 h away)
+DOSE_CHANGE_URGENT_WITHIN = timedelta(hours=12)
+DOSE_CHANGING_ACTIONS = frozenset({"interrupt", "reduce", "discontinue"})  # clinical-reference: section 3, v2
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -126,7 +129,8 @@ RULES: dict[str, Rule] = {
         Rule("R-FAT-2", "fatigue", Action.INTERRUPT, Tier.SAME_DAY, "fatigue grade 2 reported on entries spanning more than 7 days",
              "fatigue grade 1 or less"),
         Rule("R-FAT-3", "fatigue", Action.INTERRUPT, Tier.SAME_DAY, "fatigue grade 3", "fatigue grade 1 or less"),
-        Rule("R-FEVER", "fever", Action.EVALUATE, Tier.URGENT, "temperature 38.0 °C (100.4 °F) or more, or chills/shaking"),
+        Rule("R-FEVER", "fever", Action.EVALUATE, Tier.URGENT, "highest temperature in the last 24 h 38.0 °C (100.4 °F) or more, "
+             "or chills/shaking"),
         Rule("R-BLEED", "bleeding", Action.EVALUATE, Tier.URGENT, "bleeding that won't stop, blood in urine, stool or vomit (urgent); "
              "bruising or nosebleed that stopped (same_day)"),
         Rule("R-NEURO", "neuro", Action.EVALUATE, Tier.URGENT, "confusion or fainting (urgent); dizziness alone (same_day)"),
@@ -137,8 +141,9 @@ RULES: dict[str, Rule] = {
         Rule("R-PLT-75B", "labs", Action.INTERRUPT, Tier.URGENT, "platelets 25 to less than 75 x10^9/L with bleeding (MM)",
              "bleeding resolved"),
         Rule("R-PLT-25", "labs", Action.INTERRUPT, Tier.URGENT, "platelets less than 25 x10^9/L (MM)", "platelets 50 x10^9/L or more"),
-        Rule("R-ANC-1", "labs", Action.REDUCE, Tier.SAME_DAY, "ANC 0.5 to 1.0 x10^9/L without fever (MM)"),
-        Rule("R-ANC-05", "labs", Action.INTERRUPT, Tier.URGENT, "ANC less than 0.5 x10^9/L, or ANC 1.0 or less with fever (MM)",
+        Rule("R-ANC-1", "labs", Action.REDUCE, Tier.SAME_DAY, "ANC 0.5 to 1.0 x10^9/L without fever in the 24 h before or after the sample (MM)"),
+        Rule("R-ANC-05", "labs", Action.INTERRUPT, Tier.URGENT, "ANC less than 0.5 x10^9/L, or ANC 1.0 or less with a temperature "
+             "of 38.0 °C or more in the 24 h before or after the sample (MM)",
              "ANC 1.0 x10^9/L or more"),
         Rule("R-HGB-8", "labs", Action.REDUCE, Tier.SAME_DAY, "hemoglobin less than 8.0 g/dL (MM)"),
         Rule("R-LAB-DLBCL", "labs", Action.EVALUATE, Tier.SAME_DAY, "platelets, ANC or hemoglobin below the MM thresholds (DLBCL)"),
@@ -150,6 +155,8 @@ RULES: dict[str, Rule] = {
         Rule("R-NO-DELIVERY", "adherence", Action.EVALUATE, Tier.ROUTINE, "no message delivered for 7 days, or opted out of SMS"),
         Rule("R-RESUME", "adherence", Action.EVALUATE, Tier.ROUTINE, "the resume criterion of the rule that caused the hold is met"),
         Rule("R-LADDER", "adherence", Action.DISCONTINUE, Tier.SAME_DAY, "a reduction is due at the last level of the ladder"),
+        Rule("R-PLAN-UNSEEN", "adherence", Action.EVALUATE, Tier.SAME_DAY,
+             "a change of dose, schedule or hold not acknowledged by the patient 12 hours before the next affected dose"),
     )
 }
 
@@ -265,6 +272,8 @@ class PatientState:
     held_at: when the hold started; evidence for R-RESUME must be recorded after it (None: any recent evidence).
     plan_since: when the current plan version took effect; dose logs before it are not checked against the current
       pattern (a Day 3 dose last week was right before a change to once weekly).
+    unacknowledged_plan_change_at: when the latest plan change notice the patient has not acknowledged was sent
+      (None: none pending); next_affected_dose_at: the next dose that change affects (R-PLAN-UNSEEN).
     """
 
     setup: ScheduleSetup
@@ -277,6 +286,8 @@ class PatientState:
     enrolled_at: datetime | None = None
     held_at: datetime | None = None
     plan_since: datetime | None = None
+    unacknowledged_plan_change_at: datetime | None = None
+    next_affected_dose_at: datetime | None = None
 
     def __post_init__(self) -> None:
         check_range("weight_kg", self.baseline_weight_kg)
@@ -284,6 +295,10 @@ class PatientState:
         if isinstance(usual, bool) or not isinstance(usual, int) or not 0 <= usual <= 50:
             raise ClinicalValidationError("usual_stools_per_day", f"usual_stools_per_day must be a whole number between 0 and 50 (got {usual!r})")
         object.__setattr__(self, "entries", tuple(self.entries))
+        for name in ("unacknowledged_plan_change_at", "next_affected_dose_at"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+                raise ClinicalValidationError(name, f"{name} must be a timezone-aware datetime (got {value!r})")
         if self.hold_rule is not None and self.hold_rule not in RULES:
             raise ClinicalValidationError("hold_rule", f"hold_rule must be a rule id such as R-WT-10 (got {self.hold_rule!r})")
 
@@ -439,9 +454,22 @@ class _Context:
                 return entry
         return None
 
+    def highest_temperature(self, start: datetime, end: datetime) -> tuple[float, datetime] | None:
+        """The highest temperature reported with start <= at <= end (the earliest of equal ones), else None."""
+        highest: tuple[float, datetime] | None = None
+        for entry in self.symptoms:
+            value = entry.temperature_c
+            if value is not None and start <= entry.at <= end and (highest is None or value > highest[0]):
+                highest = (value, entry.at)
+        return highest
+
     def fever_c(self) -> tuple[float, datetime] | None:
-        """A recent temperature of 38.0 °C or more (the latest one), else None."""
-        temp = self.recent_symptom("temperature_c")
+        """The highest temperature of the last 24 hours when it is 38.0 °C or more, else None.
+
+        clinical-reference: R-FEVER ("highest temperature reported in the last 24 h"): a fever brought down by
+        paracetamol is still a fever.
+        """
+        temp = self.highest_temperature(self.now - RECENT_SYMPTOMS, self.now + FUTURE_TOLERANCE)
         if temp is not None and temp[0] >= FEVER_C:
             return temp
         return None
@@ -457,8 +485,24 @@ def _context(state: PatientState, now: datetime) -> _Context:
         symptoms=tuple(e for e in ordered if isinstance(e, SymptomEntry)),
         labs=tuple(e for e in ordered if isinstance(e, LabEntry)),
         doses=tuple(e for e in ordered if isinstance(e, DoseEntry)),
-        next_dose=next_dose(state.setup, now),
+        next_dose=next_unlogged_dose(state.setup, [e for e in ordered if isinstance(e, DoseEntry)], now),
     )
+
+
+def next_unlogged_dose(setup: ScheduleSetup, doses: Iterable[DoseEntry], now: datetime) -> ScheduledEvent | None:
+    """The next scheduled dose at or after `now` whose dose day has no dose log yet (taken, missed or vomited).
+
+    clinical-reference: section 3 v2 ("next scheduled dose" counts from the doses already logged: a dose already
+    taken today is not next), the same reading as `next_dose_counted_from` for the patient's screens.
+    """
+    zone = setup.zone
+    logged = {e.scheduled_for or e.at.astimezone(zone).date() for e in doses}
+    dose = next_dose(setup, now)
+    for _ in range(16):
+        if dose is None or dose.local.date() not in logged:
+            return dose
+        dose = next_dose(setup, next_dose_counted_from(setup, dose.local.date(), now))
+    return dose
 
 
 def _pct_below(baseline: float, value: float) -> float:
@@ -483,9 +527,10 @@ def _finding(ctx: _Context, rule_id: str, facts: str, *, tier: Tier | None = Non
     """Build a finding for a rule: tier rules of section 3, the resume dose for reduce/interrupt, the advice."""
     rule = RULES[rule_id]
     tier = tier or rule.tier
-    # clinical-reference: section 3 ("An interrupt finding becomes urgent when the next dose is less than 12 hours away")
-    if (rule.action is Action.INTERRUPT and ctx.next_dose is not None
-            and ctx.next_dose.utc - ctx.now < INTERRUPT_URGENT_WITHIN):
+    # clinical-reference: section 3 v2 (the 12-hour rule: interrupt, reduce, discontinue and R-LADDER become urgent
+    # when the next scheduled dose, counted from the doses already logged, is less than 12 hours away)
+    if (rule.action.value in DOSE_CHANGING_ACTIONS and ctx.next_dose is not None
+            and ctx.next_dose.utc - ctx.now < DOSE_CHANGE_URGENT_WITHIN):
         tier = Tier.URGENT
         facts += f"; next dose due {ctx.when(ctx.next_dose.utc)}, less than 12 hours away"
     resume_level, resume_dose = None, None
@@ -668,6 +713,7 @@ PLATELETS_INTERRUPT = 25.0  # clinical-reference: R-PLT-25 (<25)
 PLATELETS_RESUME = 50.0  # clinical-reference: R-PLT-25 resume (>= 50)
 ANC_REDUCE = 1.0  # clinical-reference: R-ANC-1 (0.5 to 1.0)
 ANC_INTERRUPT = 0.5  # clinical-reference: R-ANC-05 (<0.5)
+FEBRILE_NEUTROPENIA_WINDOW = timedelta(hours=24)  # clinical-reference: R-ANC-05 ("24 h before or after the sample")
 HEMOGLOBIN_REDUCE = 8.0  # clinical-reference: R-HGB-8 (<8.0)
 
 
@@ -713,16 +759,22 @@ def _labs(ctx: _Context) -> list[Finding]:
     if anc is not None:
         value, at = anc
         text = f"ANC {_num(value)} x10^9/L ({ctx.when(at)})"
-        fever = ctx.fever_c()
-        # clinical-reference: R-ANC-05 (label, from secondary copies). "Any ANC <1.0 with fever": an ANC of exactly 1.0
-        # with fever is read as febrile neutropenia too, since R-ANC-1 counts 1.0 as neutropenic (conservative).
+        # clinical-reference: R-ANC-05 ("a temperature >=38.0 °C reported in the 24 h before or after the sample"):
+        # the highest temperature in that window, whichever was entered first (the lab or the temperature).
+        window = ctx.highest_temperature(at - FEBRILE_NEUTROPENIA_WINDOW, at + FEBRILE_NEUTROPENIA_WINDOW)
+        fever = window if window is not None and window[0] >= FEVER_C else None
         if value < ANC_INTERRUPT:
             findings.append(_finding(ctx, "R-ANC-05", text + f", below {_num(ANC_INTERRUPT)}"))
         elif value <= ANC_REDUCE and fever is not None:
-            findings.append(_finding(ctx, "R-ANC-05", text + f", with fever {fever[0]:.1f} °C ({ctx.when(fever[1])})"))
+            # clinical-reference: R-ANC-05 ("any ANC <=1.0 with a temperature >=38.0 °C": febrile neutropenia)
+            findings.append(_finding(ctx, "R-ANC-05", text + f", 1.0 or below, with fever {fever[0]:.1f} °C "
+                                                             f"({ctx.when(fever[1])}): febrile neutropenia"))
         elif value <= ANC_REDUCE:
             # clinical-reference: R-ANC-1 (label, from secondary copies): "0.5 to 1.0" read as inclusive of 1.0.
-            findings.append(_finding(ctx, "R-ANC-1", text + ", 0.5 to 1.0, no fever reported"))
+            temps = (f"highest temperature in that window {window[0]:.1f} °C ({ctx.when(window[1])})"
+                     if window is not None else "no temperature reported in that window")
+            findings.append(_finding(ctx, "R-ANC-1", text + ", 0.5 to 1.0, no temperature of 38.0 °C or more in the "
+                                                            f"24 h before or after the sample ({temps})"))
 
     if hemoglobin is not None and hemoglobin[0] < HEMOGLOBIN_REDUCE:
         # clinical-reference: R-HGB-8 (label, from secondary copies; transfuse per guidelines)
@@ -754,6 +806,23 @@ def _weekday_names(ctx: _Context) -> str:
     return " and ".join(WEEKDAYS[d].capitalize() for d in days)
 
 
+def _swallowed_doses(logs: list[DoseEntry]) -> int:
+    """How many doses one local day's swallowed logs (in time order) stand for.
+
+    A "vomited" log right after a "taken" log is that same dose reported again; any dose swallowed after a vomited
+    one is a second dose (clinical-reference: P-VOMITED, R-WRONG-DAY "whatever door it came in by").
+    """
+    doses = 0
+    open_taken = False
+    for entry in logs:
+        if entry.status == "vomited" and open_taken:
+            open_taken = False
+            continue
+        doses += 1
+        open_taken = entry.status == "taken"
+    return doses
+
+
 def _wrong_day(ctx: _Context) -> list[Finding]:
     setup = ctx.setup
     recent = [e for e in ctx.doses if e.was_swallowed and e.at >= ctx.now - RECENT_DOSE_LOGS]
@@ -763,8 +832,7 @@ def _wrong_day(ctx: _Context) -> list[Finding]:
         by_day.setdefault(_dose_date(ctx, entry), []).append(entry)
     for day, logs in sorted(by_day.items()):
         label = f"{day.strftime('%A')} {day.day} {day.strftime('%B')}"
-        # A "vomited" log after a "taken" log is the same dose; two of either kind are two doses.
-        doses = max(sum(e.status == "taken" for e in logs), sum(e.status == "vomited" for e in logs))
+        doses = _swallowed_doses(logs)
         if doses >= 2:
             problems.append(f"{doses} doses logged on {label}")
         current_plan_logs = [e for e in logs if ctx.state.plan_since is None or e.at >= ctx.state.plan_since]
@@ -909,6 +977,21 @@ def _resume(ctx: _Context) -> list[Finding]:
                     facts=finding.facts, patient_advice=finding.patient_advice, resume_level=level, resume_dose=dose)]
 
 
+PLAN_UNSEEN_BEFORE = timedelta(hours=12)  # clinical-reference: R-PLAN-UNSEEN (12 hours before the next affected dose)
+
+
+def _plan_unseen(ctx: _Context) -> list[Finding]:
+    """R-PLAN-UNSEEN: a plan change the patient has not acknowledged, 12 h or less before the next affected dose."""
+    state = ctx.state
+    changed_at, dose_at = state.unacknowledged_plan_change_at, state.next_affected_dose_at
+    if changed_at is None or dose_at is None or dose_at <= ctx.now or dose_at - ctx.now > PLAN_UNSEEN_BEFORE:
+        return []
+    # clinical-reference: R-PLAN-UNSEEN (same_day: staff call the patient)
+    facts = (f"plan change notice of {ctx.when(changed_at)} not acknowledged by the patient; the next affected dose "
+             f"is {ctx.when(dose_at)}, 12 hours or less away: call the patient")
+    return [_finding(ctx, "R-PLAN-UNSEEN", facts, self_care="")]
+
+
 def _ladder(ctx: _Context, findings: list[Finding]) -> list[Finding]:
     """R-LADDER: a reduction (reduce, or interrupt-then-lower, or resume one level lower) is due at the last level."""
     plan = ctx.setup.plan
@@ -948,7 +1031,7 @@ def evaluate(state: PatientState, now: datetime) -> list[Finding]:
         findings.extend(check(ctx))
     # Monitoring and messaging rules apply while the patient is on treatment (active or held), not after discontinuation.
     if state.setup.plan.status is not PlanStatus.DISCONTINUED:
-        for check in (_missed_two, _no_weight, _no_antiemetic, _no_delivery):
+        for check in (_missed_two, _no_weight, _no_antiemetic, _no_delivery, _plan_unseen):
             findings.extend(check(ctx))
     findings.extend(_ladder(ctx, findings))
     return sorted(findings, key=_severity_key)

@@ -40,6 +40,7 @@ from ..models import Patient, TreatmentPlan
 from ..services import invites, patient_settings, patient_views
 from ..services.entries import (ConfirmationRequired, EntryResult, SymptomAnswers, record_antiemetic, record_dose,
                                 record_symptoms, record_weight)
+from ..services.entries import NotMissedYet
 from ..services.patient_state import current_plan, schedule_setup
 from ..settings import PROJECT_ROOT
 
@@ -345,6 +346,8 @@ def _error_message(lang: str, patient: Patient | None, exc: FieldError) -> str:
     if isinstance(exc, ConfirmationRequired):
         return translate(lang, "This is more than %(pct)s%% away from your last weight. Please check it. If it is "
                                "right, tap “Yes, save it”.", pct=format_number(WEIGHT_CONFIRM_CHANGE_PCT, lang))
+    if isinstance(exc, NotMissedYet):  # clinical-reference: P-MISSED (issue 10 item 7)
+        return translate(lang, "Your dose is at %(time)s: it is not missed yet.", time=format_clock(exc.dose_local, lang))
     if field == "temperature" and exc.field == "temperature_c":
         return translate(lang, "Enter a temperature between 34 and 43 °C (93.2 and 109.4 °F).")
     if field == "weight" and ("between" in exc.message or exc.field == "unit"):

@@ -237,7 +237,8 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
         errors["baseline_weight"] = "Baseline weight must be a number."
     else:
         if unit in WEIGHT_UNITS:
-            kg = round(lb_to_kg(value) if unit == "lb" else value, 2)
+            # Unrounded: weight loss is compared with the baseline without rounding (clinical-reference: section 4a).
+            kg = lb_to_kg(value) if unit == "lb" else value
             if not 25 <= kg <= 300:  # clinical-reference §5 plausible range
                 low, high = ("25", "300") if unit == "kg" else ("55", "661")
                 errors["baseline_weight"] = f"Baseline weight must be between {low} and {high} {unit}."

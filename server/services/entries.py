@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
 from ..clinical.errors import ClinicalValidationError
-from ..clinical.grading import check_choice, check_grade, check_range, lb_to_kg, weight_needs_confirmation
+from ..clinical.grading import (KG_PER_LB, check_choice, check_grade, check_range, lb_to_kg,
+                                weight_needs_confirmation)
 from ..clinical.rules import Finding, Tier, dose_advice, evaluate
-from ..clinical.schedule import next_dose_counted_from, next_dose_day_text
+from ..clinical.schedule import dose_on_local_date, next_dose_counted_from, next_dose_day_text
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError
@@ -49,6 +50,15 @@ RULES_OPENED_BY = {
 
 class ConfirmationRequired(FieldError):
     """A weight more than 5% away from the previous one: ask the patient to confirm before storing it."""
+
+
+class NotMissedYet(FieldError):
+    """A dose reported "missed" before its scheduled time (clinical-reference: P-MISSED): nothing is stored."""
+
+    def __init__(self, dose_local: datetime):
+        clock = dose_local.strftime("%I:%M %p").lstrip("0")
+        super().__init__("status", f"Your dose is at {clock}: it is not missed yet.")
+        self.dose_local = dose_local
 
 
 @dataclass(frozen=True)
@@ -174,7 +184,13 @@ def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: 
     content = {"status": status, "at": at, "antiemetic_taken": antiemetic_taken}
 
     def build(patient: Patient, session: Session) -> DoseEvent:
-        day = scheduled_for or at.astimezone(schedule_setup(patient, current_plan(session, patient.id)).zone).date()
+        setup = schedule_setup(patient, current_plan(session, patient.id))
+        day = scheduled_for or at.astimezone(setup.zone).date()
+        if status == "missed":
+            # clinical-reference: P-MISSED ("Missed" cannot be logged before the dose's scheduled time)
+            dose = dose_on_local_date(setup, day)
+            if dose is not None and min(at, now) < dose.utc:
+                raise NotMissedYet(dose.local)
         return DoseEvent(patient_id=patient.id, idempotency_key=key, scheduled_for=day, at=at, status=status,
                          antiemetic_taken=antiemetic_taken, source=source, corrects_id=corrects_id, recorded_at=now)
 
@@ -211,7 +227,8 @@ def record_weight(ctx: AppContext, patient_id: int, *, key: str, at: datetime, v
         raise FieldError("unit", "Unit must be kg or lb.")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise FieldError("weight", "Enter your weight as a number.")
-    kg = round(lb_to_kg(value), 2) if unit == "lb" else round(float(value), 2)
+    # Unrounded: an exact 10.0% or 20.0% loss entered in pounds stays exact (clinical-reference: section 4a, v2).
+    kg = lb_to_kg(float(value)) if unit == "lb" else float(value)
     if not 25 <= kg <= 300:  # clinical-reference §5 plausible range, reported in the unit the patient used
         low, high = ("25", "300") if unit == "kg" else ("55", "661")
         raise FieldError("weight", f"Weight must be between {low} and {high} {unit}.")
@@ -223,15 +240,26 @@ def record_weight(ctx: AppContext, patient_id: int, *, key: str, at: datetime, v
                                       WeightEntry.id != (corrects_id or -1))
             .order_by(WeightEntry.at.desc())
         ).first()
-        if not confirmed and weight_needs_confirmation(previous.kg if previous else None, kg):
-            shown = previous.entered_value if previous else None
+        if not confirmed and weight_needs_confirmation(previous.kg if previous else None, kg,
+                                                       patient.baseline_weight_kg):
+            if previous is not None:
+                raise ConfirmationRequired(
+                    "weight", f"This is more than 5% away from your last weight ({previous.entered_value:g} "
+                              f"{previous.entered_unit}). Please check and confirm it.")
+            # No weight yet: the baseline from enrollment is the one to compare with (issue 10 item 13).
+            baseline = _in_unit(patient.baseline_weight_kg, patient.weight_unit)
             raise ConfirmationRequired(
-                "weight", f"This is more than 5% away from your last weight ({shown:g} {previous.entered_unit}). "
+                "weight", f"This is more than 5% away from your starting weight ({baseline:g} {patient.weight_unit}). "
                           "Please check and confirm it.")
         return WeightEntry(patient_id=patient.id, idempotency_key=key, at=at, kg=kg, entered_value=float(value),
                            entered_unit=unit, source=source, corrects_id=corrects_id, recorded_at=now)
 
     return _record(ctx, patient_id, "weight", WeightEntry, _check_key(key), content, build, corrects_id)
+
+
+def _in_unit(kg: float, unit: str) -> float:
+    """A kg value shown in the patient's unit, one decimal."""
+    return round(kg / KG_PER_LB, 1) if unit == "lb" else round(kg, 1)
 
 
 def record_lab(ctx: AppContext, patient_id: int, *, key: str, collected_at: datetime, values: LabValues,

@@ -4,7 +4,7 @@ Commands (English and Spanish, any case, surrounding spaces and a trailing perio
 
 | Text | Meaning |
 |---|---|
-| `T`, `TAKEN`, `1`, `TOMADA`, `TOMADO`, `TOME` | today's dose taken (record_dose, scheduled_for = today) |
+| `T`, `TAKEN`, `TOMADA`, `TOMADO`, `TOME` | today's dose taken (record_dose, scheduled_for = today) |
 | `MISSED`, `OLVIDADA`, `NO TOMADA` | today's dose missed (P-MISSED advice in the reply) |
 | `W 72.4`, `W 160 lb`, `P 72,4` (peso) | weight, in the patient's unit unless one is given |
 | `W 61.6 OK`, or `OK` / `SI` after a confirmation question | a weight more than 5% from the last one, confirmed |
@@ -25,7 +25,8 @@ Decisions:
   and a real drop is one short reply away: `OK` (or resending with `OK`) stores it with confirmed=True and the
   rules run exactly as for the app (a 12% loss opens the same R-WT-10 alert).
 - A second `T` on a day whose dose is already logged is not stored again (a patient answering both the reminder
-  and the nudge has not taken two doses); it gets a "already recorded" reply.
+  and the nudge has not taken two doses); it gets a "already recorded" reply. Except after a "vomited" log: a `T`
+  then reports a dose swallowed again, which is stored and evaluated as a second dose (R-WRONG-DAY).
 - Texts from numbers that belong to no patient are stored and not answered (no confirmation that a clinic exists).
 """
 
@@ -59,7 +60,9 @@ log = logging.getLogger(__name__)
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE",
                            "PARAR", "BAJA"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP", "ALTA"})
-TAKEN_WORDS = frozenset({"T", "TAKEN", "1", "TOOK", "TOMADA", "TOMADO", "TOME", "TOMÉ"})
+# clinical-reference: section 5 ("SMS keywords are words ..., never a bare digit, so that an answer to another
+# question is never read as a dose"): no digit on its own is a dose word.
+TAKEN_WORDS = frozenset({"T", "TAKEN", "TOOK", "TOMADA", "TOMADO", "TOME", "TOMÉ"})
 MISSED_WORDS = frozenset({"MISSED", "OLVIDADA", "OLVIDADO", "NO TOMADA", "NO TOMADO"})
 HELP_WORDS = frozenset({"HELP", "INFO", "?", "AYUDA"})
 CONFIRM_WORDS = frozenset({"OK", "SI", "SÍ", "YES", "CONFIRM", "CONFIRMAR"})
@@ -281,12 +284,14 @@ def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetim
     with Session(ctx.engine) as session:
         setup = schedule_setup(patient, current_plan(session, patient.id))
         today, taken_at = _answered_dose_day(setup, now, timedelta(minutes=ctx.settings.nudge_after_minutes))
-        already = session.exec(select(DoseEvent).where(
+        latest = session.exec(select(DoseEvent).where(
             DoseEvent.patient_id == patient.id, DoseEvent.scheduled_for == today, DoseEvent.superseded_at.is_(None),
-            DoseEvent.idempotency_key != key)).first()
+            DoseEvent.idempotency_key != key).order_by(DoseEvent.at.desc(), DoseEvent.id.desc())).first()
     # Today's dose, once logged, is never the "next" one (P-MISSED, P-VOMITED).
     upcoming = _next_dose_words(setup, next_dose_counted_from(setup, today, now), words, patient)
-    if already is not None:
+    # A T after a vomited dose is a dose swallowed again: stored, so R-WRONG-DAY sees the second dose
+    # (clinical-reference: P-VOMITED, R-WRONG-DAY "whatever door it came in by").
+    if latest is not None and not (status == "taken" and latest.status == "vomited"):
         return "dose_already_logged", words["already"].format(next=upcoming), []
     result = entries.record_dose(ctx, patient.id, key=key, status=status, at=taken_at, scheduled_for=today,
                                  source="sms")

@@ -20,7 +20,7 @@ from .alerts import most_severe_per_family, open_alert_for_family, publish_alert
 from .patient_state import build_state, current_plan
 
 # clinical-reference §4c: the rules no entry can trigger.
-TIME_TRIGGERED_RULES = frozenset({"R-MISS-2", "R-NO-WT", "R-NO-DELIVERY", "R-RESUME"})
+TIME_TRIGGERED_RULES = frozenset({"R-MISS-2", "R-NO-WT", "R-NO-DELIVERY", "R-RESUME", "R-PLAN-UNSEEN"})
 # After staff resolve an alert, the sweep waits this long before opening another of the same family for a
 # time-triggered rule (§4d: an alert closes only when staff resolve it; the sweep must not reopen it at once).
 # Entries still open new alerts at any time.

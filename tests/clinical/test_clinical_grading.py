@@ -116,3 +116,13 @@ def test_stools_above_usual(loose, usual, above):
 @pytest.mark.parametrize("previous,new,confirm", [(None, 70, False), (100, 95, False), (100, 94.9, True), (100, 105.1, True)])
 def test_a_weight_more_than_5_percent_away_needs_confirmation(previous, new, confirm):
     assert weight_needs_confirmation(previous, new) is confirm
+
+
+@pytest.mark.parametrize("new,confirm", [(66.4, True), (66.5, False), (70, False), (73.5, False), (73.6, True), (52, True)])
+def test_a_first_weight_is_confirmed_against_the_baseline(new, confirm):
+    # clinical-reference: section 5; issue 10 item 13 (no previous weight: compare with the 70 kg baseline)
+    assert weight_needs_confirmation(None, new, baseline_kg=70.0) is confirm
+
+
+def test_the_previous_weight_wins_over_the_baseline():
+    assert weight_needs_confirmation(52.0, 52.5, baseline_kg=70.0) is False

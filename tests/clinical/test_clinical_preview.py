@@ -165,3 +165,23 @@ def test_evaluate_invalid_json():
     result = invoke(evaluate_command, ["-"], stdin="{not json")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: (document): not valid JSON")
+
+
+def test_evaluate_shows_febrile_neutropenia_after_a_fever_brought_down():
+    # issue 10 item 1, as reproduced through `companion evaluate`: 38.6 °C, then 37.2 °C 4 h later, then ANC 0.8
+    doc = state(entries=[
+        {"type": "symptoms", "at": "2026-03-12T06:00:00Z", "temperature_c": 38.6},
+        {"type": "symptoms", "at": "2026-03-12T10:00:00Z", "temperature_c": 37.2},
+        {"type": "lab", "at": "2026-03-12T12:00:00Z", "anc_10e9_l": 0.8},
+    ])
+    findings = json.loads(invoke(evaluate_command, ["-"], stdin=json.dumps(doc)).stdout)["findings"]
+    rules = [f["rule"] for f in findings]
+    assert "R-ANC-05" in rules and "R-ANC-1" not in rules and "R-FEVER" in rules
+    assert all("no fever reported" not in f["facts"] for f in findings)
+
+
+def test_evaluate_accepts_the_plan_unseen_inputs():
+    doc = state(**{"patient.unacknowledged_plan_change_at": "2026-03-10T15:00:00Z",
+                   "patient.next_affected_dose_at": "2026-03-13T02:00:00Z"})
+    findings = json.loads(invoke(evaluate_command, ["-"], stdin=json.dumps(doc)).stdout)["findings"]
+    assert [f["tier"] for f in findings if f["rule"] == "R-PLAN-UNSEEN"] == ["same_day"]

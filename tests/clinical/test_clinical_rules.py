@@ -254,9 +254,23 @@ def test_an_old_fever_with_a_normal_temperature_since_is_not_returned():
     assert "R-FEVER" not in run(entries)
 
 
-def test_a_fever_followed_by_a_normal_temperature_the_same_day_is_not_returned():
+def test_a_fever_followed_by_a_normal_temperature_the_same_day_is_still_a_fever():
+    # clinical-reference v2: R-FEVER uses the highest temperature of the last 24 h (paracetamol brings it down).
     entries = [symptoms(at=NOW - timedelta(hours=6), temperature_c=38.5), symptoms(temperature_c=37.0)]
-    assert "R-FEVER" not in run(entries)
+    f = run(entries)["R-FEVER"]
+    assert f.tier is Tier.URGENT and "38.5 °C" in f.facts
+
+
+@pytest.mark.parametrize("highest,fires", [(37.9, False), (38.0, True), (38.6, True)])
+def test_fever_uses_the_highest_temperature_of_the_last_24_hours(highest, fires):
+    entries = [symptoms(at=NOW - timedelta(hours=8), temperature_c=highest), symptoms(at=NOW - timedelta(hours=4), temperature_c=37.2)]
+    assert ("R-FEVER" in run(entries)) is fires
+
+
+@pytest.mark.parametrize("age,fires", [(timedelta(hours=24), True), (timedelta(hours=24, minutes=1), False)])
+def test_the_highest_temperature_window_is_24_hours(age, fires):
+    entries = [symptoms(at=NOW - age, temperature_c=38.6), symptoms(at=NOW - timedelta(hours=1), temperature_c=37.0)]
+    assert ("R-FEVER" in run(entries)) is fires
 
 
 @pytest.mark.parametrize("age,fires", [(timedelta(hours=23, minutes=59), True), (timedelta(hours=24), True),
@@ -324,6 +338,45 @@ def test_anc_in_multiple_myeloma(anc, temp, rule):
     assert list(found) == ([rule] if rule else [])
 
 
+def test_issue_10_fever_brought_down_then_low_anc_is_febrile_neutropenia():
+    # 38.6 °C, then 37.2 °C four hours later (after paracetamol), then an ANC of 0.8.
+    t0 = NOW - timedelta(hours=10)
+    entries = [symptoms(at=t0, temperature_c=38.6), symptoms(at=t0 + timedelta(hours=4), temperature_c=37.2),
+               LabEntry(t0 + timedelta(hours=6), anc_10e9_l=0.8)]
+    found = only(run(entries, regimen="XVd"), *ANC)
+    assert list(found) == ["R-ANC-05"]
+    assert (found["R-ANC-05"].tier, found["R-ANC-05"].action) == (Tier.URGENT, Action.INTERRUPT)
+    assert "38.6" in found["R-ANC-05"].facts and "no fever" not in found["R-ANC-05"].facts
+
+
+@pytest.mark.parametrize("offset,rule", [
+    (-timedelta(hours=24, minutes=1), "R-ANC-1"), (-timedelta(hours=24), "R-ANC-05"), (-timedelta(hours=23), "R-ANC-05"),
+    (timedelta(hours=23), "R-ANC-05"), (timedelta(hours=24), "R-ANC-05"), (timedelta(hours=24, minutes=1), "R-ANC-1"),
+])
+def test_anc_05_counts_a_fever_in_the_24_hours_before_or_after_the_sample(offset, rule):
+    sample = NOW - timedelta(hours=30)
+    entries = [LabEntry(sample, anc_10e9_l=1.0), symptoms(at=sample + offset, temperature_c=38.0)]
+    # evaluated late, after both were entered: the window is around the sample, not around now
+    found = only(run(entries, regimen="Xd", now=max(NOW, sample + offset + timedelta(minutes=1))), *ANC)
+    assert list(found) == [rule]
+
+
+@pytest.mark.parametrize("anc,rule", [(0.99, "R-ANC-05"), (1.0, "R-ANC-05"), (1.01, None)])
+def test_anc_at_or_below_1_with_fever_is_febrile_neutropenia(anc, rule):
+    entries = [symptoms(at=NOW - timedelta(hours=20), temperature_c=38.2), symptoms(at=NOW - timedelta(hours=2), temperature_c=36.9),
+               LabEntry(RECENT, anc_10e9_l=anc)]
+    assert list(only(run(entries), *ANC)) == ([rule] if rule else [])
+
+
+def test_anc_1_facts_never_say_no_fever_when_one_was_reported():
+    # a fever 3 days before the sample: outside the window, so R-ANC-1; the facts name the window, not "no fever"
+    entries = [symptoms(at=RECENT - timedelta(days=3), temperature_c=38.9), symptoms(at=RECENT - timedelta(hours=2), temperature_c=37.4),
+               LabEntry(RECENT, anc_10e9_l=0.8)]
+    f = run(entries)["R-ANC-1"]
+    assert "no fever reported" not in f.facts
+    assert "24 h before or after the sample" in f.facts and "37.4" in f.facts
+
+
 def test_anc_rules_tier_and_action():
     assert (run([LabEntry(RECENT, anc_10e9_l=0.8)])["R-ANC-1"].tier, run([LabEntry(RECENT, anc_10e9_l=0.8)])["R-ANC-1"].action) == (Tier.SAME_DAY, Action.REDUCE)
     f = run([LabEntry(RECENT, anc_10e9_l=0.3)])["R-ANC-05"]
@@ -370,9 +423,41 @@ def test_an_interrupt_becomes_urgent_when_the_next_dose_is_less_than_12_hours_aw
         assert "Call your care team now" in f.patient_advice and "Do not take your next selinexor dose" in f.patient_advice
 
 
-def test_a_reduce_finding_does_not_escalate_before_a_dose():
+@pytest.mark.parametrize("before_dose,tier", [
+    (timedelta(hours=11, minutes=59), Tier.URGENT), (timedelta(hours=12), Tier.SAME_DAY), (timedelta(hours=12, minutes=1), Tier.SAME_DAY),
+])
+@pytest.mark.parametrize("lab,rule", [(dict(hemoglobin_g_dl=7.5), "R-HGB-8"), (dict(platelets_10e9_l=60), "R-PLT-75"),
+                                      (dict(anc_10e9_l=0.8), "R-ANC-1")])
+def test_a_reduce_finding_becomes_urgent_when_the_next_dose_is_less_than_12_hours_away(before_dose, tier, lab, rule):
+    # clinical-reference: section 3 v2 (the 12-hour rule covers every finding that changes the next dose)
+    now = _now_before_next_dose(before_dose)
+    f = run([LabEntry(now, **lab)], now=now)[rule]
+    assert f.tier is tier
+    assert ("less than 12 hours away" in f.facts) is (tier is Tier.URGENT)
+
+
+@pytest.mark.parametrize("before_dose,tier", [
+    (timedelta(hours=11, minutes=59), Tier.URGENT), (timedelta(hours=12), Tier.SAME_DAY), (timedelta(hours=13), Tier.SAME_DAY),
+])
+def test_r_ladder_becomes_urgent_when_the_next_dose_is_less_than_12_hours_away(before_dose, tier):
+    now = _now_before_next_dose(before_dose)
+    f = run([LabEntry(now, hemoglobin_g_dl=7.5)], now=now, level=3)["R-LADDER"]
+    assert (f.tier, f.action) == (tier, Action.DISCONTINUE)
+
+
+def test_an_evaluate_finding_does_not_escalate_under_the_12_hour_rule():
     now = _now_before_next_dose(timedelta(hours=1))
-    assert run([LabEntry(now, hemoglobin_g_dl=7.5)], now=now)["R-HGB-8"].tier is Tier.SAME_DAY
+    assert run([symptoms(at=now, vision_change=True)], now=now)["R-EYE"].tier is Tier.ROUTINE
+
+
+@pytest.mark.parametrize("logged,tier", [(None, Tier.URGENT), ("taken", Tier.SAME_DAY), ("vomited", Tier.SAME_DAY)])
+def test_a_dose_already_logged_today_is_not_the_next_dose(logged, tier):
+    # Wednesday 11 March: the 08:00 dose was taken early at 07:00; at 07:30 a low sodium arrives. The next dose is
+    # Monday 16 March, days away: same_day, not urgent (clinical-reference: section 3 v2).
+    now = datetime(2026, 3, 11, 11, 30, tzinfo=UTC)  # 07:30 New York (EDT from 8 March)
+    entries = [dose_log(date(2026, 3, 9))] + ([dose_log(date(2026, 3, 11), logged, hour=7)] if logged else [])
+    f = run(entries + [LabEntry(now, sodium_mmol_l=128)], now=now)["R-NA"]
+    assert f.tier is tier
 
 
 def test_an_interrupt_on_a_held_plan_does_not_escalate():
@@ -409,7 +494,36 @@ def test_rules_table_covers_section_4():
         "R-NV-12", "R-NV-3", "R-DIA-2", "R-DIA-2R", "R-DIA-3", "R-WT-5", "R-WT-10", "R-WT-20", "R-ANX-3", "R-FAT-2", "R-FAT-3",
         "R-FEVER", "R-BLEED", "R-NEURO", "R-EYE", "R-NA", "R-PLT-75", "R-PLT-75B", "R-PLT-25", "R-ANC-1", "R-ANC-05", "R-HGB-8",
         "R-LAB-DLBCL", "R-WRONG-DAY", "R-MISS-2", "R-NO-WT", "R-NO-AE", "R-NO-DELIVERY", "R-RESUME", "R-LADDER",
+        "R-PLAN-UNSEEN",
     }
+
+
+# ---------------------------------------------------------------- R-PLAN-UNSEEN (section 4c, v2)
+
+@pytest.mark.parametrize("before_dose,fires", [
+    (timedelta(hours=12, minutes=1), False), (timedelta(hours=12), True), (timedelta(hours=11, minutes=59), True),
+    (timedelta(minutes=1), True), (timedelta(0), False),
+])
+def test_an_unacknowledged_plan_change_opens_a_same_day_alert_12_hours_before_the_next_affected_dose(before_dose, fires):
+    dose_at = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)  # Monday 08:00 New York
+    now = dose_at - before_dose
+    found = run([], now=now, unacknowledged_plan_change_at=now - timedelta(days=2), next_affected_dose_at=dose_at,
+                last_delivered_at=now - timedelta(hours=1))
+    assert ("R-PLAN-UNSEEN" in found) is fires
+    if fires:
+        f = found["R-PLAN-UNSEEN"]
+        assert (f.tier, f.family, f.action) == (Tier.SAME_DAY, "adherence", Action.EVALUATE)
+
+
+@pytest.mark.parametrize("changed,dose", [(None, datetime(2026, 3, 12, 20, 0, tzinfo=UTC)),
+                                          (datetime(2026, 3, 10, 12, 0, tzinfo=UTC), None)])
+def test_no_plan_unseen_without_a_pending_notice_or_an_affected_dose(changed, dose):
+    assert "R-PLAN-UNSEEN" not in run([], unacknowledged_plan_change_at=changed, next_affected_dose_at=dose)
+
+
+def test_plan_unseen_inputs_must_be_aware():
+    with pytest.raises(ClinicalValidationError):
+        state_for(unacknowledged_plan_change_at=datetime(2026, 3, 10, 12, 0))
 
 
 # ---------------------------------------------------------------- ladder
@@ -516,6 +630,20 @@ def test_a_second_dose_on_one_day_is_wrong_day():
 
 def test_taken_then_vomited_is_one_dose():
     assert "R-WRONG-DAY" not in run(GOOD_LOGS + [dose_log(date(2026, 3, 11), "vomited", hour=9)])
+
+
+@pytest.mark.parametrize("statuses,second_dose", [
+    (("taken",), False), (("vomited",), False), (("taken", "vomited"), False),
+    (("vomited", "taken"), True), (("taken", "vomited", "taken"), True), (("vomited", "vomited"), True),
+    (("taken", "taken"), True),
+])
+def test_a_dose_swallowed_after_a_vomited_dose_the_same_day_is_a_second_dose(statuses, second_dose):
+    # clinical-reference: P-VOMITED, R-WRONG-DAY (v2: vomited then taken on the same local day is a second dose)
+    logs = [dose_log(date(2026, 3, 9))] + [dose_log(date(2026, 3, 11), status, hour=8 + i) for i, status in enumerate(statuses)]
+    found = run(logs)
+    assert ("R-WRONG-DAY" in found) is second_dose
+    if second_dose:
+        assert "2 doses logged on Wednesday 11 March" in found["R-WRONG-DAY"].facts or "3 doses" in found["R-WRONG-DAY"].facts
 
 
 def test_correct_days_are_not_wrong_day():

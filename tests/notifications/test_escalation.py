@@ -64,7 +64,7 @@ def test_urgent_alert_pages_the_next_person_every_15_minutes_until_acknowledged(
 def test_same_day_alert_pages_in_clinic_hours_and_then_the_next_business_morning(ctx, make_patient, clock):
     clock.set(utc(2026, 3, 3, 15))  # Tuesday 10:00 New York
     pid = make_patient()
-    record_weight(ctx, pid, key="weight-loss-1", at=clock.now(), value=61.6, unit="kg")  # -12%: R-WT-10
+    record_weight(ctx, pid, key="weight-loss-1", at=clock.now(), value=61.6, unit="kg", confirmed=True)  # -12%: R-WT-10
     alert = _alert(ctx, pid)
     assert (alert.tier, alert.next_page_at) == ("same_day", utc(2026, 3, 3, 19))  # 4 h later, 14:00
     assert _pages(ctx) == []
@@ -77,7 +77,7 @@ def test_same_day_alert_pages_in_clinic_hours_and_then_the_next_business_morning
 def test_same_day_alert_due_outside_clinic_hours_waits_for_monday_morning(ctx, make_patient, clock):
     clock.set(utc(2026, 3, 6, 19))  # Friday 14:00: four hours later the clinic is closed
     pid = make_patient()
-    record_weight(ctx, pid, key="weight-loss-2", at=clock.now(), value=61.6, unit="kg")
+    record_weight(ctx, pid, key="weight-loss-2", at=clock.now(), value=61.6, unit="kg", confirmed=True)
     clock.set(utc(2026, 3, 6, 23))
     assert escalate_due_alerts(ctx, clock.now()) == 0
     alert = _alert(ctx, pid)

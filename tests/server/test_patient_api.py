@@ -46,7 +46,10 @@ def test_fahrenheit_is_stored_in_celsius(phone, engine, patient):
 
 
 def test_weight_twelve_percent_below_baseline_asks_to_hold_and_expect_a_call(phone, engine, patient):
-    response = phone.api("POST", "/api/weights", {"idempotency_key": "weight-0001", "value": 61.6})
+    # a first weight 12% below the baseline is confirmed first (clinical-reference v2, issue 10 item 13)
+    first = phone.api("POST", "/api/weights", {"idempotency_key": "weight-0001", "value": 61.6})
+    assert first.status_code == 422 and first.json()["confirm"] is True
+    response = phone.api("POST", "/api/weights", {"idempotency_key": "weight-0001", "value": 61.6, "confirmed": True})
     assert response.status_code == 201, response.text
     advice = response.json()["advice"]
     assert advice["tier"] == "same_day" and advice["call_now"] is False
@@ -237,7 +240,7 @@ def test_today_and_history_read_the_signed_in_patient(phone, patient, clock):
     today = phone.api("GET", "/api/today").json()
     assert today["status"] == "active" and today["dose"]["dose_mg"] == 80 and today["dose"]["tablets"] == 4
     assert today["next_dose"]["at"].startswith("2026-03-04T08:00")  # Xd Days 1 and 3: Monday and Wednesday
-    phone.api("POST", "/api/weights", {"idempotency_key": "hist-w-0001", "value": 63.0})
+    phone.api("POST", "/api/weights", {"idempotency_key": "hist-w-0001", "value": 63.0, "confirmed": True})
     history = phone.api("GET", "/api/history").json()
     assert history["weight"]["guides"] == {"baseline": 70.0, "minus10": 63.0, "minus20": 56.0}
     assert history["weight"]["points"][0]["pct_below_baseline"] == 10.0

@@ -155,7 +155,7 @@ def test_webhooks_are_refused_when_no_auth_token_is_configured(client, patient_i
 @pytest.mark.parametrize(
     ("body", "kind", "value", "unit", "confirmed"),
     [
-        ("t", "taken", None, None, False), (" Taken. ", "taken", None, None, False), ("1", "taken", None, None, False),
+        ("t", "taken", None, None, False), (" Taken. ", "taken", None, None, False), ("1", "unknown", None, None, False),
         ("TOMADA", "taken", None, None, False), ("missed", "missed", None, None, False),
         ("no tomada", "missed", None, None, False), ("W 72.4", "weight", 72.4, None, False),
         ("w160lb", "weight", 160, "lb", False), ("P 72,4", "weight", 72.4, None, False),
