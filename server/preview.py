@@ -14,6 +14,7 @@ import click
 from server.clinical.errors import ClinicalValidationError
 from server.clinical.regimens import REGIMENS, TABLET_STRENGTH_MG_DEFAULT, Plan, PlanStatus
 from server.clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry, evaluate
+from server.i18n import render_advice
 from server.clinical.schedule import (
     ScheduledEvent,
     ScheduleSetup,
@@ -269,7 +270,7 @@ def evaluate_command(state_file):
                 "resume_level": f.resume_level,
                 "resume_dose": f.resume_dose,
                 "facts": f.facts,
-                "patient_advice": f.patient_advice,
+                "patient_advice": " ".join(render_advice(f.advice, "en")),
             }
             for f in findings
         ]
