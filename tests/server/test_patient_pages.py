@@ -207,7 +207,7 @@ def test_switching_language_changes_the_page_and_is_remembered(phone, patient):
     assert page.status_code == 200 and page.url.path == "/history"
     assert '<html lang="es">' in page.text and "Historial" in page.text
     today = _text(phone.get("/today").text)
-    assert "Hoy toca selinexor" in today and "4 tabletas de 20 mg" in today and "lunes 2 de marzo" in today
+    assert "Hoy toca selinexor" in today and "4 comprimidos de 20 mg" in today and "lunes 2 de marzo" in today
     assert "English" in today  # the switch back
 
 
