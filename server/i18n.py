@@ -23,6 +23,7 @@ tests/server/test_forbidden_advice.py while any message of any language and chan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime, time
 from functools import lru_cache
@@ -103,13 +104,21 @@ def translations(lang: str) -> NullTranslations:
 def translate(lang: str, message: str, **variables: Any) -> str:
     """Translate `message`; `%(name)s` placeholders are filled from `variables`."""
     text = translations(lang).gettext(message)
-    return text % variables if variables else text
+    return _fill(text, variables)
 
 
-def translate_in(lang: str, context: str, message: str, **variables: Any) -> str:
+def translate_in(lang: str, context: str, message: str, /, **variables: Any) -> str:
     """Translate `message` in a context ("sms", "push") where a channel words it differently from the pages."""
     text = translations(lang).pgettext(context, message)
-    return text % variables if variables else text
+    return _fill(text, variables)
+
+
+_DOUBLE_PERIOD = re.compile(r"(?<=[ap]\.m\.)\.")
+
+
+def _fill(text: str, variables: dict[str, Any]) -> str:
+    """`text % variables`, without the second period of a sentence ending in a time ("a las 2:00 p.m.")."""
+    return _DOUBLE_PERIOD.sub("", text % variables) if variables else text
 
 
 def translate_plural(lang: str, singular: str, plural: str, n: int, **variables: Any) -> str:
@@ -221,8 +230,7 @@ def render_advice(items: Iterable[advice_ids.Advice], lang: str, channel: str = 
     for item in items:
         values = {name: render_value(value, lang, channel) for name, value in item.params.items()}
         if channel == "sms" and not drug_names and item.id in SMS_ADVICE:
-            text = translations(lang).pgettext("sms", SMS_ADVICE[item.id])
-            text = text % values if values else text
+            text = translate_in(lang, "sms", SMS_ADVICE[item.id], **values)
         else:
             text = translate(lang, item.id, **values)
         if text not in out:

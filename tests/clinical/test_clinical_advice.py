@@ -104,3 +104,38 @@ def test_missed_doses_finding_repeats_the_skip_advice():
                          last_delivered_at=NOW)
     finding = next(f for f in evaluate(state, NOW) if f.rule == "R-MISS-2")
     assert "Skip the missed dose" in english(finding)
+
+
+# ---------------------------------------------------------------- honest timing (section 3 "Say only what will happen")
+
+OPEN = adv.CareTeamContact(True, None, "+15555550100", "+15555550199", "911")
+CLOSED_TILL_MONDAY = adv.CareTeamContact(False, date(2026, 3, 9), "+15555550100", "+15555550199", "911")
+
+
+def _tier_words(tier, holds, contact):
+    return [(item.id, dict(item.params)) for item in adv.tier_advice(tier, holds, contact)]
+
+
+def test_same_day_in_clinic_hours_says_today():
+    assert _tier_words("same_day", True, OPEN) == [(adv.CONTACT_TODAY, {}), (adv.HOLD_UNTIL_CONTACT, {})]
+
+
+def test_same_day_outside_clinic_hours_names_the_day_the_after_hours_line_and_the_emergency_number():
+    assert _tier_words("same_day", False, CLOSED_TILL_MONDAY) == [
+        (adv.CLINIC_CLOSED, {}), (adv.NURSE_WILL_CALL, {"day": date(2026, 3, 9)}),
+        (adv.AFTER_HOURS, {"phone": "+15555550199"}), (adv.FEEL_WORSE, {"emergency_number": "911"})]
+    text = " ".join(render_advice(adv.tier_advice("same_day", False, CLOSED_TILL_MONDAY), "en"))
+    assert text.startswith("The clinic is closed now. A nurse will call you on Monday morning.") and "today" not in text
+
+
+def test_every_urgent_tier_carries_the_emergency_fallback_open_or_closed():
+    for contact in (OPEN, CLOSED_TILL_MONDAY):
+        for holds in (False, True):
+            ids = [item.id for item in adv.tier_advice("urgent", holds, contact)]
+            assert ids[:2] == [adv.CALL_NOW, adv.EMERGENCY_FALLBACK]
+            assert (adv.HOLD_UNTIL_TOLD in ids) is holds
+
+
+def test_routine_and_self_care_promise_no_call():
+    assert _tier_words("routine", False, OPEN) == [(adv.TEAM_WILL_REVIEW, {})]
+    assert _tier_words("self_care", False, CLOSED_TILL_MONDAY) == []
