@@ -14,7 +14,6 @@ import click
 from server.clinical.errors import ClinicalValidationError
 from server.clinical.regimens import REGIMENS, TABLET_STRENGTH_MG_DEFAULT, Plan, PlanStatus
 from server.clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry, evaluate
-from server.i18n import render_advice
 from server.clinical.schedule import (
     ScheduledEvent,
     ScheduleSetup,
@@ -24,6 +23,7 @@ from server.clinical.schedule import (
     parse_local_time,
     parse_weekday,
 )
+from server.i18n import render_advice
 
 __all__ = ["schedule_command", "evaluate_command"]
 
