@@ -199,6 +199,7 @@ ANSWER_LABELS = (
 # Where an SMS says it differently from a page (no drug name: a text may be read by anyone holding the phone), the
 # SMS wording is its own msgid in the context "sms".
 SMS_ADVICE: dict[str, str] = {
+    # clinical-reference: section 3 (interrupt: the next dose waits), section 1 (holds), R-WRONG-DAY
     advice_ids.HOLD_UNTIL_CONTACT: NP_("sms", "Do not take your next dose until they do."),
     advice_ids.HOLD_UNTIL_TOLD: NP_("sms", "Do not take your next dose until your care team tells you to."),
     advice_ids.ON_HOLD: NP_("sms", "Your dose is on hold: do not take it until your care team tells you to."),

@@ -114,6 +114,7 @@ REPLIES: dict[str, str] = {
     "unknown": NP_("sms", "%(clinic)s: sorry, we did not understand. Reply HELP for the list of replies, or call "
                           "%(phone)s."),
     "taken": NP_("sms", "Thank you, today's dose is recorded. Next dose: %(next)s."),
+    # clinical-reference: section 1 (held or stopped: no next dose; the hold sentence follows, issue 10 item 12)
     "taken_no_next": NP_("sms", "Thank you, today's dose is recorded."),
     "already": NP_("sms", "Today's dose was already recorded. Next dose: %(next)s."),
     "already_no_next": NP_("sms", "Today's dose was already recorded."),
