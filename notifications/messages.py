@@ -1,8 +1,11 @@
-"""Message templates for planned reminders, in the patient's language (English and Spanish).
+"""The words of planned reminders: catalog message ids, rendered in the patient's language at send time.
 
+The text lives in the Babel catalog (web/translations, English msgids, contexts "reminder" for words every channel
+shares, "sms" and "push" where they differ), with the one locale map of server/i18n.py.
 Health data stays on the server (architecture, rules of the house): a message carries the clinic's name, what to
 do, and a link to the app. It names no diagnosis, and no drug unless the patient opted in
-(`Patient.drug_names_in_messages`): the `_named` variants are used only then. Nothing here ever tells a patient to
+(`Patient.drug_names_in_messages`): the `_named` variants are used only then; otherwise dexamethasone is "your steroid
+tablets" with its dose, never an unnamed "other medicine" (issue 10 item 12). Nothing here ever tells a patient to
 "take it now" for a dose whose day has passed (clinical-reference P-MISSED): the nudge only asks whether the dose
 was taken and repeats that a missed dose is not made up.
 """
@@ -14,8 +17,7 @@ from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
-from babel.dates import format_time
-
+from server.i18n import NP_, format_clock, format_number, normalize_language, translate_in
 from server.services.outbox.recipients import Recipient
 from server.services.outbox.vocabulary import MessageKind
 
@@ -24,59 +26,37 @@ ANTIEMETIC, DOSE, NUDGE, DEXAMETHASONE = (MessageKind.ANTIEMETIC, MessageKind.DO
                                           MessageKind.DEXAMETHASONE)
 WEIGHT, BLOOD_TEST, BORTEZOMIB = MessageKind.WEIGHT, MessageKind.BLOOD_TEST, MessageKind.BORTEZOMIB
 
-LANGUAGES = ("en", "es")
-_LOCALES = {"en": "en_US", "es": "es"}
-
-TEMPLATES: dict[str, dict[str, str]] = {
-    "en": {
-        # clinical-reference: P-ANTIEMETIC (about 30 minutes before the dose)
-        ANTIEMETIC: "Your dose is at {time}. Take your anti-nausea medicine now.",
-        ANTIEMETIC + "_named": "Take {antiemetic} now; your selinexor dose is at {time}.",
-        # clinical-reference: P-TAKE (tablets whole, with water)
-        DOSE: "Time for your {time} dose: {mg} mg ({tablets} tablets), swallowed whole with water.{extra}",
-        DOSE + "_named": "Time for selinexor {mg} mg ({tablets} x {strength} mg tablets), swallowed whole with "
-                         "water.{extra}",
-        "dose_extra": " Also take your other prescribed medicine ({dexa_mg} mg).",
-        "dose_extra_named": " Also take dexamethasone {dexa_mg} mg.",
-        # clinical-reference: P-MISSED (never "take it now"; a missed dose is not made up)
-        NUDGE: "Today's {time} dose is not logged yet. If you took it, reply T. If you missed it, reply MISSED: "
-               "do not make it up, take your next dose at its usual day and time.",
-        DEXAMETHASONE: "Today take your other prescribed medicine ({dexa_mg} mg) at {time}.",
-        DEXAMETHASONE + "_named": "Today take dexamethasone {dexa_mg} mg at {time}.",
-        # clinical-reference: P-MONITOR
-        WEIGHT: "Please weigh yourself today and reply W with your weight, for example W {example}.",
-        WEIGHT + "_push": "Please weigh yourself today. Tap to log your weight.",
-        BLOOD_TEST: "You have blood tests today.",
-        BORTEZOMIB: "Today is your treatment day at the clinic (injection).",
-        BORTEZOMIB + "_named": "Today is your bortezomib injection day at the clinic.",
-        "sms_reply_taken": " Reply T when taken.",
-        "push_log": "Tap to log it.",
-    },
-    "es": {
-        ANTIEMETIC: "Su dosis es a las {time}. Tome ahora su medicamento contra las náuseas.",
-        ANTIEMETIC + "_named": "Tome {antiemetic} ahora; su dosis de selinexor es a las {time}.",
-        DOSE: "Es la hora de su dosis de las {time}: {mg} mg ({tablets} comprimidos), enteros y con agua.{extra}",
-        DOSE + "_named": "Es la hora del selinexor {mg} mg ({tablets} comprimidos de {strength} mg), enteros y con "
-                         "agua.{extra}",
-        "dose_extra": " Tome también su otro medicamento recetado ({dexa_mg} mg).",
-        "dose_extra_named": " Tome también dexametasona {dexa_mg} mg.",
-        NUDGE: "La dosis de hoy de las {time} aún no está registrada. Si la tomó, responda T. Si no la tomó, "
-               "responda OLVIDADA: no la recupere, tome la siguiente dosis el día y la hora de siempre.",
-        DEXAMETHASONE: "Hoy tome su otro medicamento recetado ({dexa_mg} mg) a las {time}.",
-        DEXAMETHASONE + "_named": "Hoy tome dexametasona {dexa_mg} mg a las {time}.",
-        WEIGHT: "Por favor, pésese hoy y responda P con su peso, por ejemplo P {example}.",
-        WEIGHT + "_push": "Por favor, pésese hoy. Toque para registrar su peso.",
-        BLOOD_TEST: "Hoy tiene análisis de sangre.",
-        BORTEZOMIB: "Hoy es su día de tratamiento en la clínica (inyección).",
-        BORTEZOMIB + "_named": "Hoy es su día de inyección de bortezomib en la clínica.",
-        "sms_reply_taken": " Responda T cuando la tome.",
-        "push_log": "Toque para registrarla.",
-    },
+# (context, msgid) per template name; the context is where the catalog keeps it.
+TEMPLATES: dict[str, tuple[str, str]] = {
+    # clinical-reference: P-ANTIEMETIC (the offset before the dose is per patient)
+    ANTIEMETIC: ("reminder", NP_("reminder", "Your dose is at %(time)s. Take your anti-nausea medicine now.")),
+    ANTIEMETIC + "_named": ("reminder", NP_("reminder", "Take %(antiemetic)s now; your selinexor dose is at "
+                                                        "%(time)s.")),
+    # clinical-reference: P-TAKE (tablets whole, with water)
+    DOSE: ("reminder", NP_("reminder", "Time for your %(time)s dose: %(mg)s mg (%(tablets)s tablets), swallowed whole "
+                                       "with water.%(extra)s")),
+    DOSE + "_named": ("reminder", NP_("reminder", "Time for selinexor %(mg)s mg (%(tablets)s x %(strength)s mg "
+                                                  "tablets), swallowed whole with water.%(extra)s")),
+    # clinical-reference: section 1 (dexamethasone named unambiguously, with its dose)
+    "dose_extra": ("reminder", NP_("reminder", " Also take your steroid tablets (%(dexa_mg)s mg).")),
+    "dose_extra_named": ("reminder", NP_("reminder", " Also take dexamethasone %(dexa_mg)s mg.")),
+    # clinical-reference: P-MISSED (never "take it now"; a missed dose is not made up)
+    NUDGE: ("sms", NP_("sms", "Today's %(time)s dose is not logged yet. If you took it, reply T. If you missed it, "
+                              "reply MISSED: do not make it up, take your next dose at its usual day and time.")),
+    DEXAMETHASONE: ("reminder", NP_("reminder", "Today take your steroid tablets (%(dexa_mg)s mg) at %(time)s.")),
+    DEXAMETHASONE + "_named": ("reminder", NP_("reminder", "Today take dexamethasone %(dexa_mg)s mg at %(time)s.")),
+    # clinical-reference: P-MONITOR
+    WEIGHT: ("sms", NP_("sms", "Please weigh yourself today and reply W with your weight, for example W %(example)s.")),
+    WEIGHT + "_push": ("push", NP_("push", "Please weigh yourself today. Tap to log your weight.")),
+    BLOOD_TEST: ("reminder", NP_("reminder", "You have blood tests today.")),
+    BORTEZOMIB: ("reminder", NP_("reminder", "Today is your treatment day at the clinic (injection).")),
+    BORTEZOMIB + "_named": ("reminder", NP_("reminder", "Today is your bortezomib injection day at the clinic.")),
+    "sms_reply_taken": ("sms", NP_("sms", " Reply T when taken.")),
+    "push_log": ("push", NP_("push", "Tap to log it.")),
 }
 
-WEIGHT_EXAMPLES = {"kg": "72.4", "lb": "160 lb"}
-WEIGHT_EXAMPLES_ES = {"kg": "72,4", "lb": "160 lb"}
-
+# The weight example in the patient's notation and the keyword of their language (W / P).
+WEIGHT_EXAMPLES = {"kg": 72.4, "lb": "160 lb"}
 
 @dataclass(frozen=True)
 class RenderedMessage:
@@ -90,40 +70,45 @@ class RenderedMessage:
 
 
 def language_of(recipient: Recipient) -> str:
-    """The patient's language if we have templates for it, else English."""
-    return recipient.language if recipient.language in LANGUAGES else "en"
+    """The patient's language if the catalog has it, else English (server/i18n.py, the one locale map)."""
+    return normalize_language(recipient.language)
 
 
 @lru_cache(maxsize=4096)  # the same few dose times, rendered thousands of times
 def _time(value: str | None, language: str) -> str:
     if not value:
         return ""
-    text = format_time(datetime.fromisoformat(value), "short", locale=_LOCALES[language])
+    text = format_clock(datetime.fromisoformat(value), language)
     return text.replace("\u202f", " ").replace("\xa0", " ")  # keep SMS in GSM-7 (one segment is 160 characters)
+
+
+def _say(language: str, name: str, **values: object) -> str:
+    context, message = TEMPLATES[name]
+    return translate_in(language, context, message, **values)
 
 
 def render_reminder(kind: str, payload: dict[str, Any], recipient: Recipient, channel: str,
                     base_url: str) -> RenderedMessage:
     """The message for one planned reminder, as late as possible (send time) so it uses the current settings."""
     language = language_of(recipient)
-    words = TEMPLATES[language]
-    if channel != "sms" and f"{kind}_push" in words:
-        template = words[f"{kind}_push"]  # the app logs it: no reply syntax
-    elif recipient.drug_names and f"{kind}_named" in words:
-        template = words[f"{kind}_named"]
+    if channel != "sms" and f"{kind}_push" in TEMPLATES:
+        name = f"{kind}_push"  # the app logs it: no reply syntax
+    elif recipient.drug_names and f"{kind}_named" in TEMPLATES:
+        name = f"{kind}_named"
     else:
-        template = words[kind]
+        name = kind
     dexa_mg = payload.get("dexamethasone_mg")
     extra = ""
     if kind == DOSE and dexa_mg:
-        extra = words["dose_extra_named" if recipient.drug_names else "dose_extra"].format(dexa_mg=dexa_mg)
-    examples = WEIGHT_EXAMPLES_ES if language == "es" else WEIGHT_EXAMPLES
-    text = template.format(
+        extra = _say(language, "dose_extra_named" if recipient.drug_names else "dose_extra", dexa_mg=dexa_mg)
+    example = WEIGHT_EXAMPLES.get(payload.get("unit") or recipient.weight_unit, WEIGHT_EXAMPLES["kg"])
+    text = _say(
+        language, name,
         time=_time(payload.get("dose_local") or payload.get("local"), language),
         mg=payload.get("dose_mg"), tablets=payload.get("tablets"), strength=payload.get("strength_mg"),
         dexa_mg=dexa_mg, antiemetic=payload.get("antiemetic") or "", extra=extra,
-        example=examples.get(payload.get("unit") or recipient.weight_unit, examples["kg"]),
+        example=format_number(example, language) if isinstance(example, float) else example,
     )
     if kind == DOSE:
-        text += words["sms_reply_taken"] if channel == "sms" else " " + words["push_log"]
+        text += _say(language, "sms_reply_taken") if channel == "sms" else " " + _say(language, "push_log")
     return RenderedMessage(title=recipient.clinic_name, text=text, url=base_url.rstrip("/") + "/")

@@ -1,5 +1,10 @@
 """Languages of the patient app: Babel message catalogs, Jinja2 i18n, and locale-aware dates and numbers.
 
+This is the one home of every word a patient reads: pages, SMS replies (server/services/sms_inbound.py), reminders and
+push bodies (notifications/messages.py) and the clinical core's advice (server/clinical/advice.py, rendered by
+`render_advice`) are all msgids of one Babel catalog per language, with the contexts "sms", "push" and "reminder"
+where a channel words a message differently. LANGUAGES and LOCALES below are the one locale map.
+
 Catalogs live in `web/translations/<lang>/LC_MESSAGES/messages.po` and are compiled in memory the first time they are
 needed (babel.messages.mofile), so a fresh clone works without a build step and no compiled .mo is committed.
 English is the source language: a missing translation shows the English text, never nothing.
@@ -8,15 +13,18 @@ Templates translate with `_()`/`gettext()`/`ngettext()` and `{% trans %}`; the l
 context variable `lang` (every patient page passes it), so one shared Jinja environment serves every language.
 
 Updating the catalog after changing strings:
-    .venv/bin/pybabel extract -F web/translations/babel.cfg -k N_ -k translate:2 -k translate_plural:2,3 \
-        --no-location --sort-output -o web/translations/messages.pot .
-    .venv/bin/pybabel update -i web/translations/messages.pot -d web/translations
-tests/server/test_patient_i18n.py fails while any patient-facing string lacks its Spanish translation.
+    .venv/bin/pybabel extract -F web/translations/babel.cfg -k N_ -k NP_:1c,2 -k translate:2 -k translate_plural:2,3 \
+        -k translate_in:2c,3 --no-location --sort-output --no-wrap -o web/translations/messages.pot .
+    .venv/bin/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching --no-wrap \
+        --ignore-obsolete
+tests/server/test_patient_i18n.py fails while any patient-facing string lacks its Spanish translation, and
+tests/server/test_forbidden_advice.py while any message of any language and channel gives advice the reference forbids.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from functools import lru_cache
 from io import BytesIO
@@ -30,10 +38,12 @@ from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from jinja2 import pass_context
 
+from .clinical import advice as advice_ids
 from .settings import PROJECT_ROOT
 
 TRANSLATIONS_DIR = PROJECT_ROOT / "web" / "translations"
 DEFAULT_LANGUAGE = "en"
+# The one locale map of the product: pages, SMS replies, reminders, push bodies and advice all use it.
 # Patient.language values, and each language's name written in that language (for the switcher).
 LANGUAGES: dict[str, str] = {"en": "English", "es": "Español"}
 # Babel locales for formatting: patients are in US clinics, so Spanish uses US conventions (a.m./p.m.).
@@ -44,6 +54,11 @@ DAY_PATTERNS: dict[str, str] = {"en": "EEEE, MMMM d", "es": "EEEE d 'de' MMMM"}
 
 def N_(message: str) -> str:
     """Marks a string for the catalog (pybabel extract -k N_) where it is translated later, at display time."""
+    return message
+
+
+def NP_(context: str, message: str) -> str:
+    """Marks a string with a context for the catalog (pybabel extract -k NP_:1c,2); translate with `translate_in`."""
     return message
 
 
@@ -89,7 +104,21 @@ def translations(lang: str) -> NullTranslations:
 def translate(lang: str, message: str, **variables: Any) -> str:
     """Translate `message`; `%(name)s` placeholders are filled from `variables`."""
     text = translations(lang).gettext(message)
-    return text % variables if variables else text
+    return _fill(text, variables)
+
+
+def translate_in(lang: str, context: str, message: str, /, **variables: Any) -> str:
+    """Translate `message` in a context ("sms", "push") where a channel words it differently from the pages."""
+    text = translations(lang).pgettext(context, message)
+    return _fill(text, variables)
+
+
+_DOUBLE_PERIOD = re.compile(r"(?<=[ap]\.m\.)\.")
+
+
+def _fill(text: str, variables: dict[str, Any]) -> str:
+    """`text % variables`, without the second period of a sentence ending in a time ("a las 2:00 p.m.")."""
+    return _DOUBLE_PERIOD.sub("", text % variables) if variables else text
 
 
 def translate_plural(lang: str, singular: str, plural: str, n: int, **variables: Any) -> str:
@@ -154,58 +183,12 @@ def format_number(value: float, lang: str, decimals: int = 1) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Advice from the clinical core, in the patient's language
+# Advice from the clinical core, in the patient's language and channel
 # --------------------------------------------------------------------------------------------------------------------
 
-NEXT_DOSE = "{next_dose}"  # stands for the next-dose words inside a catalog sentence
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-# Advice sentences with a number in them: the catalog holds the sentence with a placeholder.
-_ADVICE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^Take your anti-nausea medicine about (?P<minutes>\d+) minutes before each selinexor dose, "
-                r"as your care team prescribed\.$"),
-     "Take your anti-nausea medicine about %(minutes)s minutes before each selinexor dose, as your care team "
-     "prescribed."),
-)
-
-
-# Every English sentence the clinical core (server/clinical/rules.py, grading.py) shows a patient, listed here so that
-# `pybabel extract` carries it into the catalog. tests/server/test_patient_i18n.py rebuilds the advice from the rules
-# themselves and fails when a sentence here is missing or lacks a translation.
-CLINICAL_SENTENCES = (
-    # rules.py: tier words (clinical-reference §3)
-    N_("Call your care team now."),
-    N_("If you cannot reach them right away, call your local emergency number."),
-    N_("Your care team will contact you today."),
-    N_("Do not take your next selinexor dose until they do."),
-    N_("Do not take your next selinexor dose until your care team tells you to."),
-    N_("Your team will review."),
-    # rules.py: self-care advice per rule (§4)
-    N_("Keep up fluids and calories."),
-    N_("Take your anti-nausea medicines as your care team prescribed; they may add another."),
-    N_("Take loperamide for diarrhea as your care team advised, and keep up fluids."),
-    N_("Keep up fluids."),
-    N_("Your team may suggest nutrition supplements or a dietitian."),
-    N_("A temperature of 38.0 °C (100.4 °F) or more, or chills, can be a sign of infection."),
-    N_("Your team may arrange an eye exam."),
-    N_("Please weigh yourself and record your weight."),
-    N_("Your care team will tell you when and how to restart."),
-    N_("Do not restart until they do."),
-    N_("Take your anti-nausea medicine about %(minutes)s minutes before each selinexor dose, as your care team "
-       "prescribed."),
-    N_("Selinexor is not taken every day; your next dose is {next_dose}."),
-    # rules.py dose_advice (P-TAKE, P-MISSED, P-VOMITED)
-    N_("Dose recorded."),
-    N_("Take each dose at the same time of day, tablets whole with water."),
-    N_("Your next dose is at your next scheduled day and time ({next_dose})."),
-    N_("Your next dose is at your next scheduled day and time."),
-    N_("Skip the missed dose."),
-    N_("Take your next dose at your next scheduled day and time ({next_dose})."),
-    N_("Take your next dose at your next scheduled day and time."),
-    N_("Do not repeat a dose you vomited."),
-    # schedule.next_dose_day_text when there is no next dose
-    N_("on hold until your care team tells you to restart"),
-    N_("none scheduled"),
-    # grading.py: the answers of clinical-reference §5
+# The answers of clinical-reference §5 (server/clinical/grading.py QUESTIONS), listed here so that `pybabel extract`
+# carries them into the catalog (the clinical core's own advice ids are marked in server/clinical/advice.py).
+ANSWER_LABELS = (
     N_("None"), N_("Mild, eating as usual"), N_("Eating less than usual"), N_("Can't eat or drink enough"),
     N_("Normal"), N_("A bit less"), N_("Much less, eating less"), N_("Barely eating, losing weight"),
     N_("Tired, rest helps"), N_("Rest doesn't help, hard to do chores"), N_("Hard to wash or dress"),
@@ -213,39 +196,47 @@ CLINICAL_SENTENCES = (
     N_("Dizzy"), N_("Confused or fainted"), N_("No change"), N_("Blurred or double vision"),
 )
 
+# Where an SMS says it differently from a page (no drug name: a text may be read by anyone holding the phone), the
+# SMS wording is its own msgid in the context "sms".
+SMS_ADVICE: dict[str, str] = {
+    # clinical-reference: section 3 (interrupt: the next dose waits), section 1 (holds), R-WRONG-DAY
+    advice_ids.HOLD_UNTIL_CONTACT: NP_("sms", "Do not take your next dose until they do."),
+    advice_ids.HOLD_UNTIL_TOLD: NP_("sms", "Do not take your next dose until your care team tells you to."),
+    advice_ids.ON_HOLD: NP_("sms", "Your dose is on hold: do not take it until your care team tells you to."),
+    advice_ids.DISCONTINUED: NP_("sms", "Your care team has stopped this treatment. Do not take any more of its tablets."),
+    advice_ids.NOT_EVERY_DAY: NP_("sms", "This medicine is not taken every day; your next dose is %(next_dose)s."),
+}
 
-def localize_advice(message: str, lang: str, next_dose_en: str | None = None, next_dose_local: str | None = None) -> str:
-    """The clinical core's English advice (server/clinical/rules.py) in the patient's language, sentence by sentence.
 
-    `next_dose_en` is the next-dose text the rules put into the message (schedule.next_dose_day_text) and
-    `next_dose_local` the same in the patient's language. A sentence the catalog lacks stays in English: clinical
-    advice is never dropped for want of a translation.
+def render_value(value: object, lang: str, channel: str = "page") -> str:
+    """A parameter of an advice item as words: a datetime as day and time, a date as its weekday, numbers as text."""
+    if isinstance(value, datetime):
+        text = translate(lang, "%(day)s at %(time)s", day=format_day(value, lang), time=format_clock(value, lang))
+    elif isinstance(value, date):
+        text = format_weekday(value, lang, "EEEE")
+    else:
+        text = str(value)
+    # SMS and push stay in plain characters (GSM-7: one segment is 160 characters).
+    return text.replace("\u202f", " ").replace("\xa0", " ") if channel != "page" else text
+
+
+def render_advice(items: Iterable[advice_ids.Advice], lang: str, channel: str = "page",
+                  drug_names: bool = False) -> list[str]:
+    """Advice items of the clinical core as sentences in the patient's language, each once, for a page or an SMS.
+
+    An SMS uses the drug-free wording of SMS_ADVICE unless the patient opted in to drug names in messages.
     """
     lang = normalize_language(lang)
-    if lang == DEFAULT_LANGUAGE:
-        return message
-    if next_dose_en and next_dose_en in message:
-        message = message.replace(next_dose_en, NEXT_DOSE)
-    out = [_localize_sentence(sentence, lang) for sentence in _SENTENCE_END.split(message.strip()) if sentence]
-    text = " ".join(out)
-    return text.replace(NEXT_DOSE, next_dose_local or next_dose_en or "")
-
-
-def untranslated_advice_sentences(message: str, lang: str, next_dose_en: str | None = None) -> list[str]:
-    """The sentences of an advice message that `localize_advice` would leave in English (for tests)."""
-    if next_dose_en:
-        message = message.replace(next_dose_en, NEXT_DOSE)
-    return [s for s in _SENTENCE_END.split(message.strip()) if s and _localize_sentence(s, lang) == s]
-
-
-def _localize_sentence(sentence: str, lang: str) -> str:
-    if has_translation(lang, sentence):
-        return translate(lang, sentence)
-    for pattern, msgid in _ADVICE_PATTERNS:
-        match = pattern.match(sentence)
-        if match and has_translation(lang, msgid):
-            return translate(lang, msgid, **match.groupdict())
-    return sentence
+    out: list[str] = []
+    for item in items:
+        values = {name: render_value(value, lang, channel) for name, value in item.params.items()}
+        if channel == "sms" and not drug_names and item.id in SMS_ADVICE:
+            text = translate_in(lang, "sms", SMS_ADVICE[item.id], **values)
+        else:
+            text = translate(lang, item.id, **values)
+        if text not in out:
+            out.append(text)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from server.clinical.schedule import (
     parse_local_time,
     parse_weekday,
 )
+from server.i18n import render_advice
 
 __all__ = ["schedule_command", "evaluate_command"]
 
@@ -271,7 +272,7 @@ def evaluate_command(state_file):
                 "resume_level": f.resume_level,
                 "resume_dose": f.resume_dose,
                 "facts": f.facts,
-                "patient_advice": f.patient_advice,
+                "patient_advice": " ".join(render_advice(f.advice, "en")),
             }
             for f in findings
         ]

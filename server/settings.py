@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # --- clinic --------------------------------------------------------------
     clinic_name: str = Field("Demo Oncology Clinic", alias="CLINIC_NAME")
     clinic_phone: str = Field("+15555550100", alias="CLINIC_PHONE")
+    # clinical-reference §3 "Say only what will happen": given to a patient when a same-day finding waits for the
+    # next business morning (empty: CLINIC_PHONE), and the emergency fallback of every urgent result.
+    clinic_after_hours_phone: str = Field("", alias="CLINIC_AFTER_HOURS_PHONE")
+    emergency_number: str = Field("911", alias="EMERGENCY_NUMBER", min_length=2, max_length=16)
     default_timezone: str = Field("America/New_York", alias="DEFAULT_TIMEZONE")
     # clinical-reference §3: same-day alerts page in clinic hours, otherwise the next business morning.
     clinic_hours: str = Field("08:00-17:00", alias="CLINIC_HOURS", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")

@@ -24,6 +24,8 @@ from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from typing import Iterable
 
+from server.clinical import advice as adv
+from server.clinical.advice import Advice, advice
 from server.clinical.errors import ClinicalValidationError
 from server.clinical.grading import check_choice, check_grade, check_range
 from server.clinical.regimens import PlanStatus, describe_resume, next_lower_level
@@ -35,7 +37,6 @@ from server.clinical.schedule import (
     is_dose_day,
     next_dose,
     next_dose_counted_from,
-    next_dose_day_text,
     previous_doses,
     resolve_local,
 )
@@ -309,90 +310,42 @@ class Finding:
     family: str
     tier: Tier
     action: Action
-    facts: str
-    patient_advice: str
+    facts: str  # for staff, in English
+    advice: tuple[Advice, ...]  # for the patient: the rule's own advice, without the tier words (advice.tier_advice)
     resume_level: int | None
     resume_dose: str | None  # e.g. "60 mg once weekly", or "discontinue" at the end of the ladder
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Patient-facing words (sections 2 and 3). Never: "take it now", "extra dose", "make up", "take another".
+# Patient-facing advice per rule (section 4), as catalog message ids (server/clinical/advice.py). The tier words of
+# section 3 are added per entry by advice.tier_advice, which knows whether the clinic is open.
 # --------------------------------------------------------------------------------------------------------------------
 
-URGENT_TEXT = "Call your care team now."
-EMERGENCY_TEXT = "If you cannot reach them right away, call your local emergency number."
-SAME_DAY_TEXT = "Your care team will contact you today."
-HOLD_UNTIL_CONTACT_TEXT = "Do not take your next selinexor dose until they do."
-HOLD_UNTIL_TOLD_TEXT = "Do not take your next selinexor dose until your care team tells you to."
-ROUTINE_TEXT = "Your team will review."
-FLUIDS_TEXT = "Keep up fluids and calories."  # clinical-reference: P-FLUIDS
+_FLUIDS = (advice(adv.FLUIDS),)  # clinical-reference: P-FLUIDS
 
-
-def dose_advice(status: str, next_dose_text: str | None = None) -> str:
-    """What the patient is told after logging a dose as taken, missed or vomited (P-MISSED, P-VOMITED).
-
-    A missed or vomited dose is never made up or repeated: the next dose is on the next scheduled day and time.
-    """
-    check_choice("status", status, DOSE_STATUSES)
-    when = f" ({next_dose_text})" if next_dose_text else ""
-    if status == "missed":
-        # clinical-reference: P-MISSED
-        return f"Skip the missed dose. Take your next dose at your next scheduled day and time{when}."
-    if status == "vomited":
-        # clinical-reference: P-VOMITED
-        return f"Do not repeat a dose you vomited. Take your next dose at your next scheduled day and time{when}."
-    # clinical-reference: P-TAKE
-    return f"Dose recorded. Take each dose at the same time of day, tablets whole with water. Your next dose is at your next scheduled day and time{when}."
-
-
-def _patient_advice(tier: Tier, action: Action, self_care: str = "", emergency: bool = False) -> str:
-    """Tier words of section 3 plus the rule's own self-care advice."""
-    parts: list[str] = []
-    if tier is Tier.URGENT:
-        parts.append(URGENT_TEXT)
-        if emergency:
-            parts.append(EMERGENCY_TEXT)
-        if action in (Action.INTERRUPT, Action.DISCONTINUE):
-            parts.append(HOLD_UNTIL_TOLD_TEXT)
-    elif tier is Tier.SAME_DAY:
-        parts.append(SAME_DAY_TEXT)
-        if action in (Action.INTERRUPT, Action.DISCONTINUE):
-            parts.append(HOLD_UNTIL_CONTACT_TEXT)
-    if self_care:
-        parts.append(self_care)
-    if tier is Tier.ROUTINE:
-        parts.append(ROUTINE_TEXT)
-    return " ".join(parts)
-
-
-SELF_CARE_ADVICE = {
+SELF_CARE_ADVICE: dict[str, tuple[Advice, ...]] = {
     # clinical-reference: R-NV-12, P-ANTIEMETIC, P-FLUIDS
-    "R-NV-12": "Take your anti-nausea medicines as your care team prescribed; they may add another. " + FLUIDS_TEXT,
-    "R-NV-3": FLUIDS_TEXT,
+    "R-NV-12": (advice(adv.ANTIEMETICS_AS_PRESCRIBED), advice(adv.FLUIDS)),
+    "R-NV-3": _FLUIDS,
     # clinical-reference: R-DIA-2 (loperamide, fluids)
-    "R-DIA-2": "Take loperamide for diarrhea as your care team advised, and keep up fluids.",
-    "R-DIA-2R": "Take loperamide for diarrhea as your care team advised, and keep up fluids.",
-    "R-DIA-3": "Keep up fluids.",
+    "R-DIA-2": (advice(adv.LOPERAMIDE),),
+    "R-DIA-2R": (advice(adv.LOPERAMIDE),),
+    "R-DIA-3": (advice(adv.KEEP_UP_FLUIDS),),
     # clinical-reference: R-WT-5 (nutrition: supplements, dietitian)
-    "R-WT-5": FLUIDS_TEXT + " Your team may suggest nutrition supplements or a dietitian.",
-    "R-WT-10": FLUIDS_TEXT,
-    "R-WT-20": FLUIDS_TEXT,
-    "R-ANX-3": FLUIDS_TEXT,
-    "R-FAT-2": "",
-    "R-FAT-3": "",
-    "R-FEVER": "A temperature of 38.0 °C (100.4 °F) or more, or chills, can be a sign of infection.",
-    "R-BLEED": "",
-    "R-NEURO": "",
-    "R-EYE": "Your team may arrange an eye exam.",
-    "R-NA": "",
-    "R-PLT-75": "",
-    "R-PLT-75B": "",
-    "R-PLT-25": "",
-    "R-ANC-1": "",
-    "R-ANC-05": "",
-    "R-HGB-8": "",
-    "R-LAB-DLBCL": "",
+    "R-WT-5": (advice(adv.FLUIDS), advice(adv.NUTRITION)),
+    "R-WT-10": _FLUIDS,
+    "R-WT-20": _FLUIDS,
+    "R-ANX-3": _FLUIDS,
+    "R-FEVER": (advice(adv.FEVER_SIGN),),  # clinical-reference: R-FEVER
+    "R-EYE": (advice(adv.EYE_EXAM),),  # clinical-reference: R-EYE (eye exam)
 }
+
+
+def _next_dose_or_hold(ctx: "_Context") -> Advice:
+    """R-WRONG-DAY's sentence: the next dose day, or the hold / discontinue sentence when there is no next dose."""
+    if ctx.next_dose is not None:
+        return advice(adv.NOT_EVERY_DAY, next_dose=ctx.next_dose.local)  # clinical-reference: R-WRONG-DAY
+    return adv.next_dose_advice(None, ctx.setup.plan.status is PlanStatus.HELD)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -522,8 +475,8 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _finding(ctx: _Context, rule_id: str, facts: str, *, tier: Tier | None = None, self_care: str | None = None,
-             emergency: bool = False) -> Finding:
+def _finding(ctx: _Context, rule_id: str, facts: str, *, tier: Tier | None = None,
+             self_care: tuple[Advice, ...] | None = None) -> Finding:
     """Build a finding for a rule: tier rules of section 3, the resume dose for reduce/interrupt, the advice."""
     rule = RULES[rule_id]
     tier = tier or rule.tier
@@ -536,9 +489,9 @@ def _finding(ctx: _Context, rule_id: str, facts: str, *, tier: Tier | None = Non
     resume_level, resume_dose = None, None
     if rule.action in (Action.REDUCE, Action.INTERRUPT):
         resume_level, resume_dose = describe_resume(ctx.setup.plan)
-    advice = _patient_advice(tier, rule.action, SELF_CARE_ADVICE.get(rule_id, "") if self_care is None else self_care, emergency)
+    told = SELF_CARE_ADVICE.get(rule_id, ()) if self_care is None else self_care
     return Finding(rule=rule_id, family=rule.family, tier=tier, action=rule.action, facts=facts,
-                   patient_advice=advice, resume_level=resume_level, resume_dose=resume_dose)
+                   advice=told, resume_level=resume_level, resume_dose=resume_dose)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -680,7 +633,7 @@ def _bleeding(ctx: _Context) -> list[Finding]:
     # clinical-reference: R-BLEED (major: urgent; bruising or nosebleed that stopped: same_day)
     if bleeding[0] == "major":
         return [_finding(ctx, "R-BLEED", f"bleeding that won't stop, or blood in urine, stool or vomit ({ctx.when(bleeding[1])}); "
-                                         "check platelets", emergency=True)]
+                                         "check platelets")]
     return [_finding(ctx, "R-BLEED", f"new bruising or nosebleed that stopped ({ctx.when(bleeding[1])}); check platelets",
                      tier=Tier.SAME_DAY)]
 
@@ -691,7 +644,7 @@ def _neuro(ctx: _Context) -> list[Finding]:
         return []
     # clinical-reference: R-NEURO (confusion or fainting: urgent; dizziness alone: same_day; check sodium)
     if neuro[0] == "major":
-        return [_finding(ctx, "R-NEURO", f"confusion or fainting ({ctx.when(neuro[1])}); check sodium", emergency=True)]
+        return [_finding(ctx, "R-NEURO", f"confusion or fainting ({ctx.when(neuro[1])}); check sodium")]
     return [_finding(ctx, "R-NEURO", f"dizziness ({ctx.when(neuro[1])}); check sodium", tier=Tier.SAME_DAY)]
 
 
@@ -844,8 +797,7 @@ def _wrong_day(ctx: _Context) -> list[Finding]:
     if not problems:
         return []
     # clinical-reference: R-WRONG-DAY
-    advice = f"Selinexor is not taken every day; your next dose is {next_dose_day_text(setup, ctx.now)}."
-    return [_finding(ctx, "R-WRONG-DAY", "; ".join(problems), self_care=advice)]
+    return [_finding(ctx, "R-WRONG-DAY", "; ".join(problems), self_care=(_next_dose_or_hold(ctx),))]
 
 
 def _dose_logged_taken(ctx: _Context, day: date) -> bool:
@@ -868,8 +820,9 @@ def _missed_two(ctx: _Context) -> list[Finding]:
         return []
     # clinical-reference: R-MISS-2
     days = " and ".join(f"{d.local.strftime('%A')} {d.local.day} {d.local.strftime('%B')}" for d in reversed(doses))
-    advice = dose_advice("missed", next_dose_day_text(ctx.setup, ctx.now))
-    return [_finding(ctx, "R-MISS-2", f"scheduled doses on {days} not logged as taken", self_care=advice)]
+    told = adv.dose_advice("missed", ctx.next_dose.local if ctx.next_dose else None,
+                           ctx.setup.plan.status is PlanStatus.HELD)
+    return [_finding(ctx, "R-MISS-2", f"scheduled doses on {days} not logged as taken", self_care=told)]
 
 
 def _no_weight(ctx: _Context) -> list[Finding]:
@@ -886,7 +839,7 @@ def _no_weight(ctx: _Context) -> list[Finding]:
     what = f"last weight {ctx.when(latest.at)}" if latest else f"no weight since enrollment ({ctx.when(since)})"
     return [_finding(ctx, "R-NO-WT", f"{what}: {(ctx.now - since).days} days without a weight "
                                      f"(limit {limit.days} days {'in the first 8 weeks' if first_weeks else 'after week 8'})",
-                     self_care="Please weigh yourself and record your weight.")]
+                     self_care=(advice(adv.PLEASE_WEIGH),))]
 
 
 def _no_antiemetic(ctx: _Context) -> list[Finding]:
@@ -898,21 +851,20 @@ def _no_antiemetic(ctx: _Context) -> list[Finding]:
     facts = f"dose logged {ctx.when(taken[-1].at)} with no antiemetic logged before it"
     if twice:
         facts += f"; also the dose before ({ctx.when(taken[-2].at)})"
-    advice = (f"Take your anti-nausea medicine about {ctx.setup.antiemetic_offset_min} minutes before each selinexor dose, "
-              "as your care team prescribed.")
-    return [_finding(ctx, "R-NO-AE", facts, tier=Tier.ROUTINE if twice else Tier.SELF_CARE, self_care=advice)]
+    told = (advice(adv.ANTIEMETIC_BEFORE, minutes=ctx.setup.antiemetic_offset_min),)
+    return [_finding(ctx, "R-NO-AE", facts, tier=Tier.ROUTINE if twice else Tier.SELF_CARE, self_care=told)]
 
 
 def _no_delivery(ctx: _Context) -> list[Finding]:
     state = ctx.state
     if state.sms_opted_out:
-        return [_finding(ctx, "R-NO-DELIVERY", "the patient opted out of SMS", self_care="")]
+        return [_finding(ctx, "R-NO-DELIVERY", "the patient opted out of SMS", self_care=())]
     since = state.last_delivered_at or state.enrolled_at or _treatment_start(ctx)
     if ctx.now - since < NO_DELIVERY:
         return []
     what = f"last message delivered {ctx.when(since)}" if state.last_delivered_at else f"no message delivered since {ctx.when(since)}"
     # clinical-reference: R-NO-DELIVERY
-    return [_finding(ctx, "R-NO-DELIVERY", f"{what} ({(ctx.now - since).days} days)", self_care="")]
+    return [_finding(ctx, "R-NO-DELIVERY", f"{what} ({(ctx.now - since).days} days)", self_care=())]
 
 
 def _resume(ctx: _Context) -> list[Finding]:
@@ -971,10 +923,10 @@ def _resume(ctx: _Context) -> list[Finding]:
     level, dose = describe_resume(state.setup.plan)
     restart = f"restart at level {level}: {dose}" if level is not None else "no lower level: label says permanently discontinue"
     finding = _finding(ctx, "R-RESUME", f"resume criteria of {rule_id} met ({RULES[rule_id].resume_criterion}): {met}; {restart}",
-                       self_care="Your care team will tell you when and how to restart. Do not restart until they do.")
+                       self_care=(advice(adv.RESTART_TOLD), advice(adv.NO_RESTART_YET)))
     # clinical-reference: R-RESUME ("restart at <next lower level>"), in the family of the rule that caused the hold
     return [Finding(rule=finding.rule, family=RULES[rule_id].family, tier=finding.tier, action=finding.action,
-                    facts=finding.facts, patient_advice=finding.patient_advice, resume_level=level, resume_dose=dose)]
+                    facts=finding.facts, advice=finding.advice, resume_level=level, resume_dose=dose)]
 
 
 PLAN_UNSEEN_BEFORE = timedelta(hours=12)  # clinical-reference: R-PLAN-UNSEEN (12 hours before the next affected dose)
@@ -1007,7 +959,7 @@ def _ladder(ctx: _Context, findings: list[Finding]) -> list[Finding]:
     finding = _finding(ctx, "R-LADDER", facts)
     # clinical-reference: R-LADDER; kept in the family of the most severe finding that made the reduction due.
     return [Finding(rule="R-LADDER", family=due[0].family, tier=finding.tier, action=Action.DISCONTINUE, facts=facts,
-                    patient_advice=finding.patient_advice, resume_level=None, resume_dose="discontinue")]
+                    advice=finding.advice, resume_level=None, resume_dose="discontinue")]
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -308,16 +308,6 @@ def previous_doses(setup: ScheduleSetup, before_local_date: date, count: int) ->
     return doses
 
 
-def next_dose_day_text(setup: ScheduleSetup, now_utc: datetime) -> str:
-    """Plain words for the next dose, e.g. 'Wednesday 4 March at 08:00', or a hold/discontinue sentence."""
-    dose = next_dose(setup, now_utc)
-    if dose is None:
-        if setup.plan.status is PlanStatus.HELD:
-            return "on hold until your care team tells you to restart"
-        return "none scheduled"
-    return f"{dose.local.strftime('%A')} {dose.local.day} {dose.local.strftime('%B')} at {dose.local.strftime('%H:%M')}"
-
-
 def events_for_local_days(setup: ScheduleSetup, first_day: date, days: int) -> list[ScheduledEvent]:
     """Events from local midnight of `first_day` to local midnight `days` days later."""
     zone = setup.zone

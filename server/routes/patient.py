@@ -30,11 +30,10 @@ from sqlmodel import Session
 
 from ..auth import current_patient, requires_patient, sign_in_patient, sign_out
 from ..clinical.grading import QUESTIONS, WEIGHT_CONFIRM_CHANGE_PCT, f_to_c
-from ..clinical.rules import ROUTINE_TEXT, SAME_DAY_TEXT, URGENT_TEXT
-from ..clinical.schedule import next_dose, next_dose_counted_from, next_dose_day_text
+from ..clinical import advice as clinical_advice
 from ..context import AppContext
 from ..errors import Conflict, FieldError, NotFound
-from ..i18n import (LANGUAGES, N_, format_clock, format_day, format_number, localize_advice,
+from ..i18n import (LANGUAGES, N_, format_number, render_advice,
                     negotiate_language, normalize_language, translate)
 from ..models import Patient, TreatmentPlan
 from ..services import invites, patient_settings, patient_views
@@ -122,6 +121,7 @@ def _page(request: Request, template: str, *, patient: Patient | None = None, la
     return Template(template_name=template, status_code=status_code, background=background, context={
         "lang": lang, "patient": patient, "clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone,
         "clinic_phone_display": _display_phone(settings.clinic_phone), "asset_version": asset_version(),
+        "emergency_number": settings.emergency_number,
         "path": request.url.path, "patient_css": patient_css(), "learn_topics": LEARN_TOPICS, **context,
     })
 
@@ -287,38 +287,26 @@ class AdviceView:
     tier: str | None
     call_now: bool
     messages: list[str]
+    heading: str | None = None  # replaces the tier heading ("The clinic is closed now" for same_day after hours)
+    clinic_open: bool = True
 
 
-def _next_dose_words(ctx: AppContext, patient: Patient, lang: str, logged_day: date | None = None) -> tuple[str, str]:
-    """The next-dose words the rules used (English) and the same in the patient's language."""
-    setup = schedule_setup(patient, _plan(ctx, patient))
-    now = next_dose_counted_from(setup, logged_day, ctx.clock.now())
-    english = next_dose_day_text(setup, now)
-    dose = next_dose(setup, now)
-    if dose is None:
-        return english, translate(lang, english)
-    return english, translate(lang, "%(day)s at %(time)s", day=format_day(dose.local, lang),
-                            time=format_clock(dose.local, lang))
+# The banner's heading already says these tier words (web/templates/patient/_advice.html).
+_HEADING_IDS = {"urgent": clinical_advice.CALL_NOW, "same_day": clinical_advice.CONTACT_TODAY,
+                "routine": clinical_advice.TEAM_WILL_REVIEW}
 
 
 def _advice_view(ctx: AppContext, patient: Patient, result: EntryResult, lang: str) -> AdviceView:
+    """The entry's advice items (server/clinical/advice.py) in the patient's language, without the heading's words."""
     advice = result.advice
-    logged_day = result.entry.scheduled_for if result.kind == "dose" else None
-    english, local = _next_dose_words(ctx, patient, lang, logged_day)
-    messages = []
-    for message in advice.messages:
-        # The banner's heading already says the tier's words; the rest of each message is the advice.
-        if advice.call_now:
-            message = message.replace(URGENT_TEXT, "").strip()
-        elif advice.tier == "same_day":
-            message = message.replace(SAME_DAY_TEXT, "").strip()
-        elif advice.tier == "routine":
-            message = message.replace(ROUTINE_TEXT, "").strip()
-        if message:
-            text = localize_advice(message, lang, english, local)
-            if text not in messages:
-                messages.append(text)
-    return AdviceView(tier=advice.tier, call_now=advice.call_now, messages=messages)
+    heading = None
+    skip = {_HEADING_IDS.get(advice.tier or "")}
+    if advice.tier == "same_day" and not advice.clinic_open:
+        # clinical-reference: section 3 "Say only what will happen" (the heading never says "today" after hours)
+        heading, skip = translate(lang, clinical_advice.CLINIC_CLOSED), {clinical_advice.CLINIC_CLOSED}
+    messages = render_advice([item for item in advice.items if item.id not in skip], lang)
+    return AdviceView(tier=advice.tier, call_now=advice.call_now, messages=messages, heading=heading,
+                      clinic_open=advice.clinic_open)
 
 
 RANGE_MESSAGES = {

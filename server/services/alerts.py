@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ..clinical.rules import Finding, Tier
+from ..i18n import render_advice
 from ..models import Alert, AlertEvent, OutboundMessage, Patient, Staff
 
 # clinical-reference: section 3. Urgent: page the on-call person at once, the next one after 15 min unacknowledged.
@@ -33,6 +34,11 @@ class AlertChange:
     patient_id: int
     kind: str  # created | updated
     tier: str
+
+
+def advice_text(finding: Finding) -> str:
+    """The rule's own advice to the patient in English, kept on the alert for the record (the tier words aside)."""
+    return " ".join(render_advice(finding.advice, "en"))[:2000]
 
 
 def publish_alert_changes(ctx, changes: Iterable[AlertChange]) -> None:
@@ -72,7 +78,7 @@ def upsert_alert(session: Session, patient: Patient, finding: Finding, now: date
     alert = open_alert_for_family(session, patient.id, finding.family)
     if alert is None:
         alert = Alert(patient_id=patient.id, family=finding.family, rule=finding.rule, tier=tier.value,
-                      action=finding.action.value, facts=finding.facts, patient_advice=finding.patient_advice,
+                      action=finding.action.value, facts=finding.facts, patient_advice=advice_text(finding),
                       resume_level=finding.resume_level, resume_dose=finding.resume_dose, opened_at=now,
                       updated_at=now)
         try:
@@ -106,7 +112,7 @@ def _update(session: Session, patient: Patient, alert: Alert, finding: Finding, 
         return None
     raised = new_rank > old_rank
     alert.rule, alert.action, alert.facts = finding.rule, finding.action.value, finding.facts
-    alert.patient_advice, alert.resume_level, alert.resume_dose = (finding.patient_advice, finding.resume_level,
+    alert.patient_advice, alert.resume_level, alert.resume_dose = (advice_text(finding), finding.resume_level,
                                                                    finding.resume_dose)
     alert.updated_at = now
     if raised:

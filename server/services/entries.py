@@ -17,16 +17,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
 from ..clinical.errors import ClinicalValidationError
+from ..clinical import advice as clinical_advice
 from ..clinical.grading import (KG_PER_LB, check_choice, check_grade, check_range, lb_to_kg,
                                 weight_needs_confirmation)
-from ..clinical.rules import Finding, Tier, dose_advice, evaluate
-from ..clinical.schedule import dose_on_local_date, next_dose_counted_from, next_dose_day_text
+from ..clinical.regimens import PlanStatus
+from ..clinical.rules import Action, Finding, Tier, evaluate
+from ..clinical.schedule import dose_on_local_date, next_dose, next_dose_counted_from
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError
 from ..models import AntiemeticEvent, DoseEvent, LabResult, Patient, SymptomReport, WeightEntry
+from ..i18n import render_advice
 from .alerts import (AlertChange, most_severe_per_family, open_alert_for_family, publish_alert_changes,
                      upsert_alert)
+from .care_team_contact import contact_for_patient
 from .patient_state import build_state, get_patient, schedule_setup, current_plan
 
 # clinical-reference / issue: entries older than 7 days are refused; a few minutes ahead is device clock skew.
@@ -67,8 +71,14 @@ class Advice:
 
     tier: str | None  # the most severe tier among this entry's findings (None: nothing of concern)
     call_now: bool  # urgent: the full-width "Call your care team now" banner
-    messages: tuple[str, ...] = ()
+    items: tuple[clinical_advice.Advice, ...] = ()  # catalog message ids: render with server.i18n.render_advice
     findings: tuple[Finding, ...] = ()
+    clinic_open: bool = True  # False: a same-day finding waits for the next business morning (section 3)
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """The advice in English, as one string per sentence (logs, tests, staff tools)."""
+        return tuple(render_advice(self.items, "en"))
 
 
 @dataclass(frozen=True)
@@ -309,7 +319,7 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             patient = get_patient(session, patient_id)
             existing = _existing(session, model, patient_id, key, content)
             if existing is not None:
-                return EntryResult(kind, existing, True, _advice_for(session, patient, kind, existing, now))
+                return EntryResult(kind, existing, True, _advice_for(ctx, session, patient, kind, existing, now))
             row = build(patient, session)
             if corrects_id is not None:
                 _supersede(session, model, patient_id, corrects_id, now)
@@ -317,7 +327,8 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             session.flush()
             findings = evaluate(build_state(session, patient, now), now)
             changes = _upsert_alerts(session, patient, kind, findings, now, ctx.settings.escalation_after)
-            result = EntryResult(kind, row, False, _advice(kind, row, findings, session, patient, now), tuple(changes))
+            result = EntryResult(kind, row, False, _advice(ctx, kind, row, findings, session, patient, now),
+                                 tuple(changes))
     except IntegrityError:
         # The same key arrived twice at once (an offline replay racing the original): the loser replays.
         with session_scope(ctx.engine) as session:
@@ -325,7 +336,7 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             existing = _existing(session, model, patient_id, key, content)
             if existing is None:
                 raise
-            return EntryResult(kind, existing, True, _advice_for(session, patient, kind, existing, now))
+            return EntryResult(kind, existing, True, _advice_for(ctx, session, patient, kind, existing, now))
     publish_alert_changes(ctx, result.alert_changes)
     return result
 
@@ -358,22 +369,28 @@ def _relevant(kind: str, findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.rule in RULES_OPENED_BY[kind]]
 
 
-def _advice(kind: str, row, findings: list[Finding], session: Session, patient: Patient, now: datetime) -> Advice:
+def _advice(ctx: AppContext, kind: str, row, findings: list[Finding], session: Session, patient: Patient,
+            now: datetime) -> Advice:
     relevant = _relevant(kind, findings)
-    messages: list[str] = []
+    contact = contact_for_patient(session, ctx.settings, patient, now)
+    worst = Tier.highest(f.tier for f in relevant)
+    # clinical-reference §3: the next dose waits for the care team when a finding at that tier stops it.
+    holds = any(f.action in (Action.INTERRUPT, Action.DISCONTINUE) and f.tier.rank >= Tier.SAME_DAY.rank
+                for f in relevant)
+    items = list(clinical_advice.tier_advice(worst.value if worst else None, holds, contact))
     if kind == "dose":
         setup = schedule_setup(patient, current_plan(session, patient.id))
-        messages.append(dose_advice(row.status, next_dose_day_text(
-            setup, next_dose_counted_from(setup, row.scheduled_for, now))))
+        upcoming = next_dose(setup, next_dose_counted_from(setup, row.scheduled_for, now))
+        items += clinical_advice.dose_advice(row.status, upcoming.local if upcoming else None,
+                                             setup.plan.status is PlanStatus.HELD)
     for finding in relevant:
-        if finding.patient_advice and finding.patient_advice not in messages:
-            messages.append(finding.patient_advice)
-    worst = Tier.highest(f.tier for f in relevant)
-    return Advice(tier=worst.value if worst else None, call_now=worst is Tier.URGENT, messages=tuple(messages),
-                  findings=tuple(relevant))
+        items += finding.advice
+    return Advice(tier=worst.value if worst else None, call_now=worst is Tier.URGENT,
+                  items=clinical_advice.unique(items), findings=tuple(relevant),
+                  clinic_open=contact.clinic_open_now)
 
 
-def _advice_for(session: Session, patient: Patient, kind: str, row, now: datetime) -> Advice:
+def _advice_for(ctx: AppContext, session: Session, patient: Patient, kind: str, row, now: datetime) -> Advice:
     """The advice for a replayed entry: the rules as they stand now (nothing is written)."""
     findings = evaluate(build_state(session, patient, now), now)
-    return _advice(kind, row, findings, session, patient, now)
+    return _advice(ctx, kind, row, findings, session, patient, now)

@@ -37,15 +37,16 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from babel.dates import format_datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ..clinical.rules import EMERGENCY_TEXT, Action, Tier
+from ..clinical import advice as clinical_advice
+from ..clinical.regimens import PlanStatus
 from ..clinical.schedule import dose_on_local_date, next_dose, next_dose_counted_from
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError, NotFound
+from ..i18n import NP_, normalize_language, render_advice, render_value, translate_in
 from ..models import Clinic, DoseEvent, InboundMessage, Patient
 from . import entries
 from .alerts import AlertChange
@@ -110,60 +111,30 @@ def parse_command(body: str) -> Command:
 # Replies (short, no diagnosis, no drug name: they travel by SMS)
 # --------------------------------------------------------------------------------------------------------------------
 
-REPLIES = {
-    "en": {
-        "help": "{clinic}: reply T when you take your dose, MISSED if you missed it, W and your weight (W 72.4), "
-                "N 0-3 for nausea (0 none, 3 can't eat or drink). Urgent? Call {phone}. STOP to end texts.",
-        "unknown": "{clinic}: sorry, we did not understand. Reply HELP for the list of replies, or call {phone}.",
-        "taken": "Thank you, today's dose is recorded. Next dose: {next}.",
-        "already": "Today's dose was already recorded. Next dose: {next}.",
-        # clinical-reference: P-MISSED
-        "missed": "Recorded as missed. Do not make it up: take your next dose at its usual day and time ({next}).",
-        "weight": "Thank you, your weight ({value}) is recorded.",
-        "confirm_weight": "{value} is more than 5% away from your last weight ({previous}). If it is right, reply "
-                          "OK. If not, send it again, e.g. W 72.4.",
-        "bad_weight": "That weight does not look right ({message}). Send W and your weight, e.g. W 72.4.",
-        "nothing_to_confirm": "There is no weight waiting for confirmation. Send W and your weight, e.g. W 72.4.",
-        "nausea": "Thank you, your nausea answer ({value}) is recorded.",
-        "bad_nausea": "Send N and a number from 0 to 3: 0 none, 1 mild, 2 eating less, 3 can't eat or drink.",
-        "wrong_day": " This medicine is not taken every day; your next dose is {next}.",
-        "urgent": " Call your care team now: {phone}.",
-        "emergency": " If you cannot reach them right away, call your local emergency number.",
-        "same_day": " Your care team will contact you today.",
-        "hold_contact": " Do not take your next dose until they do.",
-        "hold_told": " Do not take your next dose until your care team tells you to.",
-        "routine": " Your team will review.",
-        "on_hold": "on hold until your care team tells you to restart",
-        "none": "none scheduled",
-        "when": "EEEE d MMMM 'at' h:mm a",
-    },
-    "es": {
-        "help": "{clinic}: responda T cuando tome su dosis, OLVIDADA si no la tomó, P y su peso (P 72,4), "
-                "N 0-3 para las náuseas (0 nada, 3 no puede comer ni beber). ¿Urgente? Llame al {phone}. "
-                "STOP para no recibir más mensajes.",
-        "unknown": "{clinic}: no entendimos su mensaje. Responda AYUDA para ver las respuestas, o llame al {phone}.",
-        "taken": "Gracias, la dosis de hoy quedó registrada. Próxima dosis: {next}.",
-        "already": "La dosis de hoy ya estaba registrada. Próxima dosis: {next}.",
-        "missed": "Registrada como olvidada. No la recupere: tome la siguiente dosis el día y la hora de siempre "
-                  "({next}).",
-        "weight": "Gracias, su peso ({value}) quedó registrado.",
-        "confirm_weight": "{value} difiere más de un 5% de su último peso ({previous}). Si es correcto, responda "
-                          "OK. Si no, envíelo de nuevo, por ejemplo P 72,4.",
-        "bad_weight": "Ese peso no parece correcto ({message}). Envíe P y su peso, por ejemplo P 72,4.",
-        "nothing_to_confirm": "No hay ningún peso pendiente de confirmar. Envíe P y su peso, por ejemplo P 72,4.",
-        "nausea": "Gracias, su respuesta sobre las náuseas ({value}) quedó registrada.",
-        "bad_nausea": "Envíe N y un número del 0 al 3: 0 nada, 1 leves, 2 come menos, 3 no puede comer ni beber.",
-        "wrong_day": " Este medicamento no se toma todos los días; su próxima dosis es {next}.",
-        "urgent": " Llame ahora a su equipo de atención: {phone}.",
-        "emergency": " Si no puede comunicarse enseguida, llame al número local de emergencias.",
-        "same_day": " Su equipo de atención se pondrá en contacto con usted hoy.",
-        "hold_contact": " No tome su próxima dosis hasta que lo hagan.",
-        "hold_told": " No tome su próxima dosis hasta que su equipo se lo indique.",
-        "routine": " Su equipo lo revisará.",
-        "on_hold": "en pausa hasta que su equipo le indique reanudar",
-        "none": "ninguna programada",
-        "when": "EEEE d 'de' MMMM 'a las' H:mm",
-    },
+# The replies, in the catalog (web/translations) under the context "sms"; rendered with server.i18n.translate_in.
+REPLIES: dict[str, str] = {
+    "help": NP_("sms", "%(clinic)s: reply T when you take your dose, MISSED if you missed it, W and your weight "
+                       "(W 72.4), N 0-3 for nausea (0 none, 3 can't eat or drink). Urgent? Call %(phone)s. STOP to end "
+                       "texts."),
+    "unknown": NP_("sms", "%(clinic)s: sorry, we did not understand. Reply HELP for the list of replies, or call "
+                          "%(phone)s."),
+    "taken": NP_("sms", "Thank you, today's dose is recorded. Next dose: %(next)s."),
+    # clinical-reference: section 1 (held or stopped: no next dose; the hold sentence follows, issue 10 item 12)
+    "taken_no_next": NP_("sms", "Thank you, today's dose is recorded."),
+    "already": NP_("sms", "Today's dose was already recorded. Next dose: %(next)s."),
+    "already_no_next": NP_("sms", "Today's dose was already recorded."),
+    # clinical-reference: P-MISSED
+    "missed": NP_("sms", "Recorded as missed. Do not make it up: take your next dose at its usual day and time "
+                         "(%(next)s)."),
+    "missed_no_next": NP_("sms", "Recorded as missed. Do not make it up."),
+    "weight": NP_("sms", "Thank you, your weight (%(value)s) is recorded."),
+    "confirm_weight": NP_("sms", "%(value)s is more than 5%% away from your last weight (%(previous)s). If it is "
+                                 "right, reply OK. If not, send it again, e.g. W 72.4."),
+    "bad_weight": NP_("sms", "That weight does not look right (%(message)s). Send W and your weight, e.g. W 72.4."),
+    "nothing_to_confirm": NP_("sms", "There is no weight waiting for confirmation. Send W and your weight, e.g. "
+                                     "W 72.4."),
+    "nausea": NP_("sms", "Thank you, your nausea answer (%(value)s) is recorded."),
+    "bad_nausea": NP_("sms", "Send N and a number from 0 to 3: 0 none, 1 mild, 2 eating less, 3 can't eat or drink."),
 }
 
 
@@ -240,7 +211,7 @@ def _record(ctx: AppContext, sid: str, patient_id: int | None, handled_as: str, 
 
 def _act(ctx: AppContext, patient: Patient, command: Command, sid: str,
          now: datetime) -> tuple[str, str | None, list[AlertChange]]:
-    words = _words(patient)
+    lang = normalize_language(patient.language)
     clinic_name, clinic_phone = _clinic(ctx, patient)
     if command.kind == "stop":
         with session_scope(ctx.engine) as session:
@@ -252,35 +223,35 @@ def _act(ctx: AppContext, patient: Patient, command: Command, sid: str,
             opt_in_to_sms(session, session.get(Patient, patient.id), now)
         return "start", None, []
     if command.kind == "help":
-        return "help", words["help"].format(clinic=clinic_name, phone=clinic_phone), []
+        return "help", _say(lang, "help", clinic=clinic_name, phone=clinic_phone), []
     key = f"sms:{sid}"
     try:
         if command.kind in ("taken", "missed"):
-            return _dose(ctx, patient, command.kind, key, now, words, clinic_phone)
+            return _dose(ctx, patient, command.kind, key, now, lang)
         if command.kind == "weight":
             return _weight(ctx, patient, command.value, command.unit or patient.weight_unit, command.confirmed, key,
-                           now, words, clinic_phone)
+                           now, lang)
         if command.kind == "confirm":
             pending = _unconfirmed_weight(ctx, patient.id, now)
             if pending is None:
-                return "confirm_nothing", words["nothing_to_confirm"], []
+                return "confirm_nothing", _say(lang, "nothing_to_confirm"), []
             value, unit = pending
-            return _weight(ctx, patient, value, unit, True, key, now, words, clinic_phone)
+            return _weight(ctx, patient, value, unit, True, key, now, lang)
         if command.kind == "nausea":
             if command.value is None or not 0 <= command.value <= 3:
-                return "nausea_invalid", words["bad_nausea"], []
+                return "nausea_invalid", _say(lang, "bad_nausea"), []
             result = entries.record_symptoms(ctx, patient.id, key=key, at=now, source="sms",
                                              answers=entries.SymptomAnswers(nausea=int(command.value)))
-            return "nausea", words["nausea"].format(value=int(command.value)) + _tier_words(
-                result.advice, words, clinic_phone), []
+            return "nausea", _join(_say(lang, "nausea", value=int(command.value)),
+                                   *_advice_words(result.advice, patient, lang)), []
     except (Conflict, NotFound, FieldError) as exc:  # nothing stored; the patient is pointed to HELP or the clinic
         log.warning("inbound SMS %s for patient %s not recorded: %s", sid, patient.id, exc)
-        return "error", words["unknown"].format(clinic=clinic_name, phone=clinic_phone), []
-    return "unknown", words["unknown"].format(clinic=clinic_name, phone=clinic_phone), []
+        return "error", _say(lang, "unknown", clinic=clinic_name, phone=clinic_phone), []
+    return "unknown", _say(lang, "unknown", clinic=clinic_name, phone=clinic_phone), []
 
 
-def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetime, words: dict,
-          phone: str) -> tuple[str, str, list]:
+def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetime,
+          lang: str) -> tuple[str, str, list]:
     with Session(ctx.engine) as session:
         setup = schedule_setup(patient, current_plan(session, patient.id))
         today, taken_at = _answered_dose_day(setup, now, timedelta(minutes=ctx.settings.nudge_after_minutes))
@@ -288,32 +259,36 @@ def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetim
             DoseEvent.patient_id == patient.id, DoseEvent.scheduled_for == today, DoseEvent.superseded_at.is_(None),
             DoseEvent.idempotency_key != key).order_by(DoseEvent.at.desc(), DoseEvent.id.desc())).first()
     # Today's dose, once logged, is never the "next" one (P-MISSED, P-VOMITED).
-    upcoming = _next_dose_words(setup, next_dose_counted_from(setup, today, now), words, patient)
+    upcoming = next_dose(setup, next_dose_counted_from(setup, today, now))
+    # No next dose: held or stopped, said in the hold / discontinue sentence (issue 10 item 12).
+    no_next = () if upcoming is not None else render_advice(
+        (clinical_advice.next_dose_advice(None, setup.plan.status is PlanStatus.HELD),), lang, "sms",
+        patient.drug_names_in_messages)
+    when = render_value(upcoming.local, lang, "sms") if upcoming is not None else ""
     # A T after a vomited dose is a dose swallowed again: stored, so R-WRONG-DAY sees the second dose
     # (clinical-reference: P-VOMITED, R-WRONG-DAY "whatever door it came in by").
     if latest is not None and not (status == "taken" and latest.status == "vomited"):
-        return "dose_already_logged", words["already"].format(next=upcoming), []
+        return "dose_already_logged", _join(_say(lang, "already", next=when) if upcoming else
+                                            _say(lang, "already_no_next"), *no_next), []
     result = entries.record_dose(ctx, patient.id, key=key, status=status, at=taken_at, scheduled_for=today,
                                  source="sms")
-    reply = words[status].format(next=upcoming)
-    if any(f.rule == "R-WRONG-DAY" for f in result.advice.findings):
-        reply += words["wrong_day"].format(next=upcoming)
-    return f"dose_{status}", reply + _tier_words(result.advice, words, phone), []
+    reply = _say(lang, status, next=when) if upcoming else _say(lang, f"{status}_no_next")
+    return f"dose_{status}", _join(reply, *no_next, *_advice_words(result.advice, patient, lang)), []
 
 
 def _weight(ctx: AppContext, patient: Patient, value: float, unit: str, confirmed: bool, key: str, now: datetime,
-            words: dict, phone: str) -> tuple[str, str, list]:
+            lang: str) -> tuple[str, str, list]:
     shown = f"{value:g} {unit}"
     try:
         result = entries.record_weight(ctx, patient.id, key=key, at=now, value=value, unit=unit, confirmed=confirmed,
                                        source="sms")
     except entries.ConfirmationRequired as exc:
         previous = re.search(r"\(([^)]*)\)", exc.message)
-        return "weight_unconfirmed", words["confirm_weight"].format(
-            value=shown, previous=previous[1] if previous else "?"), []
+        return "weight_unconfirmed", _say(lang, "confirm_weight", value=shown,
+                                          previous=previous[1] if previous else "?"), []
     except FieldError as exc:
-        return "weight_invalid", words["bad_weight"].format(message=exc.message.rstrip(".")), []
-    return "weight", words["weight"].format(value=shown) + _tier_words(result.advice, words, phone), []
+        return "weight_invalid", _say(lang, "bad_weight", message=exc.message.rstrip(".")), []
+    return "weight", _join(_say(lang, "weight", value=shown), *_advice_words(result.advice, patient, lang)), []
 
 
 def _unconfirmed_weight(ctx: AppContext, patient_id: int, now: datetime) -> tuple[float, str] | None:
@@ -334,22 +309,30 @@ def _unconfirmed_weight(ctx: AppContext, patient_id: int, now: datetime) -> tupl
     return command.value, command.unit or patient.weight_unit
 
 
-def _tier_words(advice: entries.Advice, words: dict, phone: str) -> str:
-    """clinical-reference §3 in SMS words: the tier sentence, and the hold sentence for interrupt findings."""
-    if advice.tier is None:
-        return ""
-    tier = Tier(advice.tier)
-    holds = any(f.action in (Action.INTERRUPT, Action.DISCONTINUE) and Tier(f.tier) is tier for f in advice.findings)
-    if tier is Tier.URGENT:
-        text = words["urgent"].format(phone=phone)
-        if any(EMERGENCY_TEXT in f.patient_advice for f in advice.findings):
-            text += words["emergency"]
-        return text + (words["hold_told"] if holds else "")
-    if tier is Tier.SAME_DAY:
-        return words["same_day"] + (words["hold_contact"] if holds else "")
-    if tier is Tier.ROUTINE:
-        return words["routine"]
-    return ""
+# What of an entry's advice travels by SMS: the tier words of section 3 and where the next dose is; the self-care
+# advice stays in the app (no diagnosis over SMS).
+_SMS_ADVICE_IDS = clinical_advice.TIER_IDS | {clinical_advice.NOT_EVERY_DAY, clinical_advice.ON_HOLD,
+                                              clinical_advice.DISCONTINUED}
+
+
+def _advice_words(advice: entries.Advice, patient: Patient, lang: str) -> list[str]:
+    """clinical-reference §3 in SMS words: the tier sentences (honest about clinic hours), the next-dose sentence."""
+    items = [item for item in advice.items if item.id in _SMS_ADVICE_IDS]
+    return render_advice(items, lang, "sms", patient.drug_names_in_messages)
+
+
+def _say(lang: str, name: str, **values: object) -> str:
+    """One SMS reply of REPLIES in the patient's language."""
+    return translate_in(lang, "sms", REPLIES[name], **values)
+
+
+def _join(*sentences: str) -> str:
+    """Sentences of one SMS, each once."""
+    out: list[str] = []
+    for sentence in sentences:
+        if sentence and sentence not in out:
+            out.append(sentence)
+    return " ".join(out)
 
 
 def _answered_dose_day(setup, now: datetime, window: timedelta) -> tuple[date, datetime]:
@@ -362,18 +345,6 @@ def _answered_dose_day(setup, now: datetime, window: timedelta) -> tuple[date, d
         if yesterday is not None and now - yesterday.utc <= window:
             return today - timedelta(days=1), yesterday.utc
     return today, now
-
-
-def _next_dose_words(setup, now: datetime, words: dict, patient: Patient) -> str:
-    dose = next_dose(setup, now)
-    if dose is None:
-        return words["on_hold"] if setup.plan.status.value == "held" else words["none"]
-    locale = "es" if patient.language == "es" else "en_US"
-    return format_datetime(dose.local, words["when"], locale=locale).replace("\u202f", " ").replace("\xa0", " ")
-
-
-def _words(patient: Patient) -> dict:
-    return REPLIES.get(patient.language, REPLIES["en"])
 
 
 def _clinic(ctx: AppContext, patient: Patient) -> tuple[str, str]:

@@ -95,7 +95,7 @@ def _bare_loop(provider, count: int, threads: int) -> float:
     channel = SmsChannel(provider.account_sid, provider.auth_token, from_number="+15005550006",
                          api_base=provider.base_url, timeout=10)
     body = "Bench Clinic: Time for your 8:00 AM dose: 80 mg (4 tablets), swallowed whole with water. Also take " \
-           "your other prescribed medicine (20 mg). Reply T when taken. http://bench.local/"
+           "your steroid tablets (20 mg). Reply T when taken. http://bench.local/"
 
     def send(n):
         result = channel.send(f"+1555500{n % PATIENTS:04d}", body,

@@ -21,6 +21,14 @@ from server.clinical.rules import (
     worst_tier,
 )
 from server.clinical.schedule import ScheduleSetup, dose_on_local_date
+from server.clinical.advice import CareTeamContact, tier_advice
+from server.i18n import render_advice
+
+
+def told(finding, contact=CareTeamContact(clinic_phone="+15555550100")):
+    """What the patient reads for one finding (clinic open): the tier words, then the rule's advice, in English."""
+    holds = finding.action in (Action.INTERRUPT, Action.DISCONTINUE)
+    return " ".join(render_advice(tier_advice(finding.tier.value, holds, contact) + finding.advice, "en"))
 
 UTC = timezone.utc
 NY = "America/New_York"
@@ -90,7 +98,7 @@ def test_mild_nausea_continues_with_supportive_care():
     f = run([symptoms(nausea=2)])["R-NV-12"]
     assert f.action is Action.CONTINUE_SUPPORTIVE
     assert f.resume_level is None and f.resume_dose is None
-    assert "anti-nausea" in f.patient_advice
+    assert "anti-nausea" in told(f)
 
 
 # ---------------------------------------------------------------- diarrhea
@@ -243,8 +251,17 @@ def test_vision_change_is_routine_in_the_eye_family(changed, fires):
 
 def test_the_worst_signs_carry_emergency_advice():
     found = run([symptoms(bleeding="major", neuro="major")])
-    assert "emergency" in found["R-BLEED"].patient_advice
-    assert "emergency" in found["R-NEURO"].patient_advice
+    assert "If you cannot reach them right away, call 911." in told(found["R-BLEED"])
+    assert "If you cannot reach them right away, call 911." in told(found["R-NEURO"])
+
+
+def test_every_urgent_result_carries_the_emergency_fallback_with_the_number_from_settings():
+    # clinical-reference: section 3 "Say only what will happen" (not only bleeding)
+    found = run([symptoms(temperature_c=39.0, nausea=3)])
+    contact = CareTeamContact(clinic_phone="+15555550100", emergency_number="112")
+    for rule in ("R-FEVER", "R-NV-3"):
+        assert found[rule].tier is Tier.URGENT
+        assert "If you cannot reach them right away, call 112." in told(found[rule], contact)
 
 
 # ---------------------------------------------------------------- recency
@@ -420,7 +437,7 @@ def test_an_interrupt_becomes_urgent_when_the_next_dose_is_less_than_12_hours_aw
     f = run([WeightEntry(now - timedelta(hours=1), 85.0)], now=now)["R-WT-10"]
     assert f.tier is tier
     if tier is Tier.URGENT:
-        assert "Call your care team now" in f.patient_advice and "Do not take your next selinexor dose" in f.patient_advice
+        assert "Call your care team now" in told(f) and "Do not take your next selinexor dose" in told(f)
 
 
 @pytest.mark.parametrize("before_dose,tier", [
@@ -466,7 +483,7 @@ def test_an_interrupt_on_a_held_plan_does_not_escalate():
 
 
 def test_same_day_interrupt_tells_the_patient_to_wait_for_the_team():
-    advice = run([WeightEntry(RECENT, 85.0)])["R-WT-10"].patient_advice
+    advice = told(run([WeightEntry(RECENT, 85.0)])["R-WT-10"])
     assert advice.startswith("Your care team will contact you today. Do not take your next selinexor dose until they do.")
 
 
@@ -621,7 +638,8 @@ GOOD_LOGS = [dose_log(date(2026, 3, 9)), dose_log(date(2026, 3, 11))]
 def test_a_dose_on_a_day_with_no_scheduled_dose_is_wrong_day():
     f = run(GOOD_LOGS + [dose_log(date(2026, 3, 12), hour=9)])["R-WRONG-DAY"]
     assert (f.tier, f.family) == (Tier.SAME_DAY, "adherence")
-    assert f.patient_advice.startswith("Your care team will contact you today. Selinexor is not taken every day; your next dose is Monday 16 March")
+    assert told(f).startswith("Your care team will contact you today. Selinexor is not taken every day; your next dose is "
+                              "Monday, March 16 at")
 
 
 def test_a_second_dose_on_one_day_is_wrong_day():

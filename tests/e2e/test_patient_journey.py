@@ -63,10 +63,11 @@ def test_a_patients_day_from_invite_to_chart(page, live_server, artifacts_dir):
     assert len(_rows(live_server, WeightEntry, patient.id)) == 1  # nothing stored yet
     page.get_by_role("button", name="Yes, save it").click()
     # R-WT-10 (same day: "your care team will contact you today"), raised to urgent when the next dose is less
-    # than 12 hours away (clinical-reference §3) — which depends on the time of day this test runs.
+    # than 12 hours away (clinical-reference §3) — which depends on the time of day this test runs; outside clinic
+    # hours the same-day heading says so instead of promising "today" (§3 "Say only what will happen").
     advice = page.locator(".advice")
-    expect(advice.get_by_role("heading", name=re.compile("Your care team will contact you today|Call your care "
-                                                             "team now"))).to_be_visible()
+    expect(advice.get_by_role("heading", name=re.compile("Your care team will contact you today|The clinic is closed "
+                                                             "now|Call your care team now"))).to_be_visible()
     expect(advice).to_contain_text("Do not take your next selinexor dose")
     expect(advice).to_contain_text("Keep up fluids and calories.")
     page.screenshot(path=artifacts_dir / "journey-04-weight-advice.png", full_page=True)
@@ -86,7 +87,7 @@ def test_a_patients_day_from_invite_to_chart(page, live_server, artifacts_dir):
     expect(page.locator("html")).to_have_attribute("lang", "es")
     page.get_by_role("link", name="Hoy").click()
     expect(page.get_by_role("heading", name=re.compile("^Hoy:"))).to_be_visible()
-    expect(page.get_by_text("4 tabletas de 20 mg")).to_be_visible()
+    expect(page.get_by_text("4 comprimidos de 20 mg")).to_be_visible()
     page.screenshot(path=artifacts_dir / "journey-06-today-es.png", full_page=True)
 
 

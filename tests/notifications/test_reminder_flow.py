@@ -74,7 +74,7 @@ def test_spanish_patient_gets_spanish_reminders(ctx, channels, make_patient, sms
     make_patient(phone=PHONE, language="es")
     run_until(ctx, channels, clock, utc(2026, 3, 2, 13, 1))
     bodies = " ".join(m["body"] for m in sms_provider.messages_to(PHONE))
-    assert "Es la hora de su dosis de las 8:00: 80 mg (4 comprimidos)" in bodies
+    assert "Es la hora de su dosis de las 8:00 a.m.: 80 mg (4 comprimidos)" in bodies
     assert "medicamento contra las náuseas" in bodies and "Responda T" in bodies
 
 

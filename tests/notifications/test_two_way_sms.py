@@ -51,7 +51,7 @@ def test_reply_t_logs_todays_dose_and_w_logs_the_weight(ctx, channels, make_pati
 
     _dispatch(ctx, channels, clock)
     replies = [m["body"] for m in sms_provider.messages_to(PHONE)]
-    assert any(body.startswith("Thank you, today's dose is recorded. Next dose: Wednesday 4 March at 8:00 AM")
+    assert any(body.startswith("Thank you, today's dose is recorded. Next dose: Wednesday, March 4 at 8:00 AM")
                for body in replies)
     assert any("your weight (69.5 kg) is recorded" in body for body in replies)
 

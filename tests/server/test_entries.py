@@ -175,4 +175,4 @@ def test_logging_todays_dose_before_its_time_names_the_next_dose_day_not_today(c
     clock.set(clock.now().replace(hour=12, minute=40))  # 07:40 EST
     result = record_dose(ctx, MARIA, key="key-dose-early", at=clock.now(), status="taken")
     text = " ".join(result.advice.messages)
-    assert "Wednesday 4 March at 08:00" in text and "Monday" not in text
+    assert "Wednesday, March 4 at 8:00\u202fAM" in text and "Monday" not in text

@@ -207,7 +207,7 @@ def test_switching_language_changes_the_page_and_is_remembered(phone, patient):
     assert page.status_code == 200 and page.url.path == "/history"
     assert '<html lang="es">' in page.text and "Historial" in page.text
     today = _text(phone.get("/today").text)
-    assert "Hoy toca selinexor" in today and "4 tabletas de 20 mg" in today and "lunes 2 de marzo" in today
+    assert "Hoy toca selinexor" in today and "4 comprimidos de 20 mg" in today and "lunes 2 de marzo" in today
     assert "English" in today  # the switch back
 
 
@@ -252,3 +252,16 @@ def test_the_clinic_number_is_one_tap_away_on_every_page(phone):
 def test_an_empty_post_is_answered_with_the_page_and_its_error_never_a_500(phone, path):
     page = phone.form(path, {})
     assert page.status_code == 422 and 'role="alert"' in page.text
+
+
+def test_learn_promises_match_the_tiers(phone):
+    # clinical-reference §3: routine items do not promise a call; same-day items say when the clinic calls after
+    # hours; the urgent list carries the emergency number (EMERGENCY_NUMBER, default 911).
+    page = phone.get("/learn/when-to-call").text
+    contact = page.index("your team will contact you")
+    review = page.index("your team will review it")
+    assert contact < review
+    assert "4 to 6 loose stools" in page[review:] and "Losing some weight" in page[review:]
+    assert "loose stools" not in page[contact:review]
+    assert "a nurse calls you the next business morning" in page[contact:review]
+    assert "If you cannot reach them right away, call 911." in page[:contact]
