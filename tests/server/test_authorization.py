@@ -43,6 +43,7 @@ PUBLIC_PATHS = {
     "/staff/login", "/staff/login/code", "/staff/logout",
 }
 PUBLIC_PREFIXES = ("/static/", "/schema")
+OPS_PATHS = {"/metrics"}  # a scraper's bearer token, not a person's session: off (404) unless METRICS_TOKEN is set
 WEBHOOK_PREFIX = "/sms/"
 STAFF_ROLES = ("nurse", "pharmacist", "physician", "admin")
 CALLERS = ("anonymous", "patient", "other_patient", *STAFF_ROLES)
@@ -50,6 +51,8 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def access_of(path: str) -> str:
+    if path in OPS_PATHS:
+        return "ops"
     if path.startswith(WEBHOOK_PREFIX):
         return "webhook"
     if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
@@ -213,6 +216,8 @@ def _verdict(access: str, caller: str, code: int, location: str) -> str | None:
         return None if code not in (401, 403) else "public: never refused"
     if access == "webhook":
         return None if code == 403 else "webhook without a provider signature: 403"
+    if access == "ops":
+        return None if code == 404 else "ops route with metrics off: 404 for every session"
     if access == "patient":
         if caller in ("patient", "other_patient"):
             return None if let_in else "patient route: a patient session gets in"

@@ -199,7 +199,7 @@ def _alerts_of(engine, family):
 
 
 def test_a_first_sms_weight_typo_asks_for_confirmation_and_pages_nobody(ctx, clock):
-    from server.models import Reminder, WeightEntry
+    from server.models import OutboundMessage, WeightEntry
     from server.services.sms_inbound import handle_inbound_sms
     _forget_weights(ctx.engine, MARIA)
     result = handle_inbound_sms(ctx, message_sid="SM" + "x" * 32, from_number=MARIA_PHONE, to_number="+15555550100",
@@ -207,7 +207,7 @@ def test_a_first_sms_weight_typo_asks_for_confirmation_and_pages_nobody(ctx, clo
     assert result.handled_as == "weight_unconfirmed" and "68 kg" in result.reply
     with Session(ctx.engine) as s:
         assert s.exec(select(WeightEntry).where(WeightEntry.patient_id == MARIA)).all() == []
-        assert s.exec(select(Reminder).where(Reminder.kind == "page")).all() == []
+        assert s.exec(select(OutboundMessage).where(OutboundMessage.kind == "page")).all() == []
     assert _alerts_of(ctx.engine, "weight") == []
     clock.advance(minutes=2)
     confirmed = handle_inbound_sms(ctx, message_sid="SM" + "y" * 32, from_number=MARIA_PHONE,
