@@ -310,6 +310,6 @@ def form_defaults(settings_timezone: str, today: date) -> dict[str, str]:
     """A blank form as the page shows it (Monday/Wednesday, 08:00, ondansetron 30 minutes before)."""
     defaults = {name: field.default for name, field in EnrollmentForm.model_fields.items()
                 if not field.is_required() and field.default is not None}
-    shown = {name: value.strftime("%H:%M") if isinstance(value, time) else str(value) for name, value in defaults.items()
-             if not isinstance(value, bool)}
+    shown = {name: value.strftime("%H:%M") if isinstance(value, time) else str(value)
+             for name, value in defaults.items() if not isinstance(value, bool)}
     return {**shown, "timezone": settings_timezone, "start_date": today.isoformat(), "regimen": "Xd"}

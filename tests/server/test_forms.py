@@ -8,7 +8,8 @@ import pytest
 from pydantic import AfterValidator, Field
 
 from server.errors import FieldErrors
-from server.forms import FALLBACK_MESSAGE, BlankToNone, Checkbox, FormModel, IsoDate, LocalTime, Number, parse_form, plain
+from server.forms import (FALLBACK_MESSAGE, BlankToNone, Checkbox, FormModel, IsoDate, LocalTime, Number, parse_form,
+                          plain)
 
 
 def _even(value: int) -> int:

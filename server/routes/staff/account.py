@@ -132,7 +132,8 @@ def totp_setup(request: Request) -> Redirect:
 
 
 @post("/account/totp/enable", sync_to_thread=True)
-def totp_enable(request: Request, ctx: Ctx, staff: SignedInStaff, data: Annotated[TotpCode, FORM]) -> Template | Redirect:
+def totp_enable(request: Request, ctx: Ctx, staff: SignedInStaff,
+                data: Annotated[TotpCode, FORM]) -> Template | Redirect:
     """Confirm two-step sign-in with a first code."""
     secret = (request.session or {}).get(TOTP_SETUP_KEY, "")
     try:

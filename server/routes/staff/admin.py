@@ -44,7 +44,8 @@ def _new_staff_refused(request: Request, ctx: AppContext, staff: Staff | None, v
 
 
 @post("/staff", sync_to_thread=True, exception_handlers=when_refused(NewStaff, _new_staff_refused))
-def staff_create(request: Request, ctx: Ctx, staff: SignedInStaff, data: Annotated[NewStaff, FORM]) -> Template | Redirect:
+def staff_create(request: Request, ctx: Ctx, staff: SignedInStaff,
+                 data: Annotated[NewStaff, FORM]) -> Template | Redirect:
     """Create an account in the clinic."""
     try:
         created = accounts_admin.create_staff_account(ctx, staff, data, ip=client_ip(request))
