@@ -49,3 +49,11 @@ def test_a_refused_new_account_keeps_what_was_typed_but_the_password(client, dem
     assert 'value="Xavier"' in answer.text and "long-enough-password" not in answer.text
     with Session(engine) as session:
         assert session.exec(select(Staff).where(Staff.email == "x@demo.clinic")).first() is None
+
+
+def test_a_refused_form_for_an_unknown_patient_or_alert_is_not_found(client, demo):
+    sign_in(client, NURSE)
+    assert post_form(client, "/staff/patients/999999/plan", {"operation": "pause"}).status_code == 404
+    assert post_form(client, "/staff/patients/999999/labs", {"collected_on": "soon"}).status_code == 404
+    note = post_form(client, "/staff/alerts/999999/note", {"note": "", "back": "/staff/patients/999999"})
+    assert note.status_code == 404
