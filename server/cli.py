@@ -99,7 +99,7 @@ def create_staff_command(email, name, role, password, phone, on_call_order) -> N
     from .db import create_db_engine
     from .errors import FieldError
     from .models import Clinic
-    from .services.staff import create_staff
+    from .services.staff.accounts import create_staff
 
     settings = _settings()
     engine = create_db_engine(settings)

@@ -20,7 +20,7 @@ from .models import Clinic, DoseEvent, Patient, Staff, SymptomReport, TreatmentP
 from .clinical.rules import evaluate
 from .services.alerts import upsert_alert
 from .services.patient_state import build_state
-from .services.staff import create_staff
+from .services.staff.accounts import create_staff
 from .settings import Settings
 
 DEMO_PASSWORD = "demo-password-2026"  # printed by `make run`; the demo is for a laptop, never for patients

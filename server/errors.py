@@ -16,6 +16,15 @@ class FieldError(DomainError):
         self.message = message
 
 
+class FieldErrors(FieldError):
+    """Several fields are wrong at once; `errors` maps each field to its message (the first is `field`)."""
+
+    def __init__(self, errors: dict[str, str]):
+        first = next(iter(errors))
+        super().__init__(first, errors[first])
+        self.errors = errors
+
+
 class NotFound(DomainError):
     """The thing does not exist, or the caller may not know it exists (404)."""
 

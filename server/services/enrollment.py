@@ -1,16 +1,19 @@
-"""Enrolling a patient: validate every field (messages name the field), create the patient and plan version 1,
-plan their reminders and create the invite, all in one transaction; then the staff page shows the link and QR.
+"""Enrolling a patient: the enrollment form as a typed model (each field's type, choices and bounds), the checks
+across fields and against today (messages name the field), then the patient and plan version 1, their reminders
+and the invite, all in one transaction; then the staff page shows the link and QR.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from functools import lru_cache
+from typing import Annotated, ClassVar, Literal
+from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
+from pydantic import AfterValidator, Field
 from sqlmodel import select
 
 from ..clinical.errors import ClinicalValidationError
@@ -19,11 +22,11 @@ from ..clinical.regimens import REGIMENS, Plan, PlanStatus
 from ..clinical.schedule import WEEKDAYS, ScheduleSetup
 from ..context import AppContext
 from ..db import session_scope
-from ..errors import FieldError, NotFound
+from ..errors import FieldError, FieldErrors, NotFound
+from ..forms import BlankToNone, Checkbox, FormModel, IsoDate, LocalTime, Number, Text, plain
+from ..i18n import LANGUAGES  # the languages the patient app and the messages speak
 from ..models import Patient, Staff, TreatmentPlan
 from .audit import audit
-
-from ..i18n import LANGUAGES  # the languages the patient app and the messages speak
 
 CHANNELS = {"sms": "SMS text messages", "push": "App notifications (Web Push)"}
 WEIGHT_UNITS = ("kg", "lb")
@@ -47,15 +50,6 @@ def time_zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-class FieldErrors(FieldError):
-    """Several fields are wrong at once; `errors` maps each field to its message (the first is `field`)."""
-
-    def __init__(self, errors: dict[str, str]):
-        first = next(iter(errors))
-        super().__init__(first, errors[first])
-        self.errors = errors
-
-
 def parse_mobile(field: str, value: str, region: str | None = None) -> str:
     """A mobile number in E.164 (+15551234567), validated with phonenumbers; spaces and dashes are fine."""
     raw = (value or "").strip()
@@ -72,32 +66,79 @@ def parse_mobile(field: str, value: str, region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@dataclass(frozen=True)
-class EnrollmentForm:
-    """The enrollment form as typed by staff (strings, as browsers send them); `validated()` parses it."""
+def _one_of(choices: object, message: str) -> AfterValidator:
+    """A value from a list only known at run time (languages, regimens, time zones)."""
+    def check(value: str) -> str:
+        if value not in choices:  # type: ignore[operator]
+            raise plain(message)
+        return value
 
-    first_name: str = ""
-    last_name: str = ""
-    date_of_birth: str = ""
-    mrn: str = ""
-    phone: str = ""
-    language: str = "en"
-    timezone: str = ""
-    regimen: str = ""
-    start_level: str = "0"
-    start_date: str = ""
-    day1_weekday: str = "0"
-    day3_weekday: str = "2"
-    dose_time: str = "08:00"
-    antiemetic_name: str = "ondansetron 8 mg"
-    antiemetic_offset_min: str = "30"
-    dexamethasone_instruction: str = ""
-    baseline_weight: str = ""
-    weight_unit: str = "kg"
-    usual_stools_per_day: str = "1"
-    channel_preference: str = "sms"
-    sms_consent: str = ""
-    drug_names_in_messages: str = ""
+    return AfterValidator(check)
+
+
+def _between(low: int, high: int, what: str) -> AfterValidator:
+    """A whole number within bounds, the message naming the field in words."""
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise plain(f"{what} must be between {low} and {high}.")
+        return value
+
+    return AfterValidator(check)
+
+
+def _mrn(value: str) -> str:
+    if not _MRN.match(value):
+        raise plain("MRN is required: letters, digits, '.', '-', '_' or '/' (up to 64 characters).")
+    return value
+
+
+class EnrollmentForm(FormModel):
+    """The enrollment form as sent by the staff page; the defaults are those the blank form shows."""
+
+    messages: ClassVar[dict[str, str]] = {
+        "first_name": "First name is required (up to 100 characters).",
+        "last_name": "Last name is required (up to 100 characters).",
+        "date_of_birth": "Date of birth must be a date like 1954-04-12.",
+        "mrn": "MRN is required: letters, digits, '.', '-', '_' or '/' (up to 64 characters).",
+        "language": f"Language must be one of: {', '.join(LANGUAGES)}.",
+        "timezone": "Choose the patient's time zone, e.g. America/New_York.",
+        "regimen": f"Regimen must be one of: {', '.join(REGIMENS)}.",
+        "start_level": "Start level must be a whole number.",
+        "start_date": "Start date must be a date like 2026-03-02.",
+        "day1_weekday": "Day 1 weekday must be a whole number.",
+        "day3_weekday": "Day 3 weekday must be a whole number.",
+        "dose_time": "Dose time must be a local time like 08:00.",
+        "antiemetic_name": "Name the anti-nausea medicine taken before each dose (P-ANTIEMETIC).",
+        "antiemetic_offset_min": "Minutes before the dose must be a whole number.",
+        "dexamethasone_instruction": "Keep the dexamethasone instruction under 300 characters.",
+        "baseline_weight": "Baseline weight must be a number.",
+        "weight_unit": "Weight unit must be kg or lb.",
+        "usual_stools_per_day": "Usual stools per day must be a whole number.",
+        "channel_preference": "Choose SMS or app notifications.",
+    }
+
+    first_name: Annotated[Text, Field(min_length=1, max_length=100)]
+    last_name: Annotated[Text, Field(min_length=1, max_length=100)]
+    date_of_birth: IsoDate
+    mrn: Annotated[Text, AfterValidator(_mrn)]
+    phone: BlankToNone[Text] = None
+    language: Annotated[Text, _one_of(LANGUAGES, f"Language must be one of: {', '.join(LANGUAGES)}.")] = "en"
+    timezone: Annotated[Text, _one_of(time_zones(), "Choose the patient's time zone, e.g. America/New_York.")]
+    regimen: Annotated[Text, _one_of(REGIMENS, f"Regimen must be one of: {', '.join(REGIMENS)}.")]
+    start_level: int = 0  # its upper bound depends on the regimen: checked across fields
+    start_date: IsoDate
+    day1_weekday: Annotated[int, _between(0, 6, "Day 1 weekday")] = 0
+    day3_weekday: Annotated[int, _between(0, 6, "Day 3 weekday")] = 2
+    dose_time: LocalTime = time(8, 0)
+    antiemetic_name: Annotated[Text, Field(min_length=1, max_length=100)] = "ondansetron 8 mg"
+    antiemetic_offset_min: Annotated[int, _between(0, ANTIEMETIC_OFFSET_MAX, "Minutes before the dose")] = 30
+    dexamethasone_instruction: Annotated[Text, Field(max_length=300)] = ""  # blank: the regimen's
+    baseline_weight: Number
+    weight_unit: Literal["kg", "lb"] = "kg"
+    usual_stools_per_day: Annotated[int, _between(0, 50, "Usual stools per day")] = 1
+    channel_preference: Literal["sms", "push"] = "sms"
+    sms_consent: Checkbox = False
+    drug_names_in_messages: Checkbox = False
 
 
 @dataclass(frozen=True)
@@ -128,132 +169,50 @@ class Enrollment:
     drug_names_in_messages: bool
 
 
-def _checked(value: str) -> bool:
-    return (value or "").strip().lower() in {"on", "true", "1", "yes"}
-
-
-def _int(errors: dict, field: str, value: str, low: int, high: int, what: str) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        errors[field] = f"{what} must be a whole number."
-        return None
-    if not low <= number <= high:
-        errors[field] = f"{what} must be between {low} and {high}."
-        return None
-    return number
-
-
 def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
-    """Every field checked; all problems reported at once, each naming its field."""
+    """The checks across fields and against today, all problems reported at once, each naming its field."""
     errors: dict[str, str] = {}
-    first, last = form.first_name.strip(), form.last_name.strip()
-    if not first or len(first) > 100:
-        errors["first_name"] = "First name is required (up to 100 characters)."
-    if not last or len(last) > 100:
-        errors["last_name"] = "Last name is required (up to 100 characters)."
+    zone = ZoneInfo(form.timezone)
+    today = now.astimezone(zone).date()
 
-    zone_name = form.timezone.strip()
-    zone: ZoneInfo | None = None
-    try:
-        if zone_name not in time_zones():
-            raise ZoneInfoNotFoundError(zone_name)
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["timezone"] = "Choose the patient's time zone, e.g. America/New_York."
-    today = now.astimezone(zone).date() if zone else now.date()
+    age = (today - form.date_of_birth).days / 365.25
+    if form.date_of_birth > today:
+        errors["date_of_birth"] = "Date of birth is in the future."
+    elif age < 18:
+        errors["date_of_birth"] = "Selinexor is approved for adults: the patient must be 18 or older."
+    elif age > 120:
+        errors["date_of_birth"] = "Date of birth is more than 120 years ago; check the year."
 
-    dob = None
-    try:
-        dob = date.fromisoformat(form.date_of_birth.strip())
-    except ValueError:
-        errors["date_of_birth"] = "Date of birth must be a date like 1954-04-12."
-    if dob is not None:
-        age = (today - dob).days / 365.25
-        if dob > today:
-            errors["date_of_birth"] = "Date of birth is in the future."
-        elif age < 18:
-            errors["date_of_birth"] = "Selinexor is approved for adults: the patient must be 18 or older."
-        elif age > 120:
-            errors["date_of_birth"] = "Date of birth is more than 120 years ago; check the year."
+    last_level = REGIMENS[form.regimen].last_level
+    if not 0 <= form.start_level <= last_level:
+        errors["start_level"] = f"Start level must be between 0 and {last_level}."
 
-    mrn = form.mrn.strip()
-    if not _MRN.match(mrn):
-        errors["mrn"] = "MRN is required: letters, digits, '.', '-', '_' or '/' (up to 64 characters)."
-
-    language = form.language.strip()
-    if language not in LANGUAGES:
-        errors["language"] = f"Language must be one of: {', '.join(LANGUAGES)}."
-
-    regimen = form.regimen.strip()
-    if regimen not in REGIMENS:
-        errors["regimen"] = f"Regimen must be one of: {', '.join(REGIMENS)}."
-    last_level = REGIMENS[regimen].last_level if regimen in REGIMENS else 3
-    level = _int(errors, "start_level", form.start_level, 0, last_level, "Start level")
-
-    start = None
-    try:
-        start = date.fromisoformat(form.start_date.strip())
-    except ValueError:
-        errors["start_date"] = "Start date must be a date like 2026-03-02."
-    if start is not None and not today - START_DATE_PAST <= start <= today + START_DATE_FUTURE:
+    if not today - START_DATE_PAST <= form.start_date <= today + START_DATE_FUTURE:
         errors["start_date"] = (f"Start date must be within {START_DATE_PAST.days} days before and "
                                 f"{START_DATE_FUTURE.days} days after today.")
 
-    day1 = _int(errors, "day1_weekday", form.day1_weekday, 0, 6, "Day 1 weekday")
-    day3 = _int(errors, "day3_weekday", form.day3_weekday, 0, 6, "Day 3 weekday")
-    if day1 is not None and day3 is not None and day3 != (day1 + 2) % 7:
+    day1, day3 = form.day1_weekday, form.day3_weekday
+    if day3 != (day1 + 2) % 7:
         errors["day3_weekday"] = (f"Day 3 must be two days after Day 1 "
                                   f"({WEEKDAYS[(day1 + 2) % 7].capitalize()} for Day 1 on {WEEKDAYS[day1].capitalize()}).")
 
-    dose_time = None
-    try:
-        dose_time = time.fromisoformat(form.dose_time.strip())
-        if dose_time.tzinfo is not None:
-            raise ValueError
-        dose_time = dose_time.replace(second=0, microsecond=0)
-    except ValueError:
-        errors["dose_time"] = "Dose time must be a local time like 08:00."
-
-    antiemetic = form.antiemetic_name.strip()
-    if not antiemetic or len(antiemetic) > 100:
-        errors["antiemetic_name"] = "Name the anti-nausea medicine taken before each dose (P-ANTIEMETIC)."
-    offset = _int(errors, "antiemetic_offset_min", form.antiemetic_offset_min, 0, ANTIEMETIC_OFFSET_MAX,
-                  "Minutes before the dose")
-
-    dex = form.dexamethasone_instruction.strip()
-    if not dex and regimen in REGIMENS:
-        dex = REGIMENS[regimen].dexamethasone
+    dex = form.dexamethasone_instruction or REGIMENS[form.regimen].dexamethasone
     if len(dex) > 300:
         errors["dexamethasone_instruction"] = "Keep the dexamethasone instruction under 300 characters."
 
-    unit = form.weight_unit.strip()
-    kg = None
-    if unit not in WEIGHT_UNITS:
-        errors["weight_unit"] = "Weight unit must be kg or lb."
-    try:
-        value = float(form.baseline_weight.strip().replace(",", "."))
-    except ValueError:
-        errors["baseline_weight"] = "Baseline weight must be a number."
-    else:
-        if unit in WEIGHT_UNITS:
-            # Unrounded: weight loss is compared with the baseline without rounding (clinical-reference: section 4a).
-            kg = lb_to_kg(value) if unit == "lb" else value
-            if not 25 <= kg <= 300:  # clinical-reference §5 plausible range
-                low, high = ("25", "300") if unit == "kg" else ("55", "661")
-                errors["baseline_weight"] = f"Baseline weight must be between {low} and {high} {unit}."
-                kg = None
+    unit = form.weight_unit
+    # Unrounded: weight loss is compared with the baseline without rounding (clinical-reference: section 4a).
+    kg: float | None = lb_to_kg(form.baseline_weight) if unit == "lb" else form.baseline_weight
+    if kg is None or not 25 <= kg <= 300:  # clinical-reference §5 plausible range
+        low, high = ("25", "300") if unit == "kg" else ("55", "661")
+        errors["baseline_weight"] = f"Baseline weight must be between {low} and {high} {unit}."
+        kg = None
 
-    stools = _int(errors, "usual_stools_per_day", form.usual_stools_per_day, 0, 50, "Usual stools per day")
-
-    channel = form.channel_preference.strip()
-    if channel not in CHANNELS:
-        errors["channel_preference"] = "Choose SMS or app notifications."
-    consent = _checked(form.sms_consent)
+    channel, consent = form.channel_preference, form.sms_consent
     phone = None
-    if form.phone.strip() or channel == "sms" or consent:
+    if form.phone or channel == "sms" or consent:
         try:
-            phone = parse_mobile("phone", form.phone)
+            phone = parse_mobile("phone", form.phone or "")
         except FieldError as exc:
             errors["phone"] = exc.message
     if channel == "sms" and not consent:
@@ -262,19 +221,22 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
     if not errors:
         # The clinical core has the last word on the schedule (whole tablets, Day 1/Day 3, time zone).
         try:
-            ScheduleSetup(plan=Plan(regimen=regimen, level=level, status=PlanStatus.ACTIVE), start_date=start,
-                          day1_weekday=day1, day3_weekday=day3, dose_time=dose_time, timezone=zone_name,
-                          antiemetic_offset_min=offset)
+            ScheduleSetup(plan=Plan(regimen=form.regimen, level=form.start_level, status=PlanStatus.ACTIVE),
+                          start_date=form.start_date, day1_weekday=day1, day3_weekday=day3,
+                          dose_time=form.dose_time, timezone=form.timezone,
+                          antiemetic_offset_min=form.antiemetic_offset_min)
         except ClinicalValidationError as exc:
             errors[exc.field] = exc.message
-    if errors:
+    if errors or kg is None:
         raise FieldErrors(errors)
-    return Enrollment(first_name=first, last_name=last, date_of_birth=dob, mrn=mrn, phone_e164=phone,
-                      language=language, timezone=zone_name, regimen=regimen, start_level=level, start_date=start,
-                      day1_weekday=day1, day3_weekday=day3, dose_time=dose_time, antiemetic_name=antiemetic,
-                      antiemetic_offset_min=offset, dexamethasone_instruction=dex, baseline_weight_kg=kg,
-                      weight_unit=unit, usual_stools_per_day=stools, channel_preference=channel,
-                      sms_consent=consent, drug_names_in_messages=_checked(form.drug_names_in_messages))
+    return Enrollment(first_name=form.first_name, last_name=form.last_name, date_of_birth=form.date_of_birth,
+                      mrn=form.mrn, phone_e164=phone, language=form.language, timezone=form.timezone,
+                      regimen=form.regimen, start_level=form.start_level, start_date=form.start_date,
+                      day1_weekday=day1, day3_weekday=day3, dose_time=form.dose_time,
+                      antiemetic_name=form.antiemetic_name, antiemetic_offset_min=form.antiemetic_offset_min,
+                      dexamethasone_instruction=dex, baseline_weight_kg=kg, weight_unit=unit,
+                      usual_stools_per_day=form.usual_stools_per_day, channel_preference=channel,
+                      sms_consent=consent, drug_names_in_messages=form.drug_names_in_messages)
 
 
 @dataclass(frozen=True)
@@ -345,9 +307,10 @@ def new_sign_in_link(ctx: AppContext, staff: Staff, patient_id: int, *, ip: str 
         return url
 
 
-def form_defaults(settings_timezone: str, today: date) -> EnrollmentForm:
-    """A blank form with sensible defaults (Monday/Wednesday, 08:00, ondansetron 30 minutes before)."""
-    return EnrollmentForm(timezone=settings_timezone, start_date=today.isoformat(), regimen="Xd")
-
-
-FORM_FIELDS = tuple(f.name for f in fields(EnrollmentForm))
+def form_defaults(settings_timezone: str, today: date) -> dict[str, str]:
+    """A blank form as the page shows it (Monday/Wednesday, 08:00, ondansetron 30 minutes before)."""
+    defaults = {name: field.default for name, field in EnrollmentForm.model_fields.items()
+                if not field.is_required() and field.default is not None}
+    shown = {name: value.strftime("%H:%M") if isinstance(value, time) else str(value)
+             for name, value in defaults.items() if not isinstance(value, bool)}
+    return {**shown, "timezone": settings_timezone, "start_date": today.isoformat(), "regimen": "Xd"}

@@ -1,20 +1,22 @@
-"""Lab results entered by staff: parsed from the form, stored through flow 1 (entries.record_lab) so they feed
-the rules like any entry, and audited."""
+"""Lab results entered by staff: the lab form as a typed model, stored through flow 1 (entries.record_lab) so they
+feed the rules like any entry, and audited."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import FieldError
+from ..forms import BlankToNone, FormModel, IsoDate, Number, Text
 from ..models import Staff
 from .audit import audit
 from .entries import EntryResult, LabValues, record_lab
-from .inbox import patient_for_staff, setup_zone
+from .staff.clinic_scope import patient_for_staff
 
 # Older results belong to the chart history, not to today's decisions (and the rules read the latest value).
 MAX_LAB_AGE = timedelta(days=90)
@@ -26,45 +28,37 @@ LAB_FIELDS = {
 }
 
 
-@dataclass(frozen=True)
-class LabForm:
-    collected_on: str = ""
-    sodium_mmol_l: str = ""
-    platelets_10e9_l: str = ""
-    anc_10e9_l: str = ""
-    hemoglobin_g_dl: str = ""
-    key: str = ""  # generated when the form is shown: a double submit stores one result
+class LabEntry(FormModel):
+    """One set of results as sent by the lab form (blank boxes: not measured)."""
+
+    messages: ClassVar[dict[str, str]] = {
+        "collected_on": "Collection date must be a date like 2026-03-02.",
+        **{name: f"{label} must be a number." for name, label in LAB_FIELDS.items()},
+    }
+
+    collected_on: IsoDate
+    sodium_mmol_l: BlankToNone[Number] = None
+    platelets_10e9_l: BlankToNone[Number] = None
+    anc_10e9_l: BlankToNone[Number] = None
+    hemoglobin_g_dl: BlankToNone[Number] = None
+    key: Text = ""  # generated when the form is shown: a double submit stores one result
 
 
-def _number(field: str, text: str) -> float | None:
-    text = (text or "").strip().replace(",", ".")
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise FieldError(field, f"{LAB_FIELDS[field]} must be a number.") from None
-
-
-def enter_labs(ctx: AppContext, staff: Staff, patient_id: int, form: LabForm, *, ip: str | None) -> EntryResult:
+def enter_labs(ctx: AppContext, staff: Staff, patient_id: int, entry: LabEntry, *, ip: str | None) -> EntryResult:
     """Store one set of results with its collection date (at local noon, or now if that is still ahead)."""
     now = ctx.clock.now()
     with Session(ctx.engine) as session:
         patient = patient_for_staff(session, patient_id, staff.clinic_id)
-    zone = setup_zone(patient.timezone)
-    try:
-        day = date.fromisoformat(form.collected_on.strip())
-    except ValueError:
-        raise FieldError("collected_on", "Collection date must be a date like 2026-03-02.") from None
+    zone = ZoneInfo(patient.timezone)
+    day = entry.collected_on
     today = now.astimezone(zone).date()
     if day > today:
         raise FieldError("collected_on", "The collection date is in the future.")
     if day < today - MAX_LAB_AGE:
         raise FieldError("collected_on", f"The collection date is more than {MAX_LAB_AGE.days} days ago.")
     collected_at = min(datetime.combine(day, time(12, 0), zone), now)
-    values = LabValues(**{name: _number(name, getattr(form, name)) for name in LAB_FIELDS})
-    key = (form.key or "").strip()
-    result = record_lab(ctx, patient.id, key=key, collected_at=collected_at, values=values, staff_id=staff.id)
+    values = LabValues(**{name: getattr(entry, name) for name in LAB_FIELDS})
+    result = record_lab(ctx, patient.id, key=entry.key, collected_at=collected_at, values=values, staff_id=staff.id)
     if not result.replayed:
         # record_lab owns its transaction; the audit row follows it at once.
         with session_scope(ctx.engine) as session:

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from server.db import session_scope
 from server.models import Alert, Clinic, OutboundMessage, Patient, TreatmentPlan
-from server.services.staff import create_staff
+from server.services.staff.accounts import create_staff
 
 pytestmark = pytest.mark.e2e
 

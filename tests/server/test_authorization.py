@@ -28,7 +28,7 @@ from server.auth import PATIENT_KEY, STAFF_KEY
 from server.db import session_scope
 from server.models import Alert, Patient, Staff
 from server.services.entries import record_weight
-from server.services.staff import create_staff
+from server.services.staff.accounts import create_staff
 
 from test_staff_helpers import (CSRF_COOKIE, LiveServer, ctx_for, patient_by_mrn, seed, session_config,
                                 staff_by_email)

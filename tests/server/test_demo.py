@@ -5,7 +5,7 @@ from sqlmodel import Session, SQLModel, select
 
 from server.demo import DEMO_PASSWORD, DEMO_PATIENTS, seed_demo
 from server.models import Patient, Staff, WeightEntry
-from server.services.staff import verify_password
+from server.services.staff.accounts import verify_password
 
 
 def _snapshot(engine) -> dict:

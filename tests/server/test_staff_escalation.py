@@ -11,7 +11,7 @@ from notifications.channels import build_channels
 from notifications.dispatcher import dispatch_once
 from server.context import AppContext
 from server.models import Alert, AlertEvent, OutboundMessage
-from server.services import inbox
+from server.services.staff import alert_actions
 from server.services.alerts_escalation import escalate_due_alerts
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
 from server.settings import load_settings
@@ -114,7 +114,7 @@ def test_no_one_is_paged_again_after_acknowledgement(ctx, clock, provider, worke
 def test_a_page_not_yet_sent_is_cancelled_by_a_quick_acknowledgement(ctx, clock, provider, worker):
     alert = _fever(ctx, clock, "DEMO-001", "esc-fever-3")
     nurse = staff_by_email(ctx.engine, NURSE)
-    inbox.acknowledge_alert(ctx, nurse, alert.id, ip="127.0.0.1")  # before the worker's next tick
+    alert_actions.acknowledge_alert(ctx, nurse, alert.id, ip="127.0.0.1")  # before the worker's next tick
     worker()
     assert _pages_to(provider, NURSE_PAGER, alert.id) == []
     with Session(ctx.engine) as session:
@@ -127,7 +127,7 @@ def test_a_worse_entry_raises_the_tier_and_pages_even_after_acknowledgement(ctx,
     with Session(ctx.engine) as session:
         [alert] = session.exec(select(Alert).where(Alert.patient_id == robert.id)).all()  # the demo's R-WT-10
     assert alert.tier == "same_day"
-    inbox.acknowledge_alert(ctx, staff_by_email(ctx.engine, NURSE), alert.id, ip=None)
+    alert_actions.acknowledge_alert(ctx, staff_by_email(ctx.engine, NURSE), alert.id, ip=None)
     clock.advance(hours=2)
     record_weight(ctx, robert.id, key="esc-weight-1", at=clock.now(), value=64.0, unit="kg", confirmed=True)  # -22%
     worker()

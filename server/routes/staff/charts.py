@@ -6,7 +6,7 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from ..clinical.grading import lb_to_kg
+from ...clinical.grading import lb_to_kg
 
 # clinical-reference: R-WT-5, R-WT-10, R-WT-20 (loss below baseline); the lines a pharmacist reads the chart by.
 BASELINE_LINES = ((0.0, "baseline", "#445"), (5.0, "−5% review", "#a77b00"), (10.0, "−10% hold", "#c2410c"),

@@ -7,11 +7,11 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from ..db import session_scope
-from ..errors import FieldError
-from ..models import Clinic, Staff, StaffRole
+from ...db import session_scope
+from ...errors import FieldError, NotFound
+from ...models import Clinic, Staff, StaffRole
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 
@@ -19,10 +19,12 @@ MIN_PASSWORD_LENGTH = 12
 
 
 def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
     return _hasher.hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
+    """Whether the password matches the hash (a malformed hash never matches)."""
     try:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, InvalidHashError):
@@ -60,3 +62,11 @@ def create_staff(
         session.add(staff)
         session.flush()
         return staff
+
+
+def get_staff(session: Session, staff_id: int) -> Staff:
+    """The staff member, or NotFound."""
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound("No such staff member.")
+    return staff

@@ -1,4 +1,4 @@
-"""Staff sign-in and account security: argon2id passwords, lockout, rate limits, TOTP, sessions, admin actions.
+"""Staff sign-in and account security: argon2id passwords, lockout, rate limits, TOTP, sessions.
 
 Two brakes on password guessing:
 - per account, in the database (so every web process agrees): after MAX_FAILED_LOGINS wrong passwords or codes
@@ -24,12 +24,13 @@ from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from ..context import AppContext
-from ..db import session_scope
-from ..errors import DomainError, FieldError, NotFound
-from ..models import Staff, StaffRole
-from . import staff as staff_accounts
-from .audit import audit
+from ...context import AppContext
+from ...db import session_scope
+from ...errors import DomainError, FieldError
+from ...forms import FormModel
+from ...models import Staff
+from ..audit import audit
+from . import accounts as staff_accounts
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -39,7 +40,7 @@ TOTP_ISSUER = "Selinexor Companion"
 TOTP_VALID_WINDOW = 1  # accept the previous and next 30-second code: phones' clocks drift
 
 GENERIC_FAILURE = "Email or password is incorrect."
-_hasher = PasswordHasher()  # the same argon2id parameters as services.staff
+_hasher = PasswordHasher()  # the same argon2id parameters as staff.accounts
 # A dummy hash to verify against when the email is unknown, so both answers take as long (no account probing).
 _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
 
@@ -223,7 +224,7 @@ def enable_totp(ctx: AppContext, staff_id: int, secret: str, code: str, *, ip: s
     if step is None:
         raise FieldError("code", "That code is not right. Scan the QR code again and enter the current code.")
     with session_scope(ctx.engine) as session:
-        staff = _get(session, staff_id)
+        staff = staff_accounts.get_staff(session, staff_id)
         staff.totp_secret = secret
         session.add(staff)
         _last_totp_step[(id(ctx.engine), staff.id)] = step
@@ -233,7 +234,7 @@ def enable_totp(ctx: AppContext, staff_id: int, secret: str, code: str, *, ip: s
 def disable_totp(ctx: AppContext, staff_id: int, password: str, *, ip: str | None) -> None:
     now = ctx.clock.now()
     with session_scope(ctx.engine) as session:
-        staff = _get(session, staff_id)
+        staff = staff_accounts.get_staff(session, staff_id)
         if not staff_accounts.verify_password(staff.password_hash, password or ""):
             raise FieldError("password", "Your password is not right.")
         staff.totp_secret = None
@@ -247,7 +248,7 @@ def change_password(ctx: AppContext, staff_id: int, current: str, new: str, *, i
     if len(new or "") < staff_accounts.MIN_PASSWORD_LENGTH:
         raise FieldError("new_password", f"Use at least {staff_accounts.MIN_PASSWORD_LENGTH} characters.")
     with session_scope(ctx.engine) as session:
-        staff = _get(session, staff_id)
+        staff = staff_accounts.get_staff(session, staff_id)
         if not staff_accounts.verify_password(staff.password_hash, current or ""):
             raise FieldError("current_password", "Your current password is not right.")
         staff.password_hash = staff_accounts.hash_password(new)
@@ -261,99 +262,38 @@ def sign_out_everywhere(ctx: AppContext, staff_id: int, *, ip: str | None, by_st
     """Revoke every session of a staff member (theirs, or by an admin) by bumping session_version."""
     now = ctx.clock.now()
     with session_scope(ctx.engine) as session:
-        staff = _get(session, staff_id)
+        staff = staff_accounts.get_staff(session, staff_id)
         staff.session_version += 1
         session.add(staff)
         audit(session, staff_id=by_staff_id or staff_id, action="staff.sessions_revoked", now=now, ip=ip,
               detail=f"staff #{staff.id} {staff.email}")
 
 
-def _get(session: Session, staff_id: int) -> Staff:
-    staff = session.get(Staff, staff_id)
-    if staff is None:
-        raise NotFound("No such staff member.")
-    return staff
+# --------------------------------------------------------------------------- the forms
 
 
-# --------------------------------------------------------------------------- administration (admin only; routes guard)
+class Credentials(FormModel):
+    """The sign-in form (a password is taken as typed: spaces may be part of it)."""
 
-
-@dataclass(frozen=True)
-class NewStaff:
     email: str = ""
-    name: str = ""
-    role: str = ""
     password: str = ""
-    phone: str = ""
-    on_call_order: str = ""
+    next: str = ""
 
 
-def create_staff_account(ctx: AppContext, admin: Staff, form: NewStaff, *, ip: str | None) -> Staff:
-    """Create a staff account in the admin's clinic (validation names the field; nothing is stored on error)."""
-    from .enrollment import parse_mobile
+class TotpCode(FormModel):
+    """A 6-digit code from the authenticator app (spaces allowed)."""
 
-    now = ctx.clock.now()
-    if not form.name.strip():
-        raise FieldError("name", "Enter the person's name.")
-    phone = parse_mobile("phone", form.phone) if form.phone.strip() else None
-    order: int | None = None
-    if form.on_call_order.strip():
-        try:
-            order = int(form.on_call_order)
-        except ValueError:
-            raise FieldError("on_call_order", "On-call order must be a whole number (1 = paged first).") from None
-        if not 1 <= order <= 20:
-            raise FieldError("on_call_order", "On-call order must be between 1 and 20.")
-        if phone is None:
-            raise FieldError("phone", "Someone in the on-call chain needs a pager number.")
-    staff = staff_accounts.create_staff(ctx.engine, clinic_id=admin.clinic_id, email=form.email, name=form.name,
-                                        role=form.role, password=form.password, now=now, phone_e164=phone,
-                                        on_call_order=order)
-    with session_scope(ctx.engine) as session:
-        audit(session, staff_id=admin.id, action="staff.create", now=now, ip=ip,
-              detail=f"staff #{staff.id} {staff.email} ({staff.role})")
-    return staff
+    code: str = ""
 
 
-def set_staff_active(ctx: AppContext, admin: Staff, staff_id: int, active: bool, *, ip: str | None) -> Staff:
-    """Deactivate (signs the person out everywhere) or reactivate an account of the admin's clinic."""
-    now = ctx.clock.now()
-    with session_scope(ctx.engine) as session:
-        staff = _get(session, staff_id)
-        if staff.clinic_id != admin.clinic_id:
-            raise NotFound("No such staff member.")
-        if not active and staff.id == admin.id:
-            raise FieldError("active", "You cannot deactivate your own account.")
-        if not active and staff.role == StaffRole.ADMIN.value:
-            admins = session.exec(select(Staff).where(Staff.clinic_id == admin.clinic_id, Staff.active.is_(True),
-                                                      Staff.role == StaffRole.ADMIN.value)).all()
-            if len(admins) <= 1:
-                raise FieldError("active", "The clinic needs at least one active administrator.")
-        if staff.active != active:
-            staff.active = active
-            if not active:
-                staff.session_version += 1
-            else:
-                staff.failed_logins, staff.locked_until = 0, None
-            session.add(staff)
-            audit(session, staff_id=admin.id, action="staff.activate" if active else "staff.deactivate", now=now,
-                  ip=ip, detail=f"staff #{staff.id} {staff.email}")
-        return staff
+class PasswordConfirmation(FormModel):
+    """One's own password, to confirm a security change."""
+
+    password: str = ""
 
 
-def unlock_staff(ctx: AppContext, admin: Staff, staff_id: int, *, ip: str | None) -> None:
-    now = ctx.clock.now()
-    with session_scope(ctx.engine) as session:
-        staff = _get(session, staff_id)
-        if staff.clinic_id != admin.clinic_id:
-            raise NotFound("No such staff member.")
-        staff.failed_logins, staff.locked_until = 0, None
-        session.add(staff)
-        audit(session, staff_id=admin.id, action="staff.unlock", now=now, ip=ip, detail=f"staff #{staff.id} {staff.email}")
+class PasswordChange(FormModel):
+    """One's own password change."""
 
-
-def list_staff(engine: Engine, clinic_id: int) -> list[Staff]:
-    with Session(engine) as session:
-        return list(session.exec(select(Staff).where(Staff.clinic_id == clinic_id)
-                                 .order_by(Staff.active.desc(), Staff.on_call_order.is_(None), Staff.on_call_order,
-                                           Staff.name)).all())
+    current_password: str = ""
+    new_password: str = ""

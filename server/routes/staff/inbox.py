@@ -1,0 +1,251 @@
+"""The live alert inbox: the page, one card at a time (for live updates), the resume panel, the Server-Sent
+Events stream, and the alert actions (acknowledge, assign, note, resolve, act on the label)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any, AsyncIterator
+
+import anyio
+from litestar import Request, get, post
+from litestar.channels import ChannelsPlugin
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Response, ServerSentEvent, Template
+from litestar.response.sse import ServerSentEventMessage
+from sqlmodel import Session
+
+from ...context import AppContext, Ctx
+from ...errors import Conflict, FieldError, FieldErrors
+from ...forms import FormModel
+from ...live import INBOX_CHANNEL
+from ...models import Patient, Staff
+from ...services.audit import record_view, record_views
+from ...services.staff import alert_actions, inbox
+from ...services.staff.alert_actions import AlertForm, Assignment, Note, Resolution
+from ...services.staff.clinic_scope import staff_choices
+from ...services.staff.plan_changes import PlanChange, act_on_alert_with
+from ...services.staff.wording import OUTCOMES, TIER_WORDS
+from .common import FORM, SignedInStaff, client_ip, render, safe_back, see_other, when_refused
+from .patients import patient_page
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream, and re-checks the session
+RETRY_MS = 2000  # how soon the browser reconnects after the stream drops
+
+
+def inbox_page(request: Request, ctx: AppContext, staff: Staff, *, status_code: int = 200,
+               error: dict[str, Any] | None = None, tier: str = "", mine: bool = False) -> Template:
+    """The inbox (also re-rendered with a 422 message when an action on one of its cards had bad input)."""
+    now = ctx.clock.now()
+    flt = inbox.InboxFilter(tier=tier if tier in TIER_WORDS else "", mine=mine)
+    with Session(ctx.engine) as session:
+        views = inbox.open_alerts(session, staff, now, flt)
+        ready = inbox.resume_ready(session, staff, now)
+        choices = staff_choices(session, staff)
+    record_views(ctx, staff, "inbox.view", [v.patient.id for v in views] + [r.patient.id for r in ready],
+                 ip=client_ip(request))
+    return render(request, "staff/inbox.html", nav="inbox", status_code=status_code, views=views, ready=ready,
+                  counts=inbox.tier_counts(views), staff_choices=choices, outcomes=OUTCOMES, error=error,
+                  filter=flt, now=now)
+
+
+@get("/inbox", sync_to_thread=True)
+def inbox_view(request: Request, ctx: Ctx, staff: SignedInStaff, tier: FromQuery[str] = "",
+               mine: FromQuery[bool] = False) -> Template:
+    """The inbox page."""
+    return inbox_page(request, ctx, staff, tier=tier, mine=mine)
+
+
+@get("/inbox/alerts/{alert_id:int}", sync_to_thread=True)
+def alert_card(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int]) -> Template | Response:
+    """One card, for the live inbox: 204 once the alert is resolved (the page removes the card)."""
+    with Session(ctx.engine) as session:
+        view = inbox.alert_card(session, staff, alert_id, ctx.clock.now())
+        choices = staff_choices(session, staff)
+    record_view(ctx, staff, "alert.view", patient_id=view.patient.id, detail=f"alert #{alert_id}",
+                ip=client_ip(request))
+    if view.alert.status == "resolved":
+        return Response(content=b"", status_code=204)
+    return render(request, "staff/_alert_card.html", view=view, staff_choices=choices, outcomes=OUTCOMES,
+                  error=None, back="/staff/inbox")
+
+
+@get("/inbox/index", sync_to_thread=True)
+def inbox_index(ctx: Ctx, staff: SignedInStaff) -> Response[Any]:
+    """What the live page re-syncs against (after a reconnect, and every minute): ids and change stamps only."""
+    with Session(ctx.engine) as session:
+        index = inbox.inbox_index(session, staff)
+    return Response({"alerts": index}, headers={"Cache-Control": "no-store"})
+
+
+@get("/inbox/resume", sync_to_thread=True)
+def resume_panel(request: Request, ctx: Ctx, staff: SignedInStaff) -> Template:
+    """The panel of held patients ready to resume, for the live page."""
+    with Session(ctx.engine) as session:
+        ready = inbox.resume_ready(session, staff, ctx.clock.now())
+    if ready:
+        record_views(ctx, staff, "inbox.view", [r.patient.id for r in ready], ip=client_ip(request),
+                     detail="resume panel")
+    return render(request, "staff/_resume_panel.html", ready=ready)
+
+
+# --------------------------------------------------------------------------- the live stream
+
+
+def _clinic_of_patient(ctx: AppContext, patient_id: int) -> int | None:
+    with Session(ctx.engine) as session:
+        patient = session.get(Patient, patient_id)
+        return patient.clinic_id if patient else None
+
+
+def _session_still_valid(ctx: AppContext, staff_id: int, version: int) -> bool:
+    with Session(ctx.engine) as session:
+        staff = session.get(Staff, staff_id)
+        return bool(staff and staff.active and staff.session_version == version)
+
+
+@get("/inbox/stream")
+async def inbox_stream(ctx: Ctx, staff: SignedInStaff, channels: NamedDependency[ChannelsPlugin]) -> ServerSentEvent:
+    """Alert changes of the staff member's clinic as Server-Sent Events (`event: alert`, data: the ids).
+
+    The page fetches the changed card itself, so an event carries no health data. The stream ends when the person's
+    sessions are revoked (checked at each keep-alive).
+    """
+    clinic_of: dict[int, int | None] = {}
+
+    async def events() -> AsyncIterator[ServerSentEventMessage]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
+
+        async def on_event(data: bytes) -> None:
+            if queue.full():
+                queue.get_nowait()  # drop the oldest: the page re-reads the database anyway
+            queue.put_nowait(data)
+
+        subscriber = await channels.subscribe(INBOX_CHANNEL)
+        try:
+            async with subscriber.run_in_background(on_event, join=False):
+                yield ServerSentEventMessage(event="hello", data="{}", retry=RETRY_MS)
+                while True:
+                    try:
+                        raw = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
+                    except asyncio.TimeoutError:
+                        if not await anyio.to_thread.run_sync(_session_still_valid, ctx, staff.id,
+                                                              staff.session_version):
+                            yield ServerSentEventMessage(event="signed-out", data="{}")
+                            return
+                        yield ServerSentEventMessage(comment="keep-alive")
+                        continue
+                    event = _decode(raw)
+                    if event is None:
+                        continue
+                    patient_id = event.get("patient_id")
+                    if patient_id not in clinic_of:
+                        clinic_of[patient_id] = await anyio.to_thread.run_sync(_clinic_of_patient, ctx, patient_id)
+                    if clinic_of[patient_id] != staff.clinic_id:
+                        continue
+                    yield ServerSentEventMessage(event="alert", data=json.dumps(
+                        {k: event.get(k) for k in ("alert_id", "patient_id", "kind", "tier")}))
+        finally:
+            # The browser went away: anyio cancels us; unsubscribing must still happen (shielded).
+            with anyio.CancelScope(shield=True):
+                await channels.unsubscribe(subscriber, INBOX_CHANNEL)
+
+    return ServerSentEvent(events())
+
+
+def _decode(raw: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    return event if isinstance(event, dict) and isinstance(event.get("alert_id"), int) else None
+
+
+# --------------------------------------------------------------------------- actions on an alert
+
+
+def _page_after_refusal(request: Request, ctx: AppContext, staff: Staff, back: str,
+                        error: dict[str, Any]) -> Template:
+    """The page the card was on, again, with the message next to the alert (422)."""
+    target = safe_back(back)
+    if target.startswith("/staff/patients/"):
+        try:
+            patient_id = int(target.split("/")[3])
+        except (IndexError, ValueError):
+            patient_id = None
+        if patient_id is not None:
+            return patient_page(request, ctx, staff, patient_id, status_code=422, error=error)
+    return inbox_page(request, ctx, staff, status_code=422, error=error)
+
+
+def _after(request: Request, ctx: AppContext, staff: Staff, alert_id: int, back: str,
+           action: Callable[[], object]) -> Template | Redirect:
+    """Run an alert action; on bad input show the page again with the message next to the alert (422)."""
+    target = safe_back(back)
+    try:
+        action()
+    except (FieldError, Conflict) as exc:
+        error = {"alert_id": alert_id, "field": getattr(exc, "field", None) or "alert", "message": exc.message}
+        return _page_after_refusal(request, ctx, staff, back, error)
+    anchor = f"#alert-{alert_id}" if "#" not in target else ""
+    return see_other(target + anchor)
+
+
+def _alert_form_refused(request: Request, ctx: AppContext, staff: Staff | None, values: dict[str, str],
+                        errors: FieldErrors) -> Template:
+    assert staff is not None  # the router's guard
+    error = {"alert_id": request.path_params["alert_id"], "field": errors.field, "message": errors.message}
+    return _page_after_refusal(request, ctx, staff, values.get("back", ""), error)
+
+
+def _refused(model: type[FormModel]) -> dict[Any, Any]:
+    return when_refused(model, _alert_form_refused)
+
+
+@post("/alerts/{alert_id:int}/acknowledge", sync_to_thread=True, exception_handlers=_refused(AlertForm))
+def acknowledge(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
+                data: Annotated[AlertForm, FORM]) -> Template | Redirect:
+    """I have it: stops the paging."""
+    return _after(request, ctx, staff, alert_id, data.back,
+                  lambda: alert_actions.acknowledge_alert(ctx, staff, alert_id, ip=client_ip(request)))
+
+
+@post("/alerts/{alert_id:int}/assign", sync_to_thread=True, exception_handlers=_refused(Assignment))
+def assign(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
+           data: Annotated[Assignment, FORM]) -> Template | Redirect:
+    """Give the alert to a colleague (or nobody)."""
+    return _after(request, ctx, staff, alert_id, data.back,
+                  lambda: alert_actions.assign_alert(ctx, staff, alert_id, data.assignee_id, ip=client_ip(request)))
+
+
+@post("/alerts/{alert_id:int}/note", sync_to_thread=True, exception_handlers=_refused(Note))
+def note(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
+         data: Annotated[Note, FORM]) -> Template | Redirect:
+    """Add a note to the alert's history."""
+    return _after(request, ctx, staff, alert_id, data.back,
+                  lambda: alert_actions.add_note(ctx, staff, alert_id, data, ip=client_ip(request)))
+
+
+@post("/alerts/{alert_id:int}/resolve", sync_to_thread=True, exception_handlers=_refused(Resolution))
+def resolve(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
+            data: Annotated[Resolution, FORM]) -> Template | Redirect:
+    """Close the alert with its outcome."""
+    return _after(request, ctx, staff, alert_id, data.back,
+                  lambda: alert_actions.resolve_alert(ctx, staff, alert_id, data, ip=client_ip(request)))
+
+
+@post("/alerts/{alert_id:int}/plan", sync_to_thread=True, exception_handlers=_refused(PlanChange))
+def act(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
+        data: Annotated[PlanChange, FORM]) -> Template | Redirect:
+    """Act on the label from the alert (hold, reduce, resume, discontinue, change the schedule)."""
+    return _after(request, ctx, staff, alert_id, data.back,
+                  lambda: act_on_alert_with(ctx, staff, alert_id, data, ip=client_ip(request)))
+
+
+ROUTES: list[Any] = [inbox_view, alert_card, inbox_index, resume_panel, inbox_stream, acknowledge, assign, note,
+                     resolve, act]
