@@ -17,12 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
 from ..clinical.errors import ClinicalValidationError
-from ..clinical.grading import check_choice, check_grade, check_range, lb_to_kg, weight_needs_confirmation
+from ..clinical.grading import (PLAUSIBLE_RANGES, check_choice, check_grade, check_range, lb_to_kg,
+                                weight_needs_confirmation)
 from ..clinical.rules import Finding, Tier, dose_advice, evaluate
 from ..clinical.schedule import next_dose_counted_from, next_dose_day_text
 from ..context import AppContext
 from ..db import session_scope
-from ..errors import Conflict, FieldError
+from ..errors import Conflict, FieldError, NotFound
 from ..models import AntiemeticEvent, DoseEvent, LabResult, Patient, SymptomReport, WeightEntry
 from .alerts import (AlertChange, most_severe_per_family, open_alert_for_family, publish_alert_changes,
                      upsert_alert)
@@ -146,6 +147,23 @@ def _check_time(name: str, at: datetime, now: datetime) -> datetime:
     return at
 
 
+def _check_dose_day(day: date, today: date) -> date:
+    """The dose day a missed dose answers: not ahead of the patient's today, and within the entries' 7 days."""
+    if day > today:
+        raise FieldError("scheduled_for", "The time is in the future.")
+    if day < today - MAX_ENTRY_AGE:
+        raise FieldError("scheduled_for", "The time is more than 7 days ago; tell your care team instead.")
+    return day
+
+
+def plausible_weight_range(unit: str) -> tuple[int, int]:
+    """The plausible weights of clinical-reference §5 in kg or lb, rounded for the patient to read."""
+    low, high = PLAUSIBLE_RANGES["weight_kg"]
+    if unit == "lb":
+        return round(low / lb_to_kg(1)), round(high / lb_to_kg(1))
+    return round(low), round(high)
+
+
 def _check_key(key: str) -> str:
     key = (key or "").strip()
     if not 8 <= len(key) <= 64:
@@ -174,7 +192,8 @@ def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: 
     content = {"status": status, "at": at, "antiemetic_taken": antiemetic_taken}
 
     def build(patient: Patient, session: Session) -> DoseEvent:
-        day = scheduled_for or at.astimezone(schedule_setup(patient, current_plan(session, patient.id)).zone).date()
+        zone = schedule_setup(patient, current_plan(session, patient.id)).zone
+        day = _check_dose_day(scheduled_for, now.astimezone(zone).date()) if scheduled_for else at.astimezone(zone).date()
         return DoseEvent(patient_id=patient.id, idempotency_key=key, scheduled_for=day, at=at, status=status,
                          antiemetic_taken=antiemetic_taken, source=source, corrects_id=corrects_id, recorded_at=now)
 
@@ -212,8 +231,9 @@ def record_weight(ctx: AppContext, patient_id: int, *, key: str, at: datetime, v
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise FieldError("weight", "Enter your weight as a number.")
     kg = round(lb_to_kg(value), 2) if unit == "lb" else round(float(value), 2)
-    if not 25 <= kg <= 300:  # clinical-reference §5 plausible range, reported in the unit the patient used
-        low, high = ("25", "300") if unit == "kg" else ("55", "661")
+    low_kg, high_kg = PLAUSIBLE_RANGES["weight_kg"]
+    if not low_kg <= kg <= high_kg:  # clinical-reference §5 plausible range, reported in the unit the patient used
+        low, high = plausible_weight_range(unit)
         raise FieldError("weight", f"Weight must be between {low} and {high} {unit}.")
     content = {"at": at, "kg": kg}
 
@@ -282,9 +302,9 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             existing = _existing(session, model, patient_id, key, content)
             if existing is not None:
                 return EntryResult(kind, existing, True, _advice_for(session, patient, kind, existing, now))
-            row = build(patient, session)
-            if corrects_id is not None:
+            if corrects_id is not None:  # first: whose entry it corrects decides before anything else is said
                 _supersede(session, model, patient_id, corrects_id, now)
+            row = build(patient, session)
             session.add(row)
             session.flush()
             findings = evaluate(build_state(session, patient, now), now)
@@ -305,7 +325,7 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
 def _supersede(session: Session, model, patient_id: int, original_id: int, now: datetime) -> None:
     original = session.get(model, original_id)
     if original is None or original.patient_id != patient_id:
-        raise FieldError("corrects_id", "No such entry to correct.")
+        raise NotFound("No such entry.")  # another patient's entry is not even said to exist
     if original.superseded_at is not None:
         raise FieldError("corrects_id", "That entry was already corrected; correct the latest version.")
     if now - original.recorded_at > CORRECTION_WINDOW:

@@ -28,7 +28,7 @@ def _catalog():
 
 
 def _extracted() -> set:
-    method_map = [("server/i18n.py", "python"), ("server/routes/patient.py", "python"),
+    method_map = [("server/i18n.py", "python"), ("server/routes/patient/**.py", "python"),
                   ("server/services/invites.py", "python"), ("web/templates/base.html", "jinja2"),
                   ("web/templates/patient/**.html", "jinja2")]
     options = {"web/templates/**.html": {"trimmed": "true"}}
