@@ -193,7 +193,10 @@ def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: 
 
     def build(patient: Patient, session: Session) -> DoseEvent:
         zone = schedule_setup(patient, current_plan(session, patient.id)).zone
-        day = _check_dose_day(scheduled_for, now.astimezone(zone).date()) if scheduled_for else at.astimezone(zone).date()
+        if scheduled_for is None:
+            day = at.astimezone(zone).date()
+        else:
+            day = _check_dose_day(scheduled_for, today=now.astimezone(zone).date())
         return DoseEvent(patient_id=patient.id, idempotency_key=key, scheduled_for=day, at=at, status=status,
                          antiemetic_taken=antiemetic_taken, source=source, corrects_id=corrects_id, recorded_at=now)
 

@@ -145,6 +145,13 @@ class LocalTime(PatientInput):
     day: date | None = Field(None, validate_default=True)
     time: clock_time | None = Field(None, validate_default=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _day_and_time_only_when_earlier(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("when") != "earlier":
+            return {k: v for k, v in data.items() if k not in ("day", "time")}  # "Just now": what they say is moot
+        return data
+
     @field_validator("day", "time")
     @classmethod
     def _needed_when_earlier(cls, value: Any, info: ValidationInfo) -> Any:
@@ -162,11 +169,13 @@ class LocalTime(PatientInput):
 class DoseForm(LocalTime, DoseIn):
     """The dose form: its day list always sends a day, which only a missed dose answers."""
 
-    @model_validator(mode="after")
-    def _day_only_for_a_missed_dose(self) -> "DoseForm":
-        if self.status != "missed":
-            self.scheduled_for = None  # a dose taken or vomited answers the day it was taken
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _day_only_for_a_missed_dose(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("status") != "missed":
+            # A dose taken or vomited answers the day it was taken; the list's day is not even read.
+            return {k: v for k, v in data.items() if k != "scheduled_for"}
+        return data
 
 
 class AntiemeticForm(AntiemeticIn):
