@@ -17,7 +17,7 @@ from ...auth import requires_patient
 from ...context import Ctx
 from ...errors import Conflict, FieldError
 from ...services import patient_settings, patient_views
-from .advice import advice_view, conflict_json, error_json
+from .advice import advice_view, conflict_json, error_json, error_message, field_name
 from .deps import PATIENT_DEPENDENCY, SignedInPatient, provide_viewer
 from .rendering import display_phone, guest_language
 from .schemas import (AntiemeticIn, DoseIn, EntryIn, LanguageIn, PushEndpointIn, PushSubscriptionIn, SymptomsIn,
@@ -30,9 +30,9 @@ def api_validation_error(request: Request, exc: ValidationException) -> Response
     patient = provide_viewer(request)  # exception handlers get no dependencies; the guard looked them up already
     lang = patient.language if patient else guest_language(request)
     errors = field_errors(exc)
-    response = error_json(lang, patient, errors[0])
-    response.content["errors"] = [error_json(lang, patient, e).content["errors"][0] for e in errors]
-    return response
+    body = error_json(lang, patient, errors[0]).content
+    body["errors"] = [{"field": field_name(e.field), "message": error_message(lang, patient, e)} for e in errors]
+    return Response(body, status_code=422)
 
 
 def _entry(request: Request, ctx: Ctx, patient: SignedInPatient, entry: EntryIn) -> Response:

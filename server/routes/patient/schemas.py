@@ -30,7 +30,7 @@ from ...services.invites import InvalidSignInLink
 def _number(value: Any) -> Any:
     """A number as typed: a decimal comma is a decimal point (Spanish keyboards); true/false is not a number."""
     if isinstance(value, bool):
-        raise ValueError("not a number")
+        raise ValueError("not a number")  # noqa: TRY004 (pydantic reports a ValueError as the field's error)
     if isinstance(value, str):
         return value.strip().replace(",", ".")
     return value
@@ -114,13 +114,18 @@ class SymptomsIn(EntryIn):
         temperature = self.temperature
         if temperature is not None and self.temperature_unit == "f":
             temperature = round(f_to_c(temperature), 2)
-        graded = {name: None if getattr(self, name) is None else grade_choice(name, getattr(self, name))
-                  for name in ("nausea", "appetite", "fatigue")}
         return SymptomAnswers(
-            **graded, vomiting_episodes=self.vomiting_episodes, loose_stools=self.loose_stools,
-            temperature_c=temperature, chills=self.chills, bleeding=self.bleeding, neuro=self.neuro,
+            nausea=_grade("nausea", self.nausea), appetite=_grade("appetite", self.appetite),
+            fatigue=_grade("fatigue", self.fatigue), vomiting_episodes=self.vomiting_episodes,
+            loose_stools=self.loose_stools, temperature_c=temperature, chills=self.chills, bleeding=self.bleeding,
+            neuro=self.neuro,
             vision_change=None if self.vision is None else self.vision == "changed",
         )
+
+
+def _grade(question: str, value: str | None) -> int | None:
+    """A 0-3 answer's grade (clinical-reference §5); None when not answered."""
+    return None if value is None else int(grade_choice(question, value))
 
 
 class WeightIn(EntryIn):

@@ -9,6 +9,7 @@ from litestar.exceptions import TooManyRequestsException, ValidationException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
+from litestar.types import ExceptionHandlersMap
 
 from ...auth import sign_in_patient, sign_out
 from ...context import Ctx
@@ -33,8 +34,8 @@ def _too_many(request: Request, exc: TooManyRequestsException) -> Response:
                 rate_limited=True)
 
 
-RATE_LIMITED = {"middleware": [SIGN_IN_RATE_LIMIT.middleware],
-                "exception_handlers": {TooManyRequestsException: _too_many}}
+# Only the posts are limited: showing the sign-in page costs nothing.
+RATE_LIMITED: ExceptionHandlersMap = {TooManyRequestsException: _too_many}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -79,7 +80,8 @@ def _phone_refused(request: Request, ctx: Ctx, lang: str, phone: str, exc: Field
                 errors={"phone": translate(lang, exc.message)})
 
 
-@post("/signin", sync_to_thread=True, status_code=200, **RATE_LIMITED)
+@post("/signin", sync_to_thread=True, status_code=200, middleware=[SIGN_IN_RATE_LIMIT.middleware],
+      exception_handlers=RATE_LIMITED)
 def signin_request(request: Request, ctx: Ctx,
                    data: URLEncodedBody[SignInForm]) -> Template:
     """Text a new link if the number is enrolled; the page says the same either way."""
@@ -111,7 +113,8 @@ def signout(request: Request) -> Redirect:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@post("/sign-in-link", sync_to_thread=True, status_code=202, **RATE_LIMITED,
+@post("/sign-in-link", sync_to_thread=True, status_code=202, middleware=[SIGN_IN_RATE_LIMIT.middleware],
+      exception_handlers=RATE_LIMITED,
       summary="Ask for a new sign-in link by SMS",
       description="Always 202 for a well-formed number, enrolled or not (the answer reveals nothing). "
                   "Rate-limited per client address; at most 3 links per patient per hour.")
@@ -124,7 +127,8 @@ def api_sign_in_link(request: Request, ctx: Ctx, data: JSONBody[SignInLinkIn]) -
                     background=BackgroundTask(invites.request_sign_in_link, ctx, e164))
 
 
-@post("/sign-in", sync_to_thread=True, status_code=200, **RATE_LIMITED,
+@post("/sign-in", sync_to_thread=True, status_code=200, middleware=[SIGN_IN_RATE_LIMIT.middleware],
+      exception_handlers=RATE_LIMITED,
       summary="Use a sign-in link's token: starts a session for its patient")
 def api_sign_in(request: Request, ctx: Ctx, data: JSONBody[SignInIn]) -> Response:
     try:
