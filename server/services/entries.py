@@ -18,14 +18,14 @@ from sqlmodel import Session, SQLModel, select
 
 from ..clinical.errors import ClinicalValidationError
 from ..clinical import advice as clinical_advice
-from ..clinical.grading import (KG_PER_LB, check_choice, check_grade, check_range, lb_to_kg,
+from ..clinical.grading import (KG_PER_LB, PLAUSIBLE_RANGES, check_choice, check_grade, check_range, lb_to_kg,
                                 weight_needs_confirmation)
 from ..clinical.regimens import PlanStatus
 from ..clinical.rules import Action, Finding, Tier, evaluate
 from ..clinical.schedule import dose_on_local_date, next_dose, next_dose_counted_from
 from ..context import AppContext
 from ..db import session_scope
-from ..errors import Conflict, FieldError
+from ..errors import Conflict, FieldError, NotFound
 from ..models import AntiemeticEvent, DoseEvent, LabResult, Patient, SymptomReport, WeightEntry
 from ..i18n import render_advice
 from .alerts import (AlertChange, most_severe_per_family, open_alert_for_family, publish_alert_changes,
@@ -166,6 +166,23 @@ def _check_time(name: str, at: datetime, now: datetime) -> datetime:
     return at
 
 
+def _check_dose_day(day: date, today: date) -> date:
+    """The dose day a missed dose answers: not ahead of the patient's today, and within the entries' 7 days."""
+    if day > today:
+        raise FieldError("scheduled_for", "The time is in the future.")
+    if day < today - MAX_ENTRY_AGE:
+        raise FieldError("scheduled_for", "The time is more than 7 days ago; tell your care team instead.")
+    return day
+
+
+def plausible_weight_range(unit: str) -> tuple[int, int]:
+    """The plausible weights of clinical-reference §5 in kg or lb, rounded for the patient to read."""
+    low, high = PLAUSIBLE_RANGES["weight_kg"]
+    if unit == "lb":
+        return round(low / lb_to_kg(1)), round(high / lb_to_kg(1))
+    return round(low), round(high)
+
+
 def _check_key(key: str) -> str:
     key = (key or "").strip()
     if not 8 <= len(key) <= 64:
@@ -195,7 +212,10 @@ def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: 
 
     def build(patient: Patient, session: Session) -> DoseEvent:
         setup = schedule_setup(patient, current_plan(session, patient.id))
-        day = scheduled_for or at.astimezone(setup.zone).date()
+        if scheduled_for is None:
+            day = at.astimezone(setup.zone).date()
+        else:
+            day = _check_dose_day(scheduled_for, today=now.astimezone(setup.zone).date())
         if status == "missed":
             # clinical-reference: P-MISSED ("Missed" cannot be logged before the dose's scheduled time)
             dose = dose_on_local_date(setup, day)
@@ -239,8 +259,9 @@ def record_weight(ctx: AppContext, patient_id: int, *, key: str, at: datetime, v
         raise FieldError("weight", "Enter your weight as a number.")
     # Unrounded: an exact 10.0% or 20.0% loss entered in pounds stays exact (clinical-reference: section 4a, v2).
     kg = lb_to_kg(float(value)) if unit == "lb" else float(value)
-    if not 25 <= kg <= 300:  # clinical-reference §5 plausible range, reported in the unit the patient used
-        low, high = ("25", "300") if unit == "kg" else ("55", "661")
+    low_kg, high_kg = PLAUSIBLE_RANGES["weight_kg"]
+    if not low_kg <= kg <= high_kg:  # clinical-reference §5 plausible range, reported in the unit the patient used
+        low, high = plausible_weight_range(unit)
         raise FieldError("weight", f"Weight must be between {low} and {high} {unit}.")
     content = {"at": at, "kg": kg}
 
@@ -320,9 +341,9 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             existing = _existing(session, model, patient_id, key, content)
             if existing is not None:
                 return EntryResult(kind, existing, True, _advice_for(ctx, session, patient, kind, existing, now))
-            row = build(patient, session)
-            if corrects_id is not None:
+            if corrects_id is not None:  # first: whose entry it corrects decides before anything else is said
                 _supersede(session, model, patient_id, corrects_id, now)
+            row = build(patient, session)
             session.add(row)
             session.flush()
             findings = evaluate(build_state(session, patient, now), now)
@@ -344,7 +365,7 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
 def _supersede(session: Session, model, patient_id: int, original_id: int, now: datetime) -> None:
     original = session.get(model, original_id)
     if original is None or original.patient_id != patient_id:
-        raise FieldError("corrects_id", "No such entry to correct.")
+        raise NotFound("No such entry.")  # another patient's entry is not even said to exist
     if original.superseded_at is not None:
         raise FieldError("corrects_id", "That entry was already corrected; correct the latest version.")
     if now - original.recorded_at > CORRECTION_WINDOW:

@@ -1,0 +1,28 @@
+"""One mapping from a parsed entry (form, page script, offline replay) to the entries service (flow 1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ...context import AppContext
+from ...errors import NotFound
+from ...models import Patient
+from ...services.entries import EntryResult, record_antiemetic, record_dose, record_symptoms, record_weight
+from .schemas import AntiemeticIn, DoseIn, EntryIn, SymptomsIn, WeightIn
+
+
+def record_entry(ctx: AppContext, patient: Patient, entry: EntryIn, at: datetime | None = None) -> EntryResult:
+    """Store one entry of the signed-in patient (at `at`, else the entry's own time, else now) with its advice."""
+    at = at or entry.at or ctx.clock.now()
+    key = entry.idempotency_key
+    if isinstance(entry, DoseIn):
+        return record_dose(ctx, patient.id, key=key, status=entry.status, at=at, scheduled_for=entry.scheduled_for,
+                           antiemetic_taken=entry.antiemetic_taken, corrects_id=entry.corrects_id)
+    if isinstance(entry, AntiemeticIn):
+        return record_antiemetic(ctx, patient.id, key=key, at=at)
+    if isinstance(entry, SymptomsIn):
+        return record_symptoms(ctx, patient.id, key=key, at=at, answers=entry.answers(), corrects_id=entry.corrects_id)
+    if isinstance(entry, WeightIn):
+        return record_weight(ctx, patient.id, key=key, at=at, value=entry.value, unit=entry.unit or patient.weight_unit,
+                             confirmed=entry.confirmed, corrects_id=entry.corrects_id)
+    raise NotFound("No such kind of entry.")
