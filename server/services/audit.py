@@ -10,6 +10,8 @@ from ..models import AuditLog
 
 
 def audit(session: Session, *, staff_id: int | None, action: str, now: datetime, patient_id: int | None = None,
-          detail: str = "", ip: str | None = None) -> None:
-    """Add an audit row to the caller's transaction (so a change and its audit row commit together)."""
-    session.add(AuditLog(at=now, staff_id=staff_id, patient_id=patient_id, action=action, detail=detail[:2000], ip=ip))
+          detail: str = "", ip: str | None = None, fhir_client_id: int | None = None) -> None:
+    """Add an audit row to the caller's transaction (so a change and its audit row commit together); the actor is a
+    staff member or a FHIR machine client."""
+    session.add(AuditLog(at=now, staff_id=staff_id, patient_id=patient_id, action=action, detail=detail[:2000], ip=ip,
+                         fhir_client_id=fhir_client_id))
