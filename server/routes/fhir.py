@@ -11,7 +11,7 @@ from typing import Annotated, Any, Callable
 
 from litestar import Request, Response, Router, delete, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath, RawBody
 
 from ..context import AppContext, Ctx
 from ..services.fhir import bulk, labs_in, reads
@@ -97,7 +97,7 @@ def patient_search(request: Request, ctx: Ctx) -> Response:
 
 
 @get("/fhir/Patient/{patient_id:str}/$everything", sync_to_thread=True)
-def patient_everything(request: Request, ctx: Ctx, patient_id: str) -> Response:
+def patient_everything(request: Request, ctx: Ctx, patient_id: FromPath[str]) -> Response:
     """Everything about one patient of the client's clinic."""
     def handle(caller: Caller) -> Handled:
         bundle = reads.everything(ctx, caller, patient_id)
@@ -106,7 +106,7 @@ def patient_everything(request: Request, ctx: Ctx, patient_id: str) -> Response:
 
 
 @post("/fhir/Observation", sync_to_thread=True)
-def observation_create(request: Request, ctx: Ctx, body: bytes) -> Response:
+def observation_create(request: Request, ctx: Ctx, body: RawBody) -> Response:
     """One lab Observation: 201 when stored, 200 when it was already stored."""
     def handle(caller: Caller) -> Handled:
         received = labs_in.receive_observation(ctx, caller, body, _ip(request))
@@ -118,7 +118,7 @@ def observation_create(request: Request, ctx: Ctx, body: bytes) -> Response:
 
 
 @post("/fhir", sync_to_thread=True)
-def bundle_post(request: Request, ctx: Ctx, body: bytes) -> Response:
+def bundle_post(request: Request, ctx: Ctx, body: RawBody) -> Response:
     """A transaction (all or nothing) or batch (per-entry outcomes) Bundle of lab Observations."""
     def handle(caller: Caller) -> Handled:
         answer, received = labs_in.receive_bundle(ctx, caller, body, _ip(request))
@@ -138,7 +138,7 @@ def export_kickoff(request: Request, ctx: Ctx) -> Response:
 
 
 @get("/fhir/$export-status/{job_key:str}", sync_to_thread=True)
-def export_status(request: Request, ctx: Ctx, job_key: str) -> Response:
+def export_status(request: Request, ctx: Ctx, job_key: FromPath[str]) -> Response:
     """202 while the export runs; 200 with the manifest of NDJSON files when complete."""
     def handle(caller: Caller) -> Handled:
         state = bulk.export_status(ctx, caller, job_key)
@@ -161,7 +161,7 @@ def export_status(request: Request, ctx: Ctx, job_key: str) -> Response:
 
 
 @delete("/fhir/$export-status/{job_key:str}", sync_to_thread=True, status_code=202)
-def export_delete(request: Request, ctx: Ctx, job_key: str) -> Response:
+def export_delete(request: Request, ctx: Ctx, job_key: FromPath[str]) -> Response:
     """Cancel an export or delete its files."""
     def handle(caller: Caller) -> Handled:
         bulk.delete_export(ctx, caller, job_key)
@@ -170,7 +170,7 @@ def export_delete(request: Request, ctx: Ctx, job_key: str) -> Response:
 
 
 @get("/fhir/$export-file/{job_key:str}/{name:str}", sync_to_thread=True)
-def export_file(request: Request, ctx: Ctx, job_key: str, name: str) -> Response:
+def export_file(request: Request, ctx: Ctx, job_key: FromPath[str], name: FromPath[str]) -> Response:
     """One NDJSON output file."""
     def handle(caller: Caller) -> Handled:
         text = bulk.export_file(ctx, caller, job_key, name.removesuffix(".ndjson"))
