@@ -7,7 +7,8 @@ row with the client as the actor, whatever the outcome. Refusals are OperationOu
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, post
 from litestar.enums import RequestEncodingType

@@ -8,10 +8,9 @@ QuestionnaireResponse against the published Questionnaire; alerts as Flag with t
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
@@ -30,8 +29,17 @@ from ...clinical.regimens import REGIMENS
 from ...models import Alert, DoseEvent, LabResult, Patient, Staff, SymptomReport, TreatmentPlan, WeightEntry
 from ...settings import Settings
 from .patients import mrn_system
-from .terminology import (EXPORT_CODE, LAB_CODES, LOINC, OBSERVATION_CATEGORY, RULE_CODESYSTEM_PATH, RULE_UNIT,
-                          SYMPTOM_QUESTIONNAIRE_ID, TIER_EXTENSION_PATH, UCUM)
+from .terminology import (
+    EXPORT_CODE,
+    LAB_CODES,
+    LOINC,
+    OBSERVATION_CATEGORY,
+    RULE_CODESYSTEM_PATH,
+    RULE_UNIT,
+    SYMPTOM_QUESTIONNAIRE_ID,
+    TIER_EXTENSION_PATH,
+    UCUM,
+)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PLAN_STATUS = {"active": "active", "held": "on-hold", "discontinued": "stopped"}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+
 import pytest
+from fhir_test_helpers import bearer, new_client, observation, seed_world
 from sqlmodel import Session, select
 
 from server.models import AuditLog, FhirClient
 from server.services.fhir.clients import revoke_client
-
-from fhir_test_helpers import bearer, new_client, observation, seed_world
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir_test_helpers import bearer, new_client, observation, seed_world
 from sqlmodel import Session, select
 
 from server.context import AppContext
 from server.models import Alert, AuditLog, FhirLabObservation, LabResult, Staff
 from server.services.labs import LabForm, enter_labs
-
-from fhir_test_helpers import bearer, new_client, observation, seed_world
 
 
 @pytest.fixture

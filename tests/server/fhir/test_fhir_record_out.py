@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import time as wall
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.questionnaire import Questionnaire
-from sqlmodel import Session, select
+from fhir_test_helpers import bearer, new_client, seed_world
+from sqlmodel import select
 
 from server.db import session_scope
 from server.models import Alert, Patient, Staff, TreatmentPlan, WeightEntry
-
-from fhir_test_helpers import bearer, new_client, seed_world
 
 
 @pytest.fixture
