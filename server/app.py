@@ -32,6 +32,7 @@ from .i18n import install_jinja_i18n
 from .live import LivePublisher, create_channels_plugin
 from .routes import patient as patient_routes
 from .routes import sms as sms_routes
+from .routes.fhir import ROUTER as FHIR_ROUTER
 from .routes import staff as staff_routes
 from .routes.health import healthz
 from .routes.metrics import metrics, prometheus_config
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 
 # Routes that a third party (the SMS provider) posts to: authenticated by its signature, not by CSRF.
 # Anchored, so a future route that merely contains "/sms/" keeps its CSRF protection.
-CSRF_EXEMPT = [r"^/sms/(inbound|status)$"]
+CSRF_EXEMPT = [r"^/sms/(inbound|status)$",
+               r"^/fhir(/|$)", r"^/oauth/token$"]  # machine clients with bearer tokens, no cookies
 
 
 def create_app(
@@ -71,6 +73,7 @@ def create_app(
             Router(path="/", route_handlers=list(patient_routes.ROUTES)),
             *staff_routes.ROUTES,
             Router(path="/", route_handlers=list(sms_routes.ROUTES)),
+            FHIR_ROUTER,
             create_static_files_router(path="/static", directories=[WEB_DIR / "static"], name="static",
                                        include_in_schema=False),
         ],

@@ -169,6 +169,33 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+@cli.group("fhir-client", help="Machine clients of the FHIR API (EHR, lab system).")
+def fhir_client() -> None:
+    pass
+
+
+@fhir_client.command("add", help="Register a client; prints its client id and secret (shown only once).")
+@click.argument("name")
+@click.option("--clinic", "clinic_id", type=int, required=True, help="The clinic id whose patients it may reach.")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="A SMART system scope, e.g. system/Observation.write or system/*.read (repeatable).")
+def fhir_client_add(name, clinic_id, scopes) -> None:
+    from .db import create_db_engine
+    from .errors import FieldError
+    from .services.fhir.clients import register_client
+
+    engine = create_db_engine(_settings())
+    try:
+        client, secret = register_client(engine, name=name, clinic_id=clinic_id, scopes=list(scopes),
+                                         now=datetime.now(timezone.utc))
+    except FieldError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+    click.echo(f"client_id: {client.client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo(f"scopes: {client.scopes}")
+    click.echo("Keep the secret now: only a hash of it is stored.")
+
+
 # Pharmacists' previews of the clinical core (schedule events, rule findings) as JSON.
 cli.add_command(schedule_command)
 cli.add_command(evaluate_command)

@@ -224,6 +224,8 @@ class LabResult(SQLModel, table=True):
     source: str = Field(default="staff", max_length=8)
     entered_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
     recorded_at: datetime = Field(sa_column=utc_column())
+    # An amended result from the lab system replaces this one (server/services/fhir/labs_in.py); the rules skip it.
+    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 # --------------------------------------------------------------------------- alerts
@@ -372,6 +374,7 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=64)  # e.g. patient.view, plan.hold, lab.create
     detail: str = Field(default="", max_length=2000)
     ip: Optional[str] = Field(default=None, max_length=64)
+    fhir_client_id: Optional[int] = Field(default=None, foreign_key="fhir_client.id", index=True)  # machine actor
 
 
 class WorkerHeartbeat(SQLModel, table=True):
@@ -389,3 +392,89 @@ class AppSecret(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=4000)
     created_at: datetime = Field(sa_column=utc_column())
+
+
+# --------------------------------------------------------------------------- FHIR interoperability (services/fhir)
+
+
+class FhirClient(SQLModel, table=True):
+    """A machine client (EHR, lab system) registered by an admin for one clinic; only a hash of its secret is kept."""
+
+    __tablename__ = "fhir_client"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    secret_hash: str = Field(max_length=255)  # argon2id, like staff passwords
+    scopes: str = Field(max_length=1000)  # space-separated SMART system scopes, e.g. "system/Observation.write"
+    revoked_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    created_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class FhirAccessToken(SQLModel, table=True):
+    """A short-lived bearer token issued to a client; only its SHA-256 is stored."""
+
+    __tablename__ = "fhir_access_token"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    fhir_client_id: int = Field(foreign_key="fhir_client.id", index=True)
+    scopes: str = Field(max_length=1000)
+    issued_at: datetime = Field(sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column(index=True))
+
+
+class FhirLabObservation(SQLModel, table=True):
+    """A lab Observation received over FHIR: its identity (identifier, or subject/code/time/value), status and
+    the lab_result it produced (None while preliminary). An amended one supersedes the earlier row."""
+
+    __tablename__ = "fhir_lab_observation"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=64, unique=True)  # the same Observation twice is stored once
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    fhir_client_id: int = Field(foreign_key="fhir_client.id")
+    identifier_system: Optional[str] = Field(default=None, max_length=255)
+    identifier_value: Optional[str] = Field(default=None, max_length=200)
+    loinc: str = Field(max_length=16)
+    lab_field: str = Field(max_length=24)  # LabResult column, e.g. anc_10e9_l
+    effective_at: datetime = Field(sa_column=utc_column())
+    value: float  # in the unit of the rules
+    received_value: float
+    received_unit: str = Field(max_length=32)
+    status: str = Field(max_length=16)  # preliminary | final | amended | corrected
+    lab_result_id: Optional[int] = Field(default=None, foreign_key="lab_result.id")
+    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    received_at: datetime = Field(sa_column=utc_column())
+
+    __table_args__ = (
+        sa.Index("ix_fhir_lab_observation_identifier", "patient_id", "identifier_system", "identifier_value"),
+        sa.Index("ix_fhir_lab_observation_subject", "patient_id", "lab_field", "effective_at"),
+    )
+
+
+class FhirExportJob(SQLModel, table=True):
+    """A bulk $export of one clinic, processed in the background; `job_key` names it in the status URL."""
+
+    __tablename__ = "fhir_export_job"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    job_key: str = Field(max_length=40, unique=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    fhir_client_id: int = Field(foreign_key="fhir_client.id")
+    types: str = Field(max_length=500)  # comma-separated resource types
+    request_url: str = Field(max_length=1000)
+    status: str = Field(default="accepted", max_length=16)  # accepted | in_progress | complete | error
+    requested_at: datetime = Field(sa_column=utc_column())
+    started_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    completed_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    error: Optional[str] = Field(default=None, max_length=1000)
+
+
+class FhirExportFile(SQLModel, table=True):
+    """One NDJSON output file of an export job (one per resource type)."""
+
+    __tablename__ = "fhir_export_file"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="fhir_export_job.id", index=True)
+    resource_type: str = Field(max_length=64)
+    count: int
+    ndjson: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     # Prometheus metrics at /metrics: off while empty; a scraper then sends `Authorization: Bearer <METRICS_TOKEN>`.
     metrics_token: SecretStr = Field(SecretStr(""), alias="METRICS_TOKEN")
 
+    # --- FHIR interoperability (server/services/fhir) --------------------------
+    # The identifier system of the clinic's MRNs, as the EHR and lab system send it; "{clinic}" becomes the clinic id.
+    fhir_mrn_system: str = Field("urn:companion:mrn:{clinic}", alias="FHIR_MRN_SYSTEM", min_length=1)
+    fhir_token_minutes: int = Field(5, alias="FHIR_TOKEN_MINUTES", ge=1, le=60)  # SMART: short-lived bearer tokens
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

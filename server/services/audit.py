@@ -16,9 +16,12 @@ from ..models import AuditLog, Patient, Staff
 
 
 def audit(session: Session, *, staff_id: int | None, action: str, now: datetime, patient_id: int | None = None,
-          detail: str = "", ip: str | None = None) -> None:
-    """Add an audit row to the caller's transaction (so a change and its audit row commit together)."""
-    session.add(AuditLog(at=now, staff_id=staff_id, patient_id=patient_id, action=action, detail=detail[:2000], ip=ip))
+          detail: str = "", ip: str | None = None, fhir_client_id: int | None = None) -> None:
+    """Add an audit row to the caller's transaction (so a change and its audit row commit together); the actor is a
+    staff member or a FHIR machine client."""
+    session.add(AuditLog(at=now, staff_id=staff_id, patient_id=patient_id, action=action, detail=detail[:2000], ip=ip,
+                         fhir_client_id=fhir_client_id))
+
 
 
 def record_view(ctx: AppContext, staff: Staff, action: str, *, patient_id: int | None = None, detail: str = "",
@@ -78,3 +81,4 @@ def audit_log(session: Session, admin: Staff, flt: AuditFilter) -> tuple[list[Au
     rows = list(session.exec(query.order_by(AuditLog.at.desc(), AuditLog.id.desc())
                              .offset((page - 1) * AUDIT_PAGE_SIZE).limit(AUDIT_PAGE_SIZE + 1)).all())
     return rows[:AUDIT_PAGE_SIZE], len(rows) > AUDIT_PAGE_SIZE
+

@@ -294,16 +294,27 @@ def _in_unit(kg: float, unit: str) -> float:
 
 
 def record_lab(ctx: AppContext, patient_id: int, *, key: str, collected_at: datetime, values: LabValues,
-               staff_id: int | None, source: str = "staff") -> EntryResult:
-    """Store lab results (entered by staff or imported); they feed the rules like any entry."""
+               staff_id: int | None, source: str = "staff", replaces_id: int | None = None) -> EntryResult:
+    """Store lab results (entered by staff or imported); they feed the rules like any entry. `replaces_id` names an
+    earlier result that this one amends (the lab system's amended result): it is superseded in the same transaction."""
     now = ctx.clock.now()
     if collected_at > now + CLOCK_SKEW:
         raise FieldError("collected_at", "The collection date is in the future.")
     values = values.validated()
     content = {"collected_at": collected_at, **{n: getattr(values, n) for n in values.__dataclass_fields__}}
-    return _record(ctx, patient_id, "lab", LabResult, _check_key(key), content,
-                   lambda p, s: LabResult(patient_id=p.id, idempotency_key=key, source=source,
-                                          entered_by_staff_id=staff_id, recorded_at=now, **content), None)
+
+    def build(patient: Patient, session: Session) -> LabResult:
+        if replaces_id is not None:
+            # Not _supersede: a laboratory amends results after the patients' 24-hour correction window.
+            earlier = session.get(LabResult, replaces_id)
+            if earlier is None or earlier.patient_id != patient.id:
+                raise FieldError("replaces_id", "No such lab result to amend.")
+            earlier.superseded_at = now
+            session.add(earlier)
+        return LabResult(patient_id=patient.id, idempotency_key=key, source=source, entered_by_staff_id=staff_id,
+                         recorded_at=now, **content)
+
+    return _record(ctx, patient_id, "lab", LabResult, _check_key(key), content, build, None)
 
 
 # --------------------------------------------------------------------------------------------------------------------

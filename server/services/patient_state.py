@@ -80,7 +80,8 @@ def build_state(session: Session, patient: Patient, now: datetime) -> PatientSta
                                 WeightRow.at >= now - MEASURE_HISTORY)
     ).all()
     labs = session.exec(
-        select(LabResult).where(LabResult.patient_id == pid, LabResult.collected_at >= now - MEASURE_HISTORY)
+        select(LabResult).where(LabResult.patient_id == pid, LabResult.superseded_at.is_(None),
+                                LabResult.collected_at >= now - MEASURE_HISTORY)
     ).all()
     doses = session.exec(
         select(DoseEvent).where(DoseEvent.patient_id == pid, DoseEvent.superseded_at.is_(None),

@@ -9,7 +9,9 @@ Callers: no session, the patient, another patient, and each staff role (nurse, p
 - SMS webhooks: refused (403) for everyone without the provider's signature, sessions do not help;
 - patient routes: only a patient session gets in; another patient's entry id is 404; staff sessions do not count;
 - staff routes: no session -> 401 or the staff sign-in page; a patient -> 403 (or the sign-in page); all roles get in;
-- admin routes: as staff routes, and 403 for every role but admin.
+- admin routes: as staff routes, and 403 for every role but admin;
+- FHIR routes (/fhir, machine clients with bearer tokens): 401 for every caller, sessions do not count (the
+  token and scope matrix is in tests/server/fhir/test_fhir_access.py).
 Every state-changing route is also refused without the CSRF token (except the signature-checked webhooks).
 """
 
@@ -41,10 +43,14 @@ PUBLIC_PATHS = {
     "/healthz", "/", "/signin", "/signout", "/offline", "/sw.js", "/manifest.webmanifest", "/i/{token:str}",
     "/api/sign-in-link", "/api/sign-in", "/api/sign-out",
     "/staff/login", "/staff/login/code", "/staff/logout",
+    # FHIR: the CapabilityStatement and the published Questionnaire hold no patient data; the token endpoint
+    # authenticates the client by its secret.
+    "/fhir/metadata", "/fhir/Questionnaire/companion-symptoms", "/oauth/token",
 }
 PUBLIC_PREFIXES = ("/static/", "/schema")
 OPS_PATHS = {"/metrics"}  # a scraper's bearer token, not a person's session: off (404) unless METRICS_TOKEN is set
 WEBHOOK_PREFIX = "/sms/"
+BEARER_PREFIX = "/fhir"  # machine clients with OAuth2 bearer tokens: no session counts, no cookies, no CSRF
 STAFF_ROLES = ("nurse", "pharmacist", "physician", "admin")
 CALLERS = ("anonymous", "patient", "other_patient", *STAFF_ROLES)
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -57,6 +63,8 @@ def access_of(path: str) -> str:
         return "webhook"
     if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return "public"
+    if path == BEARER_PREFIX or path.startswith(BEARER_PREFIX + "/"):
+        return "bearer"
     if path.startswith("/staff/admin"):
         return "admin"
     if path == "/staff" or path.startswith("/staff/"):
@@ -218,6 +226,8 @@ def _verdict(access: str, caller: str, code: int, location: str) -> str | None:
         return None if code == 403 else "webhook without a provider signature: 403"
     if access == "ops":
         return None if code == 404 else "ops route with metrics off: 404 for every session"
+    if access == "bearer":
+        return None if code == 401 else "FHIR route without a bearer token: 401, whatever the session"
     if access == "patient":
         if caller in ("patient", "other_patient"):
             return None if let_in else "patient route: a patient session gets in"
@@ -275,6 +285,8 @@ def test_state_changing_routes_refuse_a_request_without_the_csrf_token(app, worl
     for path, method in _routes(app):
         if method not in STATE_CHANGING or path.startswith(WEBHOOK_PREFIX):
             continue
+        if access_of(path) == "bearer" or path == "/oauth/token":
+            continue  # bearer-token and client-secret routes carry no cookies to forge (CSRF-exempt in server.app)
         access = access_of(path)
         name = {"admin": "admin", "staff": "nurse", "patient": "patient"}.get(access, "anonymous")
         code, _ = callers[name].call(method, _concrete(path, world, name), csrf=False)

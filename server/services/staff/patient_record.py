@@ -112,7 +112,8 @@ def timeline(session: Session, staff: Staff, patient_id: int, now: datetime, day
         items.append(TimelineItem(s.at, "entry", "Symptom check-in", symptom_words(s, patient.usual_stools_per_day)
                                   + (" (corrected later)" if s.superseded_at else ""), s.source,
                                   "muted" if s.superseded_at else ""))
-    for lab in session.exec(select(LabResult).where(LabResult.patient_id == pid, LabResult.collected_at >= since)).all():
+    for lab in session.exec(select(LabResult).where(LabResult.patient_id == pid, LabResult.collected_at >= since,
+                                                     LabResult.superseded_at.is_(None))).all():
         who = names.get(lab.entered_by_staff_id, "") if lab.entered_by_staff_id else lab.source
         items.append(TimelineItem(lab.collected_at, "lab", "Labs", lab_words(lab), f"entered by {who}"))
     for alert in session.exec(select(Alert).where(Alert.patient_id == pid, Alert.opened_at >= since)).all():

@@ -131,7 +131,8 @@ def recent_days(session: Session, patient: Patient, now: datetime, days: int = R
         row.neuro = worse(row.neuro, s.neuro, ("none", "dizzy", "major"))
         row.vision = row.vision or bool(s.vision_change)
     for lab in session.exec(select(LabResult).where(LabResult.patient_id == pid, LabResult.collected_at >= start,
-                                                    LabResult.collected_at < end)).all():
+                                                    LabResult.collected_at < end,
+                                                    LabResult.superseded_at.is_(None))).all():
         row = rows.get(day_of(lab.collected_at))
         if row is not None:
             row.labs.append(lab_words(lab))

@@ -110,7 +110,8 @@ def visit_summary(session: Session, staff: Staff, patient_id: int, now: datetime
     alerts = list(session.exec(select(Alert).where(Alert.patient_id == pid, sa.or_(
         Alert.opened_at >= start, Alert.status.in_(OPEN_STATUSES), Alert.resolved_at >= start)).order_by(Alert.opened_at)).all())
     actions = [v for v in versions if v.created_at >= start]
-    labs = list(session.exec(select(LabResult).where(LabResult.patient_id == pid, LabResult.collected_at >= start)
+    labs = list(session.exec(select(LabResult).where(LabResult.patient_id == pid, LabResult.collected_at >= start,
+                                                   LabResult.superseded_at.is_(None))
                              .order_by(LabResult.collected_at)).all())
     return VisitSummary(
         patient=patient, plan=plan, since=since, until=today, doses_scheduled=scheduled, doses_taken=taken,
