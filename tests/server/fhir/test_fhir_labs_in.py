@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from server.context import AppContext
 from server.models import Alert, AuditLog, FhirLabObservation, LabResult, Staff
-from server.services.labs import LabForm, enter_labs
+from server.services.labs import LabEntry, enter_labs
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_anc_of_0_4_from_a_client_opens_the_same_urgent_alert_as_staff_entry(cli
     with Session(engine) as session:
         nurse = session.exec(select(Staff).where(Staff.email == "nurse@demo.clinic")).one()
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
-    enter_labs(ctx, nurse, world.maria, LabForm(collected_on="2026-03-02", anc_10e9_l="0.4", key="staff-anc-0001"),
+    enter_labs(ctx, nurse, world.maria, LabEntry(collected_on="2026-03-02", anc_10e9_l="0.4", key="staff-anc-0001"),
                ip=None)
     answer = post(client, headers, observation(world.robert, code="751-8", value=0.4, unit="10*9/L",
                                                display="Neutrophils [#/volume] in Blood by Automated count"))
