@@ -22,6 +22,16 @@ class PlanStatus(str, Enum):
     DISCONTINUED = "discontinued"
 
 
+class DexamethasoneOnHold(str, Enum):
+    """What happens to dexamethasone while selinexor is held: the care team's explicit choice.
+
+    clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs")
+    """
+
+    CONTINUE = "continue"  # keep taking it as prescribed on its usual days
+    HOLD = "hold"  # do not take it until the care team says so
+
+
 @dataclass(frozen=True)
 class DoseLevel:
     """One rung of a dose ladder: the dose taken on each dose day and how often."""
@@ -133,6 +143,8 @@ class Plan:
     level: int
     status: PlanStatus = PlanStatus.ACTIVE
     tablet_strength_mg: int = TABLET_STRENGTH_MG_DEFAULT
+    # Read only while held; stored plans made before the choice existed keep dexamethasone (migration default).
+    dexamethasone_on_hold: DexamethasoneOnHold = DexamethasoneOnHold.CONTINUE
 
     def __post_init__(self) -> None:
         if self.regimen not in REGIMENS:
@@ -147,6 +159,13 @@ class Plan:
         except ValueError:
             raise ClinicalValidationError(
                 "status", f"status must be one of active, held, discontinued (got {self.status!r})"
+            ) from None
+        try:
+            object.__setattr__(self, "dexamethasone_on_hold", DexamethasoneOnHold(self.dexamethasone_on_hold))
+        except ValueError:
+            raise ClinicalValidationError(
+                "dexamethasone_on_hold",
+                f"dexamethasone_on_hold must be continue or hold (got {self.dexamethasone_on_hold!r})",
             ) from None
         # The current dose must be whole tablets of this strength (a new strength comes with a new dose if needed).
         tablets_for(self.dose_level.dose_mg, self.tablet_strength_mg)
@@ -210,10 +229,22 @@ def reduce(plan: Plan, tablet_strength_mg: int | None = None) -> Plan:
     return replace(plan, level=lower.level, tablet_strength_mg=_strength(plan, tablet_strength_mg))
 
 
-def hold(plan: Plan) -> Plan:
-    """Hold (interrupt) selinexor at the current level."""
+def hold(plan: Plan, dexamethasone: DexamethasoneOnHold | str | None = None) -> Plan:
+    """Hold (interrupt) selinexor at the current level; with dexamethasone, the care team says what happens to it.
+
+    clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs"): for a regimen with
+    dexamethasone the choice (continue as prescribed / hold too) is required, never assumed.
+    """
     _refuse_if_discontinued(plan, "hold")
-    return replace(plan, status=PlanStatus.HELD)
+    if plan.regimen_data.dexamethasone_days == "none":
+        return replace(plan, status=PlanStatus.HELD, dexamethasone_on_hold=DexamethasoneOnHold.CONTINUE)
+    if dexamethasone is None or str(getattr(dexamethasone, "value", dexamethasone)) not in (
+            DexamethasoneOnHold.CONTINUE.value, DexamethasoneOnHold.HOLD.value):
+        raise ClinicalValidationError(
+            "dexamethasone_on_hold",
+            "Choose what happens to dexamethasone while selinexor is on hold: continue as prescribed, or hold it too.",
+        )
+    return replace(plan, status=PlanStatus.HELD, dexamethasone_on_hold=DexamethasoneOnHold(dexamethasone))
 
 
 def resume(plan: Plan, level: int | None = None, tablet_strength_mg: int | None = None) -> Plan:

@@ -17,8 +17,10 @@ What the calendar holds for each local date on or after the start date (clinical
 * weight prompt at the dose time: every dose day of the current level during the first 8 weeks, Day 1 after that (P-MONITOR);
 * blood test at 09:00 local: baseline on the start date, weekly to day 56 (the first 8 weeks), then every 28 days (P-MONITOR).
 
-Held plans have no selinexor, antiemetic or dexamethasone events; monitoring (weight prompts, blood tests) and the
-bortezomib clinic days go on, since selinexor being held does not hold bortezomib, and monitoring decides when to resume.
+Held plans have no selinexor or antiemetic events; monitoring (weight prompts, blood tests) and the bortezomib clinic
+days go on, since selinexor being held does not hold bortezomib, and monitoring decides when to resume. Dexamethasone
+goes on during a hold on its usual days when the care team chose "continue" (`Plan.dexamethasone_on_hold`), and stops
+when they chose "hold" (clinical reference section 1: a hold never silently stops the partner drugs).
 Discontinued plans have no events at all: what happens next is a new plan from the care team.
 The whole calendar follows the plan's current level (the ladder changes the pattern, clinical reference section 1).
 """
@@ -31,7 +33,7 @@ from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.clinical.errors import ClinicalValidationError
-from server.clinical.regimens import Plan, PlanStatus
+from server.clinical.regimens import DexamethasoneOnHold, Plan, PlanStatus
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -221,25 +223,58 @@ def events_on_local_date(setup: ScheduleSetup, d: date) -> list[ScheduledEvent]:
     if is_weight_prompt_day(setup, d):
         events.append(_event(EventKind.WEIGHT_PROMPT, dose_local, note="weigh yourself"))
 
-    if plan.status is PlanStatus.ACTIVE:
-        if is_dose_day(setup, d):
-            dose = _dose_event(setup, d)
-            antiemetic_utc = dose.utc - timedelta(minutes=setup.antiemetic_offset_min)
-            events.append(
-                _event(EventKind.ANTIEMETIC, antiemetic_utc.astimezone(setup.zone),
-                       note=f"anti-nausea medicine {setup.antiemetic_offset_min} minutes before selinexor")
-            )
-            # clinical-reference: section 1, Xd ("dexamethasone 20 mg on each selinexor day")
-            if regimen.dexamethasone_days == "with_each_dose" or (
-                regimen.dexamethasone_days == "days_1_and_2" and day_number(setup, d) == 1
-            ):
-                events.append(_event(EventKind.DEXAMETHASONE, dose_local, regimen.dexamethasone_mg, None, regimen.dexamethasone))
-            events.append(dose)
-        # clinical-reference: section 1, XVd ("dexamethasone 20 mg Days 1 & 2"): Day 2 is the day after a Day 1 dose
-        yesterday = d - timedelta(days=1)
-        if regimen.dexamethasone_days == "days_1_and_2" and day_number(setup, yesterday) == 1:
-            events.append(_event(EventKind.DEXAMETHASONE, dose_local, regimen.dexamethasone_mg, None, regimen.dexamethasone))
+    if plan.status is PlanStatus.ACTIVE and is_dose_day(setup, d):
+        dose = _dose_event(setup, d)
+        antiemetic_utc = dose.utc - timedelta(minutes=setup.antiemetic_offset_min)
+        events.append(
+            _event(EventKind.ANTIEMETIC, antiemetic_utc.astimezone(setup.zone),
+                   note=f"anti-nausea medicine {setup.antiemetic_offset_min} minutes before selinexor")
+        )
+        events.append(dose)
+    if takes_dexamethasone(setup) and is_dexamethasone_day(setup, d):
+        events.append(_event(EventKind.DEXAMETHASONE, dose_local, regimen.dexamethasone_mg, None, regimen.dexamethasone))
     return events
+
+
+def takes_dexamethasone(setup: ScheduleSetup) -> bool:
+    """Whether the plan's dexamethasone goes on now: active plans, and held plans whose hold keeps it.
+
+    clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs")
+    """
+    plan = setup.plan
+    if plan.regimen_data.dexamethasone_days == "none":
+        return False
+    if plan.status is PlanStatus.ACTIVE:
+        return True
+    return plan.status is PlanStatus.HELD and plan.dexamethasone_on_hold is DexamethasoneOnHold.CONTINUE
+
+
+def is_dexamethasone_day(setup: ScheduleSetup, d: date) -> bool:
+    """A dexamethasone day of the current level's pattern (whatever the plan's status).
+
+    Xd: each selinexor dose day; XVd: Day 1 and Day 2 (the day after Day 1). During a hold the days stay the
+    pattern's days, as prescribed.
+    """
+    days = setup.plan.regimen_data.dexamethasone_days
+    # clinical-reference: section 1, Xd ("dexamethasone 20 mg on each selinexor day")
+    if days == "with_each_dose":
+        return is_dose_day(setup, d)
+    # clinical-reference: section 1, XVd ("dexamethasone 20 mg Days 1 & 2"): Day 2 is the day after a Day 1
+    if days == "days_1_and_2":
+        return day_number(setup, d) == 1 or day_number(setup, d - timedelta(days=1)) == 1
+    return False
+
+
+def dexamethasone_weekdays(setup: ScheduleSetup) -> tuple[int, ...]:
+    """The weekdays (Monday = 0) of the pattern's dexamethasone days, in week order; empty without dexamethasone."""
+    days = setup.plan.regimen_data.dexamethasone_days
+    if days == "with_each_dose":
+        weekdays = [setup.day1_weekday] + ([setup.day3_weekday] if setup.plan.dose_level.twice_weekly else [])
+    elif days == "days_1_and_2":
+        weekdays = [setup.day1_weekday, (setup.day1_weekday + 1) % 7]
+    else:
+        return ()
+    return tuple(sorted(weekdays))
 
 
 def _sort_key(event: ScheduledEvent) -> tuple[datetime, int]:
