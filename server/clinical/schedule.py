@@ -223,6 +223,7 @@ def events_on_local_date(setup: ScheduleSetup, d: date) -> list[ScheduledEvent]:
     if is_weight_prompt_day(setup, d):
         events.append(_event(EventKind.WEIGHT_PROMPT, dose_local, note="weigh yourself"))
 
+    dose: ScheduledEvent | None = None
     if plan.status is PlanStatus.ACTIVE and is_dose_day(setup, d):
         dose = _dose_event(setup, d)
         antiemetic_utc = dose.utc - timedelta(minutes=setup.antiemetic_offset_min)
@@ -230,9 +231,11 @@ def events_on_local_date(setup: ScheduleSetup, d: date) -> list[ScheduledEvent]:
             _event(EventKind.ANTIEMETIC, antiemetic_utc.astimezone(setup.zone),
                    note=f"anti-nausea medicine {setup.antiemetic_offset_min} minutes before selinexor")
         )
-        events.append(dose)
+    # listed before the selinexor dose at the same instant (the order patients see on Today)
     if takes_dexamethasone(setup) and is_dexamethasone_day(setup, d):
         events.append(_event(EventKind.DEXAMETHASONE, dose_local, regimen.dexamethasone_mg, None, regimen.dexamethasone))
+    if dose is not None:
+        events.append(dose)
     return events
 
 

@@ -628,7 +628,9 @@ def learn_index(request: Request) -> Template:
 def learn_topic(request: Request, topic: str) -> Template:
     if topic not in LEARN_TOPICS:
         raise NotFound("No such page.")
-    return _page(request, "patient/learn.html", patient=_patient(request), topic=topic)
+    patient = _patient(request)
+    # P-ANTIEMETIC: the page says the patient's own antiemetic timing, set by the care team
+    return _page(request, "patient/learn.html", patient=patient, topic=topic, plan=_plan(_ctx(request), patient))
 
 
 @get("/settings", **PAGE)

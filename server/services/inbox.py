@@ -602,7 +602,8 @@ def resolve_alert(ctx: AppContext, staff: Staff, alert_id: int, outcome: str, *,
 
 
 def act_on_alert(ctx: AppContext, staff: Staff, alert_id: int, *, operation: str, reason: str,
-                 level: int | None = None, schedule=None, ip: str | None = None) -> TreatmentPlan:
+                 level: int | None = None, schedule=None, dexamethasone_on_hold: str | None = None,
+                 ip: str | None = None) -> TreatmentPlan:
     """A plan change taken from an alert: the hold remembers the alert's rule (for R-RESUME), the alert records
     the action, and an open alert is acknowledged (a person has clearly seen it: stop paging)."""
     from .plans import change_plan
@@ -612,7 +613,8 @@ def act_on_alert(ctx: AppContext, staff: Staff, alert_id: int, *, operation: str
     if alert.status == "resolved":
         raise Conflict("This alert was already resolved; act from the patient's page.")
     plan = change_plan(ctx, alert.patient_id, staff_id=staff.id, operation=operation, reason=reason, level=level,
-                       hold_rule=alert.rule if operation == "hold" else None, schedule=schedule, ip=ip)
+                       hold_rule=alert.rule if operation == "hold" else None, schedule=schedule,
+                       dexamethasone_on_hold=dexamethasone_on_hold, ip=ip)
     now = ctx.clock.now()
     with session_scope(ctx.engine) as session:
         alert, patient = _alert_for_staff(session, alert_id, staff.clinic_id, lock=True)
@@ -901,9 +903,17 @@ def timeline(session: Session, staff: Staff, patient_id: int, now: datetime, day
                                                       TreatmentPlan.created_at >= since)).all():
         who = names.get(v.changed_by_staff_id, "") if v.changed_by_staff_id else "system"
         items.append(TimelineItem(v.created_at, "plan", f"Plan v{v.version}: {v.status}, {v.regimen} level {v.dose_level}",
-                                  f"{v.reason} ({who})" + (f"; held for {v.hold_rule}" if v.hold_rule else ""), v.status))
+                                  f"{v.reason} ({who})" + (f"; held for {v.hold_rule}" if v.hold_rule else "")
+                                  + _dexamethasone_on_hold_words(v), v.status))
     items.sort(key=lambda i: i.at, reverse=True)
     return items
+
+
+def _dexamethasone_on_hold_words(plan: TreatmentPlan) -> str:
+    """'; dexamethasone continues' / '; dexamethasone held too' for a held Xd/XVd version (clinical-reference §1)."""
+    if plan.status != "held" or plan.regimen not in ("Xd", "XVd"):
+        return ""
+    return "; dexamethasone held too" if plan.dexamethasone_on_hold == "hold" else "; dexamethasone continues"
 
 
 # --------------------------------------------------------------------------- visit summary
@@ -1087,6 +1097,7 @@ class PlanForm:
     antiemetic_name: str = ""
     antiemetic_offset_min: str = ""
     dexamethasone_instruction: str = ""
+    dexamethasone_on_hold: str = ""  # with a hold of Xd/XVd: continue | hold (clinical-reference section 1)
     back: str = ""
 
 
@@ -1097,6 +1108,7 @@ class PlanDecision:
     level: int | None
     hold_rule: str | None
     schedule: object | None  # plans.ScheduleChange
+    dexamethasone_on_hold: str | None = None
 
 
 def parse_plan_form(form: PlanForm) -> PlanDecision:
@@ -1120,6 +1132,10 @@ def parse_plan_form(form: PlanForm) -> PlanDecision:
     hold_rule = form.hold_rule.strip() or None
     if hold_rule is not None and hold_rule not in RULES:
         raise FieldError("hold_rule", "Choose one of the patient's alerts, or none.")
+    # clinical-reference: section 1: the service refuses a hold of Xd/XVd without the choice, in words
+    dexamethasone_on_hold = form.dexamethasone_on_hold.strip() or None
+    if dexamethasone_on_hold is not None and dexamethasone_on_hold not in ("continue", "hold"):
+        raise FieldError("dexamethasone_on_hold", "Choose: continue dexamethasone as prescribed, or hold it too.")
     schedule = None
     if operation == "change_schedule":
         values: dict = {}
@@ -1155,7 +1171,8 @@ def parse_plan_form(form: PlanForm) -> PlanDecision:
         if not values:
             raise FieldError("day1_weekday", "Change at least one of: weekdays, dose time, antiemetic.")
         schedule = ScheduleChange(**values)
-    return PlanDecision(operation=operation, reason=reason, level=level, hold_rule=hold_rule, schedule=schedule)
+    return PlanDecision(operation=operation, reason=reason, level=level, hold_rule=hold_rule, schedule=schedule,
+                        dexamethasone_on_hold=dexamethasone_on_hold if operation == "hold" else None)
 
 
 def change_patient_plan(ctx: AppContext, staff: Staff, patient_id: int, form: PlanForm, *,
@@ -1168,11 +1185,12 @@ def change_patient_plan(ctx: AppContext, staff: Staff, patient_id: int, form: Pl
         patient_for_staff(session, patient_id, staff.clinic_id)
     return change_plan(ctx, patient_id, staff_id=staff.id, operation=decision.operation, reason=decision.reason,
                        level=decision.level, hold_rule=decision.hold_rule if decision.operation == "hold" else None,
-                       schedule=decision.schedule, ip=ip)
+                       schedule=decision.schedule, dexamethasone_on_hold=decision.dexamethasone_on_hold, ip=ip)
 
 
 def act_on_alert_form(ctx: AppContext, staff: Staff, alert_id: int, form: PlanForm, *,
                       ip: str | None) -> TreatmentPlan:
     decision = parse_plan_form(form)
     return act_on_alert(ctx, staff, alert_id, operation=decision.operation, reason=decision.reason,
-                        level=decision.level, schedule=decision.schedule, ip=ip)
+                        level=decision.level, schedule=decision.schedule,
+                        dexamethasone_on_hold=decision.dexamethasone_on_hold, ip=ip)

@@ -11,10 +11,12 @@ from collections import Counter
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import Session, select
 
 from notifications.dispatcher import dispatch_once
 from notifications.planner import run_planner
+from server.errors import FieldError
 from server.models import OutboundMessage, Staff
 from server.services.plans import change_plan
 
@@ -102,7 +104,8 @@ def test_hold_cancels_every_dose_reminder_and_resume_brings_them_back(ctx, chann
     pid = make_patient(phone=PHONE)
     run_planner(ctx)
 
-    change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%", hold_rule="R-WT-10")
+    change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%", hold_rule="R-WT-10",
+                dexamethasone_on_hold="hold")
 
     rows = reminders_of(ctx.engine, pid)
     dose_rows = [r for r in rows if r.kind in ("antiemetic", "dose", "nudge", "dexamethasone")]
@@ -117,6 +120,29 @@ def test_hold_cancels_every_dose_reminder_and_resume_brings_them_back(ctx, chann
     monday = [r for r in reminders_of(ctx.engine, pid, kind="dose") if '"2026-03-02"' in r.payload]
     assert [r.status for r in wednesday] == ["pending"]  # revived for the future
     assert [r.status for r in monday] == ["cancelled"]  # a past reminder is not revived to arrive late
+
+
+def test_a_hold_that_keeps_dexamethasone_keeps_its_reminders(ctx, channels, make_patient, clock, sms_provider):
+    # clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs": reminders follow it)
+    clock.set(utc(2026, 3, 2, 15))
+    pid = make_patient(phone=PHONE)
+    run_planner(ctx)
+    with pytest.raises(FieldError) as err:
+        change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%")
+    assert err.value.field == "dexamethasone_on_hold"
+    change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%", hold_rule="R-WT-10",
+                dexamethasone_on_hold="continue")
+
+    rows = reminders_of(ctx.engine, pid)
+    assert {r.status for r in rows if r.kind in ("antiemetic", "dose", "nudge")} == {"cancelled"}
+    dexa = [r for r in rows if r.kind == "dexamethasone" and r.status == "pending"]
+    # on its own now that no dose reminder carries it: Wednesday 4 and Monday 9 March ... at the dose time
+    assert [json.loads(r.payload)["day"] for r in dexa][:2] == ["2026-03-04", "2026-03-09"]
+    assert all(json.loads(r.payload)["dexamethasone_mg"] == 20 for r in dexa)
+    run_until(ctx, channels, clock, utc(2026, 3, 4, 14))
+    bodies = [m["body"] for m in sms_provider.messages_to(PHONE)]
+    assert any("(20 mg)" in b or "dexamethasone 20 mg" in b for b in bodies)
+    assert not any("tablets" in b for b in bodies)  # no selinexor dose reminder while held
 
 
 def test_nudge_goes_out_three_hours_after_an_unlogged_dose_and_not_after_a_logged_one(
