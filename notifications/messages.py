@@ -3,8 +3,8 @@
 Health data stays on the server (architecture, rules of the house): a message carries the clinic's name, what to
 do, and a link to the app. It names no diagnosis, and no drug unless the patient opted in
 (`Patient.drug_names_in_messages`): the `_named` variants are used only then. Nothing here ever tells a patient to
-"take it now" for a dose whose day has passed (clinical-reference P-MISSED): the nudge only asks whether the dose
-was taken and repeats that a missed dose is not made up.
+"take it now" for a dose whose day has passed (clinical-reference P-MISSED): the nudge asks whether the dose
+was taken, tells a patient who has not taken it yet to skip it today and names the next dose.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from babel.dates import format_time
 
+from server.i18n import format_day
 from server.services.outbox.recipients import Recipient
 from server.services.outbox.vocabulary import MessageKind
 
@@ -38,19 +39,23 @@ TEMPLATES: dict[str, dict[str, str]] = {
                          "water.{extra}",
         "dose_extra": " Also take your other prescribed medicine ({dexa_mg} mg).",
         "dose_extra_named": " Also take dexamethasone {dexa_mg} mg.",
-        # clinical-reference: P-MISSED (never "take it now"; a missed dose is not made up)
-        NUDGE: "Today's {time} dose is not logged yet. If you took it, reply T. If you missed it, reply MISSED: "
-               "do not make it up, take your next dose at its usual day and time.",
+        # clinical-reference: P-MISSED ("missed or delayed": never "take it now"; skip it, name the next dose)
+        NUDGE: "Today's {time} dose is not logged yet. If you took it, reply T. If you have not taken it yet, skip "
+               "it today: do not make it up or take it late. Reply MISSED. Your next dose: {next_dose}.",
         DEXAMETHASONE: "Today take your other prescribed medicine ({dexa_mg} mg) at {time}.",
         DEXAMETHASONE + "_named": "Today take dexamethasone {dexa_mg} mg at {time}.",
         # clinical-reference: P-MONITOR
         WEIGHT: "Please weigh yourself today and reply W with your weight, for example W {example}.",
         WEIGHT + "_push": "Please weigh yourself today. Tap to log your weight.",
         BLOOD_TEST: "You have blood tests today.",
+        # clinical-reference: P-MONITOR (a blood test on a dose day is due before that day's dose)
+        BLOOD_TEST + "_before_dose": "You have blood tests today. Have them done before your {time} dose.",
+        BLOOD_TEST + "_tomorrow": "You have blood tests tomorrow. Have them done before your {time} dose.",
         BORTEZOMIB: "Today is your treatment day at the clinic (injection).",
         BORTEZOMIB + "_named": "Today is your bortezomib injection day at the clinic.",
         "sms_reply_taken": " Reply T when taken.",
         "push_log": "Tap to log it.",
+        "next_dose_unknown": "at its usual day and time",
     },
     "es": {
         ANTIEMETIC: "Su dosis es a las {time}. Tome ahora su medicamento contra las náuseas.",
@@ -60,17 +65,20 @@ TEMPLATES: dict[str, dict[str, str]] = {
                          "agua.{extra}",
         "dose_extra": " Tome también su otro medicamento recetado ({dexa_mg} mg).",
         "dose_extra_named": " Tome también dexametasona {dexa_mg} mg.",
-        NUDGE: "La dosis de hoy de las {time} aún no está registrada. Si la tomó, responda T. Si no la tomó, "
-               "responda OLVIDADA: no la recupere, tome la siguiente dosis el día y la hora de siempre.",
+        NUDGE: "La dosis de hoy de las {time} aún no está registrada. Si la tomó, responda T. Si todavía no la tomó, "
+               "no la tome hoy: no la recupere ni la tome tarde. Responda OLVIDADA. Su próxima dosis: {next_dose}.",
         DEXAMETHASONE: "Hoy tome su otro medicamento recetado ({dexa_mg} mg) a las {time}.",
         DEXAMETHASONE + "_named": "Hoy tome dexametasona {dexa_mg} mg a las {time}.",
         WEIGHT: "Por favor, pésese hoy y responda P con su peso, por ejemplo P {example}.",
         WEIGHT + "_push": "Por favor, pésese hoy. Toque para registrar su peso.",
         BLOOD_TEST: "Hoy tiene análisis de sangre.",
+        BLOOD_TEST + "_before_dose": "Hoy tiene análisis de sangre. Hágaselos antes de su dosis de las {time}.",
+        BLOOD_TEST + "_tomorrow": "Mañana tiene análisis de sangre. Hágaselos antes de su dosis de las {time}.",
         BORTEZOMIB: "Hoy es su día de tratamiento en la clínica (inyección).",
         BORTEZOMIB + "_named": "Hoy es su día de inyección de bortezomib en la clínica.",
         "sms_reply_taken": " Responda T cuando la tome.",
         "push_log": "Toque para registrarla.",
+        "next_dose_unknown": "el día y la hora de siempre",
     },
 }
 
@@ -102,11 +110,20 @@ def _time(value: str | None, language: str) -> str:
     return text.replace("\u202f", " ").replace("\xa0", " ")  # keep SMS in GSM-7 (one segment is 160 characters)
 
 
+def _next_dose_words(value: str | None, language: str) -> str:
+    """'Wednesday, March 4, 8:00 AM' (the pages' style), or the plain rule when no next dose is known."""
+    if not value:
+        return TEMPLATES[language]["next_dose_unknown"]
+    return f"{format_day(datetime.fromisoformat(value), language)}, {_time(value, language)}"
+
+
 def render_reminder(kind: str, payload: dict[str, Any], recipient: Recipient, channel: str,
                     base_url: str) -> RenderedMessage:
     """The message for one planned reminder, as late as possible (send time) so it uses the current settings."""
     language = language_of(recipient)
     words = TEMPLATES[language]
+    if kind == BLOOD_TEST and payload.get("dose_local"):  # P-MONITOR: due before that day's dose
+        kind = BLOOD_TEST + ("_tomorrow" if payload.get("tomorrow") else "_before_dose")
     if channel != "sms" and f"{kind}_push" in words:
         template = words[f"{kind}_push"]  # the app logs it: no reply syntax
     elif recipient.drug_names and f"{kind}_named" in words:
@@ -123,6 +140,7 @@ def render_reminder(kind: str, payload: dict[str, Any], recipient: Recipient, ch
         mg=payload.get("dose_mg"), tablets=payload.get("tablets"), strength=payload.get("strength_mg"),
         dexa_mg=dexa_mg, antiemetic=payload.get("antiemetic") or "", extra=extra,
         example=examples.get(payload.get("unit") or recipient.weight_unit, examples["kg"]),
+        next_dose=_next_dose_words(payload.get("next_dose_local"), language),
     )
     if kind == DOSE:
         text += words["sms_reply_taken"] if channel == "sms" else " " + words["push_log"]

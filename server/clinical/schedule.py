@@ -15,7 +15,8 @@ What the calendar holds for each local date on or after the start date (clinical
 * dexamethasone 20 mg: Xd with each selinexor dose; XVd on Day 1 (with the dose) and Day 2 (the next day, same time);
 * bortezomib clinic day (XVd): Day 1 of the first four weeks of each 35-day cycle counted from the start date, at 09:00 local;
 * weight prompt at the dose time: every dose day of the current level during the first 8 weeks, Day 1 after that (P-MONITOR);
-* blood test at 09:00 local: baseline on the start date, weekly to day 56 (the first 8 weeks), then every 28 days (P-MONITOR).
+* blood test at 09:00 local: baseline on the start date, weekly to day 56 (the first 8 weeks), then every 28 days; on a
+  dose day it is due before that day's dose (P-MONITOR): at 09:00 or 2 hours before the dose, whichever is earlier.
 
 Held plans have no selinexor or antiemetic events; monitoring (weight prompts, blood tests) and the bortezomib clinic
 days go on, since selinexor being held does not hold bortezomib, and monitoring decides when to resume. Dexamethasone
@@ -43,6 +44,9 @@ CLINIC_EVENT_TIME = time(9, 0)
 # clinical-reference: P-MONITOR ("weekly for the first 8 weeks, then at least monthly")
 FIRST_WEEKS_DAYS = 56
 MONTHLY_INTERVAL_DAYS = 28  # "monthly" read as every 4 weeks: never longer apart than a calendar month
+
+# clinical-reference: P-MONITOR ("A blood test due on a dose day is due before that day's dose ... at least 2 hours")
+BLOOD_TEST_BEFORE_DOSE = timedelta(hours=2)
 
 # clinical-reference: section 1, row XVd ("Day 1 weekly x4 then 1 week off (35-day cycle)")
 BORTEZOMIB_CYCLE_DAYS = 35
@@ -188,6 +192,24 @@ def is_blood_test_day(setup: ScheduleSetup, d: date) -> bool:
     return (n - FIRST_WEEKS_DAYS) % MONTHLY_INTERVAL_DAYS == 0
 
 
+def blood_test_local(setup: ScheduleSetup, d: date) -> datetime:
+    """When the blood test of local date `d` is due: 09:00, or on a dose day BLOOD_TEST_BEFORE_DOSE before the dose
+    when that is earlier, so that a result can stop the dose. clinical-reference: P-MONITOR"""
+    clinic_local = resolve_local(d, CLINIC_EVENT_TIME, setup.zone)
+    dose = dose_on_local_date(setup, d)
+    if dose is None:
+        return clinic_local
+    return min(clinic_local, (dose.utc - BLOOD_TEST_BEFORE_DOSE).astimezone(setup.zone))
+
+
+def dose_after_blood_test(setup: ScheduleSetup, test: ScheduledEvent) -> ScheduledEvent | None:
+    """The selinexor dose of the day a blood-test event belongs to, or None when that day has no dose."""
+    for d in (test.local.date(), test.local.date() + timedelta(days=1)):
+        if is_blood_test_day(setup, d) and blood_test_local(setup, d) == test.local:
+            return dose_on_local_date(setup, d)
+    return None
+
+
 def is_weight_prompt_day(setup: ScheduleSetup, d: date) -> bool:
     """Dose days of the current pattern in the first 8 weeks, Day 1 after. clinical-reference: P-MONITOR"""
     if d < setup.start_date:
@@ -217,7 +239,9 @@ def events_on_local_date(setup: ScheduleSetup, d: date) -> list[ScheduledEvent]:
 
     if is_blood_test_day(setup, d):
         kind_note = "baseline blood tests" if d == setup.start_date else "blood tests"
-        events.append(_event(EventKind.BLOOD_TEST, clinic_local, note=f"{kind_note}: CBC with differential, chemistry including sodium"))
+        when = " (before today's selinexor dose)" if dose_on_local_date(setup, d) is not None else ""
+        events.append(_event(EventKind.BLOOD_TEST, blood_test_local(setup, d),
+                             note=f"{kind_note}: CBC with differential, chemistry including sodium{when}"))
     if is_bortezomib_day(setup, d):
         events.append(_event(EventKind.BORTEZOMIB_CLINIC, clinic_local, note=regimen.bortezomib))
     if is_weight_prompt_day(setup, d):

@@ -187,8 +187,32 @@ def test_antiemetic_offset_is_configurable():
 def test_antiemetic_for_an_early_dose_falls_on_the_evening_before():
     setup = setup_for(dose_time=time(0, 15))
     window = events_between(setup, datetime(2026, 3, 1, 12, tzinfo=UTC), datetime(2026, 3, 2, 5, tzinfo=UTC))
-    assert [e.kind for e in window] == [EventKind.ANTIEMETIC]
-    assert window[0].local == datetime(2026, 3, 1, 23, 45, tzinfo=ZoneInfo("America/New_York"))
+    # P-MONITOR (reference v2): the start date's baseline blood test is due 2 h before that 00:15 dose
+    assert [e.kind for e in window] == [EventKind.BLOOD_TEST, EventKind.ANTIEMETIC]
+    assert window[0].local == datetime(2026, 3, 1, 22, 15, tzinfo=ZoneInfo("America/New_York"))
+    assert window[1].local == datetime(2026, 3, 1, 23, 45, tzinfo=ZoneInfo("America/New_York"))
+
+
+@pytest.mark.parametrize("dose_time,expected", [
+    (time(10, 59), time(8, 59)),  # below 11:00: 2 h before the dose
+    (time(11, 0), time(9, 0)),  # at: 09:00 is exactly 2 h before
+    (time(11, 1), time(9, 0)),  # above: 09:00 as usual
+    (time(8, 0), time(6, 0)),
+])
+def test_a_blood_test_on_a_dose_day_is_due_at_least_2_hours_before_the_dose(dose_time, expected):
+    setup = setup_for(dose_time=dose_time)
+    for day in (START, START + timedelta(days=7)):  # baseline and week 2, both Mondays (dose days)
+        [test] = of_kind(events_for_local_days(setup, day, 1), EventKind.BLOOD_TEST)
+        assert test.local.time() == expected and "before today's selinexor dose" in test.note
+        assert dose_on_local_date(setup, day).utc - test.utc >= timedelta(hours=2)
+
+
+def test_a_blood_test_on_a_day_without_a_dose_stays_at_09_00():
+    setup = setup_for(day1=TUE, dose_time=time(8, 0), start=START)  # the start date (Monday) is not a dose day
+    [test] = of_kind(events_for_local_days(setup, START, 1), EventKind.BLOOD_TEST)
+    assert test.local.time() == time(9, 0) and "before" not in test.note
+    held = setup_for(status=PlanStatus.HELD, dose_time=time(8, 0))  # no dose while held
+    assert of_kind(events_for_local_days(held, START, 1), EventKind.BLOOD_TEST)[0].local.time() == time(9, 0)
 
 
 def test_events_between_is_half_open_and_sorted():
