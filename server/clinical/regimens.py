@@ -14,6 +14,10 @@ from server.clinical.errors import ClinicalValidationError
 
 # clinical-reference: section 1 ("Selinexor tablets are 20 mg ... store the strength per patient (default 20 mg)")
 TABLET_STRENGTH_MG_DEFAULT = 20
+# clinical-reference: section 1 ("20 mg is the usual strength; other strengths exist (the current label lists them)").
+# The reference names no list: these are the strengths the care team may choose from at enrollment.
+# NEEDS CLINICAL SIGN-OFF against the current US label before release.
+TABLET_STRENGTHS_MG = (20, 40, 50, 60)
 
 
 class PlanStatus(str, Enum):
@@ -132,6 +136,22 @@ def tablets_for(dose_mg: int, strength_mg: int = TABLET_STRENGTH_MG_DEFAULT) -> 
     return dose_mg // strength_mg
 
 
+def check_whole_tablets(regimen: str, level: int, strength_mg: int) -> None:
+    """Refuse a level whose dose is not a whole number of `strength_mg` tablets, naming the level, dose and strength.
+
+    clinical-reference: section 1 (tablets are never broken, chewed, crushed or divided)
+    """
+    dose = REGIMENS[regimen].levels[level]
+    if isinstance(strength_mg, bool) or not isinstance(strength_mg, int) or strength_mg <= 0:
+        raise ClinicalValidationError("tablet_strength_mg", f"tablet_strength_mg must be positive (got {strength_mg!r})")
+    if dose.dose_mg % strength_mg:
+        raise ClinicalValidationError(
+            "tablet_strength_mg",
+            f"{regimen} level {level} ({dose.describe()}) is a {dose.dose_mg} mg dose, which is not a whole number of "
+            f"{strength_mg} mg tablets (tablets are never divided): choose another level or tablet strength.",
+        )
+
+
 @dataclass(frozen=True)
 class Plan:
     """The patient's current selinexor plan.
@@ -168,7 +188,8 @@ class Plan:
                 f"dexamethasone_on_hold must be continue or hold (got {self.dexamethasone_on_hold!r})",
             ) from None
         # The current dose must be whole tablets of this strength (a new strength comes with a new dose if needed).
-        tablets_for(self.dose_level.dose_mg, self.tablet_strength_mg)
+        # clinical-reference: section 1 ("refuse a level whose dose is not a whole number of that patient's tablets")
+        check_whole_tablets(self.regimen, self.level, self.tablet_strength_mg)
 
     @property
     def regimen_data(self) -> Regimen:

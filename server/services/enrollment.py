@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from ..clinical.errors import ClinicalValidationError
 from ..clinical.grading import lb_to_kg
-from ..clinical.regimens import REGIMENS, Plan, PlanStatus
+from ..clinical.regimens import REGIMENS, TABLET_STRENGTH_MG_DEFAULT, TABLET_STRENGTHS_MG, Plan, PlanStatus
 from ..clinical.schedule import WEEKDAYS, ScheduleSetup
 from ..context import AppContext
 from ..db import session_scope
@@ -85,6 +85,7 @@ class EnrollmentForm:
     timezone: str = ""
     regimen: str = ""
     start_level: str = "0"
+    tablet_strength_mg: str = "20"
     start_date: str = ""
     day1_weekday: str = "0"
     day3_weekday: str = "2"
@@ -113,6 +114,7 @@ class Enrollment:
     timezone: str
     regimen: str
     start_level: int
+    tablet_strength_mg: int
     start_date: date
     day1_weekday: int
     day3_weekday: int
@@ -190,6 +192,16 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
         errors["regimen"] = f"Regimen must be one of: {', '.join(REGIMENS)}."
     last_level = REGIMENS[regimen].last_level if regimen in REGIMENS else 3
     level = _int(errors, "start_level", form.start_level, 0, last_level, "Start level")
+    # clinical-reference: section 1 (strength per patient, chosen from the list; default 20 mg)
+    strength = None
+    try:
+        strength = int(form.tablet_strength_mg.strip() or TABLET_STRENGTH_MG_DEFAULT)
+    except ValueError:
+        pass
+    if strength not in TABLET_STRENGTHS_MG:
+        errors["tablet_strength_mg"] = (f"Tablet strength must be one of: "
+                                        f"{', '.join(f'{mg} mg' for mg in TABLET_STRENGTHS_MG)}.")
+        strength = None
 
     start = None
     try:
@@ -262,7 +274,8 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
     if not errors:
         # The clinical core has the last word on the schedule (whole tablets, Day 1/Day 3, time zone).
         try:
-            ScheduleSetup(plan=Plan(regimen=regimen, level=level, status=PlanStatus.ACTIVE), start_date=start,
+            ScheduleSetup(plan=Plan(regimen=regimen, level=level, status=PlanStatus.ACTIVE,
+                                    tablet_strength_mg=strength), start_date=start,
                           day1_weekday=day1, day3_weekday=day3, dose_time=dose_time, timezone=zone_name,
                           antiemetic_offset_min=offset)
         except ClinicalValidationError as exc:
@@ -270,7 +283,8 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
     if errors:
         raise FieldErrors(errors)
     return Enrollment(first_name=first, last_name=last, date_of_birth=dob, mrn=mrn, phone_e164=phone,
-                      language=language, timezone=zone_name, regimen=regimen, start_level=level, start_date=start,
+                      language=language, timezone=zone_name, regimen=regimen, start_level=level,
+                      tablet_strength_mg=strength, start_date=start,
                       day1_weekday=day1, day3_weekday=day3, dose_time=dose_time, antiemetic_name=antiemetic,
                       antiemetic_offset_min=offset, dexamethasone_instruction=dex, baseline_weight_kg=kg,
                       weight_unit=unit, usual_stools_per_day=stools, channel_preference=channel,
@@ -301,7 +315,8 @@ def enroll_patient(ctx: AppContext, staff: Staff, form: EnrollmentForm, *, ip: s
             timezone=data.timezone, baseline_weight_kg=data.baseline_weight_kg, weight_unit=data.weight_unit,
             usual_stools_per_day=data.usual_stools_per_day, channel_preference=data.channel_preference,
             sms_consent=data.sms_consent, sms_consent_at=now if data.sms_consent else None,
-            drug_names_in_messages=data.drug_names_in_messages, enrolled_by_staff_id=staff.id, created_at=now,
+            drug_names_in_messages=data.drug_names_in_messages, tablet_strength_mg=data.tablet_strength_mg,
+            enrolled_by_staff_id=staff.id, created_at=now,
         )
         session.add(patient)
         session.flush()

@@ -118,6 +118,21 @@ def test_today_says_what_happens_to_dexamethasone_during_a_hold(engine, settings
     assert spanish in _text(phone.get("/today").text)
 
 
+@pytest.mark.parametrize("offset", [0, 45, 180])
+def test_the_learn_page_says_the_patients_own_antiemetic_timing(engine, settings, signed_in, clock, patient, offset):
+    # clinical-reference P-ANTIEMETIC: timing is a per-patient setting, not a fixed 30 minutes
+    from server.services.plans import ScheduleChange
+    ctx = AppContext(settings=settings, engine=engine, clock=clock)
+    phone = signed_in(patient)
+    assert "about 30 minutes before selinexor" in _text(phone.get("/learn/how-to-take").text)
+    change_plan(ctx, patient.id, staff_id=None, operation="change_schedule", reason="later antiemetic",
+                schedule=ScheduleChange(antiemetic_offset_min=offset))
+    text = _text(phone.get("/learn/how-to-take").text)
+    assert f"about {offset} minutes before selinexor" in text and (offset == 30 or "about 30 minutes" not in text)
+    phone.form("/settings/language", {"language": "es"})
+    assert f"unos {offset} minutos antes del selinexor" in _text(phone.get("/learn/how-to-take").text)
+
+
 def test_dose_form_records_taken_now_and_shows_the_advice(phone, engine, patient):
     page = phone.get("/today").text
     key = re.search(r'action="/log/dose".*?name="idempotency_key" value="([^"]+)"', page, re.S).group(1)

@@ -192,3 +192,25 @@ def test_holding_xd_asks_what_happens_to_dexamethasone_and_the_plan_shows_it(nur
     with Session(engine) as session:
         entry = session.exec(select(AuditLog).where(AuditLog.action == "plan.hold")).one()
     assert f"(dexamethasone: {choice})" in entry.detail
+
+
+@pytest.mark.parametrize("form,ok,words", [
+    ({"operation": "reduce"}, False,  # level 1 is 100 mg: not whole 40 mg tablets
+     "Xd level 1 (100 mg once weekly) is a 100 mg dose, which is not a whole number of 40 mg tablets"),
+    ({"operation": "resume", "level": "3"}, False,
+     "Xd level 3 (60 mg once weekly) is a 60 mg dose, which is not a whole number of 40 mg tablets"),
+    ({"operation": "resume", "level": "2"}, True, ""),  # 80 mg = 2 x 40 mg
+])
+def test_every_plan_change_refuses_a_level_that_is_not_whole_tablets(nurse, engine, form, ok, words):
+    # clinical-reference §1: refuse a level whose dose is not a whole number of that patient's tablets
+    maria = patient_by_mrn(engine, MARIA)  # Xd level 0: 80 mg
+    with session_scope(engine) as session:
+        row = session.get(type(maria), maria.id)
+        row.tablet_strength_mg = 40
+    answer = post_form(nurse, f"/staff/patients/{maria.id}/plan", {**form, "reason": "staff decision"},
+                       follow_redirects=False)
+    if ok:
+        assert answer.status_code == 303
+    else:
+        assert answer.status_code == 422 and words in text_of(answer.text)
+        assert "choose another level or tablet strength" in text_of(answer.text)
