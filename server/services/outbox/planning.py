@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ...clinical.regimens import PlanStatus
-from ...clinical.schedule import (BLOOD_TEST_BEFORE_DOSE, EventKind, ScheduledEvent, ScheduleSetup,
-                                  dose_after_blood_test, events_between, next_dose, resolve_local)
+from ...clinical.schedule import (
+    BLOOD_TEST_BEFORE_DOSE,
+    EventKind,
+    ScheduledEvent,
+    ScheduleSetup,
+    dose_after_blood_test,
+    events_between,
+    next_dose,
+    resolve_local,
+)
 from ...context import AppContext
 from ...db import session_scope
 from ...models import OutboundMessage, Patient, TreatmentPlan
