@@ -6,8 +6,8 @@ Health data stays on the server (architecture, rules of the house): a message ca
 do, and a link to the app. It names no diagnosis, and no drug unless the patient opted in
 (`Patient.drug_names_in_messages`): the `_named` variants are used only then; otherwise dexamethasone is "your steroid
 tablets" with its dose, never an unnamed "other medicine" (issue 10 item 12). Nothing here ever tells a patient to
-"take it now" for a dose whose day has passed (clinical-reference P-MISSED): the nudge only asks whether the dose
-was taken and repeats that a missed dose is not made up.
+"take it now" for a dose whose day has passed (clinical-reference P-MISSED): the nudge asks whether the dose was
+taken, tells a patient who has not taken it yet to skip it today ("missed or delayed") and names the next dose.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
-from server.i18n import NP_, format_clock, format_number, normalize_language, translate_in
+from server.i18n import NP_, format_clock, format_day, format_number, normalize_language, translate_in
 from server.services.outbox.recipients import Recipient
 from server.services.outbox.vocabulary import MessageKind
 
@@ -40,15 +40,22 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     # clinical-reference: section 1 (dexamethasone named unambiguously, with its dose)
     "dose_extra": ("reminder", NP_("reminder", " Also take your steroid tablets (%(dexa_mg)s mg).")),
     "dose_extra_named": ("reminder", NP_("reminder", " Also take dexamethasone %(dexa_mg)s mg.")),
-    # clinical-reference: P-MISSED (never "take it now"; a missed dose is not made up)
-    NUDGE: ("sms", NP_("sms", "Today's %(time)s dose is not logged yet. If you took it, reply T. If you missed it, "
-                              "reply MISSED: do not make it up, take your next dose at its usual day and time.")),
+    # clinical-reference: P-MISSED ("missed or delayed": never "take it now"; skip it today, name the next dose)
+    NUDGE: ("sms", NP_("sms", "Today's %(time)s dose is not logged yet. If you took it, reply T. If you have not "
+                              "taken it yet, skip it today: do not make it up or take it late. Reply MISSED. Your "
+                              "next dose: %(next_dose)s.")),
+    "next_dose_unknown": ("sms", NP_("sms", "at its usual day and time")),
     DEXAMETHASONE: ("reminder", NP_("reminder", "Today take your steroid tablets (%(dexa_mg)s mg) at %(time)s.")),
     DEXAMETHASONE + "_named": ("reminder", NP_("reminder", "Today take dexamethasone %(dexa_mg)s mg at %(time)s.")),
     # clinical-reference: P-MONITOR
     WEIGHT: ("sms", NP_("sms", "Please weigh yourself today and reply W with your weight, for example W %(example)s.")),
     WEIGHT + "_push": ("push", NP_("push", "Please weigh yourself today. Tap to log your weight.")),
     BLOOD_TEST: ("reminder", NP_("reminder", "You have blood tests today.")),
+    # clinical-reference: P-MONITOR (a blood test on a dose day is due before that day's dose)
+    BLOOD_TEST + "_before_dose": ("reminder", NP_("reminder", "You have blood tests today. Have them done before "
+                                                              "your %(time)s dose.")),
+    BLOOD_TEST + "_tomorrow": ("reminder", NP_("reminder", "You have blood tests tomorrow. Have them done before "
+                                                           "your %(time)s dose.")),
     BORTEZOMIB: ("reminder", NP_("reminder", "Today is your treatment day at the clinic (injection).")),
     BORTEZOMIB + "_named": ("reminder", NP_("reminder", "Today is your bortezomib injection day at the clinic.")),
     "sms_reply_taken": ("sms", NP_("sms", " Reply T when taken.")),
@@ -87,10 +94,19 @@ def _say(language: str, name: str, **values: object) -> str:
     return translate_in(language, context, message, **values)
 
 
+def _next_dose_words(value: str | None, language: str) -> str:
+    """'Wednesday, March 4, 8:00 AM' (the pages' style), or the plain rule when no next dose is known."""
+    if not value:
+        return _say(language, "next_dose_unknown")
+    return f"{format_day(datetime.fromisoformat(value), language)}, {_time(value, language)}"
+
+
 def render_reminder(kind: str, payload: dict[str, Any], recipient: Recipient, channel: str,
                     base_url: str) -> RenderedMessage:
     """The message for one planned reminder, as late as possible (send time) so it uses the current settings."""
     language = language_of(recipient)
+    if kind == BLOOD_TEST and payload.get("dose_local"):  # P-MONITOR: due before that day's dose
+        kind = BLOOD_TEST + ("_tomorrow" if payload.get("tomorrow") else "_before_dose")
     if channel != "sms" and f"{kind}_push" in TEMPLATES:
         name = f"{kind}_push"  # the app logs it: no reply syntax
     elif recipient.drug_names and f"{kind}_named" in TEMPLATES:
@@ -108,6 +124,7 @@ def render_reminder(kind: str, payload: dict[str, Any], recipient: Recipient, ch
         mg=payload.get("dose_mg"), tablets=payload.get("tablets"), strength=payload.get("strength_mg"),
         dexa_mg=dexa_mg, antiemetic=payload.get("antiemetic") or "", extra=extra,
         example=format_number(example, language) if isinstance(example, float) else example,
+        next_dose=_next_dose_words(payload.get("next_dose_local"), language) if kind == NUDGE else "",
     )
     if kind == DOSE:
         text += _say(language, "sms_reply_taken") if channel == "sms" else " " + _say(language, "push_log")

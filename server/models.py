@@ -137,6 +137,10 @@ class TreatmentPlan(SQLModel, table=True):
     antiemetic_offset_min: int = Field(default=30)
     dexamethasone_instruction: str = Field(default="", max_length=300)
     hold_rule: Optional[str] = Field(default=None, max_length=16)  # the rule id that led to a hold
+    # clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs"): while held,
+    # continue | hold (server.clinical.regimens.DexamethasoneOnHold); rows made before the choice existed: continue.
+    dexamethasone_on_hold: str = Field(default="continue", max_length=8,
+                                       sa_column_kwargs={"server_default": "continue"})
     reason: str = Field(default="", max_length=500)
     changed_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
     created_at: datetime = Field(sa_column=utc_column())

@@ -12,7 +12,7 @@ import sys
 import click
 
 from server.clinical.errors import ClinicalValidationError
-from server.clinical.regimens import REGIMENS, TABLET_STRENGTH_MG_DEFAULT, Plan, PlanStatus
+from server.clinical.regimens import REGIMENS, TABLET_STRENGTH_MG_DEFAULT, DexamethasoneOnHold, Plan, PlanStatus
 from server.clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry, evaluate
 from server.clinical.schedule import (
     ScheduledEvent,
@@ -85,11 +85,19 @@ def _parse_weekdays(path: str, value: object) -> tuple[int, int]:
     return day1, day3
 
 
-def _build_setup(prefix: str, *, regimen, level, status, start, weekdays, dose_time, tz, antiemetic_offset, tablet_mg) -> ScheduleSetup:
+def _build_setup(prefix: str, *, regimen, level, status, start, weekdays, dose_time, tz, antiemetic_offset, tablet_mg,
+                 dexamethasone_on_hold=None) -> ScheduleSetup:
     if regimen not in REGIMENS:
         raise InputError(f"{prefix}regimen", f"must be one of {', '.join(REGIMENS)} (got {regimen!r})")
+    # clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs"): a held plan with
+    # dexamethasone says what happens to it, as staff must when they hold.
+    if (status == PlanStatus.HELD.value and REGIMENS[regimen].dexamethasone_days != "none"
+            and dexamethasone_on_hold is None):
+        raise InputError(f"{prefix}dexamethasone_on_hold",
+                         "a held plan with dexamethasone needs the staff choice: continue or hold")
     try:
-        plan = Plan(regimen=regimen, level=level, status=status, tablet_strength_mg=tablet_mg)
+        plan = Plan(regimen=regimen, level=level, status=status, tablet_strength_mg=tablet_mg,
+                    dexamethasone_on_hold=dexamethasone_on_hold or DexamethasoneOnHold.CONTINUE)
     except ClinicalValidationError as exc:
         name = {"level": "dose_level", "tablet_strength_mg": "tablet_strength_mg"}.get(exc.field, exc.field)
         raise InputError(f"{prefix}{name}", exc.message) from None
@@ -114,16 +122,21 @@ def _build_setup(prefix: str, *, regimen, level, status, start, weekdays, dose_t
 @click.option("--status", default="active", show_default=True, type=click.Choice([s.value for s in PlanStatus]))
 @click.option("--antiemetic-offset", default=30, show_default=True, type=int, help="Minutes before each dose.")
 @click.option("--tablet-mg", default=TABLET_STRENGTH_MG_DEFAULT, show_default=True, type=int, help="Tablet strength in mg.")
-def schedule_command(regimen, level, start, weekdays, dose_time, tz, days, status, antiemetic_offset, tablet_mg):
+@click.option("--dexamethasone-on-hold", "dexamethasone_on_hold", default=None,
+              type=click.Choice([c.value for c in DexamethasoneOnHold]),
+              help="With --status held and a regimen with dexamethasone (required then): what staff chose for it.")
+def schedule_command(regimen, level, start, weekdays, dose_time, tz, days, status, antiemetic_offset, tablet_mg,
+                     dexamethasone_on_hold):
     """Print the events of a selinexor schedule for --days local days from --start, as JSON."""
     try:
         setup = _build_setup("--", regimen=regimen, level=level, status=status, start=start, weekdays=weekdays,
-                             dose_time=dose_time, tz=tz, antiemetic_offset=antiemetic_offset, tablet_mg=tablet_mg)
+                             dose_time=dose_time, tz=tz, antiemetic_offset=antiemetic_offset, tablet_mg=tablet_mg,
+                             dexamethasone_on_hold=dexamethasone_on_hold)
     except InputError as exc:
         key = {"--regimen": "--regimen", "--dose_level": "--level", "--start_date": "--start",
                "--dose_weekdays": "--weekdays", "--dose_time": "--time", "--timezone": "--tz",
                "--antiemetic_offset_min": "--antiemetic-offset", "--tablet_strength_mg": "--tablet-mg",
-               "--status": "--status"}.get(exc.path, exc.path)
+               "--status": "--status", "--dexamethasone_on_hold": "--dexamethasone-on-hold"}.get(exc.path, exc.path)
         _fail(InputError(key, exc.message))
         return
     events = events_for_local_days(setup, setup.start_date, days)
@@ -221,6 +234,8 @@ def _state_from_json(doc: object):
         tz=_require(patient, "timezone", p),
         antiemetic_offset=patient.get("antiemetic_offset_min", 30),
         tablet_mg=patient.get("tablet_strength_mg", TABLET_STRENGTH_MG_DEFAULT),
+        # as stored plans made before the choice existed (migration default)
+        dexamethasone_on_hold=patient.get("dexamethasone_on_hold", DexamethasoneOnHold.CONTINUE.value),
     )
     raw_entries = doc.get("entries", [])
     if not isinstance(raw_entries, list):

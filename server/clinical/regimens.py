@@ -14,12 +14,26 @@ from server.clinical.errors import ClinicalValidationError
 
 # clinical-reference: section 1 ("Selinexor tablets are 20 mg ... store the strength per patient (default 20 mg)")
 TABLET_STRENGTH_MG_DEFAULT = 20
+# clinical-reference: section 1 ("20 mg is the usual strength; other strengths exist (the current label lists them)").
+# The reference names no list: these are the strengths the care team may choose from at enrollment.
+# NEEDS CLINICAL SIGN-OFF against the current US label before release.
+TABLET_STRENGTHS_MG = (20, 40, 50, 60)
 
 
 class PlanStatus(str, Enum):
     ACTIVE = "active"
     HELD = "held"
     DISCONTINUED = "discontinued"
+
+
+class DexamethasoneOnHold(str, Enum):
+    """What happens to dexamethasone while selinexor is held: the care team's explicit choice.
+
+    clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs")
+    """
+
+    CONTINUE = "continue"  # keep taking it as prescribed on its usual days
+    HOLD = "hold"  # do not take it until the care team says so
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,22 @@ def tablets_for(dose_mg: int, strength_mg: int = TABLET_STRENGTH_MG_DEFAULT) -> 
     return dose_mg // strength_mg
 
 
+def check_whole_tablets(regimen: str, level: int, strength_mg: int) -> None:
+    """Refuse a level whose dose is not a whole number of `strength_mg` tablets, naming the level, dose and strength.
+
+    clinical-reference: section 1 (tablets are never broken, chewed, crushed or divided)
+    """
+    dose = REGIMENS[regimen].levels[level]
+    if isinstance(strength_mg, bool) or not isinstance(strength_mg, int) or strength_mg <= 0:
+        raise ClinicalValidationError("tablet_strength_mg", f"tablet_strength_mg must be positive (got {strength_mg!r})")
+    if dose.dose_mg % strength_mg:
+        raise ClinicalValidationError(
+            "tablet_strength_mg",
+            f"{regimen} level {level} ({dose.describe()}) is a {dose.dose_mg} mg dose, which is not a whole number of "
+            f"{strength_mg} mg tablets (tablets are never divided): choose another level or tablet strength.",
+        )
+
+
 @dataclass(frozen=True)
 class Plan:
     """The patient's current selinexor plan.
@@ -133,6 +163,8 @@ class Plan:
     level: int
     status: PlanStatus = PlanStatus.ACTIVE
     tablet_strength_mg: int = TABLET_STRENGTH_MG_DEFAULT
+    # Read only while held; stored plans made before the choice existed keep dexamethasone (migration default).
+    dexamethasone_on_hold: DexamethasoneOnHold = DexamethasoneOnHold.CONTINUE
 
     def __post_init__(self) -> None:
         if self.regimen not in REGIMENS:
@@ -148,8 +180,16 @@ class Plan:
             raise ClinicalValidationError(
                 "status", f"status must be one of active, held, discontinued (got {self.status!r})"
             ) from None
+        try:
+            object.__setattr__(self, "dexamethasone_on_hold", DexamethasoneOnHold(self.dexamethasone_on_hold))
+        except ValueError:
+            raise ClinicalValidationError(
+                "dexamethasone_on_hold",
+                f"dexamethasone_on_hold must be continue or hold (got {self.dexamethasone_on_hold!r})",
+            ) from None
         # The current dose must be whole tablets of this strength (a new strength comes with a new dose if needed).
-        tablets_for(self.dose_level.dose_mg, self.tablet_strength_mg)
+        # clinical-reference: section 1 ("refuse a level whose dose is not a whole number of that patient's tablets")
+        check_whole_tablets(self.regimen, self.level, self.tablet_strength_mg)
 
     @property
     def regimen_data(self) -> Regimen:
@@ -210,10 +250,22 @@ def reduce(plan: Plan, tablet_strength_mg: int | None = None) -> Plan:
     return replace(plan, level=lower.level, tablet_strength_mg=_strength(plan, tablet_strength_mg))
 
 
-def hold(plan: Plan) -> Plan:
-    """Hold (interrupt) selinexor at the current level."""
+def hold(plan: Plan, dexamethasone: DexamethasoneOnHold | str | None = None) -> Plan:
+    """Hold (interrupt) selinexor at the current level; with dexamethasone, the care team says what happens to it.
+
+    clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs"): for a regimen with
+    dexamethasone the choice (continue as prescribed / hold too) is required, never assumed.
+    """
     _refuse_if_discontinued(plan, "hold")
-    return replace(plan, status=PlanStatus.HELD)
+    if plan.regimen_data.dexamethasone_days == "none":
+        return replace(plan, status=PlanStatus.HELD, dexamethasone_on_hold=DexamethasoneOnHold.CONTINUE)
+    if dexamethasone is None or str(getattr(dexamethasone, "value", dexamethasone)) not in (
+            DexamethasoneOnHold.CONTINUE.value, DexamethasoneOnHold.HOLD.value):
+        raise ClinicalValidationError(
+            "dexamethasone_on_hold",
+            "Choose what happens to dexamethasone while selinexor is on hold: continue as prescribed, or hold it too.",
+        )
+    return replace(plan, status=PlanStatus.HELD, dexamethasone_on_hold=DexamethasoneOnHold(dexamethasone))
 
 
 def resume(plan: Plan, level: int | None = None, tablet_strength_mg: int | None = None) -> Plan:

@@ -15,11 +15,15 @@ What the calendar holds for each local date on or after the start date (clinical
 * dexamethasone 20 mg: Xd with each selinexor dose; XVd on Day 1 (with the dose) and Day 2 (the next day, same time);
 * bortezomib clinic day (XVd): Day 1 of the first four weeks of each 35-day cycle counted from the start date, at 09:00 local;
 * weight prompt at the dose time: every dose day of the current level during the first 8 weeks, Day 1 after that (P-MONITOR);
-* blood test at 09:00 local: baseline on the start date, weekly to day 56 (the first 8 weeks), then every 28 days (P-MONITOR).
+* blood test at 09:00 local: baseline on the start date, weekly to day 56 (the first 8 weeks), then every 28 days; on a
+  dose day it is due before that day's dose (P-MONITOR): at 09:00 or 2 hours before the dose, whichever is earlier.
 
-Held plans have no selinexor, antiemetic or dexamethasone events; monitoring (weight prompts, blood tests) and the
-bortezomib clinic days go on, since selinexor being held does not hold bortezomib, and monitoring decides when to resume.
+Held plans have no selinexor or antiemetic events; monitoring (weight prompts, blood tests) and the bortezomib clinic
+days go on, since selinexor being held does not hold bortezomib, and monitoring decides when to resume. Dexamethasone
+goes on during a hold on its usual days when the care team chose "continue" (`Plan.dexamethasone_on_hold`), and stops
+when they chose "hold" (clinical reference section 1: a hold never silently stops the partner drugs).
 Discontinued plans have no events at all: what happens next is a new plan from the care team.
+(Just over 400 lines on purpose: every calendar fact lives here, so that reminders, pages and previews agree.)
 The whole calendar follows the plan's current level (the ladder changes the pattern, clinical reference section 1).
 """
 
@@ -31,7 +35,7 @@ from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.clinical.errors import ClinicalValidationError
-from server.clinical.regimens import Plan, PlanStatus
+from server.clinical.regimens import DexamethasoneOnHold, Plan, PlanStatus
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -41,6 +45,9 @@ CLINIC_EVENT_TIME = time(9, 0)
 # clinical-reference: P-MONITOR ("weekly for the first 8 weeks, then at least monthly")
 FIRST_WEEKS_DAYS = 56
 MONTHLY_INTERVAL_DAYS = 28  # "monthly" read as every 4 weeks: never longer apart than a calendar month
+
+# clinical-reference: P-MONITOR ("A blood test due on a dose day is due before that day's dose ... at least 2 hours")
+BLOOD_TEST_BEFORE_DOSE = timedelta(hours=2)
 
 # clinical-reference: section 1, row XVd ("Day 1 weekly x4 then 1 week off (35-day cycle)")
 BORTEZOMIB_CYCLE_DAYS = 35
@@ -186,6 +193,24 @@ def is_blood_test_day(setup: ScheduleSetup, d: date) -> bool:
     return (n - FIRST_WEEKS_DAYS) % MONTHLY_INTERVAL_DAYS == 0
 
 
+def blood_test_local(setup: ScheduleSetup, d: date) -> datetime:
+    """When the blood test of local date `d` is due: 09:00, or on a dose day BLOOD_TEST_BEFORE_DOSE before the dose
+    when that is earlier, so that a result can stop the dose. clinical-reference: P-MONITOR"""
+    clinic_local = resolve_local(d, CLINIC_EVENT_TIME, setup.zone)
+    dose = dose_on_local_date(setup, d)
+    if dose is None:
+        return clinic_local
+    return min(clinic_local, (dose.utc - BLOOD_TEST_BEFORE_DOSE).astimezone(setup.zone))
+
+
+def dose_after_blood_test(setup: ScheduleSetup, test: ScheduledEvent) -> ScheduledEvent | None:
+    """The selinexor dose of the day a blood-test event belongs to, or None when that day has no dose."""
+    for d in (test.local.date(), test.local.date() + timedelta(days=1)):
+        if is_blood_test_day(setup, d) and blood_test_local(setup, d) == test.local:
+            return dose_on_local_date(setup, d)
+    return None
+
+
 def is_weight_prompt_day(setup: ScheduleSetup, d: date) -> bool:
     """Dose days of the current pattern in the first 8 weeks, Day 1 after. clinical-reference: P-MONITOR"""
     if d < setup.start_date:
@@ -215,31 +240,69 @@ def events_on_local_date(setup: ScheduleSetup, d: date) -> list[ScheduledEvent]:
 
     if is_blood_test_day(setup, d):
         kind_note = "baseline blood tests" if d == setup.start_date else "blood tests"
-        events.append(_event(EventKind.BLOOD_TEST, clinic_local, note=f"{kind_note}: CBC with differential, chemistry including sodium"))
+        when = " (before today's selinexor dose)" if dose_on_local_date(setup, d) is not None else ""
+        events.append(_event(EventKind.BLOOD_TEST, blood_test_local(setup, d),
+                             note=f"{kind_note}: CBC with differential, chemistry including sodium{when}"))
     if is_bortezomib_day(setup, d):
         events.append(_event(EventKind.BORTEZOMIB_CLINIC, clinic_local, note=regimen.bortezomib))
     if is_weight_prompt_day(setup, d):
         events.append(_event(EventKind.WEIGHT_PROMPT, dose_local, note="weigh yourself"))
 
-    if plan.status is PlanStatus.ACTIVE:
-        if is_dose_day(setup, d):
-            dose = _dose_event(setup, d)
-            antiemetic_utc = dose.utc - timedelta(minutes=setup.antiemetic_offset_min)
-            events.append(
-                _event(EventKind.ANTIEMETIC, antiemetic_utc.astimezone(setup.zone),
-                       note=f"anti-nausea medicine {setup.antiemetic_offset_min} minutes before selinexor")
-            )
-            # clinical-reference: section 1, Xd ("dexamethasone 20 mg on each selinexor day")
-            if regimen.dexamethasone_days == "with_each_dose" or (
-                regimen.dexamethasone_days == "days_1_and_2" and day_number(setup, d) == 1
-            ):
-                events.append(_event(EventKind.DEXAMETHASONE, dose_local, regimen.dexamethasone_mg, None, regimen.dexamethasone))
-            events.append(dose)
-        # clinical-reference: section 1, XVd ("dexamethasone 20 mg Days 1 & 2"): Day 2 is the day after a Day 1 dose
-        yesterday = d - timedelta(days=1)
-        if regimen.dexamethasone_days == "days_1_and_2" and day_number(setup, yesterday) == 1:
-            events.append(_event(EventKind.DEXAMETHASONE, dose_local, regimen.dexamethasone_mg, None, regimen.dexamethasone))
+    dose: ScheduledEvent | None = None
+    if plan.status is PlanStatus.ACTIVE and is_dose_day(setup, d):
+        dose = _dose_event(setup, d)
+        antiemetic_utc = dose.utc - timedelta(minutes=setup.antiemetic_offset_min)
+        events.append(
+            _event(EventKind.ANTIEMETIC, antiemetic_utc.astimezone(setup.zone),
+                   note=f"anti-nausea medicine {setup.antiemetic_offset_min} minutes before selinexor")
+        )
+    # listed before the selinexor dose at the same instant (the order patients see on Today)
+    if takes_dexamethasone(setup) and is_dexamethasone_day(setup, d):
+        events.append(_event(EventKind.DEXAMETHASONE, dose_local, regimen.dexamethasone_mg, None, regimen.dexamethasone))
+    if dose is not None:
+        events.append(dose)
     return events
+
+
+def takes_dexamethasone(setup: ScheduleSetup) -> bool:
+    """Whether the plan's dexamethasone goes on now: active plans, and held plans whose hold keeps it.
+
+    clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs")
+    """
+    plan = setup.plan
+    if plan.regimen_data.dexamethasone_days == "none":
+        return False
+    if plan.status is PlanStatus.ACTIVE:
+        return True
+    return plan.status is PlanStatus.HELD and plan.dexamethasone_on_hold is DexamethasoneOnHold.CONTINUE
+
+
+def is_dexamethasone_day(setup: ScheduleSetup, d: date) -> bool:
+    """A dexamethasone day of the current level's pattern (whatever the plan's status).
+
+    Xd: each selinexor dose day; XVd: Day 1 and Day 2 (the day after Day 1). During a hold the days stay the
+    pattern's days, as prescribed.
+    """
+    days = setup.plan.regimen_data.dexamethasone_days
+    # clinical-reference: section 1, Xd ("dexamethasone 20 mg on each selinexor day")
+    if days == "with_each_dose":
+        return is_dose_day(setup, d)
+    # clinical-reference: section 1, XVd ("dexamethasone 20 mg Days 1 & 2"): Day 2 is the day after a Day 1
+    if days == "days_1_and_2":
+        return day_number(setup, d) == 1 or day_number(setup, d - timedelta(days=1)) == 1
+    return False
+
+
+def dexamethasone_weekdays(setup: ScheduleSetup) -> tuple[int, ...]:
+    """The weekdays (Monday = 0) of the pattern's dexamethasone days, in week order; empty without dexamethasone."""
+    days = setup.plan.regimen_data.dexamethasone_days
+    if days == "with_each_dose":
+        weekdays = [setup.day1_weekday] + ([setup.day3_weekday] if setup.plan.dose_level.twice_weekly else [])
+    elif days == "days_1_and_2":
+        weekdays = [setup.day1_weekday, (setup.day1_weekday + 1) % 7]
+    else:
+        return ()
+    return tuple(sorted(weekdays))
 
 
 def _sort_key(event: ScheduledEvent) -> tuple[datetime, int]:

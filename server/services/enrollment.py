@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from ..clinical.errors import ClinicalValidationError
 from ..clinical.grading import lb_to_kg
-from ..clinical.regimens import REGIMENS, Plan, PlanStatus
+from ..clinical.regimens import REGIMENS, TABLET_STRENGTH_MG_DEFAULT, TABLET_STRENGTHS_MG, Plan, PlanStatus
 from ..clinical.schedule import WEEKDAYS, ScheduleSetup
 from ..context import AppContext
 from ..db import session_scope
@@ -104,6 +104,8 @@ class EnrollmentForm(FormModel):
         "timezone": "Choose the patient's time zone, e.g. America/New_York.",
         "regimen": f"Regimen must be one of: {', '.join(REGIMENS)}.",
         "start_level": "Start level must be a whole number.",
+        "tablet_strength_mg": "Tablet strength must be one of: " + ", ".join(f"{mg} mg" for mg in TABLET_STRENGTHS_MG)
+                              + ".",
         "start_date": "Start date must be a date like 2026-03-02.",
         "day1_weekday": "Day 1 weekday must be a whole number.",
         "day3_weekday": "Day 3 weekday must be a whole number.",
@@ -126,6 +128,10 @@ class EnrollmentForm(FormModel):
     timezone: Annotated[Text, _one_of(time_zones(), "Choose the patient's time zone, e.g. America/New_York.")]
     regimen: Annotated[Text, _one_of(REGIMENS, f"Regimen must be one of: {', '.join(REGIMENS)}.")]
     start_level: int = 0  # its upper bound depends on the regimen: checked across fields
+    # clinical-reference: section 1 (strength per patient, chosen from the list; default 20 mg)
+    tablet_strength_mg: Annotated[int, _one_of(TABLET_STRENGTHS_MG, "Tablet strength must be one of: "
+                                               + ", ".join(f"{mg} mg" for mg in TABLET_STRENGTHS_MG) + ".")] = \
+        TABLET_STRENGTH_MG_DEFAULT
     start_date: IsoDate
     day1_weekday: Annotated[int, _between(0, 6, "Day 1 weekday")] = 0
     day3_weekday: Annotated[int, _between(0, 6, "Day 3 weekday")] = 2
@@ -154,6 +160,7 @@ class Enrollment:
     timezone: str
     regimen: str
     start_level: int
+    tablet_strength_mg: int
     start_date: date
     day1_weekday: int
     day3_weekday: int
@@ -221,7 +228,8 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
     if not errors:
         # The clinical core has the last word on the schedule (whole tablets, Day 1/Day 3, time zone).
         try:
-            ScheduleSetup(plan=Plan(regimen=form.regimen, level=form.start_level, status=PlanStatus.ACTIVE),
+            ScheduleSetup(plan=Plan(regimen=form.regimen, level=form.start_level, status=PlanStatus.ACTIVE,
+                                    tablet_strength_mg=form.tablet_strength_mg),
                           start_date=form.start_date, day1_weekday=day1, day3_weekday=day3,
                           dose_time=form.dose_time, timezone=form.timezone,
                           antiemetic_offset_min=form.antiemetic_offset_min)
@@ -231,7 +239,8 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
         raise FieldErrors(errors)
     return Enrollment(first_name=form.first_name, last_name=form.last_name, date_of_birth=form.date_of_birth,
                       mrn=form.mrn, phone_e164=phone, language=form.language, timezone=form.timezone,
-                      regimen=form.regimen, start_level=form.start_level, start_date=form.start_date,
+                      regimen=form.regimen, start_level=form.start_level,
+                      tablet_strength_mg=form.tablet_strength_mg, start_date=form.start_date,
                       day1_weekday=day1, day3_weekday=day3, dose_time=form.dose_time,
                       antiemetic_name=form.antiemetic_name, antiemetic_offset_min=form.antiemetic_offset_min,
                       dexamethasone_instruction=dex, baseline_weight_kg=kg, weight_unit=unit,
@@ -263,7 +272,8 @@ def enroll_patient(ctx: AppContext, staff: Staff, form: EnrollmentForm, *, ip: s
             timezone=data.timezone, baseline_weight_kg=data.baseline_weight_kg, weight_unit=data.weight_unit,
             usual_stools_per_day=data.usual_stools_per_day, channel_preference=data.channel_preference,
             sms_consent=data.sms_consent, sms_consent_at=now if data.sms_consent else None,
-            drug_names_in_messages=data.drug_names_in_messages, enrolled_by_staff_id=staff.id, created_at=now,
+            drug_names_in_messages=data.drug_names_in_messages, tablet_strength_mg=data.tablet_strength_mg,
+            enrolled_by_staff_id=staff.id, created_at=now,
         )
         session.add(patient)
         session.flush()

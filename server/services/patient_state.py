@@ -42,7 +42,7 @@ def schedule_setup(patient: Patient, plan: TreatmentPlan) -> ScheduleSetup:
     """The clinical schedule for a plan version in the patient's own time zone."""
     return ScheduleSetup(
         plan=Plan(regimen=plan.regimen, level=plan.dose_level, status=PlanStatus(plan.status),
-                  tablet_strength_mg=patient.tablet_strength_mg),
+                  tablet_strength_mg=patient.tablet_strength_mg, dexamethasone_on_hold=plan.dexamethasone_on_hold),
         start_date=plan.start_date,
         day1_weekday=plan.day1_weekday,
         day3_weekday=plan.day3_weekday,

@@ -16,7 +16,8 @@ from sqlmodel import Session, select
 from ..clinical.grading import QUESTIONS
 from ..clinical.regimens import PlanStatus
 from ..clinical.rules import FEVER_C
-from ..clinical.schedule import (EventKind, ScheduledEvent, ScheduleSetup, dose_on_local_date, events_on_local_date,
+from ..clinical.schedule import (EventKind, ScheduledEvent, ScheduleSetup, dexamethasone_weekdays, dose_on_local_date,
+                                 events_on_local_date,
                                  is_dose_day, next_dose, resolve_local)
 from ..errors import NotFound
 from ..i18n import locale_for
@@ -98,6 +99,21 @@ class TodayView:
     next_dose: ScheduledEvent | None  # the first dose after today
     week: list[WeekDay]
     recent: list[RecentEntry]
+
+    @property
+    def dexamethasone_during_hold(self) -> str:
+        """'continue' or 'hold' while selinexor is held on a plan with dexamethasone, '' otherwise.
+
+        clinical-reference: section 1 (the patient is told the staff choice in words)
+        """
+        if self.setup.plan.status is not PlanStatus.HELD or not dexamethasone_weekdays(self.setup):
+            return ""
+        return self.setup.plan.dexamethasone_on_hold.value
+
+    @property
+    def dexamethasone_weekdays(self) -> tuple[int, ...]:
+        """The weekdays (Monday = 0) of the plan's dexamethasone days."""
+        return dexamethasone_weekdays(self.setup)
 
     @property
     def dexamethasone_today(self) -> bool:

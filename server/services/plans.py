@@ -38,8 +38,12 @@ class ScheduleChange:
 
 def change_plan(ctx: AppContext, patient_id: int, *, staff_id: int, operation: str, reason: str,
                 level: int | None = None, hold_rule: str | None = None, schedule: ScheduleChange | None = None,
-                ip: str | None = None) -> TreatmentPlan:
-    """Apply one staff decision to the current plan; returns the new version."""
+                dexamethasone_on_hold: str | None = None, ip: str | None = None) -> TreatmentPlan:
+    """Apply one staff decision to the current plan; returns the new version.
+
+    Holding a plan with dexamethasone needs `dexamethasone_on_hold` (continue / hold): clinical-reference section 1,
+    a selinexor hold never silently stops the partner drugs.
+    """
     now = ctx.clock.now()
     if operation not in OPERATIONS:
         raise FieldError("operation", f"Must be one of: {', '.join(OPERATIONS)}.")
@@ -50,10 +54,10 @@ def change_plan(ctx: AppContext, patient_id: int, *, staff_id: int, operation: s
         patient = get_patient(session, patient_id)
         old = current_plan(session, patient_id)
         plan = Plan(regimen=old.regimen, level=old.dose_level, status=PlanStatus(old.status),
-                    tablet_strength_mg=patient.tablet_strength_mg)
+                    tablet_strength_mg=patient.tablet_strength_mg, dexamethasone_on_hold=old.dexamethasone_on_hold)
         try:
             if operation == "hold":
-                plan = regimens.hold(plan)
+                plan = regimens.hold(plan, dexamethasone_on_hold or None)
             elif operation == "resume":
                 plan = regimens.resume(plan, level)
             elif operation == "reduce":
@@ -75,8 +79,15 @@ def change_plan(ctx: AppContext, patient_id: int, *, staff_id: int, operation: s
         replan_patient(session, patient, now, PlanningOptions.from_settings(ctx.settings))
         audit(session, staff_id=staff_id, action=f"plan.{operation}", patient_id=patient_id, now=now, ip=ip,
               detail=f"v{old.version} {old.regimen} L{old.dose_level} {old.status} -> v{new.version} "
-                     f"L{new.dose_level} {new.status}: {reason}")
+                     f"L{new.dose_level} {new.status}{_dexamethasone_words(new)}: {reason}")
         return new
+
+
+def _dexamethasone_words(plan: TreatmentPlan) -> str:
+    """' (dexamethasone: continue)' for a held plan with dexamethasone, '' otherwise (audit detail)."""
+    if plan.status != PlanStatus.HELD.value or regimens.REGIMENS[plan.regimen].dexamethasone_days == "none":
+        return ""
+    return f" (dexamethasone: {plan.dexamethasone_on_hold})"
 
 
 def _next_version(old: TreatmentPlan, plan: Plan, *, staff_id: int, reason: str, now: datetime,
@@ -86,7 +97,8 @@ def _next_version(old: TreatmentPlan, plan: Plan, *, staff_id: int, reason: str,
         status=plan.status.value, start_date=old.start_date, day1_weekday=old.day1_weekday,
         day3_weekday=old.day3_weekday, dose_time=old.dose_time, antiemetic_name=old.antiemetic_name,
         antiemetic_offset_min=old.antiemetic_offset_min, dexamethasone_instruction=old.dexamethasone_instruction,
-        hold_rule=hold_rule, reason=reason, changed_by_staff_id=staff_id, created_at=now,
+        hold_rule=hold_rule, dexamethasone_on_hold=plan.dexamethasone_on_hold.value, reason=reason,
+        changed_by_staff_id=staff_id, created_at=now,
     )
 
 

@@ -35,9 +35,28 @@ def test_schedule_prints_the_events_as_json():
 
 
 def test_schedule_of_a_held_plan_has_no_doses():
-    result = invoke(schedule_command, SCHEDULE_ARGS + ["--status", "held"])
+    result = invoke(schedule_command, SCHEDULE_ARGS + ["--status", "held", "--dexamethasone-on-hold", "hold"])
     kinds = {e["kind"] for e in json.loads(result.stdout)}
     assert not kinds & {"selinexor_dose", "antiemetic", "dexamethasone"}
+
+
+def test_schedule_of_a_held_plan_keeps_dexamethasone_when_staff_chose_continue():
+    # clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs")
+    result = invoke(schedule_command, SCHEDULE_ARGS + ["--status", "held", "--dexamethasone-on-hold", "continue"])
+    assert result.exit_code == 0, result.output
+    events = json.loads(result.stdout)
+    assert not {e["kind"] for e in events} & {"selinexor_dose", "antiemetic"}
+    dexa = [(e["local"], e["dose_mg"]) for e in events if e["kind"] == "dexamethasone"]
+    assert dexa == [("2026-03-02T08:00:00-05:00", 20), ("2026-03-04T08:00:00-05:00", 20),
+                    ("2026-03-09T08:00:00-04:00", 20), ("2026-03-11T08:00:00-04:00", 20)]
+
+
+def test_schedule_of_a_held_plan_with_dexamethasone_needs_the_choice():
+    result = invoke(schedule_command, SCHEDULE_ARGS + ["--status", "held"])
+    assert result.exit_code == 2
+    assert "--dexamethasone-on-hold" in result.stderr and "continue or hold" in result.stderr
+    dlbcl = [a if a != "Xd" else "DLBCL" for a in SCHEDULE_ARGS]
+    assert invoke(schedule_command, dlbcl + ["--status", "held"]).exit_code == 0  # no dexamethasone to decide
 
 
 def test_schedule_options_for_offset_and_tablet_strength():

@@ -6,6 +6,7 @@ from server.clinical.grading import ClinicalValidationError
 from server.clinical.regimens import (
     REGIMENS,
     TABLET_STRENGTH_MG_DEFAULT,
+    DexamethasoneOnHold,
     DoseLevel,
     Plan,
     PlanStatus,
@@ -115,7 +116,7 @@ def test_reducing_to_a_dose_the_tablets_cannot_make_asks_for_a_new_strength():
     with pytest.raises(ClinicalValidationError):
         reduce(plan)  # 80 mg is not whole 50 mg tablets
     assert reduce(plan, tablet_strength_mg=40) == Plan("XVd", 1, tablet_strength_mg=40)
-    assert resume(hold(plan), level=2, tablet_strength_mg=20).tablets == 3
+    assert resume(hold(plan, "continue"), level=2, tablet_strength_mg=20).tablets == 3
 
 
 @pytest.mark.parametrize("regimen,level", [("Xd", -1), ("Xd", 4), ("Xx", 0), ("DLBCL", True)])
@@ -125,7 +126,30 @@ def test_plan_refuses_unknown_regimen_or_level(regimen, level):
 
 
 def test_hold_keeps_the_level():
-    assert hold(Plan("Xd", 1)) == Plan("Xd", 1, PlanStatus.HELD)
+    assert hold(Plan("Xd", 1), "hold") == Plan("Xd", 1, PlanStatus.HELD, dexamethasone_on_hold=DexamethasoneOnHold.HOLD)
+
+
+@pytest.mark.parametrize("regimen", ["Xd", "XVd"])
+def test_holding_a_plan_with_dexamethasone_needs_the_staff_choice(regimen):
+    # clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs")
+    for missing in (None, "", "stop"):
+        with pytest.raises(ClinicalValidationError) as err:
+            hold(Plan(regimen, 0), missing)
+        assert err.value.field == "dexamethasone_on_hold"
+        assert "continue as prescribed, or hold it too" in err.value.message
+    assert hold(Plan(regimen, 0), "continue").dexamethasone_on_hold is DexamethasoneOnHold.CONTINUE
+    assert hold(Plan(regimen, 0), DexamethasoneOnHold.HOLD).dexamethasone_on_hold is DexamethasoneOnHold.HOLD
+
+
+def test_holding_a_plan_without_dexamethasone_needs_no_choice():
+    assert hold(Plan("DLBCL", 0)).status is PlanStatus.HELD
+
+
+def test_the_dexamethasone_choice_survives_reduce_while_held():
+    held = hold(Plan("Xd", 0), "hold")
+    assert reduce(held).dexamethasone_on_hold is DexamethasoneOnHold.HOLD
+    with pytest.raises(ClinicalValidationError):
+        Plan("Xd", 0, PlanStatus.HELD, dexamethasone_on_hold="maybe")
 
 
 def test_resume_at_a_chosen_level():

@@ -9,13 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.clinical.grading import ClinicalValidationError
-from server.clinical.regimens import REGIMENS, Plan, PlanStatus, reduce
+from server.clinical.regimens import REGIMENS, DexamethasoneOnHold, Plan, PlanStatus, reduce
 from server.clinical.schedule import (
     WEEKDAYS,
     EventKind,
     ScheduleSetup,
     dose_on_local_date,
     events_between,
+    dexamethasone_weekdays,
     events_for_local_days,
     next_dose,
     resolve_local,
@@ -27,8 +28,8 @@ UTC = timezone.utc
 
 
 def setup_for(regimen="Xd", level=0, status=PlanStatus.ACTIVE, start=START, day1=MON, dose_time=time(8, 0),
-              tz="America/New_York", offset=30, strength=20):
-    return ScheduleSetup(plan=Plan(regimen, level, status, strength), start_date=start, day1_weekday=day1,
+              tz="America/New_York", offset=30, strength=20, dexamethasone_on_hold=DexamethasoneOnHold.CONTINUE):
+    return ScheduleSetup(plan=Plan(regimen, level, status, strength, dexamethasone_on_hold), start_date=start, day1_weekday=day1,
                          day3_weekday=(day1 + 2) % 7, dose_time=dose_time, timezone=tz, antiemetic_offset_min=offset)
 
 
@@ -114,7 +115,7 @@ def test_no_events_before_the_start_date():
 
 @pytest.mark.parametrize("status", [PlanStatus.HELD, PlanStatus.DISCONTINUED])
 def test_held_or_discontinued_plans_have_no_dose_events(status):
-    setup = setup_for("XVd", 0, status=status)
+    setup = setup_for("XVd", 0, status=status, dexamethasone_on_hold=DexamethasoneOnHold.HOLD)
     events = events_for_local_days(setup, START, 28)
     assert not {e.kind for e in events} & {EventKind.SELINEXOR_DOSE, EventKind.ANTIEMETIC, EventKind.DEXAMETHASONE}
     assert next_dose(setup, datetime(2026, 3, 1, tzinfo=UTC)) is None
@@ -122,8 +123,38 @@ def test_held_or_discontinued_plans_have_no_dose_events(status):
 
 
 def test_held_plan_keeps_monitoring_and_clinic_days():
-    kinds = {e.kind for e in events_for_local_days(setup_for("XVd", 0, status=PlanStatus.HELD), START, 28)}
+    setup = setup_for("XVd", 0, status=PlanStatus.HELD, dexamethasone_on_hold=DexamethasoneOnHold.HOLD)
+    kinds = {e.kind for e in events_for_local_days(setup, START, 28)}
     assert kinds == {EventKind.WEIGHT_PROMPT, EventKind.BLOOD_TEST, EventKind.BORTEZOMIB_CLINIC}
+
+
+@pytest.mark.parametrize("regimen,level,days", [
+    ("Xd", 0, [0, 2, 7, 9]),  # Days 1 and 3 (Mon, Wed)
+    ("Xd", 1, [0, 7]),  # once weekly at level 1: Day 1 only
+    ("XVd", 0, [0, 1, 7, 8]),  # Days 1 and 2 (Mon, Tue)
+])
+def test_a_hold_that_keeps_dexamethasone_keeps_its_days_and_nothing_else(regimen, level, days):
+    # clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs")
+    active = events_for_local_days(setup_for(regimen, level), START, 14)
+    held = events_for_local_days(setup_for(regimen, level, status=PlanStatus.HELD), START, 14)
+    dexa = of_kind(held, EventKind.DEXAMETHASONE)
+    assert [(e.local.date() - START).days for e in dexa] == days
+    assert dexa == of_kind(active, EventKind.DEXAMETHASONE)  # same instants and doses as prescribed
+    assert {e.dose_mg for e in dexa} == {20}
+    assert not of_kind(held, EventKind.SELINEXOR_DOSE) and not of_kind(held, EventKind.ANTIEMETIC)
+
+
+def test_a_hold_of_dlbcl_has_no_dexamethasone_to_keep():
+    held = events_for_local_days(setup_for("DLBCL", 0, status=PlanStatus.HELD), START, 14)
+    assert not of_kind(held, EventKind.DEXAMETHASONE)
+
+
+@pytest.mark.parametrize("regimen,level,day1,expected", [
+    ("Xd", 0, MON, (0, 2)), ("Xd", 1, MON, (0,)), ("XVd", 0, MON, (0, 1)), ("XVd", 0, SUN, (0, 6)),
+    ("Xd", 0, 5, (0, 5)), ("DLBCL", 0, MON, ()),
+])
+def test_dexamethasone_weekdays_follow_the_level(regimen, level, day1, expected):
+    assert dexamethasone_weekdays(setup_for(regimen, level, day1=day1)) == expected
 
 
 def test_discontinued_plan_has_no_events_at_all():
@@ -156,8 +187,32 @@ def test_antiemetic_offset_is_configurable():
 def test_antiemetic_for_an_early_dose_falls_on_the_evening_before():
     setup = setup_for(dose_time=time(0, 15))
     window = events_between(setup, datetime(2026, 3, 1, 12, tzinfo=UTC), datetime(2026, 3, 2, 5, tzinfo=UTC))
-    assert [e.kind for e in window] == [EventKind.ANTIEMETIC]
-    assert window[0].local == datetime(2026, 3, 1, 23, 45, tzinfo=ZoneInfo("America/New_York"))
+    # P-MONITOR (reference v2): the start date's baseline blood test is due 2 h before that 00:15 dose
+    assert [e.kind for e in window] == [EventKind.BLOOD_TEST, EventKind.ANTIEMETIC]
+    assert window[0].local == datetime(2026, 3, 1, 22, 15, tzinfo=ZoneInfo("America/New_York"))
+    assert window[1].local == datetime(2026, 3, 1, 23, 45, tzinfo=ZoneInfo("America/New_York"))
+
+
+@pytest.mark.parametrize("dose_time,expected", [
+    (time(10, 59), time(8, 59)),  # below 11:00: 2 h before the dose
+    (time(11, 0), time(9, 0)),  # at: 09:00 is exactly 2 h before
+    (time(11, 1), time(9, 0)),  # above: 09:00 as usual
+    (time(8, 0), time(6, 0)),
+])
+def test_a_blood_test_on_a_dose_day_is_due_at_least_2_hours_before_the_dose(dose_time, expected):
+    setup = setup_for(dose_time=dose_time)
+    for day in (START, START + timedelta(days=7)):  # baseline and week 2, both Mondays (dose days)
+        [test] = of_kind(events_for_local_days(setup, day, 1), EventKind.BLOOD_TEST)
+        assert test.local.time() == expected and "before today's selinexor dose" in test.note
+        assert dose_on_local_date(setup, day).utc - test.utc >= timedelta(hours=2)
+
+
+def test_a_blood_test_on_a_day_without_a_dose_stays_at_09_00():
+    setup = setup_for(day1=TUE, dose_time=time(8, 0), start=START)  # the start date (Monday) is not a dose day
+    [test] = of_kind(events_for_local_days(setup, START, 1), EventKind.BLOOD_TEST)
+    assert test.local.time() == time(9, 0) and "before" not in test.note
+    held = setup_for(status=PlanStatus.HELD, dose_time=time(8, 0))  # no dose while held
+    assert of_kind(events_for_local_days(held, START, 1), EventKind.BLOOD_TEST)[0].local.time() == time(9, 0)
 
 
 def test_events_between_is_half_open_and_sorted():
@@ -295,7 +350,9 @@ def setups(draw, status=None):
     dose_time = draw(st.times())
     tz = draw(st.sampled_from(ZONES))
     offset = draw(st.integers(0, 240))
-    return ScheduleSetup(Plan(regimen, level, status), start, day1, (day1 + 2) % 7, dose_time.replace(microsecond=0), tz, offset)
+    dexamethasone_on_hold = draw(st.sampled_from(list(DexamethasoneOnHold)))
+    return ScheduleSetup(Plan(regimen, level, status, dexamethasone_on_hold=dexamethasone_on_hold), start, day1,
+                         (day1 + 2) % 7, dose_time.replace(microsecond=0), tz, offset)
 
 
 @settings(max_examples=60, deadline=None)
@@ -323,9 +380,17 @@ def test_every_antiemetic_precedes_its_dose_by_the_offset(setup, skip_days, days
 
 @settings(max_examples=40, deadline=None)
 @given(setups(status=PlanStatus.HELD), st.integers(0, 60), st.integers(1, 35))
-def test_no_dose_events_while_held(setup, skip_days, days):
-    events = events_for_local_days(setup, setup.start_date + timedelta(days=skip_days), days)
-    assert not [e for e in events if e.kind in (EventKind.SELINEXOR_DOSE, EventKind.ANTIEMETIC, EventKind.DEXAMETHASONE)]
+def test_nothing_while_held_except_what_staff_chose_to_keep(setup, skip_days, days):
+    first = setup.start_date + timedelta(days=skip_days)
+    events = events_for_local_days(setup, first, days)
+    assert not [e for e in events if e.kind in (EventKind.SELINEXOR_DOSE, EventKind.ANTIEMETIC)]
+    dexa = of_kind(events, EventKind.DEXAMETHASONE)
+    if setup.plan.dexamethasone_on_hold is DexamethasoneOnHold.HOLD:
+        assert dexa == []
+    else:  # kept: exactly the dexamethasone the active plan prescribes, nothing else
+        active = ScheduleSetup(Plan(setup.plan.regimen, setup.plan.level), setup.start_date, setup.day1_weekday,
+                               setup.day3_weekday, setup.dose_time, setup.timezone, setup.antiemetic_offset_min)
+        assert dexa == of_kind(events_for_local_days(active, first, days), EventKind.DEXAMETHASONE)
 
 
 @settings(max_examples=60, deadline=None)

@@ -138,6 +138,8 @@ def test_staff_sees_a_new_alert_live_acknowledges_and_holds(browser, phone_devic
         expect(card.locator(".pill.ack")).to_contain_text("Acknowledged by Erin E2E")
         card.get_by_text("Act on the label").click()
         card.get_by_label("Reason").fill("Weight 12% below baseline; hold until weight recovers")
+        # clinical-reference §1: holding selinexor says what happens to dexamethasone (required for Xd/XVd)
+        card.get_by_label("is held too").check()
         card.get_by_role("button", name="Hold selinexor").click()
         card = staff.locator(".alert-card", has_text="Marsh, Elena")
         expect(card.locator(".plan-status")).to_have_text("held")
@@ -153,6 +155,7 @@ def test_staff_sees_a_new_alert_live_acknowledges_and_holds(browser, phone_devic
         # 7. The patient's Today shows the hold; the reminders for the held doses are cancelled.
         phone.goto(live_server.url("/today"))
         expect(phone.get_by_role("heading", name="Selinexor is on hold")).to_be_visible()
+        expect(phone.get_by_text("Do not take dexamethasone until your care team tells you to.")).to_be_visible()
         phone.screenshot(path=artifacts_dir / "staff-06-patient-today-held.png", full_page=True)
         held = _reminders(live_server, patient.id)
         assert {r.id for r in held} >= {r.id for r in planned if r.scheduled_for > datetime.now(timezone.utc)}

@@ -216,7 +216,8 @@ def test_push_patient_gets_an_encrypted_push_and_no_sms(ctx, channels, make_pati
     assert path == "/push/abc", headers
     assert {k.lower(): v for k, v in headers.items()}["authorization"].startswith("vapid t=")
     message = json.loads(http_ece.decrypt(body, private_key=key, auth_secret=auth, version="aes128gcm"))
-    assert message["title"] == "Riverside Oncology" and message["body"] == "You have blood tests today."
+    assert message["title"] == "Riverside Oncology" and message["body"] == ("You have blood tests today. "
+                                                                                 "Have them done before your 8:00 AM dose.")
     assert message["url"] == "http://testserver.local/"
     [row] = reminders_of(ctx.engine, pid, status="sent")
     assert row.channel == "push" and row.delivery_updated_at == clock.now()
@@ -240,7 +241,8 @@ def test_expired_push_subscription_is_removed_and_the_patient_falls_back_to_sms(
     [row] = reminders_of(ctx.engine, pid, status="sent")
     assert row.channel == "sms"
     assert [m["body"] for m in sms_provider.messages_to("+15553000901")] == [
-        "Riverside Oncology: You have blood tests today. http://testserver.local/"]
+        "Riverside Oncology: You have blood tests today. Have them done before your 8:00 AM dose. "
+        "http://testserver.local/"]
     with Session(ctx.engine) as session:
         assert session.exec(select(PushSubscription)).first() is None
 

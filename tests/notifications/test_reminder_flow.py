@@ -11,10 +11,12 @@ from collections import Counter
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import Session, select
 
 from notifications.dispatcher import dispatch_once
 from notifications.planner import run_planner
+from server.errors import FieldError
 from server.models import OutboundMessage, Staff
 from server.services.plans import change_plan
 
@@ -93,8 +95,9 @@ def test_reduction_to_once_weekly_cancels_the_wednesday_reminders(ctx, channels,
     sent = sent_kinds(ctx, sms_provider.messages_to(PHONE))
     dose_days = [local.date() for kind, local in sent if kind == "dose"]
     assert dose_days == [date(2026, 3, 2), date(2026, 3, 9)]  # Mondays only
-    monday = [m["body"] for m in sms_provider.messages_to(PHONE) if "dose:" in m["body"] or "mg" in m["body"]]
-    assert all("100 mg (5 tablets)" in body for body in monday)
+    # the dose reminders ("Time for your ..."; the nudge now names the next dose, "Your next dose: ...")
+    monday = [m["body"] for m in sms_provider.messages_to(PHONE) if "Time for your" in m["body"]]
+    assert monday and all("100 mg (5 tablets)" in body for body in monday)
 
 
 def test_hold_cancels_every_dose_reminder_and_resume_brings_them_back(ctx, channels, make_patient, clock):
@@ -102,14 +105,21 @@ def test_hold_cancels_every_dose_reminder_and_resume_brings_them_back(ctx, chann
     pid = make_patient(phone=PHONE)
     run_planner(ctx)
 
-    change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%", hold_rule="R-WT-10")
+    change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%", hold_rule="R-WT-10",
+                dexamethasone_on_hold="hold")
 
     rows = reminders_of(ctx.engine, pid)
     dose_rows = [r for r in rows if r.kind in ("antiemetic", "dose", "nudge", "dexamethasone")]
     assert dose_rows and {r.status for r in dose_rows} == {"cancelled"}
     assert {r.cancel_reason for r in dose_rows} == {"plan: selinexor on hold (plan v2)"}
     # Monitoring goes on while selinexor is held (clinical-reference P-MONITOR).
-    assert {r.status for r in rows if r.kind in ("weight", "blood_test")} == {"pending"}
+    assert {r.status for r in rows if r.kind == "weight"} == {"pending"}
+    # A dose-day blood test was due 2 h before the dose (P-MONITOR, reference v2); held, it is back at 09:00:
+    # every blood-test day keeps a pending reminder.
+    tests = [r for r in rows if r.kind == "blood_test"]
+    pending_days = {json.loads(r.payload)["day"] for r in tests if r.status == "pending"}
+    assert pending_days and {json.loads(r.payload)["day"] for r in tests} == pending_days
+    assert all(r.scheduled_for.astimezone(NY).hour == 9 for r in tests if r.status == "pending")
 
     clock.set(utc(2026, 3, 3, 15))
     change_plan(ctx, pid, staff_id=staff_id(ctx), operation="resume", level=0, reason="weight recovered")
@@ -117,6 +127,29 @@ def test_hold_cancels_every_dose_reminder_and_resume_brings_them_back(ctx, chann
     monday = [r for r in reminders_of(ctx.engine, pid, kind="dose") if '"2026-03-02"' in r.payload]
     assert [r.status for r in wednesday] == ["pending"]  # revived for the future
     assert [r.status for r in monday] == ["cancelled"]  # a past reminder is not revived to arrive late
+
+
+def test_a_hold_that_keeps_dexamethasone_keeps_its_reminders(ctx, channels, make_patient, clock, sms_provider):
+    # clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs": reminders follow it)
+    clock.set(utc(2026, 3, 2, 15))
+    pid = make_patient(phone=PHONE)
+    run_planner(ctx)
+    with pytest.raises(FieldError) as err:
+        change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%")
+    assert err.value.field == "dexamethasone_on_hold"
+    change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%", hold_rule="R-WT-10",
+                dexamethasone_on_hold="continue")
+
+    rows = reminders_of(ctx.engine, pid)
+    assert {r.status for r in rows if r.kind in ("antiemetic", "dose", "nudge")} == {"cancelled"}
+    dexa = [r for r in rows if r.kind == "dexamethasone" and r.status == "pending"]
+    # on its own now that no dose reminder carries it: Wednesday 4 and Monday 9 March ... at the dose time
+    assert [json.loads(r.payload)["day"] for r in dexa][:2] == ["2026-03-04", "2026-03-09"]
+    assert all(json.loads(r.payload)["dexamethasone_mg"] == 20 for r in dexa)
+    run_until(ctx, channels, clock, utc(2026, 3, 4, 14))
+    bodies = [m["body"] for m in sms_provider.messages_to(PHONE)]
+    assert any("(20 mg)" in b or "dexamethasone 20 mg" in b for b in bodies)
+    assert not any("tablets" in b for b in bodies)  # no selinexor dose reminder while held
 
 
 def test_nudge_goes_out_three_hours_after_an_unlogged_dose_and_not_after_a_logged_one(
@@ -137,6 +170,9 @@ def test_nudge_goes_out_three_hours_after_an_unlogged_dose_and_not_after_a_logge
     assert wednesday_nudge.status == "cancelled" and "already logged" in wednesday_nudge.cancel_reason
     nudge_body = [m["body"] for m in sms_provider.messages_to(PHONE) if "not logged" in m["body"]][0]
     assert "do not make it up" in nudge_body and "take it now" not in nudge_body.lower()
+    # clinical-reference P-MISSED ("missed or delayed"): skip it today and the next dose by name
+    assert "If you have not taken it yet, skip it today" in nudge_body
+    assert "Your next dose: Wednesday, March 4, 8:00 AM." in nudge_body
 
 
 def test_quiet_hours_defer_a_weight_prompt_but_never_a_dose_reminder(ctx, make_patient, clock):

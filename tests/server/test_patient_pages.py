@@ -83,13 +83,54 @@ def test_today_on_another_day_names_the_next_dose_day(engine, settings, signed_i
 def test_today_follows_a_hold_and_a_discontinuation(engine, settings, signed_in, clock, patient):
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
     phone = signed_in(patient)
-    change_plan(ctx, patient.id, staff_id=None, operation="hold", reason="weight loss", hold_rule="R-WT-10")
+    change_plan(ctx, patient.id, staff_id=None, operation="hold", reason="weight loss", hold_rule="R-WT-10",
+                dexamethasone_on_hold="hold")
     text = _text(phone.get("/today").text)
     assert "Selinexor is on hold" in text and "Do not take selinexor until your care team tells you to restart." in text
     assert "I took my selinexor now" not in text and "Next dose" not in text
     change_plan(ctx, patient.id, staff_id=None, operation="discontinue", reason="end of ladder")
     text = _text(phone.get("/today").text)
     assert "Selinexor has been stopped" in text and "Do not take any more selinexor tablets." in text
+
+
+@pytest.mark.parametrize("choice,english,spanish", [
+    ("continue", "Keep taking dexamethasone 20 mg on Mondays and Wednesdays.",
+     "Siga tomando dexametasona 20 mg los lunes y miércoles."),
+    ("hold", "Do not take dexamethasone until your care team tells you to.",
+     "No tome dexametasona hasta que su equipo de atención se lo indique."),
+])
+def test_today_says_what_happens_to_dexamethasone_during_a_hold(engine, settings, signed_in, clock, patient, choice,
+                                                                 english, spanish):
+    # clinical-reference §1: the patient is told the staff choice in words
+    ctx = AppContext(settings=settings, engine=engine, clock=clock)
+    phone = signed_in(patient)
+    assert "dexamethasone 20 mg on" not in _text(phone.get("/today").text)  # active: no hold sentence
+    change_plan(ctx, patient.id, staff_id=None, operation="hold", reason="fever", dexamethasone_on_hold=choice)
+    text = _text(phone.get("/today").text)
+    assert "Selinexor is on hold" in text and english in text
+    other = "Do not take dexamethasone" if choice == "continue" else "Keep taking dexamethasone"
+    assert other not in text
+    if choice == "continue":  # today is a Monday: today's dexamethasone with its time
+        assert "Dexamethasone 20 mg · 8:00 AM" in text
+    else:
+        assert "Dexamethasone 20 mg ·" not in text
+    phone.form("/settings/language", {"language": "es"})
+    assert spanish in _text(phone.get("/today").text)
+
+
+@pytest.mark.parametrize("offset", [0, 45, 180])
+def test_the_learn_page_says_the_patients_own_antiemetic_timing(engine, settings, signed_in, clock, patient, offset):
+    # clinical-reference P-ANTIEMETIC: timing is a per-patient setting, not a fixed 30 minutes
+    from server.services.plans import ScheduleChange
+    ctx = AppContext(settings=settings, engine=engine, clock=clock)
+    phone = signed_in(patient)
+    assert "about 30 minutes before selinexor" in _text(phone.get("/learn/how-to-take").text)
+    change_plan(ctx, patient.id, staff_id=None, operation="change_schedule", reason="later antiemetic",
+                schedule=ScheduleChange(antiemetic_offset_min=offset))
+    text = _text(phone.get("/learn/how-to-take").text)
+    assert f"about {offset} minutes before selinexor" in text and (offset == 30 or "about 30 minutes" not in text)
+    phone.form("/settings/language", {"language": "es"})
+    assert f"unos {offset} minutos antes del selinexor" in _text(phone.get("/learn/how-to-take").text)
 
 
 def test_dose_form_records_taken_now_and_shows_the_advice(phone, engine, patient):

@@ -30,7 +30,8 @@ def test_a_late_night_entry_belongs_to_the_patients_own_day(engine, settings, cl
 
 def test_held_plan_shows_no_dose_and_marks_the_pattern_days(engine, settings, patient, clock):
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
-    change_plan(ctx, patient.id, staff_id=None, operation="hold", reason="test", hold_rule="R-WT-10")
+    change_plan(ctx, patient.id, staff_id=None, operation="hold", reason="test", hold_rule="R-WT-10",
+                dexamethasone_on_hold="hold")
     view = today_view(engine, patient, clock.now())
     assert view.status == "held" and view.dose is None and view.next_dose is None
     assert [d.held for d in view.week][:3] == [True, False, True]

@@ -197,3 +197,47 @@ def test_vapid_keys_are_generated_once_and_kept(ctx):
     first = vapid_keys(ctx.engine, ctx.clock.now())
     assert vapid_keys(ctx.engine, ctx.clock.now()) == first
     assert len(first.public_key) == 87  # base64url of a 65-byte uncompressed P-256 point
+
+
+# ------------------------------------------------------------------------------------------------ blood tests (P-MONITOR)
+
+
+def _blood_test_reminders(dose_time: time, now: datetime, quiet=(time(21), time(7))):
+    from server.services.outbox.planning import desired_reminders
+    patient = Patient(id=1, clinic_id=1, first_name="A", last_name="B", date_of_birth=date(1950, 1, 1), mrn="M1",
+                      timezone="America/New_York", baseline_weight_kg=70, quiet_start=quiet[0], quiet_end=quiet[1],
+                      created_at=now)
+    plan = TreatmentPlan(patient_id=1, version=1, regimen="Xd", dose_level=0, status="active",
+                         start_date=date(2026, 3, 2), day1_weekday=0, day3_weekday=2, dose_time=dose_time,
+                         created_at=now)
+    return {w.payload["day"]: w for w in desired_reminders(patient, plan, now).values() if w.kind == "blood_test"}
+
+
+@pytest.mark.parametrize("dose_time,send_local,tomorrow", [
+    (time(8, 0), datetime(2026, 3, 8, 18, 0), True),  # 07:00 (end of quiet hours) would be 1 h before: evening before
+    (time(8, 59), datetime(2026, 3, 8, 18, 0), True),  # below: 07:00 is 1h59 before
+    (time(9, 0), datetime(2026, 3, 9, 7, 0), False),  # at: 07:00 is exactly 2 h before
+    (time(9, 1), datetime(2026, 3, 9, 7, 0), False),  # above
+    (time(13, 0), datetime(2026, 3, 9, 7, 0), False),  # test at 09:00, reminded 07:00 as before
+])
+def test_a_dose_day_blood_test_is_reminded_at_least_2_hours_before_the_dose(dose_time, send_local, tomorrow):
+    wants = _blood_test_reminders(dose_time, utc(2026, 3, 5, 12))
+    monday = wants["2026-03-09"]  # week 2, a dose day
+    assert monday.send_at == send_local.replace(tzinfo=NY).astimezone(timezone.utc)
+    assert bool(monday.payload.get("tomorrow")) is tomorrow
+    dose_at = datetime.combine(date(2026, 3, 9), dose_time, NY).astimezone(timezone.utc)
+    assert dose_at - monday.send_at >= timedelta(hours=2)
+    assert monday.scheduled_for < dose_at  # the test itself is due before the dose
+
+
+def test_the_day_before_reminder_boundary_is_exactly_2_hours():
+    # No quiet hours: an 08:59 dose's test is due 06:59, reminded 04:59 (4 h before) the same morning.
+    wants = _blood_test_reminders(time(8, 59), utc(2026, 3, 5, 12), quiet=(time(0), time(0)))
+    assert wants["2026-03-09"].send_at == datetime(2026, 3, 9, 4, 59, tzinfo=NY).astimezone(timezone.utc)
+    assert "tomorrow" not in wants["2026-03-09"].payload
+
+
+def test_a_patient_enrolled_the_morning_of_a_dose_day_still_gets_the_reminder(ctx, patient_id):
+    [row] = _rows(ctx.engine, kind="blood_test", scheduled_for=utc(2026, 3, 2, 11))  # baseline due 06:00
+    # the evening before had passed when the patient was planned (Monday 06:00): a late reminder beats none
+    assert row.send_at == utc(2026, 3, 2, 12) and row.status == "pending"

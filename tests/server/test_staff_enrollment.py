@@ -3,6 +3,7 @@ version 1, their reminders and the invite are created together; the link is show
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 
 import pytest
@@ -108,6 +109,14 @@ def test_a_patient_without_sms_consent_gets_a_link_to_show_not_a_text(nurse, eng
         ({"usual_stools_per_day": "-1"}, "usual_stools_per_day", "between 0 and 50"),
         ({"channel_preference": "fax"}, "channel_preference", "SMS or app"),
         ({"sms_consent": ""}, "sms_consent", "consent"),
+        ({"tablet_strength_mg": "25"}, "tablet_strength_mg", "Tablet strength must be one of: 20 mg, 40 mg, 50 mg"),
+        ({"tablet_strength_mg": "big"}, "tablet_strength_mg", "Tablet strength must be one of"),
+        # clinical-reference §1: a level that is not whole tablets of the patient's strength is refused
+        ({"tablet_strength_mg": "60"}, "tablet_strength_mg",
+         "Xd level 0 (80 mg on Days 1 and 3 (160 mg a week)) is a 80 mg dose, which is not a whole number of 60 mg "
+         "tablets"),
+        ({"regimen": "XVd", "start_level": "0", "tablet_strength_mg": "40"}, "tablet_strength_mg",
+         "XVd level 0 (100 mg once weekly) is a 100 mg dose, which is not a whole number of 40 mg tablets"),
     ],
 )
 def test_bad_input_names_the_field_and_stores_nothing(nurse, engine, changes, field, words):
@@ -143,3 +152,23 @@ def test_the_enrollment_form_offers_defaults(nurse, clock):
     page = nurse.get("/staff/patients/new")
     assert page.status_code == 200
     assert 'value="America/New_York"' in page.text and f'value="{date(2026, 3, 2).isoformat()}"' in page.text
+
+
+@pytest.mark.parametrize("strength,tablets", [("20", 4), ("40", 2), ("", 4)])
+def test_the_tablet_strength_is_stored_per_patient_and_sets_the_tablet_count(nurse, engine, strength, tablets):
+    answer = post_form(nurse, "/staff/patients", {**GOOD, "tablet_strength_mg": strength}, follow_redirects=False)
+    assert answer.status_code == 303, text_of(answer.text)
+    patient = patient_by_mrn(engine, "MRN-7001")
+    assert patient.tablet_strength_mg == (int(strength) if strength else 20)
+    with Session(engine) as session:
+        doses = session.exec(select(OutboundMessage).where(OutboundMessage.patient_id == patient.id,
+                                                           OutboundMessage.kind == "dose")).all()
+    assert doses and all(f'"tablets": {tablets}' in r.payload for r in doses)
+
+
+def test_the_enrollment_form_offers_the_strengths(nurse):
+    page = nurse.get("/staff/patients/new").text
+    options = re.findall(r'<option value="(\d+)" (?:selected)?>\d+ mg</option>',
+                         page.split('id="tablet_strength_mg"')[1].split("</select>")[0])
+    assert options == ["20", "40", "50", "60"]
+    assert '<option value="20" selected>20 mg</option>' in page  # the usual strength by default

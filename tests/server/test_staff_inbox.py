@@ -166,7 +166,13 @@ def test_holding_from_an_alert_versions_the_plan_cancels_reminders_and_arms_r_re
     no_reason = post_form(nurse, f"/staff/alerts/{alert.id}/plan", {"operation": "hold", "reason": "",
                                                                    "back": "/staff/inbox"})
     assert no_reason.status_code == 422 and "reason: Say why" in text_of(no_reason.text)
+    no_choice = post_form(nurse, f"/staff/alerts/{alert.id}/plan", {"operation": "hold", "reason": "Weight down 12%",
+                                                                   "back": "/staff/inbox"})
+    # clinical-reference §1: a hold never silently stops dexamethasone; the staff member says what happens to it
+    assert no_choice.status_code == 422
+    assert "Choose what happens to dexamethasone while selinexor is on hold" in text_of(no_choice.text)
     answer = post_form(nurse, f"/staff/alerts/{alert.id}/plan", {"operation": "hold", "reason": "Weight down 12%",
+                                                                "dexamethasone_on_hold": "hold",
                                                                 "back": "/staff/inbox"}, follow_redirects=False)
     assert answer.status_code == 303
     with Session(engine) as session:
@@ -176,6 +182,7 @@ def test_holding_from_an_alert_versions_the_plan_cancels_reminders_and_arms_r_re
                                                            OutboundMessage.kind == "dose")).all()
     held = plans[-1]
     assert (held.version, held.status, held.hold_rule, held.reason) == (2, "held", "R-WT-10", "Weight down 12%")
+    assert held.dexamethasone_on_hold == "hold"
     assert held.changed_by_staff_id == staff_by_email(engine, NURSE).id
     assert doses and all(r.status == "cancelled" for r in doses)  # the held doses will not be reminded
     [alert] = _alerts(engine, robert.id)
@@ -204,7 +211,7 @@ def test_reduce_resume_and_discontinue_follow_the_ladder(nurse, ctx, engine):
     maria = patient_by_mrn(engine, MARIA)  # Xd level 0
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "reduce", "reason": "Platelets 60"})
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Nausea grade 3",
-                                                          "hold_rule": "R-NV-3"})
+                                                          "hold_rule": "R-NV-3", "dexamethasone_on_hold": "continue"})
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "resume", "level": "2", "reason": "Better"})
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "change_schedule", "day1_weekday": "1",
                                                           "dose_time": "07:15", "antiemetic_name": "granisetron",

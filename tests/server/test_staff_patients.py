@@ -113,7 +113,8 @@ def test_the_timeline_shows_entries_alerts_messages_with_delivery_status_and_pla
                                    received_at=now - timedelta(hours=2)))
     record_symptoms(ctx, maria.id, key="tl-sympt-1", at=now, answers=SymptomAnswers(temperature_c=38.4, chills=True))
     record_dose(ctx, maria.id, key="tl-dose-01", at=now, status="taken", antiemetic_taken=True)
-    post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Fever: evaluate"})
+    post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Fever: evaluate",
+                                                          "dexamethasone_on_hold": "continue"})
     words = text_of(nurse.get(f"/staff/patients/{maria.id}/timeline").text)
     assert "Symptom check-in" in words and "38.4 °C, chills" in words
     assert "Dose taken" in words and "antiemetic taken" in words
@@ -121,7 +122,7 @@ def test_the_timeline_shows_entries_alerts_messages_with_delivery_status_and_pla
     assert "Sent dose by sms Time for your medicine delivered" in words
     assert "Sent weight by sms" in words and "undelivered" in words
     assert "Received SMS “TOOK” → handled as dose_taken; replied “Thanks”" in words
-    assert "Plan v2: held, Xd level 0 Fever: evaluate (Nora Nurse)" in words
+    assert "Plan v2: held, Xd level 0 Fever: evaluate (Nora Nurse); dexamethasone continues" in words
     assert "Weight" in words  # the demo's weights
 
 
@@ -167,3 +168,49 @@ def test_an_admin_reads_and_filters_the_audit_log(client, nurse, engine, app):
     assert rows and all("patient.view" in r for r in rows)
     assert "No entries" in client.get("/staff/admin/audit?action=nothing.like.this").text
     assert client.get("/staff/admin/audit?staff_id=&patient_id=&since=&until=").status_code == 200
+
+
+@pytest.mark.parametrize("choice,words", [("continue", "continues as prescribed: the patient is reminded"),
+                                          ("hold", "held too: the patient is told not to take it")])
+def test_holding_xd_asks_what_happens_to_dexamethasone_and_the_plan_shows_it(nurse, engine, choice, words):
+    # clinical-reference §1: a selinexor hold never silently stops the partner drugs
+    maria = patient_by_mrn(engine, MARIA)  # Xd
+    page = nurse.get(f"/staff/patients/{maria.id}").text
+    assert 'name="dexamethasone_on_hold" value="continue"' in page and 'value="hold"' in page
+    missing = post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Fever"})
+    assert missing.status_code == 422
+    assert ("dexamethasone on hold: Choose what happens to dexamethasone while selinexor is on hold: continue as "
+            "prescribed, or hold it too.") in text_of(missing.text)
+    bad = post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Fever",
+                                                                "dexamethasone_on_hold": "stop"})
+    assert bad.status_code == 422 and "Choose: continue dexamethasone as prescribed, or hold it too." in text_of(bad.text)
+    post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Fever",
+                                                          "dexamethasone_on_hold": choice})
+    words_on_page = text_of(nurse.get(f"/staff/patients/{maria.id}").text)
+    assert f"Dexamethasone during the hold {words}" in words_on_page
+    assert "dexamethasone " + ("held too" if choice == "hold" else "continues") in words_on_page  # plan versions
+    with Session(engine) as session:
+        entry = session.exec(select(AuditLog).where(AuditLog.action == "plan.hold")).one()
+    assert f"(dexamethasone: {choice})" in entry.detail
+
+
+@pytest.mark.parametrize("form,ok,words", [
+    ({"operation": "reduce"}, False,  # level 1 is 100 mg: not whole 40 mg tablets
+     "Xd level 1 (100 mg once weekly) is a 100 mg dose, which is not a whole number of 40 mg tablets"),
+    ({"operation": "resume", "level": "3"}, False,
+     "Xd level 3 (60 mg once weekly) is a 60 mg dose, which is not a whole number of 40 mg tablets"),
+    ({"operation": "resume", "level": "2"}, True, ""),  # 80 mg = 2 x 40 mg
+])
+def test_every_plan_change_refuses_a_level_that_is_not_whole_tablets(nurse, engine, form, ok, words):
+    # clinical-reference §1: refuse a level whose dose is not a whole number of that patient's tablets
+    maria = patient_by_mrn(engine, MARIA)  # Xd level 0: 80 mg
+    with session_scope(engine) as session:
+        row = session.get(type(maria), maria.id)
+        row.tablet_strength_mg = 40
+    answer = post_form(nurse, f"/staff/patients/{maria.id}/plan", {**form, "reason": "staff decision"},
+                       follow_redirects=False)
+    if ok:
+        assert answer.status_code == 303
+    else:
+        assert answer.status_code == 422 and words in text_of(answer.text)
+        assert "choose another level or tablet strength" in text_of(answer.text)

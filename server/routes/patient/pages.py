@@ -18,7 +18,7 @@ from ...i18n import N_, format_number, translate
 from ...services import patient_settings, patient_views
 from .advice import error_json
 from .deps import PATIENT_DEPENDENCY, SignedInPatient, provide_patient
-from .rendering import LEARN_TOPICS, new_key, page
+from .rendering import LEARN_TOPICS, new_key, page, plan_of
 from .schemas import LanguageIn, WeightUnitForm, field_errors
 
 
@@ -69,7 +69,8 @@ def learn_index(request: Request, ctx: Ctx, patient: SignedInPatient) -> Templat
 def learn_topic(request: Request, ctx: Ctx, patient: SignedInPatient, topic: FromPath[str]) -> Template:
     if topic not in LEARN_TOPICS:
         raise NotFound("No such page.")
-    return page(request, ctx, "patient/learn.html", patient=patient, topic=topic)
+    # P-ANTIEMETIC: the page says the patient's own antiemetic timing, set by the care team
+    return page(request, ctx, "patient/learn.html", patient=patient, topic=topic, plan=plan_of(ctx, patient))
 
 
 @get("/settings", sync_to_thread=True)

@@ -13,7 +13,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 from sqlmodel import Session
 
-from ...clinical.regimens import REGIMENS
+from ...clinical.regimens import REGIMENS, TABLET_STRENGTHS_MG
 from ...clinical.schedule import WEEKDAYS
 from ...context import AppContext, Ctx
 from ...errors import FieldError, FieldErrors
@@ -59,7 +59,8 @@ def roster(request: Request, ctx: Ctx, staff: SignedInStaff, q: FromQuery[str] =
 def _enroll_page(request: Request, form: dict[str, str], *, errors: dict[str, str] | None = None,
                  status_code: int = 200) -> Template:
     return render(request, "staff/enroll.html", nav="enroll", status_code=status_code, form=form,
-                  errors=errors or {}, regimens=REGIMENS, languages=enrollment.LANGUAGES,
+                  errors=errors or {}, regimens=REGIMENS, tablet_strengths=TABLET_STRENGTHS_MG,
+                  languages=enrollment.LANGUAGES,
                   channels=enrollment.CHANNELS, weekdays=WEEKDAYS, time_zones=sorted(enrollment.time_zones()))
 
 

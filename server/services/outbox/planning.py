@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
@@ -17,7 +18,16 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ...clinical.regimens import PlanStatus
-from ...clinical.schedule import EventKind, ScheduledEvent, events_between, resolve_local
+from ...clinical.schedule import (
+    BLOOD_TEST_BEFORE_DOSE,
+    EventKind,
+    ScheduledEvent,
+    ScheduleSetup,
+    dose_after_blood_test,
+    events_between,
+    next_dose,
+    resolve_local,
+)
 from ...context import AppContext
 from ...db import session_scope
 from ...models import OutboundMessage, Patient, TreatmentPlan
@@ -39,6 +49,9 @@ class PlanningOptions:
     nudge_after: timedelta = timedelta(hours=3)
     # Clinic-day events (blood test, bortezomib) are at 09:00 local: remind two hours earlier.
     clinic_event_lead: timedelta = timedelta(hours=2)
+    # A dose-day blood test whose usual reminder would come less than 2 h before the dose is reminded the evening
+    # before, at this local time (clinical-reference P-MONITOR).
+    blood_test_eve_time: time = time(18, 0)
     # A reminder first planned (or revived) more than this after its send time would arrive late: not created.
     late_grace: timedelta = timedelta(minutes=15)
 
@@ -118,7 +131,11 @@ def desired_reminders(patient: Patient, plan: TreatmentPlan, now: datetime,
             # clinical-reference P-MISSED: the nudge never goes out after the dose day ends.
             nudge_at = deferred(event.utc + options.nudge_after)
             if nudge_at < day_end:
-                out.append(DesiredReminder(MessageKind.NUDGE, event.utc, nudge_at, day_end, {**common}))
+                # clinical-reference P-MISSED: the nudge names the next dose (the one after this dose day)
+                following = next_dose(setup, day_end)
+                out.append(DesiredReminder(MessageKind.NUDGE, event.utc, nudge_at, day_end,
+                                           {**common, "next_dose_local": following.local.isoformat() if following
+                                            else None}))
         elif event.kind is EventKind.ANTIEMETIC:
             dose_at = event.utc + timedelta(minutes=setup.antiemetic_offset_min)
             payload = {**common, "dose_local": dose_at.astimezone(zone).isoformat(),
@@ -134,11 +151,39 @@ def desired_reminders(patient: Patient, plan: TreatmentPlan, now: datetime,
         elif event.kind is EventKind.WEIGHT_PROMPT:
             out.append(DesiredReminder(MessageKind.WEIGHT, event.utc, deferred(event.utc), day_end,
                                        {**common, "unit": patient.weight_unit}))
-        elif event.kind in (EventKind.BLOOD_TEST, EventKind.BORTEZOMIB_CLINIC):
-            kind = MessageKind.BLOOD_TEST if event.kind is EventKind.BLOOD_TEST else MessageKind.BORTEZOMIB
-            out.append(DesiredReminder(kind, event.utc, deferred(event.utc - options.clinic_event_lead), day_end,
-                                       {**common}))
+        elif event.kind is EventKind.BLOOD_TEST:
+            out.append(_blood_test_reminder(setup, event, now, day_end, common, deferred, options))
+        elif event.kind is EventKind.BORTEZOMIB_CLINIC:
+            out.append(DesiredReminder(MessageKind.BORTEZOMIB, event.utc,
+                                       deferred(event.utc - options.clinic_event_lead), day_end, {**common}))
     return {d.dedupe_key(patient.id): d for d in out if d.expires_at > now and d.send_at < d.expires_at}
+
+
+def _blood_test_reminder(setup: ScheduleSetup, event: ScheduledEvent, now: datetime, day_end: datetime,
+                         common: dict[str, Any], deferred: Callable[[datetime], datetime],
+                         options: PlanningOptions) -> DesiredReminder:
+    """The reminder for one blood test; on a dose day it comes before that day's dose.
+
+    clinical-reference: P-MONITOR ("reminder the day before, or at least 2 hours before the dose"), so that a result
+    can stop the dose: the usual reminder (the lead before the test, after quiet hours) when that is at least
+    BLOOD_TEST_BEFORE_DOSE before the dose, otherwise the evening before. A patient planned too late for either
+    (enrolled that morning) still gets the usual one: it says "before your dose", and a late reminder beats none.
+    """
+    usual = deferred(event.utc - options.clinic_event_lead)
+    dose = dose_after_blood_test(setup, event)
+    if dose is None:
+        return DesiredReminder(MessageKind.BLOOD_TEST, event.utc, usual, day_end, {**common})
+    payload = {**common, "dose_local": dose.local.isoformat()}
+    if usual <= dose.utc - BLOOD_TEST_BEFORE_DOSE:
+        return DesiredReminder(MessageKind.BLOOD_TEST, event.utc, usual, day_end, payload)
+    eve = deferred(resolve_local(dose.local.date() - timedelta(days=1), options.blood_test_eve_time, setup.zone)
+                   .astimezone(timezone.utc))
+    if eve > dose.utc - BLOOD_TEST_BEFORE_DOSE:  # quiet hours ate the evening: keep the evening, not the night
+        eve = resolve_local(dose.local.date() - timedelta(days=1), options.blood_test_eve_time,
+                            setup.zone).astimezone(timezone.utc)
+    if eve < now - options.late_grace:
+        return DesiredReminder(MessageKind.BLOOD_TEST, event.utc, usual, day_end, payload)
+    return DesiredReminder(MessageKind.BLOOD_TEST, event.utc, eve, day_end, {**payload, "tomorrow": True})
 
 
 def _cancel_reason(plan: TreatmentPlan | None) -> str:

@@ -201,7 +201,7 @@ def resolve_alert(ctx: AppContext, staff: Staff, alert_id: int, resolution: Reso
 
 def act_on_alert(ctx: AppContext, staff: Staff, alert_id: int, *, operation: str, reason: str,
                  level: int | None = None, schedule: ScheduleChange | None = None,
-                 ip: str | None = None) -> TreatmentPlan:
+                 dexamethasone_on_hold: str | None = None, ip: str | None = None) -> TreatmentPlan:
     """A plan change taken from an alert: the hold remembers the alert's rule (for R-RESUME), the alert records
     the action, and an open alert is acknowledged (a person has clearly seen it: stop paging)."""
     with Session(ctx.engine) as session:
@@ -209,7 +209,8 @@ def act_on_alert(ctx: AppContext, staff: Staff, alert_id: int, *, operation: str
     if alert.status == "resolved":
         raise Conflict("This alert was already resolved; act from the patient's page.")
     plan = change_plan(ctx, alert.patient_id, staff_id=staff.id, operation=operation, reason=reason, level=level,
-                       hold_rule=alert.rule if operation == "hold" else None, schedule=schedule, ip=ip)
+                       hold_rule=alert.rule if operation == "hold" else None, schedule=schedule,
+                       dexamethasone_on_hold=dexamethasone_on_hold, ip=ip)
     now = ctx.clock.now()
     with session_scope(ctx.engine) as session:
         alert, patient = alert_for_staff(session, alert_id, staff.clinic_id, lock=True)

@@ -16,7 +16,7 @@ from .clinic_scope import OPEN_STATUSES, patient_for_staff, staff_names
 from .inbox import AlertView, alert_view, resume_finding_of
 from .plan_history import plan_versions
 from .recent_days import DayRow, recent_days
-from .wording import TIER_WORDS, dose_words, ladder, lab_words, lower_level_words, next_dose_words, symptom_words
+from .wording import dexamethasone_on_hold_words, TIER_WORDS, dose_words, ladder, lab_words, lower_level_words, next_dose_words, symptom_words
 
 
 @dataclass
@@ -146,6 +146,7 @@ def timeline(session: Session, staff: Staff, patient_id: int, now: datetime, day
                                                       TreatmentPlan.created_at >= since)).all():
         who = names.get(v.changed_by_staff_id, "") if v.changed_by_staff_id else "system"
         items.append(TimelineItem(v.created_at, "plan", f"Plan v{v.version}: {v.status}, {v.regimen} level {v.dose_level}",
-                                  f"{v.reason} ({who})" + (f"; held for {v.hold_rule}" if v.hold_rule else ""), v.status))
+                                  f"{v.reason} ({who})" + (f"; held for {v.hold_rule}" if v.hold_rule else "")
+                                  + dexamethasone_on_hold_words(v), v.status))
     items.sort(key=lambda i: i.at, reverse=True)
     return items

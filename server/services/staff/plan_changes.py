@@ -55,6 +55,7 @@ class PlanChange(FormModel):
         "antiemetic_name": "Keep the antiemetic under 100 characters.",
         "antiemetic_offset_min": "Minutes before the dose must be a whole number.",
         "dexamethasone_instruction": "Keep the instruction under 300 characters.",
+        "dexamethasone_on_hold": "Choose: continue dexamethasone as prescribed, or hold it too.",
     }
 
     operation: Operation
@@ -68,6 +69,9 @@ class PlanChange(FormModel):
     antiemetic_name: BlankToNone[Annotated[Text, Field(max_length=100)]] = None
     antiemetic_offset_min: BlankToNone[int] = None
     dexamethasone_instruction: BlankToNone[Annotated[Text, Field(max_length=300)]] = None
+    # With a hold of Xd/XVd: continue | hold (clinical-reference: section 1; the plans service refuses a hold of
+    # Xd/XVd without the choice, in words). Ignored for the other operations.
+    dexamethasone_on_hold: BlankToNone[Literal["continue", "hold"]] = None
     back: str = ""
 
     @model_validator(mode="before")
@@ -78,7 +82,8 @@ class PlanChange(FormModel):
             return data
         operation = str(data.get("operation", "")).strip()
         unused = (() if operation == "resume" else ("level",)) + \
-                 (() if operation == "change_schedule" else SCHEDULE_FIELDS)
+                 (() if operation == "change_schedule" else SCHEDULE_FIELDS) + \
+                 (() if operation == "hold" else ("dexamethasone_on_hold",))
         return {k: v for k, v in data.items() if k not in unused}
 
     @model_validator(mode="after")
@@ -108,12 +113,12 @@ def change_patient_plan(ctx: AppContext, staff: Staff, patient_id: int, change: 
         patient_for_staff(session, patient_id, staff.clinic_id)
     return change_plan(ctx, patient_id, staff_id=staff.id, operation=change.operation, reason=change.reason,
                        level=change.level, hold_rule=change.hold_rule if change.operation == "hold" else None,
-                       schedule=change.schedule, ip=ip)
+                       schedule=change.schedule, dexamethasone_on_hold=change.dexamethasone_on_hold, ip=ip)
 
 
 def act_on_alert_with(ctx: AppContext, staff: Staff, alert_id: int, change: PlanChange, *,
                       ip: str | None) -> TreatmentPlan:
     """A plan decision from an alert card (the hold remembers the alert's rule)."""
     return act_on_alert(ctx, staff, alert_id, operation=change.operation, reason=change.reason, level=change.level,
-                        schedule=change.schedule, ip=ip)
+                        schedule=change.schedule, dexamethasone_on_hold=change.dexamethasone_on_hold, ip=ip)
 

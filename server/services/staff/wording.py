@@ -143,3 +143,10 @@ def symptom_words(s: SymptomReport, usual: int) -> str:
     if s.vision_change:
         parts.append("vision change")
     return ", ".join(parts) or "nothing reported"
+
+
+def dexamethasone_on_hold_words(plan: TreatmentPlan) -> str:
+    """'; dexamethasone continues' / '; dexamethasone held too' for a held Xd/XVd version (clinical-reference §1)."""
+    if plan.status != "held" or plan.regimen not in ("Xd", "XVd"):
+        return ""
+    return "; dexamethasone held too" if plan.dexamethasone_on_hold == "hold" else "; dexamethasone continues"
