@@ -1,4 +1,4 @@
-"""The 2026-11-30 migration: plans get the staff choice for dexamethasone during a hold (clinical reference v2, §1)."""
+"""The dexamethasone-on-hold migration: plans get the staff choice for dexamethasone during a hold (clinical reference v2, §1)."""
 
 import pytest
 import sqlalchemy as sa
