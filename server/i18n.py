@@ -109,7 +109,7 @@ def translate(lang: str, message: str, **variables: Any) -> str:
 
 def translate_in(lang: str, context: str, message: str, /, **variables: Any) -> str:
     """Translate `message` in a context ("sms", "push") where a channel words it differently from the pages."""
-    text = translations(lang).pgettext(context, message)
+    text = str(translations(lang).pgettext(context, message))
     return _fill(text, variables)
 
 
@@ -260,7 +260,7 @@ def _jinja_ngettext(context, singular: str, plural: str, n: int) -> str:
 
 @pass_context
 def _jinja_pgettext(context, ctxt: str, message: str) -> str:
-    return translations(_lang(context)).pgettext(ctxt, message)
+    return str(translations(_lang(context)).pgettext(ctxt, message))
 
 
 @pass_context

@@ -10,7 +10,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -184,11 +184,11 @@ class Settings(BaseSettings):
 ENV_FILE_VARIABLE = "COMPANION_ENV_FILE"
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment, turning validation errors into one clear sentence."""
     env_file = os.environ.get(ENV_FILE_VARIABLE, ".env") or None
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = error.get("loc") or ()

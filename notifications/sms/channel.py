@@ -93,7 +93,7 @@ class _ChannelHttpClient(TwilioHttpClient):
             # A local fake must not be routed through HTTP(S)_PROXY from the environment.
             self.session.trust_env = False
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         self.last_response = None
         if self.api_base is not None:
             url = _rebase(url, self.api_base)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
-from typing import Iterable
+from typing import Any, Iterable
 
 from server.clinical import advice as adv
 from server.clinical.advice import Advice, advice
@@ -280,7 +280,7 @@ class PatientState:
     setup: ScheduleSetup
     baseline_weight_kg: float
     usual_stools_per_day: int = 1
-    entries: tuple = ()
+    entries: tuple[Entry, ...] = ()
     hold_rule: str | None = None
     last_delivered_at: datetime | None = None
     sms_opted_out: bool = False
@@ -379,7 +379,7 @@ class _Context:
         loc = self.local(instant)
         return f"{loc.strftime('%a')} {loc.day} {loc.strftime('%b')} {loc.strftime('%H:%M')}"
 
-    def recent_symptom(self, name: str, since: datetime | None = None) -> tuple[object, datetime] | None:
+    def recent_symptom(self, name: str, since: datetime | None = None) -> tuple[Any, datetime] | None:
         """The latest answer to one question in the last 24 hours (and after `since`, when given)."""
         start = self.now - RECENT_SYMPTOMS
         if since is not None:
@@ -390,7 +390,7 @@ class _Context:
                 return value, entry.at
         return None
 
-    def history(self, name: str) -> list[tuple[object, datetime]]:
+    def history(self, name: str) -> list[tuple[Any, datetime]]:
         """Every answer to one question, oldest first."""
         return [(getattr(e, name), e.at) for e in self.symptoms if getattr(e, name) is not None]
 
@@ -877,7 +877,7 @@ def _resume(ctx: _Context) -> list[Finding]:
     met: str | None = None
     baseline = state.baseline_weight_kg
 
-    def recent(name: str):
+    def recent(name: str) -> tuple[Any, datetime] | None:
         return ctx.recent_symptom(name, since)
 
     if rule_id == "R-NV-3":
@@ -941,7 +941,7 @@ def _plan_unseen(ctx: _Context) -> list[Finding]:
     # clinical-reference: R-PLAN-UNSEEN (same_day: staff call the patient)
     facts = (f"plan change notice of {ctx.when(changed_at)} not acknowledged by the patient; the next affected dose "
              f"is {ctx.when(dose_at)}, 12 hours or less away: call the patient")
-    return [_finding(ctx, "R-PLAN-UNSEEN", facts, self_care="")]
+    return [_finding(ctx, "R-PLAN-UNSEEN", facts, self_care=())]
 
 
 def _ladder(ctx: _Context, findings: list[Finding]) -> list[Finding]:

@@ -18,7 +18,7 @@ from ..services.metrics import domain_metrics
 from ..settings import Settings
 
 
-def requires_metrics_token(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+def requires_metrics_token(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """404 while metrics are off (METRICS_TOKEN empty), 401 without the right bearer token."""
     settings: Settings = connection.app.state.ctx.settings
     token = settings.metrics_token.get_secret_value()

@@ -69,7 +69,7 @@ def parse_mobile(field: str, value: str, region: str | None = None) -> str:
 def _one_of(choices: object, message: str) -> AfterValidator:
     """A value from a list only known at run time (languages, regimens, time zones)."""
     def check(value: str) -> str:
-        if value not in choices:  # type: ignore[operator]
+        if value not in choices:
             raise plain(message)
         return value
 
@@ -129,9 +129,9 @@ class EnrollmentForm(FormModel):
     regimen: Annotated[Text, _one_of(REGIMENS, f"Regimen must be one of: {', '.join(REGIMENS)}.")]
     start_level: int = 0  # its upper bound depends on the regimen: checked across fields
     # clinical-reference: section 1 (strength per patient, chosen from the list; default 20 mg)
-    tablet_strength_mg: Annotated[int, _one_of(TABLET_STRENGTHS_MG, "Tablet strength must be one of: "
-                                               + ", ".join(f"{mg} mg" for mg in TABLET_STRENGTHS_MG) + ".")] = \
-        TABLET_STRENGTH_MG_DEFAULT
+    # Blank: the usual 20 mg (TABLET_STRENGTH_MG_DEFAULT).
+    tablet_strength_mg: BlankToNone[Annotated[int, _one_of(TABLET_STRENGTHS_MG, "Tablet strength must be one of: "
+                                    + ", ".join(f"{mg} mg" for mg in TABLET_STRENGTHS_MG) + ".")]] = None
     start_date: IsoDate
     day1_weekday: Annotated[int, _between(0, 6, "Day 1 weekday")] = 0
     day3_weekday: Annotated[int, _between(0, 6, "Day 3 weekday")] = 2
@@ -229,7 +229,7 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
         # The clinical core has the last word on the schedule (whole tablets, Day 1/Day 3, time zone).
         try:
             ScheduleSetup(plan=Plan(regimen=form.regimen, level=form.start_level, status=PlanStatus.ACTIVE,
-                                    tablet_strength_mg=form.tablet_strength_mg),
+                                    tablet_strength_mg=form.tablet_strength_mg or TABLET_STRENGTH_MG_DEFAULT),
                           start_date=form.start_date, day1_weekday=day1, day3_weekday=day3,
                           dose_time=form.dose_time, timezone=form.timezone,
                           antiemetic_offset_min=form.antiemetic_offset_min)
@@ -240,7 +240,8 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
     return Enrollment(first_name=form.first_name, last_name=form.last_name, date_of_birth=form.date_of_birth,
                       mrn=form.mrn, phone_e164=phone, language=form.language, timezone=form.timezone,
                       regimen=form.regimen, start_level=form.start_level,
-                      tablet_strength_mg=form.tablet_strength_mg, start_date=form.start_date,
+                      tablet_strength_mg=form.tablet_strength_mg or TABLET_STRENGTH_MG_DEFAULT,
+                      start_date=form.start_date,
                       day1_weekday=day1, day3_weekday=day3, dose_time=form.dose_time,
                       antiemetic_name=form.antiemetic_name, antiemetic_offset_min=form.antiemetic_offset_min,
                       dexamethasone_instruction=dex, baseline_weight_kg=kg, weight_unit=unit,
@@ -323,4 +324,5 @@ def form_defaults(settings_timezone: str, today: date) -> dict[str, str]:
                 if not field.is_required() and field.default is not None}
     shown = {name: value.strftime("%H:%M") if isinstance(value, time) else str(value)
              for name, value in defaults.items() if not isinstance(value, bool)}
-    return {**shown, "timezone": settings_timezone, "start_date": today.isoformat(), "regimen": "Xd"}
+    return {**shown, "timezone": settings_timezone, "start_date": today.isoformat(), "regimen": "Xd",
+            "tablet_strength_mg": str(TABLET_STRENGTH_MG_DEFAULT)}

@@ -149,7 +149,7 @@ def test_a_hold_that_keeps_dexamethasone_keeps_its_reminders(ctx, channels, make
     run_until(ctx, channels, clock, utc(2026, 3, 4, 14))
     bodies = [m["body"] for m in sms_provider.messages_to(PHONE)]
     assert any("(20 mg)" in b or "dexamethasone 20 mg" in b for b in bodies)
-    assert not any("tablets" in b for b in bodies)  # no selinexor dose reminder while held
+    assert not any("swallowed whole" in b for b in bodies)  # no selinexor dose reminder while held
 
 
 def test_nudge_goes_out_three_hours_after_an_unlogged_dose_and_not_after_a_logged_one(

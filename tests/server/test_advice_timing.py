@@ -77,7 +77,8 @@ def test_every_urgent_result_carries_the_emergency_number_from_the_settings(ctx,
 
 
 def test_a_held_patient_who_logs_a_dose_is_told_selinexor_is_on_hold(ctx, clock):
-    change_plan(ctx, MARIA, staff_id=1, operation="hold", reason="test", hold_rule="R-WT-10")
+    change_plan(ctx, MARIA, staff_id=1, operation="hold", reason="test", hold_rule="R-WT-10",
+                dexamethasone_on_hold="continue")
     result = record_dose(ctx, MARIA, key="key-held-dose", at=clock.now(), status="taken")
     english = " ".join(result.advice.messages)
     spanish = " ".join(render_advice(result.advice.items, "es"))
@@ -88,7 +89,8 @@ def test_a_held_patient_who_logs_a_dose_is_told_selinexor_is_on_hold(ctx, clock)
 
 
 def test_a_held_patient_who_texts_t_is_told_the_dose_is_on_hold(ctx, clock):
-    change_plan(ctx, MARIA, staff_id=1, operation="hold", reason="test", hold_rule="R-WT-10")
+    change_plan(ctx, MARIA, staff_id=1, operation="hold", reason="test", hold_rule="R-WT-10",
+                dexamethasone_on_hold="continue")
     result = handle_inbound_sms(ctx, message_sid="SM" + "h" * 32, from_number="+15555550201",
                                 to_number="+15005550006", body="T")
     assert "Su dosis está en pausa: no la tome hasta que su equipo de atención se lo indique." in result.reply

@@ -20,7 +20,7 @@ REASON_MAX = 500
 SCHEDULE_FIELDS = ("day1_weekday", "day3_weekday", "dose_time", "antiemetic_name", "antiemetic_offset_min",
                    "dexamethasone_instruction")
 Operation = Literal["hold", "resume", "reduce", "discontinue", "change_schedule"]
-assert set(Operation.__args__) == set(OPERATIONS)  # type: ignore[attr-defined]  # one list of operations
+assert set(Operation.__args__) == set(OPERATIONS)  # one list of operations
 
 
 def _reason(text: str) -> str:
