@@ -36,8 +36,7 @@ from server.models import Patient, TreatmentPlan
 from server.settings import load_settings
 from tests.fakes.sms_provider import FakeSmsProvider
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))  # the care-team test helpers
-from test_staff_helpers import CSRF_COOKIE, NURSE, LiveServer, SseReader, http_sign_in, session_config  # noqa: E402
+from tests.support.staff import CSRF_COOKIE, NURSE, LiveServer, SseReader, http_sign_in, session_config
 
 ENTRIES = 100
 PAUSE_S = 0.05  # between entries: a realistic trickle, not a burst that measures queueing

@@ -18,7 +18,7 @@ from server.db import session_scope
 from server.models import Clinic, Patient, Staff, TreatmentPlan
 from tests.fakes.sms_provider import FakeSmsProvider
 
-from notif_support import NURSE_PAGER, PUBLIC_BASE_URL, companion_settings, free_port
+from tests.support.notifications import NURSE_PAGER, PUBLIC_BASE_URL, companion_settings, free_port
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from server.services.outbox.vocabulary import FINAL_STATUSES
 from server.settings import load_settings
 from tests.fakes.sms_provider import FakeSmsProvider
 
-from notif_support import CLINIC_NUMBER, PUBLIC_BASE_URL, reminder_id
+from tests.support.notifications import CLINIC_NUMBER, PUBLIC_BASE_URL, reminder_id
 
 REMINDERS = 10_000
 PATIENTS = 500

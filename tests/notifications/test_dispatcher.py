@@ -26,7 +26,7 @@ from server.db import session_scope
 from server.models import Alert, OutboundMessage, Patient, PushSubscription
 from server.services.outbox.outcomes import RetryPolicy
 
-from notif_support import companion_settings, free_port, reminder_id, reminders_of, run_until, utc
+from tests.support.notifications import companion_settings, free_port, reminder_id, reminders_of, run_until, utc
 
 
 @pytest.fixture

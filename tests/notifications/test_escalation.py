@@ -13,7 +13,7 @@ from server.models import Alert, AlertEvent, OutboundMessage, Staff
 from server.services.alerts_escalation import ClinicHours, escalate_due_alerts
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
 
-from notif_support import utc
+from tests.support.notifications import utc
 
 NY = ZoneInfo("America/New_York")
 

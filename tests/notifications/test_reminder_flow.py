@@ -20,7 +20,7 @@ from server.errors import FieldError
 from server.models import OutboundMessage, Staff
 from server.services.plans import change_plan
 
-from notif_support import reminder_id, reminders_of, run_until, utc
+from tests.support.notifications import reminder_id, reminders_of, run_until, utc
 
 NY = ZoneInfo("America/New_York")
 PHONE = "+15551230001"

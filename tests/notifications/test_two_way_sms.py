@@ -12,7 +12,7 @@ from notifications.dispatcher import dispatch_once
 from notifications.planner import run_planner
 from server.models import Alert, DoseEvent, InboundMessage, OutboundMessage, Patient, WeightEntry
 
-from notif_support import PUBLIC_BASE_URL, reminders_of, utc
+from tests.support.notifications import PUBLIC_BASE_URL, reminders_of, utc
 
 PHONE = "+15551230002"
 

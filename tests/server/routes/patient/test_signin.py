@@ -15,7 +15,7 @@ from server.context import AppContext
 from server.db import session_scope
 from server.models import AuditLog, OutboundMessage, Patient, PushSubscription, SignInToken
 from server.services import invites
-from test_patient_helpers import BASE_URL, PatientBrowser, make_patient, patient, sign_in_link  # noqa: F401
+from tests.support.patient import BASE_URL, PatientBrowser, make_patient, sign_in_link
 
 
 @pytest.fixture

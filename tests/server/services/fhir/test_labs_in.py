@@ -8,7 +8,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
-from fhir_test_helpers import bearer, new_client, observation, seed_world
+from tests.support.fhir import bearer, new_client, observation, seed_world
 from sqlmodel import Session, select
 
 from server.context import AppContext

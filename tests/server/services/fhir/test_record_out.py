@@ -11,7 +11,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.questionnaire import Questionnaire
-from fhir_test_helpers import bearer, new_client, seed_world
+from tests.support.fhir import bearer, new_client, seed_world
 from sqlmodel import select
 
 from server.db import session_scope

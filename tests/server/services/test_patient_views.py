@@ -8,7 +8,7 @@ from server.context import AppContext
 from server.services.entries import record_dose, record_weight
 from server.services.patient_views import history_view, kg_in, today_view
 from server.services.plans import change_plan
-from test_patient_helpers import make_patient, patient  # noqa: F401
+from tests.support.patient import make_patient
 
 
 def test_today_on_day_1_lists_antiemetic_dexamethasone_and_selinexor_in_order(engine, patient, clock):

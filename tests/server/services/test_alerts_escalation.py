@@ -17,7 +17,7 @@ from server.services.entries import SymptomAnswers, record_symptoms, record_weig
 from server.settings import load_settings
 from tests.fakes.sms_provider import FakeSmsProvider
 
-from test_staff_helpers import NURSE, patient_by_mrn, post_form, seed, sign_in, staff_by_email
+from tests.support.staff import NURSE, patient_by_mrn, post_form, seed, sign_in, staff_by_email
 
 NURSE_PAGER, PHARMACIST_PAGER = "+15555550111", "+15555550112"  # the demo's on-call chain: 1 nurse, 2 pharmacist
 

@@ -32,8 +32,7 @@ from server.models import Alert, Patient, Staff
 from server.services.entries import record_weight
 from server.services.staff.accounts import create_staff
 
-from test_staff_helpers import (CSRF_COOKIE, LiveServer, ctx_for, patient_by_mrn, seed, session_config,
-                                staff_by_email)
+from tests.support.staff import CSRF_COOKIE, LiveServer, ctx_for, patient_by_mrn, seed, session_config, staff_by_email
 
 # --------------------------------------------------------------------------------------------------------------------
 # The intended matrix

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from server.models import AuditLog, OutboundMessage, Patient, SignInToken, TreatmentPlan
 
-from test_staff_helpers import NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
+from tests.support.staff import NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
 
 GOOD = {
     "first_name": "Ana", "last_name": "Ruiz", "date_of_birth": "1950-05-17", "mrn": "MRN-7001",

@@ -11,8 +11,7 @@ from litestar.testing import TestClient
 from server.context import AppContext
 from server.models import DoseEvent, SymptomReport, WeightEntry
 from server.services.plans import change_plan
-from test_patient_helpers import (BASE_URL, PatientBrowser, field_error, make_patient, patient, phone,  # noqa: F401
-                                  sign_in_link, stored)
+from tests.support.patient import BASE_URL, PatientBrowser, field_error, make_patient, sign_in_link, stored
 
 PAGES = ["/today", "/log/dose", "/log/symptoms", "/log/weight", "/history", "/learn", "/learn/how-to-take",
          "/learn/side-effects", "/learn/when-to-call", "/learn/food-and-fluids", "/learn/tests-and-weight", "/settings"]

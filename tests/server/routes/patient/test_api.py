@@ -9,8 +9,7 @@ import pytest
 from litestar.testing import TestClient
 
 from server.models import AntiemeticEvent, DoseEvent, SymptomReport, WeightEntry
-from test_patient_helpers import (BASE_URL, PatientBrowser, make_patient, patient, phone,  # noqa: F401 (fixtures)
-                                  sign_in_link, stored)
+from tests.support.patient import BASE_URL, PatientBrowser, make_patient, sign_in_link, stored
 
 ENTRY_TABLES = (DoseEvent, AntiemeticEvent, SymptomReport, WeightEntry)
 

@@ -12,8 +12,7 @@ from sqlmodel import Session, select
 from server.models import AuditLog, Staff
 from server.services.staff import auth as staff_auth
 
-from test_staff_helpers import (ADMIN, NURSE, PASSWORD, PHARMACIST, post_form, seed, sends_to_sign_in, sign_in,
-                                staff_by_email, text_of)
+from tests.support.staff import ADMIN, NURSE, PASSWORD, PHARMACIST, post_form, seed, sends_to_sign_in, sign_in, staff_by_email, text_of
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from server.services.patient_settings import is_known_push_service
 from server.settings import Settings
-from test_patient_helpers import patient, phone, stored  # noqa: F401 (fixtures)
+from tests.support.patient import stored
 
 HOSTS = Settings.model_fields["push_service_hosts"].default
 

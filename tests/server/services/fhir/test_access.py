@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fhir_test_helpers import bearer, new_client, observation, seed_world
+from tests.support.fhir import bearer, new_client, observation, seed_world
 from sqlmodel import Session, select
 
 from server.models import AuditLog, FhirClient

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from server.models import Alert, Staff, TreatmentPlan
 
-from test_staff_helpers import ADMIN, NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
+from tests.support.staff import ADMIN, NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
 
 
 @pytest.fixture

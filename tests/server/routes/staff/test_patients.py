@@ -13,7 +13,7 @@ from server.db import session_scope
 from server.models import Alert, AuditLog, InboundMessage, LabResult, OutboundMessage
 from server.services.entries import SymptomAnswers, record_dose, record_symptoms
 
-from test_staff_helpers import ADMIN, NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
+from tests.support.staff import ADMIN, NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
 
 MARIA, ROBERT, DOROTHY = "DEMO-001", "DEMO-002", "DEMO-003"
 

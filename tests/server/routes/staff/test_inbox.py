@@ -13,8 +13,7 @@ from sqlmodel import Session, select
 from server.models import Alert, AlertEvent, AuditLog, OutboundMessage, TreatmentPlan
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
 
-from test_staff_helpers import (NURSE, PHARMACIST, LiveServer, SseReader, http_sign_in, patient_by_mrn, post_form,
-                                seed, sign_in, staff_by_email, text_of)
+from tests.support.staff import NURSE, PHARMACIST, LiveServer, SseReader, http_sign_in, patient_by_mrn, post_form, seed, sign_in, staff_by_email, text_of
 
 MARIA, ROBERT, DOROTHY = "DEMO-001", "DEMO-002", "DEMO-003"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REFERENCE = ROOT / "server" / "clinical" / "REFERENCE.md"
 
 # An id is R- or P- then an upper-case word (digits allowed after the first letter), e.g. R-WT-10, P-MISSED.

@@ -13,7 +13,7 @@ import sys
 import zlib
 from pathlib import Path
 
-ICON_DIR = Path(__file__).resolve().parents[2] / "web" / "static" / "patient" / "icons"
+ICON_DIR = Path(__file__).resolve().parents[4] / "web" / "static" / "patient" / "icons"
 ICONS = {"icon-180.png": 180, "icon-192.png": 192, "icon-512.png": 512, "icon-maskable-512.png": 512}
 BRAND = (0x0B, 0x4F, 0x5C)
 WHITE = (0xFF, 0xFF, 0xFF)

@@ -22,8 +22,7 @@ from server.routes import patient as patient_routes
 from server.routes.patient import schemas
 from server.services.entries import record_dose, record_weight
 from server.services.patient_settings import WEIGHT_UNITS
-from test_patient_helpers import (BASE_URL, PatientBrowser, field_error, make_patient, patient, phone,  # noqa: F401
-                                  sign_in_link, stored)
+from tests.support.patient import BASE_URL, PatientBrowser, field_error, make_patient, sign_in_link, stored
 
 VALIDATOR_WORDS = ("Input should", "Field required", "Expected `", "valid integer", "valid number", "unable to parse")
 
