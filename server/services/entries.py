@@ -1,5 +1,7 @@
 """Flow 1 of the architecture: a patient's entry, from any door (web form, JSON API, offline replay, SMS, staff).
 
+Over 400 lines on purpose: the whole of flow 1 (one transaction from the entry to its alerts) in one place.
+
 validate -> store under the client's idempotency key (a replay returns the stored entry) -> build the patient's
 state -> clinical.rules.evaluate(state, now) -> upsert alerts (one open per family) and outbox pages -> commit ->
 publish inbox events -> return the advice the patient should see. One transaction: an entry never exists without

@@ -1,5 +1,7 @@
 """Read models for the patient app: what to take today, the adherence calendar, the weight chart, the symptom timeline.
 
+Just over 400 lines: one read model per patient page, kept together because Today, History and the API share them.
+
 Nothing here writes. Times come out in the patient's own time zone; words are chosen by the templates (in the
 patient's language), so these are plain data.
 """
