@@ -42,7 +42,7 @@ def test_metrics_need_the_token(metrics_client):
 
 
 def test_metrics_report_latency_by_route_template_and_the_domain_figures(metrics_client, engine, clock):
-    from test_patient_helpers import make_patient
+    from tests.support.patient import make_patient
 
     patient = make_patient(engine, metrics_client.app.state.ctx.settings, clock.now(), mrn="MET-1")
     opened = clock.now() - timedelta(minutes=30)
