@@ -10,13 +10,13 @@ Two read models, nothing written here:
 * the status of each report on History: sent, seen by the team at <time>, acted on.
 
 The alert an entry fed is found by its alert events: the entries service writes them in the entry's transaction,
-with the entry's own `recorded_at` instant.
+a moment after the entry's `recorded_at`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -79,6 +79,8 @@ class ReportStatus:
 
 
 SENT = ReportStatus("sent")
+# The entries service stamps the row and the alert events of one entry within the same transaction, a moment apart.
+EVALUATED_WITHIN = timedelta(seconds=2)
 
 
 def report_statuses(session: Session, patient_id: int, recorded: list[datetime]) -> dict[datetime, ReportStatus]:
@@ -88,11 +90,14 @@ def report_statuses(session: Session, patient_id: int, recorded: list[datetime])
     rows = session.exec(
         select(AlertEvent.at, Alert).join(Alert, Alert.id == AlertEvent.alert_id)
         .where(Alert.patient_id == patient_id, AlertEvent.kind.in_(("created", "updated")),
-               AlertEvent.at.in_(recorded))
+               AlertEvent.at >= min(recorded), AlertEvent.at <= max(recorded) + EVALUATED_WITHIN)
+        .order_by(AlertEvent.at)
     ).all()
     alert_of: dict[datetime, Alert] = {}
-    for at, alert in rows:
-        alert_of.setdefault(at, alert)
+    for at in recorded:
+        match = next((alert for event_at, alert in rows if at <= event_at <= at + EVALUATED_WITHIN), None)
+        if match is not None:
+            alert_of[at] = match
     first_plan_change: dict[int, datetime | None] = {}
     statuses: dict[datetime, ReportStatus] = {}
     for at in recorded:
