@@ -8,6 +8,9 @@ do, and a link to the app. It names no diagnosis, and no drug unless the patient
 tablets" with its dose, never an unnamed "other medicine" (issue 10 item 12). Nothing here ever tells a patient to
 "take it now" for a dose whose day has passed (clinical-reference P-MISSED): the nudge only asks whether the dose
 was taken and repeats that a missed dose is not made up.
+While an open alert told the patient to wait for the care team, the dose reminder says that instead (clinical-reference
+section 3); a plan change is told with the notice's own words (server/services/plan_notices.py) and a request to
+confirm it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Read models for the patient app: what to take today, the adherence calendar, the weight chart, the symptom timeline.
 
 Nothing here writes. Times come out in the patient's own time zone; words are chosen by the templates (in the
-patient's language), so these are plain data.
+patient's language), so these are plain data. (Somewhat over 400 lines: Today and History share the local-day
+helpers and the entry lookups; the wait for the care team and the report statuses live in report_status.py, the
+plan-change notice in plan_notices.py.)
 """
 
 from __future__ import annotations

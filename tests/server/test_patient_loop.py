@@ -234,3 +234,12 @@ def test_history_shows_each_reports_status_sent_seen_acted(loop, clock):
     assert "Your care team acted on it (Mon, Mar 2 at 9:30 AM)." in page
     assert [s["report_status"]["state"] for s in phone.api("GET", "/api/history").json()["symptoms"]] == [
         "acted", "sent"]
+
+
+@pytest.mark.parametrize("body, kind", [("UNDERSTOOD", "plan_change"), ("entendido.", "plan_change"),
+                                        ("Got it", "plan_change"), ("ok", "confirm"), ("Sí", "confirm"),
+                                        ("1", "unknown")])
+def test_a_plan_change_is_confirmed_by_a_word_in_either_language_never_a_digit(body, kind):
+    from server.services.sms_inbound import parse_command
+
+    assert parse_command(body).kind == kind
