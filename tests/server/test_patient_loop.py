@@ -170,7 +170,10 @@ def test_i_understand_records_the_confirmation_and_staff_see_it(loop, app, clock
     clock.advance(minutes=5)
     again = phone.api("POST", "/api/plan-change/confirm", json={"notice_id": notice.id})
     assert again.status_code == 200 and again.json()["acknowledged_at"] == notice.acknowledged_at.isoformat()
-    with TestClient(app, base_url=BASE_URL) as staff:
+    from server.app import create_app
+
+    # The staff member's own browser: a second app on the same database (one TestClient per app and event loop).
+    with TestClient(create_app(ctx.settings, engine=engine, clock=clock), base_url=BASE_URL) as staff:
         sign_in(staff, NURSE)
         record = text_of(staff.get(f"/staff/patients/{ana.id}").text)
         assert "confirmed by the patient at" in record and "(by app)" in record
