@@ -47,7 +47,7 @@ from server.services.outbox.claims import (ClaimedMessage, claim_due_messages, e
                                           release_claims)
 from server.services.outbox.outcomes import Outcome, RetryPolicy, record_progress
 from server.services.outbox.recipients import PushTarget, RecipientBook, load_recipients
-from server.services.outbox.vocabulary import (DEFAULT_EXPIRY_REASON, DELIVERY_RANK, EXPIRY_REASONS, PLANNED_KINDS,
+from server.services.outbox.vocabulary import (DEFAULT_EXPIRY_REASON, DELIVERY_RANK, EXPIRY_REASONS, RENDERED_KINDS,
                                                MessageStatus)
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ class ReminderDispatcher:
             if refusal:
                 return Outcome(MessageStatus.CANCELLED, reason=f"not sent: {refusal}")
             return Route("sms", sms_to=claim.to_address or recipient.phone, sms_body=claim.body)
-        if claim.kind not in PLANNED_KINDS:
+        if claim.kind not in RENDERED_KINDS:
             return Outcome(MessageStatus.FAILED, error=f"no template for a {claim.kind!r} reminder without a body")
         base_url = self.ctx.settings.public_base_url
         sms_body = None if refusal else render_reminder(claim.kind, claim.payload, recipient, "sms", base_url).sms

@@ -8,6 +8,9 @@ do, and a link to the app. It names no diagnosis, and no drug unless the patient
 tablets" with its dose, never an unnamed "other medicine" (issue 10 item 12). Nothing here ever tells a patient to
 "take it now" for a dose whose day has passed (clinical-reference P-MISSED): the nudge asks whether the dose was
 taken, tells a patient who has not taken it yet to skip it today ("missed or delayed") and names the next dose.
+While an open alert told the patient to wait for the care team, the dose reminder says that instead (clinical-reference
+section 3); a plan change is told with the notice's own words (server/services/plan_notices.py) and a request to
+confirm it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
-from server.i18n import NP_, format_clock, format_day, format_number, normalize_language, translate_in
+from server.i18n import NP_, format_clock, format_day, format_number, normalize_language, translate, translate_in
+from server.services.plan_notices import SMS_CONFIRM, notice_sentences
 from server.services.outbox.recipients import Recipient
 from server.services.outbox.vocabulary import MessageKind
 
@@ -25,6 +29,7 @@ from server.services.outbox.vocabulary import MessageKind
 ANTIEMETIC, DOSE, NUDGE, DEXAMETHASONE = (MessageKind.ANTIEMETIC, MessageKind.DOSE, MessageKind.NUDGE,
                                           MessageKind.DEXAMETHASONE)
 WEIGHT, BLOOD_TEST, BORTEZOMIB = MessageKind.WEIGHT, MessageKind.BLOOD_TEST, MessageKind.BORTEZOMIB
+PLAN_NOTICE = MessageKind.PLAN_NOTICE
 
 # (context, msgid) per template name; the context is where the catalog keeps it.
 TEMPLATES: dict[str, tuple[str, str]] = {
@@ -62,6 +67,17 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "push_log": ("push", NP_("push", "Tap to log it.")),
 }
 
+# Words that replace a reminder, or are not a planned reminder at all: the wait for the care team instead of the dose
+# reminder, and the plan-change notice's request to confirm (the kinds above are the keys of TEMPLATES).
+STATUS_TEMPLATES: dict[str, tuple[str, str]] = {
+    # clinical-reference: section 3 (while an alert told the patient to wait, the dose reminder says so instead)
+    "dose_wait": ("reminder", NP_("reminder", "Wait for your care team before your next dose. If nobody has called "
+                                              "you, call %(phone)s.")),
+    "dose_wait_named": ("reminder", NP_("reminder", "Wait for your care team before your next selinexor dose. If "
+                                                    "nobody has called you, call %(phone)s.")),
+    "notice_confirm_push": ("push", NP_("push", "Open the app and tap I understand.")),
+}
+
 # The weight example in the patient's notation and the keyword of their language (W / P).
 WEIGHT_EXAMPLES = {"kg": 72.4, "lb": "160 lb"}
 
@@ -90,7 +106,7 @@ def _time(value: str | None, language: str) -> str:
 
 
 def _say(language: str, name: str, **values: object) -> str:
-    context, message = TEMPLATES[name]
+    context, message = TEMPLATES[name] if name in TEMPLATES else STATUS_TEMPLATES[name]
     return translate_in(language, context, message, **values)
 
 
@@ -105,6 +121,13 @@ def render_reminder(kind: str, payload: dict[str, Any], recipient: Recipient, ch
                     base_url: str) -> RenderedMessage:
     """The message for one planned reminder, as late as possible (send time) so it uses the current settings."""
     language = language_of(recipient)
+    url = base_url.rstrip("/") + "/"
+    if kind == PLAN_NOTICE:
+        return RenderedMessage(title=recipient.clinic_name, text=_plan_notice(payload, recipient, channel), url=url)
+    if kind == DOSE and recipient.awaiting_team:
+        # clinical-reference: section 3 ("every place that shows the next dose ... says wait for your care team")
+        text = _say(language, "dose_wait_named" if recipient.drug_names else "dose_wait", phone=recipient.clinic_phone)
+        return RenderedMessage(title=recipient.clinic_name, text=text, url=url)
     if kind == BLOOD_TEST and payload.get("dose_local"):  # P-MONITOR: due before that day's dose
         kind = BLOOD_TEST + ("_tomorrow" if payload.get("tomorrow") else "_before_dose")
     if channel != "sms" and f"{kind}_push" in TEMPLATES:
@@ -128,4 +151,12 @@ def render_reminder(kind: str, payload: dict[str, Any], recipient: Recipient, ch
     )
     if kind == DOSE:
         text += _say(language, "sms_reply_taken") if channel == "sms" else " " + _say(language, "push_log")
-    return RenderedMessage(title=recipient.clinic_name, text=text, url=base_url.rstrip("/") + "/")
+    return RenderedMessage(title=recipient.clinic_name, text=text, url=url)
+
+
+def _plan_notice(payload: dict[str, Any], recipient: Recipient, channel: str) -> str:
+    """A plan change in words (no drug name unless opted in), asking the patient to confirm it."""
+    language = language_of(recipient)
+    sentences = notice_sentences(payload["before"], payload["after"], language, named=recipient.drug_names)
+    ask = translate(language, SMS_CONFIRM) if channel == "sms" else _say(language, "notice_confirm_push")
+    return " ".join([*sentences, ask])

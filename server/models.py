@@ -150,6 +150,29 @@ class TreatmentPlan(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("patient_id", "version", name="uq_plan_patient_version"),)
 
 
+class PlanChangeNotice(SQLModel, table=True):
+    """A plan change told to the patient (architecture flow 5): Today shows it until the patient confirms it (a tap
+    in the app or an SMS reply); an unconfirmed notice near the next affected dose feeds R-PLAN-UNSEEN.
+
+    `before` and `after` are JSON snapshots of what the patient takes (server/services/plan_notices.py
+    `plan_snapshot`: status, dose_mg, tablets, twice_weekly, weekdays, dose time, dexamethasone); a newer notice
+    supersedes an unconfirmed older one (the patient confirms the plan as it is now).
+    """
+
+    __tablename__ = "plan_change_notice"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    plan_id: int = Field(foreign_key="treatment_plan.id")  # the new version
+    previous_plan_id: int = Field(foreign_key="treatment_plan.id")
+    operation: str = Field(max_length=24)  # hold | resume | reduce | discontinue | change_schedule
+    before: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON(), nullable=False))
+    after: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON(), nullable=False))
+    created_at: datetime = Field(sa_column=utc_column())
+    acknowledged_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    acknowledged_via: Optional[str] = Field(default=None, max_length=8)  # app | sms
+    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+
+
 # --------------------------------------------------------------------------- patient entries
 
 

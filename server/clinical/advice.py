@@ -74,6 +74,9 @@ FEEL_WORSE = N_("If you feel worse, call %(emergency_number)s.")
 HOLD_UNTIL_CONTACT = N_("Do not take your next selinexor dose until they do.")
 HOLD_UNTIL_TOLD = N_("Do not take your next selinexor dose until your care team tells you to.")
 TEAM_WILL_REVIEW = N_("Your team will review.")  # clinical-reference: section 3 (routine)
+# clinical-reference: section 3 ("The patient's screens never contradict the advice": the wait state on Today)
+WAIT_FOR_TEAM = N_("Wait for your care team before your next selinexor dose.")
+NOBODY_CALLED = N_("If nobody has called you, call the clinic: %(phone)s.")
 
 # The tier words: SMS replies carry these and nothing else of the advice (no diagnosis over SMS).
 TIER_IDS = frozenset({CALL_NOW, EMERGENCY_FALLBACK, CONTACT_TODAY, CLINIC_CLOSED, NURSE_WILL_CALL, AFTER_HOURS,
@@ -166,6 +169,17 @@ def tier_advice(tier: str | None, holds: bool, contact: CareTeamContact) -> tupl
     if tier == "routine":
         return (advice(TEAM_WILL_REVIEW),)
     return ()
+
+
+def wait_for_team_advice(contact: CareTeamContact) -> tuple[Advice, ...]:
+    """While the next dose waits for the care team: what to do if nobody calls, honest about clinic hours."""
+    # clinical-reference: section 3 "Say only what will happen" (outside hours: the next business morning)
+    if contact.clinic_open_now or contact.next_call_day is None:
+        items = [advice(NOBODY_CALLED, phone=contact.clinic_phone)]
+    else:
+        items = [advice(CLINIC_CLOSED), advice(NURSE_WILL_CALL, day=contact.next_call_day),
+                 advice(AFTER_HOURS, phone=contact.after_hours_phone or contact.clinic_phone)]
+    return (*items, advice(FEEL_WORSE, emergency_number=contact.emergency_number))
 
 
 def unique(items: Iterable[Advice]) -> tuple[Advice, ...]:

@@ -9,10 +9,11 @@ from sqlmodel import Session, select
 
 from ..clinical.regimens import Plan, PlanStatus
 from ..clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry
-from ..clinical.schedule import ScheduleSetup
+from ..clinical.schedule import ScheduleSetup, next_dose
 from ..errors import NotFound
-from ..models import DoseEvent, LabResult, OutboundMessage, Patient, SymptomReport, TreatmentPlan
+from ..models import DoseEvent, LabResult, OutboundMessage, Patient, PlanChangeNotice, SymptomReport, TreatmentPlan
 from ..models import WeightEntry as WeightRow
+from .plan_notices import pending_notice
 
 # How far back the rules need to look: symptoms for repeated diarrhea and fatigue spanning >7 days, doses for
 # adherence; weights and labs use the latest value whatever its age, so they load a longer window.
@@ -115,7 +116,31 @@ def build_state(session: Session, patient: Patient, now: datetime) -> PatientSta
         enrolled_at=first_plan or patient.created_at,
         held_at=_held_at(session, pid, plan),
         plan_since=plan.created_at,
+        **_plan_unseen_inputs(session, patient, now),
     )
+
+
+def _plan_unseen_inputs(session: Session, patient: Patient, now: datetime) -> dict[str, datetime | None]:
+    """R-PLAN-UNSEEN's inputs: when the pending plan-change notice was made, and the next dose it affects."""
+    notice = pending_notice(session, patient.id)
+    if notice is None:
+        return {}
+    return {"unacknowledged_plan_change_at": notice.created_at,
+            "next_affected_dose_at": next_affected_dose(session, patient, notice, now)}
+
+
+def next_affected_dose(session: Session, patient: Patient, notice: PlanChangeNotice,
+                       now: datetime) -> datetime | None:
+    """The next dose a change affects: the earlier of the next dose under the old plan and under the new one.
+
+    A hold or a stop affects the dose the patient would otherwise have taken; a new pattern, the first dose of it.
+    """
+    candidates = []
+    for plan_id in (notice.previous_plan_id, notice.plan_id):
+        plan = session.get(TreatmentPlan, plan_id)
+        if plan is not None and (dose := next_dose(schedule_setup(patient, plan), now)) is not None:
+            candidates.append(dose.utc)
+    return min(candidates) if candidates else None
 
 
 def last_delivered_at(session: Session, patient_id: int) -> datetime | None:

@@ -3,7 +3,9 @@
 Just over 400 lines: one read model per patient page, kept together because Today, History and the API share them.
 
 Nothing here writes. Times come out in the patient's own time zone; words are chosen by the templates (in the
-patient's language), so these are plain data.
+patient's language), so these are plain data. (Somewhat over 400 lines: Today and History share the local-day
+helpers and the entry lookups; the wait for the care team and the report statuses live in report_status.py, the
+plan-change notice in plan_notices.py.)
 """
 
 from __future__ import annotations
@@ -23,9 +25,15 @@ from ..clinical.schedule import (EventKind, ScheduledEvent, ScheduleSetup, dexam
                                  is_dose_day, next_dose, resolve_local)
 from ..errors import NotFound
 from ..i18n import locale_for
-from ..models import AntiemeticEvent, AppSecret, DoseEvent, Patient, SymptomReport, TreatmentPlan, WeightEntry
+from ..clinical.advice import CareTeamContact
+from ..models import (AntiemeticEvent, AppSecret, Clinic, DoseEvent, Patient, PlanChangeNotice, SymptomReport,
+                      TreatmentPlan, WeightEntry)
+from ..settings import Settings
+from .care_team_contact import care_team_contact
 from .entries import CORRECTION_WINDOW
 from .patient_state import current_plan, schedule_setup
+from .plan_notices import pending_notice
+from .report_status import SENT, ReportStatus, WaitForTeam, report_statuses, wait_for_team
 
 LB_PER_KG = 1 / 0.45359237
 WEEK_STRIP_DAYS = 7
@@ -70,6 +78,7 @@ class WeekDay:
     is_today: bool
     dose: ScheduledEvent | None  # None: no selinexor that day
     held: bool  # a dose day of the pattern while selinexor is on hold
+    wait: bool = False  # a dose day while the patient waits for the care team (report_status.py)
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,9 @@ class TodayView:
     next_dose: ScheduledEvent | None  # the first dose after today
     week: list[WeekDay]
     recent: list[RecentEntry]
+    # While set, no next dose is offered: "Wait for your care team before your next selinexor dose" (section 3).
+    wait: WaitForTeam | None = None
+    notice: PlanChangeNotice | None = None  # the latest plan change the patient has not confirmed yet
 
     @property
     def dexamethasone_during_hold(self) -> str:
@@ -136,8 +148,9 @@ _ITEM_KINDS = {
 }
 
 
-def today_view(engine: Engine, patient: Patient, now: datetime) -> TodayView:
-    """What to take today and when, what was already logged, and the next dose day (unmistakably)."""
+def today_view(engine: Engine, patient: Patient, now: datetime, settings: Settings | None = None) -> TodayView:
+    """What to take today and when, what was already logged, and the next dose day (unmistakably), or the wait for
+    the care team; and a plan change to confirm. `settings` gives the clinic's hours for the wait state's words."""
     with Session(engine, expire_on_commit=False) as session:
         plan = current_plan(session, patient.id)
         setup = schedule_setup(patient, plan)
@@ -164,16 +177,21 @@ def today_view(engine: Engine, patient: Patient, now: datetime) -> TodayView:
         last_weight = weights[0] if weights else None
         weight_today = last_weight if last_weight and start <= last_weight.at < end else None
         recent = _recent_entries(session, patient.id, now, zone)
+        contact = (care_team_contact(settings, session.get(Clinic, patient.clinic_id), now) if settings is not None
+                   else CareTeamContact())
+        wait = wait_for_team(session, patient.id, contact)
+        notice = pending_notice(session, patient.id)
     week = []
     for offset in range(WEEK_STRIP_DAYS):
         day = today + timedelta(days=offset)
         week.append(WeekDay(day=day, is_today=offset == 0, dose=dose_on_local_date(setup, day),
-                            held=setup.plan.status is PlanStatus.HELD and is_dose_day(setup, day)))
+                            held=setup.plan.status is PlanStatus.HELD and is_dose_day(setup, day),
+                            wait=wait is not None and is_dose_day(setup, day)))
     return TodayView(
         patient=patient, plan=plan, setup=setup, now_local=now_local, today=today, status=plan.status, dose=dose,
         day_number=(1 if today.weekday() == setup.day1_weekday else 3) if dose else None, items=items,
         dose_log=dose_log, antiemetic_log=antiemetic_log, weight_today=weight_today, last_weight=last_weight,
-        next_dose=next_dose(setup, end), week=week, recent=recent,
+        next_dose=next_dose(setup, end), week=week, recent=recent, wait=wait, notice=notice,
     )
 
 
@@ -253,6 +271,7 @@ class SymptomLine:
     at: datetime  # local
     answers: list[tuple[str, Any]]  # (question, stored value) in §5 order, answered questions only
     fever: bool
+    status: ReportStatus = SENT  # sent | seen by the team | acted on (report_status.py)
 
 
 @dataclass(frozen=True)
@@ -287,9 +306,11 @@ def history_view(engine: Engine, patient: Patient, now: datetime, lang: str = "e
                                                             SymptomReport.superseded_at.is_(None),
                                                             SymptomReport.at >= now - SYMPTOM_WINDOW)
                                 .order_by(SymptomReport.at.desc())).all()
+        statuses = report_statuses(session, patient.id, [s.recorded_at for s in symptoms])
     weeks, counts = _calendar(patient, versions, doses, grid_start, today, zone)
     return HistoryView(today=today, weeks=weeks, chart=weight_chart(patient, weights, zone),
-                       symptoms=[_symptom_line(s, zone) for s in symptoms], counts=counts)
+                       symptoms=[_symptom_line(s, zone, statuses.get(s.recorded_at, SENT)) for s in symptoms],
+                       counts=counts)
 
 
 def _setup_on(patient: Patient, versions: list[TreatmentPlan], instant: datetime) -> ScheduleSetup:
@@ -369,10 +390,10 @@ SYMPTOM_FIELDS = ("nausea", "vomiting_episodes", "loose_stools", "appetite", "fa
                   "bleeding", "neuro", "vision_change")
 
 
-def _symptom_line(report: SymptomReport, zone) -> SymptomLine:
+def _symptom_line(report: SymptomReport, zone, status: ReportStatus = SENT) -> SymptomLine:
     answers = [(name, getattr(report, name)) for name in SYMPTOM_FIELDS if getattr(report, name) is not None]
     fever = (report.temperature_c is not None and report.temperature_c >= FEVER_C) or report.chills is True
-    return SymptomLine(at=report.at.astimezone(zone), answers=answers, fever=fever)
+    return SymptomLine(at=report.at.astimezone(zone), answers=answers, fever=fever, status=status)
 
 
 def choice_value(question: str, grade: Any) -> str | None:

@@ -1,5 +1,6 @@
 """Staff actions on the treatment plan (flow 5): each creates a new plan version with who, when and why,
-replans the patient's reminders in the same transaction, and writes an audit row.
+replans the patient's reminders in the same transaction, writes an audit row, and tells the patient (a plan-change
+notice with its message, services/plan_notices.py).
 
 The product suggests, staff decide (clinical-reference §1): these functions apply a decision; the ladder itself
 (what "reduce one level" means, when the ladder ends) comes from server.clinical.regimens.
@@ -22,6 +23,7 @@ from ..models import TreatmentPlan
 from .audit import audit
 from .outbox.planning import PlanningOptions, replan_patient
 from .patient_state import current_plan, get_patient
+from .plan_notices import record_notice
 
 OPERATIONS = ("hold", "resume", "reduce", "discontinue", "change_schedule")
 
@@ -77,6 +79,7 @@ def change_plan(ctx: AppContext, patient_id: int, *, staff_id: int, operation: s
         session.add(new)
         session.flush()
         replan_patient(session, patient, now, PlanningOptions.from_settings(ctx.settings))
+        record_notice(session, patient, old, new, operation, now)
         audit(session, staff_id=staff_id, action=f"plan.{operation}", patient_id=patient_id, now=now, ip=ip,
               detail=f"v{old.version} {old.regimen} L{old.dose_level} {old.status} -> v{new.version} "
                      f"L{new.dose_level} {new.status}{_dexamethasone_words(new)}: {reason}")

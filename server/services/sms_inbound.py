@@ -8,6 +8,7 @@ Commands (English and Spanish, any case, surrounding spaces and a trailing perio
 | `MISSED`, `OLVIDADA`, `NO TOMADA` | today's dose missed (P-MISSED advice in the reply) |
 | `W 72.4`, `W 160 lb`, `P 72,4` (peso) | weight, in the patient's unit unless one is given |
 | `W 61.6 OK`, or `OK` / `SI` after a confirmation question | a weight more than 5% from the last one, confirmed |
+| `OK` / `YES` / `SI` (no weight waiting), `UNDERSTOOD`, `ENTENDIDO` | the patient has read the latest plan change |
 | `N 0`..`N 3` | nausea grade (clinical-reference §5) |
 | `HELP`, `AYUDA`, `INFO`, `?` | the list of commands and the clinic's number |
 | `STOP` (Twilio's other opt-out words, `PARAR`, `BAJA`) | opt out: no more SMS; the care team is told |
@@ -27,6 +28,9 @@ Decisions:
 - A second `T` on a day whose dose is already logged is not stored again (a patient answering both the reminder
   and the nudge has not taken two doses); it gets a "already recorded" reply. Except after a "vomited" log: a `T`
   then reports a dose swallowed again, which is stored and evaluated as a second dose (R-WRONG-DAY).
+- A plan change is confirmed by a word (architecture flow 5; never a bare digit): the notice's SMS asks for `OK`.
+  A weight waiting for its `OK` keeps priority (the reply that asked for it is the more specific question);
+  `UNDERSTOOD` / `ENTENDIDO` always mean the plan change.
 - Texts from numbers that belong to no patient are stored and not answered (no confirmation that a clinic exists).
 """
 
@@ -48,7 +52,7 @@ from ..db import session_scope
 from ..errors import Conflict, FieldError, NotFound
 from ..i18n import NP_, normalize_language, render_advice, render_value, translate_in
 from ..models import Clinic, DoseEvent, InboundMessage, Patient
-from . import entries
+from . import entries, plan_notices
 from .alerts import AlertChange
 from .patient_state import current_plan, schedule_setup
 from .alerts import publish_alert_changes
@@ -68,6 +72,8 @@ MISSED_WORDS = frozenset({"MISSED", "OLVIDADA", "OLVIDADO", "NO TOMADA", "NO TOM
 HELP_WORDS = frozenset({"HELP", "INFO", "?", "AYUDA"})
 CONFIRM_WORDS = frozenset({"OK", "SI", "SÍ", "YES", "CONFIRM", "CONFIRMAR"})
 CONFIRM_WINDOW = timedelta(hours=24)
+PLAN_CHANGE_WORDS = frozenset({"UNDERSTOOD", "GOT IT", "I UNDERSTAND", "ENTENDIDO", "ENTENDIDA", "ENTIENDO",
+                               "RECIBIDO"})
 
 _WEIGHT = re.compile(r"^(?:W|P|WEIGHT|PESO)\s*(\d{1,3}(?:[.,]\d{1,2})?)\s*(KG|KGS|LB|LBS|LIBRAS?)?\s*"
                      r"(OK|SI|SÍ|YES)?$")
@@ -76,7 +82,7 @@ _NAUSEA = re.compile(r"^(?:N|NAUSEA|NÁUSEA|NAUSEAS|NÁUSEAS)\s*([0-9])$")
 
 @dataclass(frozen=True)
 class Command:
-    kind: str  # stop | start | help | taken | missed | weight | nausea | confirm | unknown
+    kind: str  # stop | start | help | taken | missed | weight | nausea | confirm | plan_change | unknown
     value: float | None = None
     unit: str | None = None
     confirmed: bool = False
@@ -98,6 +104,8 @@ def parse_command(body: str) -> Command:
         return Command("missed")
     if text in CONFIRM_WORDS:
         return Command("confirm", word=text)
+    if text in PLAN_CHANGE_WORDS:
+        return Command("plan_change", word=text)
     if match := _WEIGHT.match(text):
         unit = match[2]
         return Command("weight", float(match[1].replace(",", ".")),
@@ -133,6 +141,9 @@ REPLIES: dict[str, str] = {
     "bad_weight": NP_("sms", "That weight does not look right (%(message)s). Send W and your weight, e.g. W 72.4."),
     "nothing_to_confirm": NP_("sms", "There is no weight waiting for confirmation. Send W and your weight, e.g. "
                                      "W 72.4."),
+    # architecture flow 5: the patient's confirmation of a plan change
+    "plan_confirmed": NP_("sms", "Thank you: your care team can see that you have read the change."),
+    "no_plan_change": NP_("sms", "There is no change waiting for your confirmation."),
     "nausea": NP_("sms", "Thank you, your nausea answer (%(value)s) is recorded."),
     "bad_nausea": NP_("sms", "Send N and a number from 0 to 3: 0 none, 1 mild, 2 eating less, 3 can't eat or drink."),
 }
@@ -231,8 +242,12 @@ def _act(ctx: AppContext, patient: Patient, command: Command, sid: str,
         if command.kind == "weight":
             return _weight(ctx, patient, command.value, command.unit or patient.weight_unit, command.confirmed, key,
                            now, lang)
+        if command.kind == "plan_change":
+            return _plan_change(ctx, patient, lang)
         if command.kind == "confirm":
             pending = _unconfirmed_weight(ctx, patient.id, now)
+            if pending is None and _plan_change_pending(ctx, patient.id):
+                return _plan_change(ctx, patient, lang)
             if pending is None:
                 return "confirm_nothing", _say(lang, "nothing_to_confirm"), []
             value, unit = pending
@@ -289,6 +304,20 @@ def _weight(ctx: AppContext, patient: Patient, value: float, unit: str, confirme
     except FieldError as exc:
         return "weight_invalid", _say(lang, "bad_weight", message=exc.message.rstrip(".")), []
     return "weight", _join(_say(lang, "weight", value=shown), *_advice_words(result.advice, patient, lang)), []
+
+
+def _plan_change_pending(ctx: AppContext, patient_id: int) -> bool:
+    with Session(ctx.engine) as session:
+        return plan_notices.pending_notice(session, patient_id) is not None
+
+
+def _plan_change(ctx: AppContext, patient: Patient, lang: str) -> tuple[str, str, list]:
+    """The patient confirms by SMS that they read the latest plan change (architecture flow 5)."""
+    try:
+        plan_notices.acknowledge_notice(ctx, patient.id, None, via="sms")
+    except NotFound:
+        return "plan_change_nothing", _say(lang, "no_plan_change"), []
+    return "plan_change_confirmed", _say(lang, "plan_confirmed"), []
 
 
 def _unconfirmed_weight(ctx: AppContext, patient_id: int, now: datetime) -> tuple[float, str] | None:

@@ -87,7 +87,11 @@ def test_a_patients_day_from_invite_to_chart(page, live_server, artifacts_dir):
     expect(page.locator("html")).to_have_attribute("lang", "es")
     page.get_by_role("link", name="Hoy").click()
     expect(page.get_by_role("heading", name=re.compile("^Hoy:"))).to_be_visible()
-    expect(page.get_by_text("4 comprimidos de 20 mg")).to_be_visible()
+    # The weight's advice said not to take the next dose until the team calls: Today says so too, not the tablets
+    # (clinical-reference §3, issue 11 item 1).
+    expect(page.get_by_role("heading", name="Espere a su equipo de atención antes de su próxima dosis de "
+                                            "selinexor.")).to_be_visible()
+    expect(page.get_by_text("4 comprimidos de 20 mg")).to_have_count(0)
     page.screenshot(path=artifacts_dir / "journey-06-today-es.png", full_page=True)
 
 

@@ -296,7 +296,7 @@ def test_invite_rows_written_by_enrollment_are_sent_to_the_patient_unless_opted_
     assert cancelled.status == "cancelled" and "opted out" in cancelled.cancel_reason
 
 
-def test_an_open_interrupt_alert_holds_back_dose_reminders_until_staff_act(
+def test_an_open_interrupt_alert_turns_the_dose_reminder_into_wait_for_your_team_until_staff_act(
         ctx, channels, make_patient, sms_provider, clock):
     from server.services.entries import record_weight
 
@@ -310,12 +310,24 @@ def test_an_open_interrupt_alert_holds_back_dose_reminders_until_staff_act(
     record_weight(ctx, patient, key="weight-drop-01", at=clock.now(), value=61.6, unit="kg", confirmed=True)
     sms_provider.reset()
     run_until(ctx, channels, clock, utc(2026, 3, 5, 4))
-    wednesday = [k for k, _ in sent_kinds(ctx, sms_provider.messages_to(PHONE))]
-    assert "dose" not in wednesday and "antiemetic" not in wednesday
+    wednesday = sms_provider.messages_to(PHONE)
+    assert "antiemetic" not in [k for k, _ in sent_kinds(ctx, wednesday)]
     with Session(ctx.engine) as session:
-        held = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "dose",
+        held = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "antiemetic",
                                                           OutboundMessage.status == "cancelled")).all()
     assert held and all("open care-team alert" in r.cancel_reason for r in held)
+    # clinical-reference §3 (issue 11 item 1): the dose reminder itself says to wait, with the clinic's number; it
+    # never offers the dose (no tablets, no "reply T").
+    [dose] = [m["body"] for m in wednesday if "dose" in m["body"]]
+    assert dose.startswith("Riverside Oncology: Wait for your care team before your next dose. If nobody has "
+                           "called you, call +15555550100.")
+    assert "tablets" not in dose and "Reply T" not in dose
+    # Staff act (a new plan version): the reminders are the plan's again.
+    change_plan(ctx, patient, staff_id=staff_id(ctx), operation="reduce", reason="R-WT-10: one level lower")
+    sms_provider.reset()
+    run_until(ctx, channels, clock, utc(2026, 3, 10, 4))  # through next Monday
+    monday = [m["body"] for m in sms_provider.messages_to(PHONE)]
+    assert any("100 mg (5 tablets)" in body for body in monday) and not any("Wait for" in b for b in monday)
 
 
 def test_moving_the_dose_time_on_a_dose_day_never_sends_that_day_a_second_dose_reminder(

@@ -224,3 +224,35 @@ def test_spanish_commands_and_help(ctx, channels, make_patient, sms_provider, li
     assert Counter(m["to"] for m in sms_provider.messages) == {PHONE: 5}  # five replies, no reminder
     weight_prompt = [r for r in reminders_of(ctx.engine, pid, kind="weight") if '"2026-03-02"' in r.payload]
     assert weight_prompt[0].cancel_reason == "not needed: a weight was already logged that day"
+
+
+def test_an_sms_only_patient_gets_a_plan_change_by_text_and_confirms_it_by_replying_ok(
+        ctx, channels, make_patient, sms_provider, live_server, clock):
+    from server.models import PlanChangeNotice, Staff
+    from server.services.plans import change_plan
+
+    clock.set(utc(2026, 3, 2, 15))  # Monday 10:00 in New York, after the 08:00 dose
+    pid = make_patient(phone=PHONE)
+    _dispatch(ctx, channels, clock)
+    sms_provider.reset()
+    with Session(ctx.engine) as session:
+        nurse = session.exec(select(Staff.id)).first()
+    change_plan(ctx, pid, staff_id=nurse, operation="reduce", reason="platelets 60")
+    _dispatch(ctx, channels, clock)
+    [notice_sms] = [m["body"] for m in sms_provider.messages_to(PHONE) if "changed" in m["body"]]
+    assert notice_sms.startswith("Riverside Oncology: Your dose changed: now 5 tablets on Mondays only (before: 4 "
+                                 "tablets on Mondays and Wednesdays). Reply OK")
+    assert "selinexor" not in notice_sms.lower()  # no drug name: the patient did not opt in
+    assert sms_provider.send_inbound(PHONE, "OK").ok
+    with Session(ctx.engine) as session:
+        [notice] = session.exec(select(PlanChangeNotice).where(PlanChangeNotice.patient_id == pid)).all()
+        [inbound] = session.exec(select(InboundMessage).where(InboundMessage.patient_id == pid)).all()
+    assert (notice.acknowledged_at, notice.acknowledged_via) == (clock.now(), "sms")
+    assert inbound.handled_as == "plan_change_confirmed"
+    _dispatch(ctx, channels, clock)
+    assert "Thank you: your care team can see that you have read the change." in _replies(sms_provider)
+    # Nothing left to confirm: another OK is answered as such, and a bare digit never confirms anything.
+    sms_provider.send_inbound(PHONE, "ENTENDIDO")
+    with Session(ctx.engine) as session:
+        handled = [m.handled_as for m in session.exec(select(InboundMessage).order_by(InboundMessage.id)).all()]
+    assert handled[-1] == "plan_change_nothing"

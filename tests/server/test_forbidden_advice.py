@@ -162,3 +162,29 @@ def test_no_reminder_or_push_body_gives_forbidden_advice(lang, channel):
         for kind in sorted(kinds):
             text = render_reminder(kind, payload, recipient, channel, "https://c.example").text
             assert forbidden(text, lang) == [], (kind, text)
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGES))
+@pytest.mark.parametrize("channel", ["sms", "push"])
+def test_no_wait_reminder_or_plan_change_notice_gives_forbidden_advice(lang, channel):
+    from notifications.messages import PLAN_NOTICE
+
+    before = {"status": "active", "dose_mg": 80, "tablets": 4, "twice_weekly": True, "day1_weekday": 0,
+              "day3_weekday": 2, "dose_time": "08:00", "has_dexamethasone": True}
+    afters = [dict(before, dose_mg=100, tablets=5, twice_weekly=False), dict(before, status="held"),
+              dict(before, status="held", dexamethasone_during_hold="continue"),
+              dict(before, status="held", dexamethasone_during_hold="hold"), dict(before, status="discontinued"),
+              dict(before, dose_time="20:00")]
+    payload = {"dose_local": datetime.combine(NEXT.date(), time(8)).isoformat(), "dose_mg": 80, "tablets": 4}
+    for drug_names in (False, True):
+        recipient = Recipient(patient_id=1, language=lang, phone="+15555550123", sms_consent=True, sms_opted_out=False,
+                              channel_preference=channel, drug_names=drug_names, weight_unit="kg", push_targets=(),
+                              clinic_name="Clinic", clinic_phone="+15555550100", awaiting_team=True)
+        texts = [render_reminder("dose", payload, recipient, channel, "https://c.example").text]
+        texts += [render_reminder(PLAN_NOTICE, {"before": before, "after": after}, recipient, channel,
+                                  "https://c.example").text for after in afters]
+        texts += [render_reminder(PLAN_NOTICE, {"before": dict(before, status="held"), "after": before}, recipient,
+                                  channel, "https://c.example").text]
+        for text in texts:
+            assert forbidden(text, lang) == [], text
+            assert drug_names or "selinexor" not in text.lower(), text  # no drug name unless opted in

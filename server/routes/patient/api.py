@@ -19,6 +19,7 @@ from ...errors import Conflict, FieldError
 from ...services import patient_settings, patient_views
 from .advice import advice_view, conflict_json, error_json, error_message, field_name
 from .deps import PATIENT_DEPENDENCY, SignedInPatient, provide_viewer
+from .plan_notice import status_json
 from .rendering import display_phone, guest_language
 from .schemas import (AntiemeticIn, DoseIn, EntryIn, LanguageIn, PushEndpointIn, PushSubscriptionIn, SymptomsIn,
                       WeightIn, field_errors)
@@ -109,7 +110,11 @@ def _event_json(event: Any) -> dict[str, Any] | None:
 
 @get("/today", sync_to_thread=True, summary="What to take today, what was logged, and the next dose day")
 def api_today(ctx: Ctx, patient: SignedInPatient) -> dict[str, Any]:
-    view = patient_views.today_view(ctx.engine, patient, ctx.clock.now())
+    view = patient_views.today_view(ctx.engine, patient, ctx.clock.now(), ctx.settings)
+    return {**_today_json(view, patient), **status_json(view, patient.language)}
+
+
+def _today_json(view: patient_views.TodayView, patient: SignedInPatient) -> dict[str, Any]:
     return {
         "date": view.today.isoformat(), "status": view.status, "dose": _event_json(view.dose),
         "day_number": view.day_number, "tablet_strength_mg": patient.tablet_strength_mg,
@@ -119,9 +124,10 @@ def api_today(ctx: Ctx, patient: SignedInPatient) -> dict[str, Any]:
         "dose_log": patient_views.entry_json("dose", view.dose_log) if view.dose_log else None,
         "antiemetic_log": patient_views.entry_json("antiemetic", view.antiemetic_log) if view.antiemetic_log else None,
         "weight_today": patient_views.entry_json("weight", view.weight_today) if view.weight_today else None,
-        "next_dose": _event_json(view.next_dose),
-        "week": [{"date": d.day.isoformat(), "dose_mg": d.dose.dose_mg if d.dose else None, "held": d.held}
-                 for d in view.week],
+        # clinical-reference §3: while the patient waits for the care team, no next dose is offered.
+        "next_dose": None if view.wait else _event_json(view.next_dose),
+        "week": [{"date": d.day.isoformat(), "dose_mg": d.dose.dose_mg if d.dose else None, "held": d.held,
+                  "wait_for_team": d.wait} for d in view.week],
     }
 
 
@@ -135,8 +141,15 @@ def api_history(ctx: Ctx, patient: SignedInPatient) -> dict[str, Any]:
                    "guides": {g.name: g.value for g in chart.guides},
                    "points": [{"at": p.at.isoformat(), "value": p.value, "kg": p.kg, "pct_below_baseline": p.pct_below}
                               for p in chart.points]},
-        "symptoms": [{"at": s.at.isoformat(), **dict(s.answers)} for s in view.symptoms],
+        "symptoms": [{"at": s.at.isoformat(), **dict(s.answers), "report_status": _status_json(s.status)}
+                     for s in view.symptoms],
     }
+
+
+def _status_json(status: Any) -> dict[str, Any]:
+    """A report's status with the care team: sent | seen | acted, with the times."""
+    return {"state": status.state, "seen_at": status.seen_at.isoformat() if status.seen_at else None,
+            "acted_at": status.acted_at.isoformat() if status.acted_at else None}
 
 
 @post("/language", sync_to_thread=True, status_code=200, summary="Switch the app's language (en, es)")

@@ -18,15 +18,17 @@ from ...i18n import N_, format_number, translate
 from ...services import patient_settings, patient_views
 from .advice import error_json
 from .deps import PATIENT_DEPENDENCY, SignedInPatient, provide_patient
+from .plan_notice import status_banner
 from .rendering import LEARN_TOPICS, new_key, page, plan_of
 from .schemas import LanguageIn, WeightUnitForm, field_errors
 
 
 @get("/today", sync_to_thread=True)
 def today_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template:
-    view = patient_views.today_view(ctx.engine, patient, ctx.clock.now())
+    view = patient_views.today_view(ctx.engine, patient, ctx.clock.now(), ctx.settings)
     return page(request, ctx, "patient/today.html", patient=patient, view=view, key=new_key,
-                welcome=request.query_params.get("welcome") == "1")
+                welcome=request.query_params.get("welcome") == "1", **status_banner(view, patient.language),
+                confirmed=request.query_params.get("confirmed") == "1")
 
 
 QUESTION_LABELS = {

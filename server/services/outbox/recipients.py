@@ -1,7 +1,8 @@
 """Recipients: what the dispatcher needs to know about the patients of a batch of claims, in a few queries.
 
 A `RecipientBook` also says which reminders are no longer needed (the day's dose or weight already logged) or
-must not go (an open care-team alert told the patient to wait before the next dose).
+must not go as planned (an open care-team alert told the patient to wait before the next dose: the dose reminder then
+says "wait for your care team", the others are held back).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import select
 
-from ...models import Alert, Clinic, DoseEvent, Patient, PushSubscription, UTCDateTime
+from ...models import Alert, Clinic, DoseEvent, Patient, PushSubscription, TreatmentPlan, UTCDateTime
 from ...models import WeightEntry as WeightRow
+from ..report_status import awaiting_team_clause
 from .claims import ClaimedMessage
 from .sql import Bind, in_list, transaction
 from .vocabulary import DOSE_DAY_KINDS, MessageKind
@@ -47,6 +49,7 @@ class Recipient:
     push_targets: tuple[PushTarget, ...]
     clinic_name: str
     clinic_phone: str
+    awaiting_team: bool = False  # told to wait for the care team before the next dose (services/report_status.py)
 
     def sms_refusal(self) -> str | None:
         """Why no SMS may go to this patient now (None: it may); replies to the patient's own texts included."""
@@ -64,14 +67,16 @@ class RecipientBook:
     recipients: dict[int, Recipient]
     logged_dose_days: frozenset[tuple[int, str]]  # (patient_id, ISO local date) with a dose logged
     logged_weight_days: frozenset[tuple[int, str]] = frozenset()  # (patient_id, ISO local date) with a weight
-    # Patients with an open interrupt/discontinue alert of tier same_day or urgent: they were told "do not take your
-    # next selinexor dose until your care team contacts you" (clinical-reference §3), so no dose reminder may say
-    # otherwise until staff resolve the alert or change the plan.
+    # Patients with an open interrupt/discontinue alert of tier same_day or urgent that no plan version has answered:
+    # they were told "do not take your next selinexor dose until your care team contacts you" (clinical-reference
+    # §3), so no reminder may say otherwise until staff resolve the alert or change the plan. The dose reminder
+    # itself goes, saying "wait for your care team" (notifications/messages.py); the anti-nausea reminder and the
+    # nudge are held back.
     awaiting_team: frozenset[int] = frozenset()
 
     def already_done(self, claim: ClaimedMessage) -> str | None:
         """Why this reminder is no longer needed or must not go (already logged; told to wait for the team), if so."""
-        if claim.kind in DOSE_DAY_KINDS and claim.patient_id in self.awaiting_team:
+        if claim.kind in DOSE_DAY_KINDS - {MessageKind.DOSE} and claim.patient_id in self.awaiting_team:
             return "not sent: an open care-team alert told the patient not to take the next dose until contacted"
         key = (claim.patient_id, claim.payload.get("day"))
         if claim.kind in DOSE_DAY_KINDS and key in self.logged_dose_days:
@@ -124,19 +129,18 @@ def load_recipients(bind: Bind, claims: Iterable[ClaimedMessage], default_clinic
             since = min(datetime.combine(date.fromisoformat(d), time(0), timezone.utc) for d in weigh.values())
             for pid, at in conn.execute(weights_q, {"ids": sorted(weigh), "since": since - timedelta(days=1)}).all():
                 weighed.add((pid, at.astimezone(zones[pid]).date().isoformat()))
-        waiting = conn.execute(
-            sa.select(Alert.__table__.c.patient_id).where(
-                Alert.__table__.c.patient_id.in_(ids), Alert.__table__.c.status != "resolved",
-                Alert.__table__.c.action.in_(("interrupt", "discontinue")),
-                Alert.__table__.c.tier.in_(("urgent", "same_day")))
-        ).scalars().all()
+        alerts = Alert.__table__
+        waiting = set(conn.execute(
+            sa.select(alerts.c.patient_id).where(alerts.c.patient_id.in_(ids),
+                                                 awaiting_team_clause(alerts, TreatmentPlan.__table__))
+        ).scalars().all())
     recipients = {
         p.id: Recipient(patient_id=p.id, language=p.language, phone=p.phone_e164, sms_consent=p.sms_consent,
                         sms_opted_out=p.sms_opted_out, channel_preference=p.channel_preference,
                         drug_names=p.drug_names_in_messages, weight_unit=p.weight_unit,
                         push_targets=tuple(targets.get(p.id, ())),
                         clinic_name=p.clinic_name or default_clinic[0],
-                        clinic_phone=p.clinic_phone or default_clinic[1])
+                        clinic_phone=p.clinic_phone or default_clinic[1], awaiting_team=p.id in waiting)
         for p in patients
     }
     return RecipientBook(recipients, frozenset(logged), frozenset(weighed), frozenset(waiting))

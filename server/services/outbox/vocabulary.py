@@ -38,6 +38,8 @@ class MessageKind(StrEnum):
     REPLY = "reply"  # an answer to the patient's own SMS
     INVITE = "invite"  # the first sign-in link
     SIGN_IN = "sign_in"  # a fresh sign-in link
+    # Written with a payload, rendered at send time for the patient's channel (push or SMS).
+    PLAN_NOTICE = "plan_notice"  # a plan change told to the patient, who confirms it (services/plan_notices.py)
 
 
 IN_FLIGHT_STATUSES = (MessageStatus.CLAIMED, MessageStatus.SENDING)
@@ -46,6 +48,8 @@ FINAL_STATUSES = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOW
 
 PLANNED_KINDS = (MessageKind.ANTIEMETIC, MessageKind.DOSE, MessageKind.NUDGE, MessageKind.DEXAMETHASONE,
                  MessageKind.WEIGHT, MessageKind.BLOOD_TEST, MessageKind.BORTEZOMIB)
+# Rendered from the catalog at send time (no body): the planned kinds and the plan-change notice.
+RENDERED_KINDS = PLANNED_KINDS + (MessageKind.PLAN_NOTICE,)
 # Taken at the time the patient and the care team chose for the dose: quiet hours never move these.
 DOSE_TIME_KINDS = frozenset({MessageKind.ANTIEMETIC, MessageKind.DOSE, MessageKind.DEXAMETHASONE})
 # About one dose day's selinexor dose: pointless once that dose is logged (taken, missed or vomited).
@@ -60,6 +64,7 @@ EXPIRY_REASONS: dict[str, str] = {
     MessageKind.WEIGHT: "expired: not sent before the day ended",
     MessageKind.BLOOD_TEST: "expired: not sent before the day ended",
     MessageKind.BORTEZOMIB: "expired: not sent before the day ended",
+    MessageKind.PLAN_NOTICE: "expired: not sent within 24 hours of the plan change (the patient sees it in the app)",
     MessageKind.PAGE: "expired: page not sent in time (escalation pages again while the alert is open)",
 }
 DEFAULT_EXPIRY_REASON = "expired: not sent in time to be useful"

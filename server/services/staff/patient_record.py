@@ -3,7 +3,7 @@ timeline of everything that happened (entries, labs, alerts, messages, plan vers
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from ...clinical.rules import Finding
 from ...errors import NotFound
 from ...models import (Alert, AlertEvent, AntiemeticEvent, DoseEvent, InboundMessage, LabResult, Patient, OutboundMessage,
-                       Staff, SymptomReport, TreatmentPlan, WeightEntry)
+                       PlanChangeNotice, Staff, SymptomReport, TreatmentPlan, WeightEntry)
 from .clinic_scope import OPEN_STATUSES, patient_for_staff, staff_names
 from .inbox import AlertView, alert_view, resume_finding_of
 from .plan_history import plan_versions
@@ -37,6 +37,7 @@ class PatientOverview:
     weight_pct: float | None
     changed_by: dict[int, str]
     levels: list[tuple[int, str]]  # the regimen's ladder, for "resume at"
+    notices: dict[int, PlanChangeNotice] = field(default_factory=dict)  # by plan version id: told, confirmed?
 
 
 def patient_overview(session: Session, staff: Staff, patient_id: int, now: datetime) -> PatientOverview:
@@ -61,6 +62,8 @@ def patient_overview(session: Session, staff: Staff, patient_id: int, now: datet
         weight_pct=round((latest.kg - patient.baseline_weight_kg) / patient.baseline_weight_kg * 100, 1) if latest else None,
         changed_by=names,
         levels=ladder(plan.regimen),
+        notices={n.plan_id: n for n in session.exec(select(PlanChangeNotice)
+                                                     .where(PlanChangeNotice.patient_id == patient.id)).all()},
     )
 
 
@@ -148,5 +151,10 @@ def timeline(session: Session, staff: Staff, patient_id: int, now: datetime, day
         items.append(TimelineItem(v.created_at, "plan", f"Plan v{v.version}: {v.status}, {v.regimen} level {v.dose_level}",
                                   f"{v.reason} ({who})" + (f"; held for {v.hold_rule}" if v.hold_rule else "")
                                   + dexamethasone_on_hold_words(v), v.status))
+    for n in session.exec(select(PlanChangeNotice).where(PlanChangeNotice.patient_id == pid,
+                                                         PlanChangeNotice.acknowledged_at >= since)).all():
+        items.append(TimelineItem(n.acknowledged_at, "plan", "Plan change confirmed by the patient",
+                                  f"{n.operation.replace('_', ' ')} (plan notice #{n.id}), by {n.acknowledged_via}",
+                                  "confirmed"))
     items.sort(key=lambda i: i.at, reverse=True)
     return items

@@ -2,7 +2,7 @@
 
 from server.models import OutboundMessage
 from server.services.outbox.vocabulary import (DOSE_DAY_KINDS, DOSE_TIME_KINDS, FINAL_STATUSES, IN_FLIGHT_STATUSES,
-                                               PLANNED_KINDS, MessageKind, MessageStatus)
+                                               PLANNED_KINDS, RENDERED_KINDS, MessageKind, MessageStatus)
 
 
 def test_status_values_are_the_stored_strings():
@@ -15,7 +15,8 @@ def test_status_values_are_the_stored_strings():
 
 def test_kind_values_are_the_stored_strings():
     assert {k.value for k in MessageKind} == {"antiemetic", "dose", "nudge", "dexamethasone", "weight", "blood_test",
-                                              "bortezomib", "page", "reply", "invite", "sign_in"}
+                                              "bortezomib", "page", "reply", "invite", "sign_in", "plan_notice"}
+    assert set(RENDERED_KINDS) == set(PLANNED_KINDS) | {"plan_notice"}  # rendered at send time, not planned
     assert set(PLANNED_KINDS) == {"antiemetic", "dose", "nudge", "dexamethasone", "weight", "blood_test", "bortezomib"}
     assert DOSE_TIME_KINDS == {"antiemetic", "dose", "dexamethasone"}
     assert DOSE_DAY_KINDS == {"antiemetic", "dose", "nudge"}
