@@ -53,6 +53,7 @@
     if (!Queue || !patient) return;
     await Queue.flush(patient);
     await showQueue();
+    await showSyncedAdvice();
   }
 
   async function askForBackgroundSync() {
@@ -169,6 +170,60 @@
     finish(form, note);
   }
 
+  // An entry that could not be sent and meets an urgent threshold of the server's table (redflags.js): the red
+  // "call now" result at once, on the phone (clinical-reference §3); the server's full advice follows after sync.
+  async function flagsOffline(form, kind, data) {
+    const RedFlags = self.CompanionRedFlags;
+    if (!RedFlags) return [];
+    if (!redFlagTable) redFlagTable = await RedFlags.load();
+    const context = { usualStools: form.dataset.usualStools, baselineKg: form.dataset.baselineKg,
+                      unit: form.dataset.unit };
+    return RedFlags.evaluate(redFlagTable, RedFlags.measures(kind, data, context));
+  }
+
+  function showCallNowOffline(form) {
+    const holder = document.createElement("div");
+    holder.className = "advice";
+    holder.dataset.tier = "urgent";
+    holder.dataset.offline = "true";
+    const section = document.createElement("section");
+    section.className = "banner urgent";
+    section.setAttribute("role", "alert");
+    section.setAttribute("aria-labelledby", "advice-title");
+    const title = document.createElement("h2");
+    title.id = "advice-title";
+    title.textContent = strings.call_now;
+    const call = document.createElement("a");
+    call.className = "btn";
+    call.href = `tel:${strings.clinic_tel}`;
+    call.textContent = strings.call_phone;
+    const fallback = document.createElement("p");
+    fallback.textContent = strings.emergency;
+    const saved = document.createElement("p");
+    saved.textContent = strings.saved_offline;
+    section.append(title, call, fallback, saved);
+    holder.append(section);
+    finish(form, holder);
+  }
+
+  // After sync, the server's advice for the entries that showed "call now" offline (queue.js keeps it for us).
+  async function showSyncedAdvice() {
+    if (!Queue || !patient) return;
+    const waiting = (await Queue.takeSyncedAdvice(patient)) || [];
+    const main = document.getElementById("main");
+    for (const html of waiting) {
+      const holder = document.createElement("div");
+      holder.innerHTML = html; // rendered by our own server (patient/_advice.html), escaped there
+      const node = holder.firstElementChild;
+      if (!node) continue;
+      const offline = main.querySelector('.advice[data-offline="true"]');
+      if (offline) offline.replaceWith(node);
+      else main.insertBefore(node, main.querySelector("h1").nextSibling);
+      node.tabIndex = -1;
+      node.focus();
+    }
+  }
+
   function refreshKey(form) {
     const key = form.elements.idempotency_key;
     if (key) key.value = newKey();
@@ -216,7 +271,13 @@
         if (result.data.confirm) askToConfirmWeight(form, result.data.message);
         else showError(form, result.data.field || "form", result.data.message);
       } else {
-        showSavedOffline(form);
+        if ((await flagsOffline(form, kind, data)).length) {
+          item.redFlag = true; // queue.js keeps the server's advice for this one after sync
+          await Queue.put(item);
+          showCallNowOffline(form);
+        } else {
+          showSavedOffline(form);
+        }
         askForBackgroundSync();
       }
     } finally {
@@ -259,7 +320,7 @@
       console.warn("service worker not available", error);
     }
     navigator.serviceWorker.addEventListener("message", (event) => {
-      if (event.data && event.data.type === "queue-changed") showQueue();
+      if (event.data && event.data.type === "queue-changed") showQueue().then(showSyncedAdvice);
     });
   }
 
@@ -320,6 +381,10 @@
   }
 
   // ------------------------------------------------------------------------------------------- start
+  let redFlagTable = null;
+  if (self.CompanionRedFlags && document.querySelector("form[data-entry]")) {
+    self.CompanionRedFlags.load().then((table) => { redFlagTable = table; });
+  }
   enhanceForms();
   clearOnSignOut();
   if (Queue && patient) {
