@@ -3,7 +3,7 @@ nobody reads or writes another patient's data."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from litestar.testing import TestClient
@@ -267,3 +267,39 @@ def test_every_patient_action_is_in_the_openapi_schema(client):
                  "/api/sign-in", "/api/me"):
         assert path in paths, path
     assert "idempotency_key" in str(paths["/api/doses"]["post"])
+
+
+# ------------------------------------------------------------------------------------------------ local day and time
+
+
+def test_an_earlier_entry_given_as_local_day_and_time_is_read_in_the_patients_zone(phone, engine, patient):
+    """Issue 11 item 4: the phone sends the day and time as typed; the server reads them in New York (the patient's
+    zone), so a phone set to another zone does not move the entry."""
+    response = phone.api("POST", "/api/weights", {"idempotency_key": "local-0001", "value": 70.0,
+                                                  "local_day": "2026-03-01", "local_time": "11:50"})
+    assert response.status_code == 201, response.text
+    row = stored(engine, WeightEntry, patient.id)[0]
+    assert row.at.replace(tzinfo=row.at.tzinfo or timezone.utc) == datetime(2026, 3, 1, 16, 50, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("local_time,expected_utc", [
+    ("02:30", datetime(2026, 3, 8, 7, 30, tzinfo=timezone.utc)),  # spring gap: shifted forward, as the schedule does
+    ("01:30", datetime(2026, 3, 8, 6, 30, tzinfo=timezone.utc)),  # before the gap: EST
+    ("03:30", datetime(2026, 3, 8, 7, 30, tzinfo=timezone.utc)),  # after the gap: EDT
+])
+def test_a_local_time_in_the_dst_gap_resolves_as_the_schedule_does(phone, engine, patient, clock, local_time,
+                                                                    expected_utc):
+    clock.set(datetime(2026, 3, 9, 14, 0, tzinfo=timezone.utc))
+    response = phone.api("POST", "/api/symptoms", {"idempotency_key": f"gap-{local_time}", "nausea": "mild",
+                                                   "local_day": "2026-03-08", "local_time": local_time})
+    assert response.status_code == 201, response.text
+    row = stored(engine, SymptomReport, patient.id)[0]
+    assert row.at.replace(tzinfo=row.at.tzinfo or timezone.utc) == expected_utc
+
+
+def test_a_local_day_without_a_time_is_refused_in_plain_words(phone, engine, patient):
+    response = phone.api("POST", "/api/symptoms", {"idempotency_key": "half-0001", "nausea": "mild",
+                                                   "local_day": "2026-03-01"})
+    assert response.status_code == 422
+    assert "local_time" not in response.json()["message"] and "go together" not in response.json()["message"]
+    assert _rows(engine, patient.id) == 0

@@ -21,6 +21,7 @@ from litestar.exceptions import ValidationException
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ...clinical.grading import PLAUSIBLE_RANGES, f_to_c, grade_choice
+from ...clinical.schedule import resolve_local
 from ...errors import FieldError
 from ...i18n import LANGUAGES, N_
 from ...services.entries import SymptomAnswers
@@ -72,6 +73,23 @@ class EntryIn(PatientInput):
     idempotency_key: str = Field(description="A client-generated unique id: a replay stores nothing new")
     at: datetime | None = Field(None, description="When it happened, with its time zone; default now; at most 7 "
                                                   "days ago")
+    # "Earlier" entries and corrections: the day and clock time as the patient typed them, read in the PATIENT's
+    # zone by the server (a phone in another zone must not move them; issue 11 item 4). Given, they replace `at`.
+    local_day: date | None = Field(None, description="With `local_time`: the day, in the patient's time zone")
+    local_time: clock_time | None = Field(None, description="With `local_day`: the clock time, in the patient's "
+                                                            "time zone (DST as the schedule reads it)")
+
+    @model_validator(mode="after")
+    def _local_day_and_time_together(self) -> "EntryIn":
+        if (self.local_day is None) != (self.local_time is None):
+            raise ValueError("local_day and local_time go together")
+        return self
+
+    def resolved_at(self, zone: tzinfo) -> datetime | None:
+        """When it happened: the local day and time in the patient's zone, else `at` (None: now)."""
+        if self.local_day is not None and self.local_time is not None:
+            return resolve_local(self.local_day, self.local_time, zone)  # type: ignore[arg-type]
+        return self.at
 
 
 class DoseIn(EntryIn):
@@ -168,7 +186,7 @@ class LocalTime(PatientInput):
         """The earlier day and time as an instant in the patient's zone; None for "just now"."""
         if self.when != "earlier" or self.day is None or self.time is None:
             return None
-        return datetime.combine(self.day, self.time, zone)
+        return resolve_local(self.day, self.time, zone)  # type: ignore[arg-type]  # DST gap/fold as the schedule
 
 
 class DoseForm(LocalTime, DoseIn):
@@ -276,6 +294,8 @@ FIELD_MESSAGES: dict[str, str] = {
     "confirmed": CHOOSE_YES_OR_NO,
     "day": N_("Choose the day."),
     "time": N_("Enter the time, for example 8:30 AM."),
+    "local_day": N_("Choose the day."),
+    "local_time": N_("Enter the time, for example 8:30 AM."),
     "language": f"Language must be one of: {', '.join(LANGUAGES)}.",
     "weight_unit": "Unit must be kg or lb.",
     "endpoint": "Must be the https:// endpoint of a push subscription.",

@@ -8,11 +8,14 @@ from ...context import AppContext
 from ...errors import NotFound
 from ...models import Patient
 from ...services.entries import EntryResult, record_antiemetic, record_dose, record_symptoms, record_weight
+from .rendering import patient_zone
 from .schemas import AntiemeticIn, DoseIn, EntryIn, SymptomsIn, WeightIn
 
 
 def record_entry(ctx: AppContext, patient: Patient, entry: EntryIn, at: datetime | None = None) -> EntryResult:
     """Store one entry of the signed-in patient (at `at`, else the entry's own time, else now) with its advice."""
+    if at is None and entry.local_day is not None:
+        at = entry.resolved_at(patient_zone(ctx, patient))  # the patient's zone, never the phone's
     at = at or entry.at or ctx.clock.now()
     key = entry.idempotency_key
     if isinstance(entry, DoseIn):

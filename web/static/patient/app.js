@@ -79,9 +79,12 @@
     }
     if (submitter && submitter.name) data[submitter.name] = convert(submitter, submitter.value);
     if (when === "earlier") {
-      const at = new Date(`${day}T${time}`);
-      if (!time || isNaN(at.getTime())) return { error: { field: "time", message: strings.check_time } };
-      data.at = at.toISOString();
+      // The day and time as typed: the server reads them in the patient's zone, whatever the phone's zone is.
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !/^\d{1,2}:\d{2}(:\d{2})?$/.test(time)) {
+        return { error: { field: "time", message: strings.check_time } };
+      }
+      data.local_day = day;
+      data.local_time = time;
     } else {
       data.at = new Date().toISOString();
     }
