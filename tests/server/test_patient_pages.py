@@ -265,3 +265,51 @@ def test_learn_promises_match_the_tiers(phone):
     assert "loose stools" not in page[contact:review]
     assert "a nurse calls you the next business morning" in page[contact:review]
     assert "If you cannot reach them right away, call 911." in page[:contact]
+
+
+# ------------------------------------------------------------------------------------------------ guards before saving
+# (issue 11 item 5; clinical-reference R-WRONG-DAY, P-MISSED)
+
+
+def test_a_dose_taken_on_a_day_that_is_not_a_dose_day_is_asked_about_first(engine, settings, signed_in, clock):
+    patient = make_patient(engine, settings, clock.now(), mrn="WRONGDAY", day1=1)  # Tuesdays and Thursdays
+    phone = signed_in(patient)
+    asked = phone.form("/log/dose", {"idempotency_key": "wrong-day-1", "status": "taken", "when": "now"})
+    assert asked.status_code == 200
+    assert "Today is not a selinexor day. Did you take selinexor today?" in _text(asked.text)
+    assert 'id="wrong-day" class="banner same_day" role="alert" hidden' not in asked.text
+    assert stored(engine, DoseEvent, patient.id) == []  # nothing saved before the answer
+
+    done = phone.form("/log/dose", {"idempotency_key": "wrong-day-1", "status": "taken", "when": "now",
+                                    "wrong_day_confirmed": "true"})
+    assert done.status_code == 200 and len(stored(engine, DoseEvent, patient.id)) == 1
+    banner = re.search(r'<section class="banner (\w+)".*?</section>', done.text, re.S)
+    assert banner.group(1) == "same_day"  # a warning, never the success colour
+    heading = _text(re.search(r"<h2 id=\"advice-title\">(.*?)</h2>", done.text, re.S).group(1))
+    assert heading == "Do not take any more selinexor today. Next dose: Tuesday, March 3 at 8:00 AM."
+
+
+def test_an_earlier_dose_on_another_day_names_that_day_and_keeps_the_answers(phone, engine, patient):
+    asked = phone.form("/log/dose", {"idempotency_key": "wrong-day-2", "status": "taken", "when": "earlier",
+                                     "day": "2026-03-01", "time": "10:00"})
+    text = _text(asked.text)
+    assert "That day was not a selinexor day. Did you take selinexor that day?" in text
+    assert 'value="2026-03-01" selected' in asked.text and 'value="10:00"' in asked.text
+    assert stored(engine, DoseEvent, patient.id) == []
+
+
+def test_a_dose_day_dose_is_not_asked_about(phone, engine, patient):
+    done = phone.form("/log/dose", {"idempotency_key": "right-day-1", "status": "taken", "when": "now"})
+    assert "Dose recorded." in done.text and "not a selinexor day" not in done.text
+
+
+def test_missed_before_the_dose_time_is_refused_in_words_and_keeps_the_form(engine, settings, signed_in, clock):
+    from datetime import time
+
+    patient = make_patient(engine, settings, clock.now(), mrn="NOTYET", dose_time=time(14, 0))
+    page = signed_in(patient).form("/log/dose", {"idempotency_key": "not-yet-1", "status": "missed",
+                                                 "scheduled_for": "2026-03-02", "when": "now"})
+    assert page.status_code == 422
+    assert field_error(page.text, "status").replace("\u202f", " ") == "Your dose is at 2:00 PM: it is not missed yet."
+    assert re.search(r'value="missed"[^>]*checked', page.text)
+    assert stored(engine, DoseEvent, patient.id) == []

@@ -52,8 +52,17 @@ def advice_view(ctx: AppContext, patient: Patient, result: EntryResult, lang: st
     if advice.tier == "same_day" and not advice.clinic_open:
         # clinical-reference: section 3 "Say only what will happen" (the heading never says "today" after hours)
         heading, skip = translate(lang, clinical_advice.CLINIC_CLOSED), {clinical_advice.CLINIC_CLOSED}
+    wrong_day = next((item for item in advice.items if item.id == clinical_advice.NOT_EVERY_DAY), None)
+    if result.kind == "dose" and wrong_day is not None:
+        # clinical-reference: R-WRONG-DAY (issue 11 item 5): the result leads with "no more today" in the warning
+        # style of its tier, and the tier's own heading becomes a sentence below it.
+        lead = clinical_advice.advice(clinical_advice.WRONG_DAY_LEAD, next_dose=wrong_day.params["next_dose"])
+        heading, skip = render_advice([lead], lang)[0], set()
+        tier = advice.tier if advice.tier in ("urgent", "same_day") else "same_day"  # never the success colour
+    else:
+        tier = advice.tier
     messages = render_advice([item for item in advice.items if item.id not in skip], lang)
-    return AdviceView(tier=advice.tier, call_now=advice.call_now, messages=messages, heading=heading,
+    return AdviceView(tier=tier, call_now=advice.call_now, messages=messages, heading=heading,
                       clinic_open=advice.clinic_open)
 
 

@@ -7,6 +7,7 @@ for the one-tap anti-nausea button.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
@@ -16,29 +17,59 @@ from litestar.response import Template
 
 from ...auth import requires_patient
 from ...clinical.grading import QUESTIONS
+from ...clinical.schedule import is_dose_day
 from ...context import AppContext, Ctx
 from ...errors import Conflict, FieldError, NotFound
 from ...models import Patient
 from ...services import patient_views
 from ...services.entries import ConfirmationRequired
+from ...services.patient_state import schedule_setup
 from .advice import advice_view, conflict_message, error_message, field_name
 from .deps import PATIENT_DEPENDENCY, SignedInPatient, provide_patient
-from .rendering import app_context, new_key, page, patient_zone, recent_days, submitted_form
+from .rendering import app_context, new_key, page, patient_zone, plan_of, recent_days, submitted_form
 from .schemas import AntiemeticForm, DoseForm, EntryIn, LocalTime, SymptomsForm, WeightForm, field_errors
 from .submit import record_entry
 
 
 def _form_page(request: Request, ctx: AppContext, patient: Patient, kind: str, *, values: dict | None = None,
-               errors: dict | None = None, status_code: int = 200, confirm: bool = False) -> Template:
+               errors: dict | None = None, status_code: int = 200, confirm: bool = False,
+               wrong_day: str | None = None) -> Template:
     values = dict(values or {})
     values.setdefault("idempotency_key", new_key())
-    context: dict[str, Any] = {"values": values, "errors": errors or {}, "confirm": confirm,
+    context: dict[str, Any] = {"values": values, "errors": errors or {}, "confirm": confirm, "wrong_day": wrong_day,
                                "days": recent_days(ctx, patient), "questions": QUESTIONS}
+    if kind == "dose":
+        context["dose_days"] = _dose_days(ctx, patient, context["days"])
     if kind == "weight":
         view = patient_views.today_view(ctx.engine, patient, ctx.clock.now())
         context["last_weight"] = view.last_weight
         context["last_weight_at"] = view.last_weight.at.astimezone(view.setup.zone) if view.last_weight else None
     return page(request, ctx, f"patient/{kind}.html", patient=patient, status_code=status_code, **context)
+
+
+def _dose_days(ctx: AppContext, patient: Patient, days: list[date]) -> list[date] | None:
+    """Which of the form's days are selinexor days (None when the plan is not active: nothing to ask then)."""
+    plan = plan_of(ctx, patient)
+    if plan.status != "active":
+        return None
+    setup = schedule_setup(patient, plan)
+    return [d for d in days if is_dose_day(setup, d)]
+
+
+def _wrong_day(ctx: AppContext, patient: Patient, entry: DoseForm, at: datetime | None) -> str | None:
+    """"today" or "other" when a dose logged as taken falls on a day that is not a selinexor day, else None.
+
+    clinical-reference: R-WRONG-DAY (asked before saving; the answer "yes" stores it and the rule still runs).
+    """
+    if entry.status != "taken" or entry.wrong_day_confirmed:
+        return None
+    zone = patient_zone(ctx, patient)
+    today = ctx.clock.now().astimezone(zone).date()
+    day = (at or ctx.clock.now()).astimezone(zone).date()
+    dose_days = _dose_days(ctx, patient, [day])
+    if dose_days is None or dose_days:
+        return None
+    return "today" if day == today else "other"
 
 
 def _correction_values(request: Request, ctx: AppContext, patient: Patient, kind: str) -> dict[str, Any]:
@@ -113,6 +144,9 @@ def _post_entry(request: Request, ctx: AppContext, patient: Patient, entry: Entr
     at = None
     if isinstance(entry, LocalTime) and entry.when == "earlier":
         at = entry.local_at(patient_zone(ctx, patient))
+    if isinstance(entry, DoseForm) and (wrong_day := _wrong_day(ctx, patient, entry, at)):
+        # Ask before saving (the page's script asks the same question without a round trip).
+        return _form_page(request, ctx, patient, "dose", values=submitted_form(request), wrong_day=wrong_day)
     try:
         result = record_entry(ctx, patient, entry, at=at)
     except FieldError as exc:

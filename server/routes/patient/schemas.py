@@ -192,6 +192,9 @@ class LocalTime(PatientInput):
 class DoseForm(LocalTime, DoseIn):
     """The dose form: its day list always sends a day, which only a missed dose answers."""
 
+    # "Yes, I took it" after "Today is not a selinexor day. Did you take selinexor today?" (issue 11 item 5)
+    wrong_day_confirmed: bool = False
+
     @model_validator(mode="before")
     @classmethod
     def _day_only_for_a_missed_dose(cls, data: Any) -> Any:
@@ -292,6 +295,7 @@ FIELD_MESSAGES: dict[str, str] = {
     "value": N_("Enter your weight as a number."),
     "unit": "Unit must be kg or lb.",
     "confirmed": CHOOSE_YES_OR_NO,
+    "wrong_day_confirmed": CHOOSE_YES_OR_NO,
     "day": N_("Choose the day."),
     "time": N_("Enter the time, for example 8:30 AM."),
     "local_day": N_("Choose the day."),

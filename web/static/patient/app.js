@@ -240,6 +240,21 @@
     return Math.abs(kg - last) / last > CONFIRM_CHANGE;
   }
 
+  // clinical-reference R-WRONG-DAY: a dose logged as taken on a day that is not a selinexor day is asked about
+  // before it is saved (the page knows the dose days of the week it offers), offline too.
+  function askWrongDay(form, data) {
+    const box = document.getElementById("wrong-day");
+    if (!box || form.dataset.doseDays === undefined || data.status !== "taken" || data.wrong_day_confirmed) return false;
+    const day = data.local_day || form.dataset.today;
+    if (form.dataset.doseDays.split(" ").includes(day)) return false;
+    const which = day === form.dataset.today ? "today" : "other";
+    box.querySelectorAll("[data-wrong-day]").forEach((p) => { p.hidden = p.dataset.wrongDay !== which; });
+    box.hidden = false;
+    box.tabIndex = -1;
+    box.focus();
+    return true;
+  }
+
   function askToConfirmWeight(form, message) {
     showError(form, "weight", message || strings.weight_confirm);
     const confirm = document.getElementById("confirm-weight");
@@ -256,6 +271,7 @@
     const built = apiBody(form, event.submitter);
     if (built.error) { showError(form, built.error.field, built.error.message); return; }
     const data = built.data;
+    if (kind === "dose" && askWrongDay(form, data)) return;
     if (kind === "weight" && weightNeedsConfirm(form, data)) {
       askToConfirmWeight(form);
       return;
