@@ -313,3 +313,16 @@ def test_missed_before_the_dose_time_is_refused_in_words_and_keeps_the_form(engi
     assert field_error(page.text, "status").replace("\u202f", " ") == "Your dose is at 2:00 PM: it is not missed yet."
     assert re.search(r'value="missed"[^>]*checked', page.text)
     assert stored(engine, DoseEvent, patient.id) == []
+
+
+def test_a_temperature_in_the_other_unit_offers_the_switch_on_the_page(phone, engine, patient):
+    asked = phone.form("/log/symptoms", {"idempotency_key": "unit-form-1", "temperature": "38.4",
+                                         "temperature_unit": "f", "nausea": "mild"})
+    assert asked.status_code == 422
+    assert field_error(asked.text, "temperature") == "Did you mean 38.4 °C?"
+    assert re.search(r'<button class="btn second" name="switch_unit" value="c">Yes, it is in °C</button>', asked.text)
+    assert stored(engine, SymptomReport, patient.id) == []
+    done = phone.form("/log/symptoms", {"idempotency_key": "unit-form-1", "temperature": "38.4",
+                                        "temperature_unit": "f", "nausea": "mild", "switch_unit": "c"})
+    assert done.status_code == 200 and "Saved: temperature 38.4 °C (101.1 °F)." in _text(done.text)
+    assert stored(engine, SymptomReport, patient.id)[0].temperature_c == 38.4

@@ -16,7 +16,7 @@ from litestar.params import URLEncodedBody
 from litestar.response import Template
 
 from ...auth import requires_patient
-from ...clinical.grading import QUESTIONS
+from ...clinical.grading import QUESTIONS, TEMPERATURE_OTHER_UNIT
 from ...clinical.schedule import is_dose_day
 from ...context import AppContext, Ctx
 from ...errors import Conflict, FieldError, NotFound
@@ -28,16 +28,18 @@ from .advice import advice_view, conflict_message, error_message, field_name
 from .deps import PATIENT_DEPENDENCY, SignedInPatient, provide_patient
 from .rendering import app_context, new_key, page, patient_zone, plan_of, recent_days, submitted_form
 from .schemas import AntiemeticForm, DoseForm, EntryIn, LocalTime, SymptomsForm, WeightForm, field_errors
-from .submit import record_entry
+from .submit import UnitQuestion, record_entry
 
 
 def _form_page(request: Request, ctx: AppContext, patient: Patient, kind: str, *, values: dict | None = None,
                errors: dict | None = None, status_code: int = 200, confirm: bool = False,
-               wrong_day: str | None = None) -> Template:
+               wrong_day: str | None = None, switch_unit: str | None = None) -> Template:
     values = dict(values or {})
     values.setdefault("idempotency_key", new_key())
     context: dict[str, Any] = {"values": values, "errors": errors or {}, "confirm": confirm, "wrong_day": wrong_day,
-                               "days": recent_days(ctx, patient), "questions": QUESTIONS}
+                               "switch_unit": switch_unit,
+                               "days": recent_days(ctx, patient), "questions": QUESTIONS,
+                               "other_unit_ranges": TEMPERATURE_OTHER_UNIT}
     if kind == "dose":
         context["dose_days"] = _dose_days(ctx, patient, context["days"])
     if kind == "weight":
@@ -131,7 +133,8 @@ def _refused(request: Request, ctx: AppContext, patient: Patient, kind: str, exc
     if field in ("at", "scheduled_for"):
         field = "time" if form.get("when") == "earlier" else "when"
     return _form_page(request, ctx, patient, kind, values=form, errors={field: message}, status_code=422,
-                      confirm=isinstance(exc, ConfirmationRequired))
+                      confirm=isinstance(exc, ConfirmationRequired),
+                      switch_unit=exc.meant_unit if isinstance(exc, UnitQuestion) else None)
 
 
 def _form_refused(request: Request, exc: ValidationException) -> Response:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from litestar.exceptions import ValidationException
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ...clinical.grading import PLAUSIBLE_RANGES, f_to_c, grade_choice
+from ...clinical.grading import PLAUSIBLE_RANGES, f_to_c, grade_choice, other_temperature_unit
 from ...clinical.schedule import resolve_local
 from ...errors import FieldError
 from ...i18n import LANGUAGES, N_
@@ -121,11 +121,25 @@ class SymptomsIn(EntryIn):
     fatigue: Literal["none", "tired_rest_helps", "rest_does_not_help", "hard_to_wash_or_dress"] | None = None
     temperature: Number | None = Field(None, description="In `temperature_unit`; 34-43 °C")
     temperature_unit: Annotated[Literal["c", "f"], BeforeValidator(_lower)] = "c"
+    # The one-tap answer to "Did you mean 38.4 °C?": the same number in the other unit (clinical-reference §5).
+    switch_unit: Annotated[Literal["c", "f"], BeforeValidator(_lower)] | None = None
     chills: bool | None = None
     bleeding: Literal["none", "minor", "major"] | None = None
     neuro: Literal["none", "dizzy", "major"] | None = None
     vision: Literal["none", "changed"] | None = None
     corrects_id: int | None = None
+
+    @model_validator(mode="after")
+    def _switched_unit(self) -> "SymptomsIn":
+        if self.switch_unit is not None:
+            self.temperature_unit = self.switch_unit
+        return self
+
+    def unit_question(self) -> str | None:
+        """The unit the temperature was almost certainly meant in, when it is not the one given (ask first)."""
+        if self.temperature is None or self.switch_unit is not None:
+            return None
+        return other_temperature_unit(float(self.temperature), self.temperature_unit)
 
     def answers(self) -> SymptomAnswers:
         """The answers as the entries service takes them: grades for the graded questions, °C for the temperature."""
@@ -290,7 +304,8 @@ FIELD_MESSAGES: dict[str, str] = {
     "vomiting_episodes": WHOLE_NUMBER,
     "loose_stools": WHOLE_NUMBER,
     "temperature": N_("Enter a number."),
-    "temperature_unit": "Unit must be c or f.",
+    "temperature_unit": CHOOSE_AN_ANSWER,
+    "switch_unit": CHOOSE_AN_ANSWER,
     "chills": CHOOSE_YES_OR_NO,
     "value": N_("Enter your weight as a number."),
     "unit": "Unit must be kg or lb.",
@@ -308,7 +323,7 @@ FIELD_MESSAGES: dict[str, str] = {
     "phone": N_("Enter your mobile phone number, for example (555) 555-0123."),
     "token": InvalidSignInLink.MESSAGES["unknown"],
 }
-CHECK_THIS = "Check this answer."  # a field without a sentence of its own (none today)
+CHECK_THIS = N_("Check this answer.")  # a field without a sentence of its own; also any sentence not for patients
 # A field left out says so differently where "not a number" would puzzle.
 MISSING_MESSAGES: dict[str, str] = {"value": N_("Enter your weight.")}
 

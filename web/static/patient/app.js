@@ -255,6 +255,40 @@
     return true;
   }
 
+  // "Did you mean 38.4 °C?" (clinical-reference §5): the one-tap button that sends the same number in that unit.
+  function showUnitSwitch(form, unit) {
+    form.querySelectorAll("button[name=switch_unit]").forEach((b) => b.remove());
+    const error = document.getElementById("temperature-error");
+    if (!unit || !error) return;
+    const button = document.createElement("button");
+    button.className = "btn second";
+    button.type = "button"; // sent by its own click, never by the Enter key
+    button.name = "switch_unit";
+    button.value = unit;
+    button.textContent = unit === "c" ? strings.unit_c : strings.unit_f;
+    button.addEventListener("click", () => {
+      const chosen = form.querySelector(`input[name=temperature_unit][value="${unit}"]`);
+      if (chosen) chosen.checked = true;
+      button.remove();
+      form.requestSubmit();
+    });
+    error.after(button);
+  }
+
+  // The same question on the phone, before saving (offline too): the page carries the §5 ranges.
+  function askTemperatureUnit(form, data) {
+    if (typeof data.temperature !== "number" || data.switch_unit || !form.dataset.otherUnit) return false;
+    const unit = data.temperature_unit || "c";
+    const range = JSON.parse(form.dataset.otherUnit)[unit];
+    if (!range || data.temperature < range[0] || data.temperature > range[1]) return false;
+    const meant = unit === "f" ? "c" : "f";
+    const value = String(data.temperature).replace(".", strings.decimal || ".");
+    showError(form, "temperature", strings.did_you_mean.replace("{value}", value)
+      .replace("{unit}", meant === "c" ? "°C" : "°F"));
+    showUnitSwitch(form, meant);
+    return true;
+  }
+
   function askToConfirmWeight(form, message) {
     showError(form, "weight", message || strings.weight_confirm);
     const confirm = document.getElementById("confirm-weight");
@@ -272,6 +306,7 @@
     if (built.error) { showError(form, built.error.field, built.error.message); return; }
     const data = built.data;
     if (kind === "dose" && askWrongDay(form, data)) return;
+    if (kind === "symptoms" && askTemperatureUnit(form, data)) return;
     if (kind === "weight" && weightNeedsConfirm(form, data)) {
       askToConfirmWeight(form);
       return;
@@ -289,6 +324,7 @@
         await Queue.remove(item.key); // the patient is here to fix it: no need to keep it in the list
         if (result.data.confirm) askToConfirmWeight(form, result.data.message);
         else showError(form, result.data.field || "form", result.data.message);
+        showUnitSwitch(form, result.data.switch_unit);
       } else {
         if ((await flagsOffline(form, kind, data)).length) {
           item.redFlag = true; // queue.js keeps the server's advice for this one after sync
