@@ -326,3 +326,52 @@ def test_a_temperature_in_the_other_unit_offers_the_switch_on_the_page(phone, en
                                         "temperature_unit": "f", "nausea": "mild", "switch_unit": "c"})
     assert done.status_code == 200 and "Saved: temperature 38.4 °C (101.1 °F)." in _text(done.text)
     assert stored(engine, SymptomReport, patient.id)[0].temperature_c == 38.4
+
+
+# ------------------------------------------------------------------------------------------------ a check-in a nauseated
+# person finishes (issue 11 item 7)
+
+
+def test_the_check_in_starts_with_one_tap_as_usual_and_the_chooser(phone, engine, patient):
+    page = phone.get("/log/symptoms").text
+    assert page.index("I feel as usual") < page.index("What is bothering you?") < page.index("Nausea today")
+    key = re.search(r'id="as-usual".*?name="idempotency_key" value="([^"]+)"', page, re.S).group(1)
+    done = phone.form("/log/symptoms", {"idempotency_key": key, "when": "now", "nausea": "none",
+                                        "vomiting_episodes": "0", "loose_stools": "1", "appetite": "normal",
+                                        "fatigue": "none", "chills": "false", "bleeding": "none", "neuro": "none",
+                                        "vision": "none"})
+    assert done.status_code == 200 and "Saved" in done.text
+    [row] = stored(engine, SymptomReport, patient.id)
+    assert (row.nausea, row.vomiting_episodes, row.loose_stools, row.fatigue, row.bleeding) == (0, 0, 1, 0, "none")
+
+
+def test_the_chooser_opens_only_the_chosen_questions_without_javascript(phone):
+    page = phone.get("/log/symptoms?about=nausea&about=fever").text
+    groups = dict(re.findall(r'<div data-about="(\w+)"( hidden)?>', page))
+    assert groups == {"nausea": "", "diarrhea": " hidden", "fever": "", "appetite": " hidden", "tired": " hidden",
+                      "bleeding": " hidden", "dizzy": " hidden", "eyes": " hidden"}
+    assert list(groups)[0] == "nausea"  # nausea first
+    everything = dict(re.findall(r'<div data-about="(\w+)"( hidden)?>', phone.get("/log/symptoms").text))
+    assert set(everything.values()) == {""}
+
+
+def test_a_note_for_the_team_is_stored_and_on_the_staff_timeline(phone, engine, patient):
+    done = phone.form("/log/symptoms", {"idempotency_key": "note-00001", "when": "now", "nausea": "mild",
+                                        "note": "  Mouth   sores since Sunday "})
+    assert done.status_code == 200
+    [row] = stored(engine, SymptomReport, patient.id)
+    assert row.note == "Mouth sores since Sunday"
+    from server.services.staff.wording import symptom_words
+    assert symptom_words(row, 1) == "nausea 1, note: “Mouth sores since Sunday”"
+    only_note = phone.form("/log/symptoms", {"idempotency_key": "note-00002", "when": "now", "note": "Cough"})
+    assert only_note.status_code == 200  # words alone are a check-in too
+    too_long = phone.form("/log/symptoms", {"idempotency_key": "note-00003", "when": "now", "note": "x" * 501})
+    assert too_long.status_code == 422 and field_error(too_long.text, "note") == "Write at most 500 characters."
+
+
+def test_a_result_page_never_says_a_sentence_twice(phone):
+    done = phone.form("/log/symptoms", {"idempotency_key": "twice-0001", "when": "now", "nausea": "cannot_eat",
+                                        "vomiting_episodes": "7", "loose_stools": "9", "appetite": "barely_eating"})
+    advice = re.search(r'<div class="advice".*?</div>', done.text, re.S).group(0)
+    sentences = [_text(p).strip() for p in re.findall(r"<p>(.*?)</p>", advice, re.S)]
+    assert sentences and len(sentences) == len(set(sentences))

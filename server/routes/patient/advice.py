@@ -65,7 +65,9 @@ def advice_view(ctx: AppContext, patient: Patient, result: EntryResult, lang: st
         tier = advice.tier if advice.tier in ("urgent", "same_day") else "same_day"  # never the success colour
     else:
         tier = advice.tier
-    messages = render_advice([item for item in advice.items if item.id not in skip], lang)
+    # One result page never says a sentence twice (issue 11 item 7), nor repeats its heading.
+    rendered = render_advice([item for item in advice.items if item.id not in skip], lang)
+    messages = [m for i, m in enumerate(rendered) if m not in rendered[:i] and m != heading]
     return AdviceView(tier=tier, call_now=advice.call_now, messages=messages, heading=heading,
                       clinic_open=advice.clinic_open, echo=saved_echo(patient, result, lang))
 

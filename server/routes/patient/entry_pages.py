@@ -33,13 +33,14 @@ from .submit import UnitQuestion, record_entry
 
 def _form_page(request: Request, ctx: AppContext, patient: Patient, kind: str, *, values: dict | None = None,
                errors: dict | None = None, status_code: int = 200, confirm: bool = False,
-               wrong_day: str | None = None, switch_unit: str | None = None) -> Template:
+               wrong_day: str | None = None, switch_unit: str | None = None,
+               about: list[str] | None = None) -> Template:
     values = dict(values or {})
     values.setdefault("idempotency_key", new_key())
     context: dict[str, Any] = {"values": values, "errors": errors or {}, "confirm": confirm, "wrong_day": wrong_day,
                                "switch_unit": switch_unit,
                                "days": recent_days(ctx, patient), "questions": QUESTIONS,
-                               "other_unit_ranges": TEMPERATURE_OTHER_UNIT}
+                               "other_unit_ranges": TEMPERATURE_OTHER_UNIT, "about": about or [], "key": new_key}
     if kind == "dose":
         context["dose_days"] = _dose_days(ctx, patient, context["days"])
     if kind == "weight":
@@ -47,6 +48,10 @@ def _form_page(request: Request, ctx: AppContext, patient: Patient, kind: str, *
         context["last_weight"] = view.last_weight
         context["last_weight_at"] = view.last_weight.at.astimezone(view.setup.zone) if view.last_weight else None
     return page(request, ctx, f"patient/{kind}.html", patient=patient, status_code=status_code, **context)
+
+
+# The groups of the check-in's questions, nausea first (web/templates/patient/symptoms.html `topics`).
+SYMPTOM_TOPICS = ("nausea", "diarrhea", "fever", "appetite", "tired", "bleeding", "dizzy", "eyes")
 
 
 def _dose_days(ctx: AppContext, patient: Patient, days: list[date]) -> list[date] | None:
@@ -97,7 +102,8 @@ def _correction_values(request: Request, ctx: AppContext, patient: Patient, kind
         values.update(vomiting_episodes=row.vomiting_episodes, loose_stools=row.loose_stools,
                       temperature=row.temperature_c, temperature_unit="c", bleeding=row.bleeding, neuro=row.neuro,
                       chills=None if row.chills is None else ("true" if row.chills else "false"),
-                      vision=None if row.vision_change is None else ("changed" if row.vision_change else "none"))
+                      vision=None if row.vision_change is None else ("changed" if row.vision_change else "none"),
+                      note=row.note)
     return values
 
 
@@ -108,7 +114,10 @@ def dose_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template:
 
 @get("/log/symptoms", sync_to_thread=True)
 def symptoms_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template:
-    return _form_page(request, ctx, patient, "symptoms", values=_correction_values(request, ctx, patient, "symptoms"))
+    # "What is bothering you?" (issue 11 item 7): ?about=nausea&about=fever opens only those questions.
+    about = [topic for topic in request.query_params.getall("about", []) if topic in SYMPTOM_TOPICS]
+    return _form_page(request, ctx, patient, "symptoms", values=_correction_values(request, ctx, patient, "symptoms"),
+                      about=about)
 
 
 @get("/log/weight", sync_to_thread=True)

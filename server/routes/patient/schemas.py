@@ -37,6 +37,13 @@ def _number(value: Any) -> Any:
     return value
 
 
+NOTE_MAX = 500  # server/models.py SymptomReport.note
+
+
+def _stripped(value: Any) -> Any:
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
 def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -127,6 +134,8 @@ class SymptomsIn(EntryIn):
     bleeding: Literal["none", "minor", "major"] | None = None
     neuro: Literal["none", "dizzy", "major"] | None = None
     vision: Literal["none", "changed"] | None = None
+    note: Annotated[str, BeforeValidator(_stripped)] | None = Field(None, max_length=NOTE_MAX,
+                                                                    description="Optional words for the care team")
     corrects_id: int | None = None
 
     @model_validator(mode="after")
@@ -151,7 +160,7 @@ class SymptomsIn(EntryIn):
             fatigue=_grade("fatigue", self.fatigue), vomiting_episodes=self.vomiting_episodes,
             loose_stools=self.loose_stools, temperature_c=temperature, chills=self.chills, bleeding=self.bleeding,
             neuro=self.neuro,
-            vision_change=None if self.vision is None else self.vision == "changed",
+            vision_change=None if self.vision is None else self.vision == "changed", note=self.note or None,
         )
 
 
@@ -307,6 +316,7 @@ FIELD_MESSAGES: dict[str, str] = {
     "temperature_unit": CHOOSE_AN_ANSWER,
     "switch_unit": CHOOSE_AN_ANSWER,
     "chills": CHOOSE_YES_OR_NO,
+    "note": N_("Write at most 500 characters."),
     "value": N_("Enter your weight as a number."),
     "unit": "Unit must be kg or lb.",
     "confirmed": CHOOSE_YES_OR_NO,

@@ -363,6 +363,26 @@
     });
   }
 
+  // Check-in: "What is bothering you?" opens only those questions, in place (works offline from the cached page;
+  // without JavaScript the same form asks the server for ?about=…).
+  function enhanceChooser() {
+    const chooser = document.getElementById("chooser");
+    if (!chooser) return;
+    chooser.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const chosen = Array.from(chooser.querySelectorAll("input[name=about]:checked"), (i) => i.value);
+      document.querySelectorAll("[data-about]").forEach((group) => {
+        group.hidden = chosen.length > 0 && !chosen.includes(group.dataset.about);
+      });
+      const first = document.querySelector("[data-about]:not([hidden])");
+      if (first) {
+        first.scrollIntoView({ block: "start" });
+        const input = first.querySelector("input, select, textarea");
+        if (input) input.focus({ preventScroll: true });
+      }
+    });
+  }
+
   // ------------------------------------------------------------------------------------------- service worker
   async function registerServiceWorker() {
     if (!("serviceWorker" in navigator)) return;
@@ -441,6 +461,7 @@
     self.CompanionRedFlags.load().then((table) => { redFlagTable = table; });
   }
   enhanceForms();
+  enhanceChooser();
   clearOnSignOut();
   if (Queue && patient) {
     Queue.setMeta("patient", patient).catch(() => {});
