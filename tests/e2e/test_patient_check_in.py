@@ -76,3 +76,33 @@ def test_a_temperature_in_the_wrong_unit_is_asked_about_with_a_one_tap_switch(pa
     with Session(live_server.ctx.engine) as session:
         row = session.exec(select(SymptomReport).where(SymptomReport.patient_id == patient.id)).one()
     assert row.temperature_c == 38.4 and row.note == "Sore mouth"
+
+
+WRONG_DAY = {
+    "en": ("Log a selinexor dose", "Today is not a selinexor day. Did you take selinexor today?", "Yes, I took it",
+           "Do not take any more selinexor today. Next dose:"),
+    "es": ("Registrar una dosis de selinexor", "Hoy no es día de selinexor. ¿Tomó selinexor hoy?", "Sí, lo tomé",
+           "No tome más selinexor hoy. Próxima dosis:"),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_taken_on_a_day_without_selinexor_is_asked_first_then_warned(page, live_server, sign_in, language):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from server.models import DoseEvent
+
+    link, question, yes, lead = WRONG_DAY[language]
+    tomorrow = (live_server.ctx.clock.now().astimezone(ZoneInfo("America/New_York")) + timedelta(days=1)).weekday()
+    patient = live_server.create_patient(first_name="Inés", language=language, day1=tomorrow)  # not today
+    sign_in(page, patient)
+    page.get_by_role("link", name=link).click()
+    page.locator("label.choice", has=page.locator("input[name=status][value=taken]")).click()
+    page.locator("form[data-entry=dose] button.btn").last.click()
+    expect(page.get_by_text(question)).to_be_visible()
+    with Session(live_server.ctx.engine) as session:
+        assert not session.exec(select(DoseEvent).where(DoseEvent.patient_id == patient.id)).all()
+    page.get_by_role("button", name=yes).click()
+    expect(page.locator(".advice h2")).to_contain_text(lead)
+    expect(page.locator(".advice .banner")).not_to_have_class("banner ok")

@@ -30,7 +30,8 @@ def _utc(at):
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_an_earlier_dose_on_a_madrid_phone_is_stored_at_the_new_york_instant(browser, phone_device, live_server,
                                                                               sign_in, language):
-    patient = live_server.create_patient(first_name="Marta", language=language)
+    yesterday = live_server.ctx.clock.now().astimezone(NEW_YORK).date() - timedelta(days=1)
+    patient = live_server.create_patient(first_name="Marta", language=language, day1=yesterday.weekday())
     context = browser.new_context(**{**phone_device, "timezone_id": "Europe/Madrid"})
     try:
         page = context.new_page()
@@ -44,7 +45,6 @@ def test_an_earlier_dose_on_a_madrid_phone_is_stored_at_the_new_york_instant(bro
         page.locator("form[data-entry=dose] button.btn").last.click()
         expect(page.locator(".advice")).to_be_visible()
 
-        yesterday = live_server.ctx.clock.now().astimezone(NEW_YORK).date() - timedelta(days=1)
         meant = resolve_local(yesterday, time(11, 50), NEW_YORK).astimezone(timezone.utc)
         [first] = _doses(live_server, patient.id)
         assert _utc(first.at) == meant
