@@ -48,7 +48,7 @@ _HEADING_IDS = {"urgent": clinical_advice.CALL_NOW, "same_day": clinical_advice.
                 "routine": clinical_advice.TEAM_WILL_REVIEW}
 
 
-def advice_view(ctx: AppContext, patient: Patient, result: EntryResult, lang: str) -> AdviceView:
+def advice_view(ctx: AppContext, patient: Patient | None, result: EntryResult, lang: str) -> AdviceView:
     """The entry's advice items (server/clinical/advice.py) in the patient's language, without the heading's words."""
     advice = result.advice
     heading = None
@@ -72,12 +72,12 @@ def advice_view(ctx: AppContext, patient: Patient, result: EntryResult, lang: st
                       clinic_open=advice.clinic_open, echo=saved_echo(patient, result, lang))
 
 
-def saved_echo(patient: Patient, result: EntryResult, lang: str) -> str | None:
+def saved_echo(patient: Patient | None, result: EntryResult, lang: str) -> str | None:
     """The values just saved, so that a mistyped number shows at once (issue 11 item 6)."""
     row = result.entry
     if result.kind == "weight":
         value, unit = format_number(row.entered_value, lang), row.entered_unit
-        baseline = patient.baseline_weight_kg
+        baseline = patient.baseline_weight_kg if patient is not None else 0.0
         # Truncated, not rounded: the echo never claims a threshold (10%, 20%) the weight has not reached.
         pct = math.floor((baseline - row.kg) / baseline * 1000 + 1e-9) / 10 if baseline else 0.0
         if pct > 0:
