@@ -3,7 +3,7 @@ Madrid for a patient who lives in New York, are stored at the instant the patien
 
 from __future__ import annotations
 
-from datetime import time, timedelta, timezone
+from datetime import UTC, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,7 +24,7 @@ def _doses(live_server, patient_id: int) -> list[DoseEvent]:
 
 
 def _utc(at):
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
@@ -45,7 +45,7 @@ def test_an_earlier_dose_on_a_madrid_phone_is_stored_at_the_new_york_instant(bro
         page.locator("form[data-entry=dose] button.btn").last.click()
         expect(page.locator(".advice")).to_be_visible()
 
-        meant = resolve_local(yesterday, time(11, 50), NEW_YORK).astimezone(timezone.utc)
+        meant = resolve_local(yesterday, time(11, 50), NEW_YORK).astimezone(UTC)
         [first] = _doses(live_server, patient.id)
         assert _utc(first.at) == meant
 

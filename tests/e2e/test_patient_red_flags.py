@@ -4,9 +4,10 @@ agrees with the server's rules at and around every urgent threshold, and an urge
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from e2e_support import wait_for_js
 from playwright.sync_api import expect
 from sqlmodel import Session, select
 
@@ -17,11 +18,10 @@ from server.clinical.rules import PatientState, SymptomEntry, Tier, WeightEntry,
 from server.clinical.schedule import ScheduleSetup
 from server.models import SymptomReport
 from server.routes.patient.schemas import SymptomsIn
-from e2e_support import wait_for_js
 
 pytestmark = pytest.mark.e2e
 
-NOW = datetime(2026, 3, 12, 16, 0, tzinfo=timezone.utc)  # Thursday noon in New York; next dose Monday (> 12 h)
+NOW = datetime(2026, 3, 12, 16, 0, tzinfo=UTC)  # Thursday noon in New York; next dose Monday (> 12 h)
 SETUP = ScheduleSetup(Plan("Xd", 0, PlanStatus.ACTIVE), NOW.date() - timedelta(days=10), 0, 2,
                       datetime(2026, 1, 1, 8, 0).time(), "America/New_York")
 
@@ -69,7 +69,7 @@ def test_the_phone_and_the_server_agree_at_every_threshold(page, live_server, si
         CompanionRedFlags.evaluate(table, CompanionRedFlags.measures(kind, body, context)).sort())""",
                           [table, [list(case) for case in CASES]])
     server = [server_rules(*case) for case in CASES]
-    disagreements = [(case, p, s) for case, p, s in zip(CASES, phone, server) if p != s]
+    disagreements = [(case, p, s) for case, p, s in zip(CASES, phone, server, strict=True) if p != s]
     assert not disagreements
     # The cases reach every rule of the table, and both sides of it.
     assert {rule for rules in server for rule in rules} == RED_FLAG_RULES

@@ -87,7 +87,7 @@ class EntryIn(PatientInput):
                                                             "time zone (DST as the schedule reads it)")
 
     @model_validator(mode="after")
-    def _local_day_and_time_together(self) -> "EntryIn":
+    def _local_day_and_time_together(self) -> EntryIn:
         if (self.local_day is None) != (self.local_time is None):
             raise ValueError("local_day and local_time go together")
         return self
@@ -95,7 +95,7 @@ class EntryIn(PatientInput):
     def resolved_at(self, zone: tzinfo) -> datetime | None:
         """When it happened: the local day and time in the patient's zone, else `at` (None: now)."""
         if self.local_day is not None and self.local_time is not None:
-            return resolve_local(self.local_day, self.local_time, zone)  # type: ignore[arg-type]
+            return resolve_local(self.local_day, self.local_time, zone)
         return self.at
 
 
@@ -139,7 +139,7 @@ class SymptomsIn(EntryIn):
     corrects_id: int | None = None
 
     @model_validator(mode="after")
-    def _switched_unit(self) -> "SymptomsIn":
+    def _switched_unit(self) -> SymptomsIn:
         if self.switch_unit is not None:
             self.temperature_unit = self.switch_unit
         return self
@@ -209,7 +209,7 @@ class LocalTime(PatientInput):
         """The earlier day and time as an instant in the patient's zone; None for "just now"."""
         if self.when != "earlier" or self.day is None or self.time is None:
             return None
-        return resolve_local(self.day, self.time, zone)  # type: ignore[arg-type]  # DST gap/fold as the schedule
+        return resolve_local(self.day, self.time, zone)  # DST gap and fold as the schedule reads them
 
 
 class DoseForm(LocalTime, DoseIn):
