@@ -219,6 +219,7 @@ class SymptomReport(SQLModel, table=True):
     bleeding: Optional[str] = Field(default=None, max_length=8)  # none | minor | major
     neuro: Optional[str] = Field(default=None, max_length=8)  # none | dizzy | major
     vision_change: Optional[bool] = None
+    note: Optional[str] = Field(default=None, max_length=500)  # the patient's own words for the team (optional)
     source: str = Field(default="app", max_length=8)
     corrects_id: Optional[int] = Field(default=None, foreign_key="symptom_report.id")
     superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))

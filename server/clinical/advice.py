@@ -95,6 +95,8 @@ DO_NOT_REPEAT_VOMITED = N_("Do not repeat a dose you vomited.")  # clinical-refe
 # clinical-reference: section 1 (holds are decisions of the care team); issue 10 item 12 wording
 ON_HOLD = N_("Selinexor is on hold: do not take it until your care team tells you to.")
 DISCONTINUED = N_("Your care team has stopped selinexor. Do not take any more selinexor tablets.")
+# clinical-reference: R-WRONG-DAY (the result of a dose logged on a day that is not a dose day leads with this)
+WRONG_DAY_LEAD = N_("Do not take any more selinexor today. Next dose: %(next_dose)s.")
 NOT_EVERY_DAY = N_("Selinexor is not taken every day; your next dose is %(next_dose)s.")  # clinical-reference: R-WRONG-DAY
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from server.clinical.errors import ClinicalValidationError
 __all__ = [
     "ClinicalValidationError",
     "PLAUSIBLE_RANGES",
+    "TEMPERATURE_OTHER_UNIT",
+    "other_temperature_unit",
     "UNITS",
     "COUNT_FIELDS",
     "check_range",
@@ -42,6 +44,19 @@ PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
     "anc_10e9_l": (0, 100),
     "hemoglobin_g_dl": (2, 25),
 }
+
+# clinical-reference: section 5 ("A temperature between 34 and 43 entered as °F, or between 93 and 110 entered as °C,
+# is almost certainly the other unit: ask"): the unit entered -> the range that means the other unit.
+TEMPERATURE_OTHER_UNIT: dict[str, tuple[float, float]] = {"f": (34.0, 43.0), "c": (93.0, 110.0)}
+
+
+def other_temperature_unit(value: float, unit: str) -> str | None:
+    """The unit a temperature was almost certainly meant in ("c" or "f") when not the one entered, else None."""
+    low, high = TEMPERATURE_OTHER_UNIT.get(unit, (1.0, 0.0))
+    if low <= value <= high:
+        return "c" if unit == "f" else "f"
+    return None
+
 
 UNITS: dict[str, str] = {
     "weight_kg": "kg",

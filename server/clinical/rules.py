@@ -31,6 +31,7 @@ from server.clinical import advice as adv
 from server.clinical.advice import Advice, advice
 from server.clinical.errors import ClinicalValidationError
 from server.clinical.grading import check_choice, check_grade, check_range
+from server.clinical.red_flags import threshold
 from server.clinical.regimens import PlanStatus, describe_resume, next_lower_level
 from server.clinical.schedule import (
     WEEKDAYS,
@@ -501,13 +502,18 @@ def _finding(ctx: _Context, rule_id: str, facts: str, *, tier: Tier | None = Non
 # 4a. Patient-reported rules
 # --------------------------------------------------------------------------------------------------------------------
 
-FEVER_C = 38.0  # clinical-reference: R-FEVER (38.0 °C / 100.4 °F)
-VOMITING_INTERRUPT = 6  # clinical-reference: R-NV-3 (6 or more in 24 h)
+# The urgent thresholds come from the one table the phone also gets (server/clinical/red_flags.py, flow 7).
+FEVER_C: float = threshold("R-FEVER", "temperature_c")  # clinical-reference: R-FEVER (38.0 °C / 100.4 °F)
+CHILLS_URGENT: bool = threshold("R-FEVER", "chills")  # clinical-reference: R-FEVER (chills/shaking)
+NAUSEA_URGENT_GRADE: int = threshold("R-NV-3", "nausea")  # clinical-reference: R-NV-3 (grade 3)
+VOMITING_INTERRUPT: int = threshold("R-NV-3", "vomiting_episodes")  # clinical-reference: R-NV-3 (6 or more in 24 h)
 DIARRHEA_GRADE_2 = 4  # clinical-reference: R-DIA-2 (4-6 above usual)
-DIARRHEA_GRADE_3 = 7  # clinical-reference: R-DIA-3 (7 or more above usual)
+DIARRHEA_GRADE_3: int = threshold("R-DIA-3", "stools_above_usual")  # clinical-reference: R-DIA-3 (7 or more)
 WEIGHT_LOSS_EVALUATE_PCT = 5.0  # clinical-reference: R-WT-5
 WEIGHT_LOSS_INTERRUPT_PCT = 10.0  # clinical-reference: R-WT-10
-WEIGHT_LOSS_URGENT_PCT = 20.0  # clinical-reference: R-WT-20
+WEIGHT_LOSS_URGENT_PCT: float = threshold("R-WT-20", "weight_loss_pct")  # clinical-reference: R-WT-20
+BLEEDING_URGENT: str = threshold("R-BLEED", "bleeding")  # clinical-reference: R-BLEED (major)
+NEURO_URGENT: str = threshold("R-NEURO", "neuro")  # clinical-reference: R-NEURO (confusion or fainting)
 FATIGUE_PERSISTENT = timedelta(days=7)  # clinical-reference: R-FAT-2 ("spanning more than 7 days")
 
 
@@ -523,7 +529,7 @@ def _nausea_vomiting(ctx: _Context) -> list[Finding]:
         facts.append(f"{v} vomiting episodes in 24 h ({ctx.when(vomiting[1])})")
     text = ", ".join(facts)
     # clinical-reference: R-NV-3
-    if n == 3 or (v is not None and v >= VOMITING_INTERRUPT):
+    if (n is not None and n >= NAUSEA_URGENT_GRADE) or (v is not None and v >= VOMITING_INTERRUPT):
         return [_finding(ctx, "R-NV-3", text)]
     # clinical-reference: R-NV-12 (grade 1 nausea alone: self_care)
     if n in (1, 2) or (v is not None and 1 <= v <= 5):
@@ -621,7 +627,7 @@ def _fever(ctx: _Context) -> list[Finding]:
     facts = []
     if temp is not None:
         facts.append(f"temperature {temp[0]:.1f} °C ({temp[0] * 9 / 5 + 32:.1f} °F) ({ctx.when(temp[1])})")
-    if chills is not None and chills[0] is True:
+    if chills is not None and chills[0] is CHILLS_URGENT:
         facts.append(f"chills or shaking ({ctx.when(chills[1])})")
     if not facts:
         return []
@@ -634,7 +640,7 @@ def _bleeding(ctx: _Context) -> list[Finding]:
     if bleeding is None or bleeding[0] == "none":
         return []
     # clinical-reference: R-BLEED (major: urgent; bruising or nosebleed that stopped: same_day)
-    if bleeding[0] == "major":
+    if bleeding[0] == BLEEDING_URGENT:
         return [_finding(ctx, "R-BLEED", f"bleeding that won't stop, or blood in urine, stool or vomit ({ctx.when(bleeding[1])}); "
                                          "check platelets")]
     return [_finding(ctx, "R-BLEED", f"new bruising or nosebleed that stopped ({ctx.when(bleeding[1])}); check platelets",
@@ -646,7 +652,7 @@ def _neuro(ctx: _Context) -> list[Finding]:
     if neuro is None or neuro[0] == "none":
         return []
     # clinical-reference: R-NEURO (confusion or fainting: urgent; dizziness alone: same_day; check sodium)
-    if neuro[0] == "major":
+    if neuro[0] == NEURO_URGENT:
         return [_finding(ctx, "R-NEURO", f"confusion or fainting ({ctx.when(neuro[1])}); check sodium")]
     return [_finding(ctx, "R-NEURO", f"dizziness ({ctx.when(neuro[1])}); check sodium", tier=Tier.SAME_DAY)]
 

@@ -106,6 +106,7 @@ class SymptomAnswers:
     bleeding: str | None = None
     neuro: str | None = None
     vision_change: bool | None = None
+    note: str | None = None  # free text for the care team, shown on the staff timeline; never graded
 
     def validated(self) -> "SymptomAnswers":
         for name in ("nausea", "appetite", "fatigue"):

@@ -115,8 +115,15 @@ def test_a_dose_logged_on_the_wrong_day_warns_and_can_be_corrected(page, live_se
     page.get_by_label("Day").select_option(label="Yesterday")
     page.get_by_label("Time").fill("20:00")
     page.get_by_role("button", name="Save").click()
+    # Asked before saving (issue 11 item 5), on the phone without a round trip: nothing stored yet.
+    expect(page.get_by_text("That day was not a selinexor day. Did you take selinexor that day?")).to_be_visible()
+    assert _rows(live_server, DoseEvent, patient.id) == []
+    page.get_by_role("button", name="Yes, I took it").click()
     # clinical-reference R-WRONG-DAY: "Selinexor is not taken every day; your next dose is <day>."
     expect(page.locator(".advice")).to_contain_text("Selinexor is not taken every day")
+    # The result leads with "no more today" in a warning style, never the success colour.
+    expect(page.locator(".advice h2")).to_contain_text("Do not take any more selinexor today. Next dose:")
+    expect(page.locator(".advice .banner")).to_have_class("banner same_day")
 
     # A mistake: correct it within 24 hours; the original is kept.
     page.get_by_role("link", name="Back to Today").click()

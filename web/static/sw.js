@@ -67,6 +67,24 @@ self.addEventListener("fetch", (event) => {
     return;
   }
 
+  // The red-flag table is kept with the shell, network-first: the phone checks entries offline against the newest
+  // copy it has seen (the server may change it without a new version of these files).
+  if (url.pathname.startsWith("/static-data/")) {
+    event.respondWith((async () => {
+      try {
+        const response = await fetch(request, { cache: "no-store" });
+        if (response.ok) {
+          const copy = response.clone();
+          event.waitUntil(caches.open(CACHE).then((cache) => cache.put(url.pathname, copy)));
+        }
+        return response;
+      } catch (offline) {
+        return (await caches.match(url.pathname, { ignoreSearch: true })) || Response.error();
+      }
+    })());
+    return;
+  }
+
   if (url.pathname.startsWith("/static/") || url.pathname === "/manifest.webmanifest") {
     event.respondWith((async () => {
       const cached = await caches.match(request);

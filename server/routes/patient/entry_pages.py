@@ -7,6 +7,7 @@ for the one-tap anti-nausea button.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
@@ -15,30 +16,67 @@ from litestar.params import URLEncodedBody
 from litestar.response import Template
 
 from ...auth import requires_patient
-from ...clinical.grading import QUESTIONS
+from ...clinical.grading import QUESTIONS, TEMPERATURE_OTHER_UNIT
+from ...clinical.schedule import is_dose_day
 from ...context import AppContext, Ctx
 from ...errors import Conflict, FieldError, NotFound
 from ...models import Patient
 from ...services import patient_views
 from ...services.entries import ConfirmationRequired
+from ...services.patient_state import schedule_setup
 from .advice import advice_view, conflict_message, error_message, field_name
 from .deps import PATIENT_DEPENDENCY, SignedInPatient, provide_patient
-from .rendering import app_context, new_key, page, patient_zone, recent_days, submitted_form
+from .rendering import app_context, new_key, page, patient_zone, plan_of, recent_days, submitted_form
 from .schemas import AntiemeticForm, DoseForm, EntryIn, LocalTime, SymptomsForm, WeightForm, field_errors
-from .submit import record_entry
+from .submit import UnitQuestion, record_entry
 
 
 def _form_page(request: Request, ctx: AppContext, patient: Patient, kind: str, *, values: dict | None = None,
-               errors: dict | None = None, status_code: int = 200, confirm: bool = False) -> Template:
+               errors: dict | None = None, status_code: int = 200, confirm: bool = False,
+               wrong_day: str | None = None, switch_unit: str | None = None,
+               about: list[str] | None = None) -> Template:
     values = dict(values or {})
     values.setdefault("idempotency_key", new_key())
-    context: dict[str, Any] = {"values": values, "errors": errors or {}, "confirm": confirm,
-                               "days": recent_days(ctx, patient), "questions": QUESTIONS}
+    context: dict[str, Any] = {"values": values, "errors": errors or {}, "confirm": confirm, "wrong_day": wrong_day,
+                               "switch_unit": switch_unit,
+                               "days": recent_days(ctx, patient), "questions": QUESTIONS,
+                               "other_unit_ranges": TEMPERATURE_OTHER_UNIT, "about": about or [], "key": new_key}
+    if kind == "dose":
+        context["dose_days"] = _dose_days(ctx, patient, context["days"])
     if kind == "weight":
         view = patient_views.today_view(ctx.engine, patient, ctx.clock.now())
         context["last_weight"] = view.last_weight
         context["last_weight_at"] = view.last_weight.at.astimezone(view.setup.zone) if view.last_weight else None
     return page(request, ctx, f"patient/{kind}.html", patient=patient, status_code=status_code, **context)
+
+
+# The groups of the check-in's questions, nausea first (web/templates/patient/symptoms.html `topics`).
+SYMPTOM_TOPICS = ("nausea", "diarrhea", "fever", "appetite", "tired", "bleeding", "dizzy", "eyes")
+
+
+def _dose_days(ctx: AppContext, patient: Patient, days: list[date]) -> list[date] | None:
+    """Which of the form's days are selinexor days (None when the plan is not active: nothing to ask then)."""
+    plan = plan_of(ctx, patient)
+    if plan.status != "active":
+        return None
+    setup = schedule_setup(patient, plan)
+    return [d for d in days if is_dose_day(setup, d)]
+
+
+def _wrong_day(ctx: AppContext, patient: Patient, entry: DoseForm, at: datetime | None) -> str | None:
+    """"today" or "other" when a dose logged as taken falls on a day that is not a selinexor day, else None.
+
+    clinical-reference: R-WRONG-DAY (asked before saving; the answer "yes" stores it and the rule still runs).
+    """
+    if entry.status != "taken" or entry.wrong_day_confirmed:
+        return None
+    zone = patient_zone(ctx, patient)
+    today = ctx.clock.now().astimezone(zone).date()
+    day = (at or ctx.clock.now()).astimezone(zone).date()
+    dose_days = _dose_days(ctx, patient, [day])
+    if dose_days is None or dose_days:
+        return None
+    return "today" if day == today else "other"
 
 
 def _correction_values(request: Request, ctx: AppContext, patient: Patient, kind: str) -> dict[str, Any]:
@@ -64,7 +102,8 @@ def _correction_values(request: Request, ctx: AppContext, patient: Patient, kind
         values.update(vomiting_episodes=row.vomiting_episodes, loose_stools=row.loose_stools,
                       temperature=row.temperature_c, temperature_unit="c", bleeding=row.bleeding, neuro=row.neuro,
                       chills=None if row.chills is None else ("true" if row.chills else "false"),
-                      vision=None if row.vision_change is None else ("changed" if row.vision_change else "none"))
+                      vision=None if row.vision_change is None else ("changed" if row.vision_change else "none"),
+                      note=row.note)
     return values
 
 
@@ -75,7 +114,10 @@ def dose_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template:
 
 @get("/log/symptoms", sync_to_thread=True)
 def symptoms_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template:
-    return _form_page(request, ctx, patient, "symptoms", values=_correction_values(request, ctx, patient, "symptoms"))
+    # "What is bothering you?" (issue 11 item 7): ?about=nausea&about=fever opens only those questions.
+    about = [topic for topic in request.query_params.getall("about", []) if topic in SYMPTOM_TOPICS]
+    return _form_page(request, ctx, patient, "symptoms", values=_correction_values(request, ctx, patient, "symptoms"),
+                      about=about)
 
 
 @get("/log/weight", sync_to_thread=True)
@@ -100,7 +142,8 @@ def _refused(request: Request, ctx: AppContext, patient: Patient, kind: str, exc
     if field in ("at", "scheduled_for"):
         field = "time" if form.get("when") == "earlier" else "when"
     return _form_page(request, ctx, patient, kind, values=form, errors={field: message}, status_code=422,
-                      confirm=isinstance(exc, ConfirmationRequired))
+                      confirm=isinstance(exc, ConfirmationRequired),
+                      switch_unit=exc.meant_unit if isinstance(exc, UnitQuestion) else None)
 
 
 def _form_refused(request: Request, exc: ValidationException) -> Response:
@@ -113,6 +156,9 @@ def _post_entry(request: Request, ctx: AppContext, patient: Patient, entry: Entr
     at = None
     if isinstance(entry, LocalTime) and entry.when == "earlier":
         at = entry.local_at(patient_zone(ctx, patient))
+    if isinstance(entry, DoseForm) and (wrong_day := _wrong_day(ctx, patient, entry, at)):
+        # Ask before saving (the page's script asks the same question without a round trip).
+        return _form_page(request, ctx, patient, "dose", values=submitted_form(request), wrong_day=wrong_day)
     try:
         result = record_entry(ctx, patient, entry, at=at)
     except FieldError as exc:

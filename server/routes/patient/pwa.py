@@ -8,6 +8,7 @@ import json
 from litestar import Request, Response, Router, get
 from litestar.response import Template
 
+from ...clinical import red_flags
 from ...context import Ctx
 from ...i18n import normalize_language, translate
 from .assets import WEB_DIR, asset_version
@@ -15,8 +16,9 @@ from .deps import VIEWER_DEPENDENCY, MaybePatient
 from .rendering import guest_language, page
 
 SHELL_PAGES = ("/today", "/log/dose", "/log/symptoms", "/log/weight", "/history", "/learn", "/settings", "/offline")
-SHELL_ASSETS = ("/static/patient/app.js", "/static/patient/queue.js", "/manifest.webmanifest",
-                "/static/patient/icons/icon-192.png")
+RED_FLAGS_URL = "/static-data/red-flags.json"
+SHELL_ASSETS = ("/static/patient/app.js", "/static/patient/queue.js", "/static/patient/redflags.js",
+                "/manifest.webmanifest", "/static/patient/icons/icon-192.png", RED_FLAGS_URL)
 
 
 @get("/sw.js", sync_to_thread=False)
@@ -28,6 +30,14 @@ def service_worker() -> Response:
     # no-cache: the browser checks for a new worker on every load, so a release reaches patients the same day.
     return Response(source, media_type="text/javascript; charset=utf-8",
                     headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+
+
+@get(RED_FLAGS_URL, sync_to_thread=False)
+def red_flags_table() -> Response:
+    """The urgent patient-reported thresholds (server/clinical/red_flags.py), for the phone to check entries offline."""
+    # no-cache: the service worker keeps its copy for offline use; online the phone always checks for a newer one.
+    return Response(json.dumps(red_flags.as_json()), media_type="application/json",
+                    headers={"Cache-Control": "no-cache"})
 
 
 @get("/manifest.webmanifest", sync_to_thread=False)
@@ -52,4 +62,4 @@ def offline_page(request: Request, ctx: Ctx, viewer: MaybePatient) -> Template:
 
 
 ROUTER = Router(path="/", include_in_schema=False, dependencies=VIEWER_DEPENDENCY,
-                route_handlers=[service_worker, manifest, offline_page])
+                route_handlers=[service_worker, red_flags_table, manifest, offline_page])

@@ -20,7 +20,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from litestar.exceptions import ValidationException
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ...clinical.grading import PLAUSIBLE_RANGES, f_to_c, grade_choice
+from ...clinical.grading import PLAUSIBLE_RANGES, f_to_c, grade_choice, other_temperature_unit
+from ...clinical.schedule import resolve_local
 from ...errors import FieldError
 from ...i18n import LANGUAGES, N_
 from ...services.entries import SymptomAnswers
@@ -34,6 +35,13 @@ def _number(value: Any) -> Any:
     if isinstance(value, str):
         return value.strip().replace(",", ".")
     return value
+
+
+NOTE_MAX = 500  # server/models.py SymptomReport.note
+
+
+def _stripped(value: Any) -> Any:
+    return " ".join(value.split()) if isinstance(value, str) else value
 
 
 def _lower(value: Any) -> Any:
@@ -72,6 +80,23 @@ class EntryIn(PatientInput):
     idempotency_key: str = Field(description="A client-generated unique id: a replay stores nothing new")
     at: datetime | None = Field(None, description="When it happened, with its time zone; default now; at most 7 "
                                                   "days ago")
+    # "Earlier" entries and corrections: the day and clock time as the patient typed them, read in the PATIENT's
+    # zone by the server (a phone in another zone must not move them; issue 11 item 4). Given, they replace `at`.
+    local_day: date | None = Field(None, description="With `local_time`: the day, in the patient's time zone")
+    local_time: clock_time | None = Field(None, description="With `local_day`: the clock time, in the patient's "
+                                                            "time zone (DST as the schedule reads it)")
+
+    @model_validator(mode="after")
+    def _local_day_and_time_together(self) -> EntryIn:
+        if (self.local_day is None) != (self.local_time is None):
+            raise ValueError("local_day and local_time go together")
+        return self
+
+    def resolved_at(self, zone: tzinfo) -> datetime | None:
+        """When it happened: the local day and time in the patient's zone, else `at` (None: now)."""
+        if self.local_day is not None and self.local_time is not None:
+            return resolve_local(self.local_day, self.local_time, zone)
+        return self.at
 
 
 class DoseIn(EntryIn):
@@ -103,11 +128,27 @@ class SymptomsIn(EntryIn):
     fatigue: Literal["none", "tired_rest_helps", "rest_does_not_help", "hard_to_wash_or_dress"] | None = None
     temperature: Number | None = Field(None, description="In `temperature_unit`; 34-43 °C")
     temperature_unit: Annotated[Literal["c", "f"], BeforeValidator(_lower)] = "c"
+    # The one-tap answer to "Did you mean 38.4 °C?": the same number in the other unit (clinical-reference §5).
+    switch_unit: Annotated[Literal["c", "f"], BeforeValidator(_lower)] | None = None
     chills: bool | None = None
     bleeding: Literal["none", "minor", "major"] | None = None
     neuro: Literal["none", "dizzy", "major"] | None = None
     vision: Literal["none", "changed"] | None = None
+    note: Annotated[str, BeforeValidator(_stripped)] | None = Field(None, max_length=NOTE_MAX,
+                                                                    description="Optional words for the care team")
     corrects_id: int | None = None
+
+    @model_validator(mode="after")
+    def _switched_unit(self) -> SymptomsIn:
+        if self.switch_unit is not None:
+            self.temperature_unit = self.switch_unit
+        return self
+
+    def unit_question(self) -> str | None:
+        """The unit the temperature was almost certainly meant in, when it is not the one given (ask first)."""
+        if self.temperature is None or self.switch_unit is not None:
+            return None
+        return other_temperature_unit(float(self.temperature), self.temperature_unit)
 
     def answers(self) -> SymptomAnswers:
         """The answers as the entries service takes them: grades for the graded questions, °C for the temperature."""
@@ -119,7 +160,7 @@ class SymptomsIn(EntryIn):
             fatigue=_grade("fatigue", self.fatigue), vomiting_episodes=self.vomiting_episodes,
             loose_stools=self.loose_stools, temperature_c=temperature, chills=self.chills, bleeding=self.bleeding,
             neuro=self.neuro,
-            vision_change=None if self.vision is None else self.vision == "changed",
+            vision_change=None if self.vision is None else self.vision == "changed", note=self.note or None,
         )
 
 
@@ -168,11 +209,14 @@ class LocalTime(PatientInput):
         """The earlier day and time as an instant in the patient's zone; None for "just now"."""
         if self.when != "earlier" or self.day is None or self.time is None:
             return None
-        return datetime.combine(self.day, self.time, zone)
+        return resolve_local(self.day, self.time, zone)  # DST gap and fold as the schedule reads them
 
 
 class DoseForm(LocalTime, DoseIn):
     """The dose form: its day list always sends a day, which only a missed dose answers."""
+
+    # "Yes, I took it" after "Today is not a selinexor day. Did you take selinexor today?" (issue 11 item 5)
+    wrong_day_confirmed: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -269,13 +313,18 @@ FIELD_MESSAGES: dict[str, str] = {
     "vomiting_episodes": WHOLE_NUMBER,
     "loose_stools": WHOLE_NUMBER,
     "temperature": N_("Enter a number."),
-    "temperature_unit": "Unit must be c or f.",
+    "temperature_unit": CHOOSE_AN_ANSWER,
+    "switch_unit": CHOOSE_AN_ANSWER,
     "chills": CHOOSE_YES_OR_NO,
+    "note": N_("Write at most 500 characters."),
     "value": N_("Enter your weight as a number."),
     "unit": "Unit must be kg or lb.",
     "confirmed": CHOOSE_YES_OR_NO,
+    "wrong_day_confirmed": CHOOSE_YES_OR_NO,
     "day": N_("Choose the day."),
     "time": N_("Enter the time, for example 8:30 AM."),
+    "local_day": N_("Choose the day."),
+    "local_time": N_("Enter the time, for example 8:30 AM."),
     "language": f"Language must be one of: {', '.join(LANGUAGES)}.",
     "weight_unit": "Unit must be kg or lb.",
     "endpoint": "Must be the https:// endpoint of a push subscription.",
@@ -284,7 +333,7 @@ FIELD_MESSAGES: dict[str, str] = {
     "phone": N_("Enter your mobile phone number, for example (555) 555-0123."),
     "token": InvalidSignInLink.MESSAGES["unknown"],
 }
-CHECK_THIS = "Check this answer."  # a field without a sentence of its own (none today)
+CHECK_THIS = N_("Check this answer.")  # a field without a sentence of its own; also any sentence not for patients
 # A field left out says so differently where "not a number" would puzzle.
 MISSING_MESSAGES: dict[str, str] = {"value": N_("Enter your weight.")}
 

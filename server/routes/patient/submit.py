@@ -5,15 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 
 from ...context import AppContext
-from ...errors import NotFound
+from ...errors import FieldError, NotFound
 from ...models import Patient
 from ...services.entries import EntryResult, record_antiemetic, record_dose, record_symptoms, record_weight
+from .rendering import patient_zone
 from .schemas import AntiemeticIn, DoseIn, EntryIn, SymptomsIn, WeightIn
+
+
+class UnitQuestion(FieldError):
+    """A temperature almost certainly in the other unit (clinical-reference §5): asked, not refused; nothing stored."""
+
+    def __init__(self, value: float, meant_unit: str):
+        super().__init__("temperature", f"Did you mean {value:g} °{meant_unit.upper()}?")
+        self.value = value
+        self.meant_unit = meant_unit
 
 
 def record_entry(ctx: AppContext, patient: Patient, entry: EntryIn, at: datetime | None = None) -> EntryResult:
     """Store one entry of the signed-in patient (at `at`, else the entry's own time, else now) with its advice."""
+    if at is None and entry.local_day is not None:
+        at = entry.resolved_at(patient_zone(ctx, patient))  # the patient's zone, never the phone's
     at = at or entry.at or ctx.clock.now()
+    if isinstance(entry, SymptomsIn) and (meant := entry.unit_question()) and entry.temperature is not None:
+        raise UnitQuestion(float(entry.temperature), meant)
     key = entry.idempotency_key
     if isinstance(entry, DoseIn):
         return record_dose(ctx, patient.id, key=key, status=entry.status, at=at, scheduled_for=entry.scheduled_for,

@@ -142,6 +142,8 @@ def symptom_words(s: SymptomReport, usual: int) -> str:
         parts.append(f"dizziness/confusion: {s.neuro}")
     if s.vision_change:
         parts.append("vision change")
+    if s.note:
+        parts.append(f"note: “{s.note}”")
     return ", ".join(parts) or "nothing reported"
 
 

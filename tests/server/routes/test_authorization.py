@@ -40,6 +40,7 @@ from tests.support.staff import CSRF_COOKIE, LiveServer, ctx_for, patient_by_mrn
 
 PUBLIC_PATHS = {
     "/healthz", "/", "/signin", "/signout", "/offline", "/sw.js", "/manifest.webmanifest", "/i/{token:str}",
+    "/static-data/red-flags.json",  # the urgent thresholds of the clinical reference (flow 7): no patient data
     "/api/sign-in-link", "/api/sign-in", "/api/sign-out",
     "/staff/login", "/staff/login/code", "/staff/logout",
     # FHIR: the CapabilityStatement and the published Questionnaire hold no patient data; the token endpoint

@@ -59,7 +59,8 @@ def test_on_a_weekend_the_clinic_calls_on_monday_morning(ctx, clock):
 
 
 def test_after_hours_the_page_heading_does_not_promise_today(ctx, clock):
-    from server.routes.patient.advice import advice_view as _advice_view  # the route helper that turns advice into the banner's words
+    # the route helper that turns advice into the banner's words (moved to server/routes/patient/advice.py)
+    from server.routes.patient.advice import advice_view as _advice_view
 
     clock.set(datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc))
     result = record_weight(ctx, MARIA, key="key-weight-page", at=clock.now(), value=59.8, unit="kg", confirmed=True)

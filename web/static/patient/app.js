@@ -53,6 +53,7 @@
     if (!Queue || !patient) return;
     await Queue.flush(patient);
     await showQueue();
+    await showSyncedAdvice();
   }
 
   async function askForBackgroundSync() {
@@ -78,9 +79,12 @@
     }
     if (submitter && submitter.name) data[submitter.name] = convert(submitter, submitter.value);
     if (when === "earlier") {
-      const at = new Date(`${day}T${time}`);
-      if (!time || isNaN(at.getTime())) return { error: { field: "time", message: strings.check_time } };
-      data.at = at.toISOString();
+      // The day and time as typed: the server reads them in the patient's zone, whatever the phone's zone is.
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !/^\d{1,2}:\d{2}(:\d{2})?$/.test(time)) {
+        return { error: { field: "time", message: strings.check_time } };
+      }
+      data.local_day = day;
+      data.local_time = time;
     } else {
       data.at = new Date().toISOString();
     }
@@ -169,6 +173,60 @@
     finish(form, note);
   }
 
+  // An entry that could not be sent and meets an urgent threshold of the server's table (redflags.js): the red
+  // "call now" result at once, on the phone (clinical-reference §3); the server's full advice follows after sync.
+  async function flagsOffline(form, kind, data) {
+    const RedFlags = self.CompanionRedFlags;
+    if (!RedFlags) return [];
+    if (!redFlagTable) redFlagTable = await RedFlags.load();
+    const context = { usualStools: form.dataset.usualStools, baselineKg: form.dataset.baselineKg,
+                      unit: form.dataset.unit };
+    return RedFlags.evaluate(redFlagTable, RedFlags.measures(kind, data, context));
+  }
+
+  function showCallNowOffline(form) {
+    const holder = document.createElement("div");
+    holder.className = "advice";
+    holder.dataset.tier = "urgent";
+    holder.dataset.offline = "true";
+    const section = document.createElement("section");
+    section.className = "banner urgent";
+    section.setAttribute("role", "alert");
+    section.setAttribute("aria-labelledby", "advice-title");
+    const title = document.createElement("h2");
+    title.id = "advice-title";
+    title.textContent = strings.call_now;
+    const call = document.createElement("a");
+    call.className = "btn";
+    call.href = `tel:${strings.clinic_tel}`;
+    call.textContent = strings.call_phone;
+    const fallback = document.createElement("p");
+    fallback.textContent = strings.emergency;
+    const saved = document.createElement("p");
+    saved.textContent = strings.saved_offline;
+    section.append(title, call, fallback, saved);
+    holder.append(section);
+    finish(form, holder);
+  }
+
+  // After sync, the server's advice for the entries that showed "call now" offline (queue.js keeps it for us).
+  async function showSyncedAdvice() {
+    if (!Queue || !patient) return;
+    const waiting = (await Queue.takeSyncedAdvice(patient)) || [];
+    const main = document.getElementById("main");
+    for (const html of waiting) {
+      const holder = document.createElement("div");
+      holder.innerHTML = html; // rendered by our own server (patient/_advice.html), escaped there
+      const node = holder.firstElementChild;
+      if (!node) continue;
+      const offline = main.querySelector('.advice[data-offline="true"]');
+      if (offline) offline.replaceWith(node);
+      else main.insertBefore(node, main.querySelector("h1").nextSibling);
+      node.tabIndex = -1;
+      node.focus();
+    }
+  }
+
   function refreshKey(form) {
     const key = form.elements.idempotency_key;
     if (key) key.value = newKey();
@@ -180,6 +238,55 @@
     if (!last || data.confirmed || typeof data.value !== "number") return false;
     const kg = (data.unit || form.dataset.unit) === "lb" ? data.value * 0.45359237 : data.value;
     return Math.abs(kg - last) / last > CONFIRM_CHANGE;
+  }
+
+  // clinical-reference R-WRONG-DAY: a dose logged as taken on a day that is not a selinexor day is asked about
+  // before it is saved (the page knows the dose days of the week it offers), offline too.
+  function askWrongDay(form, data) {
+    const box = document.getElementById("wrong-day");
+    if (!box || form.dataset.doseDays === undefined || data.status !== "taken" || data.wrong_day_confirmed) return false;
+    const day = data.local_day || form.dataset.today;
+    if (form.dataset.doseDays.split(" ").includes(day)) return false;
+    const which = day === form.dataset.today ? "today" : "other";
+    box.querySelectorAll("[data-wrong-day]").forEach((p) => { p.hidden = p.dataset.wrongDay !== which; });
+    box.hidden = false;
+    box.tabIndex = -1;
+    box.focus();
+    return true;
+  }
+
+  // "Did you mean 38.4 °C?" (clinical-reference §5): the one-tap button that sends the same number in that unit.
+  function showUnitSwitch(form, unit) {
+    form.querySelectorAll("button[name=switch_unit]").forEach((b) => b.remove());
+    const error = document.getElementById("temperature-error");
+    if (!unit || !error) return;
+    const button = document.createElement("button");
+    button.className = "btn second";
+    button.type = "button"; // sent by its own click, never by the Enter key
+    button.name = "switch_unit";
+    button.value = unit;
+    button.textContent = unit === "c" ? strings.unit_c : strings.unit_f;
+    button.addEventListener("click", () => {
+      const chosen = form.querySelector(`input[name=temperature_unit][value="${unit}"]`);
+      if (chosen) chosen.checked = true;
+      button.remove();
+      form.requestSubmit();
+    });
+    error.after(button);
+  }
+
+  // The same question on the phone, before saving (offline too): the page carries the §5 ranges.
+  function askTemperatureUnit(form, data) {
+    if (typeof data.temperature !== "number" || data.switch_unit || !form.dataset.otherUnit) return false;
+    const unit = data.temperature_unit || "c";
+    const range = JSON.parse(form.dataset.otherUnit)[unit];
+    if (!range || data.temperature < range[0] || data.temperature > range[1]) return false;
+    const meant = unit === "f" ? "c" : "f";
+    const value = String(data.temperature).replace(".", strings.decimal || ".");
+    showError(form, "temperature", strings.did_you_mean.replace("{value}", value)
+      .replace("{unit}", meant === "c" ? "°C" : "°F"));
+    showUnitSwitch(form, meant);
+    return true;
   }
 
   function askToConfirmWeight(form, message) {
@@ -198,6 +305,8 @@
     const built = apiBody(form, event.submitter);
     if (built.error) { showError(form, built.error.field, built.error.message); return; }
     const data = built.data;
+    if (kind === "dose" && askWrongDay(form, data)) return;
+    if (kind === "symptoms" && askTemperatureUnit(form, data)) return;
     if (kind === "weight" && weightNeedsConfirm(form, data)) {
       askToConfirmWeight(form);
       return;
@@ -215,8 +324,15 @@
         await Queue.remove(item.key); // the patient is here to fix it: no need to keep it in the list
         if (result.data.confirm) askToConfirmWeight(form, result.data.message);
         else showError(form, result.data.field || "form", result.data.message);
+        showUnitSwitch(form, result.data.switch_unit);
       } else {
-        showSavedOffline(form);
+        if ((await flagsOffline(form, kind, data)).length) {
+          item.redFlag = true; // queue.js keeps the server's advice for this one after sync
+          await Queue.put(item);
+          showCallNowOffline(form);
+        } else {
+          showSavedOffline(form);
+        }
         askForBackgroundSync();
       }
     } finally {
@@ -247,6 +363,26 @@
     });
   }
 
+  // Check-in: "What is bothering you?" opens only those questions, in place (works offline from the cached page;
+  // without JavaScript the same form asks the server for ?about=…).
+  function enhanceChooser() {
+    const chooser = document.getElementById("chooser");
+    if (!chooser) return;
+    chooser.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const chosen = Array.from(chooser.querySelectorAll("input[name=about]:checked"), (i) => i.value);
+      document.querySelectorAll("[data-about]").forEach((group) => {
+        group.hidden = chosen.length > 0 && !chosen.includes(group.dataset.about);
+      });
+      const first = document.querySelector("[data-about]:not([hidden])");
+      if (first) {
+        first.scrollIntoView({ block: "start" });
+        const input = first.querySelector("input, select, textarea");
+        if (input) input.focus({ preventScroll: true });
+      }
+    });
+  }
+
   // ------------------------------------------------------------------------------------------- service worker
   async function registerServiceWorker() {
     if (!("serviceWorker" in navigator)) return;
@@ -259,7 +395,7 @@
       console.warn("service worker not available", error);
     }
     navigator.serviceWorker.addEventListener("message", (event) => {
-      if (event.data && event.data.type === "queue-changed") showQueue();
+      if (event.data && event.data.type === "queue-changed") showQueue().then(showSyncedAdvice);
     });
   }
 
@@ -320,7 +456,12 @@
   }
 
   // ------------------------------------------------------------------------------------------- start
+  let redFlagTable = null;
+  if (self.CompanionRedFlags && document.querySelector("form[data-entry]")) {
+    self.CompanionRedFlags.load().then((table) => { redFlagTable = table; });
+  }
   enhanceForms();
+  enhanceChooser();
   clearOnSignOut();
   if (Queue && patient) {
     Queue.setMeta("patient", patient).catch(() => {});

@@ -55,6 +55,14 @@
     setMeta: (name, value) => run(META, "readwrite", (s) => s.put(value, name)),
     csrfFromCookie,
 
+    /* The server's advice kept for one patient's entries that showed "call now" offline; removed once taken. */
+    async takeSyncedAdvice(patient) {
+      const kept = (await Queue.getMeta("synced-advice")) || [];
+      const mine = kept.filter((a) => a.patient === String(patient));
+      if (mine.length) await Queue.setMeta("synced-advice", kept.filter((a) => a.patient !== String(patient)));
+      return mine.map((a) => a.html);
+    },
+
     /* Send one item. Resolves to "sent", "rejected" (the server refused it: kept with its message for the patient),
        or "later" (offline, server trouble, signed out: try again later). */
     async send(item) {
@@ -73,6 +81,13 @@
       let data = {};
       try { data = await response.json(); } catch (notJson) { data = {}; }
       if (response.ok) {
+        // An entry that showed "call now" offline: keep the server's full advice for the page to show after sync
+        // (Background Sync may send it while no page is waiting for the answer).
+        if (item.redFlag && data.advice_html) {
+          const kept = (await Queue.getMeta("synced-advice")) || [];
+          kept.push({ patient: String(item.patient), html: data.advice_html });
+          await Queue.setMeta("synced-advice", kept);
+        }
         await Queue.remove(item.key);
         return { outcome: "sent", data };
       }

@@ -3,7 +3,7 @@ nobody reads or writes another patient's data."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from litestar.testing import TestClient
@@ -266,3 +266,102 @@ def test_every_patient_action_is_in_the_openapi_schema(client):
                  "/api/sign-in", "/api/me"):
         assert path in paths, path
     assert "idempotency_key" in str(paths["/api/doses"]["post"])
+
+
+# ------------------------------------------------------------------------------------------------ local day and time
+
+
+def test_an_earlier_entry_given_as_local_day_and_time_is_read_in_the_patients_zone(phone, engine, patient):
+    """Issue 11 item 4: the phone sends the day and time as typed; the server reads them in New York (the patient's
+    zone), so a phone set to another zone does not move the entry."""
+    response = phone.api("POST", "/api/weights", {"idempotency_key": "local-0001", "value": 70.0,
+                                                  "local_day": "2026-03-01", "local_time": "11:50"})
+    assert response.status_code == 201, response.text
+    row = stored(engine, WeightEntry, patient.id)[0]
+    assert row.at.replace(tzinfo=row.at.tzinfo or timezone.utc) == datetime(2026, 3, 1, 16, 50, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("local_time,expected_utc", [
+    ("02:30", datetime(2026, 3, 8, 7, 30, tzinfo=timezone.utc)),  # spring gap: shifted forward, as the schedule does
+    ("01:30", datetime(2026, 3, 8, 6, 30, tzinfo=timezone.utc)),  # before the gap: EST
+    ("03:30", datetime(2026, 3, 8, 7, 30, tzinfo=timezone.utc)),  # after the gap: EDT
+])
+def test_a_local_time_in_the_dst_gap_resolves_as_the_schedule_does(phone, engine, patient, clock, local_time,
+                                                                    expected_utc):
+    clock.set(datetime(2026, 3, 9, 14, 0, tzinfo=timezone.utc))
+    response = phone.api("POST", "/api/symptoms", {"idempotency_key": f"gap-{local_time}", "nausea": "mild",
+                                                   "local_day": "2026-03-08", "local_time": local_time})
+    assert response.status_code == 201, response.text
+    row = stored(engine, SymptomReport, patient.id)[0]
+    assert row.at.replace(tzinfo=row.at.tzinfo or timezone.utc) == expected_utc
+
+
+def test_a_local_day_without_a_time_is_refused_in_plain_words(phone, engine, patient):
+    response = phone.api("POST", "/api/symptoms", {"idempotency_key": "half-0001", "nausea": "mild",
+                                                   "local_day": "2026-03-01"})
+    assert response.status_code == 422
+    assert "local_time" not in response.json()["message"] and "go together" not in response.json()["message"]
+    assert _rows(engine, patient.id) == 0
+
+
+# ------------------------------------------------------------------------------------------------ helpful errors
+# (issue 11 item 6; clinical-reference §5)
+
+
+@pytest.mark.parametrize("value,unit,meant,question", [
+    (38.4, "f", "c", "Did you mean 38.4 °C?"),
+    (101.1, "c", "f", "Did you mean 101.1 °F?"),
+    (34, "f", "c", "Did you mean 34 °C?"),
+    (109.4, "c", "f", "Did you mean 109.4 °F?"),
+])
+def test_a_temperature_in_the_other_unit_is_asked_about_not_refused(phone, engine, patient, value, unit, meant,
+                                                                     question):
+    body = {"idempotency_key": f"unit-{value}-{unit}", "temperature": value, "temperature_unit": unit}
+    asked = phone.api("POST", "/api/symptoms", body)
+    assert asked.status_code == 422
+    assert asked.json()["message"] == question and asked.json()["field"] == "temperature"
+    assert asked.json()["switch_unit"] == meant
+    assert _rows(engine, patient.id) == 0
+    switched = phone.api("POST", "/api/symptoms", {**body, "switch_unit": meant})  # the one-tap switch
+    assert switched.status_code == 201, switched.text
+    expected_c = value if meant == "c" else round((value - 32) * 5 / 9, 2)
+    assert stored(engine, SymptomReport, patient.id)[0].temperature_c == pytest.approx(expected_c)
+
+
+@pytest.mark.parametrize("value,unit", [(33.9, "f"), (43.1, "f"), (92.9, "c"), (110.1, "c")])
+def test_outside_the_other_units_range_is_still_a_plain_refusal(phone, engine, patient, value, unit):
+    response = phone.api("POST", "/api/symptoms", {"idempotency_key": f"range-{value}", "temperature": value,
+                                                   "temperature_unit": unit})
+    assert response.status_code == 422 and "switch_unit" not in response.json()
+    assert response.json()["message"] == "Enter a temperature between 34 and 43 °C (93.2 and 109.4 °F)."
+
+
+def test_a_temperature_question_is_in_spanish_for_a_spanish_speaker(engine, settings, clock, app):
+    from litestar.testing import TestClient
+
+    patient = make_patient(engine, settings, clock.now(), mrn="ES-UNIT", language="es", phone="+15555550399")
+    with TestClient(app, base_url=BASE_URL) as client:
+        es = PatientBrowser(client)
+        es.sign_in(sign_in_link(engine, patient, clock.now()))
+        asked = es.api("POST", "/api/symptoms", {"idempotency_key": "es-unit-1", "temperature": 38.4,
+                                                 "temperature_unit": "f"})
+    assert asked.json()["message"] == "¿Quiso decir 38.4 °C?"
+
+
+def test_a_developer_sentence_never_reaches_a_patient(phone, engine, patient):
+    """A unit the app never offers: the validator's own words ('Unit must be c or f.') are not shown."""
+    response = phone.api("POST", "/api/symptoms", {"idempotency_key": "bad-unit-1", "temperature": 38.0,
+                                                   "temperature_unit": "k"})
+    assert response.status_code == 422
+    assert response.json()["message"] == "Choose one of the answers."
+    weird = phone.api("POST", "/api/weights", {"idempotency_key": "bad-unit-2", "value": 70, "unit": "stone"})
+    assert "Unit must be" not in weird.json()["message"]
+
+
+def test_saved_values_are_echoed(phone, engine, patient):
+    # The patient's baseline is 70.0 kg: 61.6 kg is 12% below it.
+    response = phone.api("POST", "/api/weights", {"idempotency_key": "echo-0001", "value": 61.6, "confirmed": True})
+    assert "Saved: 61.6 kg, 12% below your starting weight." in response.json()["advice_html"]
+    fever = phone.api("POST", "/api/symptoms", {"idempotency_key": "echo-0002", "temperature": 101.1,
+                                                "temperature_unit": "f"})
+    assert "Saved: temperature 38.4 °C (101.1 °F)." in fever.json()["advice_html"]

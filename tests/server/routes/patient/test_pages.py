@@ -305,3 +305,113 @@ def test_learn_promises_match_the_tiers(phone):
     assert "loose stools" not in page[contact:review]
     assert "a nurse calls you the next business morning" in page[contact:review]
     assert "If you cannot reach them right away, call 911." in page[:contact]
+
+
+# ------------------------------------------------------------------------------------------------ guards before saving
+# (issue 11 item 5; clinical-reference R-WRONG-DAY, P-MISSED)
+
+
+def test_a_dose_taken_on_a_day_that_is_not_a_dose_day_is_asked_about_first(engine, settings, signed_in, clock):
+    patient = make_patient(engine, settings, clock.now(), mrn="WRONGDAY", day1=1)  # Tuesdays and Thursdays
+    phone = signed_in(patient)
+    asked = phone.form("/log/dose", {"idempotency_key": "wrong-day-1", "status": "taken", "when": "now"})
+    assert asked.status_code == 200
+    assert "Today is not a selinexor day. Did you take selinexor today?" in _text(asked.text)
+    assert 'id="wrong-day" class="banner same_day" role="alert" hidden' not in asked.text
+    assert stored(engine, DoseEvent, patient.id) == []  # nothing saved before the answer
+
+    done = phone.form("/log/dose", {"idempotency_key": "wrong-day-1", "status": "taken", "when": "now",
+                                    "wrong_day_confirmed": "true"})
+    assert done.status_code == 200 and len(stored(engine, DoseEvent, patient.id)) == 1
+    banner = re.search(r'<section class="banner (\w+)".*?</section>', done.text, re.S)
+    assert banner.group(1) == "same_day"  # a warning, never the success colour
+    heading = _text(re.search(r"<h2 id=\"advice-title\">(.*?)</h2>", done.text, re.S).group(1))
+    assert heading == "Do not take any more selinexor today. Next dose: Tuesday, March 3 at 8:00 AM."
+
+
+def test_an_earlier_dose_on_another_day_names_that_day_and_keeps_the_answers(phone, engine, patient):
+    asked = phone.form("/log/dose", {"idempotency_key": "wrong-day-2", "status": "taken", "when": "earlier",
+                                     "day": "2026-03-01", "time": "10:00"})
+    text = _text(asked.text)
+    assert "That day was not a selinexor day. Did you take selinexor that day?" in text
+    assert 'value="2026-03-01" selected' in asked.text and 'value="10:00"' in asked.text
+    assert stored(engine, DoseEvent, patient.id) == []
+
+
+def test_a_dose_day_dose_is_not_asked_about(phone, engine, patient):
+    done = phone.form("/log/dose", {"idempotency_key": "right-day-1", "status": "taken", "when": "now"})
+    assert "Dose recorded." in done.text and "not a selinexor day" not in done.text
+
+
+def test_missed_before_the_dose_time_is_refused_in_words_and_keeps_the_form(engine, settings, signed_in, clock):
+    from datetime import time
+
+    patient = make_patient(engine, settings, clock.now(), mrn="NOTYET", dose_time=time(14, 0))
+    page = signed_in(patient).form("/log/dose", {"idempotency_key": "not-yet-1", "status": "missed",
+                                                 "scheduled_for": "2026-03-02", "when": "now"})
+    assert page.status_code == 422
+    assert field_error(page.text, "status").replace("\u202f", " ") == "Your dose is at 2:00 PM: it is not missed yet."
+    assert re.search(r'value="missed"[^>]*checked', page.text)
+    assert stored(engine, DoseEvent, patient.id) == []
+
+
+def test_a_temperature_in_the_other_unit_offers_the_switch_on_the_page(phone, engine, patient):
+    asked = phone.form("/log/symptoms", {"idempotency_key": "unit-form-1", "temperature": "38.4",
+                                         "temperature_unit": "f", "nausea": "mild"})
+    assert asked.status_code == 422
+    assert field_error(asked.text, "temperature") == "Did you mean 38.4 °C?"
+    assert re.search(r'<button class="btn second" name="switch_unit" value="c">Yes, it is in °C</button>', asked.text)
+    assert stored(engine, SymptomReport, patient.id) == []
+    done = phone.form("/log/symptoms", {"idempotency_key": "unit-form-1", "temperature": "38.4",
+                                        "temperature_unit": "f", "nausea": "mild", "switch_unit": "c"})
+    assert done.status_code == 200 and "Saved: temperature 38.4 °C (101.1 °F)." in _text(done.text)
+    assert stored(engine, SymptomReport, patient.id)[0].temperature_c == 38.4
+
+
+# ------------------------------------------------------------------------------------------------ a check-in a nauseated
+# person finishes (issue 11 item 7)
+
+
+def test_the_check_in_starts_with_one_tap_as_usual_and_the_chooser(phone, engine, patient):
+    page = phone.get("/log/symptoms").text
+    assert page.index("I feel as usual") < page.index("What is bothering you?") < page.index("Nausea today")
+    key = re.search(r'id="as-usual".*?name="idempotency_key" value="([^"]+)"', page, re.S).group(1)
+    done = phone.form("/log/symptoms", {"idempotency_key": key, "when": "now", "nausea": "none",
+                                        "vomiting_episodes": "0", "loose_stools": "1", "appetite": "normal",
+                                        "fatigue": "none", "chills": "false", "bleeding": "none", "neuro": "none",
+                                        "vision": "none"})
+    assert done.status_code == 200 and "Saved" in done.text
+    [row] = stored(engine, SymptomReport, patient.id)
+    assert (row.nausea, row.vomiting_episodes, row.loose_stools, row.fatigue, row.bleeding) == (0, 0, 1, 0, "none")
+
+
+def test_the_chooser_opens_only_the_chosen_questions_without_javascript(phone):
+    page = phone.get("/log/symptoms?about=nausea&about=fever").text
+    groups = dict(re.findall(r'<div data-about="(\w+)"( hidden)?>', page))
+    assert groups == {"nausea": "", "diarrhea": " hidden", "fever": "", "appetite": " hidden", "tired": " hidden",
+                      "bleeding": " hidden", "dizzy": " hidden", "eyes": " hidden"}
+    assert list(groups)[0] == "nausea"  # nausea first
+    everything = dict(re.findall(r'<div data-about="(\w+)"( hidden)?>', phone.get("/log/symptoms").text))
+    assert set(everything.values()) == {""}
+
+
+def test_a_note_for_the_team_is_stored_and_on_the_staff_timeline(phone, engine, patient):
+    done = phone.form("/log/symptoms", {"idempotency_key": "note-00001", "when": "now", "nausea": "mild",
+                                        "note": "  Mouth   sores since Sunday "})
+    assert done.status_code == 200
+    [row] = stored(engine, SymptomReport, patient.id)
+    assert row.note == "Mouth sores since Sunday"
+    from server.services.staff.wording import symptom_words
+    assert symptom_words(row, 1) == "nausea 1, note: “Mouth sores since Sunday”"
+    only_note = phone.form("/log/symptoms", {"idempotency_key": "note-00002", "when": "now", "note": "Cough"})
+    assert only_note.status_code == 200  # words alone are a check-in too
+    too_long = phone.form("/log/symptoms", {"idempotency_key": "note-00003", "when": "now", "note": "x" * 501})
+    assert too_long.status_code == 422 and field_error(too_long.text, "note") == "Write at most 500 characters."
+
+
+def test_a_result_page_never_says_a_sentence_twice(phone):
+    done = phone.form("/log/symptoms", {"idempotency_key": "twice-0001", "when": "now", "nausea": "cannot_eat",
+                                        "vomiting_episodes": "7", "loose_stools": "9", "appetite": "barely_eating"})
+    advice = re.search(r'<div class="advice".*?</div>', done.text, re.S).group(0)
+    sentences = [_text(p).strip() for p in re.findall(r"<p>(.*?)</p>", advice, re.S)]
+    assert sentences and len(sentences) == len(set(sentences))

@@ -89,6 +89,24 @@ def test_service_worker_is_served_at_the_root_with_its_version_and_shell(client)
         assert client.get(asset).status_code == 200
 
 
+def test_the_red_flag_table_is_served_with_the_shell_and_is_the_rules_own(client):
+    """Flow 7: the phone checks offline entries against the very thresholds the rules use."""
+    from server.clinical import red_flags, rules
+
+    response = client.get("/static-data/red-flags.json")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    table = response.json()
+    assert table == red_flags.as_json()
+    assert '"/static-data/red-flags.json"' in client.get("/sw.js").text
+    assert client.get("/static/patient/redflags.js").status_code == 200
+    by_rule = {(row["rule"], row["measure"]): row["value"] for row in table["flags"]}
+    assert {row["rule"] for row in table["flags"]} == {"R-NV-3", "R-DIA-3", "R-WT-20", "R-FEVER", "R-BLEED", "R-NEURO"}
+    assert by_rule[("R-FEVER", "temperature_c")] == rules.FEVER_C == 38.0
+    assert by_rule[("R-NV-3", "vomiting_episodes")] == rules.VOMITING_INTERRUPT == 6
+    assert by_rule[("R-DIA-3", "stools_above_usual")] == rules.DIARRHEA_GRADE_3 == 7
+    assert by_rule[("R-WT-20", "weight_loss_pct")] == rules.WEIGHT_LOSS_URGENT_PCT == 20.0
+
+
 if __name__ == "__main__":
     ICON_DIR.mkdir(parents=True, exist_ok=True)
     for icon_name, icon_size in ICONS.items():
