@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -11,7 +13,7 @@ from ..clinical.regimens import Plan, PlanStatus
 from ..clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry
 from ..clinical.schedule import ScheduleSetup
 from ..errors import NotFound
-from ..models import DoseEvent, LabResult, OutboundMessage, Patient, SymptomReport, TreatmentPlan
+from ..models import Clinic, DoseEvent, LabResult, OutboundMessage, Patient, SymptomReport, TreatmentPlan
 from ..models import WeightEntry as WeightRow
 
 # How far back the rules need to look: symptoms for repeated diarrhea and fatigue spanning >7 days, doses for
@@ -26,6 +28,15 @@ def get_patient(session: Session, patient_id: int) -> Patient:
     if patient is None:
         raise NotFound("No such patient.")
     return patient
+
+
+def get_patient_with_clinic(session: Session, patient_id: int) -> tuple[Patient, Clinic]:
+    """The patient and their clinic, in one query."""
+    row = session.exec(select(Patient, Clinic).join(Clinic, Clinic.id == Patient.clinic_id)
+                       .where(Patient.id == patient_id)).first()
+    if row is None:
+        raise NotFound("No such patient.")
+    return row[0], row[1]
 
 
 def current_plan(session: Session, patient_id: int) -> TreatmentPlan:
@@ -52,14 +63,21 @@ def schedule_setup(patient: Patient, plan: TreatmentPlan) -> ScheduleSetup:
     )
 
 
-def _held_at(session: Session, patient_id: int, plan: TreatmentPlan) -> datetime | None:
-    """When the current hold began: the first version of the unbroken run of held versions ending at `plan`."""
-    if plan.status != PlanStatus.HELD.value:
-        return None
-    versions = session.exec(
+def plan_versions(session: Session, patient_id: int) -> list[TreatmentPlan]:
+    """Every plan version of a patient, newest first (one query: the current plan, the hold's start, enrolment)."""
+    versions = list(session.exec(
         select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id).order_by(TreatmentPlan.version.desc())
-    ).all()
-    held_at = plan.created_at
+    ).all())
+    if not versions:
+        raise NotFound("This patient has no treatment plan.")
+    return versions
+
+
+def _held_at(versions: Sequence[TreatmentPlan]) -> datetime | None:
+    """When the current hold began: the first version of the unbroken run of held versions ending at the newest."""
+    if versions[0].status != PlanStatus.HELD.value:
+        return None
+    held_at = versions[0].created_at
     for version in versions:
         if version.status != PlanStatus.HELD.value:
             break
@@ -67,53 +85,86 @@ def _held_at(session: Session, patient_id: int, plan: TreatmentPlan) -> datetime
     return held_at
 
 
-def build_state(session: Session, patient: Patient, now: datetime) -> PatientState:
-    """Everything the rules read about one patient, as of `now` (corrected entries count once, as corrected)."""
-    plan = current_plan(session, patient.id)
-    pid = patient.id
-    symptoms = session.exec(
-        select(SymptomReport).where(SymptomReport.patient_id == pid, SymptomReport.superseded_at.is_(None),
-                                    SymptomReport.at >= now - SYMPTOM_HISTORY)
-    ).all()
-    weights = session.exec(
-        select(WeightRow).where(WeightRow.patient_id == pid, WeightRow.superseded_at.is_(None),
-                                WeightRow.at >= now - MEASURE_HISTORY)
-    ).all()
-    labs = session.exec(
-        select(LabResult).where(LabResult.patient_id == pid, LabResult.superseded_at.is_(None),
-                                LabResult.collected_at >= now - MEASURE_HISTORY)
-    ).all()
-    doses = session.exec(
-        select(DoseEvent).where(DoseEvent.patient_id == pid, DoseEvent.superseded_at.is_(None),
-                                DoseEvent.at >= now - DOSE_HISTORY)
-    ).all()
-    entries: list = [WeightEntry(at=w.at, kg=w.kg) for w in weights]
-    entries += [
-        SymptomEntry(at=s.at, nausea=s.nausea, vomiting_episodes=s.vomiting_episodes, loose_stools=s.loose_stools,
-                     appetite=s.appetite, fatigue=s.fatigue, temperature_c=s.temperature_c, chills=s.chills,
-                     bleeding=s.bleeding, neuro=s.neuro, vision_change=s.vision_change)
-        for s in symptoms
-    ]
-    entries += [
-        LabEntry(at=lab.collected_at, sodium_mmol_l=lab.sodium_mmol_l, platelets_10e9_l=lab.platelets_10e9_l,
-                 anc_10e9_l=lab.anc_10e9_l, hemoglobin_g_dl=lab.hemoglobin_g_dl)
-        for lab in labs
-    ]
-    entries += [DoseEntry(at=d.at, status=d.status, antiemetic_taken=d.antiemetic_taken, scheduled_for=d.scheduled_for)
-                for d in doses]
-    first_plan = session.exec(
-        select(TreatmentPlan.created_at).where(TreatmentPlan.patient_id == pid).order_by(TreatmentPlan.version)
-    ).first()
+# The rules' inputs come back from one UNION ALL: one row per entry, a column per field of any kind (NULL where the
+# kind has no such field), plus one row with the last delivery. Columns are typed on every branch so each engine
+# hands back the same Python values the ORM would (aware datetimes, booleans).
+_SYMPTOM_FIELDS = ("nausea", "vomiting_episodes", "loose_stools", "appetite", "fatigue", "temperature_c", "chills",
+                   "bleeding", "neuro", "vision_change")
+_LAB_FIELDS = ("sodium_mmol_l", "platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
+_DOSE_FIELDS = ("status", "antiemetic_taken", "scheduled_for")
+_COLUMNS: dict[str, sa.types.TypeEngine] = {
+    "at": WeightRow.__table__.c.at.type, "kg": WeightRow.__table__.c.kg.type,
+    **{name: SymptomReport.__table__.c[name].type for name in _SYMPTOM_FIELDS},
+    **{name: LabResult.__table__.c[name].type for name in _LAB_FIELDS},
+    **{name: DoseEvent.__table__.c[name].type for name in _DOSE_FIELDS},
+}
+_KINDS = ("weight", "symptoms", "lab", "dose", "delivered")  # the order entries had when loaded kind by kind
+
+
+def _branch(kind: str, values: dict[str, Any], order: Any, table: Any = None, *where: Any) -> sa.Select:
+    columns = [sa.literal(_KINDS.index(kind), sa.Integer).label("kind"), sa.type_coerce(order, sa.Integer).label("ord")]
+    for name, type_ in _COLUMNS.items():
+        value = values.get(name)
+        columns.append(sa.type_coerce(value if value is not None else sa.cast(sa.null(), type_), type_).label(name))
+    query = sa.select(*columns)
+    return query.select_from(table).where(*where) if table is not None else query
+
+
+def _inputs_query(patient_id: int, now: datetime) -> sa.CompoundSelect:
+    w, s, lab, d, m = (WeightRow.__table__, SymptomReport.__table__, LabResult.__table__, DoseEvent.__table__,
+                       OutboundMessage.__table__)
+    return sa.union_all(
+        _branch("weight", {"at": w.c.at, "kg": w.c.kg}, w.c.id, w,
+                w.c.patient_id == patient_id, w.c.superseded_at.is_(None), w.c.at >= now - MEASURE_HISTORY),
+        _branch("symptoms", {"at": s.c.at, **{n: s.c[n] for n in _SYMPTOM_FIELDS}}, s.c.id, s,
+                s.c.patient_id == patient_id, s.c.superseded_at.is_(None), s.c.at >= now - SYMPTOM_HISTORY),
+        _branch("lab", {"at": lab.c.collected_at, **{n: lab.c[n] for n in _LAB_FIELDS}}, lab.c.id, lab,
+                lab.c.patient_id == patient_id, lab.c.superseded_at.is_(None),
+                lab.c.collected_at >= now - MEASURE_HISTORY),
+        _branch("dose", {"at": d.c.at, **{n: d.c[n] for n in _DOSE_FIELDS}}, d.c.id, d,
+                d.c.patient_id == patient_id, d.c.superseded_at.is_(None), d.c.at >= now - DOSE_HISTORY),
+        _branch("delivered", {"at": sa.func.max(m.c.delivery_updated_at)}, sa.literal(0), m,
+                m.c.patient_id == patient_id, _delivered(m)),
+    ).order_by(sa.text("kind"), sa.text("ord"))
+
+
+def _delivered(m: Any) -> Any:
+    return sa.or_(m.c.delivery_status == "delivered", sa.and_(m.c.channel == "push", m.c.status == "sent"))
+
+
+def build_state(session: Session, patient: Patient, now: datetime,
+                plans: Sequence[TreatmentPlan] | None = None) -> PatientState:
+    """Everything the rules read about one patient, as of `now` (corrected entries count once, as corrected).
+
+    Two queries: the plan versions (unless the caller loaded them already: `plans`, newest first) and every entry
+    the rules look at with the last delivery, in one UNION ALL.
+    """
+    versions = list(plans) if plans is not None else plan_versions(session, patient.id)
+    plan = versions[0]
+    entries: list = []
+    delivered_at = None
+    for row in session.connection().execute(_inputs_query(patient.id, now)).mappings():
+        kind = _KINDS[row["kind"]]
+        if kind == "weight":
+            entries.append(WeightEntry(at=row["at"], kg=row["kg"]))
+        elif kind == "symptoms":
+            entries.append(SymptomEntry(at=row["at"], **{n: row[n] for n in _SYMPTOM_FIELDS}))
+        elif kind == "lab":
+            entries.append(LabEntry(at=row["at"], **{n: row[n] for n in _LAB_FIELDS}))
+        elif kind == "dose":
+            entries.append(DoseEntry(at=row["at"], **{n: row[n] for n in _DOSE_FIELDS}))
+        else:
+            delivered_at = row["at"]
     return PatientState(
         setup=schedule_setup(patient, plan),
         baseline_weight_kg=patient.baseline_weight_kg,
         usual_stools_per_day=patient.usual_stools_per_day,
         entries=tuple(entries),
         hold_rule=plan.hold_rule if plan.status == PlanStatus.HELD.value else None,
-        last_delivered_at=last_delivered_at(session, pid),
+        last_delivered_at=delivered_at,
         sms_opted_out=patient.sms_opted_out,
-        enrolled_at=first_plan or patient.created_at,
-        held_at=_held_at(session, pid, plan),
+        enrolled_at=versions[-1].created_at or patient.created_at,
+        held_at=_held_at(versions),
         plan_since=plan.created_at,
     )
 
@@ -123,7 +174,6 @@ def last_delivered_at(session: Session, patient_id: int) -> datetime | None:
     return session.exec(
         select(sa.func.max(OutboundMessage.delivery_updated_at)).where(
             OutboundMessage.patient_id == patient_id,
-            sa.or_(OutboundMessage.delivery_status == "delivered",
-                   sa.and_(OutboundMessage.channel == "push", OutboundMessage.status == "sent")),
+            _delivered(OutboundMessage.__table__),
         )
     ).first()
