@@ -101,31 +101,31 @@ _COLUMNS: dict[str, sa.types.TypeEngine] = {
 _KINDS = ("weight", "symptoms", "lab", "dose", "delivered")  # the order entries had when loaded kind by kind
 
 
-def _branch(kind: str, values: dict[str, Any], order: Any, table: Any = None, *where: Any) -> sa.Select:
-    columns = [sa.literal(_KINDS.index(kind), sa.Integer).label("kind"), sa.type_coerce(order, sa.Integer).label("ord")]
+def _branch(kind: str, values: dict[str, Any], patient: Any, order: Any, table: Any, *where: Any) -> sa.Select:
+    columns = [sa.type_coerce(patient, sa.Integer).label("pid"), sa.literal(_KINDS.index(kind), sa.Integer).label("kind"),
+               sa.type_coerce(order, sa.Integer).label("ord")]
     for name, type_ in _COLUMNS.items():
         value = values.get(name)
         columns.append(sa.type_coerce(value if value is not None else sa.cast(sa.null(), type_), type_).label(name))
-    query = sa.select(*columns)
-    return query.select_from(table).where(*where) if table is not None else query
+    return sa.select(*columns).select_from(table).where(*where)
 
 
-def _inputs_query(patient_id: int, now: datetime) -> sa.CompoundSelect:
+def _inputs_query(patient_ids: list[int], now: datetime) -> sa.CompoundSelect:
     w, s, lab, d, m = (WeightRow.__table__, SymptomReport.__table__, LabResult.__table__, DoseEvent.__table__,
                        OutboundMessage.__table__)
     return sa.union_all(
-        _branch("weight", {"at": w.c.at, "kg": w.c.kg}, w.c.id, w,
-                w.c.patient_id == patient_id, w.c.superseded_at.is_(None), w.c.at >= now - MEASURE_HISTORY),
-        _branch("symptoms", {"at": s.c.at, **{n: s.c[n] for n in _SYMPTOM_FIELDS}}, s.c.id, s,
-                s.c.patient_id == patient_id, s.c.superseded_at.is_(None), s.c.at >= now - SYMPTOM_HISTORY),
-        _branch("lab", {"at": lab.c.collected_at, **{n: lab.c[n] for n in _LAB_FIELDS}}, lab.c.id, lab,
-                lab.c.patient_id == patient_id, lab.c.superseded_at.is_(None),
+        _branch("weight", {"at": w.c.at, "kg": w.c.kg}, w.c.patient_id, w.c.id, w,
+                w.c.patient_id.in_(patient_ids), w.c.superseded_at.is_(None), w.c.at >= now - MEASURE_HISTORY),
+        _branch("symptoms", {"at": s.c.at, **{n: s.c[n] for n in _SYMPTOM_FIELDS}}, s.c.patient_id, s.c.id, s,
+                s.c.patient_id.in_(patient_ids), s.c.superseded_at.is_(None), s.c.at >= now - SYMPTOM_HISTORY),
+        _branch("lab", {"at": lab.c.collected_at, **{n: lab.c[n] for n in _LAB_FIELDS}}, lab.c.patient_id, lab.c.id,
+                lab, lab.c.patient_id.in_(patient_ids), lab.c.superseded_at.is_(None),
                 lab.c.collected_at >= now - MEASURE_HISTORY),
-        _branch("dose", {"at": d.c.at, **{n: d.c[n] for n in _DOSE_FIELDS}}, d.c.id, d,
-                d.c.patient_id == patient_id, d.c.superseded_at.is_(None), d.c.at >= now - DOSE_HISTORY),
-        _branch("delivered", {"at": sa.func.max(m.c.delivery_updated_at)}, sa.literal(0), m,
-                m.c.patient_id == patient_id, _delivered(m)),
-    ).order_by(sa.text("kind"), sa.text("ord"))
+        _branch("dose", {"at": d.c.at, **{n: d.c[n] for n in _DOSE_FIELDS}}, d.c.patient_id, d.c.id, d,
+                d.c.patient_id.in_(patient_ids), d.c.superseded_at.is_(None), d.c.at >= now - DOSE_HISTORY),
+        _branch("delivered", {"at": sa.func.max(m.c.delivery_updated_at)}, m.c.patient_id, sa.literal(0), m,
+                m.c.patient_id.in_(patient_ids), _delivered(m)).group_by(m.c.patient_id),
+    ).order_by(sa.text("pid"), sa.text("kind"), sa.text("ord"))
 
 
 def _delivered(m: Any) -> Any:
@@ -140,21 +140,33 @@ def build_state(session: Session, patient: Patient, now: datetime,
     the rules look at with the last delivery, in one UNION ALL.
     """
     versions = list(plans) if plans is not None else plan_versions(session, patient.id)
+    return build_states(session, [patient], now, {patient.id: versions})[patient.id]
+
+
+def build_states(session: Session, patients: Sequence[Patient], now: datetime,
+                 plans: dict[int, list[TreatmentPlan]]) -> dict[int, PatientState]:
+    """build_state for many patients at once (one query for all their entries); `plans`: versions newest first."""
+    entries: dict[int, list] = {p.id: [] for p in patients}
+    delivered_at: dict[int, datetime | None] = {}
+    if patients:
+        for row in session.connection().execute(_inputs_query(list(entries), now)).mappings():
+            kind, pid = _KINDS[row["kind"]], row["pid"]
+            if kind == "weight":
+                entries[pid].append(WeightEntry(at=row["at"], kg=row["kg"]))
+            elif kind == "symptoms":
+                entries[pid].append(SymptomEntry(at=row["at"], **{n: row[n] for n in _SYMPTOM_FIELDS}))
+            elif kind == "lab":
+                entries[pid].append(LabEntry(at=row["at"], **{n: row[n] for n in _LAB_FIELDS}))
+            elif kind == "dose":
+                entries[pid].append(DoseEntry(at=row["at"], **{n: row[n] for n in _DOSE_FIELDS}))
+            else:
+                delivered_at[pid] = row["at"]
+    return {p.id: _state(p, plans[p.id], entries[p.id], delivered_at.get(p.id)) for p in patients}
+
+
+def _state(patient: Patient, versions: Sequence[TreatmentPlan], entries: list,
+           delivered_at: datetime | None) -> PatientState:
     plan = versions[0]
-    entries: list = []
-    delivered_at = None
-    for row in session.connection().execute(_inputs_query(patient.id, now)).mappings():
-        kind = _KINDS[row["kind"]]
-        if kind == "weight":
-            entries.append(WeightEntry(at=row["at"], kg=row["kg"]))
-        elif kind == "symptoms":
-            entries.append(SymptomEntry(at=row["at"], **{n: row[n] for n in _SYMPTOM_FIELDS}))
-        elif kind == "lab":
-            entries.append(LabEntry(at=row["at"], **{n: row[n] for n in _LAB_FIELDS}))
-        elif kind == "dose":
-            entries.append(DoseEntry(at=row["at"], **{n: row[n] for n in _DOSE_FIELDS}))
-        else:
-            delivered_at = row["at"]
     return PatientState(
         setup=schedule_setup(patient, plan),
         baseline_weight_kg=patient.baseline_weight_kg,
