@@ -102,7 +102,8 @@ _KINDS = ("weight", "symptoms", "lab", "dose", "delivered")  # the order entries
 
 
 def _branch(kind: str, values: dict[str, Any], patient: Any, order: Any, table: Any, *where: Any) -> sa.Select:
-    columns = [sa.type_coerce(patient, sa.Integer).label("pid"), sa.literal(_KINDS.index(kind), sa.Integer).label("kind"),
+    columns = [sa.type_coerce(patient, sa.Integer).label("pid"),
+               sa.type_coerce(sa.literal_column(str(_KINDS.index(kind))), sa.Integer).label("kind"),
                sa.type_coerce(order, sa.Integer).label("ord")]
     for name, type_ in _COLUMNS.items():
         value = values.get(name)
@@ -110,26 +111,32 @@ def _branch(kind: str, values: dict[str, Any], patient: Any, order: Any, table: 
     return sa.select(*columns).select_from(table).where(*where)
 
 
-def _inputs_query(patient_ids: list[int], now: datetime) -> sa.CompoundSelect:
+def _inputs_query() -> sa.CompoundSelect:
+    """Built once: the patients and the windows' starts are bound parameters, so SQLAlchemy compiles it once."""
     w, s, lab, d, m = (WeightRow.__table__, SymptomReport.__table__, LabResult.__table__, DoseEvent.__table__,
                        OutboundMessage.__table__)
+    ids = sa.bindparam("ids", expanding=True)
+    symptoms_since, doses_since, measures_since = (sa.bindparam(n, type_=_COLUMNS["at"])
+                                                   for n in ("symptoms_since", "doses_since", "measures_since"))
     return sa.union_all(
         _branch("weight", {"at": w.c.at, "kg": w.c.kg}, w.c.patient_id, w.c.id, w,
-                w.c.patient_id.in_(patient_ids), w.c.superseded_at.is_(None), w.c.at >= now - MEASURE_HISTORY),
+                w.c.patient_id.in_(ids), w.c.superseded_at.is_(None), w.c.at >= measures_since),
         _branch("symptoms", {"at": s.c.at, **{n: s.c[n] for n in _SYMPTOM_FIELDS}}, s.c.patient_id, s.c.id, s,
-                s.c.patient_id.in_(patient_ids), s.c.superseded_at.is_(None), s.c.at >= now - SYMPTOM_HISTORY),
+                s.c.patient_id.in_(ids), s.c.superseded_at.is_(None), s.c.at >= symptoms_since),
         _branch("lab", {"at": lab.c.collected_at, **{n: lab.c[n] for n in _LAB_FIELDS}}, lab.c.patient_id, lab.c.id,
-                lab, lab.c.patient_id.in_(patient_ids), lab.c.superseded_at.is_(None),
-                lab.c.collected_at >= now - MEASURE_HISTORY),
+                lab, lab.c.patient_id.in_(ids), lab.c.superseded_at.is_(None), lab.c.collected_at >= measures_since),
         _branch("dose", {"at": d.c.at, **{n: d.c[n] for n in _DOSE_FIELDS}}, d.c.patient_id, d.c.id, d,
-                d.c.patient_id.in_(patient_ids), d.c.superseded_at.is_(None), d.c.at >= now - DOSE_HISTORY),
-        _branch("delivered", {"at": sa.func.max(m.c.delivery_updated_at)}, m.c.patient_id, sa.literal(0), m,
-                m.c.patient_id.in_(patient_ids), _delivered(m)).group_by(m.c.patient_id),
+                d.c.patient_id.in_(ids), d.c.superseded_at.is_(None), d.c.at >= doses_since),
+        _branch("delivered", {"at": sa.func.max(m.c.delivery_updated_at)}, m.c.patient_id, sa.literal_column("0"), m,
+                m.c.patient_id.in_(ids), _delivered(m)).group_by(m.c.patient_id),
     ).order_by(sa.text("pid"), sa.text("kind"), sa.text("ord"))
 
 
 def _delivered(m: Any) -> Any:
     return sa.or_(m.c.delivery_status == "delivered", sa.and_(m.c.channel == "push", m.c.status == "sent"))
+
+
+_INPUTS_QUERY = _inputs_query()
 
 
 def build_state(session: Session, patient: Patient, now: datetime,
@@ -149,7 +156,9 @@ def build_states(session: Session, patients: Sequence[Patient], now: datetime,
     entries: dict[int, list] = {p.id: [] for p in patients}
     delivered_at: dict[int, datetime | None] = {}
     if patients:
-        for row in session.connection().execute(_inputs_query(list(entries), now)).mappings():
+        params = {"ids": list(entries), "symptoms_since": now - SYMPTOM_HISTORY, "doses_since": now - DOSE_HISTORY,
+                  "measures_since": now - MEASURE_HISTORY}
+        for row in session.connection().execute(_INPUTS_QUERY, params).mappings():
             kind, pid = _KINDS[row["kind"]], row["pid"]
             if kind == "weight":
                 entries[pid].append(WeightEntry(at=row["at"], kg=row["kg"]))

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
 
 from sqlmodel import Session, select
 
@@ -32,7 +35,7 @@ REOPEN_AFTER = timedelta(days=7)
 # write per write transaction: on SQLite a write transaction holds the database's one write lock, so it stays a
 # few milliseconds long (a handful of alerts), and entries from patients never wait behind a whole sweep.
 READ_BATCH = 500
-WRITE_BATCH = 10
+WRITE_BATCH = 2
 
 
 def sweep_patient_rules(ctx: AppContext, now: datetime) -> int:
@@ -57,24 +60,27 @@ def sweep_patient_rules(ctx: AppContext, now: datetime) -> int:
     return len(changes)
 
 
-def _candidates(ctx: AppContext, patient_ids: list[int], now: datetime) -> list[tuple[Patient, list[Finding]]]:
+def _candidates(ctx: AppContext, patient_ids: list[int], now: datetime) -> list[tuple[Any, list[Finding]]]:
     """For a batch of patients, the findings that may open or change an alert (read in one short read session)."""
-    with Session(ctx.engine, expire_on_commit=False) as session:
-        patients = list(session.exec(select(Patient).where(Patient.id.in_(patient_ids)).order_by(Patient.id)).all())
-        plans: dict[int, list[TreatmentPlan]] = defaultdict(list)
-        for plan in session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id.in_(patient_ids))
-                                 .order_by(TreatmentPlan.patient_id, TreatmentPlan.version.desc())).all():
+    # Plain rows (attribute access like the models), not ORM instances: building a SQLModel instance costs more
+    # than evaluating the patient's rules, and nothing read here is written back (upsert_alert re-reads alerts).
+    p, t, a = Patient.__table__, TreatmentPlan.__table__, Alert.__table__
+    with Session(ctx.engine) as session:
+        conn = session.connection()
+        patients: list[Any] = list(conn.execute(sa.select(p).where(p.c.id.in_(patient_ids)).order_by(p.c.id)).all())
+        plans: dict[int, list[Any]] = defaultdict(list)
+        for plan in conn.execute(sa.select(t).where(t.c.patient_id.in_(patient_ids))
+                                 .order_by(t.c.patient_id, t.c.version.desc())).all():
             plans[plan.patient_id].append(plan)
         patients = [p for p in patients if plans[p.id] and plans[p.id][0].status != "discontinued"]
         states = build_states(session, patients, now, plans)
-        open_alerts: dict[tuple[int, str], Alert] = {}
-        for alert in session.exec(select(Alert).where(Alert.patient_id.in_(patient_ids), Alert.status != "resolved")
-                                  .order_by(Alert.id)).all():
+        open_alerts: dict[tuple[int, str], Any] = {}
+        for alert in conn.execute(sa.select(a).where(a.c.patient_id.in_(patient_ids), a.c.status != "resolved")
+                                  .order_by(a.c.id)).all():
             open_alerts.setdefault((alert.patient_id, alert.family), alert)
-        recently_resolved = set(session.exec(
-            select(Alert.patient_id, Alert.family).where(Alert.patient_id.in_(patient_ids), Alert.status == "resolved",
-                                                        Alert.resolved_at >= now - REOPEN_AFTER)).all())
-        session.expunge_all()
+        recently_resolved = {tuple(row) for row in conn.execute(
+            sa.select(a.c.patient_id, a.c.family).where(a.c.patient_id.in_(patient_ids), a.c.status == "resolved",
+                                                        a.c.resolved_at >= now - REOPEN_AFTER)).all()}
     candidates = []
     for patient in patients:
         eligible = [
@@ -89,7 +95,7 @@ def _candidates(ctx: AppContext, patient_ids: list[int], now: datetime) -> list[
     return candidates
 
 
-def _unchanged(alert: Alert | None, finding: Finding) -> bool:
+def _unchanged(alert: Any, finding: Finding) -> bool:
     """True when upsert_alert would surely change nothing (the same finding again, or a milder one already noted
     in the alert's facts); anything else goes to a write transaction, where upsert_alert decides for itself."""
     if alert is None:
