@@ -3,9 +3,9 @@ transaction ends (commit/rollback), so an N+1 or a per-request reconnect shows a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from collections.abc import Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-
 from sqlmodel import Session, select
 
 from ..clinical.rules import Finding, Tier, evaluate

@@ -22,15 +22,15 @@ import shutil
 import statistics
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from bench_data import ENTRIES, generate
 from litestar import Request, get, post
 from litestar.testing import TestClient
 from sqlmodel import Session
 
-from bench_data import ENTRIES, PATIENTS, generate
 from server.app import create_app
 from server.auth import current_patient
 from server.clock import SystemClock
@@ -116,7 +116,7 @@ def world(request, tmp_path, _sqlite_template):
     settings = load_settings(COMPANION_ENV="test", DATABASE_URL=url, COMPANION_VAR_DIR=str(tmp_path / "var"),
                              SECRET_KEY="bench-secret-key-that-is-long-enough-0123", PUBLIC_BASE_URL=BASE)
     engine = create_db_engine(url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     started = time.perf_counter()
     data = generate(engine, now)
     seeded_s = time.perf_counter() - started
@@ -145,7 +145,7 @@ def test_bench_against_floors(world):
         patient = session.get(Patient, pid)
     with TestClient(app, base_url=BASE) as client:
         phone = PatientBrowser(client)
-        phone.sign_in(sign_in_link(engine, patient, datetime.now(timezone.utc)))
+        phone.sign_in(sign_in_link(engine, patient, datetime.now(UTC)))
         headers = {"x-csrftoken": phone.csrf}
         body = {"nausea": "none", "fatigue": "none", "loose_stools": 1}
 
@@ -233,7 +233,7 @@ def test_bench_against_floors(world):
         for p in ids:
             conn.execute(latest, {"p": p}).scalar()
     floor_per_patient = (time.perf_counter() - start) * 1000 / len(ids)
-    for label, (ms, statements, changes) in zip(("first", "steady"), sweeps):
+    for label, (ms, statements, changes) in zip(("first", "steady"), sweeps, strict=True):
         per_patient = ms / len(ids)
         lines.append(f"sweep ({label}): {ms:,.0f} ms for {len(ids):,} patients = {per_patient:.3f} ms/patient vs "
                      f"floor (one indexed SELECT) {floor_per_patient:.3f} ms: ratio "

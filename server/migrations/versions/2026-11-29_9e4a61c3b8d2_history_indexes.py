@@ -7,15 +7,14 @@ Revision ID: 9e4a61c3b8d2
 Revises: 31c1fadce10f
 Create Date: 2026-11-29 21:20:00
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from alembic import op
 
-
 revision: str = '9e4a61c3b8d2'
-down_revision: Union[str, None] = '31c1fadce10f'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | None = '31c1fadce10f'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
