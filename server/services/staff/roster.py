@@ -4,9 +4,10 @@ weight change, open alerts), filtered, sorted and paged."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -25,8 +26,8 @@ ADHERENCE_DAYS = 14
 class RosterRow:
     """One patient's line on the roster."""
 
-    patient: Patient
-    plan: TreatmentPlan
+    patient: Any  # a patient row: Patient's columns as attributes
+    plan: Any  # the current plan version's row: TreatmentPlan's columns as attributes
     dose: str
     days_on_therapy: int | None  # None: not started yet
     adherence_taken: int
@@ -134,59 +135,67 @@ def roster(session: Session, staff: Staff, now: datetime, flt: RosterFilter | No
     return RosterPage(rows=rows, total=len(matches), page=page, page_size=page_size)
 
 
-def _matching(session: Session, staff: Staff, flt: RosterFilter) -> list[tuple[Patient, TreatmentPlan]]:
-    """The clinic's patients that pass the search and plan filters, each with their current plan version."""
-    newest = (select(TreatmentPlan.patient_id, sa.func.max(TreatmentPlan.version).label("version"))
-              .group_by(TreatmentPlan.patient_id).subquery())
-    query = (select(Patient, TreatmentPlan)
-             .join(newest, newest.c.patient_id == Patient.id)
-             .join(TreatmentPlan, sa.and_(TreatmentPlan.patient_id == Patient.id,
-                                          TreatmentPlan.version == newest.c.version))
-             .where(Patient.clinic_id == staff.clinic_id))
+def _matching(session: Session, staff: Staff, flt: RosterFilter) -> list[tuple[Any, Any]]:
+    """The clinic's patients that pass the search and plan filters, each with their current plan version.
+
+    Plain rows (attribute access like Patient and TreatmentPlan), not ORM instances: building thousands of SQLModel
+    instances would cost more than the whole page.
+    """
+    p, t = Patient.__table__, TreatmentPlan.__table__
+    newest = sa.select(t.c.patient_id, sa.func.max(t.c.version).label("version")).group_by(t.c.patient_id).subquery()
+    where = [p.c.clinic_id == staff.clinic_id]
     q = flt.q.strip().lower()
     if q:
-        query = query.where(sa.or_(
-            sa.func.lower(Patient.mrn).contains(q, autoescape=True),
-            sa.func.lower(Patient.first_name + " " + Patient.last_name).contains(q, autoescape=True),
-            sa.func.lower(Patient.last_name + ", " + Patient.first_name).contains(q, autoescape=True)))
+        where.append(sa.or_(
+            sa.func.lower(p.c.mrn).contains(q, autoescape=True),
+            sa.func.lower(p.c.first_name + " " + p.c.last_name).contains(q, autoescape=True),
+            sa.func.lower(p.c.last_name + ", " + p.c.first_name).contains(q, autoescape=True)))
     if flt.status:
-        query = query.where(TreatmentPlan.status == flt.status)
+        where.append(t.c.status == flt.status)
     if flt.regimen:
-        query = query.where(TreatmentPlan.regimen == flt.regimen)
-    return [(patient, plan) for patient, plan in session.exec(query).all()]
+        where.append(t.c.regimen == flt.regimen)
+
+    def matching(*columns: Any) -> sa.Select:
+        return (sa.select(*columns).select_from(p)
+                .join(newest, newest.c.patient_id == p.c.id)
+                .join(t, sa.and_(t.c.patient_id == p.c.id, t.c.version == newest.c.version)).where(*where))
+
+    conn = session.connection()
+    plans = {plan.patient_id: plan for plan in conn.execute(matching(t)).all()}
+    return [(patient, plans[patient.id]) for patient in conn.execute(matching(p)).all() if patient.id in plans]
 
 
-def _rows(session: Session, chosen: list[tuple[Patient, TreatmentPlan]], alerts: dict[int, dict[str, int]],
+def _rows(session: Session, chosen: list[tuple[Any, Any]], alerts: dict[int, dict[str, int]],
           now: datetime) -> list[RosterRow]:
-    """Roster rows with their history numbers, for the chosen patients (three set-based queries)."""
+    """Roster rows with their history numbers, for the chosen patients (three set-based queries, plain rows)."""
     if not chosen:
         return []
     ids = [patient.id for patient, _ in chosen]
-    versions: dict[int, list[TreatmentPlan]] = defaultdict(list)
-    for plan in session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id.in_(ids))
-                             .order_by(TreatmentPlan.patient_id, TreatmentPlan.version)).all():
+    t, w, d = TreatmentPlan.__table__, WeightEntry.__table__, DoseEvent.__table__
+    conn = session.connection()
+    versions: dict[int, list[Any]] = defaultdict(list)
+    for plan in conn.execute(sa.select(t).where(t.c.patient_id.in_(ids)).order_by(t.c.patient_id, t.c.version)):
         versions[plan.patient_id].append(plan)
-    newest = (select(WeightEntry.patient_id, sa.func.max(WeightEntry.at).label("at"))
-              .where(WeightEntry.patient_id.in_(ids), WeightEntry.superseded_at.is_(None))
-              .group_by(WeightEntry.patient_id).subquery())
-    latest_weight: dict[int, WeightEntry] = {}
-    for w in session.exec(select(WeightEntry).join(newest, sa.and_(newest.c.patient_id == WeightEntry.patient_id,
-                                                                  newest.c.at == WeightEntry.at))
-                          .where(WeightEntry.superseded_at.is_(None)).order_by(WeightEntry.id)).all():
-        latest_weight[w.patient_id] = w
+    newest = (sa.select(w.c.patient_id, sa.func.max(w.c.at).label("at"))
+              .where(w.c.patient_id.in_(ids), w.c.superseded_at.is_(None)).group_by(w.c.patient_id).subquery())
+    latest_weight: dict[int, Any] = {}
+    for weight in conn.execute(sa.select(w.c.patient_id, w.c.kg, w.c.at)
+                               .join(newest, sa.and_(newest.c.patient_id == w.c.patient_id, newest.c.at == w.c.at))
+                               .where(w.c.superseded_at.is_(None)).order_by(w.c.id)):
+        latest_weight[weight.patient_id] = weight
     window_start = now - timedelta(days=ADHERENCE_DAYS + 2)
     taken: dict[int, set[date]] = defaultdict(set)
     zones = {patient.id: ZoneInfo(patient.timezone) for patient, _ in chosen}
-    for d in session.exec(select(DoseEvent).where(DoseEvent.patient_id.in_(ids), DoseEvent.superseded_at.is_(None),
-                                                  DoseEvent.at >= window_start,
-                                                  DoseEvent.status.in_(("taken", "vomited")))).all():
-        taken[d.patient_id].add(d.scheduled_for or d.at.astimezone(zones[d.patient_id]).date())
+    for dose in conn.execute(sa.select(d.c.patient_id, d.c.scheduled_for, d.c.at).where(
+            d.c.patient_id.in_(ids), d.c.superseded_at.is_(None), d.c.at >= window_start,
+            d.c.status.in_(("taken", "vomited")))):
+        taken[dose.patient_id].add(dose.scheduled_for or dose.at.astimezone(zones[dose.patient_id]).date())
     return [_row(patient, plan, versions[patient.id], latest_weight.get(patient.id), taken[patient.id],
                  dict(alerts[patient.id]), now) for patient, plan in chosen if versions[patient.id]]
 
 
-def _row(patient: Patient, plan: TreatmentPlan, versions: list[TreatmentPlan], weight: WeightEntry | None,
-         taken: set[date], alerts: dict[str, int], now: datetime) -> RosterRow:
+def _row(patient: Any, plan: Any, versions: list[Any], weight: Any, taken: set[date], alerts: dict[str, int],
+         now: datetime) -> RosterRow:
     """One roster line (without versions: only the fields the name, MRN, status and alerts sorts read)."""
     today = now.astimezone(ZoneInfo(patient.timezone)).date()
     days_on = None
