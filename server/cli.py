@@ -121,17 +121,41 @@ def create_staff_command(email, name, role, password, phone, on_call_order) -> N
     click.echo(f"created {staff.role} {staff.email} (id {staff.id})")
 
 
-@cli.command(help="Serve the web app (and, with --with-worker, the reminder worker in the same process).")
+SERVE_HELP = """Serve the web app (and, with --with-worker, the reminder worker in the same process).
+
+--workers N (or WEB_WORKERS) runs N web processes on PostgreSQL. SQLite stays one process: it has one writer, so
+more processes only queue on its write lock (and the live inbox's in-memory events would not cross processes).
+The embedded worker must run exactly once, so --with-worker needs one process: with more, run `companion worker`
+beside them."""
+
+
+@cli.command(help=SERVE_HELP)
 @click.option("--host", default=None, help="Default: HOST or 127.0.0.1.")
 @click.option("--port", type=int, default=None, help="Default: PORT or 8000.")
 @click.option("--with-worker", is_flag=True, help="Run the scheduler in-process (single process only).")
-def serve(host, port, with_worker) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Web processes (PostgreSQL only). Default: WEB_WORKERS or 1.")
+def serve(host, port, with_worker, workers) -> None:
     import uvicorn
+
+    settings = _settings()
+    workers = workers or settings.web_workers
+    host, port = host or settings.host, port or settings.port
+    if workers > 1:
+        if settings.is_sqlite:
+            raise click.UsageError("SQLite serves from one process (one writer): --workers needs PostgreSQL.")
+        if with_worker:
+            raise click.UsageError("--with-worker runs the reminder worker in one process only: use --workers 1, "
+                                   "or run `companion worker` as its own process.")
+        settings.secret()  # generated here (outside production) before the processes race to create it
+        # Each process builds its own app and engine (import string + factory); live events cross them by NOTIFY.
+        uvicorn.run("server.cli:web_app", factory=True, workers=workers, host=host, port=port, log_level="info",
+                    timeout_graceful_shutdown=5)
+        return
 
     from .app import create_app
     from .db import create_db_engine
 
-    settings = _settings()
     engine = create_db_engine(settings)
     app = create_app(settings, engine=engine)
     if with_worker:
@@ -143,8 +167,14 @@ def serve(host, port, with_worker) -> None:
         app.on_startup.append(worker.start)
         app.on_shutdown.insert(0, worker.stop)
     # A bounded graceful shutdown: open inbox streams (SSE) would otherwise hold SIGTERM until browsers disconnect.
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
-                timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+
+
+def web_app():
+    """The web app from the environment's settings: what each `serve --workers N` process runs."""
+    from .app import create_app
+
+    return create_app(_settings())
 
 
 @cli.command(help="Run the reminder worker until SIGTERM (in-flight sends finish first).")

@@ -27,7 +27,10 @@ def create_db_engine(settings_or_url: Settings | str, **kwargs) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip on every checkout (issue 16). A connection the server dropped fails its
+    # request once, and SQLAlchemy then discards the whole pool; recycling keeps idle connections from going stale.
+    kwargs.setdefault("pool_recycle", 1800)
+    return sa.create_engine(url, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

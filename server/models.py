@@ -190,6 +190,8 @@ class DoseEvent(SQLModel, table=True):
     superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
     recorded_at: datetime = Field(sa_column=utc_column())
 
+    __table_args__ = (sa.Index("ix_dose_event_patient_scheduled_for", "patient_id", "scheduled_for"),)
+
 
 class AntiemeticEvent(SQLModel, table=True):
     __tablename__ = "antiemetic_event"
@@ -239,6 +241,9 @@ class WeightEntry(SQLModel, table=True):
     corrects_id: Optional[int] = Field(default=None, foreign_key="weight_entry.id")
     superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
     recorded_at: datetime = Field(sa_column=utc_column())
+
+    # The latest weight of each patient (roster) comes from this index, not a scan of every weight (issue 16).
+    __table_args__ = (sa.Index("ix_weight_entry_patient_at", "patient_id", "at"),)
 
 
 class LabResult(SQLModel, table=True):

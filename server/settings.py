@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = Field("development", alias="COMPANION_ENV")
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
+    # Web server processes for `companion serve` (PostgreSQL only: SQLite has one writer, see README).
+    web_workers: int = Field(1, alias="WEB_WORKERS", ge=1, le=64)
     var_dir: Path = Field(VAR_DIR, alias="COMPANION_VAR_DIR")
 
     # --- database ------------------------------------------------------------

@@ -66,16 +66,32 @@ def open_alert_for_family(session: Session, patient_id: int, family: str) -> Ale
     ).first()
 
 
+def open_alerts_by_family(session: Session, patient_id: int) -> dict[str, Alert]:
+    """All of a patient's alerts that are not resolved, by family, in one query (at most one per family, §4d)."""
+    alerts = session.exec(select(Alert).where(Alert.patient_id == patient_id, Alert.status != "resolved")
+                          .order_by(Alert.id)).all()
+    by_family: dict[str, Alert] = {}
+    for alert in alerts:
+        by_family.setdefault(alert.family, alert)
+    return by_family
+
+
 def upsert_alert(session: Session, patient: Patient, finding: Finding, now: datetime,
-                 repage_after: timedelta = URGENT_REPAGE_AFTER) -> AlertChange | None:
+                 repage_after: timedelta = URGENT_REPAGE_AFTER,
+                 open_alerts: dict[str, Alert] | None = None) -> AlertChange | None:
     """Open an alert for a finding, or update the open one of its family (raising its tier, never lowering it).
 
     Returns None when nothing changed (the same finding seen again) or the finding needs no person (self_care).
+    `open_alerts` (from open_alerts_by_family in this transaction) saves a query per finding; an alert opened
+    here is added to it.
     """
     tier = Tier(finding.tier)
     if tier.value not in ALERT_TIERS:
         return None
-    alert = open_alert_for_family(session, patient.id, finding.family)
+    if open_alerts is None:
+        alert = open_alert_for_family(session, patient.id, finding.family)
+    else:
+        alert = open_alerts.get(finding.family)
     if alert is None:
         alert = Alert(patient_id=patient.id, family=finding.family, rule=finding.rule, tier=tier.value,
                       action=finding.action.value, facts=finding.facts, patient_advice=advice_text(finding),
@@ -88,6 +104,8 @@ def upsert_alert(session: Session, patient: Patient, finding: Finding, now: date
         except IntegrityError:
             alert = open_alert_for_family(session, patient.id, finding.family)
             return _update(session, patient, alert, finding, now, repage_after)
+        if open_alerts is not None:
+            open_alerts[finding.family] = alert
         session.add(AlertEvent(alert_id=alert.id, kind="created", at=now, detail=f"{finding.rule}: {finding.facts}"))
         _schedule_paging(session, patient, alert, now, repage_after)
         return AlertChange(alert.id, patient.id, "created", alert.tier)

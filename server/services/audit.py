@@ -34,13 +34,16 @@ def record_view(ctx: AppContext, staff: Staff, action: str, *, patient_id: int |
 
 def record_views(ctx: AppContext, staff: Staff, action: str, patient_ids: Iterable[int], *, ip: str | None,
                  detail: str = "") -> None:
-    """One audit row per patient whose data a page showed (the inbox and roster show many at once)."""
+    """One audit row per patient whose data a page showed (the inbox and roster show many at once), written in one
+    statement (an executemany), not one INSERT per row."""
     now = ctx.clock.now()
     patient_ids = sorted(set(patient_ids))
     with session_scope(ctx.engine) as session:
-        for pid in patient_ids:
-            audit(session, staff_id=staff.id, action=action, patient_id=pid, now=now, ip=ip, detail=detail)
-        if not patient_ids:
+        if patient_ids:
+            session.execute(sa.insert(AuditLog), [
+                {"at": now, "staff_id": staff.id, "patient_id": pid, "action": action, "detail": detail[:2000],
+                 "ip": ip, "fhir_client_id": None} for pid in patient_ids])
+        else:
             audit(session, staff_id=staff.id, action=action, now=now, ip=ip, detail=detail or "no patients shown")
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
@@ -28,12 +27,11 @@ from ..clinical.schedule import dose_on_local_date, next_dose, next_dose_counted
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError, NotFound
-from ..models import AntiemeticEvent, DoseEvent, LabResult, Patient, SymptomReport, WeightEntry
+from ..models import AntiemeticEvent, Clinic, DoseEvent, LabResult, Patient, SymptomReport, TreatmentPlan, WeightEntry
 from ..i18n import render_advice
-from .alerts import (AlertChange, most_severe_per_family, open_alert_for_family, publish_alert_changes,
-                     upsert_alert)
-from .care_team_contact import contact_for_patient
-from .patient_state import build_state, get_patient, schedule_setup, current_plan
+from .alerts import AlertChange, most_severe_per_family, open_alerts_by_family, publish_alert_changes, upsert_alert
+from .care_team_contact import care_team_contact
+from .patient_state import build_state, get_patient_with_clinic, plan_versions, schedule_setup
 
 # clinical-reference / issue: entries older than 7 days are refused; a few minutes ahead is device clock skew.
 MAX_ENTRY_AGE = timedelta(days=7)
@@ -144,12 +142,11 @@ class LabValues:
 ANTIEMETIC_BEFORE_DOSE = timedelta(hours=3)
 
 
-def antiemetic_logged_before(engine: Engine, patient_id: int, at: datetime) -> bool:
+def antiemetic_logged_before(session: Session, patient_id: int, at: datetime) -> bool:
     """Whether the patient logged their anti-nausea medicine in the 3 hours up to a dose taken at `at`."""
-    with Session(engine) as session:
-        return session.exec(select(AntiemeticEvent.id).where(
-            AntiemeticEvent.patient_id == patient_id, AntiemeticEvent.superseded_at.is_(None),
-            AntiemeticEvent.at <= at, AntiemeticEvent.at >= at - ANTIEMETIC_BEFORE_DOSE)).first() is not None
+    return session.exec(select(AntiemeticEvent.id).where(
+        AntiemeticEvent.patient_id == patient_id, AntiemeticEvent.superseded_at.is_(None),
+        AntiemeticEvent.at <= at, AntiemeticEvent.at >= at - ANTIEMETIC_BEFORE_DOSE)).first() is not None
 
 
 def _clinical(check, name: str, *args):
@@ -207,14 +204,16 @@ def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: 
     _check_time("at", at, now)
     if antiemetic_taken is not None and not isinstance(antiemetic_taken, bool):
         raise FieldError("antiemetic_taken", "Must be true or false.")
-    if antiemetic_taken is None and status != "missed":
-        # An anti-nausea log shortly before the dose answers R-NO-AE's question, whichever door the dose came
-        # through (app, offline replay, SMS "T"); the patient is not asked again.
-        antiemetic_taken = antiemetic_logged_before(ctx.engine, patient_id, at) or None
     content = {"status": status, "at": at, "antiemetic_taken": antiemetic_taken}
 
-    def build(patient: Patient, session: Session) -> DoseEvent:
-        setup = schedule_setup(patient, current_plan(session, patient.id))
+    def complete(session: Session) -> None:
+        if antiemetic_taken is None and status != "missed":
+            # An anti-nausea log shortly before the dose answers R-NO-AE's question, whichever door the dose came
+            # through (app, offline replay, SMS "T"); the patient is not asked again.
+            content["antiemetic_taken"] = antiemetic_logged_before(session, patient_id, at) or None
+
+    def build(patient: Patient, session: Session, plan: TreatmentPlan) -> DoseEvent:
+        setup = schedule_setup(patient, plan)
         if scheduled_for is None:
             day = at.astimezone(setup.zone).date()
         else:
@@ -225,9 +224,10 @@ def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: 
             if dose is not None and min(at, now) < dose.utc:
                 raise NotMissedYet(dose.local)
         return DoseEvent(patient_id=patient.id, idempotency_key=key, scheduled_for=day, at=at, status=status,
-                         antiemetic_taken=antiemetic_taken, source=source, corrects_id=corrects_id, recorded_at=now)
+                         antiemetic_taken=content["antiemetic_taken"], source=source, corrects_id=corrects_id,
+                         recorded_at=now)
 
-    return _record(ctx, patient_id, "dose", DoseEvent, _check_key(key), content, build, corrects_id)
+    return _record(ctx, patient_id, "dose", DoseEvent, _check_key(key), content, build, corrects_id, complete)
 
 
 def record_antiemetic(ctx: AppContext, patient_id: int, *, key: str, at: datetime, source: str = "app") -> EntryResult:
@@ -235,7 +235,7 @@ def record_antiemetic(ctx: AppContext, patient_id: int, *, key: str, at: datetim
     now = ctx.clock.now()
     _check_time("at", at, now)
     return _record(ctx, patient_id, "antiemetic", AntiemeticEvent, _check_key(key), {"at": at},
-                   lambda p, s: AntiemeticEvent(patient_id=p.id, idempotency_key=key, at=at, source=source,
+                   lambda p, s, _plan: AntiemeticEvent(patient_id=p.id, idempotency_key=key, at=at, source=source,
                                                 recorded_at=now), None)
 
 
@@ -247,7 +247,7 @@ def record_symptoms(ctx: AppContext, patient_id: int, *, key: str, at: datetime,
     answers = answers.validated()
     content = {"at": at, **{n: getattr(answers, n) for n in answers.__dataclass_fields__}}
     return _record(ctx, patient_id, "symptoms", SymptomReport, _check_key(key), content,
-                   lambda p, s: SymptomReport(patient_id=p.id, idempotency_key=key, source=source,
+                   lambda p, s, _plan: SymptomReport(patient_id=p.id, idempotency_key=key, source=source,
                                               corrects_id=corrects_id, recorded_at=now, **content), corrects_id)
 
 
@@ -268,7 +268,7 @@ def record_weight(ctx: AppContext, patient_id: int, *, key: str, at: datetime, v
         raise FieldError("weight", f"Weight must be between {low} and {high} {unit}.")
     content = {"at": at, "kg": kg}
 
-    def build(patient: Patient, session: Session) -> WeightEntry:
+    def build(patient: Patient, session: Session, _plan: TreatmentPlan) -> WeightEntry:
         previous = session.exec(
             select(WeightEntry).where(WeightEntry.patient_id == patient.id, WeightEntry.superseded_at.is_(None),
                                       WeightEntry.id != (corrects_id or -1))
@@ -306,7 +306,7 @@ def record_lab(ctx: AppContext, patient_id: int, *, key: str, collected_at: date
     values = values.validated()
     content = {"collected_at": collected_at, **{n: getattr(values, n) for n in values.__dataclass_fields__}}
 
-    def build(patient: Patient, session: Session) -> LabResult:
+    def build(patient: Patient, session: Session, _plan: TreatmentPlan) -> LabResult:
         if replaces_id is not None:
             # Not _supersede: a laboratory amends results after the patients' 24-hour correction window.
             earlier = session.get(LabResult, replaces_id)
@@ -347,31 +347,38 @@ def _existing(session: Session, model, patient_id: int, key: str, content: dict)
 
 
 def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, content: dict, build,
-            corrects_id: int | None) -> EntryResult:
+            corrects_id: int | None, complete=None) -> EntryResult:
+    """The shared path, in one transaction that loads each thing once: the patient with their clinic, the plan
+    versions, the rules' inputs and the open alerts (a handful of statements whatever the patient's history).
+    `complete(session)` fills in content read from the database before the idempotency check compares it."""
     now = ctx.clock.now()
     try:
         with session_scope(ctx.engine) as session:
-            patient = get_patient(session, patient_id)
+            if complete is not None:
+                complete(session)
+            patient, clinic = get_patient_with_clinic(session, patient_id)
             existing = _existing(session, model, patient_id, key, content)
+            plans = plan_versions(session, patient_id)
             if existing is not None:
-                return EntryResult(kind, existing, True, _advice_for(ctx, session, patient, kind, existing, now))
+                return EntryResult(kind, existing, True, _advice_for(ctx, session, patient, clinic, plans, kind, existing, now))
             if corrects_id is not None:  # first: whose entry it corrects decides before anything else is said
                 _supersede(session, model, patient_id, corrects_id, now)
-            row = build(patient, session)
+            row = build(patient, session, plans[0])
             session.add(row)
             session.flush()
-            findings = evaluate(build_state(session, patient, now), now)
+            findings = evaluate(build_state(session, patient, now, plans), now)
             changes = _upsert_alerts(session, patient, kind, findings, now, ctx.settings.escalation_after)
-            result = EntryResult(kind, row, False, _advice(ctx, kind, row, findings, session, patient, now),
+            result = EntryResult(kind, row, False, _advice(ctx, kind, row, findings, patient, clinic, plans, now),
                                  tuple(changes))
     except IntegrityError:
         # The same key arrived twice at once (an offline replay racing the original): the loser replays.
         with session_scope(ctx.engine) as session:
-            patient = get_patient(session, patient_id)
+            patient, clinic = get_patient_with_clinic(session, patient_id)
             existing = _existing(session, model, patient_id, key, content)
             if existing is None:
                 raise
-            return EntryResult(kind, existing, True, _advice_for(ctx, session, patient, kind, existing, now))
+            plans = plan_versions(session, patient_id)
+            return EntryResult(kind, existing, True, _advice_for(ctx, session, patient, clinic, plans, kind, existing, now))
     publish_alert_changes(ctx, result.alert_changes)
     return result
 
@@ -391,10 +398,10 @@ def _supersede(session: Session, model, patient_id: int, original_id: int, now: 
 def _upsert_alerts(session: Session, patient: Patient, kind: str, findings: list[Finding], now: datetime,
                    repage_after: timedelta) -> list[AlertChange]:
     changes = []
-    eligible = [f for f in findings
-                if f.rule in RULES_OPENED_BY[kind] or open_alert_for_family(session, patient.id, f.family) is not None]
+    open_alerts = open_alerts_by_family(session, patient.id) if findings else {}
+    eligible = [f for f in findings if f.rule in RULES_OPENED_BY[kind] or f.family in open_alerts]
     for finding in most_severe_per_family(eligible):
-        change = upsert_alert(session, patient, finding, now, repage_after)
+        change = upsert_alert(session, patient, finding, now, repage_after, open_alerts=open_alerts)
         if change is not None:
             changes.append(change)
     return changes
@@ -404,17 +411,17 @@ def _relevant(kind: str, findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.rule in RULES_OPENED_BY[kind]]
 
 
-def _advice(ctx: AppContext, kind: str, row, findings: list[Finding], session: Session, patient: Patient,
-            now: datetime) -> Advice:
+def _advice(ctx: AppContext, kind: str, row, findings: list[Finding], patient: Patient, clinic: Clinic,
+            plans: list[TreatmentPlan], now: datetime) -> Advice:
     relevant = _relevant(kind, findings)
-    contact = contact_for_patient(session, ctx.settings, patient, now)
+    contact = care_team_contact(ctx.settings, clinic, now)
     worst = Tier.highest(f.tier for f in relevant)
     # clinical-reference §3: the next dose waits for the care team when a finding at that tier stops it.
     holds = any(f.action in (Action.INTERRUPT, Action.DISCONTINUE) and f.tier.rank >= Tier.SAME_DAY.rank
                 for f in relevant)
     items = list(clinical_advice.tier_advice(worst.value if worst else None, holds, contact))
     if kind == "dose":
-        setup = schedule_setup(patient, current_plan(session, patient.id))
+        setup = schedule_setup(patient, plans[0])
         upcoming = next_dose(setup, next_dose_counted_from(setup, row.scheduled_for, now))
         items += clinical_advice.dose_advice(row.status, upcoming.local if upcoming else None,
                                              setup.plan.status is PlanStatus.HELD)
@@ -425,7 +432,8 @@ def _advice(ctx: AppContext, kind: str, row, findings: list[Finding], session: S
                   clinic_open=contact.clinic_open_now)
 
 
-def _advice_for(ctx: AppContext, session: Session, patient: Patient, kind: str, row, now: datetime) -> Advice:
+def _advice_for(ctx: AppContext, session: Session, patient: Patient, clinic: Clinic, plans: list[TreatmentPlan],
+                kind: str, row, now: datetime) -> Advice:
     """The advice for a replayed entry: the rules as they stand now (nothing is written)."""
-    findings = evaluate(build_state(session, patient, now), now)
-    return _advice(ctx, kind, row, findings, session, patient, now)
+    findings = evaluate(build_state(session, patient, now, plans), now)
+    return _advice(ctx, kind, row, findings, patient, clinic, plans, now)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -11,9 +13,8 @@ from ..clinical.regimens import Plan, PlanStatus
 from ..clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry
 from ..clinical.schedule import ScheduleSetup, next_dose
 from ..errors import NotFound
-from ..models import DoseEvent, LabResult, OutboundMessage, Patient, PlanChangeNotice, SymptomReport, TreatmentPlan
+from ..models import Clinic, DoseEvent, LabResult, OutboundMessage, Patient, PlanChangeNotice, SymptomReport, TreatmentPlan
 from ..models import WeightEntry as WeightRow
-from .plan_notices import pending_notice
 
 # How far back the rules need to look: symptoms for repeated diarrhea and fatigue spanning >7 days, doses for
 # adherence; weights and labs use the latest value whatever its age, so they load a longer window.
@@ -27,6 +28,15 @@ def get_patient(session: Session, patient_id: int) -> Patient:
     if patient is None:
         raise NotFound("No such patient.")
     return patient
+
+
+def get_patient_with_clinic(session: Session, patient_id: int) -> tuple[Patient, Clinic]:
+    """The patient and their clinic, in one query."""
+    row = session.exec(select(Patient, Clinic).join(Clinic, Clinic.id == Patient.clinic_id)
+                       .where(Patient.id == patient_id)).first()
+    if row is None:
+        raise NotFound("No such patient.")
+    return row[0], row[1]
 
 
 def current_plan(session: Session, patient_id: int) -> TreatmentPlan:
@@ -53,14 +63,21 @@ def schedule_setup(patient: Patient, plan: TreatmentPlan) -> ScheduleSetup:
     )
 
 
-def _held_at(session: Session, patient_id: int, plan: TreatmentPlan) -> datetime | None:
-    """When the current hold began: the first version of the unbroken run of held versions ending at `plan`."""
-    if plan.status != PlanStatus.HELD.value:
-        return None
-    versions = session.exec(
+def plan_versions(session: Session, patient_id: int) -> list[TreatmentPlan]:
+    """Every plan version of a patient, newest first (one query: the current plan, the hold's start, enrolment)."""
+    versions = list(session.exec(
         select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id).order_by(TreatmentPlan.version.desc())
-    ).all()
-    held_at = plan.created_at
+    ).all())
+    if not versions:
+        raise NotFound("This patient has no treatment plan.")
+    return versions
+
+
+def _held_at(versions: Sequence[TreatmentPlan]) -> datetime | None:
+    """When the current hold began: the first version of the unbroken run of held versions ending at the newest."""
+    if versions[0].status != PlanStatus.HELD.value:
+        return None
+    held_at = versions[0].created_at
     for version in versions:
         if version.status != PlanStatus.HELD.value:
             break
@@ -68,61 +85,129 @@ def _held_at(session: Session, patient_id: int, plan: TreatmentPlan) -> datetime
     return held_at
 
 
-def build_state(session: Session, patient: Patient, now: datetime) -> PatientState:
-    """Everything the rules read about one patient, as of `now` (corrected entries count once, as corrected)."""
-    plan = current_plan(session, patient.id)
-    pid = patient.id
-    symptoms = session.exec(
-        select(SymptomReport).where(SymptomReport.patient_id == pid, SymptomReport.superseded_at.is_(None),
-                                    SymptomReport.at >= now - SYMPTOM_HISTORY)
-    ).all()
-    weights = session.exec(
-        select(WeightRow).where(WeightRow.patient_id == pid, WeightRow.superseded_at.is_(None),
-                                WeightRow.at >= now - MEASURE_HISTORY)
-    ).all()
-    labs = session.exec(
-        select(LabResult).where(LabResult.patient_id == pid, LabResult.superseded_at.is_(None),
-                                LabResult.collected_at >= now - MEASURE_HISTORY)
-    ).all()
-    doses = session.exec(
-        select(DoseEvent).where(DoseEvent.patient_id == pid, DoseEvent.superseded_at.is_(None),
-                                DoseEvent.at >= now - DOSE_HISTORY)
-    ).all()
-    entries: list = [WeightEntry(at=w.at, kg=w.kg) for w in weights]
-    entries += [
-        SymptomEntry(at=s.at, nausea=s.nausea, vomiting_episodes=s.vomiting_episodes, loose_stools=s.loose_stools,
-                     appetite=s.appetite, fatigue=s.fatigue, temperature_c=s.temperature_c, chills=s.chills,
-                     bleeding=s.bleeding, neuro=s.neuro, vision_change=s.vision_change)
-        for s in symptoms
-    ]
-    entries += [
-        LabEntry(at=lab.collected_at, sodium_mmol_l=lab.sodium_mmol_l, platelets_10e9_l=lab.platelets_10e9_l,
-                 anc_10e9_l=lab.anc_10e9_l, hemoglobin_g_dl=lab.hemoglobin_g_dl)
-        for lab in labs
-    ]
-    entries += [DoseEntry(at=d.at, status=d.status, antiemetic_taken=d.antiemetic_taken, scheduled_for=d.scheduled_for)
-                for d in doses]
-    first_plan = session.exec(
-        select(TreatmentPlan.created_at).where(TreatmentPlan.patient_id == pid).order_by(TreatmentPlan.version)
-    ).first()
+# The rules' inputs come back from one UNION ALL: one row per entry, a column per field of any kind (NULL where the
+# kind has no such field), plus one row with the last delivery. Columns are typed on every branch so each engine
+# hands back the same Python values the ORM would (aware datetimes, booleans).
+_SYMPTOM_FIELDS = ("nausea", "vomiting_episodes", "loose_stools", "appetite", "fatigue", "temperature_c", "chills",
+                   "bleeding", "neuro", "vision_change")
+_LAB_FIELDS = ("sodium_mmol_l", "platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
+_DOSE_FIELDS = ("status", "antiemetic_taken", "scheduled_for")
+_COLUMNS: dict[str, sa.types.TypeEngine] = {
+    "at": WeightRow.__table__.c.at.type, "kg": WeightRow.__table__.c.kg.type,
+    **{name: SymptomReport.__table__.c[name].type for name in _SYMPTOM_FIELDS},
+    **{name: LabResult.__table__.c[name].type for name in _LAB_FIELDS},
+    **{name: DoseEvent.__table__.c[name].type for name in _DOSE_FIELDS},
+}
+_KINDS = ("weight", "symptoms", "lab", "dose", "delivered")  # the order entries had when loaded kind by kind
+
+
+def _branch(kind: str, values: dict[str, Any], patient: Any, order: Any, table: Any, *where: Any) -> sa.Select:
+    columns = [sa.type_coerce(patient, sa.Integer).label("pid"),
+               sa.type_coerce(sa.literal_column(str(_KINDS.index(kind))), sa.Integer).label("kind"),
+               sa.type_coerce(order, sa.Integer).label("ord")]
+    for name, type_ in _COLUMNS.items():
+        value = values.get(name)
+        columns.append(sa.type_coerce(value if value is not None else sa.cast(sa.null(), type_), type_).label(name))
+    return sa.select(*columns).select_from(table).where(*where)
+
+
+def _inputs_query() -> sa.CompoundSelect:
+    """Built once: the patients and the windows' starts are bound parameters, so SQLAlchemy compiles it once."""
+    w, s, lab, d, m = (WeightRow.__table__, SymptomReport.__table__, LabResult.__table__, DoseEvent.__table__,
+                       OutboundMessage.__table__)
+    ids = sa.bindparam("ids", expanding=True)
+    symptoms_since, doses_since, measures_since = (sa.bindparam(n, type_=_COLUMNS["at"])
+                                                   for n in ("symptoms_since", "doses_since", "measures_since"))
+    return sa.union_all(
+        _branch("weight", {"at": w.c.at, "kg": w.c.kg}, w.c.patient_id, w.c.id, w,
+                w.c.patient_id.in_(ids), w.c.superseded_at.is_(None), w.c.at >= measures_since),
+        _branch("symptoms", {"at": s.c.at, **{n: s.c[n] for n in _SYMPTOM_FIELDS}}, s.c.patient_id, s.c.id, s,
+                s.c.patient_id.in_(ids), s.c.superseded_at.is_(None), s.c.at >= symptoms_since),
+        _branch("lab", {"at": lab.c.collected_at, **{n: lab.c[n] for n in _LAB_FIELDS}}, lab.c.patient_id, lab.c.id,
+                lab, lab.c.patient_id.in_(ids), lab.c.superseded_at.is_(None), lab.c.collected_at >= measures_since),
+        _branch("dose", {"at": d.c.at, **{n: d.c[n] for n in _DOSE_FIELDS}}, d.c.patient_id, d.c.id, d,
+                d.c.patient_id.in_(ids), d.c.superseded_at.is_(None), d.c.at >= doses_since),
+        _branch("delivered", {"at": sa.func.max(m.c.delivery_updated_at)}, m.c.patient_id, sa.literal_column("0"), m,
+                m.c.patient_id.in_(ids), _delivered(m)).group_by(m.c.patient_id),
+    ).order_by(sa.text("pid"), sa.text("kind"), sa.text("ord"))
+
+
+def _delivered(m: Any) -> Any:
+    return sa.or_(m.c.delivery_status == "delivered", sa.and_(m.c.channel == "push", m.c.status == "sent"))
+
+
+_INPUTS_QUERY = _inputs_query()
+
+
+def build_state(session: Session, patient: Patient, now: datetime,
+                plans: Sequence[TreatmentPlan] | None = None) -> PatientState:
+    """Everything the rules read about one patient, as of `now` (corrected entries count once, as corrected).
+
+    Two queries: the plan versions (unless the caller loaded them already: `plans`, newest first) and every entry
+    the rules look at with the last delivery, in one UNION ALL.
+    """
+    versions = list(plans) if plans is not None else plan_versions(session, patient.id)
+    return build_states(session, [patient], now, {patient.id: versions})[patient.id]
+
+
+def build_states(session: Session, patients: Sequence[Patient], now: datetime,
+                 plans: dict[int, list[TreatmentPlan]]) -> dict[int, PatientState]:
+    """build_state for many patients at once (one query for all their entries); `plans`: versions newest first."""
+    entries: dict[int, list] = {p.id: [] for p in patients}
+    delivered_at: dict[int, datetime | None] = {}
+    if patients:
+        params = {"ids": list(entries), "symptoms_since": now - SYMPTOM_HISTORY, "doses_since": now - DOSE_HISTORY,
+                  "measures_since": now - MEASURE_HISTORY}
+        for row in session.connection().execute(_INPUTS_QUERY, params).mappings():
+            kind, pid = _KINDS[row["kind"]], row["pid"]
+            if kind == "weight":
+                entries[pid].append(WeightEntry(at=row["at"], kg=row["kg"]))
+            elif kind == "symptoms":
+                entries[pid].append(SymptomEntry(at=row["at"], **{n: row[n] for n in _SYMPTOM_FIELDS}))
+            elif kind == "lab":
+                entries[pid].append(LabEntry(at=row["at"], **{n: row[n] for n in _LAB_FIELDS}))
+            elif kind == "dose":
+                entries[pid].append(DoseEntry(at=row["at"], **{n: row[n] for n in _DOSE_FIELDS}))
+            else:
+                delivered_at[pid] = row["at"]
+    pending = _pending_notices(session, list(entries))
+    return {p.id: _state(p, plans[p.id], entries[p.id], delivered_at.get(p.id),
+                         _plan_unseen_inputs(session, p, pending.get(p.id), now)) for p in patients}
+
+
+def _pending_notices(session: Session, patient_ids: list[int]) -> dict[int, PlanChangeNotice]:
+    """The latest unconfirmed plan-change notice of each patient (one query for all of them)."""
+    if not patient_ids:
+        return {}
+    latest: dict[int, PlanChangeNotice] = {}
+    for notice in session.exec(select(PlanChangeNotice).where(
+            PlanChangeNotice.patient_id.in_(patient_ids), PlanChangeNotice.acknowledged_at.is_(None),
+            PlanChangeNotice.superseded_at.is_(None)).order_by(PlanChangeNotice.created_at, PlanChangeNotice.id)):
+        latest[notice.patient_id] = notice  # ordered oldest first: the last one seen is the latest
+    return latest
+
+
+def _state(patient: Patient, versions: Sequence[TreatmentPlan], entries: list,
+           delivered_at: datetime | None, plan_unseen: dict[str, datetime | None]) -> PatientState:
+    plan = versions[0]
     return PatientState(
         setup=schedule_setup(patient, plan),
         baseline_weight_kg=patient.baseline_weight_kg,
         usual_stools_per_day=patient.usual_stools_per_day,
         entries=tuple(entries),
         hold_rule=plan.hold_rule if plan.status == PlanStatus.HELD.value else None,
-        last_delivered_at=last_delivered_at(session, pid),
+        last_delivered_at=delivered_at,
         sms_opted_out=patient.sms_opted_out,
-        enrolled_at=first_plan or patient.created_at,
-        held_at=_held_at(session, pid, plan),
+        enrolled_at=versions[-1].created_at or patient.created_at,
+        held_at=_held_at(versions),
         plan_since=plan.created_at,
-        **_plan_unseen_inputs(session, patient, now),
+        **plan_unseen,
     )
 
 
-def _plan_unseen_inputs(session: Session, patient: Patient, now: datetime) -> dict[str, datetime | None]:
+def _plan_unseen_inputs(session: Session, patient: Patient, notice: PlanChangeNotice | None,
+                        now: datetime) -> dict[str, datetime | None]:
     """R-PLAN-UNSEEN's inputs: when the pending plan-change notice was made, and the next dose it affects."""
-    notice = pending_notice(session, patient.id)
     if notice is None:
         return {}
     return {"unacknowledged_plan_change_at": notice.created_at,
@@ -148,7 +233,6 @@ def last_delivered_at(session: Session, patient_id: int) -> datetime | None:
     return session.exec(
         select(sa.func.max(OutboundMessage.delivery_updated_at)).where(
             OutboundMessage.patient_id == patient_id,
-            sa.or_(OutboundMessage.delivery_status == "delivered",
-                   sa.and_(OutboundMessage.channel == "push", OutboundMessage.status == "sent")),
+            _delivered(OutboundMessage.__table__),
         )
     ).first()

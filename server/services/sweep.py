@@ -8,16 +8,19 @@ less than 12 hours away (clinical-reference §3), even if nothing new was entere
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
-from ..clinical.rules import evaluate
+from ..clinical.rules import Finding, Tier, evaluate
 from ..context import AppContext
 from ..db import session_scope
-from ..models import Alert, Patient
-from .alerts import most_severe_per_family, open_alert_for_family, publish_alert_changes, upsert_alert
-from .patient_state import build_state, current_plan
+from ..models import Alert, Patient, TreatmentPlan
+from .alerts import ALERT_TIERS, most_severe_per_family, publish_alert_changes, upsert_alert
+from .patient_state import build_states
 
 # clinical-reference §4c: the rules no entry can trigger.
 TIME_TRIGGERED_RULES = frozenset({"R-MISS-2", "R-NO-WT", "R-NO-DELIVERY", "R-RESUME", "R-PLAN-UNSEEN"})
@@ -27,31 +30,76 @@ TIME_TRIGGERED_RULES = frozenset({"R-MISS-2", "R-NO-WT", "R-NO-DELIVERY", "R-RES
 REOPEN_AFTER = timedelta(days=7)
 
 
+# Patients read per batch (five set-based queries each, outside any write lock), and patients with something to
+# write per write transaction: on SQLite a write transaction holds the database's one write lock, so it stays a
+# few milliseconds long (a handful of alerts), and entries from patients never wait behind a whole sweep.
+READ_BATCH = 500
+WRITE_BATCH = 2
+
+
 def sweep_patient_rules(ctx: AppContext, now: datetime) -> int:
-    """Evaluate every patient on treatment; open time-triggered alerts and update open ones. Returns changes."""
-    with session_scope(ctx.engine) as session:
-        patient_ids = session.exec(select(Patient.id)).all()
+    """Evaluate every patient on treatment; open time-triggered alerts and update open ones. Returns changes.
+
+    Reads are set-based, a batch of patients at a time, in a read-only session; only the patients with a finding
+    that may change an alert get a (short) write transaction, where upsert_alert re-reads their open alert.
+    """
+    with Session(ctx.engine) as session:
+        patient_ids = list(session.exec(select(Patient.id).order_by(Patient.id)).all())
     changes = []
-    for patient_id in patient_ids:
-        with session_scope(ctx.engine) as session:
-            patient = session.get(Patient, patient_id)
-            if current_plan(session, patient_id).status == "discontinued":
-                continue
-            eligible = [
-                f for f in evaluate(build_state(session, patient, now), now)
-                if open_alert_for_family(session, patient_id, f.family) is not None
-                or (f.rule in TIME_TRIGGERED_RULES and not _recently_resolved(session, patient_id, f.family, now))
-            ]
-            for finding in most_severe_per_family(eligible):
-                change = upsert_alert(session, patient, finding, now, ctx.settings.escalation_after)
-                if change is not None:
-                    changes.append(change)
+    for first in range(0, len(patient_ids), READ_BATCH):
+        to_write = _candidates(ctx, patient_ids[first:first + READ_BATCH], now)
+        for start in range(0, len(to_write), WRITE_BATCH):
+            with session_scope(ctx.engine) as session:
+                for patient, findings in to_write[start:start + WRITE_BATCH]:
+                    for finding in findings:
+                        change = upsert_alert(session, patient, finding, now, ctx.settings.escalation_after)
+                        if change is not None:
+                            changes.append(change)
     publish_alert_changes(ctx, changes)
     return len(changes)
 
 
-def _recently_resolved(session, patient_id: int, family: str, now: datetime) -> bool:
-    return session.exec(
-        select(Alert.id).where(Alert.patient_id == patient_id, Alert.family == family, Alert.status == "resolved",
-                               Alert.resolved_at >= now - REOPEN_AFTER)
-    ).first() is not None
+def _candidates(ctx: AppContext, patient_ids: list[int], now: datetime) -> list[tuple[Any, list[Finding]]]:
+    """For a batch of patients, the findings that may open or change an alert (read in one short read session)."""
+    # Plain rows (attribute access like the models), not ORM instances: building a SQLModel instance costs more
+    # than evaluating the patient's rules, and nothing read here is written back (upsert_alert re-reads alerts).
+    p, t, a = Patient.__table__, TreatmentPlan.__table__, Alert.__table__
+    with Session(ctx.engine) as session:
+        conn = session.connection()
+        patients: list[Any] = list(conn.execute(sa.select(p).where(p.c.id.in_(patient_ids)).order_by(p.c.id)).all())
+        plans: dict[int, list[Any]] = defaultdict(list)
+        for plan in conn.execute(sa.select(t).where(t.c.patient_id.in_(patient_ids))
+                                 .order_by(t.c.patient_id, t.c.version.desc())).all():
+            plans[plan.patient_id].append(plan)
+        patients = [p for p in patients if plans[p.id] and plans[p.id][0].status != "discontinued"]
+        states = build_states(session, patients, now, plans)
+        open_alerts: dict[tuple[int, str], Any] = {}
+        for alert in conn.execute(sa.select(a).where(a.c.patient_id.in_(patient_ids), a.c.status != "resolved")
+                                  .order_by(a.c.id)).all():
+            open_alerts.setdefault((alert.patient_id, alert.family), alert)
+        recently_resolved = {tuple(row) for row in conn.execute(
+            sa.select(a.c.patient_id, a.c.family).where(a.c.patient_id.in_(patient_ids), a.c.status == "resolved",
+                                                        a.c.resolved_at >= now - REOPEN_AFTER)).all()}
+    candidates = []
+    for patient in patients:
+        eligible = [
+            f for f in evaluate(states[patient.id], now)
+            if (patient.id, f.family) in open_alerts
+            or (f.rule in TIME_TRIGGERED_RULES and (patient.id, f.family) not in recently_resolved)
+        ]
+        findings = [f for f in most_severe_per_family(eligible)
+                    if not _unchanged(open_alerts.get((patient.id, f.family)), f)]
+        if findings:
+            candidates.append((patient, findings))
+    return candidates
+
+
+def _unchanged(alert: Any, finding: Finding) -> bool:
+    """True when upsert_alert would surely change nothing (the same finding again, or a milder one already noted
+    in the alert's facts); anything else goes to a write transaction, where upsert_alert decides for itself."""
+    if alert is None:
+        return Tier(finding.tier).value not in ALERT_TIERS
+    new_rank, old_rank = Tier(finding.tier).rank, Tier(alert.tier).rank
+    if new_rank < old_rank:
+        return finding.facts in alert.facts
+    return alert.rule == finding.rule and alert.facts == finding.facts and new_rank == old_rank

@@ -9,6 +9,7 @@ rendering, compare-and-set writes).
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,10 +28,13 @@ from server.models import Clinic, OutboundMessage, Patient
 from server.settings import load_settings
 from tests.fakes.sms_provider import FakeSmsProvider
 
-MESSAGES = 10_000
+# The scale is 10,000 due and 1,000,000 future rows; BENCH_MESSAGES and BENCH_FUTURE_ROWS scale it down so
+# `make bench` stays a few minutes on a shared 2-CPU machine.
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "10000"))
 PATIENTS = 1_000
 CONCURRENCY = 8
-FUTURE_ROWS = 1_000_000
+FUTURE_ROWS = int(os.environ.get("BENCH_FUTURE_ROWS", "1000000"))
+RATIO_TARGET = 0.8  # the dispatcher's throughput against the bare SDK loop
 _T = OutboundMessage.__table__
 
 
@@ -138,7 +142,7 @@ def test_bench_dispatch(bench):
     ratio = dispatched / bare
     report_lines += [
         f"throughput, {MESSAGES} due reminders, {CONCURRENCY} threads: bare SDK loop {bare:,.0f} msg/s, "
-        f"dispatcher {dispatched:,.0f} msg/s, ratio {ratio:.2f} (target >= 0.8)",
+        f"dispatcher {dispatched:,.0f} msg/s, ratio {ratio:.2f} (target >= {RATIO_TARGET})",
         f"burst lag (all {MESSAGES} due at once, queueing included): p50 {_percentile(burst_lags, .5):.2f} s, "
         f"p99 {_percentile(burst_lags, .99):.2f} s",
     ]
@@ -189,4 +193,6 @@ def test_bench_dispatch(bench):
     report_lines.append(f"idle dispatch tick with {FUTURE_ROWS:,} future reminders: median {median:.2f} ms, "
                         f"p95 {p95:.2f} ms (target < 10 ms; reap, expire and claim: 4 index-range statements)")
     print("\n" + "\n".join("  " + line for line in report_lines))
-    assert median < 10
+    # Every target is checked: a benchmark that prints a miss and passes hides a regression.
+    missed = [what for what, ok in (("dispatch ratio", ratio >= RATIO_TARGET), ("idle tick", median < 10)) if not ok]
+    assert not missed, f"missed targets: {missed}"

@@ -130,3 +130,29 @@ def test_worker_process_beats_and_stops_cleanly_on_sigterm(env):
         output = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0, output
     assert "stopped" in output
+
+
+def test_serve_refuses_several_processes_on_sqlite(env):
+    result = CliRunner(env=env).invoke(cli, ["serve", "--workers", "2"])
+    assert result.exit_code == 2
+    assert "SQLite serves from one process" in result.output
+    by_setting = CliRunner(env={**env, "WEB_WORKERS": "3"}).invoke(cli, ["serve"])
+    assert by_setting.exit_code == 2 and "SQLite" in by_setting.output
+
+
+def test_serve_refuses_the_embedded_worker_in_several_processes(pg_url, env):
+    result = CliRunner(env={**env, "DATABASE_URL": pg_url}).invoke(cli, ["serve", "--workers", "2", "--with-worker"])
+    assert result.exit_code == 2
+    assert "--with-worker runs the reminder worker in one process only" in result.output
+
+
+@pytest.mark.slow
+def test_serve_runs_several_processes_on_postgresql(pg_url, env):
+    port = _free_port()
+    proc = _companion(["serve", "--workers", "2", "--port", str(port)], {**env, "DATABASE_URL": pg_url})
+    try:
+        assert _wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+    assert output.count("Application startup complete") == 2, output

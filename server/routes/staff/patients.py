@@ -43,14 +43,15 @@ CHART_DAYS = 56
 @get("/patients", sync_to_thread=True)
 def roster(request: Request, ctx: Ctx, staff: SignedInStaff, q: FromQuery[str] = "", status: FromQuery[str] = "",
            regimen: FromQuery[str] = "", alerts: FromQuery[str] = "", sort: FromQuery[str] = "alerts",
-           desc: FromQuery[bool] = False) -> Template:
-    """Every patient of the clinic, searchable and sortable."""
+           desc: FromQuery[bool] = False, page: FromQuery[int] = 1) -> Template:
+    """The clinic's patients, searchable, sortable and paged."""
     flt = roster_service.RosterFilter(q=q, status=status, regimen=regimen, alerts=alerts,
                                       sort=sort if sort in roster_service.ROSTER_SORTS else "alerts", desc=desc)
     with Session(ctx.engine) as session:
-        rows = roster_service.roster(session, staff, ctx.clock.now(), flt)
-    record_views(ctx, staff, "roster.view", [r.patient.id for r in rows], ip=client_ip(request))
-    return render(request, "staff/roster.html", nav="patients", rows=rows, filter=flt, regimens=list(REGIMENS))
+        listing = roster_service.roster(session, staff, ctx.clock.now(), flt, page=page)
+    record_views(ctx, staff, "roster.view", [r.patient.id for r in listing.rows], ip=client_ip(request))
+    return render(request, "staff/roster.html", nav="patients", rows=listing.rows, listing=listing, filter=flt,
+                  regimens=list(REGIMENS))
 
 
 # --------------------------------------------------------------------------- enrollment

@@ -1,12 +1,13 @@
 """The roster: every patient of the clinic with the numbers a pharmacist scans for (days on therapy, adherence,
-weight change, open alerts), filtered and sorted."""
+weight change, open alerts), filtered, sorted and paged."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -25,8 +26,8 @@ ADHERENCE_DAYS = 14
 class RosterRow:
     """One patient's line on the roster."""
 
-    patient: Patient
-    plan: TreatmentPlan
+    patient: Any  # a patient row: Patient's columns as attributes
+    plan: Any  # the current plan version's row: TreatmentPlan's columns as attributes
     dose: str
     days_on_therapy: int | None  # None: not started yet
     adherence_taken: int
@@ -77,74 +78,143 @@ class RosterFilter:
     desc: bool = False
 
 
-def roster(session: Session, staff: Staff, now: datetime, flt: RosterFilter | None = None) -> list[RosterRow]:
-    """Every patient of the clinic with the numbers a pharmacist scans for (a handful of queries, not N+1)."""
+ROSTER_PAGE_SIZE = 50
+SORTS_WITHOUT_HISTORY = {"name", "mrn", "status", "alerts"}  # sortable before any dose or weight is read
+
+
+@dataclass
+class RosterPage:
+    """One page of the roster: its rows, how many patients match, and where the page is."""
+
+    rows: list[RosterRow]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def roster(session: Session, staff: Staff, now: datetime, flt: RosterFilter | None = None, page: int = 1,
+           page_size: int = ROSTER_PAGE_SIZE) -> RosterPage:
+    """One page of the clinic's patients with the numbers a pharmacist scans for.
+
+    Five queries whatever the clinic's size: the matching patients with their current plan (filters in SQL), their
+    open alert counts, then for the page only (or every match when sorting by a number from the history) the plan
+    versions, the latest weight (by the weight_entry(patient_id, at) index) and the last 16 days of doses.
+    """
     flt = flt or RosterFilter()
-    patients = {p.id: p for p in session.exec(select(Patient).where(Patient.clinic_id == staff.clinic_id)).all()}
-    if not patients:
+    matches = _matching(session, staff, flt)
+    alerts: dict[int, dict[str, int]] = defaultdict(lambda: {"urgent": 0, "same_day": 0, "routine": 0})
+    if matches:
+        for patient_id, tier, count in session.exec(
+                select(Alert.patient_id, Alert.tier, sa.func.count())
+                .join(Patient, Patient.id == Alert.patient_id)
+                .where(Patient.clinic_id == staff.clinic_id, Alert.status.in_(OPEN_STATUSES))
+                .group_by(Alert.patient_id, Alert.tier)).all():
+            alerts[patient_id][tier] = count
+    if flt.alerts == "any":
+        matches = [m for m in matches if sum(alerts[m[0].id].values())]
+    elif flt.alerts == "urgent":
+        matches = [m for m in matches if alerts[m[0].id]["urgent"]]
+    elif flt.alerts == "none":
+        matches = [m for m in matches if not sum(alerts[m[0].id].values())]
+    page = max(1, page)
+    sort = ROSTER_SORTS.get(flt.sort, ROSTER_SORTS["alerts"])
+    first = (page - 1) * page_size
+    if flt.sort in SORTS_WITHOUT_HISTORY:
+        light = [_row(patient, plan, [], None, set(), dict(alerts[patient.id]), now) for patient, plan in matches]
+        light.sort(key=sort, reverse=flt.desc)
+        chosen = [(r.patient, r.plan) for r in light[first:first + page_size]]
+        rows = _rows(session, chosen, alerts, now)
+    else:
+        rows = _rows(session, matches, alerts, now)
+        rows.sort(key=sort, reverse=flt.desc)
+        rows = rows[first:first + page_size]
+    return RosterPage(rows=rows, total=len(matches), page=page, page_size=page_size)
+
+
+def _matching(session: Session, staff: Staff, flt: RosterFilter) -> list[tuple[Any, Any]]:
+    """The clinic's patients that pass the search and plan filters, each with their current plan version.
+
+    Plain rows (attribute access like Patient and TreatmentPlan), not ORM instances: building thousands of SQLModel
+    instances would cost more than the whole page.
+    """
+    p, t = Patient.__table__, TreatmentPlan.__table__
+    newest = sa.select(t.c.patient_id, sa.func.max(t.c.version).label("version")).group_by(t.c.patient_id).subquery()
+    where = [p.c.clinic_id == staff.clinic_id]
+    q = flt.q.strip().lower()
+    if q:
+        where.append(sa.or_(
+            sa.func.lower(p.c.mrn).contains(q, autoescape=True),
+            sa.func.lower(p.c.first_name + " " + p.c.last_name).contains(q, autoescape=True),
+            sa.func.lower(p.c.last_name + ", " + p.c.first_name).contains(q, autoescape=True)))
+    if flt.status:
+        where.append(t.c.status == flt.status)
+    if flt.regimen:
+        where.append(t.c.regimen == flt.regimen)
+
+    def matching(*columns: Any) -> sa.Select:
+        return (sa.select(*columns).select_from(p)
+                .join(newest, newest.c.patient_id == p.c.id)
+                .join(t, sa.and_(t.c.patient_id == p.c.id, t.c.version == newest.c.version)).where(*where))
+
+    conn = session.connection()
+    plans = {plan.patient_id: plan for plan in conn.execute(matching(t)).all()}
+    return [(patient, plans[patient.id]) for patient in conn.execute(matching(p)).all() if patient.id in plans]
+
+
+def _rows(session: Session, chosen: list[tuple[Any, Any]], alerts: dict[int, dict[str, int]],
+          now: datetime) -> list[RosterRow]:
+    """Roster rows with their history numbers, for the chosen patients (three set-based queries, plain rows)."""
+    if not chosen:
         return []
-    ids = list(patients)
-    versions: dict[int, list[TreatmentPlan]] = defaultdict(list)
-    for plan in session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id.in_(ids))
-                             .order_by(TreatmentPlan.patient_id, TreatmentPlan.version)).all():
+    ids = [patient.id for patient, _ in chosen]
+    t, w, d = TreatmentPlan.__table__, WeightEntry.__table__, DoseEvent.__table__
+    conn = session.connection()
+    versions: dict[int, list[Any]] = defaultdict(list)
+    for plan in conn.execute(sa.select(t).where(t.c.patient_id.in_(ids)).order_by(t.c.patient_id, t.c.version)):
         versions[plan.patient_id].append(plan)
-    latest_weight: dict[int, WeightEntry] = {}
-    for w in session.exec(select(WeightEntry).where(WeightEntry.patient_id.in_(ids), WeightEntry.superseded_at.is_(None))
-                          .order_by(WeightEntry.patient_id, WeightEntry.at)).all():
-        latest_weight[w.patient_id] = w
+    newest = (sa.select(w.c.patient_id, sa.func.max(w.c.at).label("at"))
+              .where(w.c.patient_id.in_(ids), w.c.superseded_at.is_(None)).group_by(w.c.patient_id).subquery())
+    latest_weight: dict[int, Any] = {}
+    for weight in conn.execute(sa.select(w.c.patient_id, w.c.kg, w.c.at)
+                               .join(newest, sa.and_(newest.c.patient_id == w.c.patient_id, newest.c.at == w.c.at))
+                               .where(w.c.superseded_at.is_(None)).order_by(w.c.id)):
+        latest_weight[weight.patient_id] = weight
     window_start = now - timedelta(days=ADHERENCE_DAYS + 2)
     taken: dict[int, set[date]] = defaultdict(set)
-    for d in session.exec(select(DoseEvent).where(DoseEvent.patient_id.in_(ids), DoseEvent.superseded_at.is_(None),
-                                                  DoseEvent.at >= window_start,
-                                                  DoseEvent.status.in_(("taken", "vomited")))).all():
-        patient = patients[d.patient_id]
-        taken[d.patient_id].add(d.scheduled_for or d.at.astimezone(ZoneInfo(patient.timezone)).date())
-    alerts: dict[int, dict[str, int]] = defaultdict(lambda: {"urgent": 0, "same_day": 0, "routine": 0})
-    for patient_id, tier, count in session.exec(
-            select(Alert.patient_id, Alert.tier, sa.func.count()).where(Alert.patient_id.in_(ids),
-                                                                       Alert.status.in_(OPEN_STATUSES))
-            .group_by(Alert.patient_id, Alert.tier)).all():
-        alerts[patient_id][tier] = count
+    zones = {patient.id: ZoneInfo(patient.timezone) for patient, _ in chosen}
+    for dose in conn.execute(sa.select(d.c.patient_id, d.c.scheduled_for, d.c.at).where(
+            d.c.patient_id.in_(ids), d.c.superseded_at.is_(None), d.c.at >= window_start,
+            d.c.status.in_(("taken", "vomited")))):
+        taken[dose.patient_id].add(dose.scheduled_for or dose.at.astimezone(zones[dose.patient_id]).date())
+    return [_row(patient, plan, versions[patient.id], latest_weight.get(patient.id), taken[patient.id],
+                 dict(alerts[patient.id]), now) for patient, plan in chosen if versions[patient.id]]
 
-    rows = []
-    for pid, patient in patients.items():
-        if not versions[pid]:
-            continue
-        plan = versions[pid][-1]
-        today = now.astimezone(ZoneInfo(patient.timezone)).date()
-        start = versions[pid][0].start_date
+
+def _row(patient: Any, plan: Any, versions: list[Any], weight: Any, taken: set[date], alerts: dict[str, int],
+         now: datetime) -> RosterRow:
+    """One roster line (without versions: only the fields the name, MRN, status and alerts sorts read)."""
+    today = now.astimezone(ZoneInfo(patient.timezone)).date()
+    days_on = None
+    scheduled = done = 0
+    if versions:
+        start = versions[0].start_date
         days_on = (today - start).days + 1 if today >= start else None
-        scheduled = done = 0
         # Completed local days only: today's dose may still be ahead.
         for i in range(1, ADHERENCE_DAYS + 1):
             day = today - timedelta(days=i)
             if day < start:
                 break
-            dose, _ = scheduled_dose_on(patient, versions[pid], day)
+            dose, _ = scheduled_dose_on(patient, versions, day)
             if dose is not None:
                 scheduled += 1
-                done += day in taken[pid]
-        weight = latest_weight.get(pid)
-        pct = (round((weight.kg - patient.baseline_weight_kg) / patient.baseline_weight_kg * 100, 1)
-               if weight else None)
-        rows.append(RosterRow(patient=patient, plan=plan, dose=dose_words(patient, plan), days_on_therapy=days_on,
-                              adherence_taken=done, adherence_scheduled=scheduled,
-                              weight_kg=weight.kg if weight else None, weight_pct=pct,
-                              weight_at=weight.at if weight else None, alerts=dict(alerts[pid])))
-
-    q = flt.q.strip().lower()
-    if q:
-        rows = [r for r in rows if q in r.patient.mrn.lower() or q in f"{r.patient.first_name} {r.patient.last_name}".lower()
-                or q in r.name.lower()]
-    if flt.status:
-        rows = [r for r in rows if r.plan.status == flt.status]
-    if flt.regimen:
-        rows = [r for r in rows if r.plan.regimen == flt.regimen]
-    if flt.alerts == "any":
-        rows = [r for r in rows if sum(r.alerts.values())]
-    elif flt.alerts == "urgent":
-        rows = [r for r in rows if r.alerts.get("urgent")]
-    elif flt.alerts == "none":
-        rows = [r for r in rows if not sum(r.alerts.values())]
-    rows.sort(key=ROSTER_SORTS.get(flt.sort, ROSTER_SORTS["alerts"]), reverse=flt.desc)
-    return rows
+                done += day in taken
+    pct = (round((weight.kg - patient.baseline_weight_kg) / patient.baseline_weight_kg * 100, 1)
+           if weight else None)
+    return RosterRow(patient=patient, plan=plan, dose=dose_words(patient, plan) if versions else "",
+                     days_on_therapy=days_on, adherence_taken=done, adherence_scheduled=scheduled,
+                     weight_kg=weight.kg if weight else None, weight_pct=pct,
+                     weight_at=weight.at if weight else None, alerts=alerts)

@@ -57,3 +57,22 @@ def test_an_open_interrupt_alert_becomes_urgent_when_the_next_dose_is_under_twel
     sweep_patient_rules(ctx, clock.now())
     with Session(engine) as s:
         assert s.get(Alert, alert.id).tier == "urgent"
+
+
+def test_a_sweep_reads_in_set_based_batches_whatever_the_number_of_patients(settings, engine, clock):
+    from test_patient_helpers import make_patient
+
+    from tests.statements import count_statements
+
+    seed_demo(engine, settings, clock.now())
+    ctx = AppContext(settings=settings, engine=engine, clock=clock)
+    sweep_patient_rules(ctx, clock.now())  # whatever the demo needs opened is opened now
+    with count_statements(engine) as small:
+        assert sweep_patient_rules(ctx, clock.now()) == 0
+    for i in range(30):
+        make_patient(engine, settings, clock.now(), mrn=f"QUIET-{i}", phone=None,
+                     weights=((timedelta(hours=1), 70.0),))
+    sweep_patient_rules(ctx, clock.now())  # their alerts, if any, opened; the next sweep has nothing to write
+    with count_statements(engine) as large:
+        assert sweep_patient_rules(ctx, clock.now()) == 0
+    assert large.count == small.count <= 8  # ids, then patients, plans, entries, open and resolved alerts
