@@ -60,7 +60,7 @@ def test_an_open_interrupt_alert_becomes_urgent_when_the_next_dose_is_under_twel
 
 
 def test_a_sweep_reads_in_set_based_batches_whatever_the_number_of_patients(settings, engine, clock):
-    from test_patient_helpers import make_patient
+    from tests.support.patient import make_patient
 
     from tests.statements import count_statements
 

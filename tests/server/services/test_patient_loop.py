@@ -20,8 +20,8 @@ from server.services.plan_notices import acknowledge_notice
 from server.services.plans import change_plan
 from server.services.staff.alert_actions import acknowledge_alert
 from server.services.sweep import sweep_patient_rules
-from test_patient_helpers import BASE_URL, PatientBrowser, make_patient, sign_in_link
-from test_staff_helpers import NURSE, ctx_for, seed, sign_in, staff_by_email, text_of
+from tests.support.patient import BASE_URL, PatientBrowser, make_patient, sign_in_link
+from tests.support.staff import NURSE, ctx_for, seed, sign_in, staff_by_email, text_of
 
 WAIT = "Wait for your care team before your next selinexor dose."
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from test_patient_helpers import PatientBrowser, make_patient, sign_in_link
+from tests.support.patient import PatientBrowser, make_patient, sign_in_link
 
 from tests.statements import count_statements
 
@@ -51,7 +51,7 @@ def test_an_entry_post_stays_within_its_statement_budget(browser, engine, path, 
 @pytest.fixture
 def nurse(app, engine, settings, clock):
     from litestar.testing import TestClient
-    from test_staff_helpers import NURSE, seed, sign_in
+    from tests.support.staff import NURSE, seed, sign_in
 
     seed(engine, settings, clock)
     with TestClient(app, base_url="http://testserver.local") as client:
@@ -95,7 +95,7 @@ def test_the_roster_pages_through_every_patient_once(nurse, engine, settings, cl
 
 
 def test_a_patient_page_costs_the_same_statements_whatever_the_history(nurse, engine, settings, clock):
-    from test_staff_helpers import patient_by_mrn
+    from tests.support.staff import patient_by_mrn
 
     maria = patient_by_mrn(engine, "DEMO-001")
     small, _ = _roster_statements(nurse, engine, f"/staff/patients/{maria.id}")
