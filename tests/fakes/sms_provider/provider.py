@@ -271,7 +271,7 @@ class FakeSmsProvider:
         The signature still covers the public URL, as the app validates against its PUBLIC_BASE_URL.
         """
         with self._lock:
-            self._callback_routes = [(p, l) for p, l in self._callback_routes if p != public_prefix]
+            self._callback_routes = [(prefix, local) for prefix, local in self._callback_routes if prefix != public_prefix]
             self._callback_routes.append((public_prefix, local_prefix))
 
     def set_auto_deliver(self, enabled: bool = True, *, delay: float = 0.0) -> None:
