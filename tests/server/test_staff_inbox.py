@@ -61,7 +61,7 @@ def _card_order(html: str) -> list[int]:
     return [int(n) for n in re.findall(r'id="alert-(\d+)" data-alert-id', html)]
 
 
-def test_open_alerts_are_ordered_by_tier_then_age(nurse, ctx, engine, clock):
+def test_open_alerts_are_grouped_by_patient_most_severe_then_newest(nurse, ctx, engine, clock):
     dorothy = patient_by_mrn(engine, DOROTHY)
     record_symptoms(ctx, dorothy.id, key="nausea-0001", at=clock.now(), answers=SymptomAnswers(nausea=2))  # routine
     clock.advance(minutes=5)
@@ -72,8 +72,10 @@ def test_open_alerts_are_ordered_by_tier_then_age(nurse, ctx, engine, clock):
     clock.advance(minutes=5)
     record_symptoms(ctx, robert.id, key="nausea-0002", at=clock.now(), answers=SymptomAnswers(nausea=1, vomiting_episodes=2))
     by_patient = {(a.patient_id, a.family): a for a in _alerts(engine)}
+    # Issue 12 item 1: patients by their most severe alert; a patient's alerts together (Robert's routine GI alert
+    # under his same-day weight alert, before Dorothy's older routine one).
     expected = [by_patient[(maria.id, "fever")].id, by_patient[(robert.id, "weight")].id,
-                by_patient[(dorothy.id, "gi")].id, by_patient[(robert.id, "gi")].id]
+                by_patient[(robert.id, "gi")].id, by_patient[(dorothy.id, "gi")].id]
     assert [by_patient[(maria.id, "fever")].tier, by_patient[(robert.id, "weight")].tier] == ["urgent", "same_day"]
     page = nurse.get("/staff/inbox")
     assert page.status_code == 200

@@ -38,27 +38,43 @@ KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing an idle st
 RETRY_MS = 2000  # how soon the browser reconnects after the stream drops
 
 
-def inbox_page(request: Request, ctx: AppContext, staff: Staff, *, status_code: int = 200,
-               error: dict[str, Any] | None = None, tier: str = "", mine: bool = False) -> Template:
-    """The inbox (also re-rendered with a 422 message when an action on one of its cards had bad input)."""
+def _inbox_data(request: Request, ctx: AppContext, staff: Staff, flt: inbox.InboxFilter) -> dict[str, Any]:
+    """One page of the inbox (with the resume panel), audited as viewed in one statement."""
     now = ctx.clock.now()
-    flt = inbox.InboxFilter(tier=tier if tier in TIER_WORDS else "", mine=mine)
     with Session(ctx.engine) as session:
-        views = inbox.open_alerts(session, staff, now, flt)
         ready = inbox.resume_ready(session, staff, now)
+        result = inbox.inbox_groups(session, staff, now, flt, ready=ready)
         choices = staff_choices(session, staff)
-    record_views(ctx, staff, "inbox.view", [v.patient.id for v in views] + [r.patient.id for r in ready],
+    record_views(ctx, staff, "inbox.view", [g.patient.id for g in result.groups] + [r.patient.id for r in ready],
                  ip=client_ip(request))
-    return render(request, "staff/inbox.html", nav="inbox", status_code=status_code, views=views, ready=ready,
-                  counts=inbox.tier_counts(views), staff_choices=choices, outcomes=OUTCOMES, error=error,
-                  filter=flt, now=now)
+    return {"result": result, "views": result.views, "ready": ready, "counts": result.counts.by_tier,
+            "staff_choices": choices, "outcomes": OUTCOMES, "filter": flt, "now": now}
+
+
+def _filter(tier: str, mine: bool, page: int) -> inbox.InboxFilter:
+    return inbox.InboxFilter(tier=tier if tier in TIER_WORDS else "", mine=mine, page=max(1, page))
+
+
+def inbox_page(request: Request, ctx: AppContext, staff: Staff, *, status_code: int = 200,
+               error: dict[str, Any] | None = None, tier: str = "", mine: bool = False, page: int = 1) -> Template:
+    """The inbox (also re-rendered with a 422 message when an action on one of its alerts had bad input)."""
+    data = _inbox_data(request, ctx, staff, _filter(tier, mine, page))
+    return render(request, "staff/inbox.html", nav="inbox", status_code=status_code, error=error, **data)
 
 
 @get("/inbox", sync_to_thread=True)
 def inbox_view(request: Request, ctx: Ctx, staff: SignedInStaff, tier: FromQuery[str] = "",
-               mine: FromQuery[bool] = False) -> Template:
+               mine: FromQuery[bool] = False, page: FromQuery[int] = 1) -> Template:
     """The inbox page."""
-    return inbox_page(request, ctx, staff, tier=tier, mine=mine)
+    return inbox_page(request, ctx, staff, tier=tier, mine=mine, page=page)
+
+
+@get("/inbox/list", sync_to_thread=True)
+def inbox_list(request: Request, ctx: Ctx, staff: SignedInStaff, tier: FromQuery[str] = "",
+               mine: FromQuery[bool] = False, page: FromQuery[int] = 1) -> Template:
+    """The inbox's list alone, for the live page to swap in when an alert changes."""
+    data = _inbox_data(request, ctx, staff, _filter(tier, mine, page))
+    return render(request, "staff/_inbox_list.html", error=None, **data)
 
 
 @get("/inbox/alerts/{alert_id:int}", sync_to_thread=True)
@@ -247,5 +263,5 @@ def act(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int
                   lambda: act_on_alert_with(ctx, staff, alert_id, data, ip=client_ip(request)))
 
 
-ROUTES: list[Any] = [inbox_view, alert_card, inbox_index, resume_panel, inbox_stream, acknowledge, assign, note,
+ROUTES: list[Any] = [inbox_view, inbox_list, alert_card, inbox_index, resume_panel, inbox_stream, acknowledge, assign, note,
                      resolve, act]
