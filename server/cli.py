@@ -89,7 +89,7 @@ def _print_demo(result: dict, settings) -> None:
 @cli.command("create-staff", help="Create a staff account (email, name, role, password).")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["nurse", "pharmacist", "physician", "admin"]), required=True)
+@click.option("--role", type=click.Choice(["nurse", "practitioner", "pharmacist", "physician", "admin"]), required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--phone", default=None, help="Pager number in E.164 (+15551234567) for on-call SMS.")
 @click.option("--on-call-order", type=int, default=None, help="1 = paged first, 2 = next, ...")

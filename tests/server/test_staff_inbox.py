@@ -187,7 +187,9 @@ def test_holding_from_an_alert_versions_the_plan_cancels_reminders_and_arms_r_re
     # The weight comes back above 90% of baseline: the inbox says the resume criterion is met.
     clock.advance(days=3)
     record_weight(ctx, robert.id, key="weight-0007", at=clock.now(), value=75.0, unit="kg", confirmed=True)
-    sign_in(nurse, NURSE)  # three days later: a new shift, a new sign-in (staff sessions last 12 hours)
+    # Three days later: a new shift, a new sign-in (staff sessions last 12 hours). A nurse may hold, not resume
+    # (PLAN_CHANGE_ROLES, issue 12 item 4): the pharmacist resumes.
+    sign_in(nurse, PHARMACIST)
     page = text_of(nurse.get("/staff/inbox").text)
     assert "Resume criteria met (1)" in page and "resume criteria of R-WT-10 met" in page
     assert "restart at level 2: 80 mg once weekly" in page
@@ -203,6 +205,7 @@ def test_holding_from_an_alert_versions_the_plan_cancels_reminders_and_arms_r_re
 
 
 def test_reduce_resume_and_discontinue_follow_the_ladder(nurse, ctx, engine):
+    sign_in(nurse, PHARMACIST)  # a role that may change levels (PLAN_CHANGE_ROLES)
     maria = patient_by_mrn(engine, MARIA)  # Xd level 0
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "reduce", "reason": "Platelets 60"})
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Nausea grade 3",
