@@ -19,9 +19,9 @@ from .preview import evaluate_command, schedule_command
 from .settings import SettingsError, load_settings
 
 
-def _settings():
+def _settings(**overrides: object):
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -69,10 +69,7 @@ def demo() -> None:
 
 
 def _patient_base_url(settings) -> str:
-    """Where links point: PUBLIC_BASE_URL, following `PORT=8080 make run` when the URL was left at its default."""
-    default = "http://127.0.0.1:8000"
-    if settings.public_base_url == default and settings.port != 8000:
-        return f"http://127.0.0.1:{settings.port}"
+    """Where links point: PUBLIC_BASE_URL, or the served address when it is not set (Settings resolves it)."""
     return settings.public_base_url
 
 
@@ -131,7 +128,9 @@ def serve(host, port, with_worker) -> None:
     from .app import create_app
     from .db import create_db_engine
 
-    settings = _settings()
+    # --host/--port win over HOST/PORT, and the links the app makes follow them (unless PUBLIC_BASE_URL is set).
+    overrides = {name: value for name, value in (("HOST", host), ("PORT", port)) if value}
+    settings = _settings(**overrides)
     engine = create_db_engine(settings)
     app = create_app(settings, engine=engine)
     if with_worker:

@@ -159,6 +159,15 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
+    def _links_follow_the_served_address(self) -> "Settings":
+        """Without PUBLIC_BASE_URL, every link the app makes (staff URL, invites, sign-in links, pages) points at the
+        address it is served on: `PORT=8080 make run` links to :8080 (issue 12 item 8)."""
+        if "public_base_url" not in self.model_fields_set:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            self.public_base_url = f"http://{host}:{self.port}"
+        return self
+
+    @model_validator(mode="after")
     def _production_requirements(self) -> "Settings":
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'companion.sqlite3'}"
