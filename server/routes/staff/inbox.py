@@ -26,7 +26,7 @@ from ...models import Patient, Staff
 from ...services.audit import record_view, record_views
 from ...services.staff import alert_actions, inbox
 from ...services.staff.alert_actions import AlertForm, Assignment, Note, Resolution
-from ...services.staff.clinic_scope import staff_choices
+from ...services.staff.clinic_scope import alert_for_staff, staff_choices
 from ...services.staff.plan_changes import ConfirmationNeeded, PlanChange, act_on_alert_with
 from ...services.staff.wording import OUTCOMES, TIER_WORDS
 from .common import (FORM, SignedInStaff, client_ip, confirmation, render, requires_plan_role, safe_back, see_other,
@@ -93,6 +93,14 @@ def alert_card(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromP
         return Response(content=b"", status_code=204)
     return render(request, "staff/_alert_card.html", view=view, staff_choices=choices, outcomes=OUTCOMES,
                   error=None, back="/staff/inbox")
+
+
+@get("/alerts/{alert_id:int}", sync_to_thread=True)
+def alert_link(ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int]) -> Redirect:
+    """Where an on-call page's link lands: the alert's card on its patient's page (another clinic's: not found)."""
+    with Session(ctx.engine) as session:
+        alert, patient = alert_for_staff(session, alert_id, staff.clinic_id)
+    return Redirect(path=f"/staff/patients/{patient.id}#alert-{alert.id}", status_code=302)
 
 
 @get("/inbox/index", sync_to_thread=True)
@@ -276,5 +284,5 @@ def act(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int
                   lambda: act_on_alert_with(ctx, staff, alert_id, data, ip=client_ip(request)))
 
 
-ROUTES: list[Any] = [inbox_view, inbox_list, alert_card, inbox_index, resume_panel, inbox_stream, acknowledge, assign, note,
+ROUTES: list[Any] = [inbox_view, inbox_list, alert_card, alert_link, inbox_index, resume_panel, inbox_stream, acknowledge, assign, note,
                      resolve, act]
