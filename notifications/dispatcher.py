@@ -219,6 +219,13 @@ class ReminderDispatcher:
         if not claim.to_patient:  # pages and other staff messages carry their body and number
             if not claim.body or not claim.to_address:
                 return Outcome(MessageStatus.FAILED, error="nothing to send: the row has no body or no address")
+            if claim.kind == "page" and claim.alert_id is not None:
+                if claim.alert_id in book.settled_alerts:
+                    return Outcome(MessageStatus.CANCELLED,
+                                   reason="the alert was acknowledged before this page reached the provider")
+                # The page links to the alert (a staff page behind sign-in): no health data travels by SMS.
+                link = f"{self.ctx.settings.public_base_url}/staff/alerts/{claim.alert_id}"
+                return Route("sms", sms_to=claim.to_address, sms_body=f"{claim.body} {link}")
             return Route("sms", sms_to=claim.to_address, sms_body=claim.body)
         recipient = book.recipients.get(claim.patient_id)
         if recipient is None:

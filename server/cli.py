@@ -19,9 +19,9 @@ from .preview import evaluate_command, schedule_command
 from .settings import SettingsError, load_settings
 
 
-def _settings():
+def _settings(**overrides: object):
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -69,10 +69,7 @@ def demo() -> None:
 
 
 def _patient_base_url(settings) -> str:
-    """Where links point: PUBLIC_BASE_URL, following `PORT=8080 make run` when the URL was left at its default."""
-    default = "http://127.0.0.1:8000"
-    if settings.public_base_url == default and settings.port != 8000:
-        return f"http://127.0.0.1:{settings.port}"
+    """Where links point: PUBLIC_BASE_URL, or the served address when it is not set (Settings resolves it)."""
     return settings.public_base_url
 
 
@@ -89,7 +86,7 @@ def _print_demo(result: dict, settings) -> None:
 @cli.command("create-staff", help="Create a staff account (email, name, role, password).")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["nurse", "pharmacist", "physician", "admin"]), required=True)
+@click.option("--role", type=click.Choice(["nurse", "practitioner", "pharmacist", "physician", "admin"]), required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--phone", default=None, help="Pager number in E.164 (+15551234567) for on-call SMS.")
 @click.option("--on-call-order", type=int, default=None, help="1 = paged first, 2 = next, ...")
@@ -138,9 +135,11 @@ beside them."""
 def serve(host, port, with_worker, workers) -> None:
     import uvicorn
 
-    settings = _settings()
+    # --host/--port win over HOST/PORT, and the links the app makes follow them (unless PUBLIC_BASE_URL is set).
+    overrides = {name: value for name, value in (("HOST", host), ("PORT", port)) if value}
+    settings = _settings(**overrides)
     workers = workers or settings.web_workers
-    host, port = host or settings.host, port or settings.port
+    host, port = settings.host, settings.port
     if workers > 1:
         if settings.is_sqlite:
             raise click.UsageError("SQLite serves from one process (one writer): --workers needs PostgreSQL.")

@@ -46,6 +46,7 @@ def utc_column(*, nullable: bool = False, index: bool = False) -> sa.Column:
 
 class StaffRole(str, enum.Enum):
     NURSE = "nurse"
+    PRACTITIONER = "practitioner"  # a nurse practitioner (the column holds 16 characters)
     PHARMACIST = "pharmacist"
     PHYSICIAN = "physician"
     ADMIN = "admin"

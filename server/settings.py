@@ -27,6 +27,30 @@ class SettingsError(RuntimeError):
     """A setting is missing or invalid; the message is one sentence naming it."""
 
 
+PLAN_OPERATIONS = ("hold", "reduce", "resume", "change_level", "discontinue", "change_schedule")
+STAFF_ROLE_NAMES = ("nurse", "practitioner", "pharmacist", "physician", "admin")
+
+
+def parse_plan_change_roles(text: str) -> dict[str, frozenset[str]]:
+    """'physician:all;nurse:hold' -> {'physician': every operation, 'nurse': {'hold'}}; ValueError when malformed."""
+    roles: dict[str, frozenset[str]] = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        role, _, operations = part.partition(":")
+        role = role.strip().lower()
+        if role not in STAFF_ROLE_NAMES:
+            raise ValueError(f"{role!r} is not a staff role ({', '.join(STAFF_ROLE_NAMES)})")
+        names = {o.strip().lower() for o in operations.split(",") if o.strip()}
+        if names == {"all"}:
+            names = set(PLAN_OPERATIONS)
+        unknown = names - set(PLAN_OPERATIONS)
+        if unknown:
+            raise ValueError(f"unknown plan operation {sorted(unknown)[0]!r} (use {', '.join(PLAN_OPERATIONS)} or all)")
+        roles[role] = frozenset(names)
+    return roles
+
+
 class Settings(BaseSettings):
     """Everything the server and the worker need to know about their environment."""
 
@@ -71,6 +95,10 @@ class Settings(BaseSettings):
     clinic_days: str = Field("mon,tue,wed,thu,fri", alias="CLINIC_DAYS")
     # clinical-reference §3: an unacknowledged urgent alert pages the next person in the on-call chain after this.
     escalation_minutes: int = Field(15, alias="ESCALATION_MINUTES", ge=1, le=240)
+    # Who may change a treatment plan, and how (issue 12 item 4): "role:operation,operation;role:all". Operations:
+    # hold, reduce, resume, change_level, discontinue, change_schedule. A role not listed changes nothing.
+    plan_change_roles: str = Field(
+        "physician:all;pharmacist:all;practitioner:all;nurse:hold", alias="PLAN_CHANGE_ROLES")
 
     # --- reminder worker -----------------------------------------------------
     dispatch_interval_seconds: float = Field(2.0, alias="DISPATCH_INTERVAL_SECONDS", gt=0)
@@ -114,12 +142,32 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an IANA time zone such as America/New_York") from None
         return value
 
+    @field_validator("plan_change_roles")
+    @classmethod
+    def _known_plan_roles(cls, value: str) -> str:
+        parse_plan_change_roles(value)
+        return value
+
+    @property
+    def plan_roles(self) -> dict[str, frozenset[str]]:
+        """PLAN_CHANGE_ROLES as role -> the plan operations it may perform."""
+        return parse_plan_change_roles(self.plan_change_roles)
+
     @field_validator("public_base_url")
     @classmethod
     def _absolute_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http(s) URL such as https://companion.example.org")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _links_follow_the_served_address(self) -> "Settings":
+        """Without PUBLIC_BASE_URL, every link the app makes (staff URL, invites, sign-in links, pages) points at the
+        address it is served on: `PORT=8080 make run` links to :8080 (issue 12 item 8)."""
+        if "public_base_url" not in self.model_fields_set:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            self.public_base_url = f"http://{host}:{self.port}"
+        return self
 
     @model_validator(mode="after")
     def _production_requirements(self) -> "Settings":

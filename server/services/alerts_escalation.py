@@ -63,6 +63,7 @@ def escalate_due_alerts(ctx: AppContext, now: datetime) -> int:
     """Page for every open urgent or same-day alert whose next page is due; returns how many pages were written."""
     hours = ClinicHours.from_settings(ctx.settings)
     pages = 0
+    paged: list[tuple[int, int, str]] = []  # (alert, patient, tier) of each page, told to the live inboxes
     with session_scope(ctx.engine) as session:
         # SKIP LOCKED: two workers never page the same alert twice over; SQLite has a single writer anyway.
         due = session.exec(
@@ -77,9 +78,11 @@ def escalate_due_alerts(ctx: AppContext, now: datetime) -> int:
             if alert.tier == Tier.URGENT.value:
                 if page_next(session, patient, alert, now, ctx.settings.escalation_after) is not None:
                     pages += 1
+                    paged.append((alert.id, patient.id, alert.tier))
             elif hours.is_open(now, zone):
                 if page_next(session, patient, alert, now, ctx.settings.escalation_after) is not None:
                     pages += 1
+                    paged.append((alert.id, patient.id, alert.tier))
                 # clinical-reference §3: a same-day alert is paged again the next business morning, not every 15 min.
                 alert.next_page_at = hours.next_opening(now, zone, after_today=True)
                 session.add(alert)
@@ -89,4 +92,7 @@ def escalate_due_alerts(ctx: AppContext, now: datetime) -> int:
                 session.add(AlertEvent(alert_id=alert.id, kind="note", at=now,
                                        detail="outside clinic hours: page deferred to "
                                               f"{alert.next_page_at.astimezone(zone):%a %d %b %H:%M}"))
+    # After the commit, like every other change of an alert: open inboxes show "paged ×n" and the next page time.
+    for alert_id, patient_id, tier in paged:
+        ctx.publish("inbox", {"alert_id": alert_id, "patient_id": patient_id, "kind": "paged", "tier": tier})
     return pages

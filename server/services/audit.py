@@ -34,17 +34,18 @@ def record_view(ctx: AppContext, staff: Staff, action: str, *, patient_id: int |
 
 def record_views(ctx: AppContext, staff: Staff, action: str, patient_ids: Iterable[int], *, ip: str | None,
                  detail: str = "") -> None:
-    """One audit row per patient whose data a page showed (the inbox and roster show many at once), written in one
-    statement (an executemany), not one INSERT per row."""
+    """One audit row per patient whose data a page showed (the inbox and roster show many at once), written in a
+    single INSERT whatever the number of patients (issue 16: a page costs a fixed number of statements)."""
     now = ctx.clock.now()
-    patient_ids = sorted(set(patient_ids))
+    ids: list[int | None] = list(sorted(set(patient_ids))) or [None]
+    rows = [{"at": now, "staff_id": staff.id, "patient_id": pid, "action": action, "ip": ip,
+             "detail": (detail or ("" if pid is not None else "no patients shown"))[:2000]} for pid in ids]
     with session_scope(ctx.engine) as session:
-        if patient_ids:
-            session.execute(sa.insert(AuditLog), [
-                {"at": now, "staff_id": staff.id, "patient_id": pid, "action": action, "detail": detail[:2000],
-                 "ip": ip, "fhir_client_id": None} for pid in patient_ids])
-        else:
-            audit(session, staff_id=staff.id, action=action, now=now, ip=ip, detail=detail or "no patients shown")
+        for chunk in range(0, len(rows), AUDIT_INSERT_ROWS):
+            session.execute(sa.insert(AuditLog).values(rows[chunk:chunk + AUDIT_INSERT_ROWS]))
+
+
+AUDIT_INSERT_ROWS = 500  # rows per INSERT: far above a page's patients, far below SQLite's bound-parameter limit
 
 
 # --------------------------------------------------------------------------- audit log for admins

@@ -19,11 +19,12 @@ from ..clinical.regimens import Plan, PlanStatus
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import FieldError
-from ..models import TreatmentPlan
+from ..models import Staff, TreatmentPlan
 from .audit import audit
 from .outbox.planning import PlanningOptions, replan_patient
 from .patient_state import current_plan, get_patient
 from .plan_notices import record_notice
+from .plan_permissions import ensure_may, operation_kind
 
 OPERATIONS = ("hold", "resume", "reduce", "discontinue", "change_schedule")
 
@@ -55,6 +56,10 @@ def change_plan(ctx: AppContext, patient_id: int, *, staff_id: int, operation: s
     with session_scope(ctx.engine) as session:
         patient = get_patient(session, patient_id)
         old = current_plan(session, patient_id)
+        # Only the roles PLAN_CHANGE_ROLES allows change a plan (issue 12 item 4); staff_id None: the system itself.
+        if staff_id is not None:
+            staff = session.get(Staff, staff_id)
+            ensure_may(ctx.settings, staff.role if staff else None, operation_kind(operation, old.status))
         plan = Plan(regimen=old.regimen, level=old.dose_level, status=PlanStatus(old.status),
                     tablet_strength_mg=patient.tablet_strength_mg, dexamethasone_on_hold=old.dexamethasone_on_hold)
         try:

@@ -122,7 +122,8 @@ def test_staff_sees_a_new_alert_live_acknowledges_and_holds(browser, phone_devic
         phone.screenshot(path=artifacts_dir / "staff-03-patient-weight.png", full_page=True)
 
         # 5. The alert appears in the open inbox without a reload, within a second or so.
-        card = staff.locator(".alert-card", has_text="Marsh, Elena")
+        group = staff.locator(".patient-group", has_text="Marsh, Elena")
+        card = group.locator(".alert-card")
         expect(card).to_be_visible(timeout=3000)
         assert staff.evaluate("window.__sameDocument === true"), "the inbox page was reloaded"
         expect(card).to_contain_text("R-WT-10")
@@ -134,15 +135,16 @@ def test_staff_sees_a_new_alert_live_acknowledges_and_holds(browser, phone_devic
 
         # 6. Acknowledge, then hold selinexor from the alert.
         card.get_by_role("button", name="Acknowledge").click()
-        card = staff.locator(".alert-card", has_text="Marsh, Elena")
+        group = staff.locator(".patient-group", has_text="Marsh, Elena")
+        card = group.locator(".alert-card")
         expect(card.locator(".pill.ack")).to_contain_text("Acknowledged by Erin E2E")
         card.get_by_text("Act on the label").click()
         card.get_by_label("Reason").fill("Weight 12% below baseline; hold until weight recovers")
         # clinical-reference §1: holding selinexor says what happens to dexamethasone (required for Xd/XVd)
         card.get_by_label("is held too").check()
         card.get_by_role("button", name="Hold selinexor").click()
-        card = staff.locator(".alert-card", has_text="Marsh, Elena")
-        expect(card.locator(".plan-status")).to_have_text("held")
+        group = staff.locator(".patient-group", has_text="Marsh, Elena")
+        expect(group.locator(".plan-status")).to_have_text("held")
         staff.screenshot(path=artifacts_dir / "staff-05-held.png", full_page=True)
 
         with Session(live_server.ctx.engine) as session:

@@ -38,6 +38,21 @@ def staff_id(ctx) -> int:
         return session.exec(select(Staff.id)).first()
 
 
+def clinician_id(ctx) -> int:
+    """A physician of the clinic (dose changes are for the clinical roles, PLAN_CHANGE_ROLES)."""
+    from server.db import session_scope
+
+    with session_scope(ctx.engine) as session:
+        doctor = session.exec(select(Staff).where(Staff.role == "physician")).first()
+        if doctor is None:
+            nurse = session.exec(select(Staff)).first()
+            doctor = Staff(clinic_id=nurse.clinic_id, email="doctor@riverside.test", name="Dana Doctor",
+                           role="physician", password_hash="x", created_at=nurse.created_at)
+            session.add(doctor)
+            session.flush()
+        return doctor.id
+
+
 def test_monday_wednesday_patient_gets_antiemetic_and_dose_at_local_times_across_dst(
         ctx, channels, make_patient, sms_provider, clock):
     clock.set(utc(2026, 3, 1, 17))  # Sunday noon in New York; clocks spring forward on 2026-03-08
@@ -86,7 +101,7 @@ def test_reduction_to_once_weekly_cancels_the_wednesday_reminders(ctx, channels,
     run_planner(ctx)
     assert {r.payload for r in reminders_of(ctx.engine, pid, kind="dose") if '"2026-03-04"' in r.payload}
 
-    change_plan(ctx, pid, staff_id=staff_id(ctx), operation="reduce", reason="grade 2 fatigue, staff decision")
+    change_plan(ctx, pid, staff_id=clinician_id(ctx), operation="reduce", reason="grade 2 fatigue, staff decision")
 
     wednesday = [r for r in reminders_of(ctx.engine, pid) if r.payload and '"day": "2026-03-04"' in r.payload]
     assert wednesday and {r.status for r in wednesday} == {"cancelled"}
@@ -105,7 +120,7 @@ def test_hold_cancels_every_dose_reminder_and_resume_brings_them_back(ctx, chann
     pid = make_patient(phone=PHONE)
     run_planner(ctx)
 
-    change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%", hold_rule="R-WT-10",
+    change_plan(ctx, pid, staff_id=clinician_id(ctx), operation="hold", reason="weight down 11%", hold_rule="R-WT-10",
                 dexamethasone_on_hold="hold")
 
     rows = reminders_of(ctx.engine, pid)
@@ -122,7 +137,7 @@ def test_hold_cancels_every_dose_reminder_and_resume_brings_them_back(ctx, chann
     assert all(r.scheduled_for.astimezone(NY).hour == 9 for r in tests if r.status == "pending")
 
     clock.set(utc(2026, 3, 3, 15))
-    change_plan(ctx, pid, staff_id=staff_id(ctx), operation="resume", level=0, reason="weight recovered")
+    change_plan(ctx, pid, staff_id=clinician_id(ctx), operation="resume", level=0, reason="weight recovered")
     wednesday = [r for r in reminders_of(ctx.engine, pid, kind="dose") if '"2026-03-04"' in r.payload]
     monday = [r for r in reminders_of(ctx.engine, pid, kind="dose") if '"2026-03-02"' in r.payload]
     assert [r.status for r in wednesday] == ["pending"]  # revived for the future
@@ -339,7 +354,7 @@ def test_moving_the_dose_time_on_a_dose_day_never_sends_that_day_a_second_dose_r
     clock.set(utc(2026, 3, 1, 17))
     patient = make_patient(phone=PHONE)
     run_until(ctx, channels, clock, utc(2026, 3, 2, 15))  # Monday 10:00: the 08:00 reminders went out
-    change_plan(ctx, patient, staff_id=staff_id(ctx), operation="change_schedule", reason="evening doses suit her",
+    change_plan(ctx, patient, staff_id=clinician_id(ctx), operation="change_schedule", reason="evening doses suit her",
                 schedule=ScheduleChange(dose_time=time(20, 0)))
     run_until(ctx, channels, clock, utc(2026, 3, 5, 4))  # through Wednesday
     sent = sent_kinds(ctx, sms_provider.messages_to(PHONE))

@@ -1,4 +1,5 @@
-"""Server-rendered SVG charts (no JavaScript, prints as it looks): the weight chart with its baseline lines."""
+"""Server-rendered SVG charts (no JavaScript, prints as it looks): the weight chart with its baseline lines, and the
+lab trends with the lines the rules act on."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ def weight_chart_svg(points: list[tuple[datetime, float]], baseline_kg: float, *
     """Weights (kg stored, drawn in the patient's unit) over [start, end], with baseline and loss lines."""
     left, right, top, bottom = 44, 124, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
+    if points:
+        # The axis starts at the first weight, not weeks of empty plot before a new patient's first entry.
+        start = max(start, min(at for at, _ in points))
     baseline = _to_unit(baseline_kg, unit)
     values = [_to_unit(kg, unit) for _, kg in points]
     low = min(values + [baseline * 0.78])
@@ -68,5 +72,73 @@ def weight_chart_svg(points: list[tuple[datetime, float]], baseline_kg: float, *
     else:
         parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="13" text-anchor="middle" '
                      f'fill="#777">No weights in this period</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# The lines the lab rules act on (clinical-reference: R-NA, R-PLT-75, R-PLT-25, R-ANC-1, R-ANC-05, R-HGB-8).
+LAB_CHARTS = (
+    ("sodium_mmol_l", "Sodium", "mmol/L", ((130.0, "130", "#b91c1c"),)),
+    ("platelets_10e9_l", "Platelets", "×10⁹/L", ((75.0, "75", "#a15c07"), (25.0, "25", "#b91c1c"))),
+    ("anc_10e9_l", "ANC", "×10⁹/L", ((1.0, "1.0", "#a15c07"), (0.5, "0.5", "#b91c1c"))),
+    ("hemoglobin_g_dl", "Hemoglobin", "g/dL", ((8.0, "8.0", "#b91c1c"),)),
+)
+
+
+def lab_chart_svg(points: list[tuple[datetime, float]], *, title: str, unit: str,
+                  lines: tuple[tuple[float, str, str], ...], zone: str, width: int = 320, height: int = 170) -> str:
+    """One lab's results over time (the axis spans the results), with the rules' threshold lines."""
+    left, right, top, bottom = 40, 36, 22, 24
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [v for _, v in points]
+    thresholds = [value for value, _, _ in lines]
+    low = min(values + thresholds) * 0.9
+    high = max(values + thresholds) * 1.1
+    if high <= low:
+        high = low + 1
+    tz = ZoneInfo(zone)
+    start = min((at for at, _ in points), default=None)
+    end = max((at for at, _ in points), default=None)
+    span_s = max(((end - start).total_seconds() if start and end else 0.0), 1.0)
+
+    def x(at: datetime) -> float:
+        if start is None or start == end:
+            return left + plot_w / 2
+        return left + plot_w * (at - start).total_seconds() / span_s
+
+    def y(value: float) -> float:
+        return top + plot_h * (1 - (value - low) / (high - low))
+
+    latest = f", latest {values[-1]:g} {unit}" if values else ", no results yet"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)} trend in {escape(unit)}{escape(latest)}" class="lab-chart" '
+        'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif">',
+        f'<text x="{left}" y="14" font-size="13" font-weight="600" fill="#1f2933">{escape(title)} ({escape(unit)})'
+        '</text>',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ddd"/>',
+    ]
+    for value, label, colour in lines:
+        yy = y(value)
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{colour}" '
+                     f'stroke-width="1" stroke-dasharray="5 4" class="threshold"/>')
+        parts.append(f'<text x="{left + plot_w + 4}" y="{yy + 4:.1f}" font-size="11" fill="{colour}">'
+                     f'{escape(label)}</text>')
+    for value in (low, high):
+        parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end" fill="#555">'
+                     f'{value:.3g}</text>')
+    if points:
+        for at, anchor in ((start, "start"), (end, "end")):
+            if at is not None and (anchor == "start" or end != start):
+                parts.append(f'<text x="{x(at):.1f}" y="{height - 6}" font-size="11" text-anchor="{anchor}" '
+                             f'fill="#555">{at.astimezone(tz):%d %b}</text>')
+        path = " ".join(f"{'M' if i == 0 else 'L'}{x(at):.1f},{y(v):.1f}" for i, (at, v) in enumerate(points))
+        parts.append(f'<path d="{path}" fill="none" stroke="#1d4ed8" stroke-width="2"/>')
+        for at, v in points:
+            parts.append(f'<circle cx="{x(at):.1f}" cy="{y(v):.1f}" r="3" fill="#1d4ed8">'
+                         f'<title>{at.astimezone(tz):%a %d %b %H:%M}: {v:g} {escape(unit)}</title></circle>')
+    else:
+        parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="12" text-anchor="middle" '
+                     f'fill="#777">No results yet</text>')
     parts.append("</svg>")
     return "".join(parts)

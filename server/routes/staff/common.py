@@ -12,7 +12,8 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotAuthorizedException, ValidationException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar.types import Empty
@@ -23,7 +24,8 @@ from ...context import AppContext
 from ...errors import FieldErrors
 from ...forms import FormModel, parse_form
 from ...models import Staff
-from ...services.staff.wording import ACTION_WORDS, TIER_WORDS, ladder
+from ...services.plan_permissions import allowed_operations, may_change_plans
+from ...services.staff.wording import ACTION_WORDS, TIER_WORDS, ladder, level_choices, schedule_words
 
 # Typed form bodies: `data: Annotated[SomeForm, FORM]`.
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -40,6 +42,23 @@ def provide_staff(request: Request) -> Staff:
 
 # Handlers declare `staff: SignedInStaff` to receive the signed-in staff member from `provide_staff`.
 SignedInStaff = NamedDependency[Staff]
+
+
+def requires_plan_role(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard of every plan-changing route: only roles PLAN_CHANGE_ROLES lets change plans (issue 12 item 4); the
+    service then checks the operation itself (a nurse may hold, not reduce)."""
+    staff = current_staff(connection)
+    ctx: AppContext = connection.app.state.ctx
+    if staff is not None and not may_change_plans(ctx.settings, staff.role):
+        raise PermissionDeniedException("Treatment plans are changed by the clinical roles (physician, pharmacist, "
+                                        "nurse practitioner); ask one of them.")
+
+
+def confirmation(request: Request, exc: Any, action: str, back: str) -> dict[str, Any]:
+    """The confirmation box of a risky plan change: what changes, why to look twice, and the same form again."""
+    values = {k: v for k, v in submitted(request).items() if k not in ("_csrf_token", "confirmed")}
+    return {"words": exc.preview.words, "reasons": exc.preview.reasons, "action": action, "values": values,
+            "back": safe_back(values.get("back") or back, back)}
 
 
 def client_ip(request: Request) -> str | None:
@@ -80,8 +99,10 @@ def pop_flash(request: Request) -> dict[str, Any]:
 def render(request: Request, template: str, *, status_code: int = 200, nav: str = "", **context: Any) -> Template:
     """A staff page, with what every page's frame needs (who is signed in, the clinic, the shared words)."""
     ctx: AppContext = request.app.state.ctx
+    me = current_staff(request)
     base = {
-        "me": current_staff(request),
+        "me": me,
+        "plan_ops": allowed_operations(ctx.settings, me.role if me else None),
         "nav": nav,
         "clinic_name": ctx.settings.clinic_name,
         "clinic_phone": ctx.settings.clinic_phone,
@@ -89,6 +110,8 @@ def render(request: Request, template: str, *, status_code: int = 200, nav: str 
         "tier_words": TIER_WORDS,
         "action_words": ACTION_WORDS,
         "ladder": ladder,
+        "level_choices": level_choices,
+        "schedule_words": schedule_words,
         "flash": context.pop("flash", None) or pop_flash(request),
     }
     return Template(template_name=template, context={**base, **context}, status_code=status_code)

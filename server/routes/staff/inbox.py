@@ -19,17 +19,18 @@ from litestar.response.sse import ServerSentEventMessage
 from sqlmodel import Session
 
 from ...context import AppContext, Ctx
-from ...errors import Conflict, FieldError, FieldErrors
+from ...errors import Conflict, FieldError, FieldErrors, Forbidden
 from ...forms import FormModel
 from ...live import INBOX_CHANNEL
 from ...models import Patient, Staff
 from ...services.audit import record_view, record_views
 from ...services.staff import alert_actions, inbox
 from ...services.staff.alert_actions import AlertForm, Assignment, Note, Resolution
-from ...services.staff.clinic_scope import staff_choices
-from ...services.staff.plan_changes import PlanChange, act_on_alert_with
+from ...services.staff.clinic_scope import alert_for_staff, staff_choices
+from ...services.staff.plan_changes import ConfirmationNeeded, PlanChange, act_on_alert_with
 from ...services.staff.wording import OUTCOMES, TIER_WORDS
-from .common import FORM, SignedInStaff, client_ip, render, safe_back, see_other, when_refused
+from .common import (FORM, SignedInStaff, client_ip, confirmation, render, requires_plan_role, safe_back, see_other,
+                     when_refused)
 from .patients import patient_page
 
 log = logging.getLogger(__name__)
@@ -38,27 +39,46 @@ KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing an idle st
 RETRY_MS = 2000  # how soon the browser reconnects after the stream drops
 
 
-def inbox_page(request: Request, ctx: AppContext, staff: Staff, *, status_code: int = 200,
-               error: dict[str, Any] | None = None, tier: str = "", mine: bool = False) -> Template:
-    """The inbox (also re-rendered with a 422 message when an action on one of its cards had bad input)."""
+def _inbox_data(request: Request, ctx: AppContext, staff: Staff, flt: inbox.InboxFilter) -> dict[str, Any]:
+    """One page of the inbox (with the resume panel), audited as viewed in one statement."""
     now = ctx.clock.now()
-    flt = inbox.InboxFilter(tier=tier if tier in TIER_WORDS else "", mine=mine)
     with Session(ctx.engine) as session:
-        views = inbox.open_alerts(session, staff, now, flt)
         ready = inbox.resume_ready(session, staff, now)
+        result = inbox.inbox_groups(session, staff, now, flt, ready=ready)
         choices = staff_choices(session, staff)
-    record_views(ctx, staff, "inbox.view", [v.patient.id for v in views] + [r.patient.id for r in ready],
+    record_views(ctx, staff, "inbox.view", [g.patient.id for g in result.groups] + [r.patient.id for r in ready],
                  ip=client_ip(request))
-    return render(request, "staff/inbox.html", nav="inbox", status_code=status_code, views=views, ready=ready,
-                  counts=inbox.tier_counts(views), staff_choices=choices, outcomes=OUTCOMES, error=error,
-                  filter=flt, now=now)
+    return {"result": result, "views": result.views, "ready": ready, "counts": result.counts.by_tier,
+            "staff_choices": choices, "outcomes": OUTCOMES, "filter": flt, "now": now}
+
+
+def _filter(tier: str, mine: bool, page: int) -> inbox.InboxFilter:
+    return inbox.InboxFilter(tier=tier if tier in TIER_WORDS else "", mine=mine, page=max(1, page))
+
+
+def inbox_page(request: Request, ctx: AppContext, staff: Staff, *, status_code: int = 200,
+               error: dict[str, Any] | None = None, tier: str = "", mine: bool = False, page: int = 1,
+               confirm: dict[str, Any] | None = None) -> Template:
+    """The inbox (also re-rendered with a 422 message when an action on one of its alerts had bad input, or with
+    the confirmation box of a risky plan change)."""
+    data = _inbox_data(request, ctx, staff, _filter(tier, mine, page))
+    return render(request, "staff/inbox.html", nav="inbox", status_code=status_code, error=error, confirm=confirm,
+                  **data)
 
 
 @get("/inbox", sync_to_thread=True)
 def inbox_view(request: Request, ctx: Ctx, staff: SignedInStaff, tier: FromQuery[str] = "",
-               mine: FromQuery[bool] = False) -> Template:
+               mine: FromQuery[bool] = False, page: FromQuery[int] = 1) -> Template:
     """The inbox page."""
-    return inbox_page(request, ctx, staff, tier=tier, mine=mine)
+    return inbox_page(request, ctx, staff, tier=tier, mine=mine, page=page)
+
+
+@get("/inbox/list", sync_to_thread=True)
+def inbox_list(request: Request, ctx: Ctx, staff: SignedInStaff, tier: FromQuery[str] = "",
+               mine: FromQuery[bool] = False, page: FromQuery[int] = 1) -> Template:
+    """The inbox's list alone, for the live page to swap in when an alert changes."""
+    data = _inbox_data(request, ctx, staff, _filter(tier, mine, page))
+    return render(request, "staff/_inbox_list.html", error=None, **data)
 
 
 @get("/inbox/alerts/{alert_id:int}", sync_to_thread=True)
@@ -73,6 +93,14 @@ def alert_card(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromP
         return Response(content=b"", status_code=204)
     return render(request, "staff/_alert_card.html", view=view, staff_choices=choices, outcomes=OUTCOMES,
                   error=None, back="/staff/inbox")
+
+
+@get("/alerts/{alert_id:int}", sync_to_thread=True)
+def alert_link(ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int]) -> Redirect:
+    """Where an on-call page's link lands: the alert's card on its patient's page (another clinic's: not found)."""
+    with Session(ctx.engine) as session:
+        alert, patient = alert_for_staff(session, alert_id, staff.clinic_id)
+    return Redirect(path=f"/staff/patients/{patient.id}#alert-{alert.id}", status_code=302)
 
 
 @get("/inbox/index", sync_to_thread=True)
@@ -169,26 +197,34 @@ def _decode(raw: bytes) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- actions on an alert
 
 
-def _page_after_refusal(request: Request, ctx: AppContext, staff: Staff, back: str,
-                        error: dict[str, Any]) -> Template:
-    """The page the card was on, again, with the message next to the alert (422)."""
+def _page_after_refusal(request: Request, ctx: AppContext, staff: Staff, back: str, error: dict[str, Any] | None,
+                        *, status_code: int = 422, confirm: dict[str, Any] | None = None) -> Template:
+    """The page the card was on, again, with the message next to the alert (422) or a confirmation box."""
     target = safe_back(back)
     if target.startswith("/staff/patients/"):
         try:
-            patient_id = int(target.split("/")[3])
+            patient_id = int(target.split("/")[3].split("#")[0].split("?")[0])
         except (IndexError, ValueError):
             patient_id = None
         if patient_id is not None:
-            return patient_page(request, ctx, staff, patient_id, status_code=422, error=error)
-    return inbox_page(request, ctx, staff, status_code=422, error=error)
+            return patient_page(request, ctx, staff, patient_id, status_code=status_code, error=error,
+                                confirm=confirm)
+    return inbox_page(request, ctx, staff, status_code=status_code, error=error, confirm=confirm)
 
 
 def _after(request: Request, ctx: AppContext, staff: Staff, alert_id: int, back: str,
            action: Callable[[], object]) -> Template | Redirect:
-    """Run an alert action; on bad input show the page again with the message next to the alert (422)."""
+    """Run an alert action; on bad input show the page again with the message next to the alert (422); a risky
+    plan change comes back with its confirmation box; a role that may not do it is refused (403)."""
     target = safe_back(back)
     try:
         action()
+    except ConfirmationNeeded as exc:
+        confirm = confirmation(request, exc, f"/staff/alerts/{alert_id}/plan", target)
+        return _page_after_refusal(request, ctx, staff, back, None, status_code=200, confirm=confirm)
+    except Forbidden as exc:
+        error = {"alert_id": alert_id, "field": "operation", "message": str(exc)}
+        return _page_after_refusal(request, ctx, staff, back, error, status_code=403)
     except (FieldError, Conflict) as exc:
         error = {"alert_id": alert_id, "field": getattr(exc, "field", None) or "alert", "message": exc.message}
         return _page_after_refusal(request, ctx, staff, back, error)
@@ -239,7 +275,8 @@ def resolve(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath
                   lambda: alert_actions.resolve_alert(ctx, staff, alert_id, data, ip=client_ip(request)))
 
 
-@post("/alerts/{alert_id:int}/plan", sync_to_thread=True, exception_handlers=_refused(PlanChange))
+@post("/alerts/{alert_id:int}/plan", sync_to_thread=True, exception_handlers=_refused(PlanChange),
+      guards=[requires_plan_role])
 def act(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
         data: Annotated[PlanChange, FORM]) -> Template | Redirect:
     """Act on the label from the alert (hold, reduce, resume, discontinue, change the schedule)."""
@@ -247,5 +284,5 @@ def act(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int
                   lambda: act_on_alert_with(ctx, staff, alert_id, data, ip=client_ip(request)))
 
 
-ROUTES: list[Any] = [inbox_view, alert_card, inbox_index, resume_panel, inbox_stream, acknowledge, assign, note,
+ROUTES: list[Any] = [inbox_view, inbox_list, alert_card, alert_link, inbox_index, resume_panel, inbox_stream, acknowledge, assign, note,
                      resolve, act]

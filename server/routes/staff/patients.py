@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from litestar import Request, get, post
+from markupsafe import Markup
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 from sqlmodel import Session
@@ -16,7 +17,7 @@ from sqlmodel import Session
 from ...clinical.regimens import REGIMENS, TABLET_STRENGTHS_MG
 from ...clinical.schedule import WEEKDAYS
 from ...context import AppContext, Ctx
-from ...errors import FieldError, FieldErrors
+from ...errors import FieldError, FieldErrors, Forbidden
 from ...models import Staff
 from ...services import enrollment, labs
 from ...services.audit import record_view, record_views
@@ -27,14 +28,16 @@ from ...services.labs import LabEntry
 from ...services.patient_state import current_plan
 from ...services.staff import patient_record, roster as roster_service, visit_summary as visit_summary_service
 from ...services.staff.clinic_scope import patient_for_staff, staff_choices
-from ...services.staff.plan_changes import PlanChange, change_patient_plan
+from ...services.staff.plan_changes import ConfirmationNeeded, PlanChange, change_patient_plan
 from ...services.staff.plan_history import day_start
 from ...services.staff.wording import OUTCOMES, TIER_WORDS, patient_dose_words
-from .charts import weight_chart_svg
-from .common import FORM, SignedInStaff, client_ip, pop_flash, render, see_other, set_flash, submitted, when_refused
+from .charts import LAB_CHARTS, lab_chart_svg, weight_chart_svg
+from .common import (FORM, SignedInStaff, client_ip, confirmation, pop_flash, render, requires_plan_role, see_other,
+                     set_flash,                     submitted, when_refused)
 
 INVITE_FLASH = "invite"
 CHART_DAYS = 56
+LAB_CHART_DAYS = 180  # the lab table and trends: half a year of results
 
 
 # --------------------------------------------------------------------------- roster
@@ -131,21 +134,30 @@ def revoke_patient_sessions(request: Request, ctx: Ctx, staff: SignedInStaff, pa
 
 def patient_page(request: Request, ctx: AppContext, staff: Staff, patient_id: int, *, status_code: int = 200,
                  error: dict[str, Any] | None = None, plan_form: dict[str, str] | None = None,
-                 lab_form: dict[str, str] | None = None) -> Template:
+                 lab_form: dict[str, str] | None = None, confirm: dict[str, Any] | None = None) -> Template:
     """The patient's page; after a refused form, with the form as typed and its message."""
     now = ctx.clock.now()
     with Session(ctx.engine) as session:
         overview = patient_record.patient_overview(session, staff, patient_id, now)
         choices = staff_choices(session, staff)
+        results = labs.lab_history(session, patient_id, now - timedelta(days=LAB_CHART_DAYS))
+        lab_zone = labs.clinic_zone(session, overview.patient.clinic_id, ctx.settings.default_timezone)
     record_view(ctx, staff, "patient.view", patient_id=patient_id, ip=client_ip(request))
-    today = now.astimezone(ZoneInfo(overview.patient.timezone)).date()
+    today = now.astimezone(ZoneInfo(lab_zone)).date()
+    lab_charts = [Markup(lab_chart_svg([(r.collected_at, getattr(r, name)) for r in results
+                                        if getattr(r, name) is not None],
+                                       title=title, unit=unit, lines=lines, zone=overview.patient.timezone))
+                  for name, title, unit, lines in LAB_CHARTS]
     # "Hold because of": the open alerts' rules, so R-RESUME can tell when the hold may end.
     rule_choices = list(dict.fromkeys((v.alert.rule, v.rule_words) for v in overview.open_alerts))
     return render(request, "staff/patient.html", nav="patients", status_code=status_code, o=overview,
                   rule_choices=rule_choices,
                   staff_choices=choices, outcomes=OUTCOMES, error=error, weekdays=WEEKDAYS,
-                  plan_form=plan_form or {}, lab_form=lab_form or {"collected_on": today.isoformat()},
-                  lab_key=uuid.uuid4().hex, lab_fields=labs.LAB_FIELDS, today=today)
+                  plan_form=plan_form or {},
+                  lab_form=lab_form or {"collected_on": today.isoformat(),
+                                        "collected_time": now.astimezone(ZoneInfo(lab_zone)).strftime("%H:%M")},
+                  lab_results=list(reversed(results)), lab_charts=lab_charts, lab_zone=lab_zone,
+                  lab_key=uuid.uuid4().hex, lab_fields=labs.LAB_FIELDS, today=today, confirm=confirm)
 
 
 @get("/patients/{patient_id:int}", sync_to_thread=True)
@@ -161,13 +173,20 @@ def _plan_form_refused(request: Request, ctx: AppContext, staff: Staff | None, v
                         error={"form": "plan", "field": errors.field, "message": errors.message})
 
 
-@post("/patients/{patient_id:int}/plan", sync_to_thread=True,
+@post("/patients/{patient_id:int}/plan", sync_to_thread=True, guards=[requires_plan_role],
       exception_handlers=when_refused(PlanChange, _plan_form_refused))
 def change_plan(request: Request, ctx: Ctx, staff: SignedInStaff, patient_id: FromPath[int],
                 data: Annotated[PlanChange, FORM]) -> Template | Redirect:
     """A plan decision from the patient's page."""
     try:
         plan = change_patient_plan(ctx, staff, patient_id, data, ip=client_ip(request))
+    except ConfirmationNeeded as exc:
+        return patient_page(request, ctx, staff, patient_id,
+                            confirm=confirmation(request, exc, f"/staff/patients/{patient_id}/plan",
+                                                 f"/staff/patients/{patient_id}#plan"))
+    except Forbidden as exc:
+        return patient_page(request, ctx, staff, patient_id, status_code=403,
+                            error={"form": "plan", "field": "operation", "message": str(exc)})
     except FieldError as exc:
         return patient_page(request, ctx, staff, patient_id, status_code=422, plan_form=submitted(request),
                             error={"form": "plan", "field": exc.field, "message": exc.message})
@@ -193,8 +212,9 @@ def enter_labs(request: Request, ctx: Ctx, staff: SignedInStaff, patient_id: Fro
     except FieldError as exc:
         return patient_page(request, ctx, staff, patient_id, status_code=422, lab_form=submitted(request),
                             error={"form": "labs", "field": exc.field, "message": exc.message})
-    findings = [f"{f.rule} ({TIER_WORDS.get(f.tier.value, f.tier.value)})" for f in result.advice.findings]
-    set_flash(request, notice="Labs saved." + (f" Findings: {', '.join(findings)}." if findings else ""))
+    findings = [f"{labs.finding_words(data, f)} ({TIER_WORDS.get(f.tier.value, f.tier.value)})"
+                for f in result.advice.findings]
+    set_flash(request, notice="Labs saved." + (f" Findings: {'; '.join(findings)}." if findings else ""))
     return see_other(f"/staff/patients/{patient_id}#labs")
 
 

@@ -73,6 +73,9 @@ class RecipientBook:
     # itself goes, saying "wait for your care team" (notifications/messages.py); the anti-nausea reminder and the
     # nudge are held back.
     awaiting_team: frozenset[int] = frozenset()
+    # Alerts of the batch's pages that a person has acknowledged (or resolved) since the page was claimed: a page
+    # that has not reached the provider yet is no longer needed (issue 12 item 6).
+    settled_alerts: frozenset[int] = frozenset()
 
     def already_done(self, claim: ClaimedMessage) -> str | None:
         """Why this reminder is no longer needed or must not go (already logged; told to wait for the team), if so."""
@@ -109,8 +112,9 @@ def load_recipients(bind: Bind, claims: Iterable[ClaimedMessage], default_clinic
     """Everything about the patients of a batch of claims, in a few queries (not one per message)."""
     claims = list(claims)
     ids = sorted({c.patient_id for c in claims if c.to_patient})
+    settled = _settled_alerts(bind, claims)
     if not ids:
-        return RecipientBook({}, frozenset())
+        return RecipientBook({}, frozenset(), settled_alerts=settled)
     days = {c.payload.get("day") for c in claims if c.kind in DOSE_DAY_KINDS and c.payload.get("day")}
     weigh = {c.patient_id: c.payload["day"] for c in claims if c.kind == MessageKind.WEIGHT and c.payload.get("day")}
     with transaction(bind) as conn:
@@ -143,4 +147,15 @@ def load_recipients(bind: Bind, claims: Iterable[ClaimedMessage], default_clinic
                         clinic_phone=p.clinic_phone or default_clinic[1], awaiting_team=p.id in waiting)
         for p in patients
     }
-    return RecipientBook(recipients, frozenset(logged), frozenset(weighed), frozenset(waiting))
+    return RecipientBook(recipients, frozenset(logged), frozenset(weighed), frozenset(waiting), settled)
+
+
+def _settled_alerts(bind: Bind, claims: list[ClaimedMessage]) -> frozenset[int]:
+    """The alerts of the batch's pages that are no longer open (one query, only when the batch holds pages)."""
+    alert_ids = sorted({c.alert_id for c in claims if c.kind == "page" and c.alert_id is not None})
+    if not alert_ids:
+        return frozenset()
+    table = Alert.__table__.c
+    with transaction(bind) as conn:
+        return frozenset(conn.execute(sa.select(table.id).where(table.id.in_(alert_ids), table.status != "open"))
+                         .scalars().all())

@@ -104,7 +104,8 @@ def _cancel_pending_pages(session: Session, alert: Alert, now: datetime, why: st
 
 
 def _acknowledge(session: Session, alert: Alert, staff: Staff, now: datetime) -> bool:
-    """In the caller's transaction. Stops escalation: no further page goes out for this alert."""
+    """In the caller's transaction. Stops escalation: no further page goes out for this alert; an unassigned alert
+    becomes the acknowledging person's."""
     if alert.status != "open":
         return False
     alert.status = "acknowledged"
@@ -115,6 +116,10 @@ def _acknowledge(session: Session, alert: Alert, staff: Staff, now: datetime) ->
     session.add(alert)
     cancelled = _cancel_pending_pages(session, alert, now, f"acknowledged by {staff.name}")
     detail = f"acknowledged by {staff.name} ({staff.role})"
+    if alert.assigned_to_staff_id is None:
+        # Whoever acknowledges has the alert, unless someone was already given it (issue 12 item 2).
+        alert.assigned_to_staff_id = staff.id
+        detail += f"; assigned to {staff.name}"
     if cancelled:
         detail += f"; {cancelled} unsent page{'s' if cancelled != 1 else ''} cancelled"
     session.add(AlertEvent(alert_id=alert.id, kind="acknowledged", at=now, staff_id=staff.id, detail=detail))

@@ -3,18 +3,25 @@ page, or from an alert (which then records the action and stops its paging)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, model_validator
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from ...clinical.rules import RULES
+from ...clinical import regimens
+from ...clinical.errors import ClinicalValidationError
+from ...clinical.regimens import REGIMENS, Plan, PlanStatus
+from ...clinical.rules import RULES, Tier
 from ...context import AppContext
+from ...errors import DomainError
 from ...forms import BlankToNone, FormModel, LocalTime, Text, plain
-from ...models import Staff, TreatmentPlan
+from ...models import Alert, Patient, Staff, TreatmentPlan
+from ..patient_state import current_plan
 from ..plans import OPERATIONS, ScheduleChange, change_plan
 from .alert_actions import act_on_alert
-from .clinic_scope import patient_for_staff
+from .clinic_scope import OPEN_STATUSES, alert_for_staff, patient_for_staff
+from .wording import change_words, lower_level_words
 
 REASON_MAX = 500
 SCHEDULE_FIELDS = ("day1_weekday", "day3_weekday", "dose_time", "antiemetic_name", "antiemetic_offset_min",
@@ -73,6 +80,7 @@ class PlanChange(FormModel):
     # Xd/XVd without the choice, in words). Ignored for the other operations.
     dexamethasone_on_hold: BlankToNone[Literal["continue", "hold"]] = None
     back: str = ""
+    confirmed: bool = False  # the person saw the change's confirmation (dose up, off-label level, urgent open)
 
     @model_validator(mode="before")
     @classmethod
@@ -106,11 +114,104 @@ class PlanChange(FormModel):
                               dexamethasone_instruction=self.dexamethasone_instruction)
 
 
+# --------------------------------------------------------------------------- confirming a risky change
+
+
+@dataclass
+class ChangePreview:
+    """What a plan change means for the patient, and why it must be confirmed (empty: it need not be)."""
+
+    words: str
+    reasons: list[str]
+
+
+class ConfirmationNeeded(DomainError):
+    """The change needs a second look before it is saved (issue 12 item 4)."""
+
+    def __init__(self, preview: ChangePreview) -> None:
+        super().__init__("; ".join(preview.reasons))
+        self.preview = preview
+
+
+def _new_plan(patient: Patient, old: TreatmentPlan, change: PlanChange) -> Plan | None:
+    """The plan the change would make (None when the ladder refuses it: the save then says why)."""
+    plan = Plan(regimen=old.regimen, level=old.dose_level, status=PlanStatus(old.status),
+                tablet_strength_mg=patient.tablet_strength_mg)
+    try:
+        if change.operation == "hold":
+            return regimens.hold(plan)
+        if change.operation == "resume":
+            return regimens.resume(plan, change.level)
+        if change.operation == "reduce":
+            return regimens.reduce(plan)
+        if change.operation == "discontinue":
+            return regimens.discontinue(plan)
+    except ClinicalValidationError:
+        return None
+    return plan
+
+
+def preview_change(session: Session, patient: Patient, change: PlanChange, *,
+                   from_alert: Alert | None = None) -> ChangePreview:
+    """The change per dose and per week, and the reasons to confirm it: the dose goes up, the level is not the one
+    the label suggests, or an urgent alert of the patient is still unacknowledged."""
+    old = current_plan(session, patient.id)
+    new = _new_plan(patient, old, change)
+    if new is None:
+        return ChangePreview("", [])
+    reasons = []
+    old_mg = REGIMENS[old.regimen].levels[old.dose_level].weekly_dose_mg
+    if new.status is PlanStatus.ACTIVE and new.dose_level.weekly_dose_mg > old_mg:
+        reasons.append(f"The dose goes up: {old_mg} → {new.dose_level.weekly_dose_mg} mg a week.")
+    open_alerts = session.exec(select(Alert).where(Alert.patient_id == patient.id,
+                                                   Alert.status.in_(OPEN_STATUSES))).all()
+    if change.operation == "resume":
+        suggested = _suggested_level(patient, old, from_alert, open_alerts)
+        if suggested is not None and change.level != suggested:
+            reasons.append(f"Level {change.level} is not the label's suggestion (level {suggested}).")
+    urgent = [a for a in open_alerts if a.status == "open" and a.tier == Tier.URGENT.value
+              and (from_alert is None or a.id != from_alert.id)]
+    if urgent:
+        rules = ", ".join(sorted({a.rule for a in urgent}))
+        reasons.append(f"An urgent alert for this patient is not acknowledged yet ({rules}).")
+    return ChangePreview(change_words(patient, old, new), reasons)
+
+
+def _suggested_level(patient: Patient, old: TreatmentPlan, from_alert: Alert | None,
+                     open_alerts: list[Alert]) -> int | None:
+    """The level the label suggests: the alert's resume level, else the patient's open alerts' (most severe)."""
+    candidates = [from_alert] if from_alert is not None else sorted(open_alerts, key=lambda a: -Tier(a.tier).rank)
+    for alert in candidates:
+        if alert.resume_level is not None:
+            return alert.resume_level
+        if alert.action in ("reduce", "interrupt") and from_alert is not None:
+            lower, _ = lower_level_words(patient, old)
+            return lower
+    return None
+
+
+def ensure_confirmed(ctx: AppContext, staff: Staff, patient_id: int, change: PlanChange, *,
+                     alert_id: int | None = None) -> None:
+    """ConfirmationNeeded when the change is risky and the person has not confirmed it yet."""
+    if change.confirmed or change.operation == "change_schedule":
+        return
+    with Session(ctx.engine) as session:
+        patient = patient_for_staff(session, patient_id, staff.clinic_id)
+        alert = None
+        if alert_id is not None:
+            alert, _ = alert_for_staff(session, alert_id, staff.clinic_id)
+        preview = preview_change(session, patient, change, from_alert=alert)
+    if preview.reasons:
+        raise ConfirmationNeeded(preview)
+
+
 def change_patient_plan(ctx: AppContext, staff: Staff, patient_id: int, change: PlanChange, *,
                         ip: str | None) -> TreatmentPlan:
-    """A plan decision from the patient's page (the patient must belong to the staff member's clinic)."""
+    """A plan decision from the patient's page (the patient must belong to the staff member's clinic); a risky one
+    is confirmed first."""
     with Session(ctx.engine) as session:
         patient_for_staff(session, patient_id, staff.clinic_id)
+    ensure_confirmed(ctx, staff, patient_id, change)
     return change_plan(ctx, patient_id, staff_id=staff.id, operation=change.operation, reason=change.reason,
                        level=change.level, hold_rule=change.hold_rule if change.operation == "hold" else None,
                        schedule=change.schedule, dexamethasone_on_hold=change.dexamethasone_on_hold, ip=ip)
@@ -118,7 +219,10 @@ def change_patient_plan(ctx: AppContext, staff: Staff, patient_id: int, change: 
 
 def act_on_alert_with(ctx: AppContext, staff: Staff, alert_id: int, change: PlanChange, *,
                       ip: str | None) -> TreatmentPlan:
-    """A plan decision from an alert card (the hold remembers the alert's rule)."""
+    """A plan decision from an alert card (the hold remembers the alert's rule); a risky one is confirmed first."""
+    with Session(ctx.engine) as session:
+        alert, _ = alert_for_staff(session, alert_id, staff.clinic_id)
+    ensure_confirmed(ctx, staff, alert.patient_id, change, alert_id=alert_id)
     return act_on_alert(ctx, staff, alert_id, operation=change.operation, reason=change.reason, level=change.level,
                         schedule=change.schedule, dexamethasone_on_hold=change.dexamethasone_on_hold, ip=ip)
 

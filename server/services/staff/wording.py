@@ -152,3 +152,49 @@ def dexamethasone_on_hold_words(plan: TreatmentPlan) -> str:
     if plan.status != "held" or plan.regimen not in ("Xd", "XVd"):
         return ""
     return "; dexamethasone held too" if plan.dexamethasone_on_hold == "hold" else "; dexamethasone continues"
+
+
+SHORT_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def schedule_words(plan: TreatmentPlan) -> str:
+    """The weekdays and time of a plan version: 'Mon & Wed 08:00' twice weekly, 'Tue 09:00' once weekly (a once-weekly
+    plan has one dose day, whatever its stored Day 3 says)."""
+    level = REGIMENS[plan.regimen].levels[plan.dose_level]
+    days = SHORT_DAYS[plan.day1_weekday]
+    if level.twice_weekly:
+        days += f" & {SHORT_DAYS[plan.day3_weekday]}"
+    return f"{days} {plan.dose_time.strftime('%H:%M')}"
+
+
+def _per_dose(patient: Patient, plan: TreatmentPlan, regimen: str, level_index: int, status: str) -> tuple[str, int]:
+    """What the patient takes per dose day, and the weekly mg (0 while held or stopped)."""
+    if status != PlanStatus.ACTIVE.value:
+        return ("no doses (on hold)" if status == PlanStatus.HELD.value else "no doses (discontinued)"), 0
+    level = REGIMENS[regimen].levels[level_index]
+    tablets = level.dose_mg // patient.tablet_strength_mg
+    if level.twice_weekly:
+        days = f"{SHORT_DAYS[plan.day1_weekday]} & {SHORT_DAYS[plan.day3_weekday]}"
+    else:
+        days = f"{DAY_NAMES[plan.day1_weekday]} only"
+    return f"{tablets} tablets {days}", level.weekly_dose_mg
+
+
+def change_words(patient: Patient, old: TreatmentPlan, new: Plan) -> str:
+    """What a change means for the patient, per dose and per week, e.g.
+    '4 tablets Mon & Wed → 5 tablets Monday only; weekly 160 → 100 mg' (issue 12 item 4)."""
+    before, before_mg = _per_dose(patient, old, old.regimen, old.dose_level, old.status)
+    after, after_mg = _per_dose(patient, old, new.regimen, new.level, new.status.value)
+    return f"{before} → {after}; weekly {before_mg} → {after_mg} mg"
+
+
+def level_choices(patient: Patient, regimen: str) -> list[tuple[int, str]]:
+    """The levels of the patient's regimen that are whole tablets of the patient's strength, with mg and tablets."""
+    choices = []
+    for level in REGIMENS[regimen].levels:
+        if level.dose_mg % patient.tablet_strength_mg:
+            continue  # tablets are never divided (clinical-reference §1): not a dose this patient can take
+        tablets = level.dose_mg // patient.tablet_strength_mg
+        choices.append((level.level, f"{level.describe()}: {tablets} × {patient.tablet_strength_mg} mg tablets "
+                                     f"per dose"))
+    return choices

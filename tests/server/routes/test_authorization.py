@@ -51,7 +51,18 @@ PUBLIC_PREFIXES = ("/static/", "/schema")
 OPS_PATHS = {"/metrics"}  # a scraper's bearer token, not a person's session: off (404) unless METRICS_TOKEN is set
 WEBHOOK_PREFIX = "/sms/"
 BEARER_PREFIX = "/fhir"  # machine clients with OAuth2 bearer tokens: no session counts, no cookies, no CSRF
-STAFF_ROLES = ("nurse", "pharmacist", "physician", "admin")
+STAFF_ROLES = ("nurse", "practitioner", "pharmacist", "physician", "admin")
+# Plan-changing routes (issue 12 item 4): only roles PLAN_CHANGE_ROLES lets change plans get in (default below);
+# which operation each role may perform is checked by the service (test_the_plan_operation_matrix).
+PLAN_PATHS = {"/staff/alerts/{alert_id:int}/plan", "/staff/patients/{patient_id:int}/plan"}
+PLAN_ROLES = ("nurse", "practitioner", "pharmacist", "physician")
+PLAN_OPERATION_MATRIX = {  # the default PLAN_CHANGE_ROLES
+    "physician": {"hold", "reduce", "resume", "change_level", "discontinue", "change_schedule"},
+    "pharmacist": {"hold", "reduce", "resume", "change_level", "discontinue", "change_schedule"},
+    "practitioner": {"hold", "reduce", "resume", "change_level", "discontinue", "change_schedule"},
+    "nurse": {"hold"},
+    "admin": set(),
+}
 CALLERS = ("anonymous", "patient", "other_patient", *STAFF_ROLES)
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -67,6 +78,8 @@ def access_of(path: str) -> str:
         return "bearer"
     if path.startswith("/staff/admin"):
         return "admin"
+    if path in PLAN_PATHS:
+        return "plan"
     if path == "/staff" or path.startswith("/staff/"):
         return "staff"
     return "patient"  # the safe default for anything not listed
@@ -92,6 +105,8 @@ def world(app, engine, settings, clock) -> World:
     seed(engine, settings, clock)
     create_staff(engine, clinic_id=1, email="physician@demo.clinic", name="Phoebe Physician", role="physician",
                  password="physician-password", now=clock.now())
+    create_staff(engine, clinic_id=1, email="practitioner@demo.clinic", name="Priya Practitioner",
+                 role="practitioner", password="practitioner-password", now=clock.now())
     # Targets of staff actions, so an admin deactivating "someone" or a nurse holding "a plan" does not change
     # the callers of the walk.
     target = create_staff(engine, clinic_id=1, email="target@demo.clinic", name="Target Staff", role="nurse",
@@ -232,13 +247,15 @@ def _verdict(access: str, caller: str, code: int, location: str) -> str | None:
         if caller in ("patient", "other_patient"):
             return None if let_in else "patient route: a patient session gets in"
         return None if (code == 401 or patient_sign_in) else "patient route: 401 or the patient sign-in page"
-    if access in ("staff", "admin"):
+    if access in ("staff", "admin", "plan"):
         if caller == "anonymous":
             return None if (code == 401 or staff_sign_in) else "staff route: 401 or the staff sign-in page"
         if not is_staff:
             return None if (code == 403 or staff_sign_in) else "staff route: 403 for a patient"
         if access == "admin" and caller != "admin":
             return None if code == 403 else "admin route: 403 for non-admin staff"
+        if access == "plan" and caller not in PLAN_ROLES:
+            return None if code == 403 else "plan route: 403 for a role that may not change plans"
         return None if let_in else f"{access} route: {caller} gets in"
     return f"unknown access {access}"
 
@@ -326,3 +343,32 @@ def test_pages_carry_security_headers(client):
     assert answer.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert answer.headers["referrer-policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize("role", STAFF_ROLES)
+def test_the_plan_operation_matrix(app, engine, settings, world, clock, role):
+    """Each role may perform exactly the plan operations of the default PLAN_CHANGE_ROLES, in the service itself
+    (whatever route or caller asks)."""
+    from server.errors import Forbidden
+    from server.services.plans import ScheduleChange, change_plan
+
+    ctx = ctx_for(settings, engine, clock)
+    staff_id = world.staff[role]
+    patient = world.patient
+    allowed = set()
+    # active -> change level -> hold -> resume -> reduce -> change schedule -> discontinue: each step from a state
+    # where the ladder allows it, so a refusal can only be the role's.
+    steps = [("change_level", dict(operation="resume", level=1)), ("hold", dict(operation="hold")),
+             ("resume", dict(operation="resume", level=1)), ("reduce", dict(operation="reduce")),
+             ("change_schedule", dict(operation="change_schedule", schedule=ScheduleChange(dose_time=None,
+                                                                                            antiemetic_offset_min=45))),
+             ("discontinue", dict(operation="discontinue"))]
+    for kind, kwargs in steps:
+        try:
+            change_plan(ctx, patient, staff_id=staff_id, reason=f"matrix {kind}", **kwargs)
+        except Forbidden:
+            # Put the plan where the next step expects it, as a physician would.
+            change_plan(ctx, patient, staff_id=world.staff["physician"], reason=f"setup {kind}", **kwargs)
+            continue
+        allowed.add(kind)
+    assert allowed == PLAN_OPERATION_MATRIX[role]

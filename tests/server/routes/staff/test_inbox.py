@@ -60,7 +60,7 @@ def _card_order(html: str) -> list[int]:
     return [int(n) for n in re.findall(r'id="alert-(\d+)" data-alert-id', html)]
 
 
-def test_open_alerts_are_ordered_by_tier_then_age(nurse, ctx, engine, clock):
+def test_open_alerts_are_grouped_by_patient_most_severe_then_newest(nurse, ctx, engine, clock):
     dorothy = patient_by_mrn(engine, DOROTHY)
     record_symptoms(ctx, dorothy.id, key="nausea-0001", at=clock.now(), answers=SymptomAnswers(nausea=2))  # routine
     clock.advance(minutes=5)
@@ -71,8 +71,10 @@ def test_open_alerts_are_ordered_by_tier_then_age(nurse, ctx, engine, clock):
     clock.advance(minutes=5)
     record_symptoms(ctx, robert.id, key="nausea-0002", at=clock.now(), answers=SymptomAnswers(nausea=1, vomiting_episodes=2))
     by_patient = {(a.patient_id, a.family): a for a in _alerts(engine)}
+    # Issue 12 item 1: patients by their most severe alert; a patient's alerts together (Robert's routine GI alert
+    # under his same-day weight alert, before Dorothy's older routine one).
     expected = [by_patient[(maria.id, "fever")].id, by_patient[(robert.id, "weight")].id,
-                by_patient[(dorothy.id, "gi")].id, by_patient[(robert.id, "gi")].id]
+                by_patient[(robert.id, "gi")].id, by_patient[(dorothy.id, "gi")].id]
     assert [by_patient[(maria.id, "fever")].tier, by_patient[(robert.id, "weight")].tier] == ["urgent", "same_day"]
     page = nurse.get("/staff/inbox")
     assert page.status_code == 200
@@ -191,7 +193,9 @@ def test_holding_from_an_alert_versions_the_plan_cancels_reminders_and_arms_r_re
     # The weight comes back above 90% of baseline: the inbox says the resume criterion is met.
     clock.advance(days=3)
     record_weight(ctx, robert.id, key="weight-0007", at=clock.now(), value=75.0, unit="kg", confirmed=True)
-    sign_in(nurse, NURSE)  # three days later: a new shift, a new sign-in (staff sessions last 12 hours)
+    # Three days later: a new shift, a new sign-in (staff sessions last 12 hours). A nurse may hold, not resume
+    # (PLAN_CHANGE_ROLES, issue 12 item 4): the pharmacist resumes.
+    sign_in(nurse, PHARMACIST)
     page = text_of(nurse.get("/staff/inbox").text)
     assert "Resume criteria met (1)" in page and "resume criteria of R-WT-10 met" in page
     assert "restart at level 2: 80 mg once weekly" in page
@@ -207,6 +211,7 @@ def test_holding_from_an_alert_versions_the_plan_cancels_reminders_and_arms_r_re
 
 
 def test_reduce_resume_and_discontinue_follow_the_ladder(nurse, ctx, engine):
+    sign_in(nurse, PHARMACIST)  # a role that may change levels (PLAN_CHANGE_ROLES)
     maria = patient_by_mrn(engine, MARIA)  # Xd level 0
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "reduce", "reason": "Platelets 60"})
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Nausea grade 3",

@@ -84,7 +84,8 @@ def test_labs_feed_the_rules_and_bad_values_name_the_field(nurse, engine, clock)
     good = {"collected_on": "2026-03-02", "sodium_mmol_l": "128", "platelets_10e9_l": "140", "anc_10e9_l": "2.1",
             "hemoglobin_g_dl": "10.4", "key": "lab-key-0005"}
     answer = post_form(nurse, f"/staff/patients/{maria.id}/labs", good)
-    assert answer.status_code == 200 and "Labs saved. Findings: R-NA" in text_of(answer.text)
+    assert answer.status_code == 200
+    assert "Labs saved. Findings: Sodium 128 mmol/L: interrupt (R-NA)" in text_of(answer.text)  # in words (issue 12)
     post_form(nurse, f"/staff/patients/{maria.id}/labs", good)  # a double submit stores one result
     with Session(engine) as session:
         [lab] = session.exec(select(LabResult)).all()
@@ -113,8 +114,9 @@ def test_the_timeline_shows_entries_alerts_messages_with_delivery_status_and_pla
                                    received_at=now - timedelta(hours=2)))
     record_symptoms(ctx, maria.id, key="tl-sympt-1", at=now, answers=SymptomAnswers(temperature_c=38.4, chills=True))
     record_dose(ctx, maria.id, key="tl-dose-01", at=now, status="taken", antiemetic_taken=True)
+    # The urgent fever alert is still unacknowledged, so the hold is confirmed (issue 12 item 4).
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Fever: evaluate",
-                                                          "dexamethasone_on_hold": "continue"})
+                                                          "dexamethasone_on_hold": "continue", "confirmed": "true"})
     words = text_of(nurse.get(f"/staff/patients/{maria.id}/timeline").text)
     assert "Symptom check-in" in words and "38.4 °C, chills" in words
     assert "Dose taken" in words and "antiemetic taken" in words
