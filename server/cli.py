@@ -142,9 +142,15 @@ def serve(host, port, with_worker) -> None:
         worker = Worker(app.state.ctx)
         app.on_startup.append(worker.start)
         app.on_shutdown.insert(0, worker.stop)
+    from .access_log import uvicorn_log_config
+
+    # X-Forwarded-For only from the proxies FORWARDED_ALLOW_IPS names (uvicorn would otherwise trust 127.0.0.1,
+    # so any process on the host could forge client addresses); the app applies the same rule (client_address.py).
+    trusted = settings.forwarded_allow_ips.strip()
     # A bounded graceful shutdown: open inbox streams (SSE) would otherwise hold SIGTERM until browsers disconnect.
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+                log_config=uvicorn_log_config())  # sign-in tokens never reach the access log
 
 
 @cli.command(help="Run the reminder worker until SIGTERM (in-flight sends finish first).")
