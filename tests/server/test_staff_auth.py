@@ -236,3 +236,25 @@ def test_a_totp_code_is_accepted_once_across_processes_and_restarts(demo, engine
     finally:
         other_process.dispose()
     assert staff_by_email(engine, NURSE).totp_last_step == pyotp.TOTP(secret).timecode(clock.now())
+
+
+def test_signing_out_revokes_the_session_so_a_copied_cookie_stops_working(client, app, demo, engine):
+    sign_in(client, NURSE)
+    copied = dict(client.cookies)
+    post_form(client, "/staff/logout")
+    with _second_client(app) as thief:
+        for name, value in copied.items():
+            thief.cookies.set(name, value)
+        assert sends_to_sign_in(thief)
+    [row] = _audit(engine, "staff.logout")
+    assert row.staff_id == staff_by_email(engine, NURSE).id
+
+
+def test_a_staff_session_ends_after_the_idle_timeout(client, demo, clock, settings):
+    sign_in(client, NURSE)
+    clock.advance(minutes=settings.staff_idle_timeout_minutes - 1)
+    assert client.get("/staff/inbox").status_code == 200  # in use: the idle clock starts again
+    clock.advance(minutes=settings.staff_idle_timeout_minutes - 1)
+    assert client.get("/staff/inbox").status_code == 200
+    clock.advance(minutes=settings.staff_idle_timeout_minutes)
+    assert sends_to_sign_in(client)

@@ -143,3 +143,13 @@ def test_the_enrollment_form_offers_defaults(nurse, clock):
     page = nurse.get("/staff/patients/new")
     assert page.status_code == 200
     assert 'value="America/New_York"' in page.text and f'value="{date(2026, 3, 2).isoformat()}"' in page.text
+
+
+def test_a_new_sign_in_link_voids_the_older_unused_ones(nurse, engine):
+    patient = patient_by_mrn(engine, "DEMO-002")
+    post_form(nurse, f"/staff/patients/{patient.id}/invite")
+    post_form(nurse, f"/staff/patients/{patient.id}/invite")
+    with Session(engine) as session:
+        tokens = session.exec(select(SignInToken).where(SignInToken.patient_id == patient.id)
+                              .order_by(SignInToken.id)).all()
+    assert len(tokens) == 2 and tokens[0].expires_at <= tokens[1].created_at < tokens[1].expires_at

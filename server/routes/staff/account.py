@@ -12,7 +12,7 @@ from litestar import Request, get, post
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
-from ...auth import current_patient, current_staff, sign_in_staff, sign_out
+from ...auth import current_patient, current_staff, sign_in_staff, sign_out, signed_in_staff_id
 from ...context import AppContext, Ctx
 from ...errors import FieldError
 from ...models import Staff
@@ -89,10 +89,13 @@ def code(request: Request, ctx: Ctx, data: Annotated[TotpCode, FORM]) -> Templat
     return see_other(safe_back(pending.get("next")))
 
 
-@post("/logout", sync_to_thread=False)
-def logout(request: Request) -> Redirect:
-    """Sign this browser out."""
+@post("/logout", sync_to_thread=True)
+def logout(request: Request, ctx: Ctx) -> Redirect:
+    """Sign this browser out (the session is revoked server-side, and the sign-out audited)."""
+    staff_id = signed_in_staff_id(request)
     sign_out(request)
+    if staff_id is not None:
+        staff_auth.record_sign_out(ctx, staff_id, ip=client_ip(request))
     return see_other("/staff/login")
 
 

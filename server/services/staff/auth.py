@@ -262,6 +262,13 @@ def change_password(ctx: AppContext, staff_id: int, current: str, new: str, *, i
         return staff
 
 
+def record_sign_out(ctx: AppContext, staff_id: int, *, ip: str | None) -> None:
+    """Audit a sign-out (the session itself is revoked by server.auth.sign_out)."""
+    with session_scope(ctx.engine) as session:
+        if session.get(Staff, staff_id) is not None:
+            audit(session, staff_id=staff_id, action="staff.logout", now=ctx.clock.now(), ip=ip)
+
+
 def sign_out_everywhere(ctx: AppContext, staff_id: int, *, ip: str | None, by_staff_id: int | None = None) -> None:
     """Revoke every session of a staff member (theirs, or by an admin) by bumping session_version."""
     now = ctx.clock.now()
