@@ -23,6 +23,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.engine import Engine
 
+from .auth import SecondFactorSetupRequired
 from .clock import Clock, SystemClock
 from .context import AppContext
 from .db import create_db_engine
@@ -99,6 +100,7 @@ def create_app(
             NotFound: not_found_handler,
             Forbidden: forbidden_handler,
             NotAuthorizedException: not_authorized_handler,
+            SecondFactorSetupRequired: second_factor_setup_handler,
         },
         plugins=[channels],
         on_startup=[publisher.bind_loop],
@@ -133,6 +135,13 @@ def not_found_handler(request: Request, exc: NotFound) -> Response:
 
 def forbidden_handler(request: Request, exc: Forbidden) -> Response:
     return Response({"error": "forbidden", "message": str(exc) or "Forbidden."}, status_code=403)
+
+
+def second_factor_setup_handler(request: Request, exc: SecondFactorSetupRequired) -> Response:
+    """REQUIRE_STAFF_MFA: pages send the staff member to set up their authenticator app; the API answers 403."""
+    if _wants_html(request):
+        return Redirect("/staff/account#totp")
+    return Response({"error": "second_factor_required", "message": exc.detail}, status_code=403)
 
 
 def not_authorized_handler(request: Request, exc: NotAuthorizedException) -> Response:

@@ -163,3 +163,21 @@ def requires_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> Non
     requires_staff(connection, handler)
     if current_staff(connection).role != StaffRole.ADMIN.value:
         raise PermissionDeniedException("Only an administrator can do this.")
+
+
+class SecondFactorSetupRequired(PermissionDeniedException):
+    """REQUIRE_STAFF_MFA: this staff member must set up an authenticator app first (pages redirect to it)."""
+
+
+# Where a staff member without a second factor may still go: their account page (to set it up) and sign-out.
+MFA_SETUP_PATHS = ("/staff/account", "/staff/logout")
+
+
+def requires_staff_mfa(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard (after requires_staff): with REQUIRE_STAFF_MFA, staff without TOTP may only set it up."""
+    staff = current_staff(connection)
+    if staff is None or staff.totp_secret or not _ctx(connection).settings.staff_mfa_required:
+        return
+    if not connection.url.path.startswith(MFA_SETUP_PATHS):
+        raise SecondFactorSetupRequired("Set up two-step sign-in before using the care-team pages.")
+

@@ -123,10 +123,11 @@ def test_totp_second_factor_is_required_once_enabled_and_a_code_works_once(clien
     page = client.get("/staff/account")
     assert "<svg" in page.text  # the QR code to scan
     secret = next(part for part in text_of(page.text).split() if len(part) == 32 and part.isalnum() and part.isupper())
-    bad = post_form(client, "/staff/account/totp/enable", {"code": "000000"})
+    bad = post_form(client, "/staff/account/totp/enable", {"code": "000000", "password": PASSWORD})
     assert bad.status_code == 422 and "code" in bad.text
     code = pyotp.TOTP(secret).at(clock.now())
-    assert post_form(client, "/staff/account/totp/enable", {"code": code}, follow_redirects=False).status_code == 303
+    assert post_form(client, "/staff/account/totp/enable", {"code": code, "password": PASSWORD},
+                     follow_redirects=False).status_code == 303
     assert staff_by_email(engine, NURSE).totp_secret == secret
 
     with _second_client(app) as other:
@@ -224,7 +225,7 @@ def test_a_totp_code_is_accepted_once_across_processes_and_restarts(demo, engine
     secret = staff_auth.new_totp_secret()
     nurse = staff_by_email(engine, NURSE)
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
-    staff_auth.enable_totp(ctx, nurse.id, secret, pyotp.TOTP(secret).at(clock.now()), ip="127.0.0.1")
+    staff_auth.enable_totp(ctx, nurse.id, secret, pyotp.TOTP(secret).at(clock.now()), PASSWORD, ip="127.0.0.1")
     clock.advance(seconds=30)
     code = pyotp.TOTP(secret).at(clock.now())
     assert staff_auth.check_totp(ctx, nurse.id, code, ip="127.0.0.1").id == nurse.id
@@ -258,3 +259,65 @@ def test_a_staff_session_ends_after_the_idle_timeout(client, demo, clock, settin
     assert client.get("/staff/inbox").status_code == 200
     clock.advance(minutes=settings.staff_idle_timeout_minutes)
     assert sends_to_sign_in(client)
+
+
+def test_turning_on_two_step_sign_in_asks_for_the_password(client, demo, engine, clock):
+    sign_in(client, NURSE)
+    post_form(client, "/staff/account/totp/setup")
+    page = client.get("/staff/account")
+    secret = next(part for part in text_of(page.text).split() if len(part) == 32 and part.isalnum() and part.isupper())
+    code = pyotp.TOTP(secret).at(clock.now())
+    refused = post_form(client, "/staff/account/totp/enable", {"code": code, "password": "not-my-password"})
+    assert refused.status_code == 422 and staff_by_email(engine, NURSE).totp_secret is None
+    post_form(client, "/staff/account/totp/enable", {"code": code, "password": PASSWORD})
+    assert staff_by_email(engine, NURSE).totp_secret == secret
+
+
+def test_an_admin_resets_a_colleagues_second_factor_and_it_is_audited(client, app, demo, engine, settings, clock):
+    nurse = staff_by_email(engine, NURSE)
+    from server.context import AppContext
+
+    secret = staff_auth.new_totp_secret()
+    staff_auth.enable_totp(AppContext(settings=settings, engine=engine, clock=clock), nurse.id, secret,
+                           pyotp.TOTP(secret).at(clock.now()), PASSWORD, ip=None)
+    sign_in(client, ADMIN)
+    answer = post_form(client, f"/staff/admin/staff/{nurse.id}/reset-second-factor")
+    assert answer.status_code == 200 and "was reset" in answer.text
+    after = staff_by_email(engine, NURSE)
+    assert after.totp_secret is None and after.session_version == nurse.session_version + 1
+    [row] = _audit(engine, "staff.totp_reset")
+    assert row.staff_id == staff_by_email(engine, ADMIN).id and NURSE in row.detail
+
+
+def test_with_required_mfa_staff_without_an_app_are_sent_to_set_it_up(client, demo, settings):
+    settings.require_staff_mfa = True
+    sign_in(client, NURSE)
+    answer = client.get("/staff/inbox", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert answer.status_code in (302, 303) and answer.headers["location"] == "/staff/account#totp"
+    assert client.get("/staff/account").status_code == 200
+
+
+def test_required_mfa_is_on_by_default_in_production_only():
+    from server.settings import load_settings
+
+    assert load_settings(COMPANION_ENV="test").staff_mfa_required is False
+    assert load_settings(COMPANION_ENV="test", REQUIRE_STAFF_MFA="true").staff_mfa_required is True
+
+
+def test_passwords_refuse_common_patterns_the_email_and_very_long_ones(client, demo):
+    sign_in(client, ADMIN)
+    for password, why in (("P@ssw0rd2024!", "too common"), ("Welcome2024!!", "too common"),
+                          ("new@demo.clinic", "email address"), ("x" * 129 + "Y1", "at most 128")):
+        answer = post_form(client, "/staff/admin/staff", {"email": "new@demo.clinic", "name": "New", "role": "nurse",
+                                                         "password": password})
+        assert answer.status_code == 422 and why in answer.text, password
+    changed = post_form(client, "/staff/account/password", {"current_password": PASSWORD,
+                                                           "new_password": "Qwerty123456!"})
+    assert changed.status_code == 422 and "too common" in changed.text
+
+
+def test_reading_the_audit_log_is_audited(client, demo, engine):
+    sign_in(client, ADMIN)
+    assert client.get("/staff/admin/audit?action=staff.login").status_code == 200
+    [row] = _audit(engine, "audit.view")
+    assert row.staff_id == staff_by_email(engine, ADMIN).id and "action=staff.login" in row.detail

@@ -219,16 +219,19 @@ def totp_provisioning(secret: str, email: str) -> tuple[str, str]:
     return uri, svg
 
 
-def enable_totp(ctx: AppContext, staff_id: int, secret: str, code: str, *, ip: str | None) -> None:
-    """Turn on the second factor once the person has proved their app produces the right codes."""
+def enable_totp(ctx: AppContext, staff_id: int, secret: str, code: str, password: str, *, ip: str | None) -> None:
+    """Turn on the second factor once the person has confirmed their password and proved their app's codes (someone
+    at an unattended signed-in screen cannot tie the account to their own phone)."""
     now = ctx.clock.now()
     if not secret or len(secret) < 16:
         raise FieldError("code", "Start the set-up again.")
-    step = _matching_step(secret, code, now)
-    if step is None:
-        raise FieldError("code", "That code is not right. Scan the QR code again and enter the current code.")
     with session_scope(ctx.engine) as session:
         staff = staff_accounts.get_staff(session, staff_id)
+        if not staff_accounts.verify_password(staff.password_hash, password or ""):
+            raise FieldError("password", "Your password is not right.")
+        step = _matching_step(secret, code, now)
+        if step is None:
+            raise FieldError("code", "That code is not right. Scan the QR code again and enter the current code.")
         staff.totp_secret = secret
         staff.totp_last_step = step  # the code that proved the app cannot sign anyone in
         session.add(staff)
@@ -249,10 +252,10 @@ def disable_totp(ctx: AppContext, staff_id: int, password: str, *, ip: str | Non
 def change_password(ctx: AppContext, staff_id: int, current: str, new: str, *, ip: str | None) -> Staff:
     """Change one's own password; other sessions are signed out (the caller re-binds the current one)."""
     now = ctx.clock.now()
-    if len(new or "") < staff_accounts.MIN_PASSWORD_LENGTH:
-        raise FieldError("new_password", f"Use at least {staff_accounts.MIN_PASSWORD_LENGTH} characters.")
     with session_scope(ctx.engine) as session:
         staff = staff_accounts.get_staff(session, staff_id)
+        if (problem := staff_accounts.password_problem(new or "", staff.email)) is not None:
+            raise FieldError("new_password", problem)
         if not staff_accounts.verify_password(staff.password_hash, current or ""):
             raise FieldError("current_password", "Your current password is not right.")
         staff.password_hash = staff_accounts.hash_password(new)
@@ -295,6 +298,13 @@ class TotpCode(FormModel):
     """A 6-digit code from the authenticator app (spaces allowed)."""
 
     code: str = ""
+
+
+class TotpEnable(FormModel):
+    """Turning the second factor on: a first code from the app, and one's password."""
+
+    code: str = ""
+    password: str = ""
 
 
 class PasswordConfirmation(FormModel):
