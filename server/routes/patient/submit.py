@@ -7,14 +7,17 @@ from datetime import datetime
 from ...context import AppContext
 from ...errors import NotFound
 from ...models import Patient
-from ...services.entries import EntryResult, record_antiemetic, record_dose, record_symptoms, record_weight
+from ...services.entries import (EntryResult, record_antiemetic, record_dose, record_symptoms, record_weight,
+                                 time_of_stored_entry)
 from .schemas import AntiemeticIn, DoseIn, EntryIn, SymptomsIn, WeightIn
 
 
 def record_entry(ctx: AppContext, patient: Patient, entry: EntryIn, at: datetime | None = None) -> EntryResult:
     """Store one entry of the signed-in patient (at `at`, else the entry's own time, else now) with its advice."""
-    at = at or entry.at or ctx.clock.now()
     key = entry.idempotency_key
+    # No time given (the no-JavaScript form): a retry of a stored entry keeps that entry's time, so it answers
+    # "already saved" instead of a conflict, and never stores a second dose.
+    at = at or entry.at or time_of_stored_entry(ctx.engine, patient.id, entry.KIND, key) or ctx.clock.now()
     if isinstance(entry, DoseIn):
         return record_dose(ctx, patient.id, key=key, status=entry.status, at=at, scheduled_for=entry.scheduled_for,
                            antiemetic_taken=entry.antiemetic_taken, corrects_id=entry.corrects_id)
