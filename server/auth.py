@@ -136,7 +136,7 @@ def _session_open(ctx: AppContext, staff_id: int, raw: Any, now: datetime, idle:
         return False
     with Session(ctx.engine) as session:
         row = session.get(StaffSession, _session_row_id(raw))
-        if row is None or row.staff_id != staff_id or row.revoked_at is not None or now - row.last_seen_at >= idle:
+        if row is None or row.staff_id != staff_id or row.revoked_at is not None or now - row.last_seen_at > idle:
             return False
         if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
             session.execute(sa.update(StaffSession).where(StaffSession.id == row.id).values(last_seen_at=now))

@@ -257,7 +257,7 @@ def test_a_staff_session_ends_after_the_idle_timeout(client, demo, clock, settin
     assert client.get("/staff/inbox").status_code == 200  # in use: the idle clock starts again
     clock.advance(minutes=settings.staff_idle_timeout_minutes - 1)
     assert client.get("/staff/inbox").status_code == 200
-    clock.advance(minutes=settings.staff_idle_timeout_minutes)
+    clock.advance(minutes=settings.staff_idle_timeout_minutes + 1)
     assert sends_to_sign_in(client)
 
 

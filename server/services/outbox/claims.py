@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Iterable
@@ -151,7 +151,7 @@ def release_claims(bind: Bind, claims: Iterable[ClaimedMessage], now: datetime) 
 class ReapResult:
     returned: int  # claimed, never sent: pending again
     unknown: int  # sending when the lease ran out: may have been accepted
-    unknown_ids: tuple[int, ...] = ()  # which ones (staff hear about the ones that matter: outbox/unknowns.py)
+    unknown_ids: tuple[int, ...] = field(default=(), compare=False)  # which ones (staff hear about the ones that matter: outbox/unknowns.py)
 
 
 REAPED_UNKNOWN_REASON = ("the worker stopped during the send (lease expired); the provider may have accepted it, "
