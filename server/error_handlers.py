@@ -14,7 +14,7 @@ import uuid
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
-from litestar.middleware.exceptions.middleware import create_exception_response
+from litestar.exceptions.responses import create_exception_response
 from sqlalchemy.exc import DataError
 
 log = logging.getLogger("server.errors")
