@@ -15,7 +15,6 @@ import uuid
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.exceptions.responses import create_exception_response
-from sqlalchemy.exc import DataError
 
 log = logging.getLogger("server.errors")
 
