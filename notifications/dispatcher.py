@@ -6,24 +6,26 @@ Exactly once, in the sense that matters: a message is never handed to a provider
 
 1. Rows are claimed (`claimed`, with a token and a lease deadline) in one statement; PostgreSQL skips rows other
    workers hold (FOR UPDATE SKIP LOCKED), so any number of workers run side by side.
-2. Before a request leaves, its row moves `claimed -> sending` (compare-and-set on the token, committed), counting
-   the attempt. Rows are marked only as they are handed to the sender pool, so at most twice the pool size are
-   `sending` at any moment. A row that is not `sending` was never handed to a provider.
+2. Immediately before its request leaves, the sender thread moves the row `claimed -> sending` (compare-and-set
+   on the token, committed on the thread's own connection), counting the attempt. Rows waiting in memory or on the
+   pool's queue stay `claimed`, so at most the pool size are `sending` at any moment, and a row that is not
+   `sending` was never handed to a provider.
 3. After the answer, the row is finished with a compare-and-set on the token: sent, retry later (transient error:
    exponential back-off with jitter, the provider's Retry-After as a floor, never past the row's expiry), failed
    (permanent error, or too many attempts), or unknown (ambiguous: the request left and no answer came; it is never
    re-sent automatically; a status callback carrying the row id resolves it, otherwise staff decide).
 4. Dead workers: `reap_stale_claims` (server/services/outbox/claims.py) puts expired `claimed` rows back to
    pending and turns expired `sending` rows into `unknown` with a reason (see its docstring). A SIGKILL therefore
-   leaves at most twice the pool size `unknown` (being sent, queued for a sender, or sent with the outcome not yet
-   written: finished outcomes are written in the same statement that marks the next rows), never a duplicate; the
-   provider's receipts turn the ones it accepted into `sent`.
-5. On stop (SIGTERM), no new rows are claimed; claimed rows not yet sending are released; sends in flight finish
-   and are recorded.
+   leaves `unknown` only rows whose request was in flight (at most the pool size) or sent with the outcome not yet
+   written, never a duplicate; rows queued in memory go back to pending and are sent after the lease. The
+   provider's receipts turn the ones it accepted into `sent`; every `unknown` dose reminder or page raises a
+   staff-visible alert (server/services/outbox/unknowns.py).
+5. On stop (SIGTERM), no new rows are claimed; claimed rows not yet sending (in memory or on the pool's queue) are
+   released; sends in flight finish and are recorded.
 
-Throughput: the pool's threads only talk to the provider. The pass's own thread does the database work on one
-autocommit connection, a few statements per pool-full of messages (on PostgreSQL one statement per turn writes
-the finished outcomes and marks the next rows `sending`).
+Throughput: each pool thread does one small autocommit statement (the `sending` mark) before its provider call;
+the pass's own thread does the rest of the database work on one autocommit connection, a few statements per
+pool-full of messages. The engine's connection pool must hold the dispatch pool plus one (DISPATCH_CONCURRENCY).
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ from notifications.push import is_gone
 from notifications.sms.channel import Outcome as SendOutcome
 from notifications.sms.channel import SendResult
 from server.context import AppContext
-from server.services.outbox.claims import (ClaimedMessage, claim_due_messages, expire_overdue, reap_stale_claims,
-                                          release_claims)
+from server.services.outbox.claims import (ClaimedMessage, claim_due_messages, expire_overdue, mark_sending,
+                                          reap_stale_claims, release_claims)
+from server.services.outbox.unknowns import flag_unknown_messages
 from server.services.outbox.outcomes import Outcome, RetryPolicy, record_progress
 from server.services.outbox.recipients import PushTarget, RecipientBook, load_recipients
 from server.services.outbox.vocabulary import (DEFAULT_EXPIRY_REASON, DELIVERY_RANK, EXPIRY_REASONS, RENDERED_KINDS,
@@ -110,17 +113,17 @@ class ReminderDispatcher:
         """Send everything due at `now` (default: the clock) through the pool, then return what happened.
 
         The pass holds one database connection and keeps three small sets: `ready` (claimed and routed, not
-        started), `in_flight` (marked `sending` and handed to the pool: at most twice the pool size, so a thread
-        that finishes picks up the next send at once) and `finished` (outcomes not yet written). Each turn writes
-        the finished outcomes, then marks the next rows `sending` (one statement on PostgreSQL), committed before
-        those requests leave; so the database work per message stays a fraction of the provider call, and at no
-        commit are more than twice the pool size rows `sending` (after a crash they become `unknown`).
+        started), `in_flight` (handed to the pool: at most twice the pool size, so a thread that finishes picks up
+        the next send at once) and `finished` (outcomes not yet written). Each turn writes the finished outcomes;
+        a pool thread marks its row `sending` only as it starts the request, so rows waiting on the pool's queue
+        are still `claimed` and a crash sends them back to pending instead of making them `unknown`.
         """
         ctx = self.ctx
         now = now or ctx.clock.now()
         report = DispatchReport()
         ready: deque[tuple[ClaimedMessage, Route]] = deque()
-        results: SimpleQueue[tuple[ClaimedMessage, Outcome]] = SimpleQueue()  # filled by the pool's threads
+        # Filled by the pool's threads: an outcome, or "released"/"lost" for a row that never went out.
+        results: SimpleQueue[tuple[ClaimedMessage, Outcome | str]] = SimpleQueue()
         in_flight = 0
         finished: list[tuple[ClaimedMessage, Outcome]] = []
         # Pool queue depth: a thread that finishes takes the next send at once. Claim batch: rows wait in memory,
@@ -132,6 +135,8 @@ class ReminderDispatcher:
         with ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             reaped = reap_stale_claims(conn, now)
             report.reaped_pending, report.reaped_unknown = reaped.returned, reaped.unknown
+            if reaped.unknown_ids:
+                flag_unknown_messages(ctx, reaped.unknown_ids, now)
             report.expired_unclaimed = expire_overdue(conn, now)
             while True:
                 stopping = self._stopping.is_set()
@@ -141,16 +146,12 @@ class ReminderDispatcher:
                 if not exhausted and not stopping and len(ready) < in_flight_cap:
                     exhausted = not self._claim(conn, now, ready, finished, report, room=claim_batch - len(ready))
                 to_start = self._take(ready, in_flight_cap - in_flight, finished) if not stopping else []
-                if finished or to_start:
-                    recorded, started = record_progress(ctx, conn, finished, [c for c, _ in to_start],
-                                                        ctx.clock.now(), self.lease)
+                if finished:
+                    recorded, _ = record_progress(ctx, conn, finished, (), ctx.clock.now(), self.lease)
                     self._count(report, finished, recorded)
-                    for claim, route in to_start:
-                        if claim.id in started:
-                            self._pool.submit(self._send_safely, claim, route, results)
-                            in_flight += 1
-                        else:  # cancelled by a replan or reaped while queued: whoever holds it now decides
-                            report.outcomes["lost"] += 1
+                for claim, route in to_start:
+                    self._pool.submit(self._send_safely, claim, route, results)
+                    in_flight += 1
                 if not in_flight:
                     if not ready and (exhausted or stopping):
                         break
@@ -158,8 +159,12 @@ class ReminderDispatcher:
                 # Gather a pool's worth of outcomes per turn while the pool still has queued sends to work on:
                 # one transaction then covers many messages.
                 while True:
-                    finished.append(results.get())
+                    claim, outcome = results.get()
                     in_flight -= 1
+                    if isinstance(outcome, str):  # never went out: released on stop, or no longer ours
+                        report.outcomes[outcome] += 1
+                    else:
+                        finished.append((claim, outcome))
                     if len(finished) >= self.concurrency or in_flight <= in_flight_cap // 2 or stopping:
                         break
         if report.claimed or report.reaped_pending or report.reaped_unknown or report.expired_unclaimed:
@@ -256,7 +261,20 @@ class ReminderDispatcher:
     # ------------------------------------------------------------------------------------------------ sending
 
     def _send_safely(self, claim: ClaimedMessage, route: Route, results: SimpleQueue) -> None:
-        """Runs in the pool: one provider call, no database work; the outcome goes to `results`, always."""
+        """Runs in the pool: mark the row `sending`, then one provider call; the outcome goes to `results`, always."""
+        try:
+            if self._stopping.is_set():
+                results.put((claim, "released" if release_claims(self.ctx.engine, [claim], self.ctx.clock.now())
+                             else "lost"))
+                return
+            # Committed before the request leaves: from here on a crash makes the row `unknown`, never a resend.
+            if claim.id not in mark_sending(self.ctx.engine, [claim], self.ctx.clock.now(), self.lease):
+                results.put((claim, "lost"))  # cancelled by a replan or reaped while queued: whoever holds it decides
+                return
+        except Exception:  # the database failed before the send: nothing left, the lease brings the row back
+            log.exception("could not mark reminder %s as sending", claim.id)
+            results.put((claim, "lost"))
+            return
         try:
             outcome = self._send(claim, route)
         except Exception as exc:  # a bug between us and the provider: the request may have left

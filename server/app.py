@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from litestar import Litestar, Request, Response, Router
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
@@ -22,10 +22,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 
+from .auth import SecondFactorSetupRequired
 from .clock import Clock, SystemClock
 from .context import AppContext
 from .db import create_db_engine
+from .error_handlers import (http_exception_handler, internal_error_handler, out_of_range_handler,
+                             too_deep_handler)
 from .errors import Conflict, FieldError, Forbidden, NotFound
 from .http_headers import security_headers_hook
 from .i18n import install_jinja_i18n
@@ -75,7 +79,9 @@ def create_app(
             Router(path="/", route_handlers=list(sms_routes.ROUTES)),
             FHIR_ROUTER,
             create_static_files_router(path="/static", directories=[WEB_DIR / "static"], name="static",
-                                       include_in_schema=False),
+                                       include_in_schema=False,
+                                       # A NUL or another byte no file name can hold: not found, not a 500.
+                                       exception_handlers={ValueError: static_not_found_handler}),
         ],
         dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
         middleware=[
@@ -99,6 +105,12 @@ def create_app(
             NotFound: not_found_handler,
             Forbidden: forbidden_handler,
             NotAuthorizedException: not_authorized_handler,
+            SecondFactorSetupRequired: second_factor_setup_handler,
+            HTTPException: http_exception_handler,
+            DataError: out_of_range_handler,
+            OverflowError: out_of_range_handler,
+            RecursionError: too_deep_handler,
+            Exception: internal_error_handler,
         },
         plugins=[channels],
         on_startup=[publisher.bind_loop],
@@ -133,6 +145,17 @@ def not_found_handler(request: Request, exc: NotFound) -> Response:
 
 def forbidden_handler(request: Request, exc: Forbidden) -> Response:
     return Response({"error": "forbidden", "message": str(exc) or "Forbidden."}, status_code=403)
+
+
+def second_factor_setup_handler(request: Request, exc: SecondFactorSetupRequired) -> Response:
+    """REQUIRE_STAFF_MFA: pages send the staff member to set up their authenticator app; the API answers 403."""
+    if _wants_html(request):
+        return Redirect("/staff/account#totp")
+    return Response({"error": "second_factor_required", "message": exc.detail}, status_code=403)
+
+
+def static_not_found_handler(request: Request, exc: ValueError) -> Response:
+    return Response({"status_code": 404, "detail": "Not found."}, status_code=404)
 
 
 def not_authorized_handler(request: Request, exc: NotAuthorizedException) -> Response:

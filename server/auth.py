@@ -2,21 +2,26 @@
 
 Sessions are Litestar's signed, encrypted cookie sessions. A session holds either a patient or a staff member,
 with the person's `session_version`: bumping that number in the database revokes every session at once
-("sign out everywhere", "revoke the patient's sessions").
+("sign out everywhere", "revoke the patient's sessions"). A staff cookie also names a `staff_session` row (by a
+random id whose hash is stored): signing out revokes that row, so a copied cookie stops working, and the row's
+last use enforces STAFF_IDLE_TIMEOUT_MINUTES besides the 12-hour cap.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from sqlmodel import Session
 
 from .context import AppContext
-from .models import Patient, Staff, StaffRole
+from .models import Patient, Staff, StaffRole, StaffSession
 
 PATIENT_KEY = "patient"
 STAFF_KEY = "staff"
@@ -35,12 +40,48 @@ def sign_in_patient(connection: ASGIConnection, patient: Patient) -> None:
 STAFF_SESSION_LIFETIME = timedelta(hours=12)
 
 
+# How often a staff session's last use is written (every request would be a write per page and per live update).
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+def _session_row_id(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
 def sign_in_staff(connection: ASGIConnection, staff: Staff) -> None:
-    at = _ctx(connection).clock.now().timestamp()
-    connection.set_session({STAFF_KEY: {"id": staff.id, "sv": staff.session_version, "at": at}})
+    """Start a staff session: a staff_session row, named by a random id in the cookie (call from a worker thread)."""
+    ctx = _ctx(connection)
+    now = ctx.clock.now()
+    previous = _session_value(connection, STAFF_KEY)
+    raw = secrets.token_urlsafe(32)
+    with Session(ctx.engine) as session:
+        if previous and isinstance(previous.get("sid"), str):  # re-binding after a password change: one session
+            _revoke(session, previous["sid"], now)
+        session.add(StaffSession(id=_session_row_id(raw), staff_id=staff.id, created_at=now, last_seen_at=now))
+        session.commit()
+    connection.set_session({STAFF_KEY: {"id": staff.id, "sv": staff.session_version, "at": now.timestamp(),
+                                        "sid": raw}})
+
+
+def _revoke(session: Session, raw: str, now: datetime) -> None:
+    session.execute(sa.update(StaffSession).where(StaffSession.id == _session_row_id(raw),
+                                                  StaffSession.revoked_at.is_(None)).values(revoked_at=now))
+
+
+def signed_in_staff_id(connection: ASGIConnection) -> int | None:
+    """The staff id this browser's cookie names (signed in or not), for the sign-out audit row."""
+    value = _session_value(connection, STAFF_KEY)
+    return value.get("id") if value and isinstance(value.get("id"), int) else None
 
 
 def sign_out(connection: ASGIConnection) -> None:
+    """End this browser's session; a staff session is revoked in the database too (a copied cookie stops working)."""
+    value = _session_value(connection, STAFF_KEY)
+    if value and isinstance(value.get("sid"), str):
+        ctx = _ctx(connection)
+        with Session(ctx.engine) as session:
+            _revoke(session, value["sid"], ctx.clock.now())
+            session.commit()
     connection.clear_session()
 
 
@@ -76,14 +117,31 @@ def current_patient(connection: ASGIConnection) -> Patient | None:
 
 def current_staff(connection: ASGIConnection) -> Staff | None:
     """The signed-in, active staff member whose session is under 12 hours old, or None."""
-    now = _ctx(connection).clock.now().timestamp()
+    ctx = _ctx(connection)
+    now = ctx.clock.now()
+    idle = timedelta(minutes=ctx.settings.staff_idle_timeout_minutes)
 
     def still_valid(row: Staff, value: dict) -> bool:
         signed_in_at = value.get("at")
         return row.active and isinstance(signed_in_at, (int, float)) and \
-            now - signed_in_at < STAFF_SESSION_LIFETIME.total_seconds()
+            now.timestamp() - signed_in_at < STAFF_SESSION_LIFETIME.total_seconds() and \
+            _session_open(ctx, row.id, value.get("sid"), now, idle)
 
     return _signed_in(connection, STAFF_KEY, Staff, still_valid)
+
+
+def _session_open(ctx: AppContext, staff_id: int, raw: Any, now: datetime, idle: timedelta) -> bool:
+    """The cookie's staff_session row exists, is this person's, not revoked and not idle; its last use is noted."""
+    if not isinstance(raw, str):
+        return False
+    with Session(ctx.engine) as session:
+        row = session.get(StaffSession, _session_row_id(raw))
+        if row is None or row.staff_id != staff_id or row.revoked_at is not None or now - row.last_seen_at > idle:
+            return False
+        if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
+            session.execute(sa.update(StaffSession).where(StaffSession.id == row.id).values(last_seen_at=now))
+            session.commit()
+    return True
 
 
 def requires_patient(connection: ASGIConnection, _: BaseRouteHandler) -> None:
@@ -105,3 +163,21 @@ def requires_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> Non
     requires_staff(connection, handler)
     if current_staff(connection).role != StaffRole.ADMIN.value:
         raise PermissionDeniedException("Only an administrator can do this.")
+
+
+class SecondFactorSetupRequired(PermissionDeniedException):
+    """REQUIRE_STAFF_MFA: this staff member must set up an authenticator app first (pages redirect to it)."""
+
+
+# Where a staff member without a second factor may still go: their account page (to set it up) and sign-out.
+MFA_SETUP_PATHS = ("/staff/account", "/staff/logout")
+
+
+def requires_staff_mfa(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard (after requires_staff): with REQUIRE_STAFF_MFA, staff without TOTP may only set it up."""
+    staff = current_staff(connection)
+    if staff is None or staff.totp_secret or not _ctx(connection).settings.staff_mfa_required:
+        return
+    if not connection.url.path.startswith(MFA_SETUP_PATHS):
+        raise SecondFactorSetupRequired("Set up two-step sign-in before using the care-team pages.")
+

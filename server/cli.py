@@ -148,8 +148,12 @@ def serve(host, port, with_worker, workers) -> None:
                                    "or run `companion worker` as its own process.")
         settings.secret()  # generated here (outside production) before the processes race to create it
         # Each process builds its own app and engine (import string + factory); live events cross them by NOTIFY.
+        from .access_log import uvicorn_log_config
+
+        trusted_proxies = settings.forwarded_allow_ips.strip()
         uvicorn.run("server.cli:web_app", factory=True, workers=workers, host=host, port=port, log_level="info",
-                    timeout_graceful_shutdown=5)
+                    timeout_graceful_shutdown=5, proxy_headers=bool(trusted_proxies),
+                    forwarded_allow_ips=trusted_proxies or None, log_config=uvicorn_log_config())
         return
 
     from .app import create_app
@@ -165,8 +169,15 @@ def serve(host, port, with_worker, workers) -> None:
         worker = Worker(app.state.ctx)
         app.on_startup.append(worker.start)
         app.on_shutdown.insert(0, worker.stop)
+    from .access_log import uvicorn_log_config
+
+    # X-Forwarded-For only from the proxies FORWARDED_ALLOW_IPS names (uvicorn would otherwise trust 127.0.0.1,
+    # so any process on the host could forge client addresses); the app applies the same rule (client_address.py).
+    trusted = settings.forwarded_allow_ips.strip()
     # A bounded graceful shutdown: open inbox streams (SSE) would otherwise hold SIGTERM until browsers disconnect.
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5,
+                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+                log_config=uvicorn_log_config())  # sign-in tokens never reach the access log
 
 
 def web_app():

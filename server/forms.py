@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from datetime import date, time
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from .errors import FieldErrors
+from .input_safety import NUL_MESSAGE, has_nul
 
 T = TypeVar("T")
 
@@ -91,6 +92,13 @@ class FormModel(BaseModel):
 
     # The message for a value a field's type or bounds refuse (the validator's own text is never shown).
     messages: ClassVar[dict[str, str]] = {}
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):  # PostgreSQL text cannot hold it: the form again with the field named, never a 500
+            raise plain(NUL_MESSAGE)
+        return value
 
 
 FormT = TypeVar("FormT", bound=FormModel)

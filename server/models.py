@@ -90,7 +90,30 @@ class Staff(SQLModel, table=True):
     failed_logins: int = Field(default=0)
     locked_until: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
     session_version: int = Field(default=1)  # bumping it signs the person out everywhere
+    # TOTP replay guard: the last 30-second step accepted, advanced by compare-and-set (shared by every process).
+    totp_last_step: Optional[int] = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
     created_at: datetime = Field(sa_column=utc_column())
+
+
+class StaffSession(SQLModel, table=True):
+    """One signed-in staff browser: the cookie names it, sign-out revokes it, idle time ends it."""
+
+    __tablename__ = "staff_session"
+    id: str = Field(primary_key=True, max_length=64)  # sha256 of the random id in the (encrypted) cookie
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    created_at: datetime = Field(sa_column=utc_column())
+    last_seen_at: datetime = Field(sa_column=utc_column())
+    revoked_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class RateCounter(SQLModel, table=True):
+    """A counter in a time window, shared by every process: request rate limits and sign-in throttling."""
+
+    __tablename__ = "rate_counter"
+    key: str = Field(primary_key=True, max_length=200)
+    count: int = Field(default=0)
+    window_start: datetime = Field(sa_column=utc_column())
+    blocked_until: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Patient(SQLModel, table=True):

@@ -120,6 +120,15 @@ class Settings(BaseSettings):
         alias="PUSH_SERVICE_HOSTS",
     )
 
+    # --- staff sign-in and sessions --------------------------------------------
+    # Addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs, "*" for any).
+    # Empty (the default): the direct peer is the client, and X-Forwarded-For is ignored (it could be forged).
+    forwarded_allow_ips: str = Field("", alias="FORWARDED_ALLOW_IPS")
+    # A staff session ends after this long without a request (besides the 12-hour cap).
+    staff_idle_timeout_minutes: int = Field(60, alias="STAFF_IDLE_TIMEOUT_MINUTES", ge=1, le=720)
+    # Staff without an authenticator app are sent to set one up before anything else. Default: on in production.
+    require_staff_mfa: bool | None = Field(None, alias="REQUIRE_STAFF_MFA")
+
     # --- operations ----------------------------------------------------------
     # /healthz answers 503 when the freshest worker heartbeat (every 10 s) is older than this, or when the oldest due
     # message has waited longer than DISPATCH_LAG_LIMIT_SECONDS: either way reminders and pages are not going out.
@@ -197,6 +206,11 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
+
+    @property
+    def staff_mfa_required(self) -> bool:
+        """REQUIRE_STAFF_MFA, defaulting to on in production and off elsewhere."""
+        return self.environment == "production" if self.require_staff_mfa is None else self.require_staff_mfa
 
     @property
     def is_sqlite(self) -> bool:

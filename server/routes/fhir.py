@@ -20,6 +20,7 @@ from ..services.fhir.clients import Caller, OAuthError, audit_request, authentic
 from ..services.fhir.outcomes import FhirError
 from ..services.fhir.record_out import capability_statement, symptom_questionnaire
 from ..services.fhir.terminology import SYMPTOM_QUESTIONNAIRE_ID
+from ..client_address import client_address
 
 FHIR_JSON = "application/fhir+json"
 NDJSON = "application/fhir+ndjson"
@@ -27,7 +28,7 @@ Handled = tuple[Response, int | None]  # the answer, and the patient it was abou
 
 
 def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    return client_address(request)
 
 
 def resource_response(resource: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

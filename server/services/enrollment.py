@@ -312,6 +312,9 @@ def new_sign_in_link(ctx: AppContext, staff: Staff, patient_id: int, *, ip: str 
         patient = session.get(Patient, patient_id)
         if patient is None or patient.clinic_id != staff.clinic_id:
             raise NotFound("No such patient.")
+        from .invites import void_unused_links
+
+        void_unused_links(session, patient.id, now)  # only the newest link works: an older one may be on a lost phone
         url = _invite(session, patient, now=now, base_url=ctx.settings.public_base_url, staff_id=staff.id,
                       purpose="sign_in")
         audit(session, staff_id=staff.id, action="patient.sign_in_link", patient_id=patient.id, now=now, ip=ip)

@@ -437,3 +437,17 @@ def _advice_for(ctx: AppContext, session: Session, patient: Patient, clinic: Cli
     """The advice for a replayed entry: the rules as they stand now (nothing is written)."""
     findings = evaluate(build_state(session, patient, now, plans), now)
     return _advice(ctx, kind, row, findings, patient, clinic, plans, now)
+
+
+
+def time_of_stored_entry(engine, patient_id: int, kind: str, key: str) -> datetime | None:
+    """When the patient's entry stored under `key` happened (None if there is none): a retry that did not say when
+    (the no-JavaScript form fills in "now") is the same entry, so it must be compared at the stored time."""
+    from .patient_views import ENTRY_MODELS
+
+    model = ENTRY_MODELS.get(kind)
+    if model is None:
+        return None
+    with Session(engine) as session:
+        return session.exec(select(model.at).where(model.idempotency_key == (key or "").strip(),
+                                                   model.patient_id == patient_id)).first()

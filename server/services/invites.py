@@ -133,6 +133,13 @@ def check_sign_in_link(ctx: AppContext, token: str) -> Patient:
         return session.get(Patient, row.patient_id)
 
 
+def void_unused_links(session: Session, patient_id: int, now: datetime) -> int:
+    """Make the patient's unused links stop working (caller's transaction); returns how many."""
+    return session.execute(sa.update(SignInToken).where(SignInToken.patient_id == patient_id,
+                                                        SignInToken.used_at.is_(None),
+                                                        SignInToken.expires_at > now).values(expires_at=now)).rowcount
+
+
 def revoke_patient_sessions(ctx: AppContext, patient_id: int, staff_id: int | None) -> int:
     """Sign the patient out on every device: bump session_version, void unused links, forget push subscriptions.
 
@@ -146,9 +153,7 @@ def revoke_patient_sessions(ctx: AppContext, patient_id: int, staff_id: int | No
         patient.session_version += 1
         session.add(patient)
         # Links sent before the revocation must not open a new session on the lost phone.
-        session.execute(sa.update(SignInToken).where(SignInToken.patient_id == patient_id,
-                                                     SignInToken.used_at.is_(None),
-                                                     SignInToken.expires_at > now).values(expires_at=now))
+        void_unused_links(session, patient_id, now)
         # Reminders must not keep arriving on a phone that is no longer the patient's.
         session.execute(sa.delete(PushSubscription).where(PushSubscription.patient_id == patient_id))
         audit(session, staff_id=staff_id, action="patient.sessions_revoked", patient_id=patient_id, now=now,

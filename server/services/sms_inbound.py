@@ -41,6 +41,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -51,6 +52,7 @@ from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError, NotFound
 from ..i18n import NP_, normalize_language, render_advice, render_value, translate_in
+from ..input_safety import strip_nul
 from ..models import Clinic, DoseEvent, InboundMessage, Patient
 from . import entries, plan_notices
 from .alerts import AlertChange
@@ -74,6 +76,8 @@ CONFIRM_WORDS = frozenset({"OK", "SI", "SÍ", "YES", "CONFIRM", "CONFIRMAR"})
 CONFIRM_WINDOW = timedelta(hours=24)
 PLAN_CHANGE_WORDS = frozenset({"UNDERSTOOD", "GOT IT", "I UNDERSTAND", "ENTENDIDO", "ENTENDIDA", "ENTIENDO",
                                "RECIBIDO"})
+# A stored text not yet handled this recently is being handled by another request (a duplicate delivery).
+IN_PROGRESS_GRACE = timedelta(minutes=2)
 
 _WEIGHT = re.compile(r"^(?:W|P|WEIGHT|PESO)\s*(\d{1,3}(?:[.,]\d{1,2})?)\s*(KG|KGS|LB|LBS|LIBRAS?)?\s*"
                      r"(OK|SI|SÍ|YES)?$")
@@ -167,6 +171,11 @@ def handle_inbound_sms(ctx: AppContext, *, message_sid: str, from_number: str, t
     3. In one transaction: record how it was handled and put the reply in the outbox (key "reply:<MessageSid>").
     """
     now = ctx.clock.now()
+    # A NUL cannot be stored in PostgreSQL text: dropped, so the text still gets its normal reply (a 500 would make
+    # the provider retry, and the message would be lost).
+    message_sid, from_number, to_number, body = (strip_nul(v or "") for v in (message_sid, from_number, to_number,
+                                                                              body))
+    message_sid = message_sid[:64]
     stored = _store(ctx, message_sid, from_number, to_number, body, now)
     if stored is not None:
         return stored
@@ -206,17 +215,23 @@ def _store(ctx: AppContext, sid: str, from_number: str, to_number: str, body: st
     except IntegrityError:  # the same webhook delivered twice at once: the other request handles it
         return InboundResult("replayed", None, None, replayed=True)
     if existing.handled_as is None:
-        return None  # stored, but the handling did not finish (crash): finish it now, idempotently
+        if now - existing.received_at < IN_PROGRESS_GRACE:
+            # The same webhook again while the first delivery is still being handled (the provider retried, or
+            # delivered twice at once): that request answers it; handling it here too could record a second,
+            # different outcome over the first's.
+            return InboundResult("in_progress", None, existing.patient_id, replayed=True)
+        return None  # stored long ago, but the handling did not finish (crash): finish it now, idempotently
     return InboundResult(existing.handled_as, existing.reply, existing.patient_id, replayed=True)
 
 
 def _record(ctx: AppContext, sid: str, patient_id: int | None, handled_as: str, reply: str | None, to: str,
             now: datetime) -> None:
     with session_scope(ctx.engine) as session:
-        message = session.exec(select(InboundMessage).where(InboundMessage.provider_id == sid)).one()
-        message.patient_id, message.handled_as, message.reply = patient_id, handled_as, reply
-        session.add(message)
-        if reply:
+        # Compare-and-set: the first handling recorded wins; a concurrent duplicate never overwrites it.
+        recorded = session.execute(sa.update(InboundMessage).where(InboundMessage.provider_id == sid,
+                                                                   InboundMessage.handled_as.is_(None))
+                                   .values(patient_id=patient_id, handled_as=handled_as, reply=reply)).rowcount
+        if recorded and reply:
             enqueue_sms(session, kind=MessageKind.REPLY, key=sid, to=to, body=reply, now=now, patient_id=patient_id)
 
 

@@ -21,7 +21,7 @@ from server.services.staff.accounts import create_staff
 pytestmark = pytest.mark.e2e
 
 DESKTOP = {"viewport": {"width": 1366, "height": 900}, "locale": "en-US", "timezone_id": "America/New_York"}
-PASSWORD = "e2e-nurse-password"
+PASSWORD = "e2e-heron-lantern-42"  # passes the password policy (no common words)
 HELD_KINDS = ("dose", "antiemetic", "dexamethasone")
 
 

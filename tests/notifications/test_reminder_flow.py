@@ -338,7 +338,7 @@ def test_an_open_interrupt_alert_turns_the_dose_reminder_into_wait_for_your_team
                            "called you, call +15555550100.")
     assert "tablets" not in dose and "Reply T" not in dose
     # Staff act (a new plan version): the reminders are the plan's again.
-    change_plan(ctx, patient, staff_id=staff_id(ctx), operation="reduce", reason="R-WT-10: one level lower")
+    change_plan(ctx, patient, staff_id=clinician_id(ctx), operation="reduce", reason="R-WT-10: one level lower")
     sms_provider.reset()
     run_until(ctx, channels, clock, utc(2026, 3, 10, 4))  # through next Monday
     monday = [m["body"] for m in sms_provider.messages_to(PHONE)]

@@ -1,6 +1,6 @@
 """Helpers for the patient-app tests: a patient with a plan, and a browser-like client signed in as them.
 
-Imported by the other tests/server/test_patient_*.py modules (`from test_patient_helpers import ...`).
+Imported by the server tests (`from tests.support.patient import ...`); its fixtures are registered by tests/server/conftest.py.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from ...clinical.grading import PLAUSIBLE_RANGES, f_to_c, grade_choice, other_te
 from ...clinical.schedule import resolve_local
 from ...errors import FieldError
 from ...i18n import LANGUAGES, N_
+from ...input_safety import NUL_MESSAGE, has_nul
 from ...services.entries import SymptomAnswers
 from ...services.invites import InvalidSignInLink
 
@@ -67,6 +68,13 @@ class PatientInput(BaseModel):
             return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
         return data
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):  # PostgreSQL text cannot hold it: a 422 naming the field, never a 500
+            raise ValueError(NUL_MESSAGE)
+        return value
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # Entries (flow 1): one model per kind, for the API and the forms alike
@@ -107,7 +115,8 @@ class DoseIn(EntryIn):
     scheduled_for: date | None = Field(None, description="The dose day a \"missed\" answers; default the day of `at`")
     antiemetic_taken: bool | None = Field(None, description="Default: whether an anti-nausea log came in the 3 h "
                                                             "before")
-    corrects_id: int | None = Field(None, description="An own dose entry of the last 24 h that this one corrects")
+    corrects_id: int | None = Field(None, ge=1, le=2**63 - 1,
+                                    description="An own dose entry of the last 24 h that this one corrects")
 
 
 class AntiemeticIn(EntryIn):
@@ -136,7 +145,7 @@ class SymptomsIn(EntryIn):
     vision: Literal["none", "changed"] | None = None
     note: Annotated[str, BeforeValidator(_stripped)] | None = Field(None, max_length=NOTE_MAX,
                                                                     description="Optional words for the care team")
-    corrects_id: int | None = None
+    corrects_id: int | None = Field(None, ge=1, le=2**63 - 1)
 
     @model_validator(mode="after")
     def _switched_unit(self) -> SymptomsIn:
@@ -176,7 +185,7 @@ class WeightIn(EntryIn):
     value: Number
     unit: Literal["kg", "lb"] | None = Field(None, description="Default: the patient's unit")
     confirmed: bool = False
-    corrects_id: int | None = None
+    corrects_id: int | None = Field(None, ge=1, le=2**63 - 1)
 
 
 # --------------------------------------------------------------------------------------------------------------------

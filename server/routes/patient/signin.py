@@ -3,10 +3,11 @@ the pages and their JSON twins under /api. Public: whoever is asking, nobody is 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from litestar import Request, Response, Router, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import TooManyRequestsException, ValidationException
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
@@ -16,14 +17,17 @@ from ...context import Ctx
 from ...errors import FieldError
 from ...i18n import normalize_language, translate
 from ...services import invites
+from ..rate_limit import RateLimit
 from .advice import error_json
 from .api import api_validation_error
 from .deps import VIEWER_DEPENDENCY, MaybePatient
 from .rendering import app_context, guest_language, page, submitted_form
 from .schemas import SignInForm, SignInIn, SignInLinkIn, field_errors
 
-# Per client address: asking for sign-in links (each sends an SMS) and trying tokens. In memory, per process.
-SIGN_IN_RATE_LIMIT = RateLimitConfig(rate_limit=("hour", 10), set_rate_limit_headers=False)
+# Per client address, shared by every process: asking for sign-in links (each sends an SMS) and trying tokens.
+SIGN_IN_RATE_LIMIT = RateLimit("sign-in", 10, timedelta(hours=1))
+# Opening and using sign-in links (/i/{token}): generous for people, useless for guessing tokens.
+LINK_RATE_LIMIT = RateLimit("link", 60, timedelta(minutes=10))
 
 
 def _too_many(request: Request, exc: TooManyRequestsException) -> Response:
@@ -48,7 +52,7 @@ def home(viewer: MaybePatient) -> Redirect:
     return Redirect("/today" if viewer else "/signin", status_code=303)
 
 
-@get("/i/{token:str}", sync_to_thread=True)
+@get("/i/{token:str}", sync_to_thread=True, guards=[LINK_RATE_LIMIT.guard], exception_handlers=RATE_LIMITED)
 def invite_page(request: Request, ctx: Ctx, token: FromPath[str]) -> Template:
     """Greets the patient and asks for one tap: the POST uses the link (a link preview's GET must not)."""
     try:
@@ -59,7 +63,8 @@ def invite_page(request: Request, ctx: Ctx, token: FromPath[str]) -> Template:
                 token=token)
 
 
-@post("/i/{token:str}", sync_to_thread=True, status_code=303)
+@post("/i/{token:str}", sync_to_thread=True, status_code=303, guards=[LINK_RATE_LIMIT.guard],
+      exception_handlers=RATE_LIMITED)
 def invite_redeem(request: Request, ctx: Ctx, token: FromPath[str]) -> Response:
     try:
         patient = invites.redeem_sign_in_link(ctx, token)
@@ -80,7 +85,7 @@ def _phone_refused(request: Request, ctx: Ctx, lang: str, phone: str, exc: Field
                 errors={"phone": translate(lang, exc.message)})
 
 
-@post("/signin", sync_to_thread=True, status_code=200, middleware=[SIGN_IN_RATE_LIMIT.middleware],
+@post("/signin", sync_to_thread=True, status_code=200, guards=[SIGN_IN_RATE_LIMIT.guard],
       exception_handlers=RATE_LIMITED)
 def signin_request(request: Request, ctx: Ctx,
                    data: URLEncodedBody[SignInForm]) -> Template:
@@ -113,7 +118,7 @@ def signout(request: Request) -> Redirect:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@post("/sign-in-link", sync_to_thread=True, status_code=202, middleware=[SIGN_IN_RATE_LIMIT.middleware],
+@post("/sign-in-link", sync_to_thread=True, status_code=202, guards=[SIGN_IN_RATE_LIMIT.guard],
       exception_handlers=RATE_LIMITED,
       summary="Ask for a new sign-in link by SMS",
       description="Always 202 for a well-formed number, enrolled or not (the answer reveals nothing). "
@@ -127,7 +132,7 @@ def api_sign_in_link(request: Request, ctx: Ctx, data: JSONBody[SignInLinkIn]) -
                     background=BackgroundTask(invites.request_sign_in_link, ctx, e164))
 
 
-@post("/sign-in", sync_to_thread=True, status_code=200, middleware=[SIGN_IN_RATE_LIMIT.middleware],
+@post("/sign-in", sync_to_thread=True, status_code=200, guards=[SIGN_IN_RATE_LIMIT.guard],
       exception_handlers=RATE_LIMITED,
       summary="Use a sign-in link's token: starts a session for its patient")
 def api_sign_in(request: Request, ctx: Ctx, data: JSONBody[SignInIn]) -> Response:

@@ -7,7 +7,8 @@ from datetime import datetime
 from ...context import AppContext
 from ...errors import FieldError, NotFound
 from ...models import Patient
-from ...services.entries import EntryResult, record_antiemetic, record_dose, record_symptoms, record_weight
+from ...services.entries import (EntryResult, record_antiemetic, record_dose, record_symptoms, record_weight,
+                                 time_of_stored_entry)
 from .rendering import patient_zone
 from .schemas import AntiemeticIn, DoseIn, EntryIn, SymptomsIn, WeightIn
 
@@ -25,10 +26,12 @@ def record_entry(ctx: AppContext, patient: Patient, entry: EntryIn, at: datetime
     """Store one entry of the signed-in patient (at `at`, else the entry's own time, else now) with its advice."""
     if at is None and entry.local_day is not None:
         at = entry.resolved_at(patient_zone(ctx, patient))  # the patient's zone, never the phone's
-    at = at or entry.at or ctx.clock.now()
+    key = entry.idempotency_key
+    # No time given (the no-JavaScript form): a retry of a stored entry keeps that entry's time, so it answers
+    # "already saved" instead of a conflict, and never stores a second dose.
+    at = at or entry.at or time_of_stored_entry(ctx.engine, patient.id, entry.KIND, key) or ctx.clock.now()
     if isinstance(entry, SymptomsIn) and (meant := entry.unit_question()) and entry.temperature is not None:
         raise UnitQuestion(float(entry.temperature), meant)
-    key = entry.idempotency_key
     if isinstance(entry, DoseIn):
         return record_dose(ctx, patient.id, key=key, status=entry.status, at=at, scheduled_for=entry.scheduled_for,
                            antiemetic_taken=entry.antiemetic_taken, corrects_id=entry.corrects_id)

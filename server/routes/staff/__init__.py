@@ -9,7 +9,7 @@ Handlers are thin: Litestar parses a typed form, the handler calls a service, re
 from litestar import Router
 from litestar.di import Provide
 
-from ...auth import requires_admin, requires_staff
+from ...auth import requires_admin, requires_staff, requires_staff_mfa
 from . import account, admin, inbox, patients
 from .common import provide_staff
 
@@ -21,7 +21,7 @@ ADMIN = Router(path="/admin", route_handlers=admin.ROUTES, guards=[requires_admi
 SIGNED_IN = Router(
     path="/staff",
     route_handlers=[*account.ACCOUNT, *inbox.ROUTES, *patients.ROUTES, ADMIN],
-    guards=[requires_staff],
+    guards=[requires_staff, requires_staff_mfa],
     dependencies={"staff": Provide(provide_staff, sync_to_thread=False)},
     include_in_schema=False,
 )

@@ -12,12 +12,12 @@ from litestar import Request, get, post
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
-from ...auth import current_patient, current_staff, sign_in_staff, sign_out
+from ...auth import current_patient, current_staff, sign_in_staff, sign_out, signed_in_staff_id
 from ...context import AppContext, Ctx
 from ...errors import FieldError
 from ...models import Staff
 from ...services.staff import auth as staff_auth
-from ...services.staff.auth import Credentials, PasswordChange, PasswordConfirmation, TotpCode
+from ...services.staff.auth import Credentials, PasswordChange, PasswordConfirmation, TotpCode, TotpEnable
 from .common import FORM, SignedInStaff, client_ip, render, safe_back, see_other, set_flash
 
 PENDING_KEY = "staff_pending"  # password accepted, authenticator code still needed
@@ -89,10 +89,13 @@ def code(request: Request, ctx: Ctx, data: Annotated[TotpCode, FORM]) -> Templat
     return see_other(safe_back(pending.get("next")))
 
 
-@post("/logout", sync_to_thread=False)
-def logout(request: Request) -> Redirect:
-    """Sign this browser out."""
+@post("/logout", sync_to_thread=True)
+def logout(request: Request, ctx: Ctx) -> Redirect:
+    """Sign this browser out (the session is revoked server-side, and the sign-out audited)."""
+    staff_id = signed_in_staff_id(request)
     sign_out(request)
+    if staff_id is not None:
+        staff_auth.record_sign_out(ctx, staff_id, ip=client_ip(request))
     return see_other("/staff/login")
 
 
@@ -133,11 +136,11 @@ def totp_setup(request: Request) -> Redirect:
 
 @post("/account/totp/enable", sync_to_thread=True)
 def totp_enable(request: Request, ctx: Ctx, staff: SignedInStaff,
-                data: Annotated[TotpCode, FORM]) -> Template | Redirect:
-    """Confirm two-step sign-in with a first code."""
+                data: Annotated[TotpEnable, FORM]) -> Template | Redirect:
+    """Confirm two-step sign-in with a first code and one's password."""
     secret = (request.session or {}).get(TOTP_SETUP_KEY, "")
     try:
-        staff_auth.enable_totp(ctx, staff.id, secret, data.code, ip=client_ip(request))
+        staff_auth.enable_totp(ctx, staff.id, secret, data.code, data.password, ip=client_ip(request))
     except FieldError as exc:
         return _account_page(request, staff, status_code=422, error={"field": exc.field, "message": exc.message})
     session = {k: v for k, v in (request.session or {}).items() if k != TOTP_SETUP_KEY}

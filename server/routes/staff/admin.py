@@ -108,6 +108,17 @@ def staff_unlock(request: Request, ctx: Ctx, staff: SignedInStaff, staff_id: Fro
     return _account_action(request, ctx, staff, action)
 
 
+@post("/staff/{staff_id:int}/reset-second-factor", sync_to_thread=True)
+def staff_reset_second_factor(request: Request, ctx: Ctx, staff: SignedInStaff,
+                              staff_id: FromPath[int]) -> Template | Redirect:
+    """Turn off a colleague's two-step sign-in (a lost phone); audited, and they are signed out everywhere."""
+    def action() -> str:
+        person = accounts_admin.reset_second_factor(ctx, staff, staff_id, ip=client_ip(request))
+        return f"Two-step sign-in of {person.name} was reset; they set it up again at their next sign-in."
+
+    return _account_action(request, ctx, staff, action)
+
+
 def _number(text: str) -> int | None:
     text = text.strip().lstrip("#")
     return int(text) if text.isdigit() else None
@@ -130,6 +141,11 @@ def audit_view(request: Request, ctx: Ctx, staff: SignedInStaff, staff_id: FromQ
                             since=_day(since), until=_day(until), page=max(page, 1))
     with Session(ctx.engine) as session:
         rows, more = audit.audit_log(session, staff, flt)
+    # Reading the audit log is itself audited (who looked at whose actions), with the filter used.
+    audit.record_view(ctx, staff, "audit.view", ip=client_ip(request),
+                      detail=f"staff={flt.staff_id or ''} patient={flt.patient_id or ''} action={flt.action} "
+                             f"since={flt.since or ''} until={flt.until or ''} page={flt.page}"[:2000],
+                      patient_id=None)
     people = accounts_admin.list_staff(ctx.engine, staff.clinic_id)
     names = {p.id: f"{p.name} ({p.role})" for p in people}
     return render(request, "staff/admin_audit.html", nav="audit", rows=rows, more=more, filter=flt, names=names,
@@ -137,4 +153,4 @@ def audit_view(request: Request, ctx: Ctx, staff: SignedInStaff, staff_id: FromQ
 
 
 ROUTES: list[Any] = [staff_list, staff_create, staff_deactivate, staff_activate, staff_revoke, staff_unlock,
-                     audit_view]
+                     staff_reset_second_factor, audit_view]

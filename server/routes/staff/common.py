@@ -26,6 +26,7 @@ from ...forms import FormModel, parse_form
 from ...models import Staff
 from ...services.plan_permissions import allowed_operations, may_change_plans
 from ...services.staff.wording import ACTION_WORDS, TIER_WORDS, ladder, level_choices, schedule_words
+from ...client_address import client_address
 
 # Typed form bodies: `data: Annotated[SomeForm, FORM]`.
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -62,8 +63,8 @@ def confirmation(request: Request, exc: Any, action: str, back: str) -> dict[str
 
 
 def client_ip(request: Request) -> str | None:
-    """Where the request came from, for the audit log (the direct peer; a proxy must be trusted explicitly)."""
-    return request.client.host if request.client else None
+    """Where the request came from, for the audit log (the trusted-proxy rule: server/client_address.py)."""
+    return client_address(request)
 
 
 def local(instant: datetime | None, zone: str, fmt: str = "%a %d %b %H:%M") -> str:

@@ -1,7 +1,7 @@
 """Claims (architecture flow 3): taking due rows for one worker, and giving back or recovering the ones it holds.
 
 `claim_due_messages` takes due rows under a token and a lease (SKIP LOCKED on PostgreSQL); `mark_sending` commits
-`claimed -> sending` before a request leaves; `release_claims` gives back rows never sent; `reap_stale_claims`
+`claimed -> sending` immediately before a request leaves (the sender thread calls it); `release_claims` gives back rows never sent; `reap_stale_claims`
 recovers the rows of dead workers without ever risking a second send; `expire_overdue` retires rows that would
 arrive too late. Every write is a compare-and-set on the claim token and status.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Iterable
@@ -112,8 +112,8 @@ def claim_due_messages(bind: Bind, now: datetime, *, limit: int, lease: timedelt
 def mark_sending(bind: Bind, claims: Iterable[ClaimedMessage], now: datetime, lease: timedelta) -> set[int]:
     """Record, before the requests leave, that these attempts may reach a provider; returns the ids still held.
 
-    The dispatcher marks rows only as it hands them to its sender pool, so `sending` rows are the sends in
-    flight (or about to be). Counting the attempt here is what "attempts show the request could have been
+    The dispatcher's sender thread marks its row just before the provider call, so `sending` rows are the sends
+    in flight; rows queued for a sender are still `claimed`. Counting the attempt here is what "attempts show the request could have been
     sent" means for the reaper.
     """
     with transaction(bind) as conn:
@@ -151,6 +151,7 @@ def release_claims(bind: Bind, claims: Iterable[ClaimedMessage], now: datetime) 
 class ReapResult:
     returned: int  # claimed, never sent: pending again
     unknown: int  # sending when the lease ran out: may have been accepted
+    unknown_ids: tuple[int, ...] = field(default=(), compare=False)  # which ones (staff hear about the ones that matter: outbox/unknowns.py)
 
 
 REAPED_UNKNOWN_REASON = ("the worker stopped during the send (lease expired); the provider may have accepted it, "
@@ -172,13 +173,14 @@ def reap_stale_claims(bind: Bind, now: datetime) -> ReapResult:
                     updated_at=now))
     lost = (sa.update(_T).where(_T.c.status == MessageStatus.SENDING, _T.c.next_attempt_at <= now)
             .values(status=MessageStatus.UNKNOWN, last_error=REAPED_UNKNOWN_REASON, next_attempt_at=None,
-                    updated_at=now))
+                    updated_at=now)
+            .returning(_T.c.id))
     with transaction(bind) as conn:
         returned = conn.execute(back).rowcount
-        unknown = conn.execute(lost).rowcount
-    if returned or unknown:
-        log.warning("reaped stale claims: %d back to pending, %d unknown", returned, unknown)
-    return ReapResult(returned, unknown)
+        unknown_ids = tuple(conn.execute(lost).scalars())
+    if returned or unknown_ids:
+        log.warning("reaped stale claims: %d back to pending, %d unknown", returned, len(unknown_ids))
+    return ReapResult(returned, len(unknown_ids), unknown_ids)
 
 
 def expire_overdue(bind: Bind, now: datetime) -> int:

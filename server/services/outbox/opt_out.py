@@ -31,6 +31,11 @@ def raise_unreachable(session: Session, patient: Patient, facts: str, now: datet
     return upsert_alert(session, patient, _no_delivery_finding(f"no message reached the patient: {facts}"[:2000]), now)
 
 
+def raise_possibly_undelivered(session: Session, patient: Patient, facts: str, now: datetime) -> AlertChange | None:
+    """Tell the care team that a message may not have reached its recipient (caller's transaction)."""
+    return upsert_alert(session, patient, _no_delivery_finding(facts[:2000]), now)
+
+
 def opt_out_of_sms(session: Session, patient: Patient, now: datetime, how: str) -> AlertChange | None:
     """Record that the patient unsubscribed from SMS and tell the care team (caller's transaction)."""
     if not patient.sms_opted_out:

@@ -23,7 +23,8 @@ from ..alerts import AlertChange, publish_alert_changes
 from .claims import ClaimedMessage, mark_sending_in_transaction
 from .opt_out import opt_out_of_sms, raise_unreachable
 from .sql import OUTBOX, Bind, transaction
-from .vocabulary import MessageStatus
+from .unknowns import flag_unknown_messages
+from .vocabulary import STAFF_MUST_KNOW_IF_UNKNOWN, MessageStatus
 
 _T = OUTBOX
 
@@ -183,15 +184,21 @@ def record_progress(ctx: AppContext, bind: Bind, finished: Iterable[tuple[Claime
     Returns (outcomes recorded, ids now held as sending). Outcomes with side effects (opt-out, an alert, push
     subscriptions) are recorded one by one by `finish_claim`, in their own transactions.
     """
+    finished = list(finished)
     simple, special = [], []
     for item in finished:
         (special if _has_side_effects(item[1]) else simple).append(item)
     recorded = sum(finish_claim(ctx, claim, outcome, now) for claim, outcome in special)
     to_start = list(to_start)
     if not simple and not to_start:
-        return recorded, set()
-    with transaction(bind) as conn:
-        done, started = _write_progress(conn, simple, to_start, now, lease)
+        done, started = 0, set()
+    else:
+        with transaction(bind) as conn:
+            done, started = _write_progress(conn, simple, to_start, now, lease)
+    unknown = [claim.id for claim, outcome in finished if outcome.status == MessageStatus.UNKNOWN
+               and claim.kind in STAFF_MUST_KNOW_IF_UNKNOWN]
+    if unknown:
+        flag_unknown_messages(ctx, unknown, now)  # only rows this worker did record as unknown are still unknown
     return recorded + done, started
 
 

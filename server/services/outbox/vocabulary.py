@@ -74,3 +74,7 @@ DELIVERY_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent
                  "delivered": 4, "undelivered": 4, "failed": 4}
 DELIVERY_ALIASES = {"read": "delivered"}  # RCS/WhatsApp "read" implies delivered
 DELIVERY_FAILED = frozenset({"undelivered", "failed"})
+
+# Messages the care team must hear about when their outcome is `unknown` (the request may or may not have reached
+# the patient or the on-call person): dose-time reminders, pages, and plan-change notices.
+STAFF_MUST_KNOW_IF_UNKNOWN = frozenset({*DOSE_TIME_KINDS, MessageKind.PAGE, MessageKind.PLAN_NOTICE})

@@ -105,6 +105,21 @@ def set_staff_active(ctx: AppContext, admin: Staff, staff_id: int, active: bool,
         return staff
 
 
+def reset_second_factor(ctx: AppContext, admin: Staff, staff_id: int, *, ip: str | None) -> Staff:
+    """Turn off a colleague's authenticator (a lost phone): they are signed out everywhere and set it up again."""
+    now = ctx.clock.now()
+    with session_scope(ctx.engine) as session:
+        staff = get_staff(session, staff_id)
+        if staff.clinic_id != admin.clinic_id:
+            raise NotFound("No such staff member.")
+        staff.totp_secret, staff.totp_last_step = None, None
+        staff.session_version += 1
+        session.add(staff)
+        audit(session, staff_id=admin.id, action="staff.totp_reset", now=now, ip=ip,
+              detail=f"staff #{staff.id} {staff.email}")
+        return staff
+
+
 def unlock_staff(ctx: AppContext, admin: Staff, staff_id: int, *, ip: str | None) -> None:
     """Lift a lockout of an account of the admin's clinic."""
     now = ctx.clock.now()

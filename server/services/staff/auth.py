@@ -1,27 +1,27 @@
-"""Staff sign-in and account security: argon2id passwords, lockout, rate limits, TOTP, sessions.
+"""Staff sign-in and account security: argon2id passwords, throttling, TOTP, sessions.
 
-Two brakes on password guessing:
-- per account, in the database (so every web process agrees): after MAX_FAILED_LOGINS wrong passwords or codes
-  in a row the account is locked for LOCKOUT; a success resets the count;
-- per client address, in memory (per process, per database): at most IP_MAX_ATTEMPTS attempts per IP_WINDOW,
-  which also slows guessing across many accounts and unknown emails.
+Password guessing is slowed without ever locking out the right password and second factor:
+- per account and client address (the trusted-proxy rule resolves the address): after FREE_FAILURES wrong
+  passwords or codes in a row, each next attempt from that address for that account waits a delay that doubles up to
+  MAX_DELAY; a success clears it. Someone elsewhere who knows the email cannot keep the owner out;
+- per client address: more than IP_MAX_FAILURES failures in IP_WINDOW block that address (only) for IP_BLOCK.
+Both live in the database (services/rate_counters.py), so every web process and a restart agree. Every failure,
+whatever its cause (unknown email included), gets the same answer after a password hash of the same cost, and an
+audit row. The TOTP replay guard is a compare-and-set on staff.totp_last_step, shared the same way.
 
-Sessions are cookies holding the staff id and `session_version` (server.auth); bumping the version signs the person
-out everywhere. Every sign-in, failure, lockout and account change is written to the audit log.
+Sessions: a cookie naming a staff_session row (server.auth); signing out revokes the row, bumping
+`session_version` revokes them all.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
 import segno
+import sqlalchemy as sa
 from argon2 import PasswordHasher
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from ...context import AppContext
@@ -29,19 +29,24 @@ from ...db import session_scope
 from ...errors import DomainError, FieldError
 from ...forms import FormModel
 from ...models import Staff
+from .. import rate_counters
 from ..audit import audit
 from . import accounts as staff_accounts
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
-IP_WINDOW = timedelta(minutes=10)
-IP_MAX_ATTEMPTS = 60
+FREE_FAILURES = 3  # wrong passwords or codes in a row (per account and address) before any delay
+MAX_DELAY = timedelta(minutes=2)  # the longest wait between attempts for one account from one address
+FAILURE_MEMORY = timedelta(hours=24)  # a run of failures is forgotten after this long without another
+IP_WINDOW = timedelta(minutes=15)
+IP_MAX_FAILURES = 100  # failed sign-ins from one address (any accounts) per IP_WINDOW before the address is blocked
+IP_BLOCK = timedelta(minutes=15)
 TOTP_ISSUER = "Selinexor Companion"
 TOTP_VALID_WINDOW = 1  # accept the previous and next 30-second code: phones' clocks drift
 
 GENERIC_FAILURE = "Email or password is incorrect."
+THROTTLED = "Too many sign-in attempts. Wait a minute and try again."
 _hasher = PasswordHasher()  # the same argon2id parameters as staff.accounts
-# A dummy hash to verify against when the email is unknown, so both answers take as long (no account probing).
+# A dummy hash to verify against when the email is unknown or the attempt is throttled, so every failure takes as
+# long as a wrong password (no account probing by timing).
 _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
 
 
@@ -54,76 +59,45 @@ class SignInError(DomainError):
         self.field = field
 
 
-class LoginRateLimiter:
-    """A sliding window of attempts per key (the client address); thread-safe."""
-
-    def __init__(self, limit: int = IP_MAX_ATTEMPTS, window: timedelta = IP_WINDOW) -> None:
-        self.limit = limit
-        self.window = window
-        self._hits: dict[str, deque[datetime]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def hit(self, key: str, now: datetime) -> bool:
-        """Count one attempt; False when the key is over its limit (the attempt is refused, and still counted)."""
-        with self._lock:
-            hits = self._hits[key]
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            hits.append(now)
-            return len(hits) <= self.limit
+def _account_key(email: str, ip: str | None) -> str:
+    return f"signin:account:{ip or 'unknown'}:{email}"
 
 
-# One limiter per database, so separate apps (tests, tenants) never share counts.
-_limiters: "weakref.WeakKeyDictionary[Engine, LoginRateLimiter]" = weakref.WeakKeyDictionary()
-_limiters_lock = threading.Lock()
-# TOTP replay protection: the last time step accepted per staff member (per process; see the report).
-_last_totp_step: dict[tuple[int, int], int] = {}
+def _address_key(ip: str | None) -> str:
+    return f"signin:address:{ip or 'unknown'}"
 
 
-def limiter_for(engine: Engine) -> LoginRateLimiter:
-    with _limiters_lock:
-        limiter = _limiters.get(engine)
-        if limiter is None:
-            limiter = _limiters[engine] = LoginRateLimiter()
-        return limiter
+def delay_after(failures: int) -> timedelta:
+    """The wait before the next attempt after `failures` in a row for one account from one address."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    return min(MAX_DELAY, timedelta(seconds=2 ** (failures - FREE_FAILURES)))
 
 
-def _throttle(ctx: AppContext, ip: str | None, now: datetime) -> None:
-    if not limiter_for(ctx.engine).hit(ip or "unknown", now):
-        raise SignInError("Too many sign-in attempts from this address. Wait a few minutes and try again.")
+def _throttled(ctx: AppContext, email: str, ip: str | None, now: datetime) -> bool:
+    """True when this address is blocked, or this account is waiting out its delay from this address."""
+    return any(count is not None and count.blocked(now)
+               for count in (rate_counters.current(ctx.engine, _address_key(ip)),
+                             rate_counters.current(ctx.engine, _account_key(email, ip))))
 
 
-def _locked_message(staff: Staff, now: datetime) -> str:
-    minutes = max(1, int((staff.locked_until - now).total_seconds() // 60) + 1)
-    return (f"This account is locked after {MAX_FAILED_LOGINS} failed sign-ins. "
-            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask an administrator.")
+def _count_failure(ctx: AppContext, email: str, ip: str | None, now: datetime) -> None:
+    """After a failed attempt: lengthen this account's delay from this address; block the address at its limit."""
+    account = rate_counters.hit(ctx.engine, _account_key(email, ip), now, FAILURE_MEMORY)
+    if (delay := delay_after(account.count)):
+        rate_counters.block(ctx.engine, _account_key(email, ip), now + delay)
+    address = rate_counters.hit(ctx.engine, _address_key(ip), now, IP_WINDOW)
+    if address.count > IP_MAX_FAILURES:
+        rate_counters.block(ctx.engine, _address_key(ip), now + IP_BLOCK)
 
 
-def _is_locked(staff: Staff, now: datetime) -> bool:
-    return staff.locked_until is not None and staff.locked_until > now
-
-
-def _record_failure(session: Session, staff: Staff, now: datetime, ip: str | None, what: str) -> str:
-    """Count a wrong password or code; lock the account at the limit. Returns the message to show."""
-    staff.failed_logins += 1
-    message = GENERIC_FAILURE if what == "password" else "That code is not right. Check your authenticator app."
-    audit(session, staff_id=staff.id, action="staff.login_failed", now=now, ip=ip,
-          detail=f"wrong {what} ({staff.failed_logins} in a row)")
-    if staff.failed_logins >= MAX_FAILED_LOGINS:
-        staff.locked_until = now + LOCKOUT
-        staff.failed_logins = 0  # the next window starts after the lock
-        audit(session, staff_id=staff.id, action="staff.locked", now=now, ip=ip,
-              detail=f"locked for {int(LOCKOUT.total_seconds() // 60)} minutes after {MAX_FAILED_LOGINS} failures")
-        message = _locked_message(staff, now)
-    session.add(staff)
-    return message
-
-
-def _succeed(session: Session, staff: Staff, now: datetime, ip: str | None, how: str) -> None:
-    staff.failed_logins = 0
-    staff.locked_until = None
-    session.add(staff)
-    audit(session, staff_id=staff.id, action="staff.login", now=now, ip=ip, detail=how)
+def _refuse(ctx: AppContext, email: str, staff_id: int | None, now: datetime, ip: str | None, detail: str,
+            *, action: str = "staff.login_failed", count: bool = True) -> None:
+    """Audit one failed attempt (whoever it named) and count it."""
+    with session_scope(ctx.engine) as session:
+        audit(session, staff_id=staff_id, action=action, now=now, ip=ip, detail=f"{detail} ({email[:254]})")
+    if count:
+        _count_failure(ctx, email, ip, now)
 
 
 @dataclass(frozen=True)
@@ -135,34 +109,49 @@ class PasswordOk:
 
 
 def check_password(ctx: AppContext, email: str, password: str, *, ip: str | None) -> PasswordOk:
-    """Step one of sign-in. Raises SignInError (generic message) for a wrong email or password, or a locked account."""
+    """Step one of sign-in. Raises SignInError with one generic message for a wrong email or password (a throttled
+    attempt says to wait, whatever the email); every failure takes one password hash and is audited."""
     now = ctx.clock.now()
-    _throttle(ctx, ip, now)
     email = (email or "").strip().lower()
     if not email:
         raise FieldError("email", "Enter your email address.")
     if not password:
         raise FieldError("password", "Enter your password.")
-    failure: str | None = None
+    if _throttled(ctx, email, ip, now):
+        staff_accounts.verify_password(_DUMMY_HASH, password)
+        _refuse(ctx, email, None, now, ip, "throttled: too many failures", action="staff.login_throttled",
+                count=False)
+        raise SignInError(THROTTLED)
     with session_scope(ctx.engine) as session:
-        staff = session.exec(select(Staff).where(Staff.email == email).with_for_update()).first()
+        staff = session.exec(select(Staff).where(Staff.email == email)).first()
         if staff is None or not staff.active:
             staff_accounts.verify_password(_DUMMY_HASH, password)
-            raise SignInError(GENERIC_FAILURE)
-        if _is_locked(staff, now):
-            raise SignInError(_locked_message(staff, now))
-        if not staff_accounts.verify_password(staff.password_hash, password):
-            failure = _record_failure(session, staff, now, ip, "password")
+            known, right, what = (staff.id if staff else None), False, "unknown or inactive email"
         else:
+            known, what = staff.id, "wrong password"
+            right = staff_accounts.verify_password(staff.password_hash, password)
+        if right:
             if _hasher.check_needs_rehash(staff.password_hash):
                 staff.password_hash = staff_accounts.hash_password(password)
-                session.add(staff)
             if not staff.totp_secret:
                 _succeed(session, staff, now, ip, "password")
-    # Raised after the commit, so the failure count and any lock are stored.
-    if failure is not None:
-        raise SignInError(failure, "password")
+            session.add(staff)
+        elif staff is not None and staff.active:
+            session.execute(sa.update(Staff).where(Staff.id == staff.id)
+                            .values(failed_logins=Staff.failed_logins + 1))
+    if not right:
+        _refuse(ctx, email, known, now, ip, what)
+        raise SignInError(GENERIC_FAILURE, "password")
+    if not staff.totp_secret:  # signed in: this account's failures from this address are forgotten
+        rate_counters.clear(ctx.engine, _account_key(email, ip))
     return PasswordOk(staff=staff, needs_totp=bool(staff.totp_secret))
+
+
+def _succeed(session: Session, staff: Staff, now: datetime, ip: str | None, how: str) -> None:
+    staff.failed_logins = 0
+    staff.locked_until = None
+    session.add(staff)
+    audit(session, staff_id=staff.id, action="staff.login", now=now, ip=ip, detail=how)
 
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
@@ -178,26 +167,41 @@ def _matching_step(secret: str, code: str, now: datetime) -> int | None:
     return None
 
 
+def _claim_totp_step(session: Session, staff_id: int, step: int) -> bool:
+    """Accept `step` once: a compare-and-set on staff.totp_last_step (every process, every restart)."""
+    result = session.execute(sa.update(Staff).where(Staff.id == staff_id, sa.or_(Staff.totp_last_step.is_(None),
+                                                                                  Staff.totp_last_step < step))
+                             .values(totp_last_step=step))
+    return result.rowcount == 1
+
+
 def check_totp(ctx: AppContext, staff_id: int, code: str, *, ip: str | None) -> Staff:
     """Step two of sign-in: the 6-digit code from the authenticator app. A code is accepted once."""
     now = ctx.clock.now()
-    _throttle(ctx, ip, now)
-    failure: str | None = None
     with session_scope(ctx.engine) as session:
-        staff = session.exec(select(Staff).where(Staff.id == staff_id).with_for_update()).first()
+        staff = session.get(Staff, staff_id)
         if staff is None or not staff.active or not staff.totp_secret:
             raise SignInError("Sign in again.", "code")
-        if _is_locked(staff, now):
-            raise SignInError(_locked_message(staff, now), "code")
-        step = _matching_step(staff.totp_secret, code, now)
-        key = (id(ctx.engine), staff.id)
-        if step is None or step <= _last_totp_step.get(key, -1):
-            failure = _record_failure(session, staff, now, ip, "code")
+        email = staff.email
+        if _throttled(ctx, email, ip, now):
+            throttled, ok = True, False
         else:
-            _last_totp_step[key] = step
-            _succeed(session, staff, now, ip, "password and authenticator code")
-    if failure is not None:
-        raise SignInError(failure, "code")
+            throttled = False
+            step = _matching_step(staff.totp_secret, code, now)
+            ok = step is not None and _claim_totp_step(session, staff.id, step)
+            if ok:
+                _succeed(session, staff, now, ip, "password and authenticator code")
+            else:
+                staff.failed_logins += 1
+                session.add(staff)
+    if throttled:
+        _refuse(ctx, email, staff_id, now, ip, "throttled: too many failures", action="staff.login_throttled",
+                count=False)
+        raise SignInError(THROTTLED, "code")
+    if not ok:
+        _refuse(ctx, email, staff_id, now, ip, "wrong or reused authenticator code")
+        raise SignInError("That code is not right. Check your authenticator app.", "code")
+    rate_counters.clear(ctx.engine, _account_key(email, ip))
     return staff
 
 
@@ -215,19 +219,22 @@ def totp_provisioning(secret: str, email: str) -> tuple[str, str]:
     return uri, svg
 
 
-def enable_totp(ctx: AppContext, staff_id: int, secret: str, code: str, *, ip: str | None) -> None:
-    """Turn on the second factor once the person has proved their app produces the right codes."""
+def enable_totp(ctx: AppContext, staff_id: int, secret: str, code: str, password: str, *, ip: str | None) -> None:
+    """Turn on the second factor once the person has confirmed their password and proved their app's codes (someone
+    at an unattended signed-in screen cannot tie the account to their own phone)."""
     now = ctx.clock.now()
     if not secret or len(secret) < 16:
         raise FieldError("code", "Start the set-up again.")
-    step = _matching_step(secret, code, now)
-    if step is None:
-        raise FieldError("code", "That code is not right. Scan the QR code again and enter the current code.")
     with session_scope(ctx.engine) as session:
         staff = staff_accounts.get_staff(session, staff_id)
+        if not staff_accounts.verify_password(staff.password_hash, password or ""):
+            raise FieldError("password", "Your password is not right.")
+        step = _matching_step(secret, code, now)
+        if step is None:
+            raise FieldError("code", "That code is not right. Scan the QR code again and enter the current code.")
         staff.totp_secret = secret
+        staff.totp_last_step = step  # the code that proved the app cannot sign anyone in
         session.add(staff)
-        _last_totp_step[(id(ctx.engine), staff.id)] = step
         audit(session, staff_id=staff_id, action="staff.totp_enabled", now=now, ip=ip)
 
 
@@ -245,10 +252,10 @@ def disable_totp(ctx: AppContext, staff_id: int, password: str, *, ip: str | Non
 def change_password(ctx: AppContext, staff_id: int, current: str, new: str, *, ip: str | None) -> Staff:
     """Change one's own password; other sessions are signed out (the caller re-binds the current one)."""
     now = ctx.clock.now()
-    if len(new or "") < staff_accounts.MIN_PASSWORD_LENGTH:
-        raise FieldError("new_password", f"Use at least {staff_accounts.MIN_PASSWORD_LENGTH} characters.")
     with session_scope(ctx.engine) as session:
         staff = staff_accounts.get_staff(session, staff_id)
+        if (problem := staff_accounts.password_problem(new or "", staff.email)) is not None:
+            raise FieldError("new_password", problem)
         if not staff_accounts.verify_password(staff.password_hash, current or ""):
             raise FieldError("current_password", "Your current password is not right.")
         staff.password_hash = staff_accounts.hash_password(new)
@@ -256,6 +263,13 @@ def change_password(ctx: AppContext, staff_id: int, current: str, new: str, *, i
         session.add(staff)
         audit(session, staff_id=staff_id, action="staff.password_changed", now=now, ip=ip)
         return staff
+
+
+def record_sign_out(ctx: AppContext, staff_id: int, *, ip: str | None) -> None:
+    """Audit a sign-out (the session itself is revoked by server.auth.sign_out)."""
+    with session_scope(ctx.engine) as session:
+        if session.get(Staff, staff_id) is not None:
+            audit(session, staff_id=staff_id, action="staff.logout", now=ctx.clock.now(), ip=ip)
 
 
 def sign_out_everywhere(ctx: AppContext, staff_id: int, *, ip: str | None, by_staff_id: int | None = None) -> None:
@@ -284,6 +298,13 @@ class TotpCode(FormModel):
     """A 6-digit code from the authenticator app (spaces allowed)."""
 
     code: str = ""
+
+
+class TotpEnable(FormModel):
+    """Turning the second factor on: a first code from the app, and one's password."""
+
+    code: str = ""
+    password: str = ""
 
 
 class PasswordConfirmation(FormModel):

@@ -18,6 +18,10 @@ from .plan_history import plan_versions
 from .recent_days import DayRow, recent_days
 from .wording import dexamethasone_on_hold_words, TIER_WORDS, dose_words, ladder, lab_words, lower_level_words, next_dose_words, symptom_words
 
+# A timeline message's title by outbox status: only `sent` says "Sent" (an `unknown` one may never have left).
+MESSAGE_TITLES = {"sent": "Sent", "unknown": "Outcome unknown (maybe not delivered):", "failed": "Not sent:",
+                  "cancelled": "Cancelled", "expired": "Expired, not sent:", "claimed": "Sending", "sending": "Sending"}
+
 
 @dataclass
 class PatientOverview:
@@ -138,7 +142,8 @@ def timeline(session: Session, staff: Staff, patient_id: int, now: datetime, day
         if r.cancel_reason:
             detail += f" [cancelled: {r.cancel_reason}]"
         tone = "urgent" if r.status in ("failed", "unknown") or r.delivery_status in ("undelivered", "failed") else ""
-        items.append(TimelineItem(r.sent_at or r.send_at, "message", f"Sent {r.kind.replace('_', ' ')} by {r.channel}",
+        items.append(TimelineItem(r.sent_at or r.send_at, "message",
+                                  f"{MESSAGE_TITLES.get(r.status, r.status.capitalize())} {r.kind.replace('_', ' ')} by {r.channel}",
                                   detail.strip(), status, tone or ("muted" if r.status == "cancelled" else "")))
     for m in session.exec(select(InboundMessage).where(InboundMessage.patient_id == pid,
                                                        InboundMessage.received_at >= since)).all():

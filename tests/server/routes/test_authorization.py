@@ -17,7 +17,9 @@ Every state-changing route is also refused without the CSRF token (except the si
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from datetime import datetime, timezone
 from dataclasses import dataclass
 
@@ -28,7 +30,7 @@ from sqlmodel import Session, select
 
 from server.auth import PATIENT_KEY, STAFF_KEY
 from server.db import session_scope
-from server.models import Alert, Patient, Staff
+from server.models import Alert, Patient, Staff, StaffSession
 from server.services.entries import record_weight
 from server.services.staff.accounts import create_staff
 
@@ -147,8 +149,14 @@ def _session_for(engine, caller: str, world: World, signed_in_at: float = SIGNED
             patient = session.get(Patient, world.patient if caller == "patient" else world.other_patient)
             return {PATIENT_KEY: {"id": patient.id, "sv": patient.session_version}}
         staff = session.get(Staff, world.staff[caller])
-        # As server.auth.sign_in_staff stores it: staff sessions carry their sign-in time (they expire).
-        return {STAFF_KEY: {"id": staff.id, "sv": staff.session_version, "at": signed_in_at}}
+        # As server.auth.sign_in_staff stores it: staff sessions carry their sign-in time (they expire) and name a
+        # staff_session row (revoked at sign-out, ended when idle).
+        raw = secrets.token_urlsafe(16)
+        at = datetime.fromtimestamp(signed_in_at, timezone.utc)
+        session.add(StaffSession(id=hashlib.sha256(raw.encode()).hexdigest(), staff_id=staff.id, created_at=at,
+                                 last_seen_at=at))
+        session.commit()
+        return {STAFF_KEY: {"id": staff.id, "sv": staff.session_version, "at": signed_in_at, "sid": raw}}
 
 
 def _concrete(path: str, world: World, caller: str) -> str:
@@ -328,6 +336,7 @@ def test_a_revoked_or_deactivated_session_is_refused(app, engine, settings, worl
 
 
 def test_a_staff_session_expires_after_twelve_hours(app, engine, settings, world, clock):
+    settings.staff_idle_timeout_minutes = 720  # the cap under test, not the idle timeout
     config = session_config(settings)
     with TestClient(app, base_url="http://testserver.local", session_config=config) as client:
         client.set_session_data(_session_for(engine, "nurse", world, signed_in_at=clock.now().timestamp()))

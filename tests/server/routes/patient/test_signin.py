@@ -222,3 +222,24 @@ def test_companion_demo_prints_a_fresh_sign_in_link(tmp_path):
     links = [re.search(r"(http://\S+/i/\S+)", out.output).group(1) for out in (first, second)]
     assert links[0] != links[1]  # a fresh link each run
     assert "patient" in first.output.lower()
+
+
+def test_link_requests_count_across_processes(app, settings, engine, clock, patient):
+    from server.app import create_app
+
+    second_process = create_app(settings, engine=engine, clock=clock)  # another web worker on the same database
+    with TestClient(app, base_url=BASE_URL) as client:
+        first = [PatientBrowser(client).api("POST", "/api/sign-in-link", {"phone": "+15555550301"}).status_code
+                 for _ in range(10)]
+    with TestClient(second_process, base_url=BASE_URL) as client:
+        refused = PatientBrowser(client).api("POST", "/api/sign-in-link", {"phone": "+15555550301"})
+    assert first == [202] * 10 and refused.status_code == 429
+
+
+def test_sign_in_links_are_rate_limited_per_client(app, engine, patient, clock):
+    token = _token(sign_in_link(engine, patient, clock.now()))
+    with TestClient(app, base_url=BASE_URL) as client:
+        answers = [client.get(f"/i/{token}x{n}").status_code for n in range(61)]
+        redeem = PatientBrowser(client).form(f"/i/{token}", {})
+    assert answers[:60] == [410] * 60 and answers[60] == 429
+    assert redeem.status_code == 429  # even a good token waits: the address has been guessing

@@ -172,3 +172,13 @@ def test_the_enrollment_form_offers_the_strengths(nurse):
                          page.split('id="tablet_strength_mg"')[1].split("</select>")[0])
     assert options == ["20", "40", "50", "60"]
     assert '<option value="20" selected>20 mg</option>' in page  # the usual strength by default
+
+
+def test_a_new_sign_in_link_voids_the_older_unused_ones(nurse, engine):
+    patient = patient_by_mrn(engine, "DEMO-002")
+    post_form(nurse, f"/staff/patients/{patient.id}/invite")
+    post_form(nurse, f"/staff/patients/{patient.id}/invite")
+    with Session(engine) as session:
+        tokens = session.exec(select(SignInToken).where(SignInToken.patient_id == patient.id)
+                              .order_by(SignInToken.id)).all()
+    assert len(tokens) == 2 and tokens[0].expires_at <= tokens[1].created_at < tokens[1].expires_at

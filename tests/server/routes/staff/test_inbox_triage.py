@@ -18,9 +18,8 @@ from server.services.audit import record_views
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
 from server.services.staff.inbox import INBOX_PAGE_SIZE
 
-from test_patient_helpers import make_patient
-from test_staff_helpers import (NURSE, PHARMACIST, patient_by_mrn, post_form, seed, sign_in, staff_by_email,
-                                text_of)
+from tests.support.patient import make_patient
+from tests.support.staff import NURSE, PHARMACIST, patient_by_mrn, post_form, seed, sign_in, staff_by_email, text_of
 
 MARIA, ROBERT, DOROTHY = "DEMO-001", "DEMO-002", "DEMO-003"
 

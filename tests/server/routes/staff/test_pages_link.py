@@ -11,8 +11,8 @@ from server.models import OutboundMessage
 from server.services.alerts_escalation import escalate_due_alerts
 from server.services.staff import alert_actions
 
-from test_staff_escalation import NURSE_PAGER, PHARMACIST_PAGER, _fever, _pages_to, ctx, provider, settings, worker  # noqa: F401
-from test_staff_helpers import NURSE, ctx_for, sign_in, staff_by_email
+from tests.server.services.test_alerts_escalation import NURSE_PAGER, PHARMACIST_PAGER, _fever, _pages_to, ctx, provider, settings, worker  # noqa: F401
+from tests.support.staff import NURSE, ctx_for, sign_in, staff_by_email
 
 
 def test_the_page_links_to_the_alert_and_names_no_patient(ctx, clock, provider, worker, client):

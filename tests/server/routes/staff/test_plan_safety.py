@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 from server.models import Alert, TreatmentPlan
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
 
-from test_staff_helpers import ADMIN, NURSE, PHARMACIST, patient_by_mrn, post_form, seed, sign_in
-from test_staff_helpers import text_of as _text_of
+from tests.support.staff import ADMIN, NURSE, PHARMACIST, patient_by_mrn, post_form, seed, sign_in
+from tests.support.staff import text_of as _text_of
 
 MARIA, ROBERT = "DEMO-001", "DEMO-002"
 

@@ -12,9 +12,9 @@ from sqlmodel import Session, select
 
 from server.models import LabResult
 
-from test_patient_helpers import make_patient
-from test_staff_helpers import PHARMACIST, patient_by_mrn, post_form, seed, sign_in
-from test_staff_helpers import text_of as _text_of
+from tests.support.patient import make_patient
+from tests.support.staff import PHARMACIST, patient_by_mrn, post_form, seed, sign_in
+from tests.support.staff import text_of as _text_of
 
 MARIA = "DEMO-001"
 
