@@ -366,7 +366,8 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             row = build(patient, session, plans[0])
             session.add(row)
             session.flush()
-            findings = evaluate(build_state(session, patient, now, plans), now)
+            # R-PLAN-UNSEEN is the sweep's (time-triggered): the entry path saves its query (patient_state.build_states)
+            findings = evaluate(build_state(session, patient, now, plans, plan_unseen=False), now)
             changes = _upsert_alerts(session, patient, kind, findings, now, ctx.settings.escalation_after)
             result = EntryResult(kind, row, False, _advice(ctx, kind, row, findings, patient, clinic, plans, now),
                                  tuple(changes))
@@ -435,7 +436,7 @@ def _advice(ctx: AppContext, kind: str, row, findings: list[Finding], patient: P
 def _advice_for(ctx: AppContext, session: Session, patient: Patient, clinic: Clinic, plans: list[TreatmentPlan],
                 kind: str, row, now: datetime) -> Advice:
     """The advice for a replayed entry: the rules as they stand now (nothing is written)."""
-    findings = evaluate(build_state(session, patient, now, plans), now)
+    findings = evaluate(build_state(session, patient, now, plans, plan_unseen=False), now)
     return _advice(ctx, kind, row, findings, patient, clinic, plans, now)
 
 

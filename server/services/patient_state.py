@@ -140,19 +140,23 @@ _INPUTS_QUERY = _inputs_query()
 
 
 def build_state(session: Session, patient: Patient, now: datetime,
-                plans: Sequence[TreatmentPlan] | None = None) -> PatientState:
+                plans: Sequence[TreatmentPlan] | None = None, *, plan_unseen: bool = True) -> PatientState:
     """Everything the rules read about one patient, as of `now` (corrected entries count once, as corrected).
 
     Two queries: the plan versions (unless the caller loaded them already: `plans`, newest first) and every entry
     the rules look at with the last delivery, in one UNION ALL.
     """
     versions = list(plans) if plans is not None else plan_versions(session, patient.id)
-    return build_states(session, [patient], now, {patient.id: versions})[patient.id]
+    return build_states(session, [patient], now, {patient.id: versions}, plan_unseen=plan_unseen)[patient.id]
 
 
 def build_states(session: Session, patients: Sequence[Patient], now: datetime,
-                 plans: dict[int, list[TreatmentPlan]]) -> dict[int, PatientState]:
-    """build_state for many patients at once (one query for all their entries); `plans`: versions newest first."""
+                 plans: dict[int, list[TreatmentPlan]], *, plan_unseen: bool = True) -> dict[int, PatientState]:
+    """build_state for many patients at once (one query for all their entries); `plans`: versions newest first.
+
+    `plan_unseen=False` leaves out R-PLAN-UNSEEN's inputs (one query fewer): that rule is time-triggered, so the sweep
+    raises it; an entry's own evaluation need not (a finding it does not return never closes an open alert).
+    """
     entries: dict[int, list] = {p.id: [] for p in patients}
     delivered_at: dict[int, datetime | None] = {}
     if patients:
@@ -170,7 +174,7 @@ def build_states(session: Session, patients: Sequence[Patient], now: datetime,
                 entries[pid].append(DoseEntry(at=row["at"], **{n: row[n] for n in _DOSE_FIELDS}))
             else:
                 delivered_at[pid] = row["at"]
-    pending = _pending_notices(session, list(entries))
+    pending = _pending_notices(session, list(entries)) if plan_unseen else {}
     return {p.id: _state(p, plans[p.id], entries[p.id], delivered_at.get(p.id),
                          _plan_unseen_inputs(session, p, pending.get(p.id), now)) for p in patients}
 

@@ -141,11 +141,11 @@ def test_every_plan_change_writes_a_notice_with_before_and_after_and_queues_a_me
                          "miércoles).") and "Responda OK" in es
     # A hold, then a resume: the hold's notice supersedes the unconfirmed reduction; each says its own words.
     clock.advance(hours=1)
-    change_plan(ctx, ana.id, staff_id=nurse.id, operation="hold", reason="fever")
+    change_plan(ctx, ana.id, staff_id=nurse.id, operation="hold", reason="fever", dexamethasone_on_hold="continue")
     page = _today(phone)
     assert "Your selinexor is on hold: do not take it until your care team tells you to restart." in page
     assert "Before the hold: 5 tablets on Mondays only." in page
-    assert "If you are not sure what to do about dexamethasone, call your care team." in page
+    assert "Keep taking dexamethasone as prescribed." in page  # the hold's choice (issue 10 item 3)
     clock.advance(hours=1)
     change_plan(ctx, ana.id, staff_id=nurse.id, operation="resume", reason="better", level=1)
     assert "Your selinexor restarts: 5 tablets on Mondays only." in _today(phone)
@@ -184,7 +184,7 @@ def test_i_understand_records_the_confirmation_and_staff_see_it(loop, app, clock
 def test_another_patients_notice_cannot_be_confirmed(loop, engine, settings, clock):
     ctx, ana, phone, nurse = loop
     other = make_patient(engine, settings, clock.now(), mrn="LOOP-2", phone="+15555550378")
-    change_plan(ctx, other.id, staff_id=nurse.id, operation="hold", reason="fever")
+    change_plan(ctx, other.id, staff_id=nurse.id, operation="hold", reason="fever", dexamethasone_on_hold="continue")
     [notice] = _notices(engine, other.id)
     assert phone.api("POST", "/api/plan-change/confirm", json={"notice_id": notice.id}).status_code == 404
     assert phone.form("/plan-change/confirm", {"notice_id": str(notice.id)}).status_code == 404
@@ -232,7 +232,7 @@ def test_history_shows_each_reports_status_sent_seen_acted(loop, clock):
     page = text_of(phone.get("/history").text)
     assert "Seen by your care team (Mon, Mar 2 at 9:10 AM)." in page and "Sent to your care team." in page
     clock.advance(minutes=20)  # 09:30
-    change_plan(ctx, ana.id, staff_id=nurse.id, operation="hold", reason="R-NV-3")
+    change_plan(ctx, ana.id, staff_id=nurse.id, operation="hold", reason="R-NV-3", dexamethasone_on_hold="continue")
     page = text_of(phone.get("/history").text)
     assert "Your care team acted on it (Mon, Mar 2 at 9:30 AM)." in page
     assert [s["report_status"]["state"] for s in phone.api("GET", "/api/history").json()["symptoms"]] == [
