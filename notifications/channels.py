@@ -35,9 +35,12 @@ def build_channels(ctx: AppContext) -> Channels:
         # A Messaging Service picks the sender itself; prefer it when both are configured.
         service = settings.twilio_messaging_service_sid or None
         sms: SmsSender = SmsChannel(
-            settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
-            from_number=None if service else settings.twilio_from_number, messaging_service_sid=service,
-            api_base=settings.twilio_api_base or None, timeout=settings.sms_timeout_seconds,
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            from_number=None if service else settings.twilio_from_number,
+            messaging_service_sid=service,
+            api_base=settings.twilio_api_base or None,
+            timeout=settings.sms_timeout_seconds,
         )
         name, callback = "sms", f"{settings.public_base_url}/sms/status"
     else:

@@ -45,13 +45,24 @@ from notifications.push import is_gone
 from notifications.sms.channel import Outcome as SendOutcome
 from notifications.sms.channel import SendResult
 from server.context import AppContext
-from server.services.outbox.claims import (ClaimedMessage, claim_due_messages, expire_overdue, mark_sending,
-                                          reap_stale_claims, release_claims)
-from server.services.outbox.unknowns import flag_unknown_messages
+from server.services.outbox.claims import (
+    ClaimedMessage,
+    claim_due_messages,
+    expire_overdue,
+    mark_sending,
+    reap_stale_claims,
+    release_claims,
+)
 from server.services.outbox.outcomes import Outcome, RetryPolicy, record_progress
 from server.services.outbox.recipients import PushTarget, RecipientBook, load_recipients
-from server.services.outbox.vocabulary import (DEFAULT_EXPIRY_REASON, DELIVERY_RANK, EXPIRY_REASONS, RENDERED_KINDS,
-                                               MessageStatus)
+from server.services.outbox.unknowns import flag_unknown_messages
+from server.services.outbox.vocabulary import (
+    DEFAULT_EXPIRY_REASON,
+    DELIVERY_RANK,
+    EXPIRY_REASONS,
+    RENDERED_KINDS,
+    MessageStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +101,16 @@ class DispatchReport:
 class ReminderDispatcher:
     """Owns the bounded thread pool that talks to the providers; one per worker process."""
 
-    def __init__(self, ctx: AppContext, channels: Channels, *, concurrency: int | None = None,
-                 lease: timedelta | None = None, policy: RetryPolicy | None = None,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        channels: Channels,
+        *,
+        concurrency: int | None = None,
+        lease: timedelta | None = None,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         settings = ctx.settings
         self.ctx = ctx
         self.channels = channels
@@ -168,8 +186,14 @@ class ReminderDispatcher:
                     if len(finished) >= self.concurrency or in_flight <= in_flight_cap // 2 or stopping:
                         break
         if report.claimed or report.reaped_pending or report.reaped_unknown or report.expired_unclaimed:
-            log.info("dispatch: claimed %d, %s; reaped %d pending / %d unknown; expired %d", report.claimed,
-                     dict(report.outcomes), report.reaped_pending, report.reaped_unknown, report.expired_unclaimed)
+            log.info(
+                "dispatch: claimed %d, %s; reaped %d pending / %d unknown; expired %d",
+                report.claimed,
+                dict(report.outcomes),
+                report.reaped_pending,
+                report.reaped_unknown,
+                report.expired_unclaimed,
+            )
         return report
 
     def _claim(self, conn, now: datetime, ready: deque, finished: list, report: DispatchReport, room: int) -> bool:
@@ -226,8 +250,10 @@ class ReminderDispatcher:
                 return Outcome(MessageStatus.FAILED, error="nothing to send: the row has no body or no address")
             if claim.kind == "page" and claim.alert_id is not None:
                 if claim.alert_id in book.settled_alerts:
-                    return Outcome(MessageStatus.CANCELLED,
-                                   reason="the alert was acknowledged before this page reached the provider")
+                    return Outcome(
+                        MessageStatus.CANCELLED,
+                        reason="the alert was acknowledged before this page reached the provider",
+                    )
                 # The page links to the alert (a staff page behind sign-in): no health data travels by SMS.
                 link = f"{self.ctx.settings.public_base_url}/staff/alerts/{claim.alert_id}"
                 return Route("sms", sms_to=claim.to_address, sms_body=f"{claim.body} {link}")
@@ -250,10 +276,19 @@ class ReminderDispatcher:
         if targets and (recipient.channel_preference == "push" or refusal):
             message = render_reminder(claim.kind, claim.payload, recipient, "push", base_url)
             ttl = int((claim.expires_at - now).total_seconds()) if claim.expires_at else 3600
-            return Route("push", sms_to=None if refusal else recipient.phone, sms_body=sms_body,
-                         push_message={"title": message.title, "body": message.text, "url": message.url,
-                                       "tag": f"reminder-{claim.id}"},
-                         push_targets=targets, push_ttl_seconds=ttl)
+            return Route(
+                "push",
+                sms_to=None if refusal else recipient.phone,
+                sms_body=sms_body,
+                push_message={
+                    "title": message.title,
+                    "body": message.text,
+                    "url": message.url,
+                    "tag": f"reminder-{claim.id}",
+                },
+                push_targets=targets,
+                push_ttl_seconds=ttl,
+            )
         if refusal:
             return Outcome(MessageStatus.CANCELLED, reason=f"not sent: {refusal}")
         return Route("sms", sms_to=recipient.phone, sms_body=sms_body)
@@ -264,8 +299,9 @@ class ReminderDispatcher:
         """Runs in the pool: mark the row `sending`, then one provider call; the outcome goes to `results`, always."""
         try:
             if self._stopping.is_set():
-                results.put((claim, "released" if release_claims(self.ctx.engine, [claim], self.ctx.clock.now())
-                             else "lost"))
+                results.put(
+                    (claim, "released" if release_claims(self.ctx.engine, [claim], self.ctx.clock.now()) else "lost")
+                )
                 return
             # Committed before the request leaves: from here on a crash makes the row `unknown`, never a resend.
             if claim.id not in mark_sending(self.ctx.engine, [claim], self.ctx.clock.now(), self.lease):
@@ -291,33 +327,57 @@ class ReminderDispatcher:
         channel = self.channels.sms_name
         result = self.channels.sms.send(to, body, status_callback=self.channels.status_callback_for(claim.id))
         if result.outcome is SendOutcome.ACCEPTED:
-            return Outcome(MessageStatus.SENT, channel=channel, to_address=to, provider_id=result.provider_id,
-                           delivery_status=_initial_delivery_status(result), **extra)
+            return Outcome(
+                MessageStatus.SENT,
+                channel=channel,
+                to_address=to,
+                provider_id=result.provider_id,
+                delivery_status=_initial_delivery_status(result),
+                **extra,
+            )
         if result.outcome is SendOutcome.TRANSIENT:
             return self._retry(claim, result, channel=channel, to_address=to, **extra)
         if result.outcome is SendOutcome.AMBIGUOUS:
-            return Outcome(MessageStatus.UNKNOWN, channel=channel, to_address=to, error=f"not re-sent: {result.detail}",
-                           **extra)
-        unreachable = (result.detail if claim.to_patient and result.error_code in NUMBER_ERRORS else None)
+            return Outcome(
+                MessageStatus.UNKNOWN, channel=channel, to_address=to, error=f"not re-sent: {result.detail}", **extra
+            )
+        unreachable = result.detail if claim.to_patient and result.error_code in NUMBER_ERRORS else None
         if not (result.opted_out or unreachable):
             log.error("SMS for reminder %s failed permanently: %s", claim.id, result.detail)
-        return Outcome(MessageStatus.FAILED, channel=channel, to_address=to, error=result.detail,
-                       opted_out=result.opted_out, unreachable=unreachable, **extra)
+        return Outcome(
+            MessageStatus.FAILED,
+            channel=channel,
+            to_address=to,
+            error=result.detail,
+            opted_out=result.opted_out,
+            unreachable=unreachable,
+            **extra,
+        )
 
     def _send_push(self, claim: ClaimedMessage, route: Route) -> Outcome:
-        results = [(t, self.channels.push.send(t, route.push_message, ttl_seconds=route.push_ttl_seconds))
-                   for t in route.push_targets]
+        results = [
+            (t, self.channels.push.send(t, route.push_message, ttl_seconds=route.push_ttl_seconds))
+            for t in route.push_targets
+        ]
         gone = tuple(t.endpoint for t, r in results if is_gone(r))
         accepted = [(t, r) for t, r in results if r.accepted]
         if accepted:
-            return Outcome(MessageStatus.SENT, channel="push",
-                           provider_id=(accepted[0][1].provider_id or "")[:64] or None, delivery_status="sent",
-                           expired_endpoints=gone,
-                           push_ok_endpoints=tuple(t.endpoint for t, _ in accepted))
+            return Outcome(
+                MessageStatus.SENT,
+                channel="push",
+                provider_id=(accepted[0][1].provider_id or "")[:64] or None,
+                delivery_status="sent",
+                expired_endpoints=gone,
+                push_ok_endpoints=tuple(t.endpoint for t, _ in accepted),
+            )
         ambiguous = [r for _, r in results if r.outcome is SendOutcome.AMBIGUOUS]
         if ambiguous:
-            return Outcome(MessageStatus.UNKNOWN, channel="push", error=f"not re-sent: {ambiguous[0].detail}",
-                           expired_endpoints=gone)
+            return Outcome(
+                MessageStatus.UNKNOWN,
+                channel="push",
+                error=f"not re-sent: {ambiguous[0].detail}",
+                expired_endpoints=gone,
+            )
         transient = [r for _, r in results if r.outcome is SendOutcome.TRANSIENT]
         if transient:
             return self._retry(claim, transient[0], channel="push", expired_endpoints=gone)
@@ -325,22 +385,33 @@ class ReminderDispatcher:
         detail = "; ".join(r.detail for _, r in results)[:300]
         if route.sms_body and route.sms_to:
             return self._send_sms(claim, route.sms_to, route.sms_body, expired_endpoints=gone)
-        return Outcome(MessageStatus.FAILED, channel="push",
-                       error=f"no working push subscription and no SMS allowed: {detail}", expired_endpoints=gone,
-                       unreachable="push subscriptions expired and SMS is not allowed")
+        return Outcome(
+            MessageStatus.FAILED,
+            channel="push",
+            error=f"no working push subscription and no SMS allowed: {detail}",
+            expired_endpoints=gone,
+            unreachable="push subscriptions expired and SMS is not allowed",
+        )
 
     def _retry(self, claim: ClaimedMessage, result: SendResult, **extra) -> Outcome:
         now = self.ctx.clock.now()
         attempts = claim.attempts + 1  # this attempt, counted by mark_sending
         if attempts >= self.policy.max_attempts:
-            return Outcome(MessageStatus.FAILED, error=f"gave up after {attempts} attempts: {result.detail}",
-                           unreachable=(f"{attempts} attempts failed ({result.detail})" if claim.to_patient else None),
-                           **extra)
+            return Outcome(
+                MessageStatus.FAILED,
+                error=f"gave up after {attempts} attempts: {result.detail}",
+                unreachable=(f"{attempts} attempts failed ({result.detail})" if claim.to_patient else None),
+                **extra,
+            )
         retry_at = now + self.policy.delay(attempts, result.retry_after, self._rng)
         if claim.expires_at is not None and retry_at >= claim.expires_at:
             reason = EXPIRY_REASONS.get(claim.kind, DEFAULT_EXPIRY_REASON)
-            return Outcome(MessageStatus.EXPIRED, reason=f"{reason} (after {attempts} failed attempts)",
-                           error=result.detail, **extra)
+            return Outcome(
+                MessageStatus.EXPIRED,
+                reason=f"{reason} (after {attempts} failed attempts)",
+                error=result.detail,
+                **extra,
+            )
         return Outcome(MessageStatus.PENDING, retry_at=retry_at, error=f"attempt {attempts}: {result.detail}", **extra)
 
 
@@ -349,9 +420,15 @@ def _initial_delivery_status(result: SendResult) -> str:
     return status if status in DELIVERY_RANK else "queued"
 
 
-def dispatch_once(ctx: AppContext, channels: Channels, now: datetime | None = None, *,
-                  concurrency: int | None = None, policy: RetryPolicy | None = None,
-                  rng: random.Random | None = None) -> DispatchReport:
+def dispatch_once(
+    ctx: AppContext,
+    channels: Channels,
+    now: datetime | None = None,
+    *,
+    concurrency: int | None = None,
+    policy: RetryPolicy | None = None,
+    rng: random.Random | None = None,
+) -> DispatchReport:
     """One dispatch pass with a pool of its own (tests and one-off runs; the worker keeps a dispatcher)."""
     dispatcher = ReminderDispatcher(ctx, channels, concurrency=concurrency, policy=policy, rng=rng)
     try:

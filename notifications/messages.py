@@ -16,18 +16,22 @@ confirm it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from server.i18n import NP_, format_clock, format_day, format_number, normalize_language, translate, translate_in
-from server.services.plan_notices import SMS_CONFIRM, notice_sentences
 from server.services.outbox.recipients import Recipient
 from server.services.outbox.vocabulary import MessageKind
+from server.services.plan_notices import SMS_CONFIRM, notice_sentences
 
 # The template keys below are the planned kinds (plus suffixes for variants); short names keep the table readable.
-ANTIEMETIC, DOSE, NUDGE, DEXAMETHASONE = (MessageKind.ANTIEMETIC, MessageKind.DOSE, MessageKind.NUDGE,
-                                          MessageKind.DEXAMETHASONE)
+ANTIEMETIC, DOSE, NUDGE, DEXAMETHASONE = (
+    MessageKind.ANTIEMETIC,
+    MessageKind.DOSE,
+    MessageKind.NUDGE,
+    MessageKind.DEXAMETHASONE,
+)
 WEIGHT, BLOOD_TEST, BORTEZOMIB = MessageKind.WEIGHT, MessageKind.BLOOD_TEST, MessageKind.BORTEZOMIB
 PLAN_NOTICE = MessageKind.PLAN_NOTICE
 
@@ -35,20 +39,39 @@ PLAN_NOTICE = MessageKind.PLAN_NOTICE
 TEMPLATES: dict[str, tuple[str, str]] = {
     # clinical-reference: P-ANTIEMETIC (the offset before the dose is per patient)
     ANTIEMETIC: ("reminder", NP_("reminder", "Your dose is at %(time)s. Take your anti-nausea medicine now.")),
-    ANTIEMETIC + "_named": ("reminder", NP_("reminder", "Take %(antiemetic)s now; your selinexor dose is at "
-                                                        "%(time)s.")),
+    ANTIEMETIC + "_named": (
+        "reminder",
+        NP_("reminder", "Take %(antiemetic)s now; your selinexor dose is at %(time)s."),
+    ),
     # clinical-reference: P-TAKE (tablets whole, with water)
-    DOSE: ("reminder", NP_("reminder", "Time for your %(time)s dose: %(mg)s mg (%(tablets)s tablets), swallowed whole "
-                                       "with water.%(extra)s")),
-    DOSE + "_named": ("reminder", NP_("reminder", "Time for selinexor %(mg)s mg (%(tablets)s x %(strength)s mg "
-                                                  "tablets), swallowed whole with water.%(extra)s")),
+    DOSE: (
+        "reminder",
+        NP_(
+            "reminder",
+            "Time for your %(time)s dose: %(mg)s mg (%(tablets)s tablets), swallowed whole with water.%(extra)s",
+        ),
+    ),
+    DOSE + "_named": (
+        "reminder",
+        NP_(
+            "reminder",
+            "Time for selinexor %(mg)s mg (%(tablets)s x %(strength)s mg "
+            "tablets), swallowed whole with water.%(extra)s",
+        ),
+    ),
     # clinical-reference: section 1 (dexamethasone named unambiguously, with its dose)
     "dose_extra": ("reminder", NP_("reminder", " Also take your steroid tablets (%(dexa_mg)s mg).")),
     "dose_extra_named": ("reminder", NP_("reminder", " Also take dexamethasone %(dexa_mg)s mg.")),
     # clinical-reference: P-MISSED ("missed or delayed": never "take it now"; skip it today, name the next dose)
-    NUDGE: ("sms", NP_("sms", "Today's %(time)s dose is not logged yet. If you took it, reply T. If you have not "
-                              "taken it yet, skip it today: do not make it up or take it late. Reply MISSED. Your "
-                              "next dose: %(next_dose)s.")),
+    NUDGE: (
+        "sms",
+        NP_(
+            "sms",
+            "Today's %(time)s dose is not logged yet. If you took it, reply T. If you have not "
+            "taken it yet, skip it today: do not make it up or take it late. Reply MISSED. Your "
+            "next dose: %(next_dose)s.",
+        ),
+    ),
     "next_dose_unknown": ("sms", NP_("sms", "at its usual day and time")),
     DEXAMETHASONE: ("reminder", NP_("reminder", "Today take your steroid tablets (%(dexa_mg)s mg) at %(time)s.")),
     DEXAMETHASONE + "_named": ("reminder", NP_("reminder", "Today take dexamethasone %(dexa_mg)s mg at %(time)s.")),
@@ -57,10 +80,14 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     WEIGHT + "_push": ("push", NP_("push", "Please weigh yourself today. Tap to log your weight.")),
     BLOOD_TEST: ("reminder", NP_("reminder", "You have blood tests today.")),
     # clinical-reference: P-MONITOR (a blood test on a dose day is due before that day's dose)
-    BLOOD_TEST + "_before_dose": ("reminder", NP_("reminder", "You have blood tests today. Have them done before "
-                                                              "your %(time)s dose.")),
-    BLOOD_TEST + "_tomorrow": ("reminder", NP_("reminder", "You have blood tests tomorrow. Have them done before "
-                                                           "your %(time)s dose.")),
+    BLOOD_TEST + "_before_dose": (
+        "reminder",
+        NP_("reminder", "You have blood tests today. Have them done before your %(time)s dose."),
+    ),
+    BLOOD_TEST + "_tomorrow": (
+        "reminder",
+        NP_("reminder", "You have blood tests tomorrow. Have them done before your %(time)s dose."),
+    ),
     BORTEZOMIB: ("reminder", NP_("reminder", "Today is your treatment day at the clinic (injection).")),
     BORTEZOMIB + "_named": ("reminder", NP_("reminder", "Today is your bortezomib injection day at the clinic.")),
     "sms_reply_taken": ("sms", NP_("sms", " Reply T when taken.")),
@@ -71,15 +98,23 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 # reminder, and the plan-change notice's request to confirm (the kinds above are the keys of TEMPLATES).
 STATUS_TEMPLATES: dict[str, tuple[str, str]] = {
     # clinical-reference: section 3 (while an alert told the patient to wait, the dose reminder says so instead)
-    "dose_wait": ("reminder", NP_("reminder", "Wait for your care team before your next dose. If nobody has called "
-                                              "you, call %(phone)s.")),
-    "dose_wait_named": ("reminder", NP_("reminder", "Wait for your care team before your next selinexor dose. If "
-                                                    "nobody has called you, call %(phone)s.")),
+    "dose_wait": (
+        "reminder",
+        NP_("reminder", "Wait for your care team before your next dose. If nobody has called you, call %(phone)s."),
+    ),
+    "dose_wait_named": (
+        "reminder",
+        NP_(
+            "reminder",
+            "Wait for your care team before your next selinexor dose. If nobody has called you, call %(phone)s.",
+        ),
+    ),
     "notice_confirm_push": ("push", NP_("push", "Open the app and tap I understand.")),
 }
 
 # The weight example in the patient's notation and the keyword of their language (W / P).
 WEIGHT_EXAMPLES = {"kg": 72.4, "lb": "160 lb"}
+
 
 @dataclass(frozen=True)
 class RenderedMessage:
@@ -117,8 +152,9 @@ def _next_dose_words(value: str | None, language: str) -> str:
     return f"{format_day(datetime.fromisoformat(value), language)}, {_time(value, language)}"
 
 
-def render_reminder(kind: str, payload: dict[str, Any], recipient: Recipient, channel: str,
-                    base_url: str) -> RenderedMessage:
+def render_reminder(
+    kind: str, payload: dict[str, Any], recipient: Recipient, channel: str, base_url: str
+) -> RenderedMessage:
     """The message for one planned reminder, as late as possible (send time) so it uses the current settings."""
     language = language_of(recipient)
     url = base_url.rstrip("/") + "/"
@@ -142,10 +178,15 @@ def render_reminder(kind: str, payload: dict[str, Any], recipient: Recipient, ch
         extra = _say(language, "dose_extra_named" if recipient.drug_names else "dose_extra", dexa_mg=dexa_mg)
     example = WEIGHT_EXAMPLES.get(payload.get("unit") or recipient.weight_unit, WEIGHT_EXAMPLES["kg"])
     text = _say(
-        language, name,
+        language,
+        name,
         time=_time(payload.get("dose_local") or payload.get("local"), language),
-        mg=payload.get("dose_mg"), tablets=payload.get("tablets"), strength=payload.get("strength_mg"),
-        dexa_mg=dexa_mg, antiemetic=payload.get("antiemetic") or "", extra=extra,
+        mg=payload.get("dose_mg"),
+        tablets=payload.get("tablets"),
+        strength=payload.get("strength_mg"),
+        dexa_mg=dexa_mg,
+        antiemetic=payload.get("antiemetic") or "",
+        extra=extra,
         example=format_number(example, language) if isinstance(example, float) else example,
         next_dose=_next_dose_words(payload.get("next_dose_local"), language) if kind == NUDGE else "",
     )

@@ -48,9 +48,15 @@ class WebPushChannel:
         """Encrypt and post `message` (JSON) to the subscription's push service, and classify the answer."""
         info = {"endpoint": target.endpoint, "keys": {"p256dh": target.p256dh, "auth": target.auth}}
         try:
-            response = webpush(info, data=json.dumps(message), vapid_private_key=self._vapid,
-                               vapid_claims={"sub": self._subject},  # a fresh dict: webpush adds aud and exp to it
-                               timeout=self._timeout, ttl=max(60, ttl_seconds), requests_session=self._session())
+            response = webpush(
+                info,
+                data=json.dumps(message),
+                vapid_private_key=self._vapid,
+                vapid_claims={"sub": self._subject},  # a fresh dict: webpush adds aud and exp to it
+                timeout=self._timeout,
+                ttl=max(60, ttl_seconds),
+                requests_session=self._session(),
+            )
         except WebPushException as exc:
             return _classify_answer(exc)
         except requests.ConnectTimeout as exc:
@@ -66,8 +72,12 @@ class WebPushChannel:
             return SendResult(Outcome.PERMANENT, f"unusable push subscription: {exc}", http_status=410)
         except requests.RequestException as exc:
             return SendResult(Outcome.AMBIGUOUS, f"push transport error {type(exc).__name__}: {exc}")
-        return SendResult(Outcome.ACCEPTED, f"push service answered {response.status_code}",
-                          provider_id=response.headers.get("Location"), http_status=response.status_code)
+        return SendResult(
+            Outcome.ACCEPTED,
+            f"push service answered {response.status_code}",
+            provider_id=response.headers.get("Location"),
+            http_status=response.status_code,
+        )
 
     def close(self) -> None:
         session = getattr(self._local, "session", None)

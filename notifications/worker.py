@@ -17,7 +17,7 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -26,8 +26,8 @@ from notifications.dispatcher import ReminderDispatcher
 from notifications.planner import run_planner
 from server.context import AppContext
 from server.services.alerts_escalation import escalate_due_alerts
-from server.services.sweep import sweep_patient_rules
 from server.services.heartbeat import beat
+from server.services.sweep import sweep_patient_rules
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +73,25 @@ class Worker:
         self.heartbeat()
         self.channels = self.channels or build_channels(self.ctx)
         self.dispatcher = ReminderDispatcher(self.ctx, self.channels)
-        first = datetime.now(timezone.utc)  # APScheduler's own clock: when to run first, not domain time
+        first = datetime.now(UTC)  # APScheduler's own clock: when to run first, not domain time
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
-        self.scheduler.add_job(self.plan, "interval", seconds=settings.planner_interval_seconds, id="planner",
-                               next_run_time=first)
-        self.scheduler.add_job(self.dispatch, "interval", seconds=settings.dispatch_interval_seconds, id="dispatch",
-                               next_run_time=first)
-        self.scheduler.add_job(self.escalate, "interval", seconds=ESCALATION_SECONDS, id="escalation",
-                               next_run_time=first)
+        self.scheduler.add_job(
+            self.plan, "interval", seconds=settings.planner_interval_seconds, id="planner", next_run_time=first
+        )
+        self.scheduler.add_job(
+            self.dispatch, "interval", seconds=settings.dispatch_interval_seconds, id="dispatch", next_run_time=first
+        )
+        self.scheduler.add_job(
+            self.escalate, "interval", seconds=ESCALATION_SECONDS, id="escalation", next_run_time=first
+        )
         self.scheduler.add_job(self.sweep, "interval", seconds=SWEEP_SECONDS, id="sweep", next_run_time=first)
         self.scheduler.start()
-        log.info("worker %s started (%s SMS, %d parallel sends)", self.name, self.channels.sms_name,
-                 self.dispatcher.concurrency)
+        log.info(
+            "worker %s started (%s SMS, %d parallel sends)",
+            self.name,
+            self.channels.sms_name,
+            self.dispatcher.concurrency,
+        )
 
     def stop(self) -> None:
         # Order matters: stop claiming first, then wait for running jobs (a dispatch pass finishes its sends).

@@ -11,14 +11,14 @@ import logging
 from pathlib import Path
 
 from litestar import Litestar, Request, Response, Router
-from litestar.exceptions import HTTPException, NotAuthorizedException
-from litestar.response import Redirect
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.engine import Engine
@@ -28,16 +28,15 @@ from .auth import SecondFactorSetupRequired
 from .clock import Clock, SystemClock
 from .context import AppContext
 from .db import create_db_engine
-from .error_handlers import (http_exception_handler, internal_error_handler, out_of_range_handler,
-                             too_deep_handler)
+from .error_handlers import http_exception_handler, internal_error_handler, out_of_range_handler, too_deep_handler
 from .errors import Conflict, FieldError, Forbidden, NotFound
 from .http_headers import security_headers_hook
 from .i18n import install_jinja_i18n
 from .live import LivePublisher, create_channels_plugin
 from .routes import patient as patient_routes
 from .routes import sms as sms_routes
-from .routes.fhir import ROUTER as FHIR_ROUTER
 from .routes import staff as staff_routes
+from .routes.fhir import ROUTER as FHIR_ROUTER
 from .routes.health import healthz
 from .routes.metrics import metrics, prometheus_config
 from .settings import PROJECT_ROOT, Settings
@@ -47,8 +46,11 @@ log = logging.getLogger(__name__)
 
 # Routes that a third party (the SMS provider) posts to: authenticated by its signature, not by CSRF.
 # Anchored, so a future route that merely contains "/sms/" keeps its CSRF protection.
-CSRF_EXEMPT = [r"^/sms/(inbound|status)$",
-               r"^/fhir(/|$)", r"^/oauth/token$"]  # machine clients with bearer tokens, no cookies
+CSRF_EXEMPT = [
+    r"^/sms/(inbound|status)$",
+    r"^/fhir(/|$)",
+    r"^/oauth/token$",
+]  # machine clients with bearer tokens, no cookies
 
 
 def create_app(
@@ -78,26 +80,33 @@ def create_app(
             *staff_routes.ROUTES,
             Router(path="/", route_handlers=list(sms_routes.ROUTES)),
             FHIR_ROUTER,
-            create_static_files_router(path="/static", directories=[WEB_DIR / "static"], name="static",
-                                       include_in_schema=False,
-                                       # A NUL or another byte no file name can hold: not found, not a 500.
-                                       exception_handlers={ValueError: static_not_found_handler}),
+            create_static_files_router(
+                path="/static",
+                directories=[WEB_DIR / "static"],
+                name="static",
+                include_in_schema=False,
+                # A NUL or another byte no file name can hold: not found, not a 500.
+                exception_handlers={ValueError: static_not_found_handler},
+            ),
         ],
         dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
         middleware=[
             prometheus_config().middleware,
             # Long-lived for patients (revocable by session_version); staff sessions also expire in server.auth.
-            CookieBackendConfig(secret=session_key, secure=secure_cookies,
-                                httponly=True, samesite="lax", max_age=180 * 24 * 3600).middleware,
+            CookieBackendConfig(
+                secret=session_key, secure=secure_cookies, httponly=True, samesite="lax", max_age=180 * 24 * 3600
+            ).middleware,
         ],
         csrf_config=CSRFConfig(secret=secret, exclude=CSRF_EXEMPT, cookie_samesite="lax", cookie_secure=secure_cookies),
         before_send=[security_headers_hook(settings)],
-        template_config=TemplateConfig(directory=Path(WEB_DIR / "templates"), engine=JinjaTemplateEngine,
-                                       engine_callback=install_jinja_i18n),
+        template_config=TemplateConfig(
+            directory=Path(WEB_DIR / "templates"), engine=JinjaTemplateEngine, engine_callback=install_jinja_i18n
+        ),
         # Patients are often on slow mobile connections: gzip pages, scripts and JSON (streams are flushed per chunk).
         compression_config=CompressionConfig(backend="gzip", gzip_compress_level=6),
         # The API schema is for developers and tests: not served in production (it maps every route for an attacker).
-        openapi_config=None if settings.environment == "production"
+        openapi_config=None
+        if settings.environment == "production"
         else OpenAPIConfig(title="Selinexor Companion", version="0.1.0", path="/schema"),
         exception_handlers={
             FieldError: field_error_handler,
@@ -131,8 +140,15 @@ def _wants_html(request: Request) -> bool:
 
 def field_error_handler(request: Request, exc: FieldError) -> Response:
     """422 naming the field; nothing was stored. HTML forms catch FieldError themselves to re-render the page."""
-    return Response({"error": "invalid", "field": exc.field, "message": exc.message,
-                     "errors": [{"field": exc.field, "message": exc.message}]}, status_code=422)
+    return Response(
+        {
+            "error": "invalid",
+            "field": exc.field,
+            "message": exc.message,
+            "errors": [{"field": exc.field, "message": exc.message}],
+        },
+        status_code=422,
+    )
 
 
 def conflict_handler(request: Request, exc: Conflict) -> Response:

@@ -59,13 +59,17 @@ def sign_in_staff(connection: ASGIConnection, staff: Staff) -> None:
             _revoke(session, previous["sid"], now)
         session.add(StaffSession(id=_session_row_id(raw), staff_id=staff.id, created_at=now, last_seen_at=now))
         session.commit()
-    connection.set_session({STAFF_KEY: {"id": staff.id, "sv": staff.session_version, "at": now.timestamp(),
-                                        "sid": raw}})
+    connection.set_session(
+        {STAFF_KEY: {"id": staff.id, "sv": staff.session_version, "at": now.timestamp(), "sid": raw}}
+    )
 
 
 def _revoke(session: Session, raw: str, now: datetime) -> None:
-    session.execute(sa.update(StaffSession).where(StaffSession.id == _session_row_id(raw),
-                                                  StaffSession.revoked_at.is_(None)).values(revoked_at=now))
+    session.execute(
+        sa.update(StaffSession)
+        .where(StaffSession.id == _session_row_id(raw), StaffSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 def signed_in_staff_id(connection: ASGIConnection) -> int | None:
@@ -123,9 +127,12 @@ def current_staff(connection: ASGIConnection) -> Staff | None:
 
     def still_valid(row: Staff, value: dict) -> bool:
         signed_in_at = value.get("at")
-        return row.active and isinstance(signed_in_at, (int, float)) and \
-            now.timestamp() - signed_in_at < STAFF_SESSION_LIFETIME.total_seconds() and \
-            _session_open(ctx, row.id, value.get("sid"), now, idle)
+        return (
+            row.active
+            and isinstance(signed_in_at, (int, float))
+            and now.timestamp() - signed_in_at < STAFF_SESSION_LIFETIME.total_seconds()
+            and _session_open(ctx, row.id, value.get("sid"), now, idle)
+        )
 
     return _signed_in(connection, STAFF_KEY, Staff, still_valid)
 
@@ -180,4 +187,3 @@ def requires_staff_mfa(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         return
     if not connection.url.path.startswith(MFA_SETUP_PATHS):
         raise SecondFactorSetupRequired("Set up two-step sign-in before using the care-team pages.")
-

@@ -70,8 +70,10 @@ def check_backup(path: Path, database_url: str) -> BackupCheck:
     except sqlite3.DatabaseError as exc:
         return BackupCheck(problems=[f"not a readable SQLite file: {exc}"], revision=None, rows={})
     if revision != head:
-        problems.append(f"schema revision {revision or 'none'} is not this version's {head}: run `companion migrate` "
-                        "on a copy after restoring, or restore it with the matching release")
+        problems.append(
+            f"schema revision {revision or 'none'} is not this version's {head}: run `companion migrate` "
+            "on a copy after restoring, or restore it with the matching release"
+        )
     return BackupCheck(problems=problems, revision=revision, rows=rows)
 
 
@@ -87,8 +89,9 @@ def _sqlite_path(database_url: str) -> Path | None:
     return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
 
 
-@click.command("backup", help="Write a consistent copy of the SQLite database to FILE (prints the pg_dump way for "
-                              "PostgreSQL).")
+@click.command(
+    "backup", help="Write a consistent copy of the SQLite database to FILE (prints the pg_dump way for PostgreSQL)."
+)
 @click.argument("target", type=click.Path(path_type=Path))
 def backup_command(target: Path) -> None:
     database_url = _database_url()
@@ -109,8 +112,11 @@ def backup_command(target: Path) -> None:
     click.echo(f"backup written to {target} (schema {check.revision}; {counts})")
 
 
-@click.command("restore", help="Check a backup FILE; with --apply, put it in place of the SQLite database "
-                               "(stop the server and worker first).")
+@click.command(
+    "restore",
+    help="Check a backup FILE; with --apply, put it in place of the SQLite database "
+    "(stop the server and worker first).",
+)
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--apply", is_flag=True, help="Replace the database with the backup (the old file is kept beside it).")
 def restore_command(source: Path, apply: bool) -> None:

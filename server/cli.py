@@ -9,8 +9,7 @@ the web app and every other command load without the worker's libraries. Nothing
 from __future__ import annotations
 
 import logging
-import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -51,7 +50,7 @@ def demo() -> None:
 
     settings = _settings()
     engine = create_db_engine(settings)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         result = seed_demo(engine, settings, now)
     except DemoRefused as exc:
@@ -100,19 +99,32 @@ def create_staff_command(email, name, role, password, phone, on_call_order) -> N
 
     settings = _settings()
     engine = create_db_engine(settings)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with Session(engine) as session:
         clinic = session.exec(select(Clinic).order_by(Clinic.id)).first()
     if clinic is None:
         from .db import session_scope
 
         with session_scope(engine) as session:
-            clinic = Clinic(name=settings.clinic_name, phone=settings.clinic_phone,
-                            timezone=settings.default_timezone, created_at=now)
+            clinic = Clinic(
+                name=settings.clinic_name,
+                phone=settings.clinic_phone,
+                timezone=settings.default_timezone,
+                created_at=now,
+            )
             session.add(clinic)
     try:
-        staff = create_staff(engine, clinic_id=clinic.id, email=email, name=name, role=role, password=password,
-                             now=now, phone_e164=phone, on_call_order=on_call_order)
+        staff = create_staff(
+            engine,
+            clinic_id=clinic.id,
+            email=email,
+            name=name,
+            role=role,
+            password=password,
+            now=now,
+            phone_e164=phone,
+            on_call_order=on_call_order,
+        )
     except FieldError as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.field.replace('_', '-')}") from None
     click.echo(f"created {staff.role} {staff.email} (id {staff.id})")
@@ -130,8 +142,12 @@ beside them."""
 @click.option("--host", default=None, help="Default: HOST or 127.0.0.1.")
 @click.option("--port", type=int, default=None, help="Default: PORT or 8000.")
 @click.option("--with-worker", is_flag=True, help="Run the scheduler in-process (single process only).")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Web processes (PostgreSQL only). Default: WEB_WORKERS or 1.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Web processes (PostgreSQL only). Default: WEB_WORKERS or 1.",
+)
 def serve(host, port, with_worker, workers) -> None:
     import uvicorn
 
@@ -144,16 +160,27 @@ def serve(host, port, with_worker, workers) -> None:
         if settings.is_sqlite:
             raise click.UsageError("SQLite serves from one process (one writer): --workers needs PostgreSQL.")
         if with_worker:
-            raise click.UsageError("--with-worker runs the reminder worker in one process only: use --workers 1, "
-                                   "or run `companion worker` as its own process.")
+            raise click.UsageError(
+                "--with-worker runs the reminder worker in one process only: use --workers 1, "
+                "or run `companion worker` as its own process."
+            )
         settings.secret()  # generated here (outside production) before the processes race to create it
         # Each process builds its own app and engine (import string + factory); live events cross them by NOTIFY.
         from .access_log import uvicorn_log_config
 
         trusted_proxies = settings.forwarded_allow_ips.strip()
-        uvicorn.run("server.cli:web_app", factory=True, workers=workers, host=host, port=port, log_level="info",
-                    timeout_graceful_shutdown=5, proxy_headers=bool(trusted_proxies),
-                    forwarded_allow_ips=trusted_proxies or None, log_config=uvicorn_log_config())
+        uvicorn.run(
+            "server.cli:web_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_graceful_shutdown=5,
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=trusted_proxies or None,
+            log_config=uvicorn_log_config(),
+        )
         return
 
     from .app import create_app
@@ -175,9 +202,16 @@ def serve(host, port, with_worker, workers) -> None:
     # so any process on the host could forge client addresses); the app applies the same rule (client_address.py).
     trusted = settings.forwarded_allow_ips.strip()
     # A bounded graceful shutdown: open inbox streams (SSE) would otherwise hold SIGTERM until browsers disconnect.
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5,
-                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
-                log_config=uvicorn_log_config())  # sign-in tokens never reach the access log
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+        log_config=uvicorn_log_config(),
+    )  # sign-in tokens never reach the access log
 
 
 def web_app():
@@ -199,8 +233,11 @@ def worker() -> None:
     settings = _settings()
     engine = create_db_engine(settings)
     # On PostgreSQL the worker's events reach every web server's open inbox through NOTIFY.
-    run_forever(AppContext(settings=settings, engine=engine, clock=SystemClock(),
-                           publish=publisher_for_process(settings, engine)))
+    run_forever(
+        AppContext(
+            settings=settings, engine=engine, clock=SystemClock(), publish=publisher_for_process(settings, engine)
+        )
+    )
 
 
 def _safe_url(url: str) -> str:
@@ -217,8 +254,13 @@ def fhir_client() -> None:
 @fhir_client.command("add", help="Register a client; prints its client id and secret (shown only once).")
 @click.argument("name")
 @click.option("--clinic", "clinic_id", type=int, required=True, help="The clinic id whose patients it may reach.")
-@click.option("--scope", "scopes", multiple=True, required=True,
-              help="A SMART system scope, e.g. system/Observation.write or system/*.read (repeatable).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="A SMART system scope, e.g. system/Observation.write or system/*.read (repeatable).",
+)
 def fhir_client_add(name, clinic_id, scopes) -> None:
     from .db import create_db_engine
     from .errors import FieldError
@@ -226,8 +268,9 @@ def fhir_client_add(name, clinic_id, scopes) -> None:
 
     engine = create_db_engine(_settings())
     try:
-        client, secret = register_client(engine, name=name, clinic_id=clinic_id, scopes=list(scopes),
-                                         now=datetime.now(timezone.utc))
+        client, secret = register_client(
+            engine, name=name, clinic_id=clinic_id, scopes=list(scopes), now=datetime.now(UTC)
+        )
     except FieldError as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
     click.echo(f"client_id: {client.client_id}")

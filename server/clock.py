@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -15,14 +15,14 @@ class SystemClock:
     """Wall-clock time in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 @dataclass
 class FrozenClock:
     """A clock that only moves when told to; for tests and time travel."""
 
-    current: datetime = field(default_factory=lambda: datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc))
+    current: datetime = field(default_factory=lambda: datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
 
     def now(self) -> datetime:
         return self.current

@@ -14,10 +14,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from .clinical.regimens import Plan
+from .clinical.rules import evaluate
 from .clinical.schedule import ScheduleSetup, dose_on_local_date
 from .db import session_scope
 from .models import Clinic, DoseEvent, Patient, Staff, SymptomReport, TreatmentPlan, WeightEntry
-from .clinical.rules import evaluate
 from .services.alerts import upsert_alert
 from .services.patient_state import build_state
 from .services.staff.accounts import create_staff
@@ -61,12 +61,54 @@ class DemoPatient:
 
 
 DEMO_PATIENTS = (
-    DemoPatient("DEMO-001", "Maria", "Lopez", date(1954, 4, 12), "+15555550201", "es", "America/New_York",
-                "Xd", 0, 0, time(8, 0), 68.0, "kg", 0.2),
-    DemoPatient("DEMO-002", "Robert", "Chen", date(1948, 9, 3), "+15555550202", "en", "America/Chicago",
-                "Xd", 1, 1, time(9, 0), 82.0, "lb", 2.3),  # the one losing weight (about 11% in four weeks)
-    DemoPatient("DEMO-003", "Dorothy", "Williams", date(1951, 1, 27), "+15555550203", "en", "America/Los_Angeles",
-                "XVd", 0, 3, time(10, 0), 61.0, "lb", 0.1),
+    DemoPatient(
+        "DEMO-001",
+        "Maria",
+        "Lopez",
+        date(1954, 4, 12),
+        "+15555550201",
+        "es",
+        "America/New_York",
+        "Xd",
+        0,
+        0,
+        time(8, 0),
+        68.0,
+        "kg",
+        0.2,
+    ),
+    DemoPatient(
+        "DEMO-002",
+        "Robert",
+        "Chen",
+        date(1948, 9, 3),
+        "+15555550202",
+        "en",
+        "America/Chicago",
+        "Xd",
+        1,
+        1,
+        time(9, 0),
+        82.0,
+        "lb",
+        2.3,
+    ),  # the one losing weight (about 11% in four weeks)
+    DemoPatient(
+        "DEMO-003",
+        "Dorothy",
+        "Williams",
+        date(1951, 1, 27),
+        "+15555550203",
+        "en",
+        "America/Los_Angeles",
+        "XVd",
+        0,
+        3,
+        time(10, 0),
+        61.0,
+        "lb",
+        0.1,
+    ),
 )
 
 HISTORY_WEEKS = 4
@@ -84,8 +126,12 @@ def seed_demo(engine: Engine, settings: Settings, now: datetime) -> dict:
     with session_scope(engine) as session:
         clinic = session.exec(select(Clinic).where(Clinic.name == settings.clinic_name)).first()
         if clinic is None:
-            clinic = Clinic(name=settings.clinic_name, phone=settings.clinic_phone,
-                            timezone=settings.default_timezone, created_at=now)
+            clinic = Clinic(
+                name=settings.clinic_name,
+                phone=settings.clinic_phone,
+                timezone=settings.default_timezone,
+                created_at=now,
+            )
             session.add(clinic)
             session.flush()
         clinic_id = clinic.id
@@ -94,8 +140,17 @@ def seed_demo(engine: Engine, settings: Settings, now: datetime) -> dict:
         with Session(engine) as session:
             exists = session.exec(select(Staff).where(Staff.email == s.email)).first()
         if not exists:
-            create_staff(engine, clinic_id=clinic_id, email=s.email, name=s.name, role=s.role,
-                         password=DEMO_PASSWORD, now=now, phone_e164=s.phone, on_call_order=s.on_call_order)
+            create_staff(
+                engine,
+                clinic_id=clinic_id,
+                email=s.email,
+                name=s.name,
+                role=s.role,
+                password=DEMO_PASSWORD,
+                now=now,
+                phone_e164=s.phone,
+                on_call_order=s.on_call_order,
+            )
 
     patient_ids = [_seed_patient(engine, clinic_id, p, now) for p in DEMO_PATIENTS]
     return {"staff": [(s.email, DEMO_PASSWORD, s.role) for s in DEMO_STAFF], "patient_ids": patient_ids}
@@ -111,18 +166,41 @@ def _seed_patient(engine: Engine, clinic_id: int, p: DemoPatient, now: datetime)
         # Start on the patient's Day 1 weekday, HISTORY_WEEKS ago.
         start = today - timedelta(weeks=HISTORY_WEEKS)
         start -= timedelta(days=(start.weekday() - p.day1) % 7)
-        patient = Patient(clinic_id=clinic_id, first_name=p.first_name, last_name=p.last_name, date_of_birth=p.dob,
-                          mrn=p.mrn, phone_e164=p.phone, language=p.language, timezone=p.timezone,
-                          baseline_weight_kg=p.baseline_kg, weight_unit=p.weight_unit, sms_consent=True,
-                          sms_consent_at=now - timedelta(weeks=HISTORY_WEEKS), created_at=now - timedelta(weeks=HISTORY_WEEKS))
+        patient = Patient(
+            clinic_id=clinic_id,
+            first_name=p.first_name,
+            last_name=p.last_name,
+            date_of_birth=p.dob,
+            mrn=p.mrn,
+            phone_e164=p.phone,
+            language=p.language,
+            timezone=p.timezone,
+            baseline_weight_kg=p.baseline_kg,
+            weight_unit=p.weight_unit,
+            sms_consent=True,
+            sms_consent_at=now - timedelta(weeks=HISTORY_WEEKS),
+            created_at=now - timedelta(weeks=HISTORY_WEEKS),
+        )
         session.add(patient)
         session.flush()
-        plan = TreatmentPlan(patient_id=patient.id, version=1, regimen=p.regimen, dose_level=p.level, status="active",
-                             start_date=start, day1_weekday=p.day1, day3_weekday=(p.day1 + 2) % 7,
-                             dose_time=p.dose_time, antiemetic_name="ondansetron 8 mg", antiemetic_offset_min=30,
-                             dexamethasone_instruction="dexamethasone 20 mg with each selinexor dose"
-                             if p.regimen == "Xd" else "dexamethasone 20 mg on Days 1 and 2",
-                             reason="Enrollment (demo)", created_at=patient.created_at)
+        plan = TreatmentPlan(
+            patient_id=patient.id,
+            version=1,
+            regimen=p.regimen,
+            dose_level=p.level,
+            status="active",
+            start_date=start,
+            day1_weekday=p.day1,
+            day3_weekday=(p.day1 + 2) % 7,
+            dose_time=p.dose_time,
+            antiemetic_name="ondansetron 8 mg",
+            antiemetic_offset_min=30,
+            dexamethasone_instruction="dexamethasone 20 mg with each selinexor dose"
+            if p.regimen == "Xd"
+            else "dexamethasone 20 mg on Days 1 and 2",
+            reason="Enrollment (demo)",
+            created_at=patient.created_at,
+        )
         session.add(plan)
         _seed_history(session, patient, plan, start, today, p, now)
         session.flush()
@@ -134,12 +212,18 @@ def _seed_patient(engine: Engine, clinic_id: int, p: DemoPatient, now: datetime)
         return patient.id
 
 
-def _seed_history(session: Session, patient: Patient, plan: TreatmentPlan, start: date, today: date,
-                  p: DemoPatient, now: datetime) -> None:
+def _seed_history(
+    session: Session, patient: Patient, plan: TreatmentPlan, start: date, today: date, p: DemoPatient, now: datetime
+) -> None:
     zone = ZoneInfo(p.timezone)
-    setup = ScheduleSetup(plan=Plan(regimen=plan.regimen, level=plan.dose_level), start_date=start,
-                          day1_weekday=plan.day1_weekday, day3_weekday=plan.day3_weekday,
-                          dose_time=plan.dose_time, timezone=p.timezone)
+    setup = ScheduleSetup(
+        plan=Plan(regimen=plan.regimen, level=plan.dose_level),
+        start_date=start,
+        day1_weekday=plan.day1_weekday,
+        day3_weekday=plan.day3_weekday,
+        dose_time=plan.dose_time,
+        timezone=p.timezone,
+    )
     key = f"demo-{p.mrn}"
     day = start
     n = 0
@@ -149,23 +233,53 @@ def _seed_history(session: Session, patient: Patient, plan: TreatmentPlan, start
             n += 1
             status = "missed" if (p.mrn == "DEMO-003" and n == 3) else "taken"
             taken_at = dose.utc + timedelta(minutes=5)
-            session.add(DoseEvent(patient_id=patient.id, idempotency_key=f"{key}-dose-{day.isoformat()}",
-                                  scheduled_for=day, at=taken_at, status=status,
-                                  antiemetic_taken=status == "taken", source="app", recorded_at=taken_at))
+            session.add(
+                DoseEvent(
+                    patient_id=patient.id,
+                    idempotency_key=f"{key}-dose-{day.isoformat()}",
+                    scheduled_for=day,
+                    at=taken_at,
+                    status=status,
+                    antiemetic_taken=status == "taken",
+                    source="app",
+                    recorded_at=taken_at,
+                )
+            )
         weeks_in = (day - start).days / 7
         if (day - start).days % 3 == 0:
             kg = round(p.baseline_kg - p.weekly_loss_kg * weeks_in, 1)
             at = datetime.combine(day, time(7, 30), zone)
-            session.add(WeightEntry(patient_id=patient.id, idempotency_key=f"{key}-weight-{day.isoformat()}", at=at,
-                                    kg=kg, entered_value=kg if p.weight_unit == "kg" else round(kg / 0.45359237, 1),
-                                    entered_unit=p.weight_unit, recorded_at=at))
+            session.add(
+                WeightEntry(
+                    patient_id=patient.id,
+                    idempotency_key=f"{key}-weight-{day.isoformat()}",
+                    at=at,
+                    kg=kg,
+                    entered_value=kg if p.weight_unit == "kg" else round(kg / 0.45359237, 1),
+                    entered_unit=p.weight_unit,
+                    recorded_at=at,
+                )
+            )
         if (day - start).days % 7 == 1:
             at = datetime.combine(day, time(18, 0), zone)
-            session.add(SymptomReport(patient_id=patient.id, idempotency_key=f"{key}-symptoms-{day.isoformat()}",
-                                      at=at, nausea=1 if weeks_in < 2 else 0, vomiting_episodes=0, loose_stools=1,
-                                      appetite=2 if p.weekly_loss_kg > 1 else 1, fatigue=1, temperature_c=36.8,
-                                      chills=False, bleeding="none", neuro="none", vision_change=False,
-                                      recorded_at=at))
+            session.add(
+                SymptomReport(
+                    patient_id=patient.id,
+                    idempotency_key=f"{key}-symptoms-{day.isoformat()}",
+                    at=at,
+                    nausea=1 if weeks_in < 2 else 0,
+                    vomiting_episodes=0,
+                    loose_stools=1,
+                    appetite=2 if p.weekly_loss_kg > 1 else 1,
+                    fatigue=1,
+                    temperature_c=36.8,
+                    chills=False,
+                    bleeding="none",
+                    neuro="none",
+                    vision_change=False,
+                    recorded_at=at,
+                )
+            )
         day += timedelta(days=1)
 
 

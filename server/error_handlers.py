@@ -30,10 +30,10 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
 
 def out_of_range_handler(request: Request, exc: Exception) -> Response:
     """A value the database or the driver cannot hold (an integer beyond 64 bits, a NUL byte): 400."""
-    log.warning("refused a value out of range on %s %s: %s", request.method, request.url.path,
-                type(exc).__name__)
-    return Response({"error": "invalid", "message": "A value in the request is out of range or not allowed."},
-                    status_code=400)
+    log.warning("refused a value out of range on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return Response(
+        {"error": "invalid", "message": "A value in the request is out of range or not allowed."}, status_code=400
+    )
 
 
 def too_deep_handler(request: Request, exc: RecursionError) -> Response:
@@ -45,5 +45,8 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
     """Any other exception: a bug. Logged with its traceback and a request id; the answer names only the id."""
     request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
     log.error("500 on %s %s (request id %s)", request.method, request.url.path, request_id, exc_info=exc)
-    return Response({"status_code": 500, "detail": "Internal Server Error", "request_id": request_id},
-                    status_code=500, headers={"X-Request-ID": request_id})
+    return Response(
+        {"status_code": 500, "detail": "Internal Server Error", "request_id": request_id},
+        status_code=500,
+        headers={"X-Request-ID": request_id},
+    )

@@ -15,16 +15,18 @@ from .settings import Settings
 # Health data: no framing (clickjacking of staff actions), no referrer leaking sign-in links or patient ids, no script
 # but our own files (no inline script anywhere; the JSON strings block in base.html is data, not script), no plugins.
 # Inline styles stay allowed: the Today page inlines its critical CSS so it paints on a slow phone at once.
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data:",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-))
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, time
-from functools import lru_cache
+from functools import cache
 from io import BytesIO
 from typing import Any
 
@@ -86,7 +86,7 @@ def negotiate_language(accept_language: str | None) -> str:
     return best
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> NullTranslations:
     """The compiled catalog for a language (English: the identity)."""
     lang = normalize_language(lang)
@@ -132,7 +132,7 @@ def has_translation(lang: str, message: str) -> bool:
     return lang == DEFAULT_LANGUAGE or message in _translated_ids(lang)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _translated_ids(lang: str) -> frozenset:
     # A translation may equal its English source ("Normal"), so ask the catalog rather than compare the text.
     catalog = getattr(translations(lang), "_catalog", {})
@@ -189,11 +189,23 @@ def format_number(value: float, lang: str, decimals: int = 1) -> str:
 # The answers of clinical-reference §5 (server/clinical/grading.py QUESTIONS), listed here so that `pybabel extract`
 # carries them into the catalog (the clinical core's own advice ids are marked in server/clinical/advice.py).
 ANSWER_LABELS = (
-    N_("None"), N_("Mild, eating as usual"), N_("Eating less than usual"), N_("Can't eat or drink enough"),
-    N_("Normal"), N_("A bit less"), N_("Much less, eating less"), N_("Barely eating, losing weight"),
-    N_("Tired, rest helps"), N_("Rest doesn't help, hard to do chores"), N_("Hard to wash or dress"),
-    N_("Bruising or nosebleed that stopped"), N_("Bleeding that won't stop, or blood in urine, stool or vomit"),
-    N_("Dizzy"), N_("Confused or fainted"), N_("No change"), N_("Blurred or double vision"),
+    N_("None"),
+    N_("Mild, eating as usual"),
+    N_("Eating less than usual"),
+    N_("Can't eat or drink enough"),
+    N_("Normal"),
+    N_("A bit less"),
+    N_("Much less, eating less"),
+    N_("Barely eating, losing weight"),
+    N_("Tired, rest helps"),
+    N_("Rest doesn't help, hard to do chores"),
+    N_("Hard to wash or dress"),
+    N_("Bruising or nosebleed that stopped"),
+    N_("Bleeding that won't stop, or blood in urine, stool or vomit"),
+    N_("Dizzy"),
+    N_("Confused or fainted"),
+    N_("No change"),
+    N_("Blurred or double vision"),
 )
 
 # Where an SMS says it differently from a page (no drug name: a text may be read by anyone holding the phone), the
@@ -203,7 +215,9 @@ SMS_ADVICE: dict[str, str] = {
     advice_ids.HOLD_UNTIL_CONTACT: NP_("sms", "Do not take your next dose until they do."),
     advice_ids.HOLD_UNTIL_TOLD: NP_("sms", "Do not take your next dose until your care team tells you to."),
     advice_ids.ON_HOLD: NP_("sms", "Your dose is on hold: do not take it until your care team tells you to."),
-    advice_ids.DISCONTINUED: NP_("sms", "Your care team has stopped this treatment. Do not take any more of its tablets."),
+    advice_ids.DISCONTINUED: NP_(
+        "sms", "Your care team has stopped this treatment. Do not take any more of its tablets."
+    ),
     advice_ids.NOT_EVERY_DAY: NP_("sms", "This medicine is not taken every day; your next dose is %(next_dose)s."),
 }
 
@@ -220,8 +234,9 @@ def render_value(value: object, lang: str, channel: str = "page") -> str:
     return text.replace("\u202f", " ").replace("\xa0", " ") if channel != "page" else text
 
 
-def render_advice(items: Iterable[advice_ids.Advice], lang: str, channel: str = "page",
-                  drug_names: bool = False) -> list[str]:
+def render_advice(
+    items: Iterable[advice_ids.Advice], lang: str, channel: str = "page", drug_names: bool = False
+) -> list[str]:
     """Advice items of the clinical core as sentences in the patient's language, each once, for a page or an SMS.
 
     An SMS uses the drug-free wording of SMS_ADVICE unless the patient opted in to drug names in messages.
@@ -289,8 +304,9 @@ def install_jinja_i18n(engine) -> None:
     # Whitespace inside {% trans %} blocks is collapsed, so catalog entries read as plain sentences.
     env.policies["ext.i18n.trimmed"] = True
     # newstyle: `_()` escapes its variables and formats `%(name)s` itself; context-aware: the language is per page.
-    env.install_gettext_callables(_jinja_gettext, _jinja_ngettext, newstyle=True, pgettext=_jinja_pgettext,
-                                  npgettext=_jinja_npgettext)
+    env.install_gettext_callables(
+        _jinja_gettext, _jinja_ngettext, newstyle=True, pgettext=_jinja_pgettext, npgettext=_jinja_npgettext
+    )
     env.filters["day"] = _context_filter(format_day)
     env.filters["short_day"] = _context_filter(format_short_day)
     env.filters["weekday"] = _context_filter(format_weekday)

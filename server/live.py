@@ -45,15 +45,21 @@ def create_channels_plugin(settings: Settings) -> ChannelsPlugin:
         from litestar.channels.backends.psycopg import PsycoPgChannelsBackend
 
         backend = PsycoPgChannelsBackend(libpq_dsn(settings.database_url))
-    return ChannelsPlugin(backend=backend, channels=[INBOX_CHANNEL], subscriber_max_backlog=SUBSCRIBER_BACKLOG,
-                          subscriber_backlog_strategy="dropleft")
+    return ChannelsPlugin(
+        backend=backend,
+        channels=[INBOX_CHANNEL],
+        subscriber_max_backlog=SUBSCRIBER_BACKLOG,
+        subscriber_backlog_strategy="dropleft",
+    )
 
 
 def pg_notify(engine: Engine, channel: str, data: dict[str, Any]) -> None:
     """NOTIFY listeners of `channel` in this database (delivered at commit, to every process that LISTENs)."""
     with engine.connect() as conn:
-        conn.execute(sa.text("SELECT pg_notify(:channel, :payload)"),
-                     {"channel": channel, "payload": json.dumps(data, separators=(",", ":"))})
+        conn.execute(
+            sa.text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": channel, "payload": json.dumps(data, separators=(",", ":"))},
+        )
         conn.commit()
 
 

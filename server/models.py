@@ -13,8 +13,7 @@ Conventions:
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, time, timezone
-from typing import Optional
+from datetime import UTC, date, datetime, time
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -32,12 +31,12 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
 
 def utc_column(*, nullable: bool = False, index: bool = False) -> sa.Column:
@@ -69,7 +68,7 @@ class EntrySource(str, enum.Enum):
 
 
 class Clinic(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, unique=True)
     phone: str = Field(max_length=32)
     timezone: str = Field(max_length=64)
@@ -77,21 +76,21 @@ class Clinic(SQLModel, table=True):
 
 
 class Staff(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     clinic_id: int = Field(foreign_key="clinic.id", index=True)
     email: str = Field(max_length=254, unique=True)
     name: str = Field(max_length=200)
     role: str = Field(max_length=16)  # StaffRole
     password_hash: str = Field(max_length=255)
-    totp_secret: Optional[str] = Field(default=None, max_length=64)
-    phone_e164: Optional[str] = Field(default=None, max_length=20)  # pager number for on-call SMS
-    on_call_order: Optional[int] = Field(default=None)  # 1 = first paged, 2 = next, ...
+    totp_secret: str | None = Field(default=None, max_length=64)
+    phone_e164: str | None = Field(default=None, max_length=20)  # pager number for on-call SMS
+    on_call_order: int | None = Field(default=None)  # 1 = first paged, 2 = next, ...
     active: bool = Field(default=True)
     failed_logins: int = Field(default=0)
-    locked_until: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    locked_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     session_version: int = Field(default=1)  # bumping it signs the person out everywhere
     # TOTP replay guard: the last 30-second step accepted, advanced by compare-and-set (shared by every process).
-    totp_last_step: Optional[int] = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    totp_last_step: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
     created_at: datetime = Field(sa_column=utc_column())
 
 
@@ -103,7 +102,7 @@ class StaffSession(SQLModel, table=True):
     staff_id: int = Field(foreign_key="staff.id", index=True)
     created_at: datetime = Field(sa_column=utc_column())
     last_seen_at: datetime = Field(sa_column=utc_column())
-    revoked_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class RateCounter(SQLModel, table=True):
@@ -113,17 +112,17 @@ class RateCounter(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     count: int = Field(default=0)
     window_start: datetime = Field(sa_column=utc_column())
-    blocked_until: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    blocked_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Patient(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     clinic_id: int = Field(foreign_key="clinic.id", index=True)
     first_name: str = Field(max_length=100)
     last_name: str = Field(max_length=100)
     date_of_birth: date
     mrn: str = Field(max_length=64)
-    phone_e164: Optional[str] = Field(default=None, max_length=20, index=True)
+    phone_e164: str | None = Field(default=None, max_length=20, index=True)
     language: str = Field(default="en", max_length=8)
     timezone: str = Field(max_length=64)
     baseline_weight_kg: float
@@ -134,12 +133,12 @@ class Patient(SQLModel, table=True):
     quiet_start: time = Field(default=time(21, 0))
     quiet_end: time = Field(default=time(7, 0))
     sms_consent: bool = Field(default=False)
-    sms_consent_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    sms_consent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     sms_opted_out: bool = Field(default=False)
-    sms_opted_out_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    sms_opted_out_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     drug_names_in_messages: bool = Field(default=False)  # opt-in: otherwise messages never name the drug
     session_version: int = Field(default=1)
-    enrolled_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    enrolled_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
     created_at: datetime = Field(sa_column=utc_column())
 
     __table_args__ = (sa.UniqueConstraint("clinic_id", "mrn", name="uq_patient_clinic_mrn"),)
@@ -149,7 +148,7 @@ class TreatmentPlan(SQLModel, table=True):
     """One version of a patient's selinexor plan; the highest version is the current one."""
 
     __tablename__ = "treatment_plan"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     version: int
     regimen: str = Field(max_length=8)  # Xd | XVd | DLBCL (server.clinical.regimens)
@@ -162,13 +161,14 @@ class TreatmentPlan(SQLModel, table=True):
     antiemetic_name: str = Field(default="ondansetron", max_length=100)
     antiemetic_offset_min: int = Field(default=30)
     dexamethasone_instruction: str = Field(default="", max_length=300)
-    hold_rule: Optional[str] = Field(default=None, max_length=16)  # the rule id that led to a hold
+    hold_rule: str | None = Field(default=None, max_length=16)  # the rule id that led to a hold
     # clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs"): while held,
     # continue | hold (server.clinical.regimens.DexamethasoneOnHold); rows made before the choice existed: continue.
-    dexamethasone_on_hold: str = Field(default="continue", max_length=8,
-                                       sa_column_kwargs={"server_default": "continue"})
+    dexamethasone_on_hold: str = Field(
+        default="continue", max_length=8, sa_column_kwargs={"server_default": "continue"}
+    )
     reason: str = Field(default="", max_length=500)
-    changed_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    changed_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
     created_at: datetime = Field(sa_column=utc_column())
 
     __table_args__ = (sa.UniqueConstraint("patient_id", "version", name="uq_plan_patient_version"),)
@@ -184,7 +184,7 @@ class PlanChangeNotice(SQLModel, table=True):
     """
 
     __tablename__ = "plan_change_notice"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     plan_id: int = Field(foreign_key="treatment_plan.id")  # the new version
     previous_plan_id: int = Field(foreign_key="treatment_plan.id")
@@ -192,9 +192,9 @@ class PlanChangeNotice(SQLModel, table=True):
     before: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON(), nullable=False))
     after: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON(), nullable=False))
     created_at: datetime = Field(sa_column=utc_column())
-    acknowledged_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
-    acknowledged_via: Optional[str] = Field(default=None, max_length=8)  # app | sms
-    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    acknowledged_via: str | None = Field(default=None, max_length=8)  # app | sms
+    superseded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 # --------------------------------------------------------------------------- patient entries
@@ -202,16 +202,16 @@ class PlanChangeNotice(SQLModel, table=True):
 
 class DoseEvent(SQLModel, table=True):
     __tablename__ = "dose_event"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     idempotency_key: str = Field(max_length=64, unique=True)
-    scheduled_for: Optional[date] = None  # the local dose day this entry answers
+    scheduled_for: date | None = None  # the local dose day this entry answers
     at: datetime = Field(sa_column=utc_column())  # when taken / vomited / noticed missing
     status: str = Field(max_length=16)  # taken | missed | vomited
-    antiemetic_taken: Optional[bool] = None
+    antiemetic_taken: bool | None = None
     source: str = Field(default="app", max_length=8)
-    corrects_id: Optional[int] = Field(default=None, foreign_key="dose_event.id")
-    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    corrects_id: int | None = Field(default=None, foreign_key="dose_event.id")
+    superseded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     recorded_at: datetime = Field(sa_column=utc_column())
 
     __table_args__ = (sa.Index("ix_dose_event_patient_scheduled_for", "patient_id", "scheduled_for"),)
@@ -219,42 +219,42 @@ class DoseEvent(SQLModel, table=True):
 
 class AntiemeticEvent(SQLModel, table=True):
     __tablename__ = "antiemetic_event"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     idempotency_key: str = Field(max_length=64, unique=True)
     at: datetime = Field(sa_column=utc_column())
     source: str = Field(default="app", max_length=8)
-    corrects_id: Optional[int] = Field(default=None, foreign_key="antiemetic_event.id")
-    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    corrects_id: int | None = Field(default=None, foreign_key="antiemetic_event.id")
+    superseded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     recorded_at: datetime = Field(sa_column=utc_column())
 
 
 class SymptomReport(SQLModel, table=True):
     __tablename__ = "symptom_report"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     idempotency_key: str = Field(max_length=64, unique=True)
     at: datetime = Field(sa_column=utc_column())
-    nausea: Optional[int] = None  # 0-3 (clinical-reference §5)
-    vomiting_episodes: Optional[int] = None
-    loose_stools: Optional[int] = None
-    appetite: Optional[int] = None
-    fatigue: Optional[int] = None
-    temperature_c: Optional[float] = None
-    chills: Optional[bool] = None
-    bleeding: Optional[str] = Field(default=None, max_length=8)  # none | minor | major
-    neuro: Optional[str] = Field(default=None, max_length=8)  # none | dizzy | major
-    vision_change: Optional[bool] = None
-    note: Optional[str] = Field(default=None, max_length=500)  # the patient's own words for the team (optional)
+    nausea: int | None = None  # 0-3 (clinical-reference §5)
+    vomiting_episodes: int | None = None
+    loose_stools: int | None = None
+    appetite: int | None = None
+    fatigue: int | None = None
+    temperature_c: float | None = None
+    chills: bool | None = None
+    bleeding: str | None = Field(default=None, max_length=8)  # none | minor | major
+    neuro: str | None = Field(default=None, max_length=8)  # none | dizzy | major
+    vision_change: bool | None = None
+    note: str | None = Field(default=None, max_length=500)  # the patient's own words for the team (optional)
     source: str = Field(default="app", max_length=8)
-    corrects_id: Optional[int] = Field(default=None, foreign_key="symptom_report.id")
-    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    corrects_id: int | None = Field(default=None, foreign_key="symptom_report.id")
+    superseded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     recorded_at: datetime = Field(sa_column=utc_column())
 
 
 class WeightEntry(SQLModel, table=True):
     __tablename__ = "weight_entry"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     idempotency_key: str = Field(max_length=64, unique=True)
     at: datetime = Field(sa_column=utc_column())
@@ -262,8 +262,8 @@ class WeightEntry(SQLModel, table=True):
     entered_value: float
     entered_unit: str = Field(max_length=2)  # kg | lb
     source: str = Field(default="app", max_length=8)
-    corrects_id: Optional[int] = Field(default=None, foreign_key="weight_entry.id")
-    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    corrects_id: int | None = Field(default=None, foreign_key="weight_entry.id")
+    superseded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     recorded_at: datetime = Field(sa_column=utc_column())
 
     # The latest weight of each patient (roster) comes from this index, not a scan of every weight (issue 16).
@@ -272,19 +272,19 @@ class WeightEntry(SQLModel, table=True):
 
 class LabResult(SQLModel, table=True):
     __tablename__ = "lab_result"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     idempotency_key: str = Field(max_length=64, unique=True)
     collected_at: datetime = Field(sa_column=utc_column())
-    sodium_mmol_l: Optional[float] = None
-    platelets_10e9_l: Optional[float] = None
-    anc_10e9_l: Optional[float] = None
-    hemoglobin_g_dl: Optional[float] = None
+    sodium_mmol_l: float | None = None
+    platelets_10e9_l: float | None = None
+    anc_10e9_l: float | None = None
+    hemoglobin_g_dl: float | None = None
     source: str = Field(default="staff", max_length=8)
-    entered_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    entered_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
     recorded_at: datetime = Field(sa_column=utc_column())
     # An amended result from the lab system replaces this one (server/services/fhir/labs_in.py); the rules skip it.
-    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    superseded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 # --------------------------------------------------------------------------- alerts
@@ -293,7 +293,7 @@ class LabResult(SQLModel, table=True):
 class Alert(SQLModel, table=True):
     """A finding that needs a person; one open alert per patient and rule family (reference §4d)."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     family: str = Field(max_length=16)
     rule: str = Field(max_length=16)
@@ -302,18 +302,18 @@ class Alert(SQLModel, table=True):
     status: str = Field(default="open", max_length=16)  # open | acknowledged | resolved
     facts: str = Field(max_length=2000)
     patient_advice: str = Field(default="", max_length=2000)
-    resume_level: Optional[int] = None
-    resume_dose: Optional[str] = Field(default=None, max_length=100)
+    resume_level: int | None = None
+    resume_dose: str | None = Field(default=None, max_length=100)
     opened_at: datetime = Field(sa_column=utc_column(index=True))
     updated_at: datetime = Field(sa_column=utc_column())
-    acknowledged_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
-    acknowledged_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
-    assigned_to_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
-    resolved_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
-    resolved_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
-    outcome: Optional[str] = Field(default=None, max_length=500)
+    acknowledged_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    acknowledged_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    assigned_to_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    resolved_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    resolved_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    outcome: str | None = Field(default=None, max_length=500)
     page_level: int = Field(default=0)  # how far down the on-call chain it has been paged
-    next_page_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True, index=True))
+    next_page_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True, index=True))
 
     # One open (or acknowledged) alert per patient and family; resolved ones do not count.
     __table_args__ = (
@@ -330,11 +330,11 @@ class Alert(SQLModel, table=True):
 
 class AlertEvent(SQLModel, table=True):
     __tablename__ = "alert_event"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     alert_id: int = Field(foreign_key="alert.id", index=True)
     kind: str = Field(max_length=16)  # created | updated | acknowledged | assigned | note | paged | resolved
     at: datetime = Field(sa_column=utc_column())
-    staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
     detail: str = Field(default="", max_length=2000)
 
 
@@ -352,30 +352,30 @@ class OutboundMessage(SQLModel, table=True):
     """
 
     __tablename__ = "reminder"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=160, unique=True)
-    patient_id: Optional[int] = Field(default=None, foreign_key="patient.id", index=True)
-    staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
-    alert_id: Optional[int] = Field(default=None, foreign_key="alert.id")
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    alert_id: int | None = Field(default=None, foreign_key="alert.id")
     kind: str = Field(max_length=24)
     channel: str = Field(default="sms", max_length=8)
-    to_address: Optional[str] = Field(default=None, max_length=40)
-    body: Optional[str] = Field(default=None, max_length=1600)  # free-text messages; reminders render at send time
+    to_address: str | None = Field(default=None, max_length=40)
+    body: str | None = Field(default=None, max_length=1600)  # free-text messages; reminders render at send time
     scheduled_for: datetime = Field(sa_column=utc_column())  # the event's own time (e.g. the dose)
     send_at: datetime = Field(sa_column=utc_column())  # when it should go out (quiet hours may defer it)
-    expires_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    expires_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     status: str = Field(default="pending", max_length=16)
-    next_attempt_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    next_attempt_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     attempts: int = Field(default=0)
-    claim_token: Optional[str] = Field(default=None, max_length=40)
-    claimed_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
-    sent_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
-    provider_id: Optional[str] = Field(default=None, max_length=64, index=True)
-    delivery_status: Optional[str] = Field(default=None, max_length=16)  # queued | sent | delivered | undelivered | failed
-    delivery_updated_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
-    last_error: Optional[str] = Field(default=None, max_length=500)
-    cancel_reason: Optional[str] = Field(default=None, max_length=200)
-    payload: Optional[str] = Field(default=None, max_length=2000)  # JSON: dose mg, tablets, link...
+    claim_token: str | None = Field(default=None, max_length=40)
+    claimed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    provider_id: str | None = Field(default=None, max_length=64, index=True)
+    delivery_status: str | None = Field(default=None, max_length=16)  # queued | sent | delivered | undelivered | failed
+    delivery_updated_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    last_error: str | None = Field(default=None, max_length=500)
+    cancel_reason: str | None = Field(default=None, max_length=200)
+    payload: str | None = Field(default=None, max_length=2000)  # JSON: dose mg, tablets, link...
     created_at: datetime = Field(sa_column=utc_column())
     updated_at: datetime = Field(sa_column=utc_column())
 
@@ -385,40 +385,40 @@ class OutboundMessage(SQLModel, table=True):
 
 class InboundMessage(SQLModel, table=True):
     __tablename__ = "inbound_message"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     provider_id: str = Field(max_length=64, unique=True)
     from_number: str = Field(max_length=40)
     to_number: str = Field(max_length=40)
     body: str = Field(max_length=1600)
-    patient_id: Optional[int] = Field(default=None, foreign_key="patient.id", index=True)
-    handled_as: Optional[str] = Field(default=None, max_length=24)
-    reply: Optional[str] = Field(default=None, max_length=1600)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
+    handled_as: str | None = Field(default=None, max_length=24)
+    reply: str | None = Field(default=None, max_length=1600)
     received_at: datetime = Field(sa_column=utc_column())
 
 
 class PushSubscription(SQLModel, table=True):
     __tablename__ = "push_subscription"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     endpoint: str = Field(max_length=1000, unique=True)
     p256dh: str = Field(max_length=200)
     auth: str = Field(max_length=100)
     created_at: datetime = Field(sa_column=utc_column())
-    last_success_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    last_success_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class SignInToken(SQLModel, table=True):
     """Single-use patient sign-in links (enrollment invites and re-sent links); only a hash is stored."""
 
     __tablename__ = "sign_in_token"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
     purpose: str = Field(default="invite", max_length=16)  # invite | sign_in
     created_at: datetime = Field(sa_column=utc_column())
     expires_at: datetime = Field(sa_column=utc_column())
-    used_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
-    created_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    used_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    created_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
 
 
 # --------------------------------------------------------------------------- operations
@@ -426,14 +426,14 @@ class SignInToken(SQLModel, table=True):
 
 class AuditLog(SQLModel, table=True):
     __tablename__ = "audit_log"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=utc_column(index=True))
-    staff_id: Optional[int] = Field(default=None, foreign_key="staff.id", index=True)
-    patient_id: Optional[int] = Field(default=None, foreign_key="patient.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
     action: str = Field(max_length=64)  # e.g. patient.view, plan.hold, lab.create
     detail: str = Field(default="", max_length=2000)
-    ip: Optional[str] = Field(default=None, max_length=64)
-    fhir_client_id: Optional[int] = Field(default=None, foreign_key="fhir_client.id", index=True)  # machine actor
+    ip: str | None = Field(default=None, max_length=64)
+    fhir_client_id: int | None = Field(default=None, foreign_key="fhir_client.id", index=True)  # machine actor
 
 
 class WorkerHeartbeat(SQLModel, table=True):
@@ -460,14 +460,14 @@ class FhirClient(SQLModel, table=True):
     """A machine client (EHR, lab system) registered by an admin for one clinic; only a hash of its secret is kept."""
 
     __tablename__ = "fhir_client"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     client_id: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     clinic_id: int = Field(foreign_key="clinic.id", index=True)
     secret_hash: str = Field(max_length=255)  # argon2id, like staff passwords
     scopes: str = Field(max_length=1000)  # space-separated SMART system scopes, e.g. "system/Observation.write"
-    revoked_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
-    created_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    created_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
     created_at: datetime = Field(sa_column=utc_column())
 
 
@@ -475,7 +475,7 @@ class FhirAccessToken(SQLModel, table=True):
     """A short-lived bearer token issued to a client; only its SHA-256 is stored."""
 
     __tablename__ = "fhir_access_token"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(max_length=64, unique=True)
     fhir_client_id: int = Field(foreign_key="fhir_client.id", index=True)
     scopes: str = Field(max_length=1000)
@@ -488,12 +488,12 @@ class FhirLabObservation(SQLModel, table=True):
     the lab_result it produced (None while preliminary). An amended one supersedes the earlier row."""
 
     __tablename__ = "fhir_lab_observation"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=64, unique=True)  # the same Observation twice is stored once
     patient_id: int = Field(foreign_key="patient.id", index=True)
     fhir_client_id: int = Field(foreign_key="fhir_client.id")
-    identifier_system: Optional[str] = Field(default=None, max_length=255)
-    identifier_value: Optional[str] = Field(default=None, max_length=200)
+    identifier_system: str | None = Field(default=None, max_length=255)
+    identifier_value: str | None = Field(default=None, max_length=200)
     loinc: str = Field(max_length=16)
     lab_field: str = Field(max_length=24)  # LabResult column, e.g. anc_10e9_l
     effective_at: datetime = Field(sa_column=utc_column())
@@ -501,8 +501,8 @@ class FhirLabObservation(SQLModel, table=True):
     received_value: float
     received_unit: str = Field(max_length=32)
     status: str = Field(max_length=16)  # preliminary | final | amended | corrected
-    lab_result_id: Optional[int] = Field(default=None, foreign_key="lab_result.id")
-    superseded_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
+    lab_result_id: int | None = Field(default=None, foreign_key="lab_result.id")
+    superseded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     received_at: datetime = Field(sa_column=utc_column())
 
     __table_args__ = (
@@ -515,7 +515,7 @@ class FhirExportJob(SQLModel, table=True):
     """A bulk $export of one clinic, processed in the background; `job_key` names it in the status URL."""
 
     __tablename__ = "fhir_export_job"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     job_key: str = Field(max_length=40, unique=True)
     clinic_id: int = Field(foreign_key="clinic.id", index=True)
     fhir_client_id: int = Field(foreign_key="fhir_client.id")
@@ -523,16 +523,16 @@ class FhirExportJob(SQLModel, table=True):
     request_url: str = Field(max_length=1000)
     status: str = Field(default="accepted", max_length=16)  # accepted | in_progress | complete | error
     requested_at: datetime = Field(sa_column=utc_column())
-    started_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
-    completed_at: Optional[datetime] = Field(default=None, sa_column=utc_column(nullable=True))
-    error: Optional[str] = Field(default=None, max_length=1000)
+    started_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    completed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    error: str | None = Field(default=None, max_length=1000)
 
 
 class FhirExportFile(SQLModel, table=True):
     """One NDJSON output file of an export job (one per resource type)."""
 
     __tablename__ = "fhir_export_file"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     job_id: int = Field(foreign_key="fhir_export_job.id", index=True)
     resource_type: str = Field(max_length=64)
     count: int

@@ -85,27 +85,54 @@ def _parse_weekdays(path: str, value: object) -> tuple[int, int]:
     return day1, day3
 
 
-def _build_setup(prefix: str, *, regimen, level, status, start, weekdays, dose_time, tz, antiemetic_offset, tablet_mg,
-                 dexamethasone_on_hold=None) -> ScheduleSetup:
+def _build_setup(
+    prefix: str,
+    *,
+    regimen,
+    level,
+    status,
+    start,
+    weekdays,
+    dose_time,
+    tz,
+    antiemetic_offset,
+    tablet_mg,
+    dexamethasone_on_hold=None,
+) -> ScheduleSetup:
     if regimen not in REGIMENS:
         raise InputError(f"{prefix}regimen", f"must be one of {', '.join(REGIMENS)} (got {regimen!r})")
     # clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs"): a held plan with
     # dexamethasone says what happens to it, as staff must when they hold.
-    if (status == PlanStatus.HELD.value and REGIMENS[regimen].dexamethasone_days != "none"
-            and dexamethasone_on_hold is None):
-        raise InputError(f"{prefix}dexamethasone_on_hold",
-                         "a held plan with dexamethasone needs the staff choice: continue or hold")
+    if (
+        status == PlanStatus.HELD.value
+        and REGIMENS[regimen].dexamethasone_days != "none"
+        and dexamethasone_on_hold is None
+    ):
+        raise InputError(
+            f"{prefix}dexamethasone_on_hold", "a held plan with dexamethasone needs the staff choice: continue or hold"
+        )
     try:
-        plan = Plan(regimen=regimen, level=level, status=status, tablet_strength_mg=tablet_mg,
-                    dexamethasone_on_hold=dexamethasone_on_hold or DexamethasoneOnHold.CONTINUE)
+        plan = Plan(
+            regimen=regimen,
+            level=level,
+            status=status,
+            tablet_strength_mg=tablet_mg,
+            dexamethasone_on_hold=dexamethasone_on_hold or DexamethasoneOnHold.CONTINUE,
+        )
     except ClinicalValidationError as exc:
         name = {"level": "dose_level", "tablet_strength_mg": "tablet_strength_mg"}.get(exc.field, exc.field)
         raise InputError(f"{prefix}{name}", exc.message) from None
     day1, day3 = _parse_weekdays(f"{prefix}dose_weekdays", weekdays)
     try:
-        return ScheduleSetup(plan=plan, start_date=_parse_date(f"{prefix}start_date", start), day1_weekday=day1,
-                             day3_weekday=day3, dose_time=_parse_time(f"{prefix}dose_time", dose_time), timezone=tz,
-                             antiemetic_offset_min=antiemetic_offset)
+        return ScheduleSetup(
+            plan=plan,
+            start_date=_parse_date(f"{prefix}start_date", start),
+            day1_weekday=day1,
+            day3_weekday=day3,
+            dose_time=_parse_time(f"{prefix}dose_time", dose_time),
+            timezone=tz,
+            antiemetic_offset_min=antiemetic_offset,
+        )
     except ClinicalValidationError as exc:
         name = {"day1_weekday": "dose_weekdays", "day3_weekday": "dose_weekdays"}.get(exc.field, exc.field)
         raise InputError(f"{prefix}{name}", exc.message) from None
@@ -118,25 +145,52 @@ def _build_setup(prefix: str, *, regimen, level, status, start, weekdays, dose_t
 @click.option("--weekdays", default="mon,wed", show_default=True, help="Day 1 and Day 3 weekdays, two days apart.")
 @click.option("--time", "dose_time", default="08:00", show_default=True, help="Local dose time.")
 @click.option("--tz", required=True, help="IANA time zone, e.g. America/New_York.")
-@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366), help="Number of local days to show.")
+@click.option(
+    "--days", default=14, show_default=True, type=click.IntRange(1, 366), help="Number of local days to show."
+)
 @click.option("--status", default="active", show_default=True, type=click.Choice([s.value for s in PlanStatus]))
 @click.option("--antiemetic-offset", default=30, show_default=True, type=int, help="Minutes before each dose.")
-@click.option("--tablet-mg", default=TABLET_STRENGTH_MG_DEFAULT, show_default=True, type=int, help="Tablet strength in mg.")
-@click.option("--dexamethasone-on-hold", "dexamethasone_on_hold", default=None,
-              type=click.Choice([c.value for c in DexamethasoneOnHold]),
-              help="With --status held and a regimen with dexamethasone (required then): what staff chose for it.")
-def schedule_command(regimen, level, start, weekdays, dose_time, tz, days, status, antiemetic_offset, tablet_mg,
-                     dexamethasone_on_hold):
+@click.option(
+    "--tablet-mg", default=TABLET_STRENGTH_MG_DEFAULT, show_default=True, type=int, help="Tablet strength in mg."
+)
+@click.option(
+    "--dexamethasone-on-hold",
+    "dexamethasone_on_hold",
+    default=None,
+    type=click.Choice([c.value for c in DexamethasoneOnHold]),
+    help="With --status held and a regimen with dexamethasone (required then): what staff chose for it.",
+)
+def schedule_command(
+    regimen, level, start, weekdays, dose_time, tz, days, status, antiemetic_offset, tablet_mg, dexamethasone_on_hold
+):
     """Print the events of a selinexor schedule for --days local days from --start, as JSON."""
     try:
-        setup = _build_setup("--", regimen=regimen, level=level, status=status, start=start, weekdays=weekdays,
-                             dose_time=dose_time, tz=tz, antiemetic_offset=antiemetic_offset, tablet_mg=tablet_mg,
-                             dexamethasone_on_hold=dexamethasone_on_hold)
+        setup = _build_setup(
+            "--",
+            regimen=regimen,
+            level=level,
+            status=status,
+            start=start,
+            weekdays=weekdays,
+            dose_time=dose_time,
+            tz=tz,
+            antiemetic_offset=antiemetic_offset,
+            tablet_mg=tablet_mg,
+            dexamethasone_on_hold=dexamethasone_on_hold,
+        )
     except InputError as exc:
-        key = {"--regimen": "--regimen", "--dose_level": "--level", "--start_date": "--start",
-               "--dose_weekdays": "--weekdays", "--dose_time": "--time", "--timezone": "--tz",
-               "--antiemetic_offset_min": "--antiemetic-offset", "--tablet_strength_mg": "--tablet-mg",
-               "--status": "--status", "--dexamethasone_on_hold": "--dexamethasone-on-hold"}.get(exc.path, exc.path)
+        key = {
+            "--regimen": "--regimen",
+            "--dose_level": "--level",
+            "--start_date": "--start",
+            "--dose_weekdays": "--weekdays",
+            "--dose_time": "--time",
+            "--timezone": "--tz",
+            "--antiemetic_offset_min": "--antiemetic-offset",
+            "--tablet_strength_mg": "--tablet-mg",
+            "--status": "--status",
+            "--dexamethasone_on_hold": "--dexamethasone-on-hold",
+        }.get(exc.path, exc.path)
         _fail(InputError(key, exc.message))
         return
     events = events_for_local_days(setup, setup.start_date, days)
@@ -149,8 +203,16 @@ def schedule_command(regimen, level, start, weekdays, dose_time, tz, days, statu
 
 # JSON name -> (entry field, kind of value)
 _SYMPTOM_FIELDS = {
-    "nausea": "grade", "vomiting_episodes": "count", "loose_stools": "count", "appetite": "grade", "fatigue": "grade",
-    "temperature_c": "number", "chills": "bool", "bleeding": "text", "neuro": "text", "vision_change": "bool",
+    "nausea": "grade",
+    "vomiting_episodes": "count",
+    "loose_stools": "count",
+    "appetite": "grade",
+    "fatigue": "grade",
+    "temperature_c": "number",
+    "chills": "bool",
+    "bleeding": "text",
+    "neuro": "text",
+    "vision_change": "bool",
 }
 _LAB_FIELDS = ("sodium_mmol_l", "platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
 
@@ -195,16 +257,23 @@ def _entry(i: int, raw: object):
             except ClinicalValidationError as exc:
                 raise InputError(f"{path}kg", exc.message) from None
         if kind == "symptoms":
-            values = {name: _check_type(f"{path}{name}", k, raw[name]) for name, k in _SYMPTOM_FIELDS.items()
-                      if raw.get(name) is not None}
+            values = {
+                name: _check_type(f"{path}{name}", k, raw[name])
+                for name, k in _SYMPTOM_FIELDS.items()
+                if raw.get(name) is not None
+            }
             return SymptomEntry(at=at, **values)
         if kind == "lab":
             values = {name: _number(f"{path}{name}", raw[name]) for name in _LAB_FIELDS if raw.get(name) is not None}
             return LabEntry(at=at, **values)
         if kind == "dose":
             scheduled = raw.get("scheduled_for")
-            return DoseEntry(at=at, status=_require(raw, "status", path), antiemetic_taken=raw.get("antiemetic_taken"),
-                             scheduled_for=_parse_date(f"{path}scheduled_for", scheduled) if scheduled else None)
+            return DoseEntry(
+                at=at,
+                status=_require(raw, "status", path),
+                antiemetic_taken=raw.get("antiemetic_taken"),
+                scheduled_for=_parse_date(f"{path}scheduled_for", scheduled) if scheduled else None,
+            )
     except ClinicalValidationError as exc:
         raise InputError(f"{path}{exc.field}", exc.message) from None
     raise InputError(f"{path}type", f"must be one of weight, symptoms, lab, dose (got {kind!r})")

@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     # Who may change a treatment plan, and how (issue 12 item 4): "role:operation,operation;role:all". Operations:
     # hold, reduce, resume, change_level, discontinue, change_schedule. A role not listed changes nothing.
     plan_change_roles: str = Field(
-        "physician:all;pharmacist:all;practitioner:all;nurse:hold", alias="PLAN_CHANGE_ROLES")
+        "physician:all;pharmacist:all;practitioner:all;nurse:hold", alias="PLAN_CHANGE_ROLES"
+    )
 
     # --- reminder worker -----------------------------------------------------
     dispatch_interval_seconds: float = Field(2.0, alias="DISPATCH_INTERVAL_SECONDS", gt=0)
@@ -170,7 +171,7 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _links_follow_the_served_address(self) -> "Settings":
+    def _links_follow_the_served_address(self) -> Settings:
         """Without PUBLIC_BASE_URL, every link the app makes (staff URL, invites, sign-in links, pages) points at the
         address it is served on: `PORT=8080 make run` links to :8080 (issue 12 item 8)."""
         if "public_base_url" not in self.model_fields_set:
@@ -179,7 +180,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _production_requirements(self) -> "Settings":
+    def _production_requirements(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'companion.sqlite3'}"
         if self.sms_channel == "twilio" and not self.twilio_account_sid:
@@ -192,14 +193,20 @@ class Settings(BaseSettings):
         if not self.public_base_url.startswith("https://"):
             raise ValueError("PUBLIC_BASE_URL must be an https:// URL in production")
         if self.sms_channel == "console":
-            raise ValueError("SMS_CHANNEL=console is refused in production: no reminder or urgent page would reach a phone")
+            raise ValueError(
+                "SMS_CHANNEL=console is refused in production: no reminder or urgent page would reach a phone"
+            )
         if not self.twilio_enabled:
-            raise ValueError("TWILIO_ACCOUNT_SID must be set in production: reminders and urgent pages need an SMS provider")
+            raise ValueError(
+                "TWILIO_ACCOUNT_SID must be set in production: reminders and urgent pages need an SMS provider"
+            )
         if self.twilio_enabled:
             if not self.twilio_auth_token.get_secret_value():
                 raise ValueError("TWILIO_AUTH_TOKEN must be set when TWILIO_ACCOUNT_SID is set")
             if not (self.twilio_from_number or self.twilio_messaging_service_sid):
-                raise ValueError("TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID must be set when TWILIO_ACCOUNT_SID is set")
+                raise ValueError(
+                    "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID must be set when TWILIO_ACCOUNT_SID is set"
+                )
         return self
 
     # --- derived -------------------------------------------------------------

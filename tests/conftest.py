@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -142,7 +142,7 @@ def engine(database_url):
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock(datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc))  # a Monday, 09:00 in New York
+    return FrozenClock(datetime(2026, 3, 2, 14, 0, tzinfo=UTC))  # a Monday, 09:00 in New York
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ def _rebase(url: str, api_base: str) -> str:
     """Swap the origin of any *.twilio.com URL (regional/edge hosts included) for ``api_base``."""
     parts = urlsplit(url)
     if parts.hostname and (parts.hostname == "twilio.com" or parts.hostname.endswith(".twilio.com")):
-        rest = url[len(f"{parts.scheme}://{parts.netloc}"):]
+        rest = url[len(f"{parts.scheme}://{parts.netloc}") :]
         return api_base + rest
     return url
 
@@ -249,7 +249,9 @@ def _classify_transport_error(exc: requests.RequestException) -> SendResult:
     if isinstance(exc, requests.ConnectTimeout):
         return SendResult(Outcome.TRANSIENT, f"connect timeout, not sent ({exc})")
     if isinstance(exc, requests.ReadTimeout):
-        return SendResult(Outcome.AMBIGUOUS, "timed out waiting for the provider's answer after sending; may have been accepted")
+        return SendResult(
+            Outcome.AMBIGUOUS, "timed out waiting for the provider's answer after sending; may have been accepted"
+        )
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
         return SendResult(Outcome.AMBIGUOUS, f"answer broken off mid-body ({name}); may have been accepted")
     if isinstance(exc, requests.ConnectionError):
@@ -263,8 +265,9 @@ def _classify_transport_error(exc: requests.RequestException) -> SendResult:
         return SendResult(Outcome.TRANSIENT, f"connection dropped before the provider answered ({reason})")
     if isinstance(exc, requests.Timeout):
         return SendResult(Outcome.AMBIGUOUS, f"timeout ({name}); may have been accepted")
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                        requests.exceptions.InvalidSchema)):
+    if isinstance(
+        exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)
+    ):
         return SendResult(Outcome.PERMANENT, f"bad provider URL, check TWILIO_API_BASE ({exc})")
     logger.warning("unclassified transport error sending SMS: %r", exc)
     return SendResult(Outcome.AMBIGUOUS, f"unclassified transport error {name}: {exc}")

@@ -13,10 +13,10 @@ on one's own (tests/server/test_forbidden_advice.py scans every catalog entry of
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
 from server.clinical.grading import check_choice
 
@@ -79,8 +79,20 @@ WAIT_FOR_TEAM = N_("Wait for your care team before your next selinexor dose.")
 NOBODY_CALLED = N_("If nobody has called you, call the clinic: %(phone)s.")
 
 # The tier words: SMS replies carry these and nothing else of the advice (no diagnosis over SMS).
-TIER_IDS = frozenset({CALL_NOW, EMERGENCY_FALLBACK, CONTACT_TODAY, CLINIC_CLOSED, NURSE_WILL_CALL, AFTER_HOURS,
-                      FEEL_WORSE, HOLD_UNTIL_CONTACT, HOLD_UNTIL_TOLD, TEAM_WILL_REVIEW})
+TIER_IDS = frozenset(
+    {
+        CALL_NOW,
+        EMERGENCY_FALLBACK,
+        CONTACT_TODAY,
+        CLINIC_CLOSED,
+        NURSE_WILL_CALL,
+        AFTER_HOURS,
+        FEEL_WORSE,
+        HOLD_UNTIL_CONTACT,
+        HOLD_UNTIL_TOLD,
+        TEAM_WILL_REVIEW,
+    }
+)
 
 # --------------------------------------------------------------------------------------------------------------------
 # Dose advice (section 2)
@@ -90,14 +102,18 @@ DOSE_RECORDED = N_("Dose recorded.")
 SAME_TIME_WHOLE = N_("Take each dose at the same time of day, tablets whole with water.")  # clinical-reference: P-TAKE
 NEXT_DOSE_AT = N_("Your next dose is at your next scheduled day and time (%(next_dose)s).")
 SKIP_MISSED = N_("Skip the missed dose.")  # clinical-reference: P-MISSED
-TAKE_NEXT_AT = N_("Take your next dose at your next scheduled day and time (%(next_dose)s).")  # clinical-reference: P-MISSED
+TAKE_NEXT_AT = N_(
+    "Take your next dose at your next scheduled day and time (%(next_dose)s)."
+)  # clinical-reference: P-MISSED
 DO_NOT_REPEAT_VOMITED = N_("Do not repeat a dose you vomited.")  # clinical-reference: P-VOMITED
 # clinical-reference: section 1 (holds are decisions of the care team); issue 10 item 12 wording
 ON_HOLD = N_("Selinexor is on hold: do not take it until your care team tells you to.")
 DISCONTINUED = N_("Your care team has stopped selinexor. Do not take any more selinexor tablets.")
 # clinical-reference: R-WRONG-DAY (the result of a dose logged on a day that is not a dose day leads with this)
 WRONG_DAY_LEAD = N_("Do not take any more selinexor today. Next dose: %(next_dose)s.")
-NOT_EVERY_DAY = N_("Selinexor is not taken every day; your next dose is %(next_dose)s.")  # clinical-reference: R-WRONG-DAY
+NOT_EVERY_DAY = N_(
+    "Selinexor is not taken every day; your next dose is %(next_dose)s."
+)  # clinical-reference: R-WRONG-DAY
 
 # --------------------------------------------------------------------------------------------------------------------
 # Self-care advice per rule (section 4)
@@ -114,8 +130,9 @@ PLEASE_WEIGH = N_("Please weigh yourself and record your weight.")  # clinical-r
 RESTART_TOLD = N_("Your care team will tell you when and how to restart.")  # clinical-reference: R-RESUME
 NO_RESTART_YET = N_("Do not restart until they do.")
 # clinical-reference: P-ANTIEMETIC, R-NO-AE
-ANTIEMETIC_BEFORE = N_("Take your anti-nausea medicine about %(minutes)s minutes before each selinexor dose, as your "
-                       "care team prescribed.")
+ANTIEMETIC_BEFORE = N_(
+    "Take your anti-nausea medicine about %(minutes)s minutes before each selinexor dose, as your care team prescribed."
+)
 
 
 def next_dose_advice(next_dose_local: datetime | None, held: bool, *, missed: bool = False) -> Advice:
@@ -151,8 +168,10 @@ def tier_advice(tier: str | None, holds: bool, contact: CareTeamContact) -> tupl
     """
     if tier == "urgent":
         # clinical-reference: section 3 (urgent: call now, with the emergency-number fallback)
-        items = [advice(CALL_NOW, phone=contact.clinic_phone),
-                 advice(EMERGENCY_FALLBACK, emergency_number=contact.emergency_number)]
+        items = [
+            advice(CALL_NOW, phone=contact.clinic_phone),
+            advice(EMERGENCY_FALLBACK, emergency_number=contact.emergency_number),
+        ]
         if holds:
             items.append(advice(HOLD_UNTIL_TOLD))
         return tuple(items)
@@ -165,8 +184,10 @@ def tier_advice(tier: str | None, holds: bool, contact: CareTeamContact) -> tupl
         if holds:
             items.append(advice(HOLD_UNTIL_CONTACT))
         if not (contact.clinic_open_now or contact.next_call_day is None):
-            items += [advice(AFTER_HOURS, phone=contact.after_hours_phone or contact.clinic_phone),
-                      advice(FEEL_WORSE, emergency_number=contact.emergency_number)]
+            items += [
+                advice(AFTER_HOURS, phone=contact.after_hours_phone or contact.clinic_phone),
+                advice(FEEL_WORSE, emergency_number=contact.emergency_number),
+            ]
         return tuple(items)
     if tier == "routine":
         return (advice(TEAM_WILL_REVIEW),)
@@ -179,8 +200,11 @@ def wait_for_team_advice(contact: CareTeamContact) -> tuple[Advice, ...]:
     if contact.clinic_open_now or contact.next_call_day is None:
         items = [advice(NOBODY_CALLED, phone=contact.clinic_phone)]
     else:
-        items = [advice(CLINIC_CLOSED), advice(NURSE_WILL_CALL, day=contact.next_call_day),
-                 advice(AFTER_HOURS, phone=contact.after_hours_phone or contact.clinic_phone)]
+        items = [
+            advice(CLINIC_CLOSED),
+            advice(NURSE_WILL_CALL, day=contact.next_call_day),
+            advice(AFTER_HOURS, phone=contact.after_hours_phone or contact.clinic_phone),
+        ]
     return (*items, advice(FEEL_WORSE, emergency_number=contact.emergency_number))
 
 

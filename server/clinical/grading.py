@@ -83,11 +83,17 @@ def check_range(field: str, value: float) -> float:
         raise KeyError(f"no plausible range for {field!r}")
     low, high = PLAUSIBLE_RANGES[field]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ClinicalValidationError(field, f"{field} must be a number between {_num(low)} and {_num(high)} (got {value!r})")
+        raise ClinicalValidationError(
+            field, f"{field} must be a number between {_num(low)} and {_num(high)} (got {value!r})"
+        )
     if field in COUNT_FIELDS and value != int(value):
-        raise ClinicalValidationError(field, f"{field} must be a whole number between {_num(low)} and {_num(high)} (got {_num(value)})")
+        raise ClinicalValidationError(
+            field, f"{field} must be a whole number between {_num(low)} and {_num(high)} (got {_num(value)})"
+        )
     if not low <= value <= high:
-        raise ClinicalValidationError(field, f"{field} must be between {_num(low)} and {_num(high)} (got {_num(value)})")
+        raise ClinicalValidationError(
+            field, f"{field} must be between {_num(low)} and {_num(high)} (got {_num(value)})"
+        )
     return value
 
 

@@ -15,8 +15,16 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-Measure = Literal["temperature_c", "chills", "nausea", "vomiting_episodes", "stools_above_usual", "weight_loss_pct",
-                  "bleeding", "neuro"]
+Measure = Literal[
+    "temperature_c",
+    "chills",
+    "nausea",
+    "vomiting_episodes",
+    "stools_above_usual",
+    "weight_loss_pct",
+    "bleeding",
+    "neuro",
+]
 
 
 class RedFlag(TypedDict):

@@ -143,7 +143,9 @@ def check_whole_tablets(regimen: str, level: int, strength_mg: int) -> None:
     """
     dose = REGIMENS[regimen].levels[level]
     if isinstance(strength_mg, bool) or not isinstance(strength_mg, int) or strength_mg <= 0:
-        raise ClinicalValidationError("tablet_strength_mg", f"tablet_strength_mg must be positive (got {strength_mg!r})")
+        raise ClinicalValidationError(
+            "tablet_strength_mg", f"tablet_strength_mg must be positive (got {strength_mg!r})"
+        )
     if dose.dose_mg % strength_mg:
         raise ClinicalValidationError(
             "tablet_strength_mg",
@@ -260,7 +262,9 @@ def hold(plan: Plan, dexamethasone: DexamethasoneOnHold | str | None = None) -> 
     if plan.regimen_data.dexamethasone_days == "none":
         return replace(plan, status=PlanStatus.HELD, dexamethasone_on_hold=DexamethasoneOnHold.CONTINUE)
     if dexamethasone is None or str(getattr(dexamethasone, "value", dexamethasone)) not in (
-            DexamethasoneOnHold.CONTINUE.value, DexamethasoneOnHold.HOLD.value):
+        DexamethasoneOnHold.CONTINUE.value,
+        DexamethasoneOnHold.HOLD.value,
+    ):
         raise ClinicalValidationError(
             "dexamethasone_on_hold",
             "Choose what happens to dexamethasone while selinexor is on hold: continue as prescribed, or hold it too.",

@@ -22,10 +22,11 @@ R-PLT-75/R-PLT-75B/R-PLT-25, R-ANC-1/R-ANC-05) only the most severe row that app
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any
 
 from server.clinical import advice as adv
 from server.clinical.advice import Advice, advice
@@ -34,8 +35,8 @@ from server.clinical.grading import check_choice, check_grade, check_range
 from server.clinical.red_flags import threshold
 from server.clinical.regimens import PlanStatus, describe_resume, next_lower_level
 from server.clinical.schedule import (
-    WEEKDAYS,
     FIRST_WEEKS_DAYS,
+    WEEKDAYS,
     ScheduledEvent,
     ScheduleSetup,
     is_dose_day,
@@ -71,7 +72,7 @@ class Tier(str, Enum):
         return _TIER_RANK[self]
 
     @classmethod
-    def highest(cls, tiers: Iterable["Tier"]) -> "Tier | None":
+    def highest(cls, tiers: Iterable[Tier]) -> Tier | None:
         return max(tiers, key=lambda t: t.rank, default=None)
 
 
@@ -93,7 +94,13 @@ class Action(str, Enum):
     EVALUATE = "evaluate"
 
 
-_ACTION_RANK = {Action.DISCONTINUE: 4, Action.INTERRUPT: 3, Action.REDUCE: 2, Action.EVALUATE: 1, Action.CONTINUE_SUPPORTIVE: 0}
+_ACTION_RANK = {
+    Action.DISCONTINUE: 4,
+    Action.INTERRUPT: 3,
+    Action.REDUCE: 2,
+    Action.EVALUATE: 1,
+    Action.CONTINUE_SUPPORTIVE: 0,
+}
 
 # Families of section 4d, plus "eye": R-EYE is in none of the listed families and an eye finding must not be
 # absorbed into an open neuro (confusion/fainting) alert.
@@ -116,52 +123,199 @@ RULES: dict[str, Rule] = {
     r.id: r
     for r in (
         # 4a. Patient-reported
-        Rule("R-NV-12", "gi", Action.CONTINUE_SUPPORTIVE, Tier.ROUTINE, "nausea grade 1-2, or vomiting 1-5 episodes in 24 h"),
-        Rule("R-NV-3", "gi", Action.INTERRUPT, Tier.URGENT, "nausea grade 3, or 6 or more vomiting episodes in 24 h",
-             "nausea grade 2 or less and vomiting 5 or fewer in 24 h"),
-        Rule("R-DIA-2", "gi", Action.CONTINUE_SUPPORTIVE, Tier.ROUTINE, "diarrhea 4-6 stools/day above usual, first episode"),
-        Rule("R-DIA-2R", "gi", Action.REDUCE, Tier.SAME_DAY, "diarrhea 4-6 stools/day above usual again after an earlier episode resolved"),
-        Rule("R-DIA-3", "gi", Action.INTERRUPT, Tier.URGENT, "diarrhea 7 or more stools/day above usual",
-             "diarrhea grade 2 or less (6 or fewer stools/day above usual)"),
+        Rule(
+            "R-NV-12",
+            "gi",
+            Action.CONTINUE_SUPPORTIVE,
+            Tier.ROUTINE,
+            "nausea grade 1-2, or vomiting 1-5 episodes in 24 h",
+        ),
+        Rule(
+            "R-NV-3",
+            "gi",
+            Action.INTERRUPT,
+            Tier.URGENT,
+            "nausea grade 3, or 6 or more vomiting episodes in 24 h",
+            "nausea grade 2 or less and vomiting 5 or fewer in 24 h",
+        ),
+        Rule(
+            "R-DIA-2",
+            "gi",
+            Action.CONTINUE_SUPPORTIVE,
+            Tier.ROUTINE,
+            "diarrhea 4-6 stools/day above usual, first episode",
+        ),
+        Rule(
+            "R-DIA-2R",
+            "gi",
+            Action.REDUCE,
+            Tier.SAME_DAY,
+            "diarrhea 4-6 stools/day above usual again after an earlier episode resolved",
+        ),
+        Rule(
+            "R-DIA-3",
+            "gi",
+            Action.INTERRUPT,
+            Tier.URGENT,
+            "diarrhea 7 or more stools/day above usual",
+            "diarrhea grade 2 or less (6 or fewer stools/day above usual)",
+        ),
         Rule("R-WT-5", "weight", Action.EVALUATE, Tier.ROUTINE, "weight 5% to less than 10% below baseline"),
-        Rule("R-WT-10", "weight", Action.INTERRUPT, Tier.SAME_DAY, "weight 10% to less than 20% below baseline",
-             "weight back above 90% of baseline"),
-        Rule("R-WT-20", "weight", Action.INTERRUPT, Tier.URGENT, "weight 20% or more below baseline",
-             "weight back above 90% of baseline"),
+        Rule(
+            "R-WT-10",
+            "weight",
+            Action.INTERRUPT,
+            Tier.SAME_DAY,
+            "weight 10% to less than 20% below baseline",
+            "weight back above 90% of baseline",
+        ),
+        Rule(
+            "R-WT-20",
+            "weight",
+            Action.INTERRUPT,
+            Tier.URGENT,
+            "weight 20% or more below baseline",
+            "weight back above 90% of baseline",
+        ),
         # Family "weight": its resume criterion is the weight one (clinical-reference: R-ANX-3 "as R-WT-10").
-        Rule("R-ANX-3", "weight", Action.INTERRUPT, Tier.SAME_DAY, "appetite grade 3 (barely eating, losing weight)",
-             "weight back above 90% of baseline (and appetite grade 2 or less)"),
-        Rule("R-FAT-2", "fatigue", Action.INTERRUPT, Tier.SAME_DAY, "fatigue grade 2 reported on entries spanning more than 7 days",
-             "fatigue grade 1 or less"),
+        Rule(
+            "R-ANX-3",
+            "weight",
+            Action.INTERRUPT,
+            Tier.SAME_DAY,
+            "appetite grade 3 (barely eating, losing weight)",
+            "weight back above 90% of baseline (and appetite grade 2 or less)",
+        ),
+        Rule(
+            "R-FAT-2",
+            "fatigue",
+            Action.INTERRUPT,
+            Tier.SAME_DAY,
+            "fatigue grade 2 reported on entries spanning more than 7 days",
+            "fatigue grade 1 or less",
+        ),
         Rule("R-FAT-3", "fatigue", Action.INTERRUPT, Tier.SAME_DAY, "fatigue grade 3", "fatigue grade 1 or less"),
-        Rule("R-FEVER", "fever", Action.EVALUATE, Tier.URGENT, "highest temperature in the last 24 h 38.0 °C (100.4 °F) or more, "
-             "or chills/shaking"),
-        Rule("R-BLEED", "bleeding", Action.EVALUATE, Tier.URGENT, "bleeding that won't stop, blood in urine, stool or vomit (urgent); "
-             "bruising or nosebleed that stopped (same_day)"),
-        Rule("R-NEURO", "neuro", Action.EVALUATE, Tier.URGENT, "confusion or fainting (urgent); dizziness alone (same_day)"),
+        Rule(
+            "R-FEVER",
+            "fever",
+            Action.EVALUATE,
+            Tier.URGENT,
+            "highest temperature in the last 24 h 38.0 °C (100.4 °F) or more, or chills/shaking",
+        ),
+        Rule(
+            "R-BLEED",
+            "bleeding",
+            Action.EVALUATE,
+            Tier.URGENT,
+            "bleeding that won't stop, blood in urine, stool or vomit (urgent); "
+            "bruising or nosebleed that stopped (same_day)",
+        ),
+        Rule(
+            "R-NEURO",
+            "neuro",
+            Action.EVALUATE,
+            Tier.URGENT,
+            "confusion or fainting (urgent); dizziness alone (same_day)",
+        ),
         Rule("R-EYE", "eye", Action.EVALUATE, Tier.ROUTINE, "new blurred or double vision"),
         # 4b. Laboratory values
         Rule("R-NA", "labs", Action.INTERRUPT, Tier.SAME_DAY, "sodium 130 mmol/L or less", "sodium above 130 mmol/L"),
-        Rule("R-PLT-75", "labs", Action.REDUCE, Tier.SAME_DAY, "platelets 25 to less than 75 x10^9/L, no bleeding (MM)"),
-        Rule("R-PLT-75B", "labs", Action.INTERRUPT, Tier.URGENT, "platelets 25 to less than 75 x10^9/L with bleeding (MM)",
-             "bleeding resolved"),
-        Rule("R-PLT-25", "labs", Action.INTERRUPT, Tier.URGENT, "platelets less than 25 x10^9/L (MM)", "platelets 50 x10^9/L or more"),
-        Rule("R-ANC-1", "labs", Action.REDUCE, Tier.SAME_DAY, "ANC 0.5 to 1.0 x10^9/L without fever in the 24 h before or after the sample (MM)"),
-        Rule("R-ANC-05", "labs", Action.INTERRUPT, Tier.URGENT, "ANC less than 0.5 x10^9/L, or ANC 1.0 or less with a temperature "
-             "of 38.0 °C or more in the 24 h before or after the sample (MM)",
-             "ANC 1.0 x10^9/L or more"),
+        Rule(
+            "R-PLT-75", "labs", Action.REDUCE, Tier.SAME_DAY, "platelets 25 to less than 75 x10^9/L, no bleeding (MM)"
+        ),
+        Rule(
+            "R-PLT-75B",
+            "labs",
+            Action.INTERRUPT,
+            Tier.URGENT,
+            "platelets 25 to less than 75 x10^9/L with bleeding (MM)",
+            "bleeding resolved",
+        ),
+        Rule(
+            "R-PLT-25",
+            "labs",
+            Action.INTERRUPT,
+            Tier.URGENT,
+            "platelets less than 25 x10^9/L (MM)",
+            "platelets 50 x10^9/L or more",
+        ),
+        Rule(
+            "R-ANC-1",
+            "labs",
+            Action.REDUCE,
+            Tier.SAME_DAY,
+            "ANC 0.5 to 1.0 x10^9/L without fever in the 24 h before or after the sample (MM)",
+        ),
+        Rule(
+            "R-ANC-05",
+            "labs",
+            Action.INTERRUPT,
+            Tier.URGENT,
+            "ANC less than 0.5 x10^9/L, or ANC 1.0 or less with a temperature "
+            "of 38.0 °C or more in the 24 h before or after the sample (MM)",
+            "ANC 1.0 x10^9/L or more",
+        ),
         Rule("R-HGB-8", "labs", Action.REDUCE, Tier.SAME_DAY, "hemoglobin less than 8.0 g/dL (MM)"),
-        Rule("R-LAB-DLBCL", "labs", Action.EVALUATE, Tier.SAME_DAY, "platelets, ANC or hemoglobin below the MM thresholds (DLBCL)"),
+        Rule(
+            "R-LAB-DLBCL",
+            "labs",
+            Action.EVALUATE,
+            Tier.SAME_DAY,
+            "platelets, ANC or hemoglobin below the MM thresholds (DLBCL)",
+        ),
         # 4c. Adherence and monitoring (product rules; no label action, so staff evaluate)
-        Rule("R-WRONG-DAY", "adherence", Action.EVALUATE, Tier.SAME_DAY, "dose logged on a day with no scheduled dose, or a second dose on one day"),
-        Rule("R-MISS-2", "adherence", Action.EVALUATE, Tier.ROUTINE, "two scheduled doses in a row not logged as taken"),
-        Rule("R-NO-WT", "adherence", Action.EVALUATE, Tier.ROUTINE, "no weight for 7 days (first 8 weeks) or 14 days (after)"),
-        Rule("R-NO-AE", "adherence", Action.EVALUATE, Tier.SELF_CARE, "dose taken with no antiemetic logged before it (routine when twice in a row)"),
-        Rule("R-NO-DELIVERY", "adherence", Action.EVALUATE, Tier.ROUTINE, "no message delivered for 7 days, or opted out of SMS"),
-        Rule("R-RESUME", "adherence", Action.EVALUATE, Tier.ROUTINE, "the resume criterion of the rule that caused the hold is met"),
-        Rule("R-LADDER", "adherence", Action.DISCONTINUE, Tier.SAME_DAY, "a reduction is due at the last level of the ladder"),
-        Rule("R-PLAN-UNSEEN", "adherence", Action.EVALUATE, Tier.SAME_DAY,
-             "a change of dose, schedule or hold not acknowledged by the patient 12 hours before the next affected dose"),
+        Rule(
+            "R-WRONG-DAY",
+            "adherence",
+            Action.EVALUATE,
+            Tier.SAME_DAY,
+            "dose logged on a day with no scheduled dose, or a second dose on one day",
+        ),
+        Rule(
+            "R-MISS-2", "adherence", Action.EVALUATE, Tier.ROUTINE, "two scheduled doses in a row not logged as taken"
+        ),
+        Rule(
+            "R-NO-WT",
+            "adherence",
+            Action.EVALUATE,
+            Tier.ROUTINE,
+            "no weight for 7 days (first 8 weeks) or 14 days (after)",
+        ),
+        Rule(
+            "R-NO-AE",
+            "adherence",
+            Action.EVALUATE,
+            Tier.SELF_CARE,
+            "dose taken with no antiemetic logged before it (routine when twice in a row)",
+        ),
+        Rule(
+            "R-NO-DELIVERY",
+            "adherence",
+            Action.EVALUATE,
+            Tier.ROUTINE,
+            "no message delivered for 7 days, or opted out of SMS",
+        ),
+        Rule(
+            "R-RESUME",
+            "adherence",
+            Action.EVALUATE,
+            Tier.ROUTINE,
+            "the resume criterion of the rule that caused the hold is met",
+        ),
+        Rule(
+            "R-LADDER",
+            "adherence",
+            Action.DISCONTINUE,
+            Tier.SAME_DAY,
+            "a reduction is due at the last level of the ladder",
+        ),
+        Rule(
+            "R-PLAN-UNSEEN",
+            "adherence",
+            Action.EVALUATE,
+            Tier.SAME_DAY,
+            "a change of dose, schedule or hold not acknowledged by the patient 12 hours before the next affected dose",
+        ),
     )
 }
 
@@ -298,14 +452,18 @@ class PatientState:
         check_range("weight_kg", self.baseline_weight_kg)
         usual = self.usual_stools_per_day
         if isinstance(usual, bool) or not isinstance(usual, int) or not 0 <= usual <= 50:
-            raise ClinicalValidationError("usual_stools_per_day", f"usual_stools_per_day must be a whole number between 0 and 50 (got {usual!r})")
+            raise ClinicalValidationError(
+                "usual_stools_per_day", f"usual_stools_per_day must be a whole number between 0 and 50 (got {usual!r})"
+            )
         object.__setattr__(self, "entries", tuple(self.entries))
         for name in ("unacknowledged_plan_change_at", "next_affected_dose_at"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
                 raise ClinicalValidationError(name, f"{name} must be a timezone-aware datetime (got {value!r})")
         if self.hold_rule is not None and self.hold_rule not in RULES:
-            raise ClinicalValidationError("hold_rule", f"hold_rule must be a rule id such as R-WT-10 (got {self.hold_rule!r})")
+            raise ClinicalValidationError(
+                "hold_rule", f"hold_rule must be a rule id such as R-WT-10 (got {self.hold_rule!r})"
+            )
 
 
 @dataclass(frozen=True)
@@ -345,7 +503,7 @@ SELF_CARE_ADVICE: dict[str, tuple[Advice, ...]] = {
 }
 
 
-def _next_dose_or_hold(ctx: "_Context") -> Advice:
+def _next_dose_or_hold(ctx: _Context) -> Advice:
     """R-WRONG-DAY's sentence: the next dose day, or the hold / discontinue sentence when there is no next dose."""
     if ctx.next_dose is not None:
         return advice(adv.NOT_EVERY_DAY, next_dose=ctx.next_dose.local)  # clinical-reference: R-WRONG-DAY
@@ -479,23 +637,35 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _finding(ctx: _Context, rule_id: str, facts: str, *, tier: Tier | None = None,
-             self_care: tuple[Advice, ...] | None = None) -> Finding:
+def _finding(
+    ctx: _Context, rule_id: str, facts: str, *, tier: Tier | None = None, self_care: tuple[Advice, ...] | None = None
+) -> Finding:
     """Build a finding for a rule: tier rules of section 3, the resume dose for reduce/interrupt, the advice."""
     rule = RULES[rule_id]
     tier = tier or rule.tier
     # clinical-reference: section 3 v2 (the 12-hour rule: interrupt, reduce, discontinue and R-LADDER become urgent
     # when the next scheduled dose, counted from the doses already logged, is less than 12 hours away)
-    if (rule.action.value in DOSE_CHANGING_ACTIONS and ctx.next_dose is not None
-            and ctx.next_dose.utc - ctx.now < DOSE_CHANGE_URGENT_WITHIN):
+    if (
+        rule.action.value in DOSE_CHANGING_ACTIONS
+        and ctx.next_dose is not None
+        and ctx.next_dose.utc - ctx.now < DOSE_CHANGE_URGENT_WITHIN
+    ):
         tier = Tier.URGENT
         facts += f"; next dose due {ctx.when(ctx.next_dose.utc)}, less than 12 hours away"
     resume_level, resume_dose = None, None
     if rule.action in (Action.REDUCE, Action.INTERRUPT):
         resume_level, resume_dose = describe_resume(ctx.setup.plan)
     told = SELF_CARE_ADVICE.get(rule_id, ()) if self_care is None else self_care
-    return Finding(rule=rule_id, family=rule.family, tier=tier, action=rule.action, facts=facts,
-                   advice=told, resume_level=resume_level, resume_dose=resume_dose)
+    return Finding(
+        rule=rule_id,
+        family=rule.family,
+        tier=tier,
+        action=rule.action,
+        facts=facts,
+        advice=told,
+        resume_level=resume_level,
+        resume_dose=resume_dose,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -565,8 +735,10 @@ def _diarrhea(ctx: _Context) -> list[Finding]:
     if earlier:
         s, at = earlier[-1]
         resolved_at = history[i][1]
-        facts += (f"; an earlier episode ({_stools_above(ctx, s)} above usual, {ctx.when(at)}) had resolved "
-                  f"({ctx.when(resolved_at)})")
+        facts += (
+            f"; an earlier episode ({_stools_above(ctx, s)} above usual, {ctx.when(at)}) had resolved "
+            f"({ctx.when(resolved_at)})"
+        )
         return [_finding(ctx, "R-DIA-2R", facts)]  # clinical-reference: R-DIA-2R
     return [_finding(ctx, "R-DIA-2", facts + "; first episode")]  # clinical-reference: R-DIA-2
 
@@ -577,8 +749,10 @@ def _weight(ctx: _Context) -> list[Finding]:
         return []
     baseline = ctx.state.baseline_weight_kg
     pct = _pct_below(baseline, latest.kg)
-    facts = (f"{latest.kg:.1f} kg is {_pct_text(pct)} below the baseline of {baseline:.1f} kg "
-             f"(weighed {ctx.when(latest.at)})")
+    facts = (
+        f"{latest.kg:.1f} kg is {_pct_text(pct)} below the baseline of {baseline:.1f} kg "
+        f"(weighed {ctx.when(latest.at)})"
+    )
     # clinical-reference: R-WT-20, R-WT-10, R-WT-5
     if pct >= WEIGHT_LOSS_URGENT_PCT:
         return [_finding(ctx, "R-WT-20", facts)]
@@ -616,8 +790,14 @@ def _fatigue(ctx: _Context) -> list[Finding]:
         span = at - first_at
         if span > FATIGUE_PERSISTENT:
             days = span.total_seconds() / 86400
-            return [_finding(ctx, "R-FAT-2", f"fatigue grade 2 or worse on every report from {ctx.when(first_at)} "
-                                             f"to {ctx.when(at)} ({days:.1f} days)")]
+            return [
+                _finding(
+                    ctx,
+                    "R-FAT-2",
+                    f"fatigue grade 2 or worse on every report from {ctx.when(first_at)} "
+                    f"to {ctx.when(at)} ({days:.1f} days)",
+                )
+            ]
     return []
 
 
@@ -641,10 +821,22 @@ def _bleeding(ctx: _Context) -> list[Finding]:
         return []
     # clinical-reference: R-BLEED (major: urgent; bruising or nosebleed that stopped: same_day)
     if bleeding[0] == BLEEDING_URGENT:
-        return [_finding(ctx, "R-BLEED", f"bleeding that won't stop, or blood in urine, stool or vomit ({ctx.when(bleeding[1])}); "
-                                         "check platelets")]
-    return [_finding(ctx, "R-BLEED", f"new bruising or nosebleed that stopped ({ctx.when(bleeding[1])}); check platelets",
-                     tier=Tier.SAME_DAY)]
+        return [
+            _finding(
+                ctx,
+                "R-BLEED",
+                f"bleeding that won't stop, or blood in urine, stool or vomit ({ctx.when(bleeding[1])}); "
+                "check platelets",
+            )
+        ]
+    return [
+        _finding(
+            ctx,
+            "R-BLEED",
+            f"new bruising or nosebleed that stopped ({ctx.when(bleeding[1])}); check platelets",
+            tier=Tier.SAME_DAY,
+        )
+    ]
 
 
 def _neuro(ctx: _Context) -> list[Finding]:
@@ -684,8 +876,14 @@ def _labs(ctx: _Context) -> list[Finding]:
     sodium = ctx.latest_lab("sodium_mmol_l")
     if sodium is not None and sodium[0] <= SODIUM_INTERRUPT:
         # clinical-reference: R-NA (all regimens; fluids, salt tablets)
-        findings.append(_finding(ctx, "R-NA", f"sodium {_num(sodium[0])} mmol/L ({ctx.when(sodium[1])}), "
-                                              f"at or below {_num(SODIUM_INTERRUPT)}; fluids, salt tablets"))
+        findings.append(
+            _finding(
+                ctx,
+                "R-NA",
+                f"sodium {_num(sodium[0])} mmol/L ({ctx.when(sodium[1])}), "
+                f"at or below {_num(SODIUM_INTERRUPT)}; fluids, salt tablets",
+            )
+        )
 
     platelets = ctx.latest_lab("platelets_10e9_l")
     anc = ctx.latest_lab("anc_10e9_l")
@@ -701,8 +899,14 @@ def _labs(ctx: _Context) -> list[Finding]:
         if hemoglobin is not None and hemoglobin[0] < HEMOGLOBIN_REDUCE:
             low.append(f"hemoglobin {_num(hemoglobin[0])} g/dL ({ctx.when(hemoglobin[1])})")
         if low:
-            findings.append(_finding(ctx, "R-LAB-DLBCL", ", ".join(low) + " in a DLBCL patient: below the MM thresholds; "
-                                                                          "the DLBCL table is not encoded, staff review"))
+            findings.append(
+                _finding(
+                    ctx,
+                    "R-LAB-DLBCL",
+                    ", ".join(low) + " in a DLBCL patient: below the MM thresholds; "
+                    "the DLBCL table is not encoded, staff review",
+                )
+            )
         return findings
 
     if platelets is not None and platelets[0] < PLATELETS_REDUCE:
@@ -710,13 +914,22 @@ def _labs(ctx: _Context) -> list[Finding]:
         text = f"platelets {_num(value)} x10^9/L ({ctx.when(at)})"
         bleeding = ctx.recent_symptom("bleeding")
         if value < PLATELETS_INTERRUPT:
-            findings.append(_finding(ctx, "R-PLT-25", text + f", below {_num(PLATELETS_INTERRUPT)}"))  # clinical-reference: R-PLT-25
+            findings.append(
+                _finding(ctx, "R-PLT-25", text + f", below {_num(PLATELETS_INTERRUPT)}")
+            )  # clinical-reference: R-PLT-25
         elif bleeding is not None and bleeding[0] in ("minor", "major"):
             # clinical-reference: R-PLT-75B. Any reported bleeding counts (conservative: minor bleeding too).
-            findings.append(_finding(ctx, "R-PLT-75B", text + f", 25 to below 75, with {bleeding[0]} bleeding reported "
-                                                              f"({ctx.when(bleeding[1])})"))
+            findings.append(
+                _finding(
+                    ctx,
+                    "R-PLT-75B",
+                    text + f", 25 to below 75, with {bleeding[0]} bleeding reported ({ctx.when(bleeding[1])})",
+                )
+            )
         else:
-            findings.append(_finding(ctx, "R-PLT-75", text + ", 25 to below 75, no bleeding reported"))  # clinical-reference: R-PLT-75
+            findings.append(
+                _finding(ctx, "R-PLT-75", text + ", 25 to below 75, no bleeding reported")
+            )  # clinical-reference: R-PLT-75
 
     if anc is not None:
         value, at = anc
@@ -729,19 +942,39 @@ def _labs(ctx: _Context) -> list[Finding]:
             findings.append(_finding(ctx, "R-ANC-05", text + f", below {_num(ANC_INTERRUPT)}"))
         elif value <= ANC_REDUCE and fever is not None:
             # clinical-reference: R-ANC-05 ("any ANC <=1.0 with a temperature >=38.0 °C": febrile neutropenia)
-            findings.append(_finding(ctx, "R-ANC-05", text + f", 1.0 or below, with fever {fever[0]:.1f} °C "
-                                                             f"({ctx.when(fever[1])}): febrile neutropenia"))
+            findings.append(
+                _finding(
+                    ctx,
+                    "R-ANC-05",
+                    text + f", 1.0 or below, with fever {fever[0]:.1f} °C ({ctx.when(fever[1])}): febrile neutropenia",
+                )
+            )
         elif value <= ANC_REDUCE:
             # clinical-reference: R-ANC-1 (label, from secondary copies): "0.5 to 1.0" read as inclusive of 1.0.
-            temps = (f"highest temperature in that window {window[0]:.1f} °C ({ctx.when(window[1])})"
-                     if window is not None else "no temperature reported in that window")
-            findings.append(_finding(ctx, "R-ANC-1", text + ", 0.5 to 1.0, no temperature of 38.0 °C or more in the "
-                                                            f"24 h before or after the sample ({temps})"))
+            temps = (
+                f"highest temperature in that window {window[0]:.1f} °C ({ctx.when(window[1])})"
+                if window is not None
+                else "no temperature reported in that window"
+            )
+            findings.append(
+                _finding(
+                    ctx,
+                    "R-ANC-1",
+                    text + ", 0.5 to 1.0, no temperature of 38.0 °C or more in the "
+                    f"24 h before or after the sample ({temps})",
+                )
+            )
 
     if hemoglobin is not None and hemoglobin[0] < HEMOGLOBIN_REDUCE:
         # clinical-reference: R-HGB-8 (label, from secondary copies; transfuse per guidelines)
-        findings.append(_finding(ctx, "R-HGB-8", f"hemoglobin {_num(hemoglobin[0])} g/dL ({ctx.when(hemoglobin[1])}), "
-                                                 f"below {_num(HEMOGLOBIN_REDUCE)}; transfuse per guidelines"))
+        findings.append(
+            _finding(
+                ctx,
+                "R-HGB-8",
+                f"hemoglobin {_num(hemoglobin[0])} g/dL ({ctx.when(hemoglobin[1])}), "
+                f"below {_num(HEMOGLOBIN_REDUCE)}; transfuse per guidelines",
+            )
+        )
     return findings
 
 
@@ -829,8 +1062,9 @@ def _missed_two(ctx: _Context) -> list[Finding]:
         return []
     # clinical-reference: R-MISS-2
     days = " and ".join(f"{d.local.strftime('%A')} {d.local.day} {d.local.strftime('%B')}" for d in reversed(doses))
-    told = adv.dose_advice("missed", ctx.next_dose.local if ctx.next_dose else None,
-                           ctx.setup.plan.status is PlanStatus.HELD)
+    told = adv.dose_advice(
+        "missed", ctx.next_dose.local if ctx.next_dose else None, ctx.setup.plan.status is PlanStatus.HELD
+    )
     return [_finding(ctx, "R-MISS-2", f"scheduled doses on {days} not logged as taken", self_care=told)]
 
 
@@ -846,9 +1080,15 @@ def _no_weight(ctx: _Context) -> list[Finding]:
         return []
     # clinical-reference: R-NO-WT
     what = f"last weight {ctx.when(latest.at)}" if latest else f"no weight since enrollment ({ctx.when(since)})"
-    return [_finding(ctx, "R-NO-WT", f"{what}: {(ctx.now - since).days} days without a weight "
-                                     f"(limit {limit.days} days {'in the first 8 weeks' if first_weeks else 'after week 8'})",
-                     self_care=(advice(adv.PLEASE_WEIGH),))]
+    return [
+        _finding(
+            ctx,
+            "R-NO-WT",
+            f"{what}: {(ctx.now - since).days} days without a weight "
+            f"(limit {limit.days} days {'in the first 8 weeks' if first_weeks else 'after week 8'})",
+            self_care=(advice(adv.PLEASE_WEIGH),),
+        )
+    ]
 
 
 def _no_antiemetic(ctx: _Context) -> list[Finding]:
@@ -871,7 +1111,11 @@ def _no_delivery(ctx: _Context) -> list[Finding]:
     since = state.last_delivered_at or state.enrolled_at or _treatment_start(ctx)
     if ctx.now - since < NO_DELIVERY:
         return []
-    what = f"last message delivered {ctx.when(since)}" if state.last_delivered_at else f"no message delivered since {ctx.when(since)}"
+    what = (
+        f"last message delivered {ctx.when(since)}"
+        if state.last_delivered_at
+        else f"no message delivered since {ctx.when(since)}"
+    )
     # clinical-reference: R-NO-DELIVERY
     return [_finding(ctx, "R-NO-DELIVERY", f"{what} ({(ctx.now - since).days} days)", self_care=())]
 
@@ -930,12 +1174,30 @@ def _resume(ctx: _Context) -> list[Finding]:
     if met is None:
         return []
     level, dose = describe_resume(state.setup.plan)
-    restart = f"restart at level {level}: {dose}" if level is not None else "no lower level: label says permanently discontinue"
-    finding = _finding(ctx, "R-RESUME", f"resume criteria of {rule_id} met ({RULES[rule_id].resume_criterion}): {met}; {restart}",
-                       self_care=(advice(adv.RESTART_TOLD), advice(adv.NO_RESTART_YET)))
+    restart = (
+        f"restart at level {level}: {dose}"
+        if level is not None
+        else "no lower level: label says permanently discontinue"
+    )
+    finding = _finding(
+        ctx,
+        "R-RESUME",
+        f"resume criteria of {rule_id} met ({RULES[rule_id].resume_criterion}): {met}; {restart}",
+        self_care=(advice(adv.RESTART_TOLD), advice(adv.NO_RESTART_YET)),
+    )
     # clinical-reference: R-RESUME ("restart at <next lower level>"), in the family of the rule that caused the hold
-    return [Finding(rule=finding.rule, family=RULES[rule_id].family, tier=finding.tier, action=finding.action,
-                    facts=finding.facts, advice=finding.advice, resume_level=level, resume_dose=dose)]
+    return [
+        Finding(
+            rule=finding.rule,
+            family=RULES[rule_id].family,
+            tier=finding.tier,
+            action=finding.action,
+            facts=finding.facts,
+            advice=finding.advice,
+            resume_level=level,
+            resume_dose=dose,
+        )
+    ]
 
 
 PLAN_UNSEEN_BEFORE = timedelta(hours=12)  # clinical-reference: R-PLAN-UNSEEN (12 hours before the next affected dose)
@@ -948,8 +1210,10 @@ def _plan_unseen(ctx: _Context) -> list[Finding]:
     if changed_at is None or dose_at is None or dose_at <= ctx.now or dose_at - ctx.now > PLAN_UNSEEN_BEFORE:
         return []
     # clinical-reference: R-PLAN-UNSEEN (same_day: staff call the patient)
-    facts = (f"plan change notice of {ctx.when(changed_at)} not acknowledged by the patient; the next affected dose "
-             f"is {ctx.when(dose_at)}, 12 hours or less away: call the patient")
+    facts = (
+        f"plan change notice of {ctx.when(changed_at)} not acknowledged by the patient; the next affected dose "
+        f"is {ctx.when(dose_at)}, 12 hours or less away: call the patient"
+    )
     return [_finding(ctx, "R-PLAN-UNSEEN", facts, self_care=())]
 
 
@@ -963,12 +1227,24 @@ def _ladder(ctx: _Context, findings: list[Finding]) -> list[Finding]:
         return []
     due.sort(key=_severity_key)
     level = plan.dose_level
-    facts = (f"a reduction is due ({', '.join(f.rule for f in due)}) at level {level.level}, the last level of the "
-             f"{plan.regimen} ladder ({level.describe()}); label: permanently discontinue")
+    facts = (
+        f"a reduction is due ({', '.join(f.rule for f in due)}) at level {level.level}, the last level of the "
+        f"{plan.regimen} ladder ({level.describe()}); label: permanently discontinue"
+    )
     finding = _finding(ctx, "R-LADDER", facts)
     # clinical-reference: R-LADDER; kept in the family of the most severe finding that made the reduction due.
-    return [Finding(rule="R-LADDER", family=due[0].family, tier=finding.tier, action=Action.DISCONTINUE, facts=facts,
-                    advice=finding.advice, resume_level=None, resume_dose="discontinue")]
+    return [
+        Finding(
+            rule="R-LADDER",
+            family=due[0].family,
+            tier=finding.tier,
+            action=Action.DISCONTINUE,
+            facts=facts,
+            advice=finding.advice,
+            resume_level=None,
+            resume_dose="discontinue",
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -984,11 +1260,23 @@ def evaluate(state: PatientState, now: datetime) -> list[Finding]:
     """Every rule of section 4 whose condition holds at `now`, most severe first."""
     if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
         raise ClinicalValidationError("now", "now must be a timezone-aware datetime")
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     ctx = _context(state, now)
     findings: list[Finding] = []
-    for check in (_nausea_vomiting, _diarrhea, _weight, _appetite, _fatigue, _fever, _bleeding, _neuro, _eye, _labs,
-                  _wrong_day, _resume):
+    for check in (
+        _nausea_vomiting,
+        _diarrhea,
+        _weight,
+        _appetite,
+        _fatigue,
+        _fever,
+        _bleeding,
+        _neuro,
+        _eye,
+        _labs,
+        _wrong_day,
+        _resume,
+    ):
         findings.extend(check(ctx))
     # Monitoring and messaging rules apply while the patient is on treatment (active or held), not after discontinuation.
     if state.setup.plan.status is not PlanStatus.DISCONTINUED:

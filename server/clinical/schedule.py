@@ -30,7 +30,7 @@ The whole calendar follows the plan's current level (the ladder changes the patt
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -109,7 +109,9 @@ class ScheduleSetup:
         for field in ("day1_weekday", "day3_weekday"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
-                raise ClinicalValidationError(field, f"{field} must be between 0 (Monday) and 6 (Sunday) (got {value!r})")
+                raise ClinicalValidationError(
+                    field, f"{field} must be between 0 (Monday) and 6 (Sunday) (got {value!r})"
+                )
         # clinical-reference: section 1 ("Days 1 and 3 are two weekdays two days apart")
         if self.day3_weekday != (self.day1_weekday + 2) % 7:
             raise ClinicalValidationError(
@@ -151,12 +153,16 @@ def resolve_local(d: date, t: time, zone: ZoneInfo) -> datetime:
     Ambiguous (autumn fold): the first occurrence (fold=0).
     """
     naive = datetime.combine(d, t).replace(fold=0)
-    instant = naive.replace(tzinfo=zone).astimezone(timezone.utc)
+    instant = naive.replace(tzinfo=zone).astimezone(UTC)
     return instant.astimezone(zone)
 
 
-def _event(kind: EventKind, local: datetime, dose_mg: int | None = None, tablets: int | None = None, note: str = "") -> ScheduledEvent:
-    return ScheduledEvent(kind=kind, local=local, utc=local.astimezone(timezone.utc), dose_mg=dose_mg, tablets=tablets, note=note)
+def _event(
+    kind: EventKind, local: datetime, dose_mg: int | None = None, tablets: int | None = None, note: str = ""
+) -> ScheduledEvent:
+    return ScheduledEvent(
+        kind=kind, local=local, utc=local.astimezone(UTC), dose_mg=dose_mg, tablets=tablets, note=note
+    )
 
 
 def is_dose_day(setup: ScheduleSetup, d: date) -> bool:
@@ -241,8 +247,13 @@ def events_on_local_date(setup: ScheduleSetup, d: date) -> list[ScheduledEvent]:
     if is_blood_test_day(setup, d):
         kind_note = "baseline blood tests" if d == setup.start_date else "blood tests"
         when = " (before today's selinexor dose)" if dose_on_local_date(setup, d) is not None else ""
-        events.append(_event(EventKind.BLOOD_TEST, blood_test_local(setup, d),
-                             note=f"{kind_note}: CBC with differential, chemistry including sodium{when}"))
+        events.append(
+            _event(
+                EventKind.BLOOD_TEST,
+                blood_test_local(setup, d),
+                note=f"{kind_note}: CBC with differential, chemistry including sodium{when}",
+            )
+        )
     if is_bortezomib_day(setup, d):
         events.append(_event(EventKind.BORTEZOMIB_CLINIC, clinic_local, note=regimen.bortezomib))
     if is_weight_prompt_day(setup, d):
@@ -253,12 +264,17 @@ def events_on_local_date(setup: ScheduleSetup, d: date) -> list[ScheduledEvent]:
         dose = _dose_event(setup, d)
         antiemetic_utc = dose.utc - timedelta(minutes=setup.antiemetic_offset_min)
         events.append(
-            _event(EventKind.ANTIEMETIC, antiemetic_utc.astimezone(setup.zone),
-                   note=f"anti-nausea medicine {setup.antiemetic_offset_min} minutes before selinexor")
+            _event(
+                EventKind.ANTIEMETIC,
+                antiemetic_utc.astimezone(setup.zone),
+                note=f"anti-nausea medicine {setup.antiemetic_offset_min} minutes before selinexor",
+            )
         )
     # listed before the selinexor dose at the same instant (the order patients see on Today)
     if takes_dexamethasone(setup) and is_dexamethasone_day(setup, d):
-        events.append(_event(EventKind.DEXAMETHASONE, dose_local, regimen.dexamethasone_mg, None, regimen.dexamethasone))
+        events.append(
+            _event(EventKind.DEXAMETHASONE, dose_local, regimen.dexamethasone_mg, None, regimen.dexamethasone)
+        )
     if dose is not None:
         events.append(dose)
     return events
@@ -374,8 +390,8 @@ def previous_doses(setup: ScheduleSetup, before_local_date: date, count: int) ->
 def events_for_local_days(setup: ScheduleSetup, first_day: date, days: int) -> list[ScheduledEvent]:
     """Events from local midnight of `first_day` to local midnight `days` days later."""
     zone = setup.zone
-    start_utc = resolve_local(first_day, time(0, 0), zone).astimezone(timezone.utc)
-    end_utc = resolve_local(first_day + timedelta(days=days), time(0, 0), zone).astimezone(timezone.utc)
+    start_utc = resolve_local(first_day, time(0, 0), zone).astimezone(UTC)
+    end_utc = resolve_local(first_day + timedelta(days=days), time(0, 0), zone).astimezone(UTC)
     return events_between(setup, start_utc, end_utc)
 
 
@@ -403,10 +419,14 @@ def parse_instant(field: str, value: object) -> datetime:
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise ClinicalValidationError(field, f"{field} must be an ISO date-time with an offset (got {value!r})") from None
+        raise ClinicalValidationError(
+            field, f"{field} must be an ISO date-time with an offset (got {value!r})"
+        ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ClinicalValidationError(field, f"{field} must include a UTC offset, e.g. 2026-03-10T12:00:00Z (got {value!r})")
-    return parsed.astimezone(timezone.utc)
+        raise ClinicalValidationError(
+            field, f"{field} must include a UTC offset, e.g. 2026-03-10T12:00:00Z (got {value!r})"
+        )
+    return parsed.astimezone(UTC)
 
 
 def next_dose_counted_from(setup: ScheduleSetup, logged_day: date | None, now_utc: datetime) -> datetime:
@@ -418,5 +438,5 @@ def next_dose_counted_from(setup: ScheduleSetup, logged_day: date | None, now_ut
     _require_aware("now_utc", now_utc)
     if logged_day is None:
         return now_utc
-    day_after = resolve_local(logged_day + timedelta(days=1), time(0, 0), setup.zone).astimezone(timezone.utc)
+    day_after = resolve_local(logged_day + timedelta(days=1), time(0, 0), setup.zone).astimezone(UTC)
     return max(now_utc, day_after)

@@ -6,11 +6,11 @@ from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import pool
+from sqlmodel import SQLModel
 
 from server import models  # noqa: F401  (registers every table on SQLModel.metadata)
 from server.db import create_db_engine
 from server.settings import load_settings
-from sqlmodel import SQLModel
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -51,8 +51,13 @@ def _render_item(type_, obj, autogen_context):
 
 def _run(connection) -> None:
     # render_as_batch: SQLite cannot ALTER most things; batch mode recreates tables the way SQLite needs.
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True, render_item=_render_item)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+        render_item=_render_item,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -24,8 +24,12 @@ def healthz(ctx: Ctx) -> Response[dict[str, Any]]:
     settings = ctx.settings
     if not ping(ctx.engine):
         return Response(
-            {"status": "error", "database": "unreachable", "worker_heartbeat_age_s": None,
-             "sms_channel": settings.sms_channel_name},
+            {
+                "status": "error",
+                "database": "unreachable",
+                "worker_heartbeat_age_s": None,
+                "sms_channel": settings.sms_channel_name,
+            },
             status_code=HTTP_503_SERVICE_UNAVAILABLE,
         )
     now = ctx.clock.now()

@@ -38,5 +38,10 @@ def metrics(ctx: Ctx) -> Response[bytes]:
 
 def prometheus_config() -> PrometheusConfig:
     """Latency by route template (never the raw path: ids and sign-in tokens stay out of the labels)."""
-    return PrometheusConfig(app_name="companion", prefix="companion", group_path=True,
-                            exclude=["^/metrics$", "^/static/", "^/healthz$"], exclude_unhandled_paths=True)
+    return PrometheusConfig(
+        app_name="companion",
+        prefix="companion",
+        group_path=True,
+        exclude=["^/metrics$", "^/static/", "^/healthz$"],
+        exclude_unhandled_paths=True,
+    )

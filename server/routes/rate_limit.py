@@ -29,6 +29,7 @@ class RateLimit:
         ctx = connection.app.state.ctx
         key = f"rate:{self.name}:{client_address(connection) or 'unknown'}"
         over = await anyio.to_thread.run_sync(
-            lambda: rate_counters.over_limit(ctx.engine, key, ctx.clock.now(), limit=self.limit, window=self.window))
+            lambda: rate_counters.over_limit(ctx.engine, key, ctx.clock.now(), limit=self.limit, window=self.window)
+        )
         if over:
             raise TooManyRequestsException("Too many requests. Try again later.")

@@ -42,8 +42,13 @@ def _twiml() -> Response:
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-@post("/sms/inbound", status_code=200, tags=["sms"], summary="A patient's text message (provider webhook)",
-      include_in_schema=False)
+@post(
+    "/sms/inbound",
+    status_code=200,
+    tags=["sms"],
+    summary="A patient's text message (provider webhook)",
+    include_in_schema=False,
+)
 async def sms_inbound(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
     if not _signed(ctx, request, form):
@@ -53,13 +58,26 @@ async def sms_inbound(request: Request, ctx: Ctx) -> Response:
     if not sid or not form.get("From"):
         return _twiml()  # nothing we can act on; a 4xx would only make the provider retry
     # The reply goes through the outbox (see server.services.sms_inbound), so the TwiML answer is always empty.
-    await anyio.to_thread.run_sync(partial(handle_inbound_sms, ctx, message_sid=sid, from_number=form.get("From"),
-                                           to_number=form.get("To") or "", body=form.get("Body") or ""))
+    await anyio.to_thread.run_sync(
+        partial(
+            handle_inbound_sms,
+            ctx,
+            message_sid=sid,
+            from_number=form.get("From"),
+            to_number=form.get("To") or "",
+            body=form.get("Body") or "",
+        )
+    )
     return _twiml()
 
 
-@post("/sms/status", status_code=200, tags=["sms"], summary="Delivery receipt for a message we sent (provider webhook)",
-      include_in_schema=False)
+@post(
+    "/sms/status",
+    status_code=200,
+    tags=["sms"],
+    summary="Delivery receipt for a message we sent (provider webhook)",
+    include_in_schema=False,
+)
 async def sms_status(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
     if not _signed(ctx, request, form):
@@ -68,11 +86,16 @@ async def sms_status(request: Request, ctx: Ctx) -> Response:
     reminder_id = request.query_params.get("r")
     error = form.get("ErrorCode")
     # Unknown message ids still get 200: the provider must not retry something we will never recognise.
-    await anyio.to_thread.run_sync(partial(
-        record_delivery_status, ctx, message_sid=form.get("MessageSid") or form.get("SmsSid") or "",
-        status=form.get("MessageStatus") or form.get("SmsStatus") or "",
-        error_code=int(error) if error and error.isdigit() else None,
-        reminder_id=int(reminder_id) if reminder_id and reminder_id.isdigit() else None))
+    await anyio.to_thread.run_sync(
+        partial(
+            record_delivery_status,
+            ctx,
+            message_sid=form.get("MessageSid") or form.get("SmsSid") or "",
+            status=form.get("MessageStatus") or form.get("SmsStatus") or "",
+            error_code=int(error) if error and error.isdigit() else None,
+            reminder_id=int(reminder_id) if reminder_id and reminder_id.isdigit() else None,
+        )
+    )
     return Response("", status_code=200, media_type="text/plain")
 
 

@@ -7,9 +7,9 @@ evaluation and its alerts, and a page is written to the outbox in the same commi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -44,8 +44,10 @@ def advice_text(finding: Finding) -> str:
 def publish_alert_changes(ctx, changes: Iterable[AlertChange]) -> None:
     """Tell the live inbox about alerts opened or updated (call after their transaction committed)."""
     for change in changes:
-        ctx.publish("inbox", {"alert_id": change.alert_id, "patient_id": change.patient_id, "kind": change.kind,
-                              "tier": change.tier})
+        ctx.publish(
+            "inbox",
+            {"alert_id": change.alert_id, "patient_id": change.patient_id, "kind": change.kind, "tier": change.tier},
+        )
 
 
 def most_severe_per_family(findings: Iterable[Finding]) -> list[Finding]:
@@ -68,17 +70,23 @@ def open_alert_for_family(session: Session, patient_id: int, family: str) -> Ale
 
 def open_alerts_by_family(session: Session, patient_id: int) -> dict[str, Alert]:
     """All of a patient's alerts that are not resolved, by family, in one query (at most one per family, §4d)."""
-    alerts = session.exec(select(Alert).where(Alert.patient_id == patient_id, Alert.status != "resolved")
-                          .order_by(Alert.id)).all()
+    alerts = session.exec(
+        select(Alert).where(Alert.patient_id == patient_id, Alert.status != "resolved").order_by(Alert.id)
+    ).all()
     by_family: dict[str, Alert] = {}
     for alert in alerts:
         by_family.setdefault(alert.family, alert)
     return by_family
 
 
-def upsert_alert(session: Session, patient: Patient, finding: Finding, now: datetime,
-                 repage_after: timedelta = URGENT_REPAGE_AFTER,
-                 open_alerts: dict[str, Alert] | None = None) -> AlertChange | None:
+def upsert_alert(
+    session: Session,
+    patient: Patient,
+    finding: Finding,
+    now: datetime,
+    repage_after: timedelta = URGENT_REPAGE_AFTER,
+    open_alerts: dict[str, Alert] | None = None,
+) -> AlertChange | None:
     """Open an alert for a finding, or update the open one of its family (raising its tier, never lowering it).
 
     Returns None when nothing changed (the same finding seen again) or the finding needs no person (self_care).
@@ -93,10 +101,19 @@ def upsert_alert(session: Session, patient: Patient, finding: Finding, now: date
     else:
         alert = open_alerts.get(finding.family)
     if alert is None:
-        alert = Alert(patient_id=patient.id, family=finding.family, rule=finding.rule, tier=tier.value,
-                      action=finding.action.value, facts=finding.facts, patient_advice=advice_text(finding),
-                      resume_level=finding.resume_level, resume_dose=finding.resume_dose, opened_at=now,
-                      updated_at=now)
+        alert = Alert(
+            patient_id=patient.id,
+            family=finding.family,
+            rule=finding.rule,
+            tier=tier.value,
+            action=finding.action.value,
+            facts=finding.facts,
+            patient_advice=advice_text(finding),
+            resume_level=finding.resume_level,
+            resume_dose=finding.resume_dose,
+            opened_at=now,
+            updated_at=now,
+        )
         try:
             with session.begin_nested():  # another request may open the family's alert at the same moment
                 session.add(alert)
@@ -112,14 +129,16 @@ def upsert_alert(session: Session, patient: Patient, finding: Finding, now: date
     return _update(session, patient, alert, finding, now, repage_after)
 
 
-def _update(session: Session, patient: Patient, alert: Alert, finding: Finding, now: datetime,
-            repage_after: timedelta) -> AlertChange | None:
+def _update(
+    session: Session, patient: Patient, alert: Alert, finding: Finding, now: datetime, repage_after: timedelta
+) -> AlertChange | None:
     new_rank, old_rank = Tier(finding.tier).rank, Tier(alert.tier).rank
     if new_rank < old_rank:
         # A milder finding in the same family: note it on the alert once, keep the higher tier and its facts.
         detail = f"{finding.rule}: {finding.facts}"
-        last = session.exec(select(AlertEvent.detail).where(AlertEvent.alert_id == alert.id)
-                            .order_by(AlertEvent.id.desc())).first()
+        last = session.exec(
+            select(AlertEvent.detail).where(AlertEvent.alert_id == alert.id).order_by(AlertEvent.id.desc())
+        ).first()
         if finding.facts in alert.facts or last == detail:
             return None
         session.add(AlertEvent(alert_id=alert.id, kind="updated", at=now, detail=detail))
@@ -130,16 +149,25 @@ def _update(session: Session, patient: Patient, alert: Alert, finding: Finding, 
         return None
     raised = new_rank > old_rank
     alert.rule, alert.action, alert.facts = finding.rule, finding.action.value, finding.facts
-    alert.patient_advice, alert.resume_level, alert.resume_dose = (advice_text(finding), finding.resume_level,
-                                                                   finding.resume_dose)
+    alert.patient_advice, alert.resume_level, alert.resume_dose = (
+        advice_text(finding),
+        finding.resume_level,
+        finding.resume_dose,
+    )
     alert.updated_at = now
     if raised:
         alert.tier = Tier(finding.tier).value
         if alert.status == "acknowledged":
             alert.status = "open"  # a worse finding needs a person to look again
     session.add(alert)
-    session.add(AlertEvent(alert_id=alert.id, kind="updated", at=now,
-                           detail=(f"tier raised to {alert.tier}; " if raised else "") + f"{finding.rule}: {finding.facts}"))
+    session.add(
+        AlertEvent(
+            alert_id=alert.id,
+            kind="updated",
+            at=now,
+            detail=(f"tier raised to {alert.tier}; " if raised else "") + f"{finding.rule}: {finding.facts}",
+        )
+    )
     if raised:
         _schedule_paging(session, patient, alert, now, repage_after)
     return AlertChange(alert.id, patient.id, "updated", alert.tier)
@@ -155,14 +183,23 @@ def _schedule_paging(session: Session, patient: Patient, alert: Alert, now: date
 
 def on_call_chain(session: Session, clinic_id: int) -> list[Staff]:
     """Staff with a pager number, in on-call order."""
-    return list(session.exec(
-        select(Staff).where(Staff.clinic_id == clinic_id, Staff.active.is_(True), Staff.on_call_order.is_not(None),
-                            Staff.phone_e164.is_not(None)).order_by(Staff.on_call_order)
-    ).all())
+    return list(
+        session.exec(
+            select(Staff)
+            .where(
+                Staff.clinic_id == clinic_id,
+                Staff.active.is_(True),
+                Staff.on_call_order.is_not(None),
+                Staff.phone_e164.is_not(None),
+            )
+            .order_by(Staff.on_call_order)
+        ).all()
+    )
 
 
-def page_next(session: Session, patient: Patient, alert: Alert, now: datetime,
-              repage_after: timedelta = URGENT_REPAGE_AFTER) -> OutboundMessage | None:
+def page_next(
+    session: Session, patient: Patient, alert: Alert, now: datetime, repage_after: timedelta = URGENT_REPAGE_AFTER
+) -> OutboundMessage | None:
     """Page the next person in the on-call chain through the outbox and record it on the alert."""
     chain = on_call_chain(session, patient.clinic_id)
     if not chain:
@@ -177,14 +214,35 @@ def page_next(session: Session, patient: Patient, alert: Alert, now: datetime,
     alert.next_page_at = now + repage_after
     session.add(alert)
     # Health data stays on the server: the page names no patient and no diagnosis, only where to look.
-    body = f"Selinexor Companion: {alert.tier.replace('_', '-')} alert #{alert.id} needs review. Open the care-team inbox."
+    body = (
+        f"Selinexor Companion: {alert.tier.replace('_', '-')} alert #{alert.id} needs review. Open the care-team inbox."
+    )
     page = OutboundMessage(
-        dedupe_key=f"page:{alert.id}:{alert.page_level}", patient_id=patient.id, staff_id=staff.id, alert_id=alert.id,
-        kind="page", channel="sms", to_address=staff.phone_e164, body=body, scheduled_for=now, send_at=now,
-        expires_at=now + timedelta(hours=2), status="pending", next_attempt_at=now,
-        payload=json.dumps({"alert_id": alert.id, "page_level": alert.page_level}), created_at=now, updated_at=now,
+        dedupe_key=f"page:{alert.id}:{alert.page_level}",
+        patient_id=patient.id,
+        staff_id=staff.id,
+        alert_id=alert.id,
+        kind="page",
+        channel="sms",
+        to_address=staff.phone_e164,
+        body=body,
+        scheduled_for=now,
+        send_at=now,
+        expires_at=now + timedelta(hours=2),
+        status="pending",
+        next_attempt_at=now,
+        payload=json.dumps({"alert_id": alert.id, "page_level": alert.page_level}),
+        created_at=now,
+        updated_at=now,
     )
     session.add(page)
-    session.add(AlertEvent(alert_id=alert.id, kind="paged", at=now, staff_id=staff.id,
-                           detail=f"page {alert.page_level} to {staff.name} ({staff.role})"))
+    session.add(
+        AlertEvent(
+            alert_id=alert.id,
+            kind="paged",
+            at=now,
+            staff_id=staff.id,
+            detail=f"page {alert.page_level} to {staff.name} ({staff.role})",
+        )
+    )
     return page

@@ -12,7 +12,7 @@ Every page is recorded on the alert by page_next (an AlertEvent and an outbox ro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
@@ -34,7 +34,7 @@ class ClinicHours:
     days: frozenset[int]  # date.weekday() numbers
 
     @classmethod
-    def from_settings(cls, settings) -> "ClinicHours":
+    def from_settings(cls, settings) -> ClinicHours:
         opens, closes = (time.fromisoformat(part) for part in settings.clinic_hours.split("-"))
         if closes <= opens:
             raise ValueError("CLINIC_HOURS must close after it opens, e.g. 08:00-17:00")
@@ -52,7 +52,7 @@ class ClinicHours:
         day = now.astimezone(zone).date() + timedelta(days=1 if after_today else 0)
         for _ in range(8):
             if day.weekday() in self.days:
-                opening = resolve_local(day, self.opens, zone).astimezone(timezone.utc)
+                opening = resolve_local(day, self.opens, zone).astimezone(UTC)
                 if opening > now:
                     return opening
             day += timedelta(days=1)
@@ -67,9 +67,15 @@ def escalate_due_alerts(ctx: AppContext, now: datetime) -> int:
     with session_scope(ctx.engine) as session:
         # SKIP LOCKED: two workers never page the same alert twice over; SQLite has a single writer anyway.
         due = session.exec(
-            select(Alert).where(Alert.status == "open", Alert.next_page_at.is_not(None), Alert.next_page_at <= now,
-                                Alert.tier.in_((Tier.URGENT.value, Tier.SAME_DAY.value)))
-            .order_by(Alert.next_page_at).with_for_update(skip_locked=True)
+            select(Alert)
+            .where(
+                Alert.status == "open",
+                Alert.next_page_at.is_not(None),
+                Alert.next_page_at <= now,
+                Alert.tier.in_((Tier.URGENT.value, Tier.SAME_DAY.value)),
+            )
+            .order_by(Alert.next_page_at)
+            .with_for_update(skip_locked=True)
         ).all()
         for alert in due:
             patient = session.get(Patient, alert.patient_id)
@@ -89,9 +95,15 @@ def escalate_due_alerts(ctx: AppContext, now: datetime) -> int:
             else:
                 alert.next_page_at = hours.next_opening(now, zone)
                 session.add(alert)
-                session.add(AlertEvent(alert_id=alert.id, kind="note", at=now,
-                                       detail="outside clinic hours: page deferred to "
-                                              f"{alert.next_page_at.astimezone(zone):%a %d %b %H:%M}"))
+                session.add(
+                    AlertEvent(
+                        alert_id=alert.id,
+                        kind="note",
+                        at=now,
+                        detail="outside clinic hours: page deferred to "
+                        f"{alert.next_page_at.astimezone(zone):%a %d %b %H:%M}",
+                    )
+                )
     # After the commit, like every other change of an alert: open inboxes show "paged ×n" and the next page time.
     for alert_id, patient_id, tier in paged:
         ctx.publish("inbox", {"alert_id": alert_id, "patient_id": patient_id, "kind": "paged", "tier": tier})

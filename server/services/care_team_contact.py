@@ -27,9 +27,13 @@ def care_team_contact(settings: Settings, clinic: Clinic | None, now: datetime) 
     open_now = hours.is_open(now, zone)
     # clinical-reference: section 3 (same_day outside clinic hours: paged the next business morning)
     next_call = None if open_now else hours.next_opening(now, zone).astimezone(zone).date()
-    return CareTeamContact(clinic_open_now=open_now, next_call_day=next_call, clinic_phone=phone,
-                           after_hours_phone=settings.clinic_after_hours_phone or phone,
-                           emergency_number=settings.emergency_number)
+    return CareTeamContact(
+        clinic_open_now=open_now,
+        next_call_day=next_call,
+        clinic_phone=phone,
+        after_hours_phone=settings.clinic_after_hours_phone or phone,
+        emergency_number=settings.emergency_number,
+    )
 
 
 def contact_for_patient(session: Session, settings: Settings, patient: Patient, now: datetime) -> CareTeamContact:

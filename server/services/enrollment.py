@@ -58,7 +58,9 @@ def parse_mobile(field: str, value: str, region: str | None = None) -> str:
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
-        raise FieldError(field, "Enter the number in international form starting with +, e.g. +1 202 555 0123.") from None
+        raise FieldError(
+            field, "Enter the number in international form starting with +, e.g. +1 202 555 0123."
+        ) from None
     if not phonenumbers.is_valid_number(number):
         raise FieldError(field, "This is not a valid phone number; check the country code and digits.")
     if phonenumbers.number_type(number) not in _MOBILE_TYPES:
@@ -68,6 +70,7 @@ def parse_mobile(field: str, value: str, region: str | None = None) -> str:
 
 def _one_of(choices: object, message: str) -> AfterValidator:
     """A value from a list only known at run time (languages, regimens, time zones)."""
+
     def check(value: str) -> str:
         if value not in choices:
             raise plain(message)
@@ -78,6 +81,7 @@ def _one_of(choices: object, message: str) -> AfterValidator:
 
 def _between(low: int, high: int, what: str) -> AfterValidator:
     """A whole number within bounds, the message naming the field in words."""
+
     def check(value: int) -> int:
         if not low <= value <= high:
             raise plain(f"{what} must be between {low} and {high}.")
@@ -104,8 +108,9 @@ class EnrollmentForm(FormModel):
         "timezone": "Choose the patient's time zone, e.g. America/New_York.",
         "regimen": f"Regimen must be one of: {', '.join(REGIMENS)}.",
         "start_level": "Start level must be a whole number.",
-        "tablet_strength_mg": "Tablet strength must be one of: " + ", ".join(f"{mg} mg" for mg in TABLET_STRENGTHS_MG)
-                              + ".",
+        "tablet_strength_mg": "Tablet strength must be one of: "
+        + ", ".join(f"{mg} mg" for mg in TABLET_STRENGTHS_MG)
+        + ".",
         "start_date": "Start date must be a date like 2026-03-02.",
         "day1_weekday": "Day 1 weekday must be a whole number.",
         "day3_weekday": "Day 3 weekday must be a whole number.",
@@ -130,8 +135,15 @@ class EnrollmentForm(FormModel):
     start_level: int = 0  # its upper bound depends on the regimen: checked across fields
     # clinical-reference: section 1 (strength per patient, chosen from the list; default 20 mg)
     # Blank: the usual 20 mg (TABLET_STRENGTH_MG_DEFAULT).
-    tablet_strength_mg: BlankToNone[Annotated[int, _one_of(TABLET_STRENGTHS_MG, "Tablet strength must be one of: "
-                                    + ", ".join(f"{mg} mg" for mg in TABLET_STRENGTHS_MG) + ".")]] = None
+    tablet_strength_mg: BlankToNone[
+        Annotated[
+            int,
+            _one_of(
+                TABLET_STRENGTHS_MG,
+                "Tablet strength must be one of: " + ", ".join(f"{mg} mg" for mg in TABLET_STRENGTHS_MG) + ".",
+            ),
+        ]
+    ] = None
     start_date: IsoDate
     day1_weekday: Annotated[int, _between(0, 6, "Day 1 weekday")] = 0
     day3_weekday: Annotated[int, _between(0, 6, "Day 3 weekday")] = 2
@@ -195,13 +207,17 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
         errors["start_level"] = f"Start level must be between 0 and {last_level}."
 
     if not today - START_DATE_PAST <= form.start_date <= today + START_DATE_FUTURE:
-        errors["start_date"] = (f"Start date must be within {START_DATE_PAST.days} days before and "
-                                f"{START_DATE_FUTURE.days} days after today.")
+        errors["start_date"] = (
+            f"Start date must be within {START_DATE_PAST.days} days before and "
+            f"{START_DATE_FUTURE.days} days after today."
+        )
 
     day1, day3 = form.day1_weekday, form.day3_weekday
     if day3 != (day1 + 2) % 7:
-        errors["day3_weekday"] = (f"Day 3 must be two days after Day 1 "
-                                  f"({WEEKDAYS[(day1 + 2) % 7].capitalize()} for Day 1 on {WEEKDAYS[day1].capitalize()}).")
+        errors["day3_weekday"] = (
+            f"Day 3 must be two days after Day 1 "
+            f"({WEEKDAYS[(day1 + 2) % 7].capitalize()} for Day 1 on {WEEKDAYS[day1].capitalize()})."
+        )
 
     dex = form.dexamethasone_instruction or REGIMENS[form.regimen].dexamethasone
     if len(dex) > 300:
@@ -228,25 +244,49 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
     if not errors:
         # The clinical core has the last word on the schedule (whole tablets, Day 1/Day 3, time zone).
         try:
-            ScheduleSetup(plan=Plan(regimen=form.regimen, level=form.start_level, status=PlanStatus.ACTIVE,
-                                    tablet_strength_mg=form.tablet_strength_mg or TABLET_STRENGTH_MG_DEFAULT),
-                          start_date=form.start_date, day1_weekday=day1, day3_weekday=day3,
-                          dose_time=form.dose_time, timezone=form.timezone,
-                          antiemetic_offset_min=form.antiemetic_offset_min)
+            ScheduleSetup(
+                plan=Plan(
+                    regimen=form.regimen,
+                    level=form.start_level,
+                    status=PlanStatus.ACTIVE,
+                    tablet_strength_mg=form.tablet_strength_mg or TABLET_STRENGTH_MG_DEFAULT,
+                ),
+                start_date=form.start_date,
+                day1_weekday=day1,
+                day3_weekday=day3,
+                dose_time=form.dose_time,
+                timezone=form.timezone,
+                antiemetic_offset_min=form.antiemetic_offset_min,
+            )
         except ClinicalValidationError as exc:
             errors[exc.field] = exc.message
     if errors or kg is None:
         raise FieldErrors(errors)
-    return Enrollment(first_name=form.first_name, last_name=form.last_name, date_of_birth=form.date_of_birth,
-                      mrn=form.mrn, phone_e164=phone, language=form.language, timezone=form.timezone,
-                      regimen=form.regimen, start_level=form.start_level,
-                      tablet_strength_mg=form.tablet_strength_mg or TABLET_STRENGTH_MG_DEFAULT,
-                      start_date=form.start_date,
-                      day1_weekday=day1, day3_weekday=day3, dose_time=form.dose_time,
-                      antiemetic_name=form.antiemetic_name, antiemetic_offset_min=form.antiemetic_offset_min,
-                      dexamethasone_instruction=dex, baseline_weight_kg=kg, weight_unit=unit,
-                      usual_stools_per_day=form.usual_stools_per_day, channel_preference=channel,
-                      sms_consent=consent, drug_names_in_messages=form.drug_names_in_messages)
+    return Enrollment(
+        first_name=form.first_name,
+        last_name=form.last_name,
+        date_of_birth=form.date_of_birth,
+        mrn=form.mrn,
+        phone_e164=phone,
+        language=form.language,
+        timezone=form.timezone,
+        regimen=form.regimen,
+        start_level=form.start_level,
+        tablet_strength_mg=form.tablet_strength_mg or TABLET_STRENGTH_MG_DEFAULT,
+        start_date=form.start_date,
+        day1_weekday=day1,
+        day3_weekday=day3,
+        dose_time=form.dose_time,
+        antiemetic_name=form.antiemetic_name,
+        antiemetic_offset_min=form.antiemetic_offset_min,
+        dexamethasone_instruction=dex,
+        baseline_weight_kg=kg,
+        weight_unit=unit,
+        usual_stools_per_day=form.usual_stools_per_day,
+        channel_preference=channel,
+        sms_consent=consent,
+        drug_names_in_messages=form.drug_names_in_messages,
+    )
 
 
 @dataclass(frozen=True)
@@ -263,36 +303,65 @@ def enroll_patient(ctx: AppContext, staff: Staff, form: EnrollmentForm, *, ip: s
     now = ctx.clock.now()
     data = validate_enrollment(form, now)
     with session_scope(ctx.engine) as session:
-        taken = session.exec(select(Patient.id).where(Patient.clinic_id == staff.clinic_id,
-                                                      Patient.mrn == data.mrn)).first()
+        taken = session.exec(
+            select(Patient.id).where(Patient.clinic_id == staff.clinic_id, Patient.mrn == data.mrn)
+        ).first()
         if taken is not None:
             raise FieldErrors({"mrn": "A patient with this MRN is already enrolled in this clinic."})
         patient = Patient(
-            clinic_id=staff.clinic_id, first_name=data.first_name, last_name=data.last_name,
-            date_of_birth=data.date_of_birth, mrn=data.mrn, phone_e164=data.phone_e164, language=data.language,
-            timezone=data.timezone, baseline_weight_kg=data.baseline_weight_kg, weight_unit=data.weight_unit,
-            usual_stools_per_day=data.usual_stools_per_day, channel_preference=data.channel_preference,
-            sms_consent=data.sms_consent, sms_consent_at=now if data.sms_consent else None,
-            drug_names_in_messages=data.drug_names_in_messages, tablet_strength_mg=data.tablet_strength_mg,
-            enrolled_by_staff_id=staff.id, created_at=now,
+            clinic_id=staff.clinic_id,
+            first_name=data.first_name,
+            last_name=data.last_name,
+            date_of_birth=data.date_of_birth,
+            mrn=data.mrn,
+            phone_e164=data.phone_e164,
+            language=data.language,
+            timezone=data.timezone,
+            baseline_weight_kg=data.baseline_weight_kg,
+            weight_unit=data.weight_unit,
+            usual_stools_per_day=data.usual_stools_per_day,
+            channel_preference=data.channel_preference,
+            sms_consent=data.sms_consent,
+            sms_consent_at=now if data.sms_consent else None,
+            drug_names_in_messages=data.drug_names_in_messages,
+            tablet_strength_mg=data.tablet_strength_mg,
+            enrolled_by_staff_id=staff.id,
+            created_at=now,
         )
         session.add(patient)
         session.flush()
         plan = TreatmentPlan(
-            patient_id=patient.id, version=1, regimen=data.regimen, dose_level=data.start_level,
-            status=PlanStatus.ACTIVE.value, start_date=data.start_date, day1_weekday=data.day1_weekday,
-            day3_weekday=data.day3_weekday, dose_time=data.dose_time, antiemetic_name=data.antiemetic_name,
+            patient_id=patient.id,
+            version=1,
+            regimen=data.regimen,
+            dose_level=data.start_level,
+            status=PlanStatus.ACTIVE.value,
+            start_date=data.start_date,
+            day1_weekday=data.day1_weekday,
+            day3_weekday=data.day3_weekday,
+            dose_time=data.dose_time,
+            antiemetic_name=data.antiemetic_name,
             antiemetic_offset_min=data.antiemetic_offset_min,
-            dexamethasone_instruction=data.dexamethasone_instruction, reason="Enrollment",
-            changed_by_staff_id=staff.id, created_at=now,
+            dexamethasone_instruction=data.dexamethasone_instruction,
+            reason="Enrollment",
+            changed_by_staff_id=staff.id,
+            created_at=now,
         )
         session.add(plan)
         session.flush()
         replan_patient(session, patient, now)
-        url = _invite(session, patient, now=now, base_url=ctx.settings.public_base_url, staff_id=staff.id,
-                      purpose="invite")
-        audit(session, staff_id=staff.id, action="patient.enroll", patient_id=patient.id, now=now, ip=ip,
-              detail=f"MRN {data.mrn}; plan v1 {data.regimen} L{data.start_level} from {data.start_date}")
+        url = _invite(
+            session, patient, now=now, base_url=ctx.settings.public_base_url, staff_id=staff.id, purpose="invite"
+        )
+        audit(
+            session,
+            staff_id=staff.id,
+            action="patient.enroll",
+            patient_id=patient.id,
+            now=now,
+            ip=ip,
+            detail=f"MRN {data.mrn}; plan v1 {data.regimen} L{data.start_level} from {data.start_date}",
+        )
         return EnrollmentResult(patient_id=patient.id, plan_id=plan.id, invite_url=url)
 
 
@@ -315,17 +384,29 @@ def new_sign_in_link(ctx: AppContext, staff: Staff, patient_id: int, *, ip: str 
         from .invites import void_unused_links
 
         void_unused_links(session, patient.id, now)  # only the newest link works: an older one may be on a lost phone
-        url = _invite(session, patient, now=now, base_url=ctx.settings.public_base_url, staff_id=staff.id,
-                      purpose="sign_in")
+        url = _invite(
+            session, patient, now=now, base_url=ctx.settings.public_base_url, staff_id=staff.id, purpose="sign_in"
+        )
         audit(session, staff_id=staff.id, action="patient.sign_in_link", patient_id=patient.id, now=now, ip=ip)
         return url
 
 
 def form_defaults(settings_timezone: str, today: date) -> dict[str, str]:
     """A blank form as the page shows it (Monday/Wednesday, 08:00, ondansetron 30 minutes before)."""
-    defaults = {name: field.default for name, field in EnrollmentForm.model_fields.items()
-                if not field.is_required() and field.default is not None}
-    shown = {name: value.strftime("%H:%M") if isinstance(value, time) else str(value)
-             for name, value in defaults.items() if not isinstance(value, bool)}
-    return {**shown, "timezone": settings_timezone, "start_date": today.isoformat(), "regimen": "Xd",
-            "tablet_strength_mg": str(TABLET_STRENGTH_MG_DEFAULT)}
+    defaults = {
+        name: field.default
+        for name, field in EnrollmentForm.model_fields.items()
+        if not field.is_required() and field.default is not None
+    }
+    shown = {
+        name: value.strftime("%H:%M") if isinstance(value, time) else str(value)
+        for name, value in defaults.items()
+        if not isinstance(value, bool)
+    }
+    return {
+        **shown,
+        "timezone": settings_timezone,
+        "start_date": today.isoformat(),
+        "regimen": "Xd",
+        "tablet_strength_mg": str(TABLET_STRENGTH_MG_DEFAULT),
+    }

@@ -17,18 +17,25 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
-from ..clinical.errors import ClinicalValidationError
 from ..clinical import advice as clinical_advice
-from ..clinical.grading import (KG_PER_LB, PLAUSIBLE_RANGES, check_choice, check_grade, check_range, lb_to_kg,
-                                weight_needs_confirmation)
+from ..clinical.errors import ClinicalValidationError
+from ..clinical.grading import (
+    KG_PER_LB,
+    PLAUSIBLE_RANGES,
+    check_choice,
+    check_grade,
+    check_range,
+    lb_to_kg,
+    weight_needs_confirmation,
+)
 from ..clinical.regimens import PlanStatus
 from ..clinical.rules import Action, Finding, Tier, evaluate
 from ..clinical.schedule import dose_on_local_date, next_dose, next_dose_counted_from
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import Conflict, FieldError, NotFound
-from ..models import AntiemeticEvent, Clinic, DoseEvent, LabResult, Patient, SymptomReport, TreatmentPlan, WeightEntry
 from ..i18n import render_advice
+from ..models import AntiemeticEvent, Clinic, DoseEvent, LabResult, Patient, SymptomReport, TreatmentPlan, WeightEntry
 from .alerts import AlertChange, most_severe_per_family, open_alerts_by_family, publish_alert_changes, upsert_alert
 from .care_team_contact import care_team_contact
 from .patient_state import build_state, get_patient_with_clinic, plan_versions, schedule_setup
@@ -37,16 +44,44 @@ from .patient_state import build_state, get_patient_with_clinic, plan_versions, 
 MAX_ENTRY_AGE = timedelta(days=7)
 CLOCK_SKEW = timedelta(minutes=5)
 CORRECTION_WINDOW = timedelta(hours=24)
+# The tables of the patient's own entries, by the kind the routes and the API name them.
+ENTRY_MODELS = {"dose": DoseEvent, "antiemetic": AntiemeticEvent, "symptoms": SymptomReport, "weight": WeightEntry}
 
 # Which rules an entry of each kind may open a new alert for. A rule of another kind (the latest weight is still
 # low when a symptom check-in arrives) only updates an alert that is already open: after staff resolve an alert,
 # "the next matching entry" opens a new one (clinical-reference §4d), not any entry.
 RULES_OPENED_BY = {
     "weight": {"R-WT-5", "R-WT-10", "R-WT-20", "R-RESUME", "R-LADDER"},
-    "symptoms": {"R-NV-12", "R-NV-3", "R-DIA-2", "R-DIA-2R", "R-DIA-3", "R-ANX-3", "R-FAT-2", "R-FAT-3", "R-FEVER",
-                 "R-BLEED", "R-NEURO", "R-EYE", "R-PLT-75B", "R-ANC-05", "R-RESUME", "R-LADDER"},
-    "lab": {"R-NA", "R-PLT-75", "R-PLT-75B", "R-PLT-25", "R-ANC-1", "R-ANC-05", "R-HGB-8", "R-LAB-DLBCL", "R-RESUME",
-            "R-LADDER"},
+    "symptoms": {
+        "R-NV-12",
+        "R-NV-3",
+        "R-DIA-2",
+        "R-DIA-2R",
+        "R-DIA-3",
+        "R-ANX-3",
+        "R-FAT-2",
+        "R-FAT-3",
+        "R-FEVER",
+        "R-BLEED",
+        "R-NEURO",
+        "R-EYE",
+        "R-PLT-75B",
+        "R-ANC-05",
+        "R-RESUME",
+        "R-LADDER",
+    },
+    "lab": {
+        "R-NA",
+        "R-PLT-75",
+        "R-PLT-75B",
+        "R-PLT-25",
+        "R-ANC-1",
+        "R-ANC-05",
+        "R-HGB-8",
+        "R-LAB-DLBCL",
+        "R-RESUME",
+        "R-LADDER",
+    },
     "dose": {"R-WRONG-DAY", "R-NO-AE"},
     "antiemetic": set(),
 }
@@ -106,7 +141,7 @@ class SymptomAnswers:
     vision_change: bool | None = None
     note: str | None = None  # free text for the care team, shown on the staff timeline; never graded
 
-    def validated(self) -> "SymptomAnswers":
+    def validated(self) -> SymptomAnswers:
         for name in ("nausea", "appetite", "fatigue"):
             if getattr(self, name) is not None:
                 _clinical(check_grade, name, getattr(self, name))
@@ -129,7 +164,7 @@ class LabValues:
     anc_10e9_l: float | None = None
     hemoglobin_g_dl: float | None = None
 
-    def validated(self) -> "LabValues":
+    def validated(self) -> LabValues:
         for name in self.__dataclass_fields__:
             if getattr(self, name) is not None:
                 _clinical(check_range, name, getattr(self, name))
@@ -144,9 +179,17 @@ ANTIEMETIC_BEFORE_DOSE = timedelta(hours=3)
 
 def antiemetic_logged_before(session: Session, patient_id: int, at: datetime) -> bool:
     """Whether the patient logged their anti-nausea medicine in the 3 hours up to a dose taken at `at`."""
-    return session.exec(select(AntiemeticEvent.id).where(
-        AntiemeticEvent.patient_id == patient_id, AntiemeticEvent.superseded_at.is_(None),
-        AntiemeticEvent.at <= at, AntiemeticEvent.at >= at - ANTIEMETIC_BEFORE_DOSE)).first() is not None
+    return (
+        session.exec(
+            select(AntiemeticEvent.id).where(
+                AntiemeticEvent.patient_id == patient_id,
+                AntiemeticEvent.superseded_at.is_(None),
+                AntiemeticEvent.at <= at,
+                AntiemeticEvent.at >= at - ANTIEMETIC_BEFORE_DOSE,
+            )
+        ).first()
+        is not None
+    )
 
 
 def _clinical(check, name: str, *args):
@@ -195,9 +238,18 @@ def _check_key(key: str) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: datetime,
-                antiemetic_taken: bool | None = None, scheduled_for: date | None = None, source: str = "app",
-                corrects_id: int | None = None) -> EntryResult:
+def record_dose(
+    ctx: AppContext,
+    patient_id: int,
+    *,
+    key: str,
+    status: str,
+    at: datetime,
+    antiemetic_taken: bool | None = None,
+    scheduled_for: date | None = None,
+    source: str = "app",
+    corrects_id: int | None = None,
+) -> EntryResult:
     """Log a selinexor dose as taken, missed or vomited (for the dose day it answers)."""
     now = ctx.clock.now()
     _clinical(check_choice, "status", status, ("taken", "missed", "vomited"))
@@ -223,9 +275,17 @@ def record_dose(ctx: AppContext, patient_id: int, *, key: str, status: str, at: 
             dose = dose_on_local_date(setup, day)
             if dose is not None and min(at, now) < dose.utc:
                 raise NotMissedYet(dose.local)
-        return DoseEvent(patient_id=patient.id, idempotency_key=key, scheduled_for=day, at=at, status=status,
-                         antiemetic_taken=content["antiemetic_taken"], source=source, corrects_id=corrects_id,
-                         recorded_at=now)
+        return DoseEvent(
+            patient_id=patient.id,
+            idempotency_key=key,
+            scheduled_for=day,
+            at=at,
+            status=status,
+            antiemetic_taken=content["antiemetic_taken"],
+            source=source,
+            corrects_id=corrects_id,
+            recorded_at=now,
+        )
 
     return _record(ctx, patient_id, "dose", DoseEvent, _check_key(key), content, build, corrects_id, complete)
 
@@ -234,25 +294,61 @@ def record_antiemetic(ctx: AppContext, patient_id: int, *, key: str, at: datetim
     """Log the anti-nausea medicine taken before a dose (P-ANTIEMETIC)."""
     now = ctx.clock.now()
     _check_time("at", at, now)
-    return _record(ctx, patient_id, "antiemetic", AntiemeticEvent, _check_key(key), {"at": at},
-                   lambda p, s, _plan: AntiemeticEvent(patient_id=p.id, idempotency_key=key, at=at, source=source,
-                                                recorded_at=now), None)
+    return _record(
+        ctx,
+        patient_id,
+        "antiemetic",
+        AntiemeticEvent,
+        _check_key(key),
+        {"at": at},
+        lambda p, s, _plan: AntiemeticEvent(
+            patient_id=p.id, idempotency_key=key, at=at, source=source, recorded_at=now
+        ),
+        None,
+    )
 
 
-def record_symptoms(ctx: AppContext, patient_id: int, *, key: str, at: datetime, answers: SymptomAnswers,
-                    source: str = "app", corrects_id: int | None = None) -> EntryResult:
+def record_symptoms(
+    ctx: AppContext,
+    patient_id: int,
+    *,
+    key: str,
+    at: datetime,
+    answers: SymptomAnswers,
+    source: str = "app",
+    corrects_id: int | None = None,
+) -> EntryResult:
     """Log a symptom check-in (clinical-reference §5)."""
     now = ctx.clock.now()
     _check_time("at", at, now)
     answers = answers.validated()
     content = {"at": at, **{n: getattr(answers, n) for n in answers.__dataclass_fields__}}
-    return _record(ctx, patient_id, "symptoms", SymptomReport, _check_key(key), content,
-                   lambda p, s, _plan: SymptomReport(patient_id=p.id, idempotency_key=key, source=source,
-                                              corrects_id=corrects_id, recorded_at=now, **content), corrects_id)
+    return _record(
+        ctx,
+        patient_id,
+        "symptoms",
+        SymptomReport,
+        _check_key(key),
+        content,
+        lambda p, s, _plan: SymptomReport(
+            patient_id=p.id, idempotency_key=key, source=source, corrects_id=corrects_id, recorded_at=now, **content
+        ),
+        corrects_id,
+    )
 
 
-def record_weight(ctx: AppContext, patient_id: int, *, key: str, at: datetime, value: float, unit: str,
-                  confirmed: bool = False, source: str = "app", corrects_id: int | None = None) -> EntryResult:
+def record_weight(
+    ctx: AppContext,
+    patient_id: int,
+    *,
+    key: str,
+    at: datetime,
+    value: float,
+    unit: str,
+    confirmed: bool = False,
+    source: str = "app",
+    corrects_id: int | None = None,
+) -> EntryResult:
     """Log a body weight in kg or lb; a change of more than 5% from the previous weight needs `confirmed`."""
     now = ctx.clock.now()
     _check_time("at", at, now)
@@ -270,23 +366,41 @@ def record_weight(ctx: AppContext, patient_id: int, *, key: str, at: datetime, v
 
     def build(patient: Patient, session: Session, _plan: TreatmentPlan) -> WeightEntry:
         previous = session.exec(
-            select(WeightEntry).where(WeightEntry.patient_id == patient.id, WeightEntry.superseded_at.is_(None),
-                                      WeightEntry.id != (corrects_id or -1))
+            select(WeightEntry)
+            .where(
+                WeightEntry.patient_id == patient.id,
+                WeightEntry.superseded_at.is_(None),
+                WeightEntry.id != (corrects_id or -1),
+            )
             .order_by(WeightEntry.at.desc())
         ).first()
-        if not confirmed and weight_needs_confirmation(previous.kg if previous else None, kg,
-                                                       patient.baseline_weight_kg):
+        if not confirmed and weight_needs_confirmation(
+            previous.kg if previous else None, kg, patient.baseline_weight_kg
+        ):
             if previous is not None:
                 raise ConfirmationRequired(
-                    "weight", f"This is more than 5% away from your last weight ({previous.entered_value:g} "
-                              f"{previous.entered_unit}). Please check and confirm it.")
+                    "weight",
+                    f"This is more than 5% away from your last weight ({previous.entered_value:g} "
+                    f"{previous.entered_unit}). Please check and confirm it.",
+                )
             # No weight yet: the baseline from enrollment is the one to compare with (issue 10 item 13).
             baseline = _in_unit(patient.baseline_weight_kg, patient.weight_unit)
             raise ConfirmationRequired(
-                "weight", f"This is more than 5% away from your starting weight ({baseline:g} {patient.weight_unit}). "
-                          "Please check and confirm it.")
-        return WeightEntry(patient_id=patient.id, idempotency_key=key, at=at, kg=kg, entered_value=float(value),
-                           entered_unit=unit, source=source, corrects_id=corrects_id, recorded_at=now)
+                "weight",
+                f"This is more than 5% away from your starting weight ({baseline:g} {patient.weight_unit}). "
+                "Please check and confirm it.",
+            )
+        return WeightEntry(
+            patient_id=patient.id,
+            idempotency_key=key,
+            at=at,
+            kg=kg,
+            entered_value=float(value),
+            entered_unit=unit,
+            source=source,
+            corrects_id=corrects_id,
+            recorded_at=now,
+        )
 
     return _record(ctx, patient_id, "weight", WeightEntry, _check_key(key), content, build, corrects_id)
 
@@ -296,8 +410,17 @@ def _in_unit(kg: float, unit: str) -> float:
     return round(kg / KG_PER_LB, 1) if unit == "lb" else round(kg, 1)
 
 
-def record_lab(ctx: AppContext, patient_id: int, *, key: str, collected_at: datetime, values: LabValues,
-               staff_id: int | None, source: str = "staff", replaces_id: int | None = None) -> EntryResult:
+def record_lab(
+    ctx: AppContext,
+    patient_id: int,
+    *,
+    key: str,
+    collected_at: datetime,
+    values: LabValues,
+    staff_id: int | None,
+    source: str = "staff",
+    replaces_id: int | None = None,
+) -> EntryResult:
     """Store lab results (entered by staff or imported); they feed the rules like any entry. `replaces_id` names an
     earlier result that this one amends (the lab system's amended result): it is superseded in the same transaction."""
     now = ctx.clock.now()
@@ -314,8 +437,14 @@ def record_lab(ctx: AppContext, patient_id: int, *, key: str, collected_at: date
                 raise FieldError("replaces_id", "No such lab result to amend.")
             earlier.superseded_at = now
             session.add(earlier)
-        return LabResult(patient_id=patient.id, idempotency_key=key, source=source, entered_by_staff_id=staff_id,
-                         recorded_at=now, **content)
+        return LabResult(
+            patient_id=patient.id,
+            idempotency_key=key,
+            source=source,
+            entered_by_staff_id=staff_id,
+            recorded_at=now,
+            **content,
+        )
 
     return _record(ctx, patient_id, "lab", LabResult, _check_key(key), content, build, None)
 
@@ -346,8 +475,17 @@ def _existing(session: Session, model, patient_id: int, key: str, content: dict)
     return row
 
 
-def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, content: dict, build,
-            corrects_id: int | None, complete=None) -> EntryResult:
+def _record(
+    ctx: AppContext,
+    patient_id: int,
+    kind: str,
+    model,
+    key: str,
+    content: dict,
+    build,
+    corrects_id: int | None,
+    complete=None,
+) -> EntryResult:
     """The shared path, in one transaction that loads each thing once: the patient with their clinic, the plan
     versions, the rules' inputs and the open alerts (a handful of statements whatever the patient's history).
     `complete(session)` fills in content read from the database before the idempotency check compares it."""
@@ -360,7 +498,9 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             existing = _existing(session, model, patient_id, key, content)
             plans = plan_versions(session, patient_id)
             if existing is not None:
-                return EntryResult(kind, existing, True, _advice_for(ctx, session, patient, clinic, plans, kind, existing, now))
+                return EntryResult(
+                    kind, existing, True, _advice_for(ctx, session, patient, clinic, plans, kind, existing, now)
+                )
             if corrects_id is not None:  # first: whose entry it corrects decides before anything else is said
                 _supersede(session, model, patient_id, corrects_id, now)
             row = build(patient, session, plans[0])
@@ -369,8 +509,9 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             # R-PLAN-UNSEEN is the sweep's (time-triggered): the entry path saves its query (patient_state.build_states)
             findings = evaluate(build_state(session, patient, now, plans, plan_unseen=False), now)
             changes = _upsert_alerts(session, patient, kind, findings, now, ctx.settings.escalation_after)
-            result = EntryResult(kind, row, False, _advice(ctx, kind, row, findings, patient, clinic, plans, now),
-                                 tuple(changes))
+            result = EntryResult(
+                kind, row, False, _advice(ctx, kind, row, findings, patient, clinic, plans, now), tuple(changes)
+            )
     except IntegrityError:
         # The same key arrived twice at once (an offline replay racing the original): the loser replays.
         with session_scope(ctx.engine) as session:
@@ -379,7 +520,9 @@ def _record(ctx: AppContext, patient_id: int, kind: str, model, key: str, conten
             if existing is None:
                 raise
             plans = plan_versions(session, patient_id)
-            return EntryResult(kind, existing, True, _advice_for(ctx, session, patient, clinic, plans, kind, existing, now))
+            return EntryResult(
+                kind, existing, True, _advice_for(ctx, session, patient, clinic, plans, kind, existing, now)
+            )
     publish_alert_changes(ctx, result.alert_changes)
     return result
 
@@ -396,8 +539,9 @@ def _supersede(session: Session, model, patient_id: int, original_id: int, now: 
     session.add(original)
 
 
-def _upsert_alerts(session: Session, patient: Patient, kind: str, findings: list[Finding], now: datetime,
-                   repage_after: timedelta) -> list[AlertChange]:
+def _upsert_alerts(
+    session: Session, patient: Patient, kind: str, findings: list[Finding], now: datetime, repage_after: timedelta
+) -> list[AlertChange]:
     changes = []
     open_alerts = open_alerts_by_family(session, patient.id) if findings else {}
     eligible = [f for f in findings if f.rule in RULES_OPENED_BY[kind] or f.family in open_alerts]
@@ -412,43 +556,63 @@ def _relevant(kind: str, findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.rule in RULES_OPENED_BY[kind]]
 
 
-def _advice(ctx: AppContext, kind: str, row, findings: list[Finding], patient: Patient, clinic: Clinic,
-            plans: list[TreatmentPlan], now: datetime) -> Advice:
+def _advice(
+    ctx: AppContext,
+    kind: str,
+    row,
+    findings: list[Finding],
+    patient: Patient,
+    clinic: Clinic,
+    plans: list[TreatmentPlan],
+    now: datetime,
+) -> Advice:
     relevant = _relevant(kind, findings)
     contact = care_team_contact(ctx.settings, clinic, now)
     worst = Tier.highest(f.tier for f in relevant)
     # clinical-reference §3: the next dose waits for the care team when a finding at that tier stops it.
-    holds = any(f.action in (Action.INTERRUPT, Action.DISCONTINUE) and f.tier.rank >= Tier.SAME_DAY.rank
-                for f in relevant)
+    holds = any(
+        f.action in (Action.INTERRUPT, Action.DISCONTINUE) and f.tier.rank >= Tier.SAME_DAY.rank for f in relevant
+    )
     items = list(clinical_advice.tier_advice(worst.value if worst else None, holds, contact))
     if kind == "dose":
         setup = schedule_setup(patient, plans[0])
         upcoming = next_dose(setup, next_dose_counted_from(setup, row.scheduled_for, now))
-        items += clinical_advice.dose_advice(row.status, upcoming.local if upcoming else None,
-                                             setup.plan.status is PlanStatus.HELD)
+        items += clinical_advice.dose_advice(
+            row.status, upcoming.local if upcoming else None, setup.plan.status is PlanStatus.HELD
+        )
     for finding in relevant:
         items += finding.advice
-    return Advice(tier=worst.value if worst else None, call_now=worst is Tier.URGENT,
-                  items=clinical_advice.unique(items), findings=tuple(relevant),
-                  clinic_open=contact.clinic_open_now)
+    return Advice(
+        tier=worst.value if worst else None,
+        call_now=worst is Tier.URGENT,
+        items=clinical_advice.unique(items),
+        findings=tuple(relevant),
+        clinic_open=contact.clinic_open_now,
+    )
 
 
-def _advice_for(ctx: AppContext, session: Session, patient: Patient, clinic: Clinic, plans: list[TreatmentPlan],
-                kind: str, row, now: datetime) -> Advice:
+def _advice_for(
+    ctx: AppContext,
+    session: Session,
+    patient: Patient,
+    clinic: Clinic,
+    plans: list[TreatmentPlan],
+    kind: str,
+    row,
+    now: datetime,
+) -> Advice:
     """The advice for a replayed entry: the rules as they stand now (nothing is written)."""
     findings = evaluate(build_state(session, patient, now, plans, plan_unseen=False), now)
     return _advice(ctx, kind, row, findings, patient, clinic, plans, now)
 
 
-
 def time_of_stored_entry(engine, patient_id: int, kind: str, key: str) -> datetime | None:
     """When the patient's entry stored under `key` happened (None if there is none): a retry that did not say when
     (the no-JavaScript form fills in "now") is the same entry, so it must be compared at the stored time."""
-    from .patient_views import ENTRY_MODELS
-
     model = ENTRY_MODELS.get(kind)
     if model is None:
         return None
     with Session(engine) as session:
-        return session.exec(select(model.at).where(model.idempotency_key == (key or "").strip(),
-                                                   model.patient_id == patient_id)).first()
+        return session.exec(
+            select(model.at).where(model.idempotency_key == (key or "").strip(), model.patient_id == patient_id)
+        ).first()

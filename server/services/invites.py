@@ -54,42 +54,78 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _new_token(session: Session, patient: Patient, *, now: datetime, staff_id: int | None,
-               purpose: str) -> tuple[str, str]:
+def _new_token(
+    session: Session, patient: Patient, *, now: datetime, staff_id: int | None, purpose: str
+) -> tuple[str, str]:
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {PURPOSES}")
     if patient.id is None:
         session.flush()
     token = secrets.token_urlsafe(24)  # 192 bits: unguessable, and short enough for one SMS
     token_hash = hash_token(token)
-    session.add(SignInToken(patient_id=patient.id, token_hash=token_hash, purpose=purpose, created_at=now,
-                            expires_at=now + LINK_LIFETIME, created_by_staff_id=staff_id))
+    session.add(
+        SignInToken(
+            patient_id=patient.id,
+            token_hash=token_hash,
+            purpose=purpose,
+            created_at=now,
+            expires_at=now + LINK_LIFETIME,
+            created_by_staff_id=staff_id,
+        )
+    )
     return token, token_hash
 
 
-def create_sign_in_link(session: Session, patient: Patient, *, now: datetime, staff_id: int | None = None,
-                        purpose: str = "invite", base_url: str) -> str:
+def create_sign_in_link(
+    session: Session,
+    patient: Patient,
+    *,
+    now: datetime,
+    staff_id: int | None = None,
+    purpose: str = "invite",
+    base_url: str,
+) -> str:
     """Create a single-use sign-in link (72 h) inside the caller's transaction and return its full URL."""
     token, _ = _new_token(session, patient, now=now, staff_id=staff_id, purpose=purpose)
     return f"{base_url.rstrip('/')}/i/{token}"
 
 
-def send_sign_in_link(session: Session, patient: Patient, *, now: datetime, base_url: str, staff_id: int | None = None,
-                      purpose: str = "invite") -> str:
+def send_sign_in_link(
+    session: Session,
+    patient: Patient,
+    *,
+    now: datetime,
+    base_url: str,
+    staff_id: int | None = None,
+    purpose: str = "invite",
+) -> str:
     """Create a sign-in link and leave an SMS with it in the outbox for the worker; returns the URL."""
     if not patient.phone_e164:
         raise FieldError("phone_e164", "This patient has no mobile number: show the QR code or print the sheet.")
     if patient.sms_opted_out:
-        raise FieldError("phone_e164", "This patient has opted out of text messages: show the QR code or print "
-                                       "the sheet.")
+        raise FieldError(
+            "phone_e164", "This patient has opted out of text messages: show the QR code or print the sheet."
+        )
     token, token_hash = _new_token(session, patient, now=now, staff_id=staff_id, purpose=purpose)
     url = f"{base_url.rstrip('/')}/i/{token}"
-    session.add(OutboundMessage(
-        dedupe_key=f"{purpose}:{token_hash[:16]}", patient_id=patient.id, staff_id=staff_id,
-        kind="invite" if purpose == "invite" else "sign_in", channel="sms", to_address=patient.phone_e164,
-        body=sign_in_sms_body(session, patient, url), scheduled_for=now, send_at=now, next_attempt_at=now,
-        expires_at=now + LINK_LIFETIME, status="pending", created_at=now, updated_at=now,
-    ))
+    session.add(
+        OutboundMessage(
+            dedupe_key=f"{purpose}:{token_hash[:16]}",
+            patient_id=patient.id,
+            staff_id=staff_id,
+            kind="invite" if purpose == "invite" else "sign_in",
+            channel="sms",
+            to_address=patient.phone_e164,
+            body=sign_in_sms_body(session, patient, url),
+            scheduled_for=now,
+            send_at=now,
+            next_attempt_at=now,
+            expires_at=now + LINK_LIFETIME,
+            status="pending",
+            created_at=now,
+            updated_at=now,
+        )
+    )
     return url
 
 
@@ -97,8 +133,12 @@ def sign_in_sms_body(session: Session, patient: Patient, url: str) -> str:
     """The SMS text: clinic name and link, in the patient's language; never the drug name or a diagnosis."""
     clinic = session.get(Clinic, patient.clinic_id)
     clinic_name = clinic.name if clinic else ""
-    return translate(patient.language, "%(clinic)s: your sign-in link for your care app: %(url)s (it works once, "
-                                     "for 72 hours).", clinic=clinic_name, url=url)
+    return translate(
+        patient.language,
+        "%(clinic)s: your sign-in link for your care app: %(url)s (it works once, for 72 hours).",
+        clinic=clinic_name,
+        url=url,
+    )
 
 
 def _usable_token(session: Session, token: str, now: datetime) -> SignInToken:
@@ -135,9 +175,11 @@ def check_sign_in_link(ctx: AppContext, token: str) -> Patient:
 
 def void_unused_links(session: Session, patient_id: int, now: datetime) -> int:
     """Make the patient's unused links stop working (caller's transaction); returns how many."""
-    return session.execute(sa.update(SignInToken).where(SignInToken.patient_id == patient_id,
-                                                        SignInToken.used_at.is_(None),
-                                                        SignInToken.expires_at > now).values(expires_at=now)).rowcount
+    return session.execute(
+        sa.update(SignInToken)
+        .where(SignInToken.patient_id == patient_id, SignInToken.used_at.is_(None), SignInToken.expires_at > now)
+        .values(expires_at=now)
+    ).rowcount
 
 
 def revoke_patient_sessions(ctx: AppContext, patient_id: int, staff_id: int | None) -> int:
@@ -156,8 +198,14 @@ def revoke_patient_sessions(ctx: AppContext, patient_id: int, staff_id: int | No
         void_unused_links(session, patient_id, now)
         # Reminders must not keep arriving on a phone that is no longer the patient's.
         session.execute(sa.delete(PushSubscription).where(PushSubscription.patient_id == patient_id))
-        audit(session, staff_id=staff_id, action="patient.sessions_revoked", patient_id=patient_id, now=now,
-              detail=f"session version {patient.session_version - 1} -> {patient.session_version}")
+        audit(
+            session,
+            staff_id=staff_id,
+            action="patient.sessions_revoked",
+            patient_id=patient_id,
+            now=now,
+            detail=f"session version {patient.session_version - 1} -> {patient.session_version}",
+        )
         return patient.session_version
 
 
@@ -195,9 +243,13 @@ def request_sign_in_link(ctx: AppContext, phone_e164: str) -> int:
         ).all()
         for patient in patients:
             recent = session.exec(
-                select(sa.func.count()).select_from(SignInToken).where(
-                    SignInToken.patient_id == patient.id, SignInToken.purpose == "sign_in",
-                    SignInToken.created_at > now - timedelta(hours=1))
+                select(sa.func.count())
+                .select_from(SignInToken)
+                .where(
+                    SignInToken.patient_id == patient.id,
+                    SignInToken.purpose == "sign_in",
+                    SignInToken.created_at > now - timedelta(hours=1),
+                )
             ).one()
             if recent >= MAX_REQUESTED_LINKS_PER_HOUR:
                 log.info("sign-in link request for patient %s dropped: %s already this hour", patient.id, recent)
@@ -209,5 +261,6 @@ def request_sign_in_link(ctx: AppContext, phone_e164: str) -> int:
 
 def sign_in_qr_svg(url: str, title: str = "QR code of the sign-in link") -> str:
     """An inline SVG QR code of a link (scales with CSS: no fixed size), for the screen and the printed sheet."""
-    return segno.make(url, error="m").svg_inline(scale=1, border=2, omitsize=True, title=title, dark="#000",
-                                                 light="#fff")
+    return segno.make(url, error="m").svg_inline(
+        scale=1, border=2, omitsize=True, title=title, dark="#000", light="#fff"
+    )

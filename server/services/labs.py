@@ -3,19 +3,19 @@ feed the rules like any entry, and audited."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from ..clinical.rules import Finding
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import FieldError
 from ..forms import BlankToNone, FormModel, IsoDate, LocalTime, Number, Text
 from ..models import Clinic, LabResult, Staff
 from .audit import audit
-from ..clinical.rules import Finding
 from .entries import EntryResult, LabValues, record_lab
 from .staff.clinic_scope import patient_for_staff
 
@@ -60,7 +60,7 @@ def enter_labs(ctx: AppContext, staff: Staff, patient_id: int, entry: LabEntry, 
     if day < today - MAX_LAB_AGE:
         raise FieldError("collected_on", f"The collection date is more than {MAX_LAB_AGE.days} days ago.")
     if entry.collected_time is not None:
-        collected_at = datetime.combine(day, entry.collected_time, zone).astimezone(timezone.utc)
+        collected_at = datetime.combine(day, entry.collected_time, zone).astimezone(UTC)
         if collected_at > now:
             raise FieldError("collected_time", "The collection time is in the future.")
     else:
@@ -70,10 +70,18 @@ def enter_labs(ctx: AppContext, staff: Staff, patient_id: int, entry: LabEntry, 
     if not result.replayed:
         # record_lab owns its transaction; the audit row follows it at once.
         with session_scope(ctx.engine) as session:
-            summary = ", ".join(f"{name}={getattr(values, name):g}" for name in LAB_FIELDS
-                                if getattr(values, name) is not None)
-            audit(session, staff_id=staff.id, action="lab.create", patient_id=patient.id, now=now, ip=ip,
-                  detail=f"collected {day.isoformat()}: {summary}")
+            summary = ", ".join(
+                f"{name}={getattr(values, name):g}" for name in LAB_FIELDS if getattr(values, name) is not None
+            )
+            audit(
+                session,
+                staff_id=staff.id,
+                action="lab.create",
+                patient_id=patient.id,
+                now=now,
+                ip=ip,
+                detail=f"collected {day.isoformat()}: {summary}",
+            )
     return result
 
 
@@ -85,12 +93,22 @@ def clinic_zone(session: Session, clinic_id: int, default: str) -> str:
 
 # The lab each lab rule reads, with its unit, for saying a finding in words.
 # clinical-reference: R-NA, R-PLT-75, R-PLT-75B, R-PLT-25, R-ANC-1, R-ANC-05, R-HGB-8
-RULE_LAB = {"R-NA": ("sodium_mmol_l", "Sodium", "mmol/L"), "R-PLT-75": ("platelets_10e9_l", "Platelets", "×10⁹/L"),
-            "R-PLT-75B": ("platelets_10e9_l", "Platelets", "×10⁹/L"),
-            "R-PLT-25": ("platelets_10e9_l", "Platelets", "×10⁹/L"), "R-ANC-1": ("anc_10e9_l", "ANC", "×10⁹/L"),
-            "R-ANC-05": ("anc_10e9_l", "ANC", "×10⁹/L"), "R-HGB-8": ("hemoglobin_g_dl", "Hemoglobin", "g/dL")}
-ACTION_SHORT = {"interrupt": "interrupt", "reduce": "reduce", "discontinue": "discontinue",
-                "continue_supportive": "continue with supportive care", "evaluate": "review"}
+RULE_LAB = {
+    "R-NA": ("sodium_mmol_l", "Sodium", "mmol/L"),
+    "R-PLT-75": ("platelets_10e9_l", "Platelets", "×10⁹/L"),
+    "R-PLT-75B": ("platelets_10e9_l", "Platelets", "×10⁹/L"),
+    "R-PLT-25": ("platelets_10e9_l", "Platelets", "×10⁹/L"),
+    "R-ANC-1": ("anc_10e9_l", "ANC", "×10⁹/L"),
+    "R-ANC-05": ("anc_10e9_l", "ANC", "×10⁹/L"),
+    "R-HGB-8": ("hemoglobin_g_dl", "Hemoglobin", "g/dL"),
+}
+ACTION_SHORT = {
+    "interrupt": "interrupt",
+    "reduce": "reduce",
+    "discontinue": "discontinue",
+    "continue_supportive": "continue with supportive care",
+    "evaluate": "review",
+}
 
 
 def finding_words(entry: LabEntry, finding: Finding) -> str:
@@ -105,7 +123,12 @@ def finding_words(entry: LabEntry, finding: Finding) -> str:
 
 def lab_history(session: Session, patient_id: int, since: datetime) -> list[LabResult]:
     """The patient's current lab results since `since`, oldest first (replaced ones left out)."""
-    return list(session.exec(select(LabResult).where(LabResult.patient_id == patient_id,
-                                                     LabResult.superseded_at.is_(None),
-                                                     LabResult.collected_at >= since)
-                             .order_by(LabResult.collected_at)).all())
+    return list(
+        session.exec(
+            select(LabResult)
+            .where(
+                LabResult.patient_id == patient_id, LabResult.superseded_at.is_(None), LabResult.collected_at >= since
+            )
+            .order_by(LabResult.collected_at)
+        ).all()
+    )

@@ -57,7 +57,9 @@ def is_known_push_service(endpoint: str, allowed_hosts: str) -> bool:
     return False
 
 
-def save_push_subscription(ctx: AppContext, patient_id: int, *, endpoint: str, p256dh: str, auth: str) -> PushSubscription:
+def save_push_subscription(
+    ctx: AppContext, patient_id: int, *, endpoint: str, p256dh: str, auth: str
+) -> PushSubscription:
     """Store this browser's Web Push subscription for the worker (one row per endpoint)."""
     endpoint, p256dh, auth = (endpoint or "").strip(), (p256dh or "").strip(), (auth or "").strip()
     if not endpoint.startswith("https://") or len(endpoint) > 1000:
@@ -84,6 +86,9 @@ def save_push_subscription(ctx: AppContext, patient_id: int, *, endpoint: str, p
 def delete_push_subscription(ctx: AppContext, patient_id: int, endpoint: str) -> bool:
     """Stop Web Push to this browser; True when a subscription of this patient was removed."""
     with session_scope(ctx.engine) as session:
-        result = session.execute(sa.delete(PushSubscription).where(PushSubscription.patient_id == patient_id,
-                                                                   PushSubscription.endpoint == endpoint))
+        result = session.execute(
+            sa.delete(PushSubscription).where(
+                PushSubscription.patient_id == patient_id, PushSubscription.endpoint == endpoint
+            )
+        )
         return result.rowcount > 0

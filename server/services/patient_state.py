@@ -13,7 +13,16 @@ from ..clinical.regimens import Plan, PlanStatus
 from ..clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry
 from ..clinical.schedule import ScheduleSetup, next_dose
 from ..errors import NotFound
-from ..models import Clinic, DoseEvent, LabResult, OutboundMessage, Patient, PlanChangeNotice, SymptomReport, TreatmentPlan
+from ..models import (
+    Clinic,
+    DoseEvent,
+    LabResult,
+    OutboundMessage,
+    Patient,
+    PlanChangeNotice,
+    SymptomReport,
+    TreatmentPlan,
+)
 from ..models import WeightEntry as WeightRow
 
 # How far back the rules need to look: symptoms for repeated diarrhea and fatigue spanning >7 days, doses for
@@ -32,8 +41,9 @@ def get_patient(session: Session, patient_id: int) -> Patient:
 
 def get_patient_with_clinic(session: Session, patient_id: int) -> tuple[Patient, Clinic]:
     """The patient and their clinic, in one query."""
-    row = session.exec(select(Patient, Clinic).join(Clinic, Clinic.id == Patient.clinic_id)
-                       .where(Patient.id == patient_id)).first()
+    row = session.exec(
+        select(Patient, Clinic).join(Clinic, Clinic.id == Patient.clinic_id).where(Patient.id == patient_id)
+    ).first()
     if row is None:
         raise NotFound("No such patient.")
     return row[0], row[1]
@@ -52,8 +62,13 @@ def current_plan(session: Session, patient_id: int) -> TreatmentPlan:
 def schedule_setup(patient: Patient, plan: TreatmentPlan) -> ScheduleSetup:
     """The clinical schedule for a plan version in the patient's own time zone."""
     return ScheduleSetup(
-        plan=Plan(regimen=plan.regimen, level=plan.dose_level, status=PlanStatus(plan.status),
-                  tablet_strength_mg=patient.tablet_strength_mg, dexamethasone_on_hold=plan.dexamethasone_on_hold),
+        plan=Plan(
+            regimen=plan.regimen,
+            level=plan.dose_level,
+            status=PlanStatus(plan.status),
+            tablet_strength_mg=patient.tablet_strength_mg,
+            dexamethasone_on_hold=plan.dexamethasone_on_hold,
+        ),
         start_date=plan.start_date,
         day1_weekday=plan.day1_weekday,
         day3_weekday=plan.day3_weekday,
@@ -65,9 +80,11 @@ def schedule_setup(patient: Patient, plan: TreatmentPlan) -> ScheduleSetup:
 
 def plan_versions(session: Session, patient_id: int) -> list[TreatmentPlan]:
     """Every plan version of a patient, newest first (one query: the current plan, the hold's start, enrolment)."""
-    versions = list(session.exec(
-        select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id).order_by(TreatmentPlan.version.desc())
-    ).all())
+    versions = list(
+        session.exec(
+            select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id).order_by(TreatmentPlan.version.desc())
+        ).all()
+    )
     if not versions:
         raise NotFound("This patient has no treatment plan.")
     return versions
@@ -88,12 +105,23 @@ def _held_at(versions: Sequence[TreatmentPlan]) -> datetime | None:
 # The rules' inputs come back from one UNION ALL: one row per entry, a column per field of any kind (NULL where the
 # kind has no such field), plus one row with the last delivery. Columns are typed on every branch so each engine
 # hands back the same Python values the ORM would (aware datetimes, booleans).
-_SYMPTOM_FIELDS = ("nausea", "vomiting_episodes", "loose_stools", "appetite", "fatigue", "temperature_c", "chills",
-                   "bleeding", "neuro", "vision_change")
+_SYMPTOM_FIELDS = (
+    "nausea",
+    "vomiting_episodes",
+    "loose_stools",
+    "appetite",
+    "fatigue",
+    "temperature_c",
+    "chills",
+    "bleeding",
+    "neuro",
+    "vision_change",
+)
 _LAB_FIELDS = ("sodium_mmol_l", "platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
 _DOSE_FIELDS = ("status", "antiemetic_taken", "scheduled_for")
 _COLUMNS: dict[str, sa.types.TypeEngine] = {
-    "at": WeightRow.__table__.c.at.type, "kg": WeightRow.__table__.c.kg.type,
+    "at": WeightRow.__table__.c.at.type,
+    "kg": WeightRow.__table__.c.kg.type,
     **{name: SymptomReport.__table__.c[name].type for name in _SYMPTOM_FIELDS},
     **{name: LabResult.__table__.c[name].type for name in _LAB_FIELDS},
     **{name: DoseEvent.__table__.c[name].type for name in _DOSE_FIELDS},
@@ -102,9 +130,11 @@ _KINDS = ("weight", "symptoms", "lab", "dose", "delivered")  # the order entries
 
 
 def _branch(kind: str, values: dict[str, Any], patient: Any, order: Any, table: Any, *where: Any) -> sa.Select:
-    columns = [sa.type_coerce(patient, sa.Integer).label("pid"),
-               sa.type_coerce(sa.literal_column(str(_KINDS.index(kind))), sa.Integer).label("kind"),
-               sa.type_coerce(order, sa.Integer).label("ord")]
+    columns = [
+        sa.type_coerce(patient, sa.Integer).label("pid"),
+        sa.type_coerce(sa.literal_column(str(_KINDS.index(kind))), sa.Integer).label("kind"),
+        sa.type_coerce(order, sa.Integer).label("ord"),
+    ]
     for name, type_ in _COLUMNS.items():
         value = values.get(name)
         columns.append(sa.type_coerce(value if value is not None else sa.cast(sa.null(), type_), type_).label(name))
@@ -113,22 +143,67 @@ def _branch(kind: str, values: dict[str, Any], patient: Any, order: Any, table: 
 
 def _inputs_query() -> sa.CompoundSelect:
     """Built once: the patients and the windows' starts are bound parameters, so SQLAlchemy compiles it once."""
-    w, s, lab, d, m = (WeightRow.__table__, SymptomReport.__table__, LabResult.__table__, DoseEvent.__table__,
-                       OutboundMessage.__table__)
+    w, s, lab, d, m = (
+        WeightRow.__table__,
+        SymptomReport.__table__,
+        LabResult.__table__,
+        DoseEvent.__table__,
+        OutboundMessage.__table__,
+    )
     ids = sa.bindparam("ids", expanding=True)
-    symptoms_since, doses_since, measures_since = (sa.bindparam(n, type_=_COLUMNS["at"])
-                                                   for n in ("symptoms_since", "doses_since", "measures_since"))
+    symptoms_since, doses_since, measures_since = (
+        sa.bindparam(n, type_=_COLUMNS["at"]) for n in ("symptoms_since", "doses_since", "measures_since")
+    )
     return sa.union_all(
-        _branch("weight", {"at": w.c.at, "kg": w.c.kg}, w.c.patient_id, w.c.id, w,
-                w.c.patient_id.in_(ids), w.c.superseded_at.is_(None), w.c.at >= measures_since),
-        _branch("symptoms", {"at": s.c.at, **{n: s.c[n] for n in _SYMPTOM_FIELDS}}, s.c.patient_id, s.c.id, s,
-                s.c.patient_id.in_(ids), s.c.superseded_at.is_(None), s.c.at >= symptoms_since),
-        _branch("lab", {"at": lab.c.collected_at, **{n: lab.c[n] for n in _LAB_FIELDS}}, lab.c.patient_id, lab.c.id,
-                lab, lab.c.patient_id.in_(ids), lab.c.superseded_at.is_(None), lab.c.collected_at >= measures_since),
-        _branch("dose", {"at": d.c.at, **{n: d.c[n] for n in _DOSE_FIELDS}}, d.c.patient_id, d.c.id, d,
-                d.c.patient_id.in_(ids), d.c.superseded_at.is_(None), d.c.at >= doses_since),
-        _branch("delivered", {"at": sa.func.max(m.c.delivery_updated_at)}, m.c.patient_id, sa.literal_column("0"), m,
-                m.c.patient_id.in_(ids), _delivered(m)).group_by(m.c.patient_id),
+        _branch(
+            "weight",
+            {"at": w.c.at, "kg": w.c.kg},
+            w.c.patient_id,
+            w.c.id,
+            w,
+            w.c.patient_id.in_(ids),
+            w.c.superseded_at.is_(None),
+            w.c.at >= measures_since,
+        ),
+        _branch(
+            "symptoms",
+            {"at": s.c.at, **{n: s.c[n] for n in _SYMPTOM_FIELDS}},
+            s.c.patient_id,
+            s.c.id,
+            s,
+            s.c.patient_id.in_(ids),
+            s.c.superseded_at.is_(None),
+            s.c.at >= symptoms_since,
+        ),
+        _branch(
+            "lab",
+            {"at": lab.c.collected_at, **{n: lab.c[n] for n in _LAB_FIELDS}},
+            lab.c.patient_id,
+            lab.c.id,
+            lab,
+            lab.c.patient_id.in_(ids),
+            lab.c.superseded_at.is_(None),
+            lab.c.collected_at >= measures_since,
+        ),
+        _branch(
+            "dose",
+            {"at": d.c.at, **{n: d.c[n] for n in _DOSE_FIELDS}},
+            d.c.patient_id,
+            d.c.id,
+            d,
+            d.c.patient_id.in_(ids),
+            d.c.superseded_at.is_(None),
+            d.c.at >= doses_since,
+        ),
+        _branch(
+            "delivered",
+            {"at": sa.func.max(m.c.delivery_updated_at)},
+            m.c.patient_id,
+            sa.literal_column("0"),
+            m,
+            m.c.patient_id.in_(ids),
+            _delivered(m),
+        ).group_by(m.c.patient_id),
     ).order_by(sa.text("pid"), sa.text("kind"), sa.text("ord"))
 
 
@@ -139,8 +214,14 @@ def _delivered(m: Any) -> Any:
 _INPUTS_QUERY = _inputs_query()
 
 
-def build_state(session: Session, patient: Patient, now: datetime,
-                plans: Sequence[TreatmentPlan] | None = None, *, plan_unseen: bool = True) -> PatientState:
+def build_state(
+    session: Session,
+    patient: Patient,
+    now: datetime,
+    plans: Sequence[TreatmentPlan] | None = None,
+    *,
+    plan_unseen: bool = True,
+) -> PatientState:
     """Everything the rules read about one patient, as of `now` (corrected entries count once, as corrected).
 
     Two queries: the plan versions (unless the caller loaded them already: `plans`, newest first) and every entry
@@ -150,8 +231,14 @@ def build_state(session: Session, patient: Patient, now: datetime,
     return build_states(session, [patient], now, {patient.id: versions}, plan_unseen=plan_unseen)[patient.id]
 
 
-def build_states(session: Session, patients: Sequence[Patient], now: datetime,
-                 plans: dict[int, list[TreatmentPlan]], *, plan_unseen: bool = True) -> dict[int, PatientState]:
+def build_states(
+    session: Session,
+    patients: Sequence[Patient],
+    now: datetime,
+    plans: dict[int, list[TreatmentPlan]],
+    *,
+    plan_unseen: bool = True,
+) -> dict[int, PatientState]:
     """build_state for many patients at once (one query for all their entries); `plans`: versions newest first.
 
     `plan_unseen=False` leaves out R-PLAN-UNSEEN's inputs (one query fewer): that rule is time-triggered, so the sweep
@@ -160,8 +247,12 @@ def build_states(session: Session, patients: Sequence[Patient], now: datetime,
     entries: dict[int, list] = {p.id: [] for p in patients}
     delivered_at: dict[int, datetime | None] = {}
     if patients:
-        params = {"ids": list(entries), "symptoms_since": now - SYMPTOM_HISTORY, "doses_since": now - DOSE_HISTORY,
-                  "measures_since": now - MEASURE_HISTORY}
+        params = {
+            "ids": list(entries),
+            "symptoms_since": now - SYMPTOM_HISTORY,
+            "doses_since": now - DOSE_HISTORY,
+            "measures_since": now - MEASURE_HISTORY,
+        }
         for row in session.connection().execute(_INPUTS_QUERY, params).mappings():
             kind, pid = _KINDS[row["kind"]], row["pid"]
             if kind == "weight":
@@ -175,8 +266,16 @@ def build_states(session: Session, patients: Sequence[Patient], now: datetime,
             else:
                 delivered_at[pid] = row["at"]
     pending = _pending_notices(session, list(entries)) if plan_unseen else {}
-    return {p.id: _state(p, plans[p.id], entries[p.id], delivered_at.get(p.id),
-                         _plan_unseen_inputs(session, p, pending.get(p.id), now)) for p in patients}
+    return {
+        p.id: _state(
+            p,
+            plans[p.id],
+            entries[p.id],
+            delivered_at.get(p.id),
+            _plan_unseen_inputs(session, p, pending.get(p.id), now),
+        )
+        for p in patients
+    }
 
 
 def _pending_notices(session: Session, patient_ids: list[int]) -> dict[int, PlanChangeNotice]:
@@ -184,15 +283,26 @@ def _pending_notices(session: Session, patient_ids: list[int]) -> dict[int, Plan
     if not patient_ids:
         return {}
     latest: dict[int, PlanChangeNotice] = {}
-    for notice in session.exec(select(PlanChangeNotice).where(
-            PlanChangeNotice.patient_id.in_(patient_ids), PlanChangeNotice.acknowledged_at.is_(None),
-            PlanChangeNotice.superseded_at.is_(None)).order_by(PlanChangeNotice.created_at, PlanChangeNotice.id)):
+    for notice in session.exec(
+        select(PlanChangeNotice)
+        .where(
+            PlanChangeNotice.patient_id.in_(patient_ids),
+            PlanChangeNotice.acknowledged_at.is_(None),
+            PlanChangeNotice.superseded_at.is_(None),
+        )
+        .order_by(PlanChangeNotice.created_at, PlanChangeNotice.id)
+    ):
         latest[notice.patient_id] = notice  # ordered oldest first: the last one seen is the latest
     return latest
 
 
-def _state(patient: Patient, versions: Sequence[TreatmentPlan], entries: list,
-           delivered_at: datetime | None, plan_unseen: dict[str, datetime | None]) -> PatientState:
+def _state(
+    patient: Patient,
+    versions: Sequence[TreatmentPlan],
+    entries: list,
+    delivered_at: datetime | None,
+    plan_unseen: dict[str, datetime | None],
+) -> PatientState:
     plan = versions[0]
     return PatientState(
         setup=schedule_setup(patient, plan),
@@ -209,17 +319,19 @@ def _state(patient: Patient, versions: Sequence[TreatmentPlan], entries: list,
     )
 
 
-def _plan_unseen_inputs(session: Session, patient: Patient, notice: PlanChangeNotice | None,
-                        now: datetime) -> dict[str, datetime | None]:
+def _plan_unseen_inputs(
+    session: Session, patient: Patient, notice: PlanChangeNotice | None, now: datetime
+) -> dict[str, datetime | None]:
     """R-PLAN-UNSEEN's inputs: when the pending plan-change notice was made, and the next dose it affects."""
     if notice is None:
         return {}
-    return {"unacknowledged_plan_change_at": notice.created_at,
-            "next_affected_dose_at": next_affected_dose(session, patient, notice, now)}
+    return {
+        "unacknowledged_plan_change_at": notice.created_at,
+        "next_affected_dose_at": next_affected_dose(session, patient, notice, now),
+    }
 
 
-def next_affected_dose(session: Session, patient: Patient, notice: PlanChangeNotice,
-                       now: datetime) -> datetime | None:
+def next_affected_dose(session: Session, patient: Patient, notice: PlanChangeNotice, now: datetime) -> datetime | None:
     """The next dose a change affects: the earlier of the next dose under the old plan and under the new one.
 
     A hold or a stop affects the dose the patient would otherwise have taken; a new pattern, the first dose of it.

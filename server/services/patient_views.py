@@ -11,26 +11,42 @@ plan-change notice in plan_notices.py.)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from ..clinical.advice import CareTeamContact
 from ..clinical.grading import QUESTIONS
 from ..clinical.regimens import PlanStatus
 from ..clinical.rules import FEVER_C
-from ..clinical.schedule import (EventKind, ScheduledEvent, ScheduleSetup, dexamethasone_weekdays, dose_on_local_date,
-                                 events_on_local_date,
-                                 is_dose_day, next_dose, resolve_local)
+from ..clinical.schedule import (
+    EventKind,
+    ScheduledEvent,
+    ScheduleSetup,
+    dexamethasone_weekdays,
+    dose_on_local_date,
+    events_on_local_date,
+    is_dose_day,
+    next_dose,
+    resolve_local,
+)
 from ..errors import NotFound
 from ..i18n import locale_for
-from ..clinical.advice import CareTeamContact
-from ..models import (AntiemeticEvent, AppSecret, Clinic, DoseEvent, Patient, PlanChangeNotice, SymptomReport,
-                      TreatmentPlan, WeightEntry)
+from ..models import (
+    AntiemeticEvent,
+    Clinic,
+    DoseEvent,
+    Patient,
+    PlanChangeNotice,
+    SymptomReport,
+    TreatmentPlan,
+    WeightEntry,
+)
 from ..settings import Settings
 from .care_team_contact import care_team_contact
-from .entries import CORRECTION_WINDOW
+from .entries import CORRECTION_WINDOW, ENTRY_MODELS
 from .patient_state import current_plan, schedule_setup
 from .plan_notices import pending_notice
 from .report_status import SENT, ReportStatus, WaitForTeam, report_statuses, wait_for_team
@@ -40,7 +56,6 @@ WEEK_STRIP_DAYS = 7
 CALENDAR_WEEKS = 5  # this week and the four before it
 WEIGHT_WINDOW = timedelta(weeks=12)
 SYMPTOM_WINDOW = timedelta(days=14)
-ENTRY_MODELS = {"dose": DoseEvent, "antiemetic": AntiemeticEvent, "symptoms": SymptomReport, "weight": WeightEntry}
 # clinical-reference: R-WT-10 and R-WT-20 (the chart's guide lines), as fractions of the baseline
 WEIGHT_GUIDES = ((0.0, "baseline"), (0.10, "minus10"), (0.20, "minus20"))
 
@@ -52,8 +67,8 @@ def kg_in(unit: str, kg: float) -> float:
 
 def local_day_bounds(day: date, zone) -> tuple[datetime, datetime]:
     """UTC instants of local midnight at the start and end of `day` (DST-safe)."""
-    start = resolve_local(day, time(0, 0), zone).astimezone(timezone.utc)
-    end = resolve_local(day + timedelta(days=1), time(0, 0), zone).astimezone(timezone.utc)
+    start = resolve_local(day, time(0, 0), zone).astimezone(UTC)
+    end = resolve_local(day + timedelta(days=1), time(0, 0), zone).astimezone(UTC)
     return start, end
 
 
@@ -162,36 +177,69 @@ def today_view(engine: Engine, patient: Patient, now: datetime, settings: Settin
         items = [TodayItem(_ITEM_KINDS[e.kind], e.local, e.dose_mg, e.tablets) for e in events]
         dose = dose_on_local_date(setup, today)
         dose_log = session.exec(
-            select(DoseEvent).where(DoseEvent.patient_id == patient.id, DoseEvent.scheduled_for == today,
-                                    DoseEvent.superseded_at.is_(None)).order_by(DoseEvent.recorded_at.desc())
+            select(DoseEvent)
+            .where(
+                DoseEvent.patient_id == patient.id, DoseEvent.scheduled_for == today, DoseEvent.superseded_at.is_(None)
+            )
+            .order_by(DoseEvent.recorded_at.desc())
         ).first()
         antiemetic_log = session.exec(
-            select(AntiemeticEvent).where(AntiemeticEvent.patient_id == patient.id, AntiemeticEvent.at >= start,
-                                          AntiemeticEvent.at < end, AntiemeticEvent.superseded_at.is_(None))
+            select(AntiemeticEvent)
+            .where(
+                AntiemeticEvent.patient_id == patient.id,
+                AntiemeticEvent.at >= start,
+                AntiemeticEvent.at < end,
+                AntiemeticEvent.superseded_at.is_(None),
+            )
             .order_by(AntiemeticEvent.at.desc())
         ).first()
         weights = session.exec(
-            select(WeightEntry).where(WeightEntry.patient_id == patient.id, WeightEntry.superseded_at.is_(None))
-            .order_by(WeightEntry.at.desc()).limit(1)
+            select(WeightEntry)
+            .where(WeightEntry.patient_id == patient.id, WeightEntry.superseded_at.is_(None))
+            .order_by(WeightEntry.at.desc())
+            .limit(1)
         ).all()
         last_weight = weights[0] if weights else None
         weight_today = last_weight if last_weight and start <= last_weight.at < end else None
         recent = _recent_entries(session, patient.id, now, zone)
-        contact = (care_team_contact(settings, session.get(Clinic, patient.clinic_id), now) if settings is not None
-                   else CareTeamContact())
+        contact = (
+            care_team_contact(settings, session.get(Clinic, patient.clinic_id), now)
+            if settings is not None
+            else CareTeamContact()
+        )
         wait = wait_for_team(session, patient.id, contact)
         notice = pending_notice(session, patient.id)
     week = []
     for offset in range(WEEK_STRIP_DAYS):
         day = today + timedelta(days=offset)
-        week.append(WeekDay(day=day, is_today=offset == 0, dose=dose_on_local_date(setup, day),
-                            held=setup.plan.status is PlanStatus.HELD and is_dose_day(setup, day),
-                            wait=wait is not None and is_dose_day(setup, day)))
+        week.append(
+            WeekDay(
+                day=day,
+                is_today=offset == 0,
+                dose=dose_on_local_date(setup, day),
+                held=setup.plan.status is PlanStatus.HELD and is_dose_day(setup, day),
+                wait=wait is not None and is_dose_day(setup, day),
+            )
+        )
     return TodayView(
-        patient=patient, plan=plan, setup=setup, now_local=now_local, today=today, status=plan.status, dose=dose,
-        day_number=(1 if today.weekday() == setup.day1_weekday else 3) if dose else None, items=items,
-        dose_log=dose_log, antiemetic_log=antiemetic_log, weight_today=weight_today, last_weight=last_weight,
-        next_dose=next_dose(setup, end), week=week, recent=recent, wait=wait, notice=notice,
+        patient=patient,
+        plan=plan,
+        setup=setup,
+        now_local=now_local,
+        today=today,
+        status=plan.status,
+        dose=dose,
+        day_number=(1 if today.weekday() == setup.day1_weekday else 3) if dose else None,
+        items=items,
+        dose_log=dose_log,
+        antiemetic_log=antiemetic_log,
+        weight_today=weight_today,
+        last_weight=last_weight,
+        next_dose=next_dose(setup, end),
+        week=week,
+        recent=recent,
+        wait=wait,
+        notice=notice,
     )
 
 
@@ -200,8 +248,9 @@ def _recent_entries(session: Session, patient_id: int, now: datetime, zone) -> l
     entries: list[RecentEntry] = []
     for kind, model in ENTRY_MODELS.items():
         rows = session.exec(
-            select(model).where(model.patient_id == patient_id, model.recorded_at >= since,
-                                model.superseded_at.is_(None))
+            select(model).where(
+                model.patient_id == patient_id, model.recorded_at >= since, model.superseded_at.is_(None)
+            )
         ).all()
         for row in rows:
             # Anti-nausea logs have no correction path in the entries service; the others can be corrected for 24 h.
@@ -286,8 +335,9 @@ class HistoryView:
 def history_view(engine: Engine, patient: Patient, now: datetime, lang: str = "en") -> HistoryView:
     """The adherence calendar (5 weeks), the weight chart (12 weeks) and the symptom timeline (14 days)."""
     with Session(engine, expire_on_commit=False) as session:
-        versions = session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == patient.id)
-                                .order_by(TreatmentPlan.version)).all()
+        versions = session.exec(
+            select(TreatmentPlan).where(TreatmentPlan.patient_id == patient.id).order_by(TreatmentPlan.version)
+        ).all()
         if not versions:
             raise NotFound("This patient has no treatment plan.")
         zone = schedule_setup(patient, versions[-1]).zone
@@ -295,22 +345,40 @@ def history_view(engine: Engine, patient: Patient, now: datetime, lang: str = "e
         first_weekday = locale_for(lang).first_week_day  # Sunday in the US, as on the patient's paper calendar
         grid_start = today - timedelta(days=(today.weekday() - first_weekday) % 7) - timedelta(weeks=CALENDAR_WEEKS - 1)
         start_utc, _ = local_day_bounds(grid_start, zone)
-        doses = session.exec(select(DoseEvent).where(DoseEvent.patient_id == patient.id,
-                                                     DoseEvent.superseded_at.is_(None),
-                                                     DoseEvent.at >= start_utc - timedelta(days=1))).all()
-        weights = session.exec(select(WeightEntry).where(WeightEntry.patient_id == patient.id,
-                                                         WeightEntry.superseded_at.is_(None),
-                                                         WeightEntry.at >= now - WEIGHT_WINDOW)
-                               .order_by(WeightEntry.at)).all()
-        symptoms = session.exec(select(SymptomReport).where(SymptomReport.patient_id == patient.id,
-                                                            SymptomReport.superseded_at.is_(None),
-                                                            SymptomReport.at >= now - SYMPTOM_WINDOW)
-                                .order_by(SymptomReport.at.desc())).all()
+        doses = session.exec(
+            select(DoseEvent).where(
+                DoseEvent.patient_id == patient.id,
+                DoseEvent.superseded_at.is_(None),
+                DoseEvent.at >= start_utc - timedelta(days=1),
+            )
+        ).all()
+        weights = session.exec(
+            select(WeightEntry)
+            .where(
+                WeightEntry.patient_id == patient.id,
+                WeightEntry.superseded_at.is_(None),
+                WeightEntry.at >= now - WEIGHT_WINDOW,
+            )
+            .order_by(WeightEntry.at)
+        ).all()
+        symptoms = session.exec(
+            select(SymptomReport)
+            .where(
+                SymptomReport.patient_id == patient.id,
+                SymptomReport.superseded_at.is_(None),
+                SymptomReport.at >= now - SYMPTOM_WINDOW,
+            )
+            .order_by(SymptomReport.at.desc())
+        ).all()
         statuses = report_statuses(session, patient.id, [s.recorded_at for s in symptoms])
     weeks, counts = _calendar(patient, versions, doses, grid_start, today, zone)
-    return HistoryView(today=today, weeks=weeks, chart=weight_chart(patient, weights, zone),
-                       symptoms=[_symptom_line(s, zone, statuses.get(s.recorded_at, SENT)) for s in symptoms],
-                       counts=counts)
+    return HistoryView(
+        today=today,
+        weeks=weeks,
+        chart=weight_chart(patient, weights, zone),
+        symptoms=[_symptom_line(s, zone, statuses.get(s.recorded_at, SENT)) for s in symptoms],
+        counts=counts,
+    )
 
 
 def _setup_on(patient: Patient, versions: list[TreatmentPlan], instant: datetime) -> ScheduleSetup:
@@ -369,25 +437,46 @@ def weight_chart(patient: Patient, weights: list[WeightEntry], zone) -> WeightCh
     def y(kg: float) -> float:
         return chart.bottom - (kg - low) / (high - low) * (chart.bottom - chart.top)
 
-    guides = [Guide(name, kg_in(unit, baseline_kg * (1 - fraction)), y(baseline_kg * (1 - fraction)))
-              for fraction, name in WEIGHT_GUIDES]
+    guides = [
+        Guide(name, kg_in(unit, baseline_kg * (1 - fraction)), y(baseline_kg * (1 - fraction)))
+        for fraction, name in WEIGHT_GUIDES
+    ]
     points: list[WeightPoint] = []
     if weights:
         first, last = weights[0].at, weights[-1].at
         span = (last - first).total_seconds() or 1.0
         for w in weights:
-            x = chart.left + ((w.at - first).total_seconds() / span) * (chart.right - chart.left) if len(weights) > 1 \
+            x = (
+                chart.left + ((w.at - first).total_seconds() / span) * (chart.right - chart.left)
+                if len(weights) > 1
                 else (chart.left + chart.right) / 2
+            )
             pct = round((baseline_kg - w.kg) / baseline_kg * 100, 1)
-            points.append(WeightPoint(at=w.at.astimezone(zone), kg=w.kg, value=kg_in(unit, w.kg), pct_below=pct,
-                                      x=x, y=y(w.kg)))
-    return WeightChart(unit=unit, baseline=chart.baseline, points=points, guides=guides,
-                       first_day=points[0].at.date() if points else None,
-                       last_day=points[-1].at.date() if points else None)
+            points.append(
+                WeightPoint(at=w.at.astimezone(zone), kg=w.kg, value=kg_in(unit, w.kg), pct_below=pct, x=x, y=y(w.kg))
+            )
+    return WeightChart(
+        unit=unit,
+        baseline=chart.baseline,
+        points=points,
+        guides=guides,
+        first_day=points[0].at.date() if points else None,
+        last_day=points[-1].at.date() if points else None,
+    )
 
 
-SYMPTOM_FIELDS = ("nausea", "vomiting_episodes", "loose_stools", "appetite", "fatigue", "temperature_c", "chills",
-                  "bleeding", "neuro", "vision_change")
+SYMPTOM_FIELDS = (
+    "nausea",
+    "vomiting_episodes",
+    "loose_stools",
+    "appetite",
+    "fatigue",
+    "temperature_c",
+    "chills",
+    "bleeding",
+    "neuro",
+    "vision_change",
+)
 
 
 def _symptom_line(report: SymptomReport, zone, status: ReportStatus = SENT) -> SymptomLine:
@@ -423,13 +512,21 @@ def get_own_entry(engine: Engine, patient_id: int, kind: str, entry_id: int):
 
 def entry_json(kind: str, row, unit: str = "kg") -> dict[str, Any]:
     """The public shape of an entry in the JSON API."""
-    data: dict[str, Any] = {"kind": kind, "id": row.id, "idempotency_key": row.idempotency_key,
-                            "at": row.at.isoformat(), "recorded_at": row.recorded_at.isoformat(),
-                            "corrects_id": getattr(row, "corrects_id", None),
-                            "superseded_at": row.superseded_at.isoformat() if row.superseded_at else None}
+    data: dict[str, Any] = {
+        "kind": kind,
+        "id": row.id,
+        "idempotency_key": row.idempotency_key,
+        "at": row.at.isoformat(),
+        "recorded_at": row.recorded_at.isoformat(),
+        "corrects_id": getattr(row, "corrects_id", None),
+        "superseded_at": row.superseded_at.isoformat() if row.superseded_at else None,
+    }
     if kind == "dose":
-        data.update(status=row.status, scheduled_for=row.scheduled_for.isoformat() if row.scheduled_for else None,
-                    antiemetic_taken=row.antiemetic_taken)
+        data.update(
+            status=row.status,
+            scheduled_for=row.scheduled_for.isoformat() if row.scheduled_for else None,
+            antiemetic_taken=row.antiemetic_taken,
+        )
     elif kind == "weight":
         data.update(kg=row.kg, value=row.entered_value, unit=row.entered_unit)
     elif kind == "symptoms":
@@ -437,11 +534,8 @@ def entry_json(kind: str, row, unit: str = "kg") -> dict[str, Any]:
     return data
 
 
-
-
 def vapid_public_key(engine: Engine, now: datetime) -> str:
     """The installation's Web Push public key (base64url of the raw P-256 point), generated on first use."""
     from .push_keys import vapid_keys
 
     return vapid_keys(engine, now).public_key
-

@@ -34,13 +34,23 @@ ACK_CHANNELS = ("app", "sms")
 
 def plan_snapshot(patient: Patient, plan: TreatmentPlan) -> dict[str, Any]:
     """What the patient takes under a plan version, as plain JSON values (the notice's before / after)."""
-    clinical = Plan(regimen=plan.regimen, level=plan.dose_level, status=PlanStatus(plan.status),
-                    tablet_strength_mg=patient.tablet_strength_mg)
+    clinical = Plan(
+        regimen=plan.regimen,
+        level=plan.dose_level,
+        status=PlanStatus(plan.status),
+        tablet_strength_mg=patient.tablet_strength_mg,
+    )
     snapshot: dict[str, Any] = {
-        "status": plan.status, "regimen": plan.regimen, "level": plan.dose_level, "dose_mg": clinical.dose_mg,
-        "tablets": clinical.tablets, "strength_mg": patient.tablet_strength_mg,
-        "twice_weekly": clinical.dose_level.twice_weekly, "day1_weekday": plan.day1_weekday,
-        "day3_weekday": plan.day3_weekday, "dose_time": plan.dose_time.strftime("%H:%M"),
+        "status": plan.status,
+        "regimen": plan.regimen,
+        "level": plan.dose_level,
+        "dose_mg": clinical.dose_mg,
+        "tablets": clinical.tablets,
+        "strength_mg": patient.tablet_strength_mg,
+        "twice_weekly": clinical.dose_level.twice_weekly,
+        "day1_weekday": plan.day1_weekday,
+        "day3_weekday": plan.day3_weekday,
+        "dose_time": plan.dose_time.strftime("%H:%M"),
         "has_dexamethasone": bool(clinical.regimen_data.dexamethasone_mg),
     }
     # Issue 10 item 3 (a hold says what happens to dexamethasone): the staff choice recorded on the held plan.
@@ -50,35 +60,65 @@ def plan_snapshot(patient: Patient, plan: TreatmentPlan) -> dict[str, Any]:
     return snapshot
 
 
-def record_notice(session: Session, patient: Patient, old: TreatmentPlan, new: TreatmentPlan, operation: str,
-                  now: datetime) -> PlanChangeNotice:
+def record_notice(
+    session: Session, patient: Patient, old: TreatmentPlan, new: TreatmentPlan, operation: str, now: datetime
+) -> PlanChangeNotice:
     """Store the notice of a plan change and queue its message, in the caller's transaction."""
-    for pending in session.exec(select(PlanChangeNotice).where(
-            PlanChangeNotice.patient_id == patient.id, PlanChangeNotice.acknowledged_at.is_(None),
-            PlanChangeNotice.superseded_at.is_(None))).all():
+    for pending in session.exec(
+        select(PlanChangeNotice).where(
+            PlanChangeNotice.patient_id == patient.id,
+            PlanChangeNotice.acknowledged_at.is_(None),
+            PlanChangeNotice.superseded_at.is_(None),
+        )
+    ).all():
         pending.superseded_at = now  # the patient confirms the plan as it is now, not each step
         session.add(pending)
-    notice = PlanChangeNotice(patient_id=patient.id, plan_id=new.id, previous_plan_id=old.id, operation=operation,
-                              before=plan_snapshot(patient, old), after=plan_snapshot(patient, new), created_at=now)
+    notice = PlanChangeNotice(
+        patient_id=patient.id,
+        plan_id=new.id,
+        previous_plan_id=old.id,
+        operation=operation,
+        before=plan_snapshot(patient, old),
+        after=plan_snapshot(patient, new),
+        created_at=now,
+    )
     session.add(notice)
     session.flush()
     payload = {"notice_id": notice.id, "operation": operation, "before": notice.before, "after": notice.after}
-    insert_ignoring_duplicates(session, [{
-        "dedupe_key": f"{MessageKind.PLAN_NOTICE}:{notice.id}", "patient_id": patient.id,
-        "kind": MessageKind.PLAN_NOTICE, "channel": patient.channel_preference or "sms", "to_address": None,
-        "body": None, "scheduled_for": now, "send_at": now, "expires_at": now + NOTICE_MESSAGE_TTL,
-        "status": MessageStatus.PENDING, "next_attempt_at": now, "attempts": 0, "payload": json.dumps(payload),
-        "created_at": now, "updated_at": now,
-    }])
+    insert_ignoring_duplicates(
+        session,
+        [
+            {
+                "dedupe_key": f"{MessageKind.PLAN_NOTICE}:{notice.id}",
+                "patient_id": patient.id,
+                "kind": MessageKind.PLAN_NOTICE,
+                "channel": patient.channel_preference or "sms",
+                "to_address": None,
+                "body": None,
+                "scheduled_for": now,
+                "send_at": now,
+                "expires_at": now + NOTICE_MESSAGE_TTL,
+                "status": MessageStatus.PENDING,
+                "next_attempt_at": now,
+                "attempts": 0,
+                "payload": json.dumps(payload),
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+    )
     return notice
 
 
 def pending_notice(session: Session, patient_id: int) -> PlanChangeNotice | None:
     """The latest plan-change notice the patient has not confirmed (None: nothing to confirm)."""
     return session.exec(
-        select(PlanChangeNotice).where(PlanChangeNotice.patient_id == patient_id,
-                                       PlanChangeNotice.acknowledged_at.is_(None),
-                                       PlanChangeNotice.superseded_at.is_(None))
+        select(PlanChangeNotice)
+        .where(
+            PlanChangeNotice.patient_id == patient_id,
+            PlanChangeNotice.acknowledged_at.is_(None),
+            PlanChangeNotice.superseded_at.is_(None),
+        )
         .order_by(PlanChangeNotice.created_at.desc(), PlanChangeNotice.id.desc())
     ).first()
 
@@ -86,7 +126,8 @@ def pending_notice(session: Session, patient_id: int) -> PlanChangeNotice | None
 def latest_notice(session: Session, patient_id: int) -> PlanChangeNotice | None:
     """The patient's most recent plan-change notice, confirmed or not."""
     return session.exec(
-        select(PlanChangeNotice).where(PlanChangeNotice.patient_id == patient_id)
+        select(PlanChangeNotice)
+        .where(PlanChangeNotice.patient_id == patient_id)
         .order_by(PlanChangeNotice.created_at.desc(), PlanChangeNotice.id.desc())
     ).first()
 
@@ -100,8 +141,7 @@ def acknowledge_notice(ctx: AppContext, patient_id: int, notice_id: int | None, 
         raise ValueError(f"via must be one of {ACK_CHANNELS}")
     now = ctx.clock.now()
     with session_scope(ctx.engine) as session:
-        notice = pending_notice(session, patient_id) if notice_id is None else session.get(PlanChangeNotice,
-                                                                                               notice_id)
+        notice = pending_notice(session, patient_id) if notice_id is None else session.get(PlanChangeNotice, notice_id)
         if notice is None or notice.patient_id != patient_id:
             raise NotFound("No such plan change.")
         if notice.acknowledged_at is None:
@@ -116,8 +156,15 @@ def acknowledge_notice(ctx: AppContext, patient_id: int, notice_id: int | None, 
 # Words (catalog msgids): Today shows them with the drug's name; an SMS only when the patient opted in.
 # --------------------------------------------------------------------------------------------------------------------
 
-WEEKDAYS_PLURAL = (N_("Mondays"), N_("Tuesdays"), N_("Wednesdays"), N_("Thursdays"), N_("Fridays"), N_("Saturdays"),
-                   N_("Sundays"))
+WEEKDAYS_PLURAL = (
+    N_("Mondays"),
+    N_("Tuesdays"),
+    N_("Wednesdays"),
+    N_("Thursdays"),
+    N_("Fridays"),
+    N_("Saturdays"),
+    N_("Sundays"),
+)
 AT_TIME = N_("%(dose)s at %(time)s")
 CHANGED = N_("Your selinexor changed: now %(now)s (before: %(before)s).")
 CHANGED_UNNAMED = N_("Your dose changed: now %(now)s (before: %(before)s).")
@@ -132,8 +179,9 @@ STOPPED_UNNAMED = N_("Your care team has stopped this treatment. Do not take any
 DEXA_CONTINUE = N_("Keep taking dexamethasone as prescribed.")
 DEXA_CONTINUE_UNNAMED = N_("Keep taking your steroid tablets as prescribed.")
 DEXA_HOLD_TOO = N_("Your care team has also put dexamethasone on hold until they tell you to restart it.")
-DEXA_HOLD_TOO_UNNAMED = N_("Your care team has also put your steroid tablets on hold until they tell you to restart "
-                           "them.")
+DEXA_HOLD_TOO_UNNAMED = N_(
+    "Your care team has also put your steroid tablets on hold until they tell you to restart them."
+)
 DEXA_ASK = N_("If you are not sure what to do about dexamethasone, call your care team.")
 DEXA_ASK_UNNAMED = N_("If you are not sure what to do about your steroid tablets, call your care team.")
 SMS_CONFIRM = N_("Reply OK to tell your care team you have read this.")
@@ -144,11 +192,18 @@ def _pattern(lang: str, snap: dict[str, Any], with_time: bool) -> str:
     day1, day3 = (translate(lang, WEEKDAYS_PLURAL[snap[k] % 7]) for k in ("day1_weekday", "day3_weekday"))
     tablets = int(snap["tablets"])
     if snap["twice_weekly"]:
-        text = translate_plural(lang, "%(num)s tablet on %(day1)s and %(day3)s",
-                                "%(num)s tablets on %(day1)s and %(day3)s", tablets, day1=day1, day3=day3)
+        text = translate_plural(
+            lang,
+            "%(num)s tablet on %(day1)s and %(day3)s",
+            "%(num)s tablets on %(day1)s and %(day3)s",
+            tablets,
+            day1=day1,
+            day3=day3,
+        )
     else:
-        text = translate_plural(lang, "%(num)s tablet on %(day1)s only", "%(num)s tablets on %(day1)s only",
-                                tablets, day1=day1)
+        text = translate_plural(
+            lang, "%(num)s tablet on %(day1)s only", "%(num)s tablets on %(day1)s only", tablets, day1=day1
+        )
     if with_time:
         hour, minute = (int(part) for part in snap["dose_time"].split(":"))
         text = translate(lang, AT_TIME, dose=text, time=format_clock(datetime(2000, 1, 1, hour, minute), lang))
@@ -178,8 +233,9 @@ def notice_sentences(before: dict[str, Any], after: dict[str, Any], lang: str, *
     now_words = _pattern(lang, after, with_time)
     if before["status"] != PlanStatus.ACTIVE.value:
         return [translate(lang, RESTARTS if named else RESTARTS_UNNAMED, now=now_words)]
-    return [translate(lang, CHANGED if named else CHANGED_UNNAMED, now=now_words,
-                      before=_pattern(lang, before, with_time))]
+    return [
+        translate(lang, CHANGED if named else CHANGED_UNNAMED, now=now_words, before=_pattern(lang, before, with_time))
+    ]
 
 
 def notice_time_words(at: datetime, zone, lang: str) -> str:

@@ -7,8 +7,13 @@ from __future__ import annotations
 from ..errors import Forbidden
 from ..settings import Settings
 
-ROLE_WORDS = {"nurse": "nurse", "practitioner": "nurse practitioner", "pharmacist": "pharmacist",
-              "physician": "physician", "admin": "administrator"}
+ROLE_WORDS = {
+    "nurse": "nurse",
+    "practitioner": "nurse practitioner",
+    "pharmacist": "pharmacist",
+    "physician": "physician",
+    "admin": "administrator",
+}
 
 
 def operation_kind(operation: str, current_status: str) -> str:
@@ -33,5 +38,6 @@ def ensure_may(settings: Settings, role: str | None, kind: str) -> None:
     if kind not in allowed_operations(settings, role):
         who = ROLE_WORDS.get(role or "", role or "this account")
         what = kind.replace("_", " ")
-        raise Forbidden(f"A {who} may not {what} a treatment plan here; ask a physician, pharmacist or nurse "
-                        f"practitioner.")
+        raise Forbidden(
+            f"A {who} may not {what} a treatment plan here; ask a physician, pharmacist or nurse practitioner."
+        )

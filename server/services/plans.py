@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from sqlmodel import Session
-
 from ..clinical import regimens
 from ..clinical.errors import ClinicalValidationError
 from ..clinical.regimens import Plan, PlanStatus
@@ -39,9 +37,19 @@ class ScheduleChange:
     dexamethasone_instruction: str | None = None
 
 
-def change_plan(ctx: AppContext, patient_id: int, *, staff_id: int, operation: str, reason: str,
-                level: int | None = None, hold_rule: str | None = None, schedule: ScheduleChange | None = None,
-                dexamethasone_on_hold: str | None = None, ip: str | None = None) -> TreatmentPlan:
+def change_plan(
+    ctx: AppContext,
+    patient_id: int,
+    *,
+    staff_id: int,
+    operation: str,
+    reason: str,
+    level: int | None = None,
+    hold_rule: str | None = None,
+    schedule: ScheduleChange | None = None,
+    dexamethasone_on_hold: str | None = None,
+    ip: str | None = None,
+) -> TreatmentPlan:
     """Apply one staff decision to the current plan; returns the new version.
 
     Holding a plan with dexamethasone needs `dexamethasone_on_hold` (continue / hold): clinical-reference section 1,
@@ -60,8 +68,13 @@ def change_plan(ctx: AppContext, patient_id: int, *, staff_id: int, operation: s
         if staff_id is not None:
             staff = session.get(Staff, staff_id)
             ensure_may(ctx.settings, staff.role if staff else None, operation_kind(operation, old.status))
-        plan = Plan(regimen=old.regimen, level=old.dose_level, status=PlanStatus(old.status),
-                    tablet_strength_mg=patient.tablet_strength_mg, dexamethasone_on_hold=old.dexamethasone_on_hold)
+        plan = Plan(
+            regimen=old.regimen,
+            level=old.dose_level,
+            status=PlanStatus(old.status),
+            tablet_strength_mg=patient.tablet_strength_mg,
+            dexamethasone_on_hold=old.dexamethasone_on_hold,
+        )
         try:
             if operation == "hold":
                 plan = regimens.hold(plan, dexamethasone_on_hold or None)
@@ -85,9 +98,16 @@ def change_plan(ctx: AppContext, patient_id: int, *, staff_id: int, operation: s
         session.flush()
         replan_patient(session, patient, now, PlanningOptions.from_settings(ctx.settings))
         record_notice(session, patient, old, new, operation, now)
-        audit(session, staff_id=staff_id, action=f"plan.{operation}", patient_id=patient_id, now=now, ip=ip,
-              detail=f"v{old.version} {old.regimen} L{old.dose_level} {old.status} -> v{new.version} "
-                     f"L{new.dose_level} {new.status}{_dexamethasone_words(new)}: {reason}")
+        audit(
+            session,
+            staff_id=staff_id,
+            action=f"plan.{operation}",
+            patient_id=patient_id,
+            now=now,
+            ip=ip,
+            detail=f"v{old.version} {old.regimen} L{old.dose_level} {old.status} -> v{new.version} "
+            f"L{new.dose_level} {new.status}{_dexamethasone_words(new)}: {reason}",
+        )
         return new
 
 
@@ -98,15 +118,27 @@ def _dexamethasone_words(plan: TreatmentPlan) -> str:
     return f" (dexamethasone: {plan.dexamethasone_on_hold})"
 
 
-def _next_version(old: TreatmentPlan, plan: Plan, *, staff_id: int, reason: str, now: datetime,
-                  hold_rule: str | None) -> TreatmentPlan:
+def _next_version(
+    old: TreatmentPlan, plan: Plan, *, staff_id: int, reason: str, now: datetime, hold_rule: str | None
+) -> TreatmentPlan:
     return TreatmentPlan(
-        patient_id=old.patient_id, version=old.version + 1, regimen=plan.regimen, dose_level=plan.level,
-        status=plan.status.value, start_date=old.start_date, day1_weekday=old.day1_weekday,
-        day3_weekday=old.day3_weekday, dose_time=old.dose_time, antiemetic_name=old.antiemetic_name,
-        antiemetic_offset_min=old.antiemetic_offset_min, dexamethasone_instruction=old.dexamethasone_instruction,
-        hold_rule=hold_rule, dexamethasone_on_hold=plan.dexamethasone_on_hold.value, reason=reason,
-        changed_by_staff_id=staff_id, created_at=now,
+        patient_id=old.patient_id,
+        version=old.version + 1,
+        regimen=plan.regimen,
+        dose_level=plan.level,
+        status=plan.status.value,
+        start_date=old.start_date,
+        day1_weekday=old.day1_weekday,
+        day3_weekday=old.day3_weekday,
+        dose_time=old.dose_time,
+        antiemetic_name=old.antiemetic_name,
+        antiemetic_offset_min=old.antiemetic_offset_min,
+        dexamethasone_instruction=old.dexamethasone_instruction,
+        hold_rule=hold_rule,
+        dexamethasone_on_hold=plan.dexamethasone_on_hold.value,
+        reason=reason,
+        changed_by_staff_id=staff_id,
+        created_at=now,
     )
 
 

@@ -43,10 +43,15 @@ def hit(engine: Engine, key: str, now: datetime, window: timedelta) -> Count:
     expired = _T.c.window_start <= now - window
     with engine.begin() as conn:
         _ensure_row(conn, key, now)
-        row = conn.execute(sa.update(_T).where(_T.c.key == key)
-                           .values(count=sa.case((expired, 1), else_=_T.c.count + 1),
-                                   window_start=sa.case((expired, now), else_=_T.c.window_start))
-                           .returning(_T.c.count, _T.c.window_start, _T.c.blocked_until)).one()
+        row = conn.execute(
+            sa.update(_T)
+            .where(_T.c.key == key)
+            .values(
+                count=sa.case((expired, 1), else_=_T.c.count + 1),
+                window_start=sa.case((expired, now), else_=_T.c.window_start),
+            )
+            .returning(_T.c.count, _T.c.window_start, _T.c.blocked_until)
+        ).one()
     return Count(row.count, row.window_start, row.blocked_until)
 
 
@@ -55,16 +60,19 @@ def block(engine: Engine, key: str, until: datetime) -> None:
     key = _key(key)
     with engine.begin() as conn:
         _ensure_row(conn, key, until)
-        conn.execute(sa.update(_T).where(_T.c.key == key, sa.or_(_T.c.blocked_until.is_(None),
-                                                                _T.c.blocked_until < until))
-                     .values(blocked_until=until))
+        conn.execute(
+            sa.update(_T)
+            .where(_T.c.key == key, sa.or_(_T.c.blocked_until.is_(None), _T.c.blocked_until < until))
+            .values(blocked_until=until)
+        )
 
 
 def current(engine: Engine, key: str) -> Count | None:
     """The counter as stored, or None."""
     with engine.connect() as conn:
-        row = conn.execute(sa.select(_T.c.count, _T.c.window_start, _T.c.blocked_until)
-                           .where(_T.c.key == _key(key))).first()
+        row = conn.execute(
+            sa.select(_T.c.count, _T.c.window_start, _T.c.blocked_until).where(_T.c.key == _key(key))
+        ).first()
     return Count(row.count, row.window_start, row.blocked_until) if row else None
 
 

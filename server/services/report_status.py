@@ -32,15 +32,17 @@ HOLDING_TIERS = ("same_day", "urgent")
 def awaiting_team_clause(alert: sa.FromClause, plan: sa.FromClause) -> sa.ColumnElement[bool]:
     """SQL: the alert told the patient to wait for the team and no plan version was made since it opened."""
     acted = sa.exists().where(plan.c.patient_id == alert.c.patient_id, plan.c.created_at > alert.c.opened_at)
-    return sa.and_(alert.c.status != "resolved", alert.c.action.in_(HOLDING_ACTIONS),
-                   alert.c.tier.in_(HOLDING_TIERS), ~acted)
+    return sa.and_(
+        alert.c.status != "resolved", alert.c.action.in_(HOLDING_ACTIONS), alert.c.tier.in_(HOLDING_TIERS), ~acted
+    )
 
 
 def awaiting_team_alert(session: Session, patient_id: int) -> Alert | None:
     """The oldest alert that still tells this patient to wait for the care team before the next dose, if any."""
     alerts, plans = Alert.__table__, TreatmentPlan.__table__
     return session.exec(
-        select(Alert).where(Alert.patient_id == patient_id, awaiting_team_clause(alerts, plans))
+        select(Alert)
+        .where(Alert.patient_id == patient_id, awaiting_team_clause(alerts, plans))
         .order_by(Alert.opened_at)
     ).first()
 
@@ -65,8 +67,7 @@ def wait_for_team(session: Session, patient_id: int, contact: CareTeamContact) -
     alert = awaiting_team_alert(session, patient_id)
     if alert is None:
         return None
-    return WaitForTeam(alert_id=alert.id, reported_at=alert.opened_at, seen_at=alert.acknowledged_at,
-                       contact=contact)
+    return WaitForTeam(alert_id=alert.id, reported_at=alert.opened_at, seen_at=alert.acknowledged_at, contact=contact)
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,14 @@ def report_statuses(session: Session, patient_id: int, recorded: list[datetime])
     if not recorded:
         return {}
     rows = session.exec(
-        select(AlertEvent.at, Alert).join(Alert, Alert.id == AlertEvent.alert_id)
-        .where(Alert.patient_id == patient_id, AlertEvent.kind.in_(("created", "updated")),
-               AlertEvent.at >= min(recorded), AlertEvent.at <= max(recorded) + EVALUATED_WITHIN)
+        select(AlertEvent.at, Alert)
+        .join(Alert, Alert.id == AlertEvent.alert_id)
+        .where(
+            Alert.patient_id == patient_id,
+            AlertEvent.kind.in_(("created", "updated")),
+            AlertEvent.at >= min(recorded),
+            AlertEvent.at <= max(recorded) + EVALUATED_WITHIN,
+        )
         .order_by(AlertEvent.at)
     ).all()
     alert_of: dict[datetime, Alert] = {}
@@ -107,8 +113,9 @@ def report_statuses(session: Session, patient_id: int, recorded: list[datetime])
             continue
         if alert.id not in first_plan_change:
             first_plan_change[alert.id] = session.exec(
-                select(sa.func.min(TreatmentPlan.created_at)).where(TreatmentPlan.patient_id == patient_id,
-                                                                    TreatmentPlan.created_at > alert.opened_at)
+                select(sa.func.min(TreatmentPlan.created_at)).where(
+                    TreatmentPlan.patient_id == patient_id, TreatmentPlan.created_at > alert.opened_at
+                )
             ).first()
         acted = first_plan_change[alert.id] or alert.resolved_at
         seen = alert.acknowledged_at or alert.resolved_at

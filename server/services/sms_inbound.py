@@ -55,17 +55,17 @@ from ..i18n import NP_, normalize_language, render_advice, render_value, transla
 from ..input_safety import strip_nul
 from ..models import Clinic, DoseEvent, InboundMessage, Patient
 from . import entries, plan_notices
-from .alerts import AlertChange
-from .patient_state import current_plan, schedule_setup
-from .alerts import publish_alert_changes
+from .alerts import AlertChange, publish_alert_changes
 from .outbox.enqueue import enqueue_sms
 from .outbox.opt_out import opt_in_to_sms, opt_out_of_sms
 from .outbox.vocabulary import MessageKind
+from .patient_state import current_plan, schedule_setup
 
 log = logging.getLogger(__name__)
 
-OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE",
-                           "PARAR", "BAJA"})
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE", "PARAR", "BAJA"}
+)
 OPT_IN_WORDS = frozenset({"START", "UNSTOP", "ALTA"})
 # clinical-reference: section 5 ("SMS keywords are words ..., never a bare digit, so that an answer to another
 # question is never read as a dose"): no digit on its own is a dose word.
@@ -74,13 +74,16 @@ MISSED_WORDS = frozenset({"MISSED", "OLVIDADA", "OLVIDADO", "NO TOMADA", "NO TOM
 HELP_WORDS = frozenset({"HELP", "INFO", "?", "AYUDA"})
 CONFIRM_WORDS = frozenset({"OK", "SI", "SÍ", "YES", "CONFIRM", "CONFIRMAR"})
 CONFIRM_WINDOW = timedelta(hours=24)
-PLAN_CHANGE_WORDS = frozenset({"UNDERSTOOD", "GOT IT", "I UNDERSTAND", "ENTENDIDO", "ENTENDIDA", "ENTIENDO",
-                               "RECIBIDO"})
+PLAN_CHANGE_WORDS = frozenset(
+    {"UNDERSTOOD", "GOT IT", "I UNDERSTAND", "ENTENDIDO", "ENTENDIDA", "ENTIENDO", "RECIBIDO"}
+)
 # A stored text not yet handled this recently is being handled by another request (a duplicate delivery).
 IN_PROGRESS_GRACE = timedelta(minutes=2)
 
-_WEIGHT = re.compile(r"^(?:W|P|WEIGHT|PESO)\s*(\d{1,3}(?:[.,]\d{1,2})?)\s*(KG|KGS|LB|LBS|LIBRAS?)?\s*"
-                     r"(OK|SI|SÍ|YES)?$")
+_WEIGHT = re.compile(
+    r"^(?:W|P|WEIGHT|PESO)\s*(\d{1,3}(?:[.,]\d{1,2})?)\s*(KG|KGS|LB|LBS|LIBRAS?)?\s*"
+    r"(OK|SI|SÍ|YES)?$"
+)
 _NAUSEA = re.compile(r"^(?:N|NAUSEA|NÁUSEA|NAUSEAS|NÁUSEAS)\s*([0-9])$")
 
 
@@ -112,8 +115,12 @@ def parse_command(body: str) -> Command:
         return Command("plan_change", word=text)
     if match := _WEIGHT.match(text):
         unit = match[2]
-        return Command("weight", float(match[1].replace(",", ".")),
-                       None if unit is None else ("kg" if unit.startswith("KG") else "lb"), bool(match[3]))
+        return Command(
+            "weight",
+            float(match[1].replace(",", ".")),
+            None if unit is None else ("kg" if unit.startswith("KG") else "lb"),
+            bool(match[3]),
+        )
     if match := _NAUSEA.match(text):
         return Command("nausea", float(match[1]))
     return Command("unknown")
@@ -125,26 +132,35 @@ def parse_command(body: str) -> Command:
 
 # The replies, in the catalog (web/translations) under the context "sms"; rendered with server.i18n.translate_in.
 REPLIES: dict[str, str] = {
-    "help": NP_("sms", "%(clinic)s: reply T when you take your dose, MISSED if you missed it, W and your weight "
-                       "(W 72.4), N 0-3 for nausea (0 none, 3 can't eat or drink). Urgent? Call %(phone)s. STOP to end "
-                       "texts."),
-    "unknown": NP_("sms", "%(clinic)s: sorry, we did not understand. Reply HELP for the list of replies, or call "
-                          "%(phone)s."),
+    "help": NP_(
+        "sms",
+        "%(clinic)s: reply T when you take your dose, MISSED if you missed it, W and your weight "
+        "(W 72.4), N 0-3 for nausea (0 none, 3 can't eat or drink). Urgent? Call %(phone)s. STOP to end "
+        "texts.",
+    ),
+    "unknown": NP_(
+        "sms", "%(clinic)s: sorry, we did not understand. Reply HELP for the list of replies, or call %(phone)s."
+    ),
     "taken": NP_("sms", "Thank you, today's dose is recorded. Next dose: %(next)s."),
     # clinical-reference: section 1 (held or stopped: no next dose; the hold sentence follows, issue 10 item 12)
     "taken_no_next": NP_("sms", "Thank you, today's dose is recorded."),
     "already": NP_("sms", "Today's dose was already recorded. Next dose: %(next)s."),
     "already_no_next": NP_("sms", "Today's dose was already recorded."),
     # clinical-reference: P-MISSED
-    "missed": NP_("sms", "Recorded as missed. Do not make it up: take your next dose at its usual day and time "
-                         "(%(next)s)."),
+    "missed": NP_(
+        "sms", "Recorded as missed. Do not make it up: take your next dose at its usual day and time (%(next)s)."
+    ),
     "missed_no_next": NP_("sms", "Recorded as missed. Do not make it up."),
     "weight": NP_("sms", "Thank you, your weight (%(value)s) is recorded."),
-    "confirm_weight": NP_("sms", "%(value)s is more than 5%% away from your last weight (%(previous)s). If it is "
-                                 "right, reply OK. If not, send it again, e.g. W 72.4."),
+    "confirm_weight": NP_(
+        "sms",
+        "%(value)s is more than 5%% away from your last weight (%(previous)s). If it is "
+        "right, reply OK. If not, send it again, e.g. W 72.4.",
+    ),
     "bad_weight": NP_("sms", "That weight does not look right (%(message)s). Send W and your weight, e.g. W 72.4."),
-    "nothing_to_confirm": NP_("sms", "There is no weight waiting for confirmation. Send W and your weight, e.g. "
-                                     "W 72.4."),
+    "nothing_to_confirm": NP_(
+        "sms", "There is no weight waiting for confirmation. Send W and your weight, e.g. W 72.4."
+    ),
     # architecture flow 5: the patient's confirmation of a plan change
     "plan_confirmed": NP_("sms", "Thank you: your care team can see that you have read the change."),
     "no_plan_change": NP_("sms", "There is no change waiting for your confirmation."),
@@ -161,8 +177,9 @@ class InboundResult:
     replayed: bool = False
 
 
-def handle_inbound_sms(ctx: AppContext, *, message_sid: str, from_number: str, to_number: str,
-                       body: str) -> InboundResult:
+def handle_inbound_sms(
+    ctx: AppContext, *, message_sid: str, from_number: str, to_number: str, body: str
+) -> InboundResult:
     """Store an inbound text once (by MessageSid), act on it, and queue the reply; a replay changes nothing.
 
     1. Record the message under its MessageSid (a replay whose handling finished returns the stored result).
@@ -173,8 +190,9 @@ def handle_inbound_sms(ctx: AppContext, *, message_sid: str, from_number: str, t
     now = ctx.clock.now()
     # A NUL cannot be stored in PostgreSQL text: dropped, so the text still gets its normal reply (a 500 would make
     # the provider retry, and the message would be lost).
-    message_sid, from_number, to_number, body = (strip_nul(v or "") for v in (message_sid, from_number, to_number,
-                                                                              body))
+    message_sid, from_number, to_number, body = (
+        strip_nul(v or "") for v in (message_sid, from_number, to_number, body)
+    )
     message_sid = message_sid[:64]
     stored = _store(ctx, message_sid, from_number, to_number, body, now)
     if stored is not None:
@@ -203,14 +221,22 @@ def handle_inbound_sms(ctx: AppContext, *, message_sid: str, from_number: str, t
     return InboundResult(handled_as, reply, patient.id)
 
 
-def _store(ctx: AppContext, sid: str, from_number: str, to_number: str, body: str,
-           now: datetime) -> InboundResult | None:
+def _store(
+    ctx: AppContext, sid: str, from_number: str, to_number: str, body: str, now: datetime
+) -> InboundResult | None:
     try:
         with session_scope(ctx.engine) as session:
             existing = session.exec(select(InboundMessage).where(InboundMessage.provider_id == sid)).first()
             if existing is None:
-                session.add(InboundMessage(provider_id=sid, from_number=from_number[:40], to_number=to_number[:40],
-                                           body=(body or "")[:1600], received_at=now))
+                session.add(
+                    InboundMessage(
+                        provider_id=sid,
+                        from_number=from_number[:40],
+                        to_number=to_number[:40],
+                        body=(body or "")[:1600],
+                        received_at=now,
+                    )
+                )
                 return None
     except IntegrityError:  # the same webhook delivered twice at once: the other request handles it
         return InboundResult("replayed", None, None, replayed=True)
@@ -224,19 +250,23 @@ def _store(ctx: AppContext, sid: str, from_number: str, to_number: str, body: st
     return InboundResult(existing.handled_as, existing.reply, existing.patient_id, replayed=True)
 
 
-def _record(ctx: AppContext, sid: str, patient_id: int | None, handled_as: str, reply: str | None, to: str,
-            now: datetime) -> None:
+def _record(
+    ctx: AppContext, sid: str, patient_id: int | None, handled_as: str, reply: str | None, to: str, now: datetime
+) -> None:
     with session_scope(ctx.engine) as session:
         # Compare-and-set: the first handling recorded wins; a concurrent duplicate never overwrites it.
-        recorded = session.execute(sa.update(InboundMessage).where(InboundMessage.provider_id == sid,
-                                                                   InboundMessage.handled_as.is_(None))
-                                   .values(patient_id=patient_id, handled_as=handled_as, reply=reply)).rowcount
+        recorded = session.execute(
+            sa.update(InboundMessage)
+            .where(InboundMessage.provider_id == sid, InboundMessage.handled_as.is_(None))
+            .values(patient_id=patient_id, handled_as=handled_as, reply=reply)
+        ).rowcount
         if recorded and reply:
             enqueue_sms(session, kind=MessageKind.REPLY, key=sid, to=to, body=reply, now=now, patient_id=patient_id)
 
 
-def _act(ctx: AppContext, patient: Patient, command: Command, sid: str,
-         now: datetime) -> tuple[str, str | None, list[AlertChange]]:
+def _act(
+    ctx: AppContext, patient: Patient, command: Command, sid: str, now: datetime
+) -> tuple[str, str | None, list[AlertChange]]:
     lang = normalize_language(patient.language)
     clinic_name, clinic_phone = _clinic(ctx, patient)
     if command.kind == "stop":
@@ -255,8 +285,9 @@ def _act(ctx: AppContext, patient: Patient, command: Command, sid: str,
         if command.kind in ("taken", "missed"):
             return _dose(ctx, patient, command.kind, key, now, lang)
         if command.kind == "weight":
-            return _weight(ctx, patient, command.value, command.unit or patient.weight_unit, command.confirmed, key,
-                           now, lang)
+            return _weight(
+                ctx, patient, command.value, command.unit or patient.weight_unit, command.confirmed, key, now, lang
+            )
         if command.kind == "plan_change":
             return _plan_change(ctx, patient, lang)
         if command.kind == "confirm":
@@ -270,52 +301,83 @@ def _act(ctx: AppContext, patient: Patient, command: Command, sid: str,
         if command.kind == "nausea":
             if command.value is None or not 0 <= command.value <= 3:
                 return "nausea_invalid", _say(lang, "bad_nausea"), []
-            result = entries.record_symptoms(ctx, patient.id, key=key, at=now, source="sms",
-                                             answers=entries.SymptomAnswers(nausea=int(command.value)))
-            return "nausea", _join(_say(lang, "nausea", value=int(command.value)),
-                                   *_advice_words(result.advice, patient, lang)), []
+            result = entries.record_symptoms(
+                ctx,
+                patient.id,
+                key=key,
+                at=now,
+                source="sms",
+                answers=entries.SymptomAnswers(nausea=int(command.value)),
+            )
+            return (
+                "nausea",
+                _join(_say(lang, "nausea", value=int(command.value)), *_advice_words(result.advice, patient, lang)),
+                [],
+            )
     except (Conflict, NotFound, FieldError) as exc:  # nothing stored; the patient is pointed to HELP or the clinic
         log.warning("inbound SMS %s for patient %s not recorded: %s", sid, patient.id, exc)
         return "error", _say(lang, "unknown", clinic=clinic_name, phone=clinic_phone), []
     return "unknown", _say(lang, "unknown", clinic=clinic_name, phone=clinic_phone), []
 
 
-def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetime,
-          lang: str) -> tuple[str, str, list]:
+def _dose(ctx: AppContext, patient: Patient, status: str, key: str, now: datetime, lang: str) -> tuple[str, str, list]:
     with Session(ctx.engine) as session:
         setup = schedule_setup(patient, current_plan(session, patient.id))
         today, taken_at = _answered_dose_day(setup, now, timedelta(minutes=ctx.settings.nudge_after_minutes))
-        latest = session.exec(select(DoseEvent).where(
-            DoseEvent.patient_id == patient.id, DoseEvent.scheduled_for == today, DoseEvent.superseded_at.is_(None),
-            DoseEvent.idempotency_key != key).order_by(DoseEvent.at.desc(), DoseEvent.id.desc())).first()
+        latest = session.exec(
+            select(DoseEvent)
+            .where(
+                DoseEvent.patient_id == patient.id,
+                DoseEvent.scheduled_for == today,
+                DoseEvent.superseded_at.is_(None),
+                DoseEvent.idempotency_key != key,
+            )
+            .order_by(DoseEvent.at.desc(), DoseEvent.id.desc())
+        ).first()
     # Today's dose, once logged, is never the "next" one (P-MISSED, P-VOMITED).
     upcoming = next_dose(setup, next_dose_counted_from(setup, today, now))
     # No next dose: held or stopped, said in the hold / discontinue sentence (issue 10 item 12).
-    no_next = () if upcoming is not None else render_advice(
-        (clinical_advice.next_dose_advice(None, setup.plan.status is PlanStatus.HELD),), lang, "sms",
-        patient.drug_names_in_messages)
+    no_next = (
+        ()
+        if upcoming is not None
+        else render_advice(
+            (clinical_advice.next_dose_advice(None, setup.plan.status is PlanStatus.HELD),),
+            lang,
+            "sms",
+            patient.drug_names_in_messages,
+        )
+    )
     when = render_value(upcoming.local, lang, "sms") if upcoming is not None else ""
     # A T after a vomited dose is a dose swallowed again: stored, so R-WRONG-DAY sees the second dose
     # (clinical-reference: P-VOMITED, R-WRONG-DAY "whatever door it came in by").
     if latest is not None and not (status == "taken" and latest.status == "vomited"):
-        return "dose_already_logged", _join(_say(lang, "already", next=when) if upcoming else
-                                            _say(lang, "already_no_next"), *no_next), []
-    result = entries.record_dose(ctx, patient.id, key=key, status=status, at=taken_at, scheduled_for=today,
-                                 source="sms")
+        return (
+            "dose_already_logged",
+            _join(_say(lang, "already", next=when) if upcoming else _say(lang, "already_no_next"), *no_next),
+            [],
+        )
+    result = entries.record_dose(
+        ctx, patient.id, key=key, status=status, at=taken_at, scheduled_for=today, source="sms"
+    )
     reply = _say(lang, status, next=when) if upcoming else _say(lang, f"{status}_no_next")
     return f"dose_{status}", _join(reply, *no_next, *_advice_words(result.advice, patient, lang)), []
 
 
-def _weight(ctx: AppContext, patient: Patient, value: float, unit: str, confirmed: bool, key: str, now: datetime,
-            lang: str) -> tuple[str, str, list]:
+def _weight(
+    ctx: AppContext, patient: Patient, value: float, unit: str, confirmed: bool, key: str, now: datetime, lang: str
+) -> tuple[str, str, list]:
     shown = f"{value:g} {unit}"
     try:
-        result = entries.record_weight(ctx, patient.id, key=key, at=now, value=value, unit=unit, confirmed=confirmed,
-                                       source="sms")
+        result = entries.record_weight(
+            ctx, patient.id, key=key, at=now, value=value, unit=unit, confirmed=confirmed, source="sms"
+        )
     except entries.ConfirmationRequired as exc:
         previous = re.search(r"\(([^)]*)\)", exc.message)
-        return "weight_unconfirmed", _say(lang, "confirm_weight", value=shown,
-                                          previous=previous[1] if previous else "?"), []
+        return (
+            "weight_unconfirmed",
+            _say(lang, "confirm_weight", value=shown, previous=previous[1] if previous else "?"),
+            [],
+        )
     except FieldError as exc:
         return "weight_invalid", _say(lang, "bad_weight", message=exc.message.rstrip(".")), []
     return "weight", _join(_say(lang, "weight", value=shown), *_advice_words(result.advice, patient, lang)), []
@@ -339,9 +401,12 @@ def _unconfirmed_weight(ctx: AppContext, patient_id: int, now: datetime) -> tupl
     """The latest weight this patient texted that still waits for confirmation (within 24 h), if any."""
     with Session(ctx.engine) as session:
         latest = session.exec(
-            select(InboundMessage).where(InboundMessage.patient_id == patient_id,
-                                         InboundMessage.handled_as.in_(("weight_unconfirmed", "weight")),
-                                         InboundMessage.received_at >= now - CONFIRM_WINDOW)
+            select(InboundMessage)
+            .where(
+                InboundMessage.patient_id == patient_id,
+                InboundMessage.handled_as.in_(("weight_unconfirmed", "weight")),
+                InboundMessage.received_at >= now - CONFIRM_WINDOW,
+            )
             .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
         ).first()
         if latest is None or latest.handled_as != "weight_unconfirmed":
@@ -355,8 +420,11 @@ def _unconfirmed_weight(ctx: AppContext, patient_id: int, now: datetime) -> tupl
 
 # What of an entry's advice travels by SMS: the tier words of section 3 and where the next dose is; the self-care
 # advice stays in the app (no diagnosis over SMS).
-_SMS_ADVICE_IDS = clinical_advice.TIER_IDS | {clinical_advice.NOT_EVERY_DAY, clinical_advice.ON_HOLD,
-                                              clinical_advice.DISCONTINUED}
+_SMS_ADVICE_IDS = clinical_advice.TIER_IDS | {
+    clinical_advice.NOT_EVERY_DAY,
+    clinical_advice.ON_HOLD,
+    clinical_advice.DISCONTINUED,
+}
 
 
 def _advice_words(advice: entries.Advice, patient: Patient, lang: str) -> list[str]:

@@ -47,10 +47,10 @@ def sweep_patient_rules(ctx: AppContext, now: datetime) -> int:
         patient_ids = list(session.exec(select(Patient.id).order_by(Patient.id)).all())
     changes = []
     for first in range(0, len(patient_ids), READ_BATCH):
-        to_write = _candidates(ctx, patient_ids[first:first + READ_BATCH], now)
+        to_write = _candidates(ctx, patient_ids[first : first + READ_BATCH], now)
         for start in range(0, len(to_write), WRITE_BATCH):
             with session_scope(ctx.engine) as session:
-                for patient, findings in to_write[start:start + WRITE_BATCH]:
+                for patient, findings in to_write[start : start + WRITE_BATCH]:
                     for finding in findings:
                         change = upsert_alert(session, patient, finding, now, ctx.settings.escalation_after)
                         if change is not None:
@@ -68,27 +68,36 @@ def _candidates(ctx: AppContext, patient_ids: list[int], now: datetime) -> list[
         conn = session.connection()
         patients: list[Any] = list(conn.execute(sa.select(p).where(p.c.id.in_(patient_ids)).order_by(p.c.id)).all())
         plans: dict[int, list[Any]] = defaultdict(list)
-        for plan in conn.execute(sa.select(t).where(t.c.patient_id.in_(patient_ids))
-                                 .order_by(t.c.patient_id, t.c.version.desc())).all():
+        for plan in conn.execute(
+            sa.select(t).where(t.c.patient_id.in_(patient_ids)).order_by(t.c.patient_id, t.c.version.desc())
+        ).all():
             plans[plan.patient_id].append(plan)
         patients = [p for p in patients if plans[p.id] and plans[p.id][0].status != "discontinued"]
         states = build_states(session, patients, now, plans)
         open_alerts: dict[tuple[int, str], Any] = {}
-        for alert in conn.execute(sa.select(a).where(a.c.patient_id.in_(patient_ids), a.c.status != "resolved")
-                                  .order_by(a.c.id)).all():
+        for alert in conn.execute(
+            sa.select(a).where(a.c.patient_id.in_(patient_ids), a.c.status != "resolved").order_by(a.c.id)
+        ).all():
             open_alerts.setdefault((alert.patient_id, alert.family), alert)
-        recently_resolved = {tuple(row) for row in conn.execute(
-            sa.select(a.c.patient_id, a.c.family).where(a.c.patient_id.in_(patient_ids), a.c.status == "resolved",
-                                                        a.c.resolved_at >= now - REOPEN_AFTER)).all()}
+        recently_resolved = {
+            tuple(row)
+            for row in conn.execute(
+                sa.select(a.c.patient_id, a.c.family).where(
+                    a.c.patient_id.in_(patient_ids), a.c.status == "resolved", a.c.resolved_at >= now - REOPEN_AFTER
+                )
+            ).all()
+        }
     candidates = []
     for patient in patients:
         eligible = [
-            f for f in evaluate(states[patient.id], now)
+            f
+            for f in evaluate(states[patient.id], now)
             if (patient.id, f.family) in open_alerts
             or (f.rule in TIME_TRIGGERED_RULES and (patient.id, f.family) not in recently_resolved)
         ]
-        findings = [f for f in most_severe_per_family(eligible)
-                    if not _unchanged(open_alerts.get((patient.id, f.family)), f)]
+        findings = [
+            f for f in most_severe_per_family(eligible) if not _unchanged(open_alerts.get((patient.id, f.family)), f)
+        ]
         if findings:
             candidates.append((patient, findings))
     return candidates

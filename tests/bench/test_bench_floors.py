@@ -63,8 +63,15 @@ def floor_entry(request: Request) -> dict:
     ctx = request.app.state.ctx
     now = ctx.clock.now()
     with session_scope(ctx.engine) as session:
-        row = SymptomReport(patient_id=patient.id, idempotency_key=uuid.uuid4().hex, at=now, nausea=0, fatigue=1,
-                            source="app", recorded_at=now)
+        row = SymptomReport(
+            patient_id=patient.id,
+            idempotency_key=uuid.uuid4().hex,
+            at=now,
+            nausea=0,
+            fatigue=1,
+            source="app",
+            recorded_at=now,
+        )
         session.add(row)
         session.flush()
         return {"id": row.id}
@@ -77,8 +84,9 @@ def floor_today(request: Request) -> object:
 
     patient = current_patient(request)
     view, new_key = request.app.state.bench_today_view
-    return page(request, request.app.state.ctx, "patient/today.html", patient=patient, view=view, key=new_key,
-                welcome=False)
+    return page(
+        request, request.app.state.ctx, "patient/today.html", patient=patient, view=view, key=new_key, welcome=False
+    )
 
 
 def _time_ms(call, count: int) -> list[float]:
@@ -113,15 +121,27 @@ def world(request, tmp_path, _sqlite_template):
         url = f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("pg_url")
-    settings = load_settings(COMPANION_ENV="test", DATABASE_URL=url, COMPANION_VAR_DIR=str(tmp_path / "var"),
-                             SECRET_KEY="bench-secret-key-that-is-long-enough-0123", PUBLIC_BASE_URL=BASE)
+    settings = load_settings(
+        COMPANION_ENV="test",
+        DATABASE_URL=url,
+        COMPANION_VAR_DIR=str(tmp_path / "var"),
+        SECRET_KEY="bench-secret-key-that-is-long-enough-0123",
+        PUBLIC_BASE_URL=BASE,
+    )
     engine = create_db_engine(url)
     now = datetime.now(UTC)
     started = time.perf_counter()
     data = generate(engine, now)
     seeded_s = time.perf_counter() - started
-    create_staff(engine, clinic_id=data["clinic_id"], email="bench@nurse.example", name="Bench Nurse",
-                 role="nurse", password=STAFF_PASSWORD, now=now)
+    create_staff(
+        engine,
+        clinic_id=data["clinic_id"],
+        email="bench@nurse.example",
+        name="Bench Nurse",
+        role="nurse",
+        password=STAFF_PASSWORD,
+        now=now,
+    )
     app = create_app(settings, engine=engine, clock=SystemClock())
     app.register(floor_entry)
     app.register(floor_today)
@@ -160,9 +180,11 @@ def test_bench_against_floors(world):
         entry_ms, floor_ms = _interleaved(project_entry, floor)
         entry_statements, floor_statements = _statements(engine, project_entry), _statements(engine, floor)
         ratio = floor_ms / entry_ms
-        lines.append(f"entry POST /api/symptoms: {entry_ms:.2f} ms vs floor (session lookup + INSERT) "
-                     f"{floor_ms:.2f} ms: throughput ratio {ratio:.2f} (target >= {ENTRY_RATIO_TARGET}); "
-                     f"statements {entry_statements} vs {floor_statements} (target <= {ENTRY_STATEMENT_TARGET})")
+        lines.append(
+            f"entry POST /api/symptoms: {entry_ms:.2f} ms vs floor (session lookup + INSERT) "
+            f"{floor_ms:.2f} ms: throughput ratio {ratio:.2f} (target >= {ENTRY_RATIO_TARGET}); "
+            f"statements {entry_statements} vs {floor_statements} (target <= {ENTRY_STATEMENT_TARGET})"
+        )
         check(ratio >= ENTRY_RATIO_TARGET, "entry ratio")
         check(entry_statements <= ENTRY_STATEMENT_TARGET, "entry statements")
 
@@ -176,9 +198,11 @@ def test_bench_against_floors(world):
 
         today(), today_floor()
         today_ms, render_ms = _interleaved(today, today_floor)
-        lines.append(f"GET /today: {today_ms:.2f} ms vs floor (same template and view, no queries for the view) "
-                     f"{render_ms:.2f} ms: ratio {render_ms / today_ms:.2f}; statements "
-                     f"{_statements(engine, today)} vs {_statements(engine, today_floor)}")
+        lines.append(
+            f"GET /today: {today_ms:.2f} ms vs floor (same template and view, no queries for the view) "
+            f"{render_ms:.2f} ms: ratio {render_ms / today_ms:.2f}; statements "
+            f"{_statements(engine, today)} vs {_statements(engine, today_floor)}"
+        )
 
         client.cookies.clear()
         sign_in(client, "bench@nurse.example", STAFF_PASSWORD)
@@ -192,9 +216,11 @@ def test_bench_against_floors(world):
         roster(), patient_page()
         roster_ms = statistics.median(_time_ms(roster, 10))
         page_ms = statistics.median(_time_ms(patient_page, 10))
-        lines.append(f"roster first page: {roster_ms:.1f} ms (target < {ROSTER_TARGET_MS} ms), statements "
-                     f"{_statements(engine, roster)}; a patient's page: {page_ms:.1f} ms (target < "
-                     f"{PATIENT_PAGE_TARGET_MS} ms), statements {_statements(engine, patient_page)}")
+        lines.append(
+            f"roster first page: {roster_ms:.1f} ms (target < {ROSTER_TARGET_MS} ms), statements "
+            f"{_statements(engine, roster)}; a patient's page: {page_ms:.1f} ms (target < "
+            f"{PATIENT_PAGE_TARGET_MS} ms), statements {_statements(engine, patient_page)}"
+        )
         check(roster_ms < ROSTER_TARGET_MS, "roster")
         check(page_ms < PATIENT_PAGE_TARGET_MS, "patient page")
 
@@ -235,15 +261,19 @@ def test_bench_against_floors(world):
     floor_per_patient = (time.perf_counter() - start) * 1000 / len(ids)
     for label, (ms, statements, changes) in zip(("first", "steady"), sweeps, strict=True):
         per_patient = ms / len(ids)
-        lines.append(f"sweep ({label}): {ms:,.0f} ms for {len(ids):,} patients = {per_patient:.3f} ms/patient vs "
-                     f"floor (one indexed SELECT) {floor_per_patient:.3f} ms: ratio "
-                     f"{floor_per_patient / per_patient:.2f}; {statements} statements, {changes} alert changes "
-                     f"(target < {SWEEP_TARGET_MS_PER_PATIENT} ms/patient)")
+        lines.append(
+            f"sweep ({label}): {ms:,.0f} ms for {len(ids):,} patients = {per_patient:.3f} ms/patient vs "
+            f"floor (one indexed SELECT) {floor_per_patient:.3f} ms: ratio "
+            f"{floor_per_patient / per_patient:.2f}; {statements} statements, {changes} alert changes "
+            f"(target < {SWEEP_TARGET_MS_PER_PATIENT} ms/patient)"
+        )
     check(sweeps[1][0] / len(ids) < SWEEP_TARGET_MS_PER_PATIENT, "steady sweep")
     if name == "sqlite":
         longest = max(holds, default=0.0)
-        lines.append(f"sweep on SQLite: {len(holds)} write transactions, the longest held the write lock "
-                     f"{longest:.1f} ms (target < {SQLITE_LOCK_TARGET_MS} ms)")
+        lines.append(
+            f"sweep on SQLite: {len(holds)} write transactions, the longest held the write lock "
+            f"{longest:.1f} ms (target < {SQLITE_LOCK_TARGET_MS} ms)"
+        )
         check(longest < SQLITE_LOCK_TARGET_MS, "sqlite write lock")
     print("\n".join(f"  [{name}] {line}" for line in lines))
     assert not failures, f"missed targets: {failures}"

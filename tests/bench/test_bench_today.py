@@ -57,11 +57,22 @@ def serve(database_url: str, workdir: Path):
     """`companion serve` on its own port; yields (base_url, AppContext on the same database)."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "COMPANION_ENV": "test", "DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY,
-           "PUBLIC_BASE_URL": base_url, "COMPANION_VAR_DIR": str(workdir / "var")}
+    env = {
+        **os.environ,
+        "COMPANION_ENV": "test",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET_KEY,
+        "PUBLIC_BASE_URL": base_url,
+        "COMPANION_VAR_DIR": str(workdir / "var"),
+    }
     log = (workdir / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port",
-                                str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     engine = None
     try:
         deadline = clock_time.monotonic() + 30
@@ -74,8 +85,13 @@ def serve(database_url: str, workdir: Path):
             if clock_time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError(f"server did not start: {(workdir / 'server.log').read_text()[-2000:]}")
             clock_time.sleep(0.2)
-        settings = load_settings(COMPANION_ENV="test", DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY,
-                                 PUBLIC_BASE_URL=base_url, COMPANION_VAR_DIR=str(workdir / "var"))
+        settings = load_settings(
+            COMPANION_ENV="test",
+            DATABASE_URL=database_url,
+            SECRET_KEY=SECRET_KEY,
+            PUBLIC_BASE_URL=base_url,
+            COMPANION_VAR_DIR=str(workdir / "var"),
+        )
         engine = create_db_engine(settings)
         yield base_url, AppContext(settings=settings, engine=engine, clock=SystemClock())
     finally:
@@ -100,15 +116,34 @@ def make_patients(ctx: AppContext, count: int) -> list[str]:
         session.add(clinic)
         session.flush()
         for n in range(count):
-            patient = Patient(clinic_id=clinic.id, first_name=f"Bench{n}", last_name="Patient",
-                              date_of_birth=date(1950, 1, 1), mrn=f"B-{n}", phone_e164=f"+1555556{n:04d}",
-                              timezone=zone.key, baseline_weight_kg=70.0, created_at=now - timedelta(days=14))
+            patient = Patient(
+                clinic_id=clinic.id,
+                first_name=f"Bench{n}",
+                last_name="Patient",
+                date_of_birth=date(1950, 1, 1),
+                mrn=f"B-{n}",
+                phone_e164=f"+1555556{n:04d}",
+                timezone=zone.key,
+                baseline_weight_kg=70.0,
+                created_at=now - timedelta(days=14),
+            )
             session.add(patient)
             session.flush()
-            session.add(TreatmentPlan(patient_id=patient.id, version=1, regimen="Xd", dose_level=0, status="active",
-                                      start_date=today - timedelta(days=14), day1_weekday=today.weekday(),
-                                      day3_weekday=(today.weekday() + 2) % 7, dose_time=time(8, 0),
-                                      antiemetic_name="ondansetron 8 mg", created_at=now - timedelta(days=14)))
+            session.add(
+                TreatmentPlan(
+                    patient_id=patient.id,
+                    version=1,
+                    regimen="Xd",
+                    dose_level=0,
+                    status="active",
+                    start_date=today - timedelta(days=14),
+                    day1_weekday=today.weekday(),
+                    day3_weekday=(today.weekday() + 2) % 7,
+                    dose_time=time(8, 0),
+                    antiemetic_name="ondansetron 8 mg",
+                    created_at=now - timedelta(days=14),
+                )
+            )
             links.append(create_sign_in_link(session, patient, now=now, base_url=ctx.settings.public_base_url))
     return links
 
@@ -142,11 +177,16 @@ async def _load(base_url: str, links: list[str]) -> dict[str, list[float]]:
 
         async def post_entries(client):
             for _ in range(POSTS_PER_CLIENT):
-                body = {"idempotency_key": uuid.uuid4().hex, "nausea": "mild", "vomiting_episodes": 0,
-                        "temperature": 36.8}
+                body = {
+                    "idempotency_key": uuid.uuid4().hex,
+                    "nausea": "mild",
+                    "vomiting_episodes": 0,
+                    "temperature": 36.8,
+                }
                 start = clock_time.perf_counter()
-                response = await client.post("/api/symptoms", json=body,
-                                             headers={"x-csrftoken": client.cookies["csrftoken"]})
+                response = await client.post(
+                    "/api/symptoms", json=body, headers={"x-csrftoken": client.cookies["csrftoken"]}
+                )
                 timings["post"].append(clock_time.perf_counter() - start)
                 assert response.status_code == 201, response.text
 
@@ -183,19 +223,25 @@ def test_today_page_weight(tmp_path_factory, _sqlite_template):
     print(f"  {'HTML with inlined CSS':<26} {html_bytes / 1024:6.1f} KB   (target ≤ {HTML_TARGET // 1024} KB)")
     for path, size in sizes.items():
         print(f"  {path.split('?')[0]:<26} {size / 1024:6.1f} KB")
-    print(f"  {'everything loaded':<26} {total / 1024:6.1f} KB   (target ≤ {PAGE_TARGET // 1024} KB, icons not counted;"
-          f" the 192 px icon is {icons / 1024:.1f} KB)")
+    print(
+        f"  {'everything loaded':<26} {total / 1024:6.1f} KB   (target ≤ {PAGE_TARGET // 1024} KB, icons not counted;"
+        f" the 192 px icon is {icons / 1024:.1f} KB)"
+    )
     assert html_bytes <= HTML_TARGET
     assert total <= PAGE_TARGET
 
 
 def _report(engine_name: str, timings: dict[str, list[float]]) -> None:
     print(f"\n\n{engine_name}: {CLIENTS} concurrent clients, each its own signed-in patient")
-    for label, key, count in (("GET /today", "today", TODAY_REQUESTS_PER_CLIENT),
-                              ("POST /api/symptoms", "post", POSTS_PER_CLIENT)):
+    for label, key, count in (
+        ("GET /today", "today", TODAY_REQUESTS_PER_CLIENT),
+        ("POST /api/symptoms", "post", POSTS_PER_CLIENT),
+    ):
         values = [v * 1000 for v in timings[key]]
-        print(f"  {label:<20} n={len(values):5d}  median {statistics.median(values):7.1f} ms   "
-              f"p99 {_percentile(values, 99):7.1f} ms   ({count} per client)")
+        print(
+            f"  {label:<20} n={len(values):5d}  median {statistics.median(values):7.1f} ms   "
+            f"p99 {_percentile(values, 99):7.1f} ms   ({count} per client)"
+        )
 
 
 @pytest.mark.slow

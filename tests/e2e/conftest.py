@@ -37,8 +37,15 @@ from server.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROME_PATH = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 SECRET_KEY = "e2e-secret-key-that-is-long-enough-0123456789"
@@ -62,8 +69,13 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def phone_device(playwright) -> dict:
     """A Pixel 5 (mobile, touch, its user agent) with the 390×844 viewport the patient app is designed for."""
-    return {**playwright.devices["Pixel 5"], "viewport": dict(PHONE_VIEWPORT),
-            "screen": dict(PHONE_VIEWPORT), "locale": "en-US", "timezone_id": "America/New_York"}
+    return {
+        **playwright.devices["Pixel 5"],
+        "viewport": dict(PHONE_VIEWPORT),
+        "screen": dict(PHONE_VIEWPORT),
+        "locale": "en-US",
+        "timezone_id": "America/New_York",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -96,10 +108,21 @@ class LiveServer:
     def url(self, path: str = "/") -> str:
         return f"{self.base_url}{path}"
 
-    def create_patient(self, *, first_name: str = "Ana", language: str = "en", weight_unit: str = "kg",
-                       baseline_kg: float = 70.0, timezone_name: str = "America/New_York", regimen: str = "Xd",
-                       level: int = 0, day1: int | None = None, dose_time: time = time(8, 0), status: str = "active",
-                       weights: tuple[tuple[timedelta, float], ...] = ()) -> Patient:
+    def create_patient(
+        self,
+        *,
+        first_name: str = "Ana",
+        language: str = "en",
+        weight_unit: str = "kg",
+        baseline_kg: float = 70.0,
+        timezone_name: str = "America/New_York",
+        regimen: str = "Xd",
+        level: int = 0,
+        day1: int | None = None,
+        dose_time: time = time(8, 0),
+        status: str = "active",
+        weights: tuple[tuple[timedelta, float], ...] = (),
+    ) -> Patient:
         """A patient with a plan (by default today, in their zone, is their Day 1) and optional earlier weights."""
         self._counter[0] += 1
         n = self._counter[0]
@@ -110,29 +133,63 @@ class LiveServer:
         with session_scope(self.ctx.engine) as session:
             clinic = session.exec(select(Clinic).where(Clinic.name == self.ctx.settings.clinic_name)).first()
             if clinic is None:
-                clinic = Clinic(name=self.ctx.settings.clinic_name, phone=self.ctx.settings.clinic_phone,
-                                timezone=timezone_name, created_at=now)
+                clinic = Clinic(
+                    name=self.ctx.settings.clinic_name,
+                    phone=self.ctx.settings.clinic_phone,
+                    timezone=timezone_name,
+                    created_at=now,
+                )
                 session.add(clinic)
                 session.flush()
-            patient = Patient(clinic_id=clinic.id, first_name=first_name, last_name="E2E", date_of_birth=date(1950, 1, 1),
-                              mrn=f"E2E-{stamp}", phone_e164=f"+1555555{n:04d}", language=language,
-                              timezone=timezone_name, baseline_weight_kg=baseline_kg, weight_unit=weight_unit,
-                              created_at=now - timedelta(days=14))
+            patient = Patient(
+                clinic_id=clinic.id,
+                first_name=first_name,
+                last_name="E2E",
+                date_of_birth=date(1950, 1, 1),
+                mrn=f"E2E-{stamp}",
+                phone_e164=f"+1555555{n:04d}",
+                language=language,
+                timezone=timezone_name,
+                baseline_weight_kg=baseline_kg,
+                weight_unit=weight_unit,
+                created_at=now - timedelta(days=14),
+            )
             session.add(patient)
             session.flush()
-            session.add(TreatmentPlan(patient_id=patient.id, version=1, regimen=regimen, dose_level=level,
-                                      status=status, start_date=today - timedelta(days=14), day1_weekday=day1,
-                                      day3_weekday=(day1 + 2) % 7, dose_time=dose_time,
-                                      antiemetic_name="ondansetron 8 mg", created_at=now - timedelta(days=14)))
+            session.add(
+                TreatmentPlan(
+                    patient_id=patient.id,
+                    version=1,
+                    regimen=regimen,
+                    dose_level=level,
+                    status=status,
+                    start_date=today - timedelta(days=14),
+                    day1_weekday=day1,
+                    day3_weekday=(day1 + 2) % 7,
+                    dose_time=dose_time,
+                    antiemetic_name="ondansetron 8 mg",
+                    created_at=now - timedelta(days=14),
+                )
+            )
             for i, (ago, kg) in enumerate(weights):
-                session.add(WeightEntry(patient_id=patient.id, idempotency_key=f"seed-{stamp}-{i}", at=now - ago,
-                                        kg=kg, entered_value=kg, entered_unit="kg", recorded_at=now - ago))
+                session.add(
+                    WeightEntry(
+                        patient_id=patient.id,
+                        idempotency_key=f"seed-{stamp}-{i}",
+                        at=now - ago,
+                        kg=kg,
+                        entered_value=kg,
+                        entered_unit="kg",
+                        recorded_at=now - ago,
+                    )
+                )
         return patient
 
     def sign_in_link(self, patient: Patient) -> str:
         with session_scope(self.ctx.engine) as session:
-            return create_sign_in_link(session, session.get(Patient, patient.id), now=self.ctx.clock.now(),
-                                       base_url=self.base_url)
+            return create_sign_in_link(
+                session, session.get(Patient, patient.id), now=self.ctx.clock.now(), base_url=self.base_url
+            )
 
 
 @pytest.fixture(scope="session")
@@ -147,20 +204,38 @@ def live_server(request, tmp_path_factory, artifacts_dir):
         database_url = f"sqlite:///{path}"
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "COMPANION_ENV": "test", "DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY,
-           "PUBLIC_BASE_URL": base_url, "COMPANION_VAR_DIR": str(workdir / "var"), "HOST": "127.0.0.1",
-           "PORT": str(port)}
+    env = {
+        **os.environ,
+        "COMPANION_ENV": "test",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET_KEY,
+        "PUBLIC_BASE_URL": base_url,
+        "COMPANION_VAR_DIR": str(workdir / "var"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
     log_path = artifacts_dir / "live-server.log"
     log = log_path.open("w")
-    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         _wait_until_healthy(base_url, process, log_path)
-        settings = load_settings(COMPANION_ENV="test", DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY,
-                                 PUBLIC_BASE_URL=base_url, COMPANION_VAR_DIR=str(workdir / "var"))
+        settings = load_settings(
+            COMPANION_ENV="test",
+            DATABASE_URL=database_url,
+            SECRET_KEY=SECRET_KEY,
+            PUBLIC_BASE_URL=base_url,
+            COMPANION_VAR_DIR=str(workdir / "var"),
+        )
         engine = create_db_engine(settings)
-        yield LiveServer(base_url=base_url, ctx=AppContext(settings=settings, engine=engine, clock=SystemClock()),
-                         log_path=log_path)
+        yield LiveServer(
+            base_url=base_url, ctx=AppContext(settings=settings, engine=engine, clock=SystemClock()), log_path=log_path
+        )
         engine.dispose()
     finally:
         process.send_signal(signal.SIGTERM)

@@ -11,8 +11,10 @@ PAGES = ("/today", "/log/dose", "/log/symptoms", "/log/weight", "/history", "/le
 
 def test_patient_pages_load_their_scripts_without_csp_violations(page, live_server, sign_in):
     violations: list[str] = []
-    page.on("console", lambda message: violations.append(message.text)
-            if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     sign_in(page, live_server.create_patient(first_name="Cora"))
     for path in PAGES:
         response = page.goto(live_server.url(path))

@@ -10,17 +10,30 @@ from datetime import timedelta
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import expect
 from e2e_support import wait_for_js
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
-AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa",
-                                                     "best-practice"]},
-               "resultTypes": ["violations"]}
-SIGNED_IN_PAGES = ["/today", "/log/dose", "/log/symptoms", "/log/weight", "/history", "/learn", "/learn/how-to-take",
-                   "/learn/side-effects", "/learn/when-to-call", "/learn/food-and-fluids", "/learn/tests-and-weight",
-                   "/settings", "/offline"]
+AXE_OPTIONS = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]},
+    "resultTypes": ["violations"],
+}
+SIGNED_IN_PAGES = [
+    "/today",
+    "/log/dose",
+    "/log/symptoms",
+    "/log/weight",
+    "/history",
+    "/learn",
+    "/learn/how-to-take",
+    "/learn/side-effects",
+    "/learn/when-to-call",
+    "/learn/food-and-fluids",
+    "/learn/tests-and-weight",
+    "/settings",
+    "/offline",
+]
 
 # Interactive things a finger must hit. Links inside running text are exempt (WCAG 2.5.8 "inline" exception).
 # A radio or checkbox inside a `label.choice` is hit through its label, which is measured instead.
@@ -53,8 +66,10 @@ def _check(page, name: str, artifacts_dir) -> list[str]:
     if small:
         problems.append(f"tap targets under 44x44: {small}")
     page.screenshot(path=artifacts_dir / f"page-{name}.png", full_page=True)
-    for width, height, label in ((360, 740, "360px"), (phone_viewport["width"] // 2, phone_viewport["height"] // 2,
-                                                        "200% zoom")):
+    for width, height, label in (
+        (360, 740, "360px"),
+        (phone_viewport["width"] // 2, phone_viewport["height"] // 2, "200% zoom"),
+    ):
         # 200% zoom on a 390 px phone lays the page out in 195 CSS px, which is what this viewport does.
         page.set_viewport_size({"width": width, "height": height})
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -79,8 +94,9 @@ def test_every_patient_page_is_accessible_and_photographed(page, live_server, si
     page.goto(live_server.sign_in_link(guest))
     problems += _check(page, "invite", artifacts_dir)
 
-    patient = live_server.create_patient(first_name="Marta", weights=((timedelta(days=3), 70.0),
-                                                                       (timedelta(days=1), 68.5)))
+    patient = live_server.create_patient(
+        first_name="Marta", weights=((timedelta(days=3), 70.0), (timedelta(days=1), 68.5))
+    )
     sign_in(page, patient)
     for language in ("en", "es"):
         for path in SIGNED_IN_PAGES:
@@ -131,8 +147,11 @@ def test_the_pages_work_without_javascript_too(browser, live_server, phone_devic
 def test_the_app_is_installable(playwright, live_server, sign_in, tmp_path, phone_device, browser_type_launch_args):
     """Chromium's own installability check (a persistent profile: incognito contexts never count as installable)."""
     context = playwright.chromium.launch_persistent_context(
-        str(tmp_path / "profile"), **{**browser_type_launch_args, "headless": True},
-        viewport=phone_device["viewport"], user_agent=phone_device["user_agent"])
+        str(tmp_path / "profile"),
+        **{**browser_type_launch_args, "headless": True},
+        viewport=phone_device["viewport"],
+        user_agent=phone_device["user_agent"],
+    )
     try:
         page = context.pages[0] if context.pages else context.new_page()
         patient = live_server.create_patient(first_name="Ines")

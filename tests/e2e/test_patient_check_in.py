@@ -12,14 +12,32 @@ from server.models import SymptomReport
 pytestmark = pytest.mark.e2e
 
 WORDS = {
-    "en": {"usual": "I feel as usual", "chooser": "What is bothering you?", "nausea": "Nausea or vomiting",
-           "show": "Show these questions", "nausea_q": "Nausea today", "fever_q": "Temperature",
-           "took": "I took my selinexor now", "saved": "Saved", "mean": "Did you mean 38.4 °C?",
-           "switch": "Yes, it is in °C", "echo": "Saved: temperature 38.4 °C (101.1 °F)."},
-    "es": {"usual": "Me siento como siempre", "chooser": "¿Qué le molesta?", "nausea": "Náuseas o vómitos",
-           "show": "Mostrar estas preguntas", "nausea_q": "Náuseas hoy", "fever_q": "Temperatura",
-           "took": "Tomé mi selinexor ahora", "saved": "Guardado", "mean": "¿Quiso decir 38.4 °C?",
-           "switch": "Sí, está en °C", "echo": "Guardado: temperatura 38.4 °C (101.1 °F)."},
+    "en": {
+        "usual": "I feel as usual",
+        "chooser": "What is bothering you?",
+        "nausea": "Nausea or vomiting",
+        "show": "Show these questions",
+        "nausea_q": "Nausea today",
+        "fever_q": "Temperature",
+        "took": "I took my selinexor now",
+        "saved": "Saved",
+        "mean": "Did you mean 38.4 °C?",
+        "switch": "Yes, it is in °C",
+        "echo": "Saved: temperature 38.4 °C (101.1 °F).",
+    },
+    "es": {
+        "usual": "Me siento como siempre",
+        "chooser": "¿Qué le molesta?",
+        "nausea": "Náuseas o vómitos",
+        "show": "Mostrar estas preguntas",
+        "nausea_q": "Náuseas hoy",
+        "fever_q": "Temperatura",
+        "took": "Tomé mi selinexor ahora",
+        "saved": "Guardado",
+        "mean": "¿Quiso decir 38.4 °C?",
+        "switch": "Sí, está en °C",
+        "echo": "Guardado: temperatura 38.4 °C (101.1 °F).",
+    },
 }
 
 
@@ -79,10 +97,18 @@ def test_a_temperature_in_the_wrong_unit_is_asked_about_with_a_one_tap_switch(pa
 
 
 WRONG_DAY = {
-    "en": ("Log a selinexor dose", "Today is not a selinexor day. Did you take selinexor today?", "Yes, I took it",
-           "Do not take any more selinexor today. Next dose:"),
-    "es": ("Registrar una dosis de selinexor", "Hoy no es día de selinexor. ¿Tomó selinexor hoy?", "Sí, lo tomé",
-           "No tome más selinexor hoy. Próxima dosis:"),
+    "en": (
+        "Log a selinexor dose",
+        "Today is not a selinexor day. Did you take selinexor today?",
+        "Yes, I took it",
+        "Do not take any more selinexor today. Next dose:",
+    ),
+    "es": (
+        "Registrar una dosis de selinexor",
+        "Hoy no es día de selinexor. ¿Tomó selinexor hoy?",
+        "Sí, lo tomé",
+        "No tome más selinexor hoy. Próxima dosis:",
+    ),
 }
 
 

@@ -28,8 +28,9 @@ def _utc(at):
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
-def test_an_earlier_dose_on_a_madrid_phone_is_stored_at_the_new_york_instant(browser, phone_device, live_server,
-                                                                              sign_in, language):
+def test_an_earlier_dose_on_a_madrid_phone_is_stored_at_the_new_york_instant(
+    browser, phone_device, live_server, sign_in, language
+):
     yesterday = live_server.ctx.clock.now().astimezone(NEW_YORK).date() - timedelta(days=1)
     patient = live_server.create_patient(first_name="Marta", language=language, day1=yesterday.weekday())
     context = browser.new_context(**{**phone_device, "timezone_id": "Europe/Madrid"})

@@ -49,7 +49,8 @@ def test_a_patients_day_from_invite_to_chart(page, live_server, artifacts_dir):
     expect(banner).to_be_visible()
     expect(banner.get_by_role("heading", name="Call your care team now")).to_be_visible()
     expect(banner.get_by_role("link", name=re.compile(r"Call \(555\) 555-0100"))).to_have_attribute(
-        "href", "tel:+15555550100")
+        "href", "tel:+15555550100"
+    )
     width = banner.bounding_box()["width"]
     assert width >= 340, f"the urgent banner should span the phone's width, is {width}px"
     page.screenshot(path=artifacts_dir / "journey-03-urgent.png", full_page=True)
@@ -66,8 +67,12 @@ def test_a_patients_day_from_invite_to_chart(page, live_server, artifacts_dir):
     # than 12 hours away (clinical-reference §3) — which depends on the time of day this test runs; outside clinic
     # hours the same-day heading says so instead of promising "today" (§3 "Say only what will happen").
     advice = page.locator(".advice")
-    expect(advice.get_by_role("heading", name=re.compile("Your care team will contact you today|The clinic is closed "
-                                                             "now|Call your care team now"))).to_be_visible()
+    expect(
+        advice.get_by_role(
+            "heading",
+            name=re.compile("Your care team will contact you today|The clinic is closed now|Call your care team now"),
+        )
+    ).to_be_visible()
     expect(advice).to_contain_text("Do not take your next selinexor dose")
     expect(advice).to_contain_text("Keep up fluids and calories.")
     page.screenshot(path=artifacts_dir / "journey-04-weight-advice.png", full_page=True)
@@ -89,8 +94,9 @@ def test_a_patients_day_from_invite_to_chart(page, live_server, artifacts_dir):
     expect(page.get_by_role("heading", name=re.compile("^Hoy:"))).to_be_visible()
     # The weight's advice said not to take the next dose until the team calls: Today says so too, not the tablets
     # (clinical-reference §3, issue 11 item 1).
-    expect(page.get_by_role("heading", name="Espere a su equipo de atención antes de su próxima dosis de "
-                                            "selinexor.")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Espere a su equipo de atención antes de su próxima dosis de selinexor.")
+    ).to_be_visible()
     expect(page.get_by_text("4 comprimidos de 20 mg")).to_have_count(0)
     page.screenshot(path=artifacts_dir / "journey-06-today-es.png", full_page=True)
 

@@ -13,25 +13,38 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 from sqlmodel import Session, select
-
-from server.models import Alert, PlanChangeNotice
 from test_patient_accessibility import _check
 from test_staff_inbox_flow import DESKTOP, PASSWORD, _nurse
+
+from server.models import Alert, PlanChangeNotice
 
 pytestmark = pytest.mark.e2e
 
 WORDS = {
-    "en": {"wait": "Wait for your care team before your next selinexor dose.", "week": "Wait for your care team",
-           "seen": "Your care team has seen your report", "took": "I took my selinexor now",
-           "next": "Next selinexor dose after today", "changed": "Your selinexor changed: now 5 tablets on",
-           "understand": "I understand", "thanks": "Your care team can see that you have read the change.",
-           "status_seen": "Seen by your care team", "status_acted": "Your care team acted on it"},
-    "es": {"wait": "Espere a su equipo de atención antes de su próxima dosis de selinexor.",
-           "week": "Espere a su equipo de atención", "seen": "Su equipo de atención ha visto su reporte",
-           "took": "Tomé mi selinexor ahora", "next": "Próxima dosis de selinexor después de hoy",
-           "changed": "Su selinexor cambió: ahora 5 comprimidos", "understand": "Entendido",
-           "thanks": "Su equipo de atención puede ver que ha leído el cambio.",
-           "status_seen": "Visto por su equipo de atención", "status_acted": "Su equipo de atención tomó medidas"},
+    "en": {
+        "wait": "Wait for your care team before your next selinexor dose.",
+        "week": "Wait for your care team",
+        "seen": "Your care team has seen your report",
+        "took": "I took my selinexor now",
+        "next": "Next selinexor dose after today",
+        "changed": "Your selinexor changed: now 5 tablets on",
+        "understand": "I understand",
+        "thanks": "Your care team can see that you have read the change.",
+        "status_seen": "Seen by your care team",
+        "status_acted": "Your care team acted on it",
+    },
+    "es": {
+        "wait": "Espere a su equipo de atención antes de su próxima dosis de selinexor.",
+        "week": "Espere a su equipo de atención",
+        "seen": "Su equipo de atención ha visto su reporte",
+        "took": "Tomé mi selinexor ahora",
+        "next": "Próxima dosis de selinexor después de hoy",
+        "changed": "Su selinexor cambió: ahora 5 comprimidos",
+        "understand": "Entendido",
+        "thanks": "Su equipo de atención puede ver que ha leído el cambio.",
+        "status_seen": "Visto por su equipo de atención",
+        "status_acted": "Su equipo de atención tomó medidas",
+    },
 }
 
 
@@ -49,15 +62,19 @@ def _staff(browser, live_server):
 def _report_vomiting(phone, live_server) -> None:
     """The patient's urgent entry, as the app sends it (JSON API; the log forms are redesigned elsewhere)."""
     token = next(c["value"] for c in phone.context.cookies() if c["name"] == "csrftoken")
-    answer = phone.request.post(live_server.url("/api/symptoms"), headers={"x-csrftoken": token},
-                                data={"idempotency_key": uuid.uuid4().hex, "vomiting_episodes": 6})
+    answer = phone.request.post(
+        live_server.url("/api/symptoms"),
+        headers={"x-csrftoken": token},
+        data={"idempotency_key": uuid.uuid4().hex, "vomiting_episodes": 6},
+    )
     assert answer.status == 201, answer.text()
     assert answer.json()["advice"]["call_now"] is True
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
-def test_urgent_entry_then_wait_then_seen_then_a_reduction_confirmed(browser, phone_device, live_server, sign_in,
-                                                                     lang, artifacts_dir):
+def test_urgent_entry_then_wait_then_seen_then_a_reduction_confirmed(
+    browser, phone_device, live_server, sign_in, lang, artifacts_dir
+):
     words = WORDS[lang]
     today = datetime.now(ZoneInfo("America/New_York")).date()
     patient = live_server.create_patient(language=lang, day1=(today.weekday() + 1) % 7)  # Day 1 is tomorrow
@@ -117,8 +134,7 @@ def test_urgent_entry_then_wait_then_seen_then_a_reduction_confirmed(browser, ph
         expect(phone.get_by_text(words["thanks"])).to_be_visible()
         expect(phone.locator("#plan-change")).to_have_count(0)
         with Session(live_server.ctx.engine) as session:
-            [confirmed] = session.exec(select(PlanChangeNotice)
-                                       .where(PlanChangeNotice.patient_id == patient.id)).all()
+            [confirmed] = session.exec(select(PlanChangeNotice).where(PlanChangeNotice.patient_id == patient.id)).all()
         assert confirmed.acknowledged_via == "app" and confirmed.acknowledged_at is not None
         staff.goto(live_server.url(f"/staff/patients/{patient.id}"))
         expect(staff.get_by_text(re.compile("confirmed by the patient at"))).to_be_visible()

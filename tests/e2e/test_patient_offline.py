@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from e2e_support import wait_for_js
 from playwright.sync_api import expect
 from sqlmodel import Session, select
 
 from server.models import AntiemeticEvent, DoseEvent, SymptomReport, WeightEntry
-from e2e_support import wait_for_js
 
 pytestmark = pytest.mark.e2e
 TABLES = (DoseEvent, AntiemeticEvent, SymptomReport, WeightEntry)

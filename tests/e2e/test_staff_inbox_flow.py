@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -33,22 +33,41 @@ def _nurse(live_server) -> str:
     with session_scope(ctx.engine) as session:
         clinic = session.exec(select(Clinic).where(Clinic.name == ctx.settings.clinic_name)).first()
         if clinic is None:
-            clinic = Clinic(name=ctx.settings.clinic_name, phone=ctx.settings.clinic_phone,
-                            timezone="America/New_York", created_at=now)
+            clinic = Clinic(
+                name=ctx.settings.clinic_name,
+                phone=ctx.settings.clinic_phone,
+                timezone="America/New_York",
+                created_at=now,
+            )
             session.add(clinic)
             session.flush()
         clinic_id = clinic.id
-    create_staff(ctx.engine, clinic_id=clinic_id, email=email, name="Erin E2E", role="nurse", password=PASSWORD,
-                 now=now, phone_e164="+12025550170", on_call_order=1)
+    create_staff(
+        ctx.engine,
+        clinic_id=clinic_id,
+        email=email,
+        name="Erin E2E",
+        role="nurse",
+        password=PASSWORD,
+        now=now,
+        phone_e164="+12025550170",
+        on_call_order=1,
+    )
     return email
 
 
 def _reminders(live_server, patient_id: int) -> list[OutboundMessage]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with Session(live_server.ctx.engine) as session:
-        return list(session.exec(select(OutboundMessage).where(OutboundMessage.patient_id == patient_id,
-                                                               OutboundMessage.kind.in_(HELD_KINDS),
-                                                               OutboundMessage.scheduled_for > now)).all())
+        return list(
+            session.exec(
+                select(OutboundMessage).where(
+                    OutboundMessage.patient_id == patient_id,
+                    OutboundMessage.kind.in_(HELD_KINDS),
+                    OutboundMessage.scheduled_for > now,
+                )
+            ).all()
+        )
 
 
 def test_staff_sees_a_new_alert_live_acknowledges_and_holds(browser, phone_device, live_server, artifacts_dir):
@@ -148,8 +167,11 @@ def test_staff_sees_a_new_alert_live_acknowledges_and_holds(browser, phone_devic
         staff.screenshot(path=artifacts_dir / "staff-05-held.png", full_page=True)
 
         with Session(live_server.ctx.engine) as session:
-            plan = session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == patient.id)
-                                .order_by(TreatmentPlan.version.desc())).first()
+            plan = session.exec(
+                select(TreatmentPlan)
+                .where(TreatmentPlan.patient_id == patient.id)
+                .order_by(TreatmentPlan.version.desc())
+            ).first()
             alert = session.exec(select(Alert).where(Alert.patient_id == patient.id)).one()
         assert (plan.version, plan.status, plan.hold_rule) == (2, "held", "R-WT-10")
         assert alert.status == "acknowledged" and alert.next_page_at is None
@@ -160,7 +182,7 @@ def test_staff_sees_a_new_alert_live_acknowledges_and_holds(browser, phone_devic
         expect(phone.get_by_text("Do not take dexamethasone until your care team tells you to.")).to_be_visible()
         phone.screenshot(path=artifacts_dir / "staff-06-patient-today-held.png", full_page=True)
         held = _reminders(live_server, patient.id)
-        assert {r.id for r in held} >= {r.id for r in planned if r.scheduled_for > datetime.now(timezone.utc)}
+        assert {r.id for r in held} >= {r.id for r in planned if r.scheduled_for > datetime.now(UTC)}
         assert held and all(r.status == "cancelled" for r in held), [(r.kind, r.status) for r in held]
     finally:
         staff_context.close()

@@ -4,16 +4,14 @@ the patient page with its confirmation box."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
+from test_staff_triage import DESKTOP, _sign_in, _staff
 
 from server.db import session_scope
 from server.models import Alert
-
-from test_staff_triage import DESKTOP, _sign_in, _staff
 
 pytestmark = pytest.mark.e2e
 
@@ -42,28 +40,42 @@ def test_dose_increase_and_open_urgent_confirmations_and_admin_refusal(browser, 
         box.get_by_role("button", name="Confirm and save").click()
         expect(page.get_by_text("Plan version 2 saved")).to_be_visible()
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with session_scope(live_server.ctx.engine) as session:
-            session.add(Alert(patient_id=patient.id, family="bleeding", rule="R-BLEED", tier="urgent",
-                              action="evaluate", facts="blood in urine", opened_at=now, updated_at=now))
+            session.add(
+                Alert(
+                    patient_id=patient.id,
+                    family="bleeding",
+                    rule="R-BLEED",
+                    tier="urgent",
+                    action="evaluate",
+                    facts="blood in urine",
+                    opened_at=now,
+                    updated_at=now,
+                )
+            )
         page.goto(live_server.url(f"/staff/patients/{patient.id}"))
         form = page.locator("#plan-patient")
         form.get_by_label("Reason").fill("Bleeding: hold")
         form.get_by_role("button", name="Hold selinexor").click()
         expect(page.locator("#confirm-plan")).to_contain_text(
-            "An urgent alert for this patient is not acknowledged yet (R-BLEED).")
+            "An urgent alert for this patient is not acknowledged yet (R-BLEED)."
+        )
         page.screenshot(path=artifacts_dir / "plan-02-confirm-open-urgent.png", full_page=False)
 
         page.context.clear_cookies()
         _sign_in(page, live_server, admin)
         page.goto(live_server.url(f"/staff/patients/{patient.id}"))
-        expect(page.get_by_text("Treatment plans are changed by a physician, pharmacist or nurse practitioner.").first)\
-            .to_be_visible()
+        expect(
+            page.get_by_text("Treatment plans are changed by a physician, pharmacist or nurse practitioner.").first
+        ).to_be_visible()
         expect(page.get_by_role("button", name="Hold selinexor")).to_have_count(0)
         csrf = next(c["value"] for c in context.cookies() if c["name"] == "csrftoken")
-        answer = page.request.post(live_server.url(f"/staff/patients/{patient.id}/plan"),
-                                   form={"_csrf_token": csrf, "operation": "hold", "reason": "admin tries"},
-                                   max_redirects=0)
+        answer = page.request.post(
+            live_server.url(f"/staff/patients/{patient.id}/plan"),
+            form={"_csrf_token": csrf, "operation": "hold", "reason": "admin tries"},
+            max_redirects=0,
+        )
         assert answer.status == 403, answer.status
     finally:
         context.close()

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
-
 from test_staff_triage import _open_alert, _sign_in, _staff
 
 pytestmark = pytest.mark.e2e
 
-TABLET = {"viewport": {"width": 820, "height": 1180}, "has_touch": True, "is_mobile": True, "locale": "en-US",
-          "timezone_id": "America/New_York", "device_scale_factor": 2}
+TABLET = {
+    "viewport": {"width": 820, "height": 1180},
+    "has_touch": True,
+    "is_mobile": True,
+    "locale": "en-US",
+    "timezone_id": "America/New_York",
+    "device_scale_factor": 2,
+}
 
 SMALL_CONTROLS = """(() => {
   const controls = document.querySelectorAll(
@@ -59,7 +64,9 @@ def test_tablet_controls_text_labs_and_accessibility(browser, live_server, artif
         expect(page.locator(".notice")).to_contain_text("Sodium 129 mmol/L: interrupt (R-NA)")
         expect(page.locator("table.lab-table")).to_contain_text("129")
         expect(page.locator(".lab-charts svg")).to_have_count(4)
-        expect(page.locator(".lab-charts svg").first).to_have_attribute("aria-label", "Sodium trend in mmol/L, latest 129 mmol/L")
+        expect(page.locator(".lab-charts svg").first).to_have_attribute(
+            "aria-label", "Sodium trend in mmol/L, latest 129 mmol/L"
+        )
         page.screenshot(path=artifacts_dir / "touch-01-patient-labs.png", full_page=True)
         for path in (f"/staff/patients/{patient.id}", "/staff/inbox", "/staff/inbox?mine=true"):
             page.goto(live_server.url(path))

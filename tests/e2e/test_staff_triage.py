@@ -7,17 +7,16 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from e2e_support import wait_for_js
 from playwright.sync_api import expect
 from sqlmodel import select
 
 from server.db import session_scope
 from server.models import Alert, Clinic
 from server.services.staff.accounts import create_staff
-
-from e2e_support import wait_for_js
 
 pytestmark = pytest.mark.e2e
 
@@ -32,8 +31,12 @@ def _staff(live_server, role: str = "nurse", name: str = "Tess Triage") -> str:
     with session_scope(ctx.engine) as session:
         clinic = session.exec(select(Clinic).where(Clinic.name == ctx.settings.clinic_name)).first()
         if clinic is None:
-            clinic = Clinic(name=ctx.settings.clinic_name, phone=ctx.settings.clinic_phone,
-                            timezone="America/New_York", created_at=now)
+            clinic = Clinic(
+                name=ctx.settings.clinic_name,
+                phone=ctx.settings.clinic_phone,
+                timezone="America/New_York",
+                created_at=now,
+            )
             session.add(clinic)
             session.flush()
         clinic_id = clinic.id
@@ -50,17 +53,26 @@ def _sign_in(page, live_server, email: str) -> None:
 
 
 def _open_alert(live_server, patient_id: int, *, family: str, rule: str, tier: str, minutes_ago: int) -> int:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with session_scope(live_server.ctx.engine) as session:
-        alert = Alert(patient_id=patient_id, family=family, rule=rule, tier=tier, action="evaluate",
-                      facts=f"seeded {rule}", opened_at=now - timedelta(minutes=minutes_ago), updated_at=now)
+        alert = Alert(
+            patient_id=patient_id,
+            family=family,
+            rule=rule,
+            tier=tier,
+            action="evaluate",
+            facts=f"seeded {rule}",
+            opened_at=now - timedelta(minutes=minutes_ago),
+            updated_at=now,
+        )
         session.add(alert)
         session.flush()
         return alert.id
 
 
-def test_a_new_urgent_alert_appears_on_top_within_two_seconds(browser, phone_device, live_server, sign_in,
-                                                               artifacts_dir):
+def test_a_new_urgent_alert_appears_on_top_within_two_seconds(
+    browser, phone_device, live_server, sign_in, artifacts_dir
+):
     for n in range(10):  # ten older alerts already open
         older = live_server.create_patient(first_name=f"Older{n}")
         _open_alert(live_server, older.id, family="gi", rule="R-NV-12", tier="routine", minutes_ago=60 + n)
@@ -77,12 +89,19 @@ def test_a_new_urgent_alert_appears_on_top_within_two_seconds(browser, phone_dev
 
         phone = sign_in(phone_context.new_page(), newcomer)
         csrf = next(c["value"] for c in phone_context.cookies() if c["name"] == "csrftoken")
-        answer = phone.request.post(live_server.url("/api/symptoms"), headers={"x-csrftoken": csrf},
-                                    data={"idempotency_key": uuid.uuid4().hex, "temperature": 38.7})
+        answer = phone.request.post(
+            live_server.url("/api/symptoms"),
+            headers={"x-csrftoken": csrf},
+            data={"idempotency_key": uuid.uuid4().hex, "temperature": 38.7},
+        )
         assert answer.ok, answer.text()
         posted = time.monotonic()
-        wait_for_js(staff, "(() => { const g = document.querySelector('#alert-list .patient-group');"
-                           " return !!g && g.textContent.includes('E2E, Feverish'); })()", timeout_ms=2000)
+        wait_for_js(
+            staff,
+            "(() => { const g = document.querySelector('#alert-list .patient-group');"
+            " return !!g && g.textContent.includes('E2E, Feverish'); })()",
+            timeout_ms=2000,
+        )
         took = time.monotonic() - posted
         assert took < 2.0, took
         assert staff.evaluate("window.__sameDocument === true"), "the inbox page was reloaded"
@@ -105,7 +124,9 @@ def test_assigned_to_me_shows_unassigned_urgent_work_and_acknowledging_assigns(b
         _sign_in(page, live_server, email)
         page.get_by_role("link", name="assigned to me").click()
         page.wait_for_url("**/staff/inbox?mine=true")
-        expect(page.locator(".mine-summary")).to_contain_text(re.compile(r"0 assigned to you · [1-9]\d* urgent unassigned"))
+        expect(page.locator(".mine-summary")).to_contain_text(
+            re.compile(r"0 assigned to you · [1-9]\d* urgent unassigned")
+        )
         row = page.locator(f"#alert-{alert_id}")
         expect(row).to_be_visible()
         expect(row.locator(".pill.unassigned")).to_be_visible()

@@ -42,7 +42,12 @@ class WebhookReceiver:
                 form = {k: v[0] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
                 with receiver.arrived:
                     receiver.requests.append(
-                        {"path": self.path, "form": form, "raw": raw, "signature": self.headers.get("X-Twilio-Signature")}
+                        {
+                            "path": self.path,
+                            "form": form,
+                            "raw": raw,
+                            "signature": self.headers.get("X-Twilio-Signature"),
+                        }
                     )
                     receiver.arrived.notify_all()
                 body = b"<Response/>"
@@ -97,7 +102,9 @@ def test_accepted_message_has_twilio_shape_and_can_be_fetched(fake):
     assert message["account_sid"] == fake.account_sid and message["error_code"] is None
     assert message["date_created"].endswith("+0000")
 
-    fetched = httpx.get(f"{fake.base_url}/2010-04-01/Accounts/{fake.account_sid}/Messages/{message['sid']}.json", auth=auth)
+    fetched = httpx.get(
+        f"{fake.base_url}/2010-04-01/Accounts/{fake.account_sid}/Messages/{message['sid']}.json", auth=auth
+    )
     assert fetched.status_code == 200 and fetched.json()["sid"] == message["sid"]
     missing = httpx.get(f"{fake.base_url}/2010-04-01/Accounts/{fake.account_sid}/Messages/SM{'f' * 32}.json", auth=auth)
     assert missing.status_code == 404 and missing.json()["code"] == 20404
@@ -109,7 +116,10 @@ def test_wrong_credentials_get_twilio_401(fake):
 
     assert answer.status_code == 401
     assert answer.json() == {
-        "code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401,
+        "code": 20003,
+        "message": "Authenticate",
+        "more_info": "https://www.twilio.com/docs/errors/20003",
+        "status": 401,
     }
     assert fake.messages == []
 
@@ -151,18 +161,27 @@ def test_failed_status_callback_carries_error_code(fake, receiver):
     [request] = receiver.wait_for(1)
     assert request["path"] == "/sms/status"
     assert request["form"]["ErrorCode"] == "30003" and request["form"]["MessageStatus"] == "undelivered"
-    assert RequestValidator(fake.auth_token).validate(f"{PUBLIC_BASE}/sms/status", request["form"], request["signature"])
+    assert RequestValidator(fake.auth_token).validate(
+        f"{PUBLIC_BASE}/sms/status", request["form"], request["signature"]
+    )
 
 
 def test_inbound_message_is_signed_for_the_public_url(fake, receiver):
     public_url = f"{PUBLIC_BASE}/sms/inbound"
 
-    delivery = fake.send_inbound(PATIENT, "Took my dose 2", post_to=f"{receiver.base_url}/sms/inbound", public_url=public_url)
+    delivery = fake.send_inbound(
+        PATIENT, "Took my dose 2", post_to=f"{receiver.base_url}/sms/inbound", public_url=public_url
+    )
 
     assert delivery.ok and delivery.response_text == "<Response/>"
     [request] = receiver.wait_for(1)
     form = request["form"]
-    assert (form["From"], form["To"], form["Body"], form["NumMedia"]) == (PATIENT, fake.phone_number, "Took my dose 2", "0")
+    assert (form["From"], form["To"], form["Body"], form["NumMedia"]) == (
+        PATIENT,
+        fake.phone_number,
+        "Took my dose 2",
+        "0",
+    )
     assert form["MessageSid"].startswith("SM") and form["AccountSid"] == fake.account_sid
     validator = RequestValidator(fake.auth_token)
     assert validator.validate(public_url, form, request["signature"])
@@ -262,11 +281,16 @@ def test_segment_count_follows_gsm7_and_ucs2_limits():
 def test_control_endpoints_drive_a_fake_in_another_process(receiver):
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.sms_provider", "--port", "0", "--auth-token", "proc-token"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first_line = proc.stdout.readline()
-        assert "listening on http://127.0.0.1:" in first_line, proc.stderr.read() if proc.poll() is not None else first_line
+        assert "listening on http://127.0.0.1:" in first_line, (
+            proc.stderr.read() if proc.poll() is not None else first_line
+        )
         base_url = first_line.rsplit(" ", 1)[1].strip()
         channel = SmsChannel("AC" + "0" * 32, "proc-token", from_number=SENDER, api_base=base_url, timeout=5)
 
@@ -287,7 +311,9 @@ def test_control_endpoints_drive_a_fake_in_another_process(receiver):
             delivery = control.send_status(accepted.provider_id, "delivered", post_to=f"{receiver.base_url}/s")
             assert delivery["status_code"] == 200
             [request] = receiver.wait_for(1)
-            assert RequestValidator("proc-token").validate(f"{PUBLIC_BASE}/sms/status", request["form"], request["signature"])
+            assert RequestValidator("proc-token").validate(
+                f"{PUBLIC_BASE}/sms/status", request["form"], request["signature"]
+            )
 
             control.configure(failure_rate=1.0, failure_kinds=["429"], retry_after=9)
             limited = channel.send(PATIENT, "fourth")

@@ -17,7 +17,6 @@ from server.context import AppContext
 from server.db import session_scope
 from server.models import Clinic, Patient, Staff, TreatmentPlan
 from tests.fakes.sms_provider import FakeSmsProvider
-
 from tests.support.notifications import NURSE_PAGER, PUBLIC_BASE_URL, companion_settings, free_port
 
 
@@ -40,8 +39,9 @@ def published():
 
 @pytest.fixture
 def ctx(settings, engine, clock, published):
-    return AppContext(settings=settings, engine=engine, clock=clock,
-                      publish=lambda channel, data: published.append((channel, data)))
+    return AppContext(
+        settings=settings, engine=engine, clock=clock, publish=lambda channel, data: published.append((channel, data))
+    )
 
 
 @pytest.fixture
@@ -59,8 +59,18 @@ def clinic(ctx):
         clinic = Clinic(name="Riverside Oncology", phone="+15555550100", timezone="America/New_York", created_at=now)
         session.add(clinic)
         session.flush()
-        session.add(Staff(clinic_id=clinic.id, email="nurse@riverside.test", name="Nina Nurse", role="nurse",
-                          password_hash="x", phone_e164=NURSE_PAGER, on_call_order=1, created_at=now))
+        session.add(
+            Staff(
+                clinic_id=clinic.id,
+                email="nurse@riverside.test",
+                name="Nina Nurse",
+                role="nurse",
+                password_hash="x",
+                phone_e164=NURSE_PAGER,
+                on_call_order=1,
+                created_at=now,
+            )
+        )
         return clinic.id
 
 
@@ -71,21 +81,52 @@ _numbers = iter(range(1000, 10**6))
 def make_patient(ctx, clinic):
     """Create a consenting SMS patient with plan v1 (default: Xd level 0, Monday/Wednesday 08:00, New York)."""
 
-    def make(*, regimen="Xd", level=0, status="active", start=date(2026, 3, 2), day1=0, dose_time=time(8, 0),
-             tz="America/New_York", language="en", phone=None, **patient_fields) -> int:
+    def make(
+        *,
+        regimen="Xd",
+        level=0,
+        status="active",
+        start=date(2026, 3, 2),
+        day1=0,
+        dose_time=time(8, 0),
+        tz="America/New_York",
+        language="en",
+        phone=None,
+        **patient_fields,
+    ) -> int:
         now = ctx.clock.now()
         with session_scope(ctx.engine) as session:
             fields = {"sms_consent": True, "sms_consent_at": now, "baseline_weight_kg": 70.0, **patient_fields}
-            patient = Patient(clinic_id=clinic, first_name="Pat", last_name=f"Test{next(_numbers)}",
-                              date_of_birth=date(1950, 1, 1), mrn=f"MRN-{next(_numbers)}",
-                              phone_e164=phone or f"+1555{next(_numbers):07d}", language=language, timezone=tz,
-                              created_at=now, **fields)
+            patient = Patient(
+                clinic_id=clinic,
+                first_name="Pat",
+                last_name=f"Test{next(_numbers)}",
+                date_of_birth=date(1950, 1, 1),
+                mrn=f"MRN-{next(_numbers)}",
+                phone_e164=phone or f"+1555{next(_numbers):07d}",
+                language=language,
+                timezone=tz,
+                created_at=now,
+                **fields,
+            )
             session.add(patient)
             session.flush()
-            session.add(TreatmentPlan(patient_id=patient.id, version=1, regimen=regimen, dose_level=level,
-                                      status=status, start_date=start, day1_weekday=day1,
-                                      day3_weekday=(day1 + 2) % 7, dose_time=dose_time,
-                                      antiemetic_name="ondansetron 8 mg", reason="enrollment", created_at=now))
+            session.add(
+                TreatmentPlan(
+                    patient_id=patient.id,
+                    version=1,
+                    regimen=regimen,
+                    dose_level=level,
+                    status=status,
+                    start_date=start,
+                    day1_weekday=day1,
+                    day3_weekday=(day1 + 2) % 7,
+                    dose_time=dose_time,
+                    antiemetic_name="ondansetron 8 mg",
+                    reason="enrollment",
+                    created_at=now,
+                )
+            )
             return patient.id
 
     return make

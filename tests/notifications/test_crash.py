@@ -10,21 +10,20 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from server.db import create_db_engine, session_scope
-from server.models import Clinic, OutboundMessage, Patient
 from server.clock import SystemClock
 from server.context import AppContext
+from server.db import create_db_engine, session_scope
+from server.models import Clinic, OutboundMessage, Patient
 from server.services.outbox.receipts import record_delivery_status
 from server.services.outbox.vocabulary import FINAL_STATUSES
 from server.settings import load_settings
 from tests.fakes.sms_provider import FakeSmsProvider
-
 from tests.support.notifications import CLINIC_NUMBER, PUBLIC_BASE_URL, reminder_id
 
 REMINDERS = 10_000
@@ -36,47 +35,91 @@ def _seed(engine, now: datetime) -> None:
         clinic = Clinic(name="Crash Clinic", phone="+15555550100", timezone="America/New_York", created_at=now)
         session.add(clinic)
         session.flush()
-        patients = [Patient(clinic_id=clinic.id, first_name="P", last_name=str(i), date_of_birth=date(1950, 1, 1),
-                            mrn=f"C{i}", phone_e164=f"+1555400{i:04d}", timezone="America/New_York",
-                            baseline_weight_kg=70, sms_consent=True, created_at=now) for i in range(PATIENTS)]
+        patients = [
+            Patient(
+                clinic_id=clinic.id,
+                first_name="P",
+                last_name=str(i),
+                date_of_birth=date(1950, 1, 1),
+                mrn=f"C{i}",
+                phone_e164=f"+1555400{i:04d}",
+                timezone="America/New_York",
+                baseline_weight_kg=70,
+                sms_consent=True,
+                created_at=now,
+            )
+            for i in range(PATIENTS)
+        ]
         session.add_all(patients)
         session.flush()
         ids = [p.id for p in patients]
     due = now - timedelta(seconds=1)
     # Ready-made patient messages (as enrollment writes invites): the planner leaves them alone, so the test is
     # about dispatch only; consent and opt-out checks still apply to each.
-    rows = [{"dedupe_key": f"invite:crash:{n}", "patient_id": ids[n % PATIENTS], "kind": "invite",
-             "channel": "sms", "to_address": f"+1555400{n % PATIENTS:04d}", "body": f"Crash Clinic: message {n}",
-             "scheduled_for": due, "send_at": due, "expires_at": now + timedelta(days=1), "status": "pending",
-             "next_attempt_at": due, "attempts": 0, "created_at": now, "updated_at": now} for n in range(REMINDERS)]
+    rows = [
+        {
+            "dedupe_key": f"invite:crash:{n}",
+            "patient_id": ids[n % PATIENTS],
+            "kind": "invite",
+            "channel": "sms",
+            "to_address": f"+1555400{n % PATIENTS:04d}",
+            "body": f"Crash Clinic: message {n}",
+            "scheduled_for": due,
+            "send_at": due,
+            "expires_at": now + timedelta(days=1),
+            "status": "pending",
+            "next_attempt_at": due,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(REMINDERS)
+    ]
     with engine.begin() as conn:
         conn.execute(sa.insert(OutboundMessage.__table__), rows)
 
 
 def _worker(env: dict, log_path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], env={**os.environ, **env},
-                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "worker"],
+        env={**os.environ, **env},
+        stdout=open(log_path, "ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _unfinished(engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(OutboundMessage.__table__)
-                            .where(OutboundMessage.__table__.c.status.notin_(FINAL_STATUSES))).scalar()
+        return conn.execute(
+            sa.select(sa.func.count())
+            .select_from(OutboundMessage.__table__)
+            .where(OutboundMessage.__table__.c.status.notin_(FINAL_STATUSES))
+        ).scalar()
 
 
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_two_workers_one_killed_midway_send_nothing_twice_and_lose_nothing(pg_url, tmp_path):
     engine = create_db_engine(pg_url)
-    _seed(engine, datetime.now(timezone.utc))
+    _seed(engine, datetime.now(UTC))
     provider = FakeSmsProvider(seed=5).start()
     provider.set_latency((0.002, 0.02))  # keep sends in flight, so the kill lands mid-send
-    env = {"DATABASE_URL": pg_url, "COMPANION_ENV": "test", "COMPANION_VAR_DIR": str(tmp_path / "var"),
-           "SECRET_KEY": "crash-test-secret-key-0123456789abcdef", "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-           "TWILIO_ACCOUNT_SID": provider.account_sid, "TWILIO_AUTH_TOKEN": provider.auth_token,
-           "TWILIO_FROM_NUMBER": CLINIC_NUMBER, "TWILIO_API_BASE": provider.base_url,
-           "DISPATCH_INTERVAL_SECONDS": "0.2", "DISPATCH_CONCURRENCY": "8", "CLAIM_LEASE_SECONDS": "5",
-           "SMS_TIMEOUT_SECONDS": "2", "PLANNER_INTERVAL_SECONDS": "3600"}
+    env = {
+        "DATABASE_URL": pg_url,
+        "COMPANION_ENV": "test",
+        "COMPANION_VAR_DIR": str(tmp_path / "var"),
+        "SECRET_KEY": "crash-test-secret-key-0123456789abcdef",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TWILIO_ACCOUNT_SID": provider.account_sid,
+        "TWILIO_AUTH_TOKEN": provider.auth_token,
+        "TWILIO_FROM_NUMBER": CLINIC_NUMBER,
+        "TWILIO_API_BASE": provider.base_url,
+        "DISPATCH_INTERVAL_SECONDS": "0.2",
+        "DISPATCH_CONCURRENCY": "8",
+        "CLAIM_LEASE_SECONDS": "5",
+        "SMS_TIMEOUT_SECONDS": "2",
+        "PLANNER_INTERVAL_SECONDS": "3600",
+    }
     workers = {}
     try:
         workers["a"] = _worker(env, tmp_path / "a.log")
@@ -124,15 +167,17 @@ def test_two_workers_one_killed_midway_send_nothing_twice_and_lose_nothing(pg_ur
     # A row is marked `sending` by its sender thread just before the request: rows queued behind the pool were
     # still `claimed` and went out again after the lease; unknown-and-never-sent is at most one per sender thread.
     assert len(unknown) - len(reached) <= 8
-    print(f"\ncrash test: {len(sent)} sent, {len(unknown)} unknown ({len(reached)} of them did reach the "
-          f"provider), killed at {at_kill}")
+    print(
+        f"\ncrash test: {len(sent)} sent, {len(unknown)} unknown ({len(reached)} of them did reach the "
+        f"provider), killed at {at_kill}"
+    )
 
     # The provider's delivery receipts carry the row id: every unknown row it did accept resolves to sent.
-    ctx = AppContext(load_settings(DATABASE_URL=pg_url, COMPANION_VAR_DIR=str(tmp_path / "var")), engine,
-                     SystemClock())
+    ctx = AppContext(load_settings(DATABASE_URL=pg_url, COMPANION_VAR_DIR=str(tmp_path / "var")), engine, SystemClock())
     for message in reached:
-        assert record_delivery_status(ctx, message_sid=message["sid"], status="delivered",
-                                      reminder_id=reminder_id(message))
+        assert record_delivery_status(
+            ctx, message_sid=message["sid"], status="delivered", reminder_id=reminder_id(message)
+        )
     with Session(engine) as session:
         still_unknown = session.exec(select(OutboundMessage).where(OutboundMessage.status == "unknown")).all()
     assert len(still_unknown) == len(unknown) - len(reached)

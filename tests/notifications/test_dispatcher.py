@@ -25,7 +25,6 @@ from server.context import AppContext
 from server.db import session_scope
 from server.models import Alert, OutboundMessage, Patient, PushSubscription
 from server.services.outbox.outcomes import RetryPolicy
-
 from tests.support.notifications import companion_settings, free_port, reminder_id, reminders_of, run_until, utc
 
 
@@ -37,9 +36,11 @@ def patients(make_patient, clock):
 
 
 def test_with_30_percent_provider_errors_every_reminder_is_sent_exactly_once(
-        ctx, make_patient, sms_provider, clock, database_url, tmp_path, engine):
-    ctx = AppContext(companion_settings(database_url, tmp_path / "var", sms_provider, SEND_MAX_ATTEMPTS="15"),
-                     engine, clock)
+    ctx, make_patient, sms_provider, clock, database_url, tmp_path, engine
+):
+    ctx = AppContext(
+        companion_settings(database_url, tmp_path / "var", sms_provider, SEND_MAX_ATTEMPTS="15"), engine, clock
+    )
     channels = build_channels(ctx)
     clock.set(utc(2026, 3, 2, 11))
     ids = [make_patient(phone=f"+1555300{i:04d}") for i in range(30)]
@@ -52,8 +53,11 @@ def test_with_30_percent_provider_errors_every_reminder_is_sent_exactly_once(
     stats = sms_provider.stats
     assert stats["fault_500"] and stats["fault_429"] and stats["fault_reset"]  # the faults really happened
     with Session(engine) as session:
-        due = session.exec(select(OutboundMessage).where(OutboundMessage.send_at <= clock.now(),
-                                                         OutboundMessage.patient_id != opted_out)).all()
+        due = session.exec(
+            select(OutboundMessage).where(
+                OutboundMessage.send_at <= clock.now(), OutboundMessage.patient_id != opted_out
+            )
+        ).all()
         stopped = session.get(Patient, opted_out)
         alert = session.exec(select(Alert).where(Alert.patient_id == opted_out)).one()
     assert stopped.sms_opted_out and (alert.rule, alert.facts) == ("R-NO-DELIVERY", "the patient opted out of SMS")
@@ -69,8 +73,9 @@ def test_with_30_percent_provider_errors_every_reminder_is_sent_exactly_once(
     channels.close()
 
 
-def test_opted_out_number_21610_sets_opt_out_and_tells_the_care_team(ctx, channels, patients, sms_provider, clock,
-                                                                    published):
+def test_opted_out_number_21610_sets_opt_out_and_tells_the_care_team(
+    ctx, channels, patients, sms_provider, clock, published
+):
     with Session(ctx.engine) as session:
         phone = session.get(Patient, patients[0]).phone_e164
     sms_provider.opt_out(phone)
@@ -110,8 +115,13 @@ def test_invalid_number_fails_without_retry_and_raises_an_alert(ctx, channels, p
 
 
 def test_connection_refused_is_retried_with_backoff(ctx, patients, clock):
-    closed = SmsChannel(ctx.settings.twilio_account_sid, "test-token", from_number="+15005550006",
-                        api_base=f"http://127.0.0.1:{free_port()}", timeout=1)
+    closed = SmsChannel(
+        ctx.settings.twilio_account_sid,
+        "test-token",
+        from_number="+15005550006",
+        api_base=f"http://127.0.0.1:{free_port()}",
+        timeout=1,
+    )
     channels = build_channels(ctx)
     channels.sms = closed
     run_planner(ctx)
@@ -128,8 +138,11 @@ def test_connection_refused_is_retried_with_backoff(ctx, patients, clock):
 def test_retry_policy_backs_off_exponentially_up_to_the_cap_and_honours_retry_after():
     import random
 
-    policy = RetryPolicy(max_attempts=10, base=__import__("datetime").timedelta(seconds=30),
-                         cap=__import__("datetime").timedelta(minutes=15))
+    policy = RetryPolicy(
+        max_attempts=10,
+        base=__import__("datetime").timedelta(seconds=30),
+        cap=__import__("datetime").timedelta(minutes=15),
+    )
     rng = random.Random(3)
     ceilings = [policy.delay(n, rng=rng).total_seconds() for n in range(1, 9)]
     assert all(c <= 900 for c in ceilings) and ceilings[-1] >= 450
@@ -138,7 +151,8 @@ def test_retry_policy_backs_off_exponentially_up_to_the_cap_and_honours_retry_af
 
 
 def test_timeout_after_acceptance_becomes_unknown_is_never_resent_and_a_receipt_resolves_it(
-        ctx, channels, patients, sms_provider, live_server, clock):
+    ctx, channels, patients, sms_provider, live_server, clock
+):
     run_planner(ctx)
     sms_provider.timeout_after_accept(3, times=1)  # the client gives up after 2 s; the message exists anyway
     clock.set(utc(2026, 3, 2, 12, 0))
@@ -197,13 +211,15 @@ def _subscribe(ctx, patient_id: int, endpoint: str):
     auth = os.urandom(16)
     b64 = lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode()  # noqa: E731
     with session_scope(ctx.engine) as session:
-        session.add(PushSubscription(patient_id=patient_id, endpoint=endpoint, p256dh=b64(point), auth=b64(auth),
-                                     created_at=ctx.clock.now()))
+        session.add(
+            PushSubscription(
+                patient_id=patient_id, endpoint=endpoint, p256dh=b64(point), auth=b64(auth), created_at=ctx.clock.now()
+            )
+        )
     return key, auth
 
 
-def test_push_patient_gets_an_encrypted_push_and_no_sms(ctx, channels, make_patient, sms_provider, push_service,
-                                                        clock):
+def test_push_patient_gets_an_encrypted_push_and_no_sms(ctx, channels, make_patient, sms_provider, push_service, clock):
     base, service = push_service
     clock.set(utc(2026, 3, 2, 11))
     pid = make_patient(phone="+15553000900", channel_preference="push")
@@ -216,8 +232,9 @@ def test_push_patient_gets_an_encrypted_push_and_no_sms(ctx, channels, make_pati
     assert path == "/push/abc", headers
     assert {k.lower(): v for k, v in headers.items()}["authorization"].startswith("vapid t=")
     message = json.loads(http_ece.decrypt(body, private_key=key, auth_secret=auth, version="aes128gcm"))
-    assert message["title"] == "Riverside Oncology" and message["body"] == ("You have blood tests today. "
-                                                                                 "Have them done before your 8:00 AM dose.")
+    assert message["title"] == "Riverside Oncology" and message["body"] == (
+        "You have blood tests today. Have them done before your 8:00 AM dose."
+    )
     assert message["url"] == "http://testserver.local/"
     [row] = reminders_of(ctx.engine, pid, status="sent")
     assert row.channel == "push" and row.delivery_updated_at == clock.now()
@@ -227,7 +244,8 @@ def test_push_patient_gets_an_encrypted_push_and_no_sms(ctx, channels, make_pati
 
 
 def test_expired_push_subscription_is_removed_and_the_patient_falls_back_to_sms(
-        ctx, channels, make_patient, sms_provider, push_service, clock):
+    ctx, channels, make_patient, sms_provider, push_service, clock
+):
     base, service = push_service
     service.answers = [410]
     clock.set(utc(2026, 3, 2, 11))
@@ -242,7 +260,8 @@ def test_expired_push_subscription_is_removed_and_the_patient_falls_back_to_sms(
     assert row.channel == "sms"
     assert [m["body"] for m in sms_provider.messages_to("+15553000901")] == [
         "Riverside Oncology: You have blood tests today. Have them done before your 8:00 AM dose. "
-        "http://testserver.local/"]
+        "http://testserver.local/"
+    ]
     with Session(ctx.engine) as session:
         assert session.exec(select(PushSubscription)).first() is None
 
@@ -262,8 +281,9 @@ def test_worker_stop_lets_in_flight_sends_finish_and_releases_the_rest(ctx, chan
     worker.stop()  # what SIGTERM does
 
     with Session(ctx.engine) as session:
-        rows = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "blood_test",
-                                                          OutboundMessage.send_at <= clock.now())).all()
+        rows = session.exec(
+            select(OutboundMessage).where(OutboundMessage.kind == "blood_test", OutboundMessage.send_at <= clock.now())
+        ).all()
     statuses = Counter(r.status for r in rows)
     assert set(statuses) <= {"sent", "pending"} and statuses["pending"] > 0  # nothing left claimed or sending
     assert statuses["sent"] == len(sms_provider.messages)  # every request that left was recorded

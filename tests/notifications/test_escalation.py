@@ -12,7 +12,6 @@ from server.db import session_scope
 from server.models import Alert, AlertEvent, OutboundMessage, Staff
 from server.services.alerts_escalation import ClinicHours, escalate_due_alerts
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
-
 from tests.support.notifications import utc
 
 NY = ZoneInfo("America/New_York")
@@ -20,15 +19,27 @@ NY = ZoneInfo("America/New_York")
 
 def _second_on_call(ctx, clinic):
     with session_scope(ctx.engine) as session:
-        session.add(Staff(clinic_id=clinic, email="pharm@riverside.test", name="Pia Pharmacist", role="pharmacist",
-                          password_hash="x", phone_e164="+15550009002", on_call_order=2,
-                          created_at=ctx.clock.now()))
+        session.add(
+            Staff(
+                clinic_id=clinic,
+                email="pharm@riverside.test",
+                name="Pia Pharmacist",
+                role="pharmacist",
+                password_hash="x",
+                phone_e164="+15550009002",
+                on_call_order=2,
+                created_at=ctx.clock.now(),
+            )
+        )
 
 
 def _pages(ctx) -> list[OutboundMessage]:
     with Session(ctx.engine) as session:
-        return list(session.exec(select(OutboundMessage).where(OutboundMessage.kind == "page")
-                                 .order_by(OutboundMessage.id)).all())
+        return list(
+            session.exec(
+                select(OutboundMessage).where(OutboundMessage.kind == "page").order_by(OutboundMessage.id)
+            ).all()
+        )
 
 
 def _alert(ctx, patient_id) -> Alert:

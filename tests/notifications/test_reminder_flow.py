@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +19,6 @@ from notifications.planner import run_planner
 from server.errors import FieldError
 from server.models import OutboundMessage, Staff
 from server.services.plans import change_plan
-
 from tests.support.notifications import reminder_id, reminders_of, run_until, utc
 
 NY = ZoneInfo("America/New_York")
@@ -46,15 +45,22 @@ def clinician_id(ctx) -> int:
         doctor = session.exec(select(Staff).where(Staff.role == "physician")).first()
         if doctor is None:
             nurse = session.exec(select(Staff)).first()
-            doctor = Staff(clinic_id=nurse.clinic_id, email="doctor@riverside.test", name="Dana Doctor",
-                           role="physician", password_hash="x", created_at=nurse.created_at)
+            doctor = Staff(
+                clinic_id=nurse.clinic_id,
+                email="doctor@riverside.test",
+                name="Dana Doctor",
+                role="physician",
+                password_hash="x",
+                created_at=nurse.created_at,
+            )
             session.add(doctor)
             session.flush()
         return doctor.id
 
 
 def test_monday_wednesday_patient_gets_antiemetic_and_dose_at_local_times_across_dst(
-        ctx, channels, make_patient, sms_provider, clock):
+    ctx, channels, make_patient, sms_provider, clock
+):
     clock.set(utc(2026, 3, 1, 17))  # Sunday noon in New York; clocks spring forward on 2026-03-08
     make_patient(phone=PHONE)
 
@@ -68,7 +74,7 @@ def test_monday_wednesday_patient_gets_antiemetic_and_dose_at_local_times_across
         assert {(t.hour, t.minute) for t in times} == {wall}, kind  # 07:30 / 08:00 local before and after DST
     # Before the change 08:00 is 13:00 UTC, after it 12:00 UTC: the wall time is what stays put.
     doses = [local for k, local in sent if k == "dose"]
-    assert doses[0].astimezone(timezone.utc).hour == 13 and doses[-1].astimezone(timezone.utc).hour == 12
+    assert doses[0].astimezone(UTC).hour == 13 and doses[-1].astimezone(UTC).hour == 12
     # Exactly once: no outbox row reached the provider twice.
     assert max(Counter(reminder_id(m) for m in sms_provider.messages_to(PHONE)).values()) == 1
     bodies = " ".join(m["body"] for m in sms_provider.messages_to(PHONE)).lower()
@@ -76,8 +82,9 @@ def test_monday_wednesday_patient_gets_antiemetic_and_dose_at_local_times_across
     assert "80 mg (4 tablets)" in bodies and "take it now" not in bodies
 
 
-def test_dose_reminder_names_the_drugs_only_for_a_patient_who_opted_in(ctx, channels, make_patient, sms_provider,
-                                                                      clock):
+def test_dose_reminder_names_the_drugs_only_for_a_patient_who_opted_in(
+    ctx, channels, make_patient, sms_provider, clock
+):
     clock.set(utc(2026, 3, 2, 11))
     make_patient(phone=PHONE, drug_names_in_messages=True)
     run_until(ctx, channels, clock, utc(2026, 3, 2, 13, 1))
@@ -120,8 +127,15 @@ def test_hold_cancels_every_dose_reminder_and_resume_brings_them_back(ctx, chann
     pid = make_patient(phone=PHONE)
     run_planner(ctx)
 
-    change_plan(ctx, pid, staff_id=clinician_id(ctx), operation="hold", reason="weight down 11%", hold_rule="R-WT-10",
-                dexamethasone_on_hold="hold")
+    change_plan(
+        ctx,
+        pid,
+        staff_id=clinician_id(ctx),
+        operation="hold",
+        reason="weight down 11%",
+        hold_rule="R-WT-10",
+        dexamethasone_on_hold="hold",
+    )
 
     rows = reminders_of(ctx.engine, pid)
     dose_rows = [r for r in rows if r.kind in ("antiemetic", "dose", "nudge", "dexamethasone")]
@@ -152,8 +166,15 @@ def test_a_hold_that_keeps_dexamethasone_keeps_its_reminders(ctx, channels, make
     with pytest.raises(FieldError) as err:
         change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%")
     assert err.value.field == "dexamethasone_on_hold"
-    change_plan(ctx, pid, staff_id=staff_id(ctx), operation="hold", reason="weight down 11%", hold_rule="R-WT-10",
-                dexamethasone_on_hold="continue")
+    change_plan(
+        ctx,
+        pid,
+        staff_id=staff_id(ctx),
+        operation="hold",
+        reason="weight down 11%",
+        hold_rule="R-WT-10",
+        dexamethasone_on_hold="continue",
+    )
 
     rows = reminders_of(ctx.engine, pid)
     assert {r.status for r in rows if r.kind in ("antiemetic", "dose", "nudge")} == {"cancelled"}
@@ -168,7 +189,8 @@ def test_a_hold_that_keeps_dexamethasone_keeps_its_reminders(ctx, channels, make
 
 
 def test_nudge_goes_out_three_hours_after_an_unlogged_dose_and_not_after_a_logged_one(
-        ctx, channels, make_patient, sms_provider, clock):
+    ctx, channels, make_patient, sms_provider, clock
+):
     clock.set(utc(2026, 3, 2, 11))
     pid = make_patient(phone=PHONE)
     run_until(ctx, channels, clock, utc(2026, 3, 3, 4))  # Monday: nothing logged
@@ -202,8 +224,9 @@ def test_quiet_hours_defer_a_weight_prompt_but_never_a_dose_reminder(ctx, make_p
     assert "nudge" not in by_kind  # 01:00 is in quiet hours and after the dose day ends (P-MISSED)
 
 
-def test_a_late_antiemetic_reminder_expires_instead_of_arriving_after_the_dose(ctx, channels, make_patient,
-                                                                              sms_provider, clock):
+def test_a_late_antiemetic_reminder_expires_instead_of_arriving_after_the_dose(
+    ctx, channels, make_patient, sms_provider, clock
+):
     clock.set(utc(2026, 3, 2, 11))
     pid = make_patient(phone=PHONE)
     run_planner(ctx)
@@ -223,8 +246,7 @@ def test_a_dose_reminder_after_the_dose_day_ended_expires(ctx, channels, make_pa
     clock.set(utc(2026, 3, 3, 5, 30))  # 00:30 on Tuesday in New York
     dispatch_once(ctx, channels)
     monday = [r for r in reminders_of(ctx.engine, pid) if '"2026-03-02"' in (r.payload or "")]
-    assert {r.kind: r.status for r in monday if r.kind in ("dose", "nudge")} == {"dose": "expired",
-                                                                                 "nudge": "expired"}
+    assert {r.kind: r.status for r in monday if r.kind in ("dose", "nudge")} == {"dose": "expired", "nudge": "expired"}
     assert sms_provider.messages_to(PHONE) == []
 
 
@@ -262,7 +284,7 @@ def test_new_time_zone_moves_the_reminders(ctx, make_patient, clock):
 
 
 def test_page_rows_written_by_alerts_are_sent_like_any_outbox_row(ctx, channels, make_patient, sms_provider, clock):
-    from server.services.entries import record_symptoms, SymptomAnswers
+    from server.services.entries import SymptomAnswers, record_symptoms
 
     clock.set(utc(2026, 3, 2, 15))
     pid = make_patient(phone=PHONE)
@@ -289,8 +311,9 @@ def test_xvd_patient_gets_bortezomib_clinic_days_and_day_2_dexamethasone(ctx, ma
     assert [(d["dose_mg"], d["tablets"], d["dexamethasone_mg"]) for d in doses] == [(100, 5, 20), (100, 5, 20)]
 
 
-def test_invite_rows_written_by_enrollment_are_sent_to_the_patient_unless_opted_out(ctx, channels, make_patient,
-                                                                                   sms_provider, clock):
+def test_invite_rows_written_by_enrollment_are_sent_to_the_patient_unless_opted_out(
+    ctx, channels, make_patient, sms_provider, clock
+):
     from server.db import session_scope
     from server.models import Patient
     from server.services.invites import send_sign_in_link
@@ -300,8 +323,13 @@ def test_invite_rows_written_by_enrollment_are_sent_to_the_patient_unless_opted_
     other = make_patient(phone="+15551230009")
     with session_scope(ctx.engine) as session:
         for patient_id in (pid, other):
-            send_sign_in_link(session, session.get(Patient, patient_id), now=clock.now(),
-                              base_url=ctx.settings.public_base_url, staff_id=staff_id(ctx))
+            send_sign_in_link(
+                session,
+                session.get(Patient, patient_id),
+                now=clock.now(),
+                base_url=ctx.settings.public_base_url,
+                staff_id=staff_id(ctx),
+            )
         session.get(Patient, other).sms_opted_out = True  # texted STOP before the worker got to it
     dispatch_once(ctx, channels)
     [invite] = sms_provider.messages_to(PHONE)
@@ -312,7 +340,8 @@ def test_invite_rows_written_by_enrollment_are_sent_to_the_patient_unless_opted_
 
 
 def test_an_open_interrupt_alert_turns_the_dose_reminder_into_wait_for_your_team_until_staff_act(
-        ctx, channels, make_patient, sms_provider, clock):
+    ctx, channels, make_patient, sms_provider, clock
+):
     from server.services.entries import record_weight
 
     clock.set(utc(2026, 3, 1, 17))  # Sunday noon in New York
@@ -328,14 +357,17 @@ def test_an_open_interrupt_alert_turns_the_dose_reminder_into_wait_for_your_team
     wednesday = sms_provider.messages_to(PHONE)
     assert "antiemetic" not in [k for k, _ in sent_kinds(ctx, wednesday)]
     with Session(ctx.engine) as session:
-        held = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "antiemetic",
-                                                          OutboundMessage.status == "cancelled")).all()
+        held = session.exec(
+            select(OutboundMessage).where(OutboundMessage.kind == "antiemetic", OutboundMessage.status == "cancelled")
+        ).all()
     assert held and all("open care-team alert" in r.cancel_reason for r in held)
     # clinical-reference §3 (issue 11 item 1): the dose reminder itself says to wait, with the clinic's number; it
     # never offers the dose (no tablets, no "reply T").
     [dose] = [m["body"] for m in wednesday if "dose" in m["body"]]
-    assert dose.startswith("Riverside Oncology: Wait for your care team before your next dose. If nobody has "
-                           "called you, call +15555550100.")
+    assert dose.startswith(
+        "Riverside Oncology: Wait for your care team before your next dose. If nobody has "
+        "called you, call +15555550100."
+    )
     assert "tablets" not in dose and "Reply T" not in dose
     # Staff act (a new plan version): the reminders are the plan's again.
     change_plan(ctx, patient, staff_id=clinician_id(ctx), operation="reduce", reason="R-WT-10: one level lower")
@@ -346,7 +378,8 @@ def test_an_open_interrupt_alert_turns_the_dose_reminder_into_wait_for_your_team
 
 
 def test_moving_the_dose_time_on_a_dose_day_never_sends_that_day_a_second_dose_reminder(
-        ctx, channels, make_patient, sms_provider, clock):
+    ctx, channels, make_patient, sms_provider, clock
+):
     from datetime import time
 
     from server.services.plans import ScheduleChange
@@ -354,8 +387,14 @@ def test_moving_the_dose_time_on_a_dose_day_never_sends_that_day_a_second_dose_r
     clock.set(utc(2026, 3, 1, 17))
     patient = make_patient(phone=PHONE)
     run_until(ctx, channels, clock, utc(2026, 3, 2, 15))  # Monday 10:00: the 08:00 reminders went out
-    change_plan(ctx, patient, staff_id=clinician_id(ctx), operation="change_schedule", reason="evening doses suit her",
-                schedule=ScheduleChange(dose_time=time(20, 0)))
+    change_plan(
+        ctx,
+        patient,
+        staff_id=clinician_id(ctx),
+        operation="change_schedule",
+        reason="evening doses suit her",
+        schedule=ScheduleChange(dose_time=time(20, 0)),
+    )
     run_until(ctx, channels, clock, utc(2026, 3, 5, 4))  # through Wednesday
     sent = sent_kinds(ctx, sms_provider.messages_to(PHONE))
     monday = [(k, t.hour) for k, t in sent if k in ("dose", "antiemetic") and t.date() == date(2026, 3, 2)]

@@ -31,7 +31,9 @@ def channel(fake) -> Iterator[SmsChannel]:
 
 
 def test_accepted_message_is_recorded_once_with_its_fields(fake, channel):
-    result = channel.send(PATIENT, "Time for your evening dose", status_callback="https://companion.example.org/sms/status")
+    result = channel.send(
+        PATIENT, "Time for your evening dose", status_callback="https://companion.example.org/sms/status"
+    )
 
     assert result.outcome is Outcome.ACCEPTED and result.accepted
     assert result.status == "queued" and result.provider_id.startswith("SM")
@@ -43,7 +45,10 @@ def test_accepted_message_is_recorded_once_with_its_fields(fake, channel):
 
 def test_channel_default_status_callback_is_sent(fake):
     channel = SmsChannel(
-        fake.account_sid, fake.auth_token, from_number=SENDER, api_base=fake.base_url,
+        fake.account_sid,
+        fake.auth_token,
+        from_number=SENDER,
+        api_base=fake.base_url,
         status_callback_url="https://companion.example.org/sms/status",
     )
     channel.send(PATIENT, "x")
@@ -98,7 +103,12 @@ def test_opted_out_recipient_is_permanent_and_flagged(fake, channel):
 
     result = channel.send(PATIENT, "x")
 
-    assert (result.outcome, result.error_code, result.http_status, result.opted_out) == (Outcome.PERMANENT, 21610, 400, True)
+    assert (result.outcome, result.error_code, result.http_status, result.opted_out) == (
+        Outcome.PERMANENT,
+        21610,
+        400,
+        True,
+    )
     assert not result.retryable
     assert fake.messages == []
 
@@ -157,7 +167,9 @@ class HalfAnswerServer:
         conn, _ = self.listener.accept()
         with conn:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"sid\": ")
+            conn.sendall(
+                b'HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"sid": '
+            )
             if self.mode == "stall":
                 self.release.wait(5)
 

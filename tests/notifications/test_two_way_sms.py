@@ -11,8 +11,7 @@ from sqlmodel import Session, select
 from notifications.dispatcher import dispatch_once
 from notifications.planner import run_planner
 from server.models import Alert, DoseEvent, InboundMessage, OutboundMessage, Patient, WeightEntry
-
-from tests.support.notifications import PUBLIC_BASE_URL, reminders_of, utc
+from tests.support.notifications import reminders_of, utc
 
 PHONE = "+15551230002"
 
@@ -33,8 +32,7 @@ def _replies(provider, number=PHONE) -> list[str]:
     return [m["body"] for m in provider.messages_to(number) if "/sms/status?r=" in (m["status_callback"] or "")]
 
 
-def test_reply_t_logs_todays_dose_and_w_logs_the_weight(ctx, channels, make_patient, sms_provider, live_server,
-                                                          clock):
+def test_reply_t_logs_todays_dose_and_w_logs_the_weight(ctx, channels, make_patient, sms_provider, live_server, clock):
     clock.set(utc(2026, 3, 2, 13, 10))  # Monday 08:10 in New York, a dose day
     pid = make_patient(phone=PHONE)
 
@@ -51,8 +49,10 @@ def test_reply_t_logs_todays_dose_and_w_logs_the_weight(ctx, channels, make_pati
 
     _dispatch(ctx, channels, clock)
     replies = [m["body"] for m in sms_provider.messages_to(PHONE)]
-    assert any(body.startswith("Thank you, today's dose is recorded. Next dose: Wednesday, March 4 at 8:00 AM")
-               for body in replies)
+    assert any(
+        body.startswith("Thank you, today's dose is recorded. Next dose: Wednesday, March 4 at 8:00 AM")
+        for body in replies
+    )
     assert any("your weight (69.5 kg) is recorded" in body for body in replies)
 
 
@@ -94,7 +94,8 @@ def test_a_second_t_on_the_same_day_is_not_a_second_dose(ctx, make_patient, sms_
 
 
 def test_an_sms_weight_loss_of_twelve_percent_is_confirmed_then_raises_the_same_alert_as_the_app(
-        ctx, channels, make_patient, sms_provider, live_server, clock):
+    ctx, channels, make_patient, sms_provider, live_server, clock
+):
     clock.set(utc(2026, 3, 3, 15))  # Tuesday
     pid = make_patient(phone=PHONE)  # baseline 70 kg
     sms_provider.send_inbound(PHONE, "W 70")
@@ -107,15 +108,15 @@ def test_an_sms_weight_loss_of_twelve_percent_is_confirmed_then_raises_the_same_
 
     with Session(ctx.engine) as session:
         assert sorted(w.kg for w in session.exec(select(WeightEntry).where(WeightEntry.patient_id == pid))) == [
-            61.6, 70.0]
+            61.6,
+            70.0,
+        ]
         alert = session.exec(select(Alert).where(Alert.patient_id == pid, Alert.family == "weight")).one()
     assert (alert.rule, alert.tier) == ("R-WT-10", "same_day")
     _dispatch(ctx, channels, clock)
     replies = [m["body"] for m in sms_provider.messages_to(PHONE)]
-    assert any("61.6 kg is more than 5% away from your last weight (70 kg)" in r and "reply OK" in r
-               for r in replies)
-    assert any("Your care team will contact you today. Do not take your next dose until they do." in r
-               for r in replies)
+    assert any("61.6 kg is more than 5% away from your last weight (70 kg)" in r and "reply OK" in r for r in replies)
+    assert any("Your care team will contact you today. Do not take your next dose until they do." in r for r in replies)
     assert not any("selinexor" in r.lower() for r in replies)
 
 
@@ -149,8 +150,7 @@ def test_stop_stops_everything_and_start_resumes(ctx, channels, make_patient, sm
     assert any("anti-nausea" in b for b in bodies) and any("80 mg (4 tablets)" in b for b in bodies)
 
 
-def test_stop_from_a_number_shared_by_two_patients_opts_both_out(ctx, make_patient, sms_provider, live_server,
-                                                                 clock):
+def test_stop_from_a_number_shared_by_two_patients_opts_both_out(ctx, make_patient, sms_provider, live_server, clock):
     clock.set(utc(2026, 3, 2, 11))
     first, second = make_patient(phone=PHONE), make_patient(phone=PHONE)  # a carer's phone
     assert sms_provider.send_inbound(PHONE, "STOP").ok
@@ -165,8 +165,9 @@ def test_webhooks_without_a_valid_signature_get_403(ctx, make_patient, sms_provi
     unsigned = httpx.post(f"{live_server}/sms/inbound", data=form)
     forged = httpx.post(f"{live_server}/sms/inbound", data=form, headers={"X-Twilio-Signature": "bm90IGl0"})
     # Signed by the provider, but for another URL than our PUBLIC_BASE_URL (e.g. a replay against another host).
-    wrong_url = sms_provider.send_inbound(PHONE, "T", public_url="http://attacker.example/sms/inbound",
-                                          post_to=f"{live_server}/sms/inbound")
+    wrong_url = sms_provider.send_inbound(
+        PHONE, "T", public_url="http://attacker.example/sms/inbound", post_to=f"{live_server}/sms/inbound"
+    )
     status = httpx.post(f"{live_server}/sms/status", data={"MessageSid": "SMx", "MessageStatus": "delivered"})
     assert [unsigned.status_code, forged.status_code, wrong_url.status_code, status.status_code] == [403] * 4
     with Session(ctx.engine) as session:
@@ -174,8 +175,9 @@ def test_webhooks_without_a_valid_signature_get_403(ctx, make_patient, sms_provi
         assert session.exec(select(InboundMessage)).first() is None
 
 
-def test_delivery_receipts_move_forward_only_and_count_as_delivered(ctx, channels, make_patient, sms_provider,
-                                                                    live_server, clock):
+def test_delivery_receipts_move_forward_only_and_count_as_delivered(
+    ctx, channels, make_patient, sms_provider, live_server, clock
+):
     from server.services.patient_state import last_delivered_at
 
     clock.set(utc(2026, 3, 2, 12, 30))
@@ -227,7 +229,8 @@ def test_spanish_commands_and_help(ctx, channels, make_patient, sms_provider, li
 
 
 def test_an_sms_only_patient_gets_a_plan_change_by_text_and_confirms_it_by_replying_ok(
-        ctx, channels, make_patient, sms_provider, live_server, clock):
+    ctx, channels, make_patient, sms_provider, live_server, clock
+):
     from server.models import PlanChangeNotice, Staff
     from server.services.plans import change_plan
 
@@ -240,8 +243,10 @@ def test_an_sms_only_patient_gets_a_plan_change_by_text_and_confirms_it_by_reply
     change_plan(ctx, pid, staff_id=nurse, operation="reduce", reason="platelets 60")
     _dispatch(ctx, channels, clock)
     [notice_sms] = [m["body"] for m in sms_provider.messages_to(PHONE) if "changed" in m["body"]]
-    assert notice_sms.startswith("Riverside Oncology: Your dose changed: now 5 tablets on Mondays only (before: 4 "
-                                 "tablets on Mondays and Wednesdays). Reply OK")
+    assert notice_sms.startswith(
+        "Riverside Oncology: Your dose changed: now 5 tablets on Mondays only (before: 4 "
+        "tablets on Mondays and Wednesdays). Reply OK"
+    )
     assert "selinexor" not in notice_sms.lower()  # no drug name: the patient did not opt in
     assert sms_provider.send_inbound(PHONE, "OK").ok
     with Session(ctx.engine) as session:

@@ -18,7 +18,6 @@ from server.db import session_scope
 from server.models import Alert, OutboundMessage, Staff
 from server.services.outbox.claims import reap_stale_claims
 from server.services.staff.patient_record import timeline
-
 from tests.support.notifications import utc
 
 
@@ -40,20 +39,29 @@ class _GatedSms:
 
 def _statuses(engine, now) -> Counter:
     with Session(engine) as session:
-        return Counter(session.exec(select(OutboundMessage.status)
-                                    .where(OutboundMessage.kind == "blood_test", OutboundMessage.send_at <= now)).all())
+        return Counter(
+            session.exec(
+                select(OutboundMessage.status).where(
+                    OutboundMessage.kind == "blood_test", OutboundMessage.send_at <= now
+                )
+            ).all()
+        )
 
 
 def test_only_the_request_really_going_out_is_sending_and_a_crash_sends_the_rest_again(
-        ctx, channels, make_patient, clock):
+    ctx, channels, make_patient, clock
+):
     clock.set(utc(2026, 3, 2, 11))
     for i in range(6):
         make_patient(phone=f"+1555310{i:04d}")
     run_planner(ctx)
     clock.set(utc(2026, 3, 2, 12, 0))  # six blood-test reminders due
     gated = _GatedSms(channels.sms)
-    dispatcher = ReminderDispatcher(ctx, Channels(sms=gated, push=None, sms_name="sms",
-                                                  status_callback_url=channels.status_callback_url), concurrency=1)
+    dispatcher = ReminderDispatcher(
+        ctx,
+        Channels(sms=gated, push=None, sms_name="sms", status_callback_url=channels.status_callback_url),
+        concurrency=1,
+    )
     worker = threading.Thread(target=dispatcher.dispatch_once)
     worker.start()
     try:
@@ -72,11 +80,22 @@ def test_only_the_request_really_going_out_is_sending_and_a_crash_sends_the_rest
 def _due_row(ctx, patient_id: int, kind: str, status: str, **fields) -> int:
     now = ctx.clock.now()
     with session_scope(ctx.engine) as session:
-        row = OutboundMessage(dedupe_key=f"test:{kind}:{patient_id}:{status}", patient_id=patient_id, kind=kind,
-                              channel="sms", scheduled_for=now, send_at=now, expires_at=now + timedelta(hours=4),
-                              status=status, next_attempt_at=now, attempts=1 if status == "sending" else 0,
-                              claim_token="dead-worker" if status == "sending" else None, created_at=now,
-                              updated_at=now, **fields)
+        row = OutboundMessage(
+            dedupe_key=f"test:{kind}:{patient_id}:{status}",
+            patient_id=patient_id,
+            kind=kind,
+            channel="sms",
+            scheduled_for=now,
+            send_at=now,
+            expires_at=now + timedelta(hours=4),
+            status=status,
+            next_attempt_at=now,
+            attempts=1 if status == "sending" else 0,
+            claim_token="dead-worker" if status == "sending" else None,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -104,7 +123,8 @@ def test_a_dose_reminder_reaped_as_unknown_raises_an_alert_and_is_not_titled_sen
 
 
 def test_an_ambiguous_send_of_a_page_raises_an_alert_but_a_weight_prompt_does_not(
-        ctx, channels, make_patient, sms_provider, clock):
+    ctx, channels, make_patient, sms_provider, clock
+):
     clock.set(utc(2026, 3, 2, 11))
     paged, weighed = make_patient(), make_patient()
     _due_row(ctx, paged, "page", "pending", body="URGENT: call the patient", to_address="+15553108888")

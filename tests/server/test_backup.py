@@ -11,8 +11,11 @@ from server.models import Staff
 
 
 def _env(tmp_path) -> dict[str, str]:
-    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}", "COMPANION_VAR_DIR": str(tmp_path / "var"),
-            "COMPANION_ENV": "development"}
+    return {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}",
+        "COMPANION_VAR_DIR": str(tmp_path / "var"),
+        "COMPANION_ENV": "development",
+    }
 
 
 def test_backup_then_restore_round_trips_the_data(tmp_path):

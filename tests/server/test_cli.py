@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC
 
 import httpx
 import pytest
@@ -26,9 +27,15 @@ def env(tmp_path):
 
 
 def test_demo_is_refused_in_production_and_creates_nothing(env):
-    production = {**env, "COMPANION_ENV": "production", "SECRET_KEY": "production-secret-that-is-long-enough-012345",
-                  "PUBLIC_BASE_URL": "https://companion.example.org", "TWILIO_ACCOUNT_SID": "AC1",
-                  "TWILIO_AUTH_TOKEN": "tok", "TWILIO_FROM_NUMBER": "+15555550199"}
+    production = {
+        **env,
+        "COMPANION_ENV": "production",
+        "SECRET_KEY": "production-secret-that-is-long-enough-012345",
+        "PUBLIC_BASE_URL": "https://companion.example.org",
+        "TWILIO_ACCOUNT_SID": "AC1",
+        "TWILIO_AUTH_TOKEN": "tok",
+        "TWILIO_FROM_NUMBER": "+15555550199",
+    }
     runner = CliRunner(env=production)
     assert runner.invoke(cli, ["migrate"]).exit_code == 0
     result = runner.invoke(cli, ["demo"])
@@ -51,8 +58,20 @@ def test_migrate_demo_and_create_staff(env):
     demo = runner.invoke(cli, ["demo"])
     assert demo.exit_code == 0, demo.output
     assert "nurse@demo.clinic" in demo.output
-    created = runner.invoke(cli, ["create-staff", "--email", "New@Example.org", "--name", "New Nurse",
-                                  "--role", "nurse", "--password", "a-long-enough-password"])
+    created = runner.invoke(
+        cli,
+        [
+            "create-staff",
+            "--email",
+            "New@Example.org",
+            "--name",
+            "New Nurse",
+            "--role",
+            "nurse",
+            "--password",
+            "a-long-enough-password",
+        ],
+    )
     assert created.exit_code == 0, created.output
     with Session(create_db_engine(env["DATABASE_URL"])) as session:
         assert session.exec(select(Staff).where(Staff.email == "new@example.org")).one().role == "nurse"
@@ -61,8 +80,9 @@ def test_migrate_demo_and_create_staff(env):
 def test_create_staff_rejects_a_short_password_naming_the_option(env):
     runner = CliRunner(env=env)
     runner.invoke(cli, ["migrate"])
-    result = runner.invoke(cli, ["create-staff", "--email", "a@b.org", "--name", "A", "--role", "admin",
-                                 "--password", "short"])
+    result = runner.invoke(
+        cli, ["create-staff", "--email", "a@b.org", "--name", "A", "--role", "admin", "--password", "short"]
+    )
     assert result.exit_code == 2
     assert "--password" in result.output and "12 characters" in result.output
 
@@ -80,8 +100,13 @@ def _free_port() -> int:
 
 
 def _companion(args, env):
-    return subprocess.Popen([sys.executable, "-m", "server.cli", *args], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "server.cli", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_for(predicate, timeout=30.0):
@@ -103,8 +128,13 @@ def test_serve_with_worker_answers_healthz_and_stops_on_sigterm(env):
     port = _free_port()
     proc = _companion(["serve", "--with-worker", "--port", str(port)], env)
     try:
-        body = _wait_for(lambda: (r := httpx.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
-                         and r.json()["worker_heartbeat_age_s"] is not None and r.json())
+        body = _wait_for(
+            lambda: (
+                (r := httpx.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+                and r.json()["worker_heartbeat_age_s"] is not None
+                and r.json()
+            )
+        )
         assert body["status"] == "ok" and body["worker_heartbeat_age_s"] < 30
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -120,11 +150,12 @@ def test_worker_process_beats_and_stops_cleanly_on_sigterm(env):
     CliRunner(env=env).invoke(cli, ["migrate"])
     proc = _companion(["worker"], env)
     engine = create_db_engine(env["DATABASE_URL"])
+    from datetime import datetime
+
     from server.services.heartbeat import worker_heartbeat_age
-    from datetime import datetime, timezone
 
     try:
-        _wait_for(lambda: worker_heartbeat_age(engine, datetime.now(timezone.utc)) is not None)
+        _wait_for(lambda: worker_heartbeat_age(engine, datetime.now(UTC)) is not None)
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0]

@@ -10,8 +10,10 @@ from server.services.staff.accounts import verify_password
 
 def _snapshot(engine) -> dict:
     with engine.connect() as conn:
-        return {t.name: sorted(map(tuple, conn.execute(sa.select(t)).all()), key=repr)
-                for t in SQLModel.metadata.sorted_tables}
+        return {
+            t.name: sorted(map(tuple, conn.execute(sa.select(t)).all()), key=repr)
+            for t in SQLModel.metadata.sorted_tables
+        }
 
 
 def test_demo_seed_is_idempotent(engine, settings, clock):
@@ -30,8 +32,9 @@ def test_demo_has_staff_logins_and_three_patients_with_history(engine, settings,
         patients = session.exec(select(Patient)).all()
         assert len(patients) == len(DEMO_PATIENTS) == 3
         losing = session.exec(select(Patient).where(Patient.mrn == "DEMO-002")).one()
-        weights = session.exec(select(WeightEntry).where(WeightEntry.patient_id == losing.id)
-                               .order_by(WeightEntry.at)).all()
+        weights = session.exec(
+            select(WeightEntry).where(WeightEntry.patient_id == losing.id).order_by(WeightEntry.at)
+        ).all()
     assert len(weights) >= 8  # a few weeks of history
     loss = 1 - weights[-1].kg / losing.baseline_weight_kg
     assert loss >= 0.10, f"the demo's weight-loss patient should be >=10% below baseline, is {loss:.1%}"

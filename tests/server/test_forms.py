@@ -8,8 +8,17 @@ import pytest
 from pydantic import AfterValidator, Field
 
 from server.errors import FieldErrors
-from server.forms import (FALLBACK_MESSAGE, BlankToNone, Checkbox, FormModel, IsoDate, LocalTime, Number, parse_form,
-                          plain)
+from server.forms import (
+    FALLBACK_MESSAGE,
+    BlankToNone,
+    Checkbox,
+    FormModel,
+    IsoDate,
+    LocalTime,
+    Number,
+    parse_form,
+    plain,
+)
 
 
 def _even(value: int) -> int:
@@ -30,18 +39,22 @@ class Sample(FormModel):
 
 
 def test_blank_boxes_are_none_and_values_are_typed():
-    form = parse_form(Sample, {"count": "2", "weight": " 4,5 ", "day": "", "at": "08:15:30", "agreed": "on",
-                               "csrf_token": "ignored"})
+    form = parse_form(
+        Sample, {"count": "2", "weight": " 4,5 ", "day": "", "at": "08:15:30", "agreed": "on", "csrf_token": "ignored"}
+    )
     assert (form.count, form.weight, form.day, form.agreed) == (2, 4.5, None, True)
     assert form.at is not None and form.at.isoformat() == "08:15:00"
     assert parse_form(Sample, {"count": "4"}).agreed is False
 
 
-@pytest.mark.parametrize("values, field, message", [
-    ({"count": "two"}, "count", "Count must be a whole number."),
-    ({"count": "3"}, "count", "Choose an even number."),
-    ({"count": "2", "name": "Maria"}, "name", FALLBACK_MESSAGE),
-])
+@pytest.mark.parametrize(
+    "values, field, message",
+    [
+        ({"count": "two"}, "count", "Count must be a whole number."),
+        ({"count": "3"}, "count", "Choose an even number."),
+        ({"count": "2", "name": "Maria"}, "name", FALLBACK_MESSAGE),
+    ],
+)
 def test_refused_values_get_plain_words_never_the_validators_text(values, field, message):
     with pytest.raises(FieldErrors) as refused:
         parse_form(Sample, values)

@@ -15,17 +15,49 @@ from babel.messages.pofile import read_po
 
 from server.clinical import advice as adv
 from server.clinical.grading import QUESTIONS
-from server.i18n import (LANGUAGES, SMS_ADVICE, TRANSLATIONS_DIR, format_clock, format_day, has_translation,
-                         negotiate_language, render_advice, translate)
+from server.i18n import (
+    LANGUAGES,
+    SMS_ADVICE,
+    TRANSLATIONS_DIR,
+    format_clock,
+    format_day,
+    has_translation,
+    negotiate_language,
+    render_advice,
+    translate,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\(\w+\)s|\{\w+\}|%%")
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "N_": None,
-            "NP_": ((1, "c"), 2), "translate": (2,), "translate_plural": (2, 3), "translate_in": ((2, "c"), 3)}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "pgettext": ((1, "c"), 2),
+    "N_": None,
+    "NP_": ((1, "c"), 2),
+    "translate": (2,),
+    "translate_plural": (2, 3),
+    "translate_in": ((2, "c"), 3),
+}
 # Words that are the same in English and Spanish (units, numbers, drug names, keywords): the only msgids whose
 # translation may equal the English text.
-SAME_IN_BOTH = {"mg", "kg", "lb", "°C", "°F", "%(value)s", "OK", "Normal", "Email", "Selinexor", "selinexor", "No",
-                "PWA", "Selinexor %(mg)s mg"}
+SAME_IN_BOTH = {
+    "mg",
+    "kg",
+    "lb",
+    "°C",
+    "°F",
+    "%(value)s",
+    "OK",
+    "Normal",
+    "Email",
+    "Selinexor",
+    "selinexor",
+    "No",
+    "PWA",
+    "Selinexor %(mg)s mg",
+}
 
 
 def _catalog():
@@ -42,16 +74,22 @@ def _method_map() -> list[tuple[str, str]]:
 def _extracted() -> set:
     options = {"web/templates/**.html": {"trimmed": "true"}}
     found = set()
-    for _file, _line, message, _comments, context in extract_from_dir(str(ROOT), _method_map(), options,
-                                                                      keywords=KEYWORDS):
+    for _file, _line, message, _comments, context in extract_from_dir(
+        str(ROOT), _method_map(), options, keywords=KEYWORDS
+    ):
         found.add((context, message if isinstance(message, str) else message[0]))
     return found
 
 
 def test_the_catalog_sources_cover_every_channel():
     sources = {pattern for pattern, _method in _method_map()}
-    assert {"server/clinical/advice.py", "server/services/sms_inbound.py", "notifications/messages.py",
-            "web/templates/patient/**.html", "server/routes/patient/**.py"} <= sources
+    assert {
+        "server/clinical/advice.py",
+        "server/services/sms_inbound.py",
+        "notifications/messages.py",
+        "web/templates/patient/**.html",
+        "server/routes/patient/**.py",
+    } <= sources
 
 
 def test_every_string_of_the_patient_app_is_in_the_spanish_catalog():
@@ -115,12 +153,14 @@ def test_advice_keeps_its_next_dose_day_in_the_patients_language():
     items = adv.dose_advice("missed", NEXT)
     spanish = render_advice(items, "es")
     assert spanish[0] == "No tome la dosis olvidada."
-    assert spanish[1].startswith("Tome la siguiente dosis el próximo día y hora programados (miércoles 4 de marzo a "
-                                 "las 8:00")
+    assert spanish[1].startswith(
+        "Tome la siguiente dosis el próximo día y hora programados (miércoles 4 de marzo a las 8:00"
+    )
     english = render_advice(items, "en")
     # The US 12-hour clock and the pages' date style (issue 10 item 12).
-    assert english[1].replace("\u202f", " ") == ("Take your next dose at your next scheduled day and time "
-                                                 "(Wednesday, March 4 at 8:00 AM).")
+    assert english[1].replace("\u202f", " ") == (
+        "Take your next dose at your next scheduled day and time (Wednesday, March 4 at 8:00 AM)."
+    )
     minutes = render_advice((adv.advice(adv.ANTIEMETIC_BEFORE, minutes=45),), "es")
     assert "unos 45 minutos" in minutes[0]
 
@@ -144,11 +184,15 @@ def test_dates_and_times_follow_the_language():
     moment = datetime(2026, 3, 4, 8, 0)
     assert format_day(moment, "en") == "Wednesday, March 4" and format_day(moment, "es") == "miércoles 4 de marzo"
     # CLDR puts a narrow no-break space before AM, so "8:00" and "AM" never wrap apart.
-    assert format_clock(moment, "en").replace("\u202f", " ") == "8:00 AM" and format_clock(moment, "es").startswith("8:00")
+    assert format_clock(moment, "en").replace("\u202f", " ") == "8:00 AM" and format_clock(moment, "es").startswith(
+        "8:00"
+    )
 
 
-@pytest.mark.parametrize(("header", "language"), [("es-US,es;q=0.9,en;q=0.8", "es"), ("en-US,en", "en"),
-                                                  ("fr-FR,es;q=0.5", "es"), ("", "en"), ("de", "en")])
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [("es-US,es;q=0.9,en;q=0.8", "es"), ("en-US,en", "en"), ("fr-FR,es;q=0.5", "es"), ("", "en"), ("de", "en")],
+)
 def test_the_language_before_sign_in_follows_the_browser(header, language):
     assert negotiate_language(header) == language
 

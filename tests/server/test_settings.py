@@ -30,8 +30,14 @@ def test_development_secret_is_generated_once_and_kept(tmp_path):
     ],
 )
 def test_production_refuses_missing_or_placeholder_settings(overrides, named):
-    base = {"COMPANION_ENV": "production", "SECRET_KEY": GOOD_SECRET, "PUBLIC_BASE_URL": "https://c.example.org",
-            "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok", "TWILIO_FROM_NUMBER": "+15555550199"}
+    base = {
+        "COMPANION_ENV": "production",
+        "SECRET_KEY": GOOD_SECRET,
+        "PUBLIC_BASE_URL": "https://c.example.org",
+        "TWILIO_ACCOUNT_SID": "AC1",
+        "TWILIO_AUTH_TOKEN": "tok",
+        "TWILIO_FROM_NUMBER": "+15555550199",
+    }
     with pytest.raises(SettingsError) as error:
         load_settings(**{**base, **overrides})
     assert named in str(error.value)
@@ -49,9 +55,14 @@ def test_invalid_port_is_named():
 
 
 def test_production_accepts_complete_settings():
-    settings = load_settings(COMPANION_ENV="production", SECRET_KEY=GOOD_SECRET,
-                             PUBLIC_BASE_URL="https://c.example.org/", TWILIO_ACCOUNT_SID="AC1",
-                             TWILIO_AUTH_TOKEN="tok", TWILIO_MESSAGING_SERVICE_SID="MG1")
+    settings = load_settings(
+        COMPANION_ENV="production",
+        SECRET_KEY=GOOD_SECRET,
+        PUBLIC_BASE_URL="https://c.example.org/",
+        TWILIO_ACCOUNT_SID="AC1",
+        TWILIO_AUTH_TOKEN="tok",
+        TWILIO_MESSAGING_SERVICE_SID="MG1",
+    )
     assert settings.public_base_url == "https://c.example.org"
     assert settings.twilio_enabled
 

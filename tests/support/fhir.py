@@ -22,29 +22,64 @@ MRN_SYSTEM_TEMPLATE = "urn:companion:mrn:{clinic}"
 SODIUM = {
     "resourceType": "Observation",
     "id": "na-example",
-    "identifier": [{"use": "official", "system": "http://lab.example.org/identifiers/observations", "value": "NA-6323"}],
+    "identifier": [
+        {"use": "official", "system": "http://lab.example.org/identifiers/observations", "value": "NA-6323"}
+    ],
     "status": "final",
-    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                              "code": "laboratory", "display": "Laboratory"}]}],
-    "code": {"coding": [{"system": "http://loinc.org", "code": "2951-2",
-                         "display": "Sodium [Moles/volume] in Serum or Plasma"}], "text": "Sodium"},
+    "category": [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "laboratory",
+                    "display": "Laboratory",
+                }
+            ]
+        }
+    ],
+    "code": {
+        "coding": [
+            {"system": "http://loinc.org", "code": "2951-2", "display": "Sodium [Moles/volume] in Serum or Plasma"}
+        ],
+        "text": "Sodium",
+    },
     "subject": {"reference": "Patient/PATIENT"},
     "effectiveDateTime": "2026-03-02T07:30:00-05:00",
     "issued": "2026-03-02T08:45:10.000-05:00",
     "performer": [{"display": "A. Langeveld, Clinical Laboratory"}],
     "valueQuantity": {"value": 128, "unit": "mmol/l", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
-    "interpretation": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
-                                    "code": "L", "display": "Low"}]}],
-    "referenceRange": [{"low": {"value": 135, "unit": "mmol/l", "system": "http://unitsofmeasure.org",
-                                "code": "mmol/L"},
-                        "high": {"value": 145, "unit": "mmol/l", "system": "http://unitsofmeasure.org",
-                                 "code": "mmol/L"}}],
+    "interpretation": [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                    "code": "L",
+                    "display": "Low",
+                }
+            ]
+        }
+    ],
+    "referenceRange": [
+        {
+            "low": {"value": 135, "unit": "mmol/l", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
+            "high": {"value": 145, "unit": "mmol/l", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
+        }
+    ],
 }
 
 
-def observation(patient_id: int | str | None = None, *, code: str = "2951-2", display: str = "Sodium", value=128,
-                unit: str = "mmol/L", status: str = "final", identifier: str | None = "NA-6323",
-                effective: str = "2026-03-02T07:30:00-05:00", subject: dict | None = None) -> dict:
+def observation(
+    patient_id: int | str | None = None,
+    *,
+    code: str = "2951-2",
+    display: str = "Sodium",
+    value=128,
+    unit: str = "mmol/L",
+    status: str = "final",
+    identifier: str | None = "NA-6323",
+    effective: str = "2026-03-02T07:30:00-05:00",
+    subject: dict | None = None,
+) -> dict:
     """A lab Observation shaped like the specification's examples, with the parts a test varies."""
     obs = copy.deepcopy(SODIUM)
     obs["code"] = {"coding": [{"system": "http://loinc.org", "code": code, "display": display}], "text": display}
@@ -75,18 +110,38 @@ def seed_world(engine, settings, clock) -> World:
     seed_demo(engine, settings, clock.now())
     from server.db import session_scope
     from server.models import TreatmentPlan
+
     with session_scope(engine) as session:
         clinic = session.exec(select(Clinic)).first()
         other = Clinic(name="Other Clinic", phone="+15555550999", timezone="America/New_York", created_at=clock.now())
         session.add(other)
         session.flush()
-        stranger = Patient(clinic_id=other.id, first_name="Sam", last_name="Other", date_of_birth=date(1950, 1, 1),
-                           mrn="DEMO-001", timezone="America/New_York", baseline_weight_kg=70, created_at=clock.now())
+        stranger = Patient(
+            clinic_id=other.id,
+            first_name="Sam",
+            last_name="Other",
+            date_of_birth=date(1950, 1, 1),
+            mrn="DEMO-001",
+            timezone="America/New_York",
+            baseline_weight_kg=70,
+            created_at=clock.now(),
+        )
         session.add(stranger)
         session.flush()
-        session.add(TreatmentPlan(patient_id=stranger.id, version=1, regimen="Xd", dose_level=0, status="active",
-                                  start_date=clock.now().date(), day1_weekday=0, day3_weekday=2,
-                                  dose_time=time(8, 0), created_at=clock.now()))
+        session.add(
+            TreatmentPlan(
+                patient_id=stranger.id,
+                version=1,
+                regimen="Xd",
+                dose_level=0,
+                status="active",
+                start_date=clock.now().date(),
+                day1_weekday=0,
+                day3_weekday=2,
+                dose_time=time(8, 0),
+                created_at=clock.now(),
+            )
+        )
         clinic_id, other_id, stranger_id = clinic.id, other.id, stranger.id
     with Session(engine) as session:
         ids = {p.mrn: p.id for p in session.exec(select(Patient).where(Patient.clinic_id == clinic_id)).all()}
@@ -94,8 +149,9 @@ def seed_world(engine, settings, clock) -> World:
 
 
 def new_client(engine, clock, clinic_id: int, *scopes: str) -> tuple[str, str]:
-    client, secret = register_client(engine, name="Lab system", clinic_id=clinic_id, scopes=list(scopes),
-                                     now=clock.now())
+    client, secret = register_client(
+        engine, name="Lab system", clinic_id=clinic_id, scopes=list(scopes), now=clock.now()
+    )
     return client.client_id, secret
 
 

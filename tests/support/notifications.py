@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
@@ -22,11 +22,19 @@ NURSE_PAGER = "+15550009001"
 
 def companion_settings(database_url: str, var_dir, provider: FakeSmsProvider, **extra):
     return load_settings(
-        COMPANION_ENV="test", DATABASE_URL=database_url, COMPANION_VAR_DIR=str(var_dir),
-        SECRET_KEY="test-secret-key-that-is-long-enough-0123456789", PUBLIC_BASE_URL=PUBLIC_BASE_URL,
-        TWILIO_ACCOUNT_SID=provider.account_sid, TWILIO_AUTH_TOKEN=provider.auth_token,
-        TWILIO_FROM_NUMBER=CLINIC_NUMBER, TWILIO_API_BASE=provider.base_url, SMS_TIMEOUT_SECONDS="2",
-        DISPATCH_CONCURRENCY="4", **extra)
+        COMPANION_ENV="test",
+        DATABASE_URL=database_url,
+        COMPANION_VAR_DIR=str(var_dir),
+        SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
+        PUBLIC_BASE_URL=PUBLIC_BASE_URL,
+        TWILIO_ACCOUNT_SID=provider.account_sid,
+        TWILIO_AUTH_TOKEN=provider.auth_token,
+        TWILIO_FROM_NUMBER=CLINIC_NUMBER,
+        TWILIO_API_BASE=provider.base_url,
+        SMS_TIMEOUT_SECONDS="2",
+        DISPATCH_CONCURRENCY="4",
+        **extra,
+    )
 
 
 def reminders_of(engine, patient_id: int, **where) -> list[OutboundMessage]:
@@ -44,7 +52,7 @@ def free_port() -> int:
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def run_until(ctx, channels, clock, end: datetime) -> None:
@@ -52,8 +60,9 @@ def run_until(ctx, channels, clock, end: datetime) -> None:
     while True:
         run_planner(ctx)
         with Session(ctx.engine) as session:
-            next_due = session.exec(select(sa.func.min(OutboundMessage.next_attempt_at))
-                                    .where(OutboundMessage.status == "pending")).first()
+            next_due = session.exec(
+                select(sa.func.min(OutboundMessage.next_attempt_at)).where(OutboundMessage.status == "pending")
+            ).first()
         if next_due is None or next_due > end:
             clock.set(end)
             run_planner(ctx)

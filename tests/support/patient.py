@@ -19,11 +19,26 @@ from server.services.invites import create_sign_in_link
 BASE_URL = "http://testserver.local"
 
 
-def make_patient(engine, settings, now: datetime, *, mrn: str = "T-001", first_name: str = "Ana",
-                 language: str = "en", weight_unit: str = "kg", baseline_kg: float = 70.0,
-                 phone: str | None = "+15555550301", regimen: str = "Xd", level: int = 0, day1: int | None = None,
-                 dose_time: time = time(8, 0), status: str = "active", timezone: str = "America/New_York",
-                 start: date | None = None, weights: tuple[tuple[timedelta, float], ...] = ()) -> Patient:
+def make_patient(
+    engine,
+    settings,
+    now: datetime,
+    *,
+    mrn: str = "T-001",
+    first_name: str = "Ana",
+    language: str = "en",
+    weight_unit: str = "kg",
+    baseline_kg: float = 70.0,
+    phone: str | None = "+15555550301",
+    regimen: str = "Xd",
+    level: int = 0,
+    day1: int | None = None,
+    dose_time: time = time(8, 0),
+    status: str = "active",
+    timezone: str = "America/New_York",
+    start: date | None = None,
+    weights: tuple[tuple[timedelta, float], ...] = (),
+) -> Patient:
     """A patient with a plan; by default today (in their zone) is their Day 1, so a dose is due today."""
     from zoneinfo import ZoneInfo
 
@@ -35,19 +50,48 @@ def make_patient(engine, settings, now: datetime, *, mrn: str = "T-001", first_n
             clinic = Clinic(name=settings.clinic_name, phone=settings.clinic_phone, timezone=timezone, created_at=now)
             session.add(clinic)
             session.flush()
-        patient = Patient(clinic_id=clinic.id, first_name=first_name, last_name="Test", date_of_birth=date(1950, 1, 1),
-                          mrn=mrn, phone_e164=phone, language=language, timezone=timezone,
-                          baseline_weight_kg=baseline_kg, weight_unit=weight_unit, created_at=now - timedelta(days=14))
+        patient = Patient(
+            clinic_id=clinic.id,
+            first_name=first_name,
+            last_name="Test",
+            date_of_birth=date(1950, 1, 1),
+            mrn=mrn,
+            phone_e164=phone,
+            language=language,
+            timezone=timezone,
+            baseline_weight_kg=baseline_kg,
+            weight_unit=weight_unit,
+            created_at=now - timedelta(days=14),
+        )
         session.add(patient)
         session.flush()
-        session.add(TreatmentPlan(patient_id=patient.id, version=1, regimen=regimen, dose_level=level, status=status,
-                                  start_date=start or today - timedelta(days=14), day1_weekday=day1,
-                                  day3_weekday=(day1 + 2) % 7, dose_time=dose_time,
-                                  antiemetic_name="ondansetron 8 mg", created_at=now - timedelta(days=14)))
+        session.add(
+            TreatmentPlan(
+                patient_id=patient.id,
+                version=1,
+                regimen=regimen,
+                dose_level=level,
+                status=status,
+                start_date=start or today - timedelta(days=14),
+                day1_weekday=day1,
+                day3_weekday=(day1 + 2) % 7,
+                dose_time=dose_time,
+                antiemetic_name="ondansetron 8 mg",
+                created_at=now - timedelta(days=14),
+            )
+        )
         for ago, kg in weights:
-            session.add(WeightEntry(patient_id=patient.id, idempotency_key=f"{mrn}-w-{ago.total_seconds():.0f}",
-                                    at=now - ago, kg=kg, entered_value=kg, entered_unit="kg",
-                                    recorded_at=now - ago))
+            session.add(
+                WeightEntry(
+                    patient_id=patient.id,
+                    idempotency_key=f"{mrn}-w-{ago.total_seconds():.0f}",
+                    at=now - ago,
+                    kg=kg,
+                    entered_value=kg,
+                    entered_unit="kg",
+                    recorded_at=now - ago,
+                )
+            )
     return patient
 
 

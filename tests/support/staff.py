@@ -84,11 +84,14 @@ class LiveServer:
 
         # An open SSE stream never finishes on its own: shutdown cancels it after a second, which uvicorn logs as
         # an error; "critical" keeps that expected noise out of the test output.
-        self._uvicorn = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical",
-                                                      lifespan="on", timeout_graceful_shutdown=1))
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=0, log_level="critical", lifespan="on", timeout_graceful_shutdown=1
+            )
+        )
         self._thread = threading.Thread(target=self._uvicorn.run, name="live-app", daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         import time
 
         self._thread.start()
@@ -109,8 +112,11 @@ class LiveServer:
 def http_sign_in(http, email: str, password: str = PASSWORD) -> None:
     """Sign in a plain httpx.Client (against a LiveServer) through the real form."""
     http.get("/staff/login")
-    answer = http.post("/staff/login", data={"_csrf_token": http.cookies[CSRF_COOKIE], "email": email,
-                                              "password": password}, follow_redirects=False)
+    answer = http.post(
+        "/staff/login",
+        data={"_csrf_token": http.cookies[CSRF_COOKIE], "email": email, "password": password},
+        follow_redirects=False,
+    )
     assert answer.status_code == 303, answer.text
 
 
@@ -121,13 +127,13 @@ class SseReader:
         import queue
         import threading
 
-        self.events: "queue.Queue[tuple[str, str, float]]" = queue.Queue()
+        self.events: queue.Queue[tuple[str, str, float]] = queue.Queue()
         self._http, self._path = http, path
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._response = None
 
-    def __enter__(self) -> "SseReader":
+    def __enter__(self) -> SseReader:
         self._thread.start()
         self.next_event("hello", timeout=10)
         return self

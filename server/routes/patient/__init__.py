@@ -17,5 +17,13 @@ from litestar import Router
 
 from . import api, entry_pages, pages, plan_notice, pwa, signin
 
-ROUTES: list[Router] = [signin.PAGES_ROUTER, signin.API_ROUTER, pages.ROUTER, entry_pages.ROUTER, pwa.ROUTER,
-                        api.ROUTER, plan_notice.PAGES_ROUTER, plan_notice.API_ROUTER]
+ROUTES: list[Router] = [
+    signin.PAGES_ROUTER,
+    signin.API_ROUTER,
+    pages.ROUTER,
+    entry_pages.ROUTER,
+    pwa.ROUTER,
+    api.ROUTER,
+    plan_notice.PAGES_ROUTER,
+    plan_notice.API_ROUTER,
+]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
 
 from litestar import Response
 
@@ -44,8 +43,11 @@ class AdviceView:
 
 
 # The banner's heading already says these tier words (web/templates/patient/_advice.html).
-_HEADING_IDS = {"urgent": clinical_advice.CALL_NOW, "same_day": clinical_advice.CONTACT_TODAY,
-                "routine": clinical_advice.TEAM_WILL_REVIEW}
+_HEADING_IDS = {
+    "urgent": clinical_advice.CALL_NOW,
+    "same_day": clinical_advice.CONTACT_TODAY,
+    "routine": clinical_advice.TEAM_WILL_REVIEW,
+}
 
 
 def advice_view(ctx: AppContext, patient: Patient | None, result: EntryResult, lang: str) -> AdviceView:
@@ -68,8 +70,14 @@ def advice_view(ctx: AppContext, patient: Patient | None, result: EntryResult, l
     # One result page never says a sentence twice (issue 11 item 7), nor repeats its heading.
     rendered = render_advice([item for item in advice.items if item.id not in skip], lang)
     messages = [m for i, m in enumerate(rendered) if m not in rendered[:i] and m != heading]
-    return AdviceView(tier=tier, call_now=advice.call_now, messages=messages, heading=heading,
-                      clinic_open=advice.clinic_open, echo=saved_echo(patient, result, lang))
+    return AdviceView(
+        tier=tier,
+        call_now=advice.call_now,
+        messages=messages,
+        heading=heading,
+        clinic_open=advice.clinic_open,
+        echo=saved_echo(patient, result, lang),
+    )
 
 
 def saved_echo(patient: Patient | None, result: EntryResult, lang: str) -> str | None:
@@ -81,13 +89,21 @@ def saved_echo(patient: Patient | None, result: EntryResult, lang: str) -> str |
         # Truncated, not rounded: the echo never claims a threshold (10%, 20%) the weight has not reached.
         pct = math.floor((baseline - row.kg) / baseline * 1000 + 1e-9) / 10 if baseline else 0.0
         if pct > 0:
-            return translate(lang, "Saved: %(value)s %(unit)s, %(pct)s%% below your starting weight.", value=value,
-                             unit=unit, pct=format_number(pct, lang))
+            return translate(
+                lang,
+                "Saved: %(value)s %(unit)s, %(pct)s%% below your starting weight.",
+                value=value,
+                unit=unit,
+                pct=format_number(pct, lang),
+            )
         return translate(lang, "Saved: %(value)s %(unit)s.", value=value, unit=unit)
     if result.kind == "symptoms" and row.temperature_c is not None:
-        return translate(lang, "Saved: temperature %(celsius)s °C (%(fahrenheit)s °F).",
-                         celsius=format_number(row.temperature_c, lang),
-                         fahrenheit=format_number(row.temperature_c * 9 / 5 + 32, lang))
+        return translate(
+            lang,
+            "Saved: temperature %(celsius)s °C (%(fahrenheit)s °F).",
+            celsius=format_number(row.temperature_c, lang),
+            fahrenheit=format_number(row.temperature_c * 9 / 5 + 32, lang),
+        )
     return None
 
 
@@ -114,13 +130,23 @@ def error_message(lang: str, patient: Patient | None, exc: FieldError) -> str:
     """A plain, translated sentence for a field error (the service's own wording is for developers)."""
     field = field_name(exc.field)
     if isinstance(exc, ConfirmationRequired):
-        return translate(lang, "This is more than %(pct)s%% away from your last weight. Please check it. If it is "
-                               "right, tap “Yes, save it”.", pct=format_number(WEIGHT_CONFIRM_CHANGE_PCT, lang))
+        return translate(
+            lang,
+            "This is more than %(pct)s%% away from your last weight. Please check it. If it is "
+            "right, tap “Yes, save it”.",
+            pct=format_number(WEIGHT_CONFIRM_CHANGE_PCT, lang),
+        )
     if isinstance(exc, NotMissedYet):  # clinical-reference: P-MISSED (issue 10 item 7)
-        return translate(lang, "Your dose is at %(time)s: it is not missed yet.", time=format_clock(exc.dose_local, lang))
+        return translate(
+            lang, "Your dose is at %(time)s: it is not missed yet.", time=format_clock(exc.dose_local, lang)
+        )
     if isinstance(exc, UnitQuestion):  # clinical-reference: section 5 (ask "Did you mean 38.4 °C?")
-        return translate(lang, "Did you mean %(value)s %(unit)s?", value=format_number(exc.value, lang),
-                         unit="°C" if exc.meant_unit == "c" else "°F")
+        return translate(
+            lang,
+            "Did you mean %(value)s %(unit)s?",
+            value=format_number(exc.value, lang),
+            unit="°C" if exc.meant_unit == "c" else "°F",
+        )
     if field == "temperature" and exc.field == "temperature_c":
         return translate(lang, "Enter a temperature between 34 and 43 °C (93.2 and 109.4 °F).")
     if field == "weight" and ("between" in exc.message or exc.field == "unit"):
@@ -138,8 +164,13 @@ def error_message(lang: str, patient: Patient | None, exc: FieldError) -> str:
 def error_json(lang: str, patient: Patient | None, exc: FieldError, status_code: int = 422) -> Response:
     """The API's 422 for a refused field: the field's name and the sentence in the patient's language."""
     field = field_name(exc.field)
-    body = {"error": "invalid", "field": field, "message": error_message(lang, patient, exc), "detail": exc.message,
-            "errors": [{"field": field, "message": error_message(lang, patient, exc)}]}
+    body = {
+        "error": "invalid",
+        "field": field,
+        "message": error_message(lang, patient, exc),
+        "detail": exc.message,
+        "errors": [{"field": field, "message": error_message(lang, patient, exc)}],
+    }
     if isinstance(exc, ConfirmationRequired):
         body["confirm"] = True
     if isinstance(exc, UnitQuestion):
@@ -154,5 +185,7 @@ def conflict_message(lang: str) -> str:
 
 def conflict_json(lang: str, exc: Conflict) -> Response:
     """The API's 409 for a reused idempotency key."""
-    return Response({"error": "conflict", "field": exc.field, "message": conflict_message(lang),
-                     "detail": exc.message}, status_code=409)
+    return Response(
+        {"error": "conflict", "field": exc.field, "message": conflict_message(lang), "detail": exc.message},
+        status_code=409,
+    )

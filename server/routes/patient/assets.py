@@ -16,8 +16,13 @@ def asset_version() -> str:
     """A hash of everything the service worker caches: a new release gets a new cache, and no stale page."""
     digest = hashlib.sha256()
     # The red-flag table is in the shell too (/static-data/red-flags.json): a change to it is a new release.
-    roots = [WEB_DIR / "static" / "patient", WEB_DIR / "static" / "sw.js", WEB_DIR / "templates",
-             WEB_DIR / "translations", PROJECT_ROOT / "server" / "clinical" / "red_flags.py"]
+    roots = [
+        WEB_DIR / "static" / "patient",
+        WEB_DIR / "static" / "sw.js",
+        WEB_DIR / "templates",
+        WEB_DIR / "translations",
+        PROJECT_ROOT / "server" / "clinical" / "red_flags.py",
+    ]
     for root in roots:
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for path in files:

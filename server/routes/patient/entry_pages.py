@@ -31,16 +31,34 @@ from .schemas import AntiemeticForm, DoseForm, EntryIn, LocalTime, SymptomsForm,
 from .submit import UnitQuestion, record_entry
 
 
-def _form_page(request: Request, ctx: AppContext, patient: Patient, kind: str, *, values: dict | None = None,
-               errors: dict | None = None, status_code: int = 200, confirm: bool = False,
-               wrong_day: str | None = None, switch_unit: str | None = None,
-               about: list[str] | None = None) -> Template:
+def _form_page(
+    request: Request,
+    ctx: AppContext,
+    patient: Patient,
+    kind: str,
+    *,
+    values: dict | None = None,
+    errors: dict | None = None,
+    status_code: int = 200,
+    confirm: bool = False,
+    wrong_day: str | None = None,
+    switch_unit: str | None = None,
+    about: list[str] | None = None,
+) -> Template:
     values = dict(values or {})
     values.setdefault("idempotency_key", new_key())
-    context: dict[str, Any] = {"values": values, "errors": errors or {}, "confirm": confirm, "wrong_day": wrong_day,
-                               "switch_unit": switch_unit,
-                               "days": recent_days(ctx, patient), "questions": QUESTIONS,
-                               "other_unit_ranges": TEMPERATURE_OTHER_UNIT, "about": about or [], "key": new_key}
+    context: dict[str, Any] = {
+        "values": values,
+        "errors": errors or {},
+        "confirm": confirm,
+        "wrong_day": wrong_day,
+        "switch_unit": switch_unit,
+        "days": recent_days(ctx, patient),
+        "questions": QUESTIONS,
+        "other_unit_ranges": TEMPERATURE_OTHER_UNIT,
+        "about": about or [],
+        "key": new_key,
+    }
     if kind == "dose":
         context["dose_days"] = _dose_days(ctx, patient, context["days"])
     if kind == "weight":
@@ -64,7 +82,7 @@ def _dose_days(ctx: AppContext, patient: Patient, days: list[date]) -> list[date
 
 
 def _wrong_day(ctx: AppContext, patient: Patient, entry: DoseForm, at: datetime | None) -> str | None:
-    """"today" or "other" when a dose logged as taken falls on a day that is not a selinexor day, else None.
+    """ "today" or "other" when a dose logged as taken falls on a day that is not a selinexor day, else None.
 
     clinical-reference: R-WRONG-DAY (asked before saving; the answer "yes" stores it and the rule still runs).
     """
@@ -90,8 +108,12 @@ def _correction_values(request: Request, ctx: AppContext, patient: Patient, kind
         raise NotFound("No such entry.") from None
     row = patient_views.get_own_entry(ctx.engine, patient.id, kind, entry_id)
     local = row.at.astimezone(patient_zone(ctx, patient))
-    values: dict[str, Any] = {"corrects_id": row.id, "when": "earlier", "day": local.date().isoformat(),
-                              "time": local.strftime("%H:%M")}
+    values: dict[str, Any] = {
+        "corrects_id": row.id,
+        "when": "earlier",
+        "day": local.date().isoformat(),
+        "time": local.strftime("%H:%M"),
+    }
     if kind == "dose":
         values.update(status=row.status, scheduled_for=row.scheduled_for.isoformat() if row.scheduled_for else "")
     elif kind == "weight":
@@ -99,11 +121,17 @@ def _correction_values(request: Request, ctx: AppContext, patient: Patient, kind
     elif kind == "symptoms":
         for question in ("nausea", "appetite", "fatigue"):
             values[question] = patient_views.choice_value(question, getattr(row, question))
-        values.update(vomiting_episodes=row.vomiting_episodes, loose_stools=row.loose_stools,
-                      temperature=row.temperature_c, temperature_unit="c", bleeding=row.bleeding, neuro=row.neuro,
-                      chills=None if row.chills is None else ("true" if row.chills else "false"),
-                      vision=None if row.vision_change is None else ("changed" if row.vision_change else "none"),
-                      note=row.note)
+        values.update(
+            vomiting_episodes=row.vomiting_episodes,
+            loose_stools=row.loose_stools,
+            temperature=row.temperature_c,
+            temperature_unit="c",
+            bleeding=row.bleeding,
+            neuro=row.neuro,
+            chills=None if row.chills is None else ("true" if row.chills else "false"),
+            vision=None if row.vision_change is None else ("changed" if row.vision_change else "none"),
+            note=row.note,
+        )
     return values
 
 
@@ -116,8 +144,9 @@ def dose_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template:
 def symptoms_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template:
     # "What is bothering you?" (issue 11 item 7): ?about=nausea&about=fever opens only those questions.
     about = [topic for topic in request.query_params.getall("about", []) if topic in SYMPTOM_TOPICS]
-    return _form_page(request, ctx, patient, "symptoms", values=_correction_values(request, ctx, patient, "symptoms"),
-                      about=about)
+    return _form_page(
+        request, ctx, patient, "symptoms", values=_correction_values(request, ctx, patient, "symptoms"), about=about
+    )
 
 
 @get("/log/weight", sync_to_thread=True)
@@ -135,15 +164,31 @@ def _refused(request: Request, ctx: AppContext, patient: Patient, kind: str, exc
     message = error_message(patient.language, patient, exc)
     if kind == "antiemetic":  # its one-tap form lives on Today: answer there
         view = patient_views.today_view(ctx.engine, patient, ctx.clock.now())
-        return page(request, ctx, "patient/today.html", patient=patient, view=view, key=new_key, status_code=422,
-                    entry_error=message)
+        return page(
+            request,
+            ctx,
+            "patient/today.html",
+            patient=patient,
+            view=view,
+            key=new_key,
+            status_code=422,
+            entry_error=message,
+        )
     field = field_name(exc.field)
     field = FORM_SLOTS.get(field, field)
     if field in ("at", "scheduled_for"):
         field = "time" if form.get("when") == "earlier" else "when"
-    return _form_page(request, ctx, patient, kind, values=form, errors={field: message}, status_code=422,
-                      confirm=isinstance(exc, ConfirmationRequired),
-                      switch_unit=exc.meant_unit if isinstance(exc, UnitQuestion) else None)
+    return _form_page(
+        request,
+        ctx,
+        patient,
+        kind,
+        values=form,
+        errors={field: message},
+        status_code=422,
+        confirm=isinstance(exc, ConfirmationRequired),
+        switch_unit=exc.meant_unit if isinstance(exc, UnitQuestion) else None,
+    )
 
 
 def _form_refused(request: Request, exc: ValidationException) -> Response:
@@ -164,11 +209,24 @@ def _post_entry(request: Request, ctx: AppContext, patient: Patient, entry: Entr
     except FieldError as exc:
         return _refused(request, ctx, patient, entry.KIND, exc)
     except Conflict:
-        return _form_page(request, ctx, patient, entry.KIND, values={**submitted_form(request),
-                                                                      "idempotency_key": new_key()},
-                          status_code=409, errors={"form": conflict_message(patient.language)})
-    return page(request, ctx, "patient/done.html", patient=patient, kind=entry.KIND, result=result,
-                advice=advice_view(ctx, patient, result, patient.language))
+        return _form_page(
+            request,
+            ctx,
+            patient,
+            entry.KIND,
+            values={**submitted_form(request), "idempotency_key": new_key()},
+            status_code=409,
+            errors={"form": conflict_message(patient.language)},
+        )
+    return page(
+        request,
+        ctx,
+        "patient/done.html",
+        patient=patient,
+        kind=entry.KIND,
+        result=result,
+        advice=advice_view(ctx, patient, result, patient.language),
+    )
 
 
 @post("/log/dose", sync_to_thread=True, status_code=200, opt={"entry_kind": "dose"})
@@ -177,14 +235,14 @@ def dose_post(request: Request, ctx: Ctx, patient: SignedInPatient, data: URLEnc
 
 
 @post("/log/antiemetic", sync_to_thread=True, status_code=200, opt={"entry_kind": "antiemetic"})
-def antiemetic_post(request: Request, ctx: Ctx, patient: SignedInPatient,
-                    data: URLEncodedBody[AntiemeticForm]) -> Template:
+def antiemetic_post(
+    request: Request, ctx: Ctx, patient: SignedInPatient, data: URLEncodedBody[AntiemeticForm]
+) -> Template:
     return _post_entry(request, ctx, patient, data)
 
 
 @post("/log/symptoms", sync_to_thread=True, status_code=200, opt={"entry_kind": "symptoms"})
-def symptoms_post(request: Request, ctx: Ctx, patient: SignedInPatient,
-                  data: URLEncodedBody[SymptomsForm]) -> Template:
+def symptoms_post(request: Request, ctx: Ctx, patient: SignedInPatient, data: URLEncodedBody[SymptomsForm]) -> Template:
     return _post_entry(request, ctx, patient, data)
 
 
@@ -194,7 +252,10 @@ def weight_post(request: Request, ctx: Ctx, patient: SignedInPatient, data: URLE
 
 
 ROUTER = Router(
-    path="/", guards=[requires_patient], dependencies=PATIENT_DEPENDENCY, include_in_schema=False,
+    path="/",
+    guards=[requires_patient],
+    dependencies=PATIENT_DEPENDENCY,
+    include_in_schema=False,
     route_handlers=[dose_page, symptoms_page, weight_page, dose_post, antiemetic_post, symptoms_post, weight_post],
     exception_handlers={ValidationException: _form_refused},
 )

@@ -26,16 +26,30 @@ from .schemas import LanguageIn, WeightUnitForm, field_errors
 @get("/today", sync_to_thread=True)
 def today_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template:
     view = patient_views.today_view(ctx.engine, patient, ctx.clock.now(), ctx.settings)
-    return page(request, ctx, "patient/today.html", patient=patient, view=view, key=new_key,
-                welcome=request.query_params.get("welcome") == "1", **status_banner(view, patient.language),
-                confirmed=request.query_params.get("confirmed") == "1")
+    return page(
+        request,
+        ctx,
+        "patient/today.html",
+        patient=patient,
+        view=view,
+        key=new_key,
+        welcome=request.query_params.get("welcome") == "1",
+        **status_banner(view, patient.language),
+        confirmed=request.query_params.get("confirmed") == "1",
+    )
 
 
 QUESTION_LABELS = {
-    "nausea": N_("Nausea"), "vomiting_episodes": N_("Vomiting, last 24 hours"),
-    "loose_stools": N_("Loose stools, last 24 hours"), "appetite": N_("Appetite"), "fatigue": N_("Tiredness"),
-    "temperature_c": N_("Temperature"), "chills": N_("Chills or shaking"), "bleeding": N_("Bleeding or bruising"),
-    "neuro": N_("Dizziness or confusion"), "vision_change": N_("Eyesight"),
+    "nausea": N_("Nausea"),
+    "vomiting_episodes": N_("Vomiting, last 24 hours"),
+    "loose_stools": N_("Loose stools, last 24 hours"),
+    "appetite": N_("Appetite"),
+    "fatigue": N_("Tiredness"),
+    "temperature_c": N_("Temperature"),
+    "chills": N_("Chills or shaking"),
+    "bleeding": N_("Bleeding or bruising"),
+    "neuro": N_("Dizziness or confusion"),
+    "vision_change": N_("Eyesight"),
 }
 
 
@@ -57,9 +71,15 @@ def _answer_text(lang: str, name: str, value: Any) -> str:
 def history_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template:
     lang = patient.language
     view = patient_views.history_view(ctx.engine, patient, ctx.clock.now(), lang)
-    return page(request, ctx, "patient/history.html", patient=patient, view=view,
-                question=lambda name: translate(lang, QUESTION_LABELS[name]),
-                answer=lambda name, value: _answer_text(lang, name, value))
+    return page(
+        request,
+        ctx,
+        "patient/history.html",
+        patient=patient,
+        view=view,
+        question=lambda name: translate(lang, QUESTION_LABELS[name]),
+        answer=lambda name, value: _answer_text(lang, name, value),
+    )
 
 
 @get("/learn", sync_to_thread=True)
@@ -77,8 +97,13 @@ def learn_topic(request: Request, ctx: Ctx, patient: SignedInPatient, topic: Fro
 
 @get("/settings", sync_to_thread=True)
 def settings_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template:
-    return page(request, ctx, "patient/settings.html", patient=patient,
-                vapid_public_key=patient_views.vapid_public_key(ctx.engine, ctx.clock.now()))
+    return page(
+        request,
+        ctx,
+        "patient/settings.html",
+        patient=patient,
+        vapid_public_key=patient_views.vapid_public_key(ctx.engine, ctx.clock.now()),
+    )
 
 
 def _back(request: Request, fallback: str = "/today") -> str:
@@ -106,7 +131,10 @@ def _setting_refused(request: Request, exc: ValidationException) -> Response:
 
 
 ROUTER = Router(
-    path="/", guards=[requires_patient], dependencies=PATIENT_DEPENDENCY, include_in_schema=False,
+    path="/",
+    guards=[requires_patient],
+    dependencies=PATIENT_DEPENDENCY,
+    include_in_schema=False,
     route_handlers=[today_page, history_page, learn_index, learn_topic, settings_page, language_post, unit_post],
     exception_handlers={ValidationException: _setting_refused},
 )

@@ -15,8 +15,8 @@ from litestar.response import Redirect
 from pydantic import Field
 
 from ...auth import requires_patient
-from ...context import Ctx
 from ...clinical.advice import WAIT_FOR_TEAM
+from ...context import Ctx
 from ...i18n import render_advice, translate
 from ...services import plan_notices
 from ...services.patient_views import TodayView
@@ -28,8 +28,9 @@ def status_banner(view: TodayView, lang: str) -> dict[str, list[str]]:
     """The sentences of Today's status banner (web/templates/patient/_status_banner.html), in the patient's language."""
     return {
         "wait_words": render_advice(view.wait.advice, lang) if view.wait else [],
-        "notice_words": (plan_notices.notice_sentences(view.notice.before, view.notice.after, lang)
-                         if view.notice else []),
+        "notice_words": (
+            plan_notices.notice_sentences(view.notice.before, view.notice.after, lang) if view.notice else []
+        ),
     }
 
 
@@ -38,15 +39,26 @@ def status_json(view: TodayView, lang: str) -> dict[str, Any]:
     wait = view.wait
     notice = view.notice
     return {
-        "wait_for_team": None if wait is None else {
-            "message": translate(lang, WAIT_FOR_TEAM), "reported_at": wait.reported_at.isoformat(),
+        "wait_for_team": None
+        if wait is None
+        else {
+            "message": translate(lang, WAIT_FOR_TEAM),
+            "reported_at": wait.reported_at.isoformat(),
             "seen_at": wait.seen_at.isoformat() if wait.seen_at else None,
-            "clinic_open_now": wait.contact.clinic_open_now, "clinic_phone": wait.contact.clinic_phone,
-            "advice": render_advice(wait.advice, lang)},
-        "plan_change": None if notice is None else {
-            "notice_id": notice.id, "operation": notice.operation, "created_at": notice.created_at.isoformat(),
-            "before": notice.before, "after": notice.after,
-            "message": " ".join(plan_notices.notice_sentences(notice.before, notice.after, lang))},
+            "clinic_open_now": wait.contact.clinic_open_now,
+            "clinic_phone": wait.contact.clinic_phone,
+            "advice": render_advice(wait.advice, lang),
+        },
+        "plan_change": None
+        if notice is None
+        else {
+            "notice_id": notice.id,
+            "operation": notice.operation,
+            "created_at": notice.created_at.isoformat(),
+            "before": notice.before,
+            "after": notice.after,
+            "message": " ".join(plan_notices.notice_sentences(notice.before, notice.after, lang)),
+        },
     }
 
 
@@ -62,15 +74,32 @@ def confirm_page(ctx: Ctx, patient: SignedInPatient, data: URLEncodedBody[Notice
     return Redirect("/today?confirmed=1", status_code=303)
 
 
-@post("/plan-change/confirm", sync_to_thread=True, status_code=200,
-      summary="Confirm that the patient has read a change of their plan")
+@post(
+    "/plan-change/confirm",
+    sync_to_thread=True,
+    status_code=200,
+    summary="Confirm that the patient has read a change of their plan",
+)
 def confirm_api(ctx: Ctx, patient: SignedInPatient, data: JSONBody[NoticeConfirmIn]) -> dict[str, Any]:
     notice = plan_notices.acknowledge_notice(ctx, patient.id, data.notice_id, via="app")
-    return {"notice_id": notice.id, "acknowledged_at": notice.acknowledged_at.isoformat(),
-            "acknowledged_via": notice.acknowledged_via}
+    return {
+        "notice_id": notice.id,
+        "acknowledged_at": notice.acknowledged_at.isoformat(),
+        "acknowledged_via": notice.acknowledged_via,
+    }
 
 
-PAGES_ROUTER = Router(path="/", guards=[requires_patient], dependencies=PATIENT_DEPENDENCY, include_in_schema=False,
-                      route_handlers=[confirm_page])
-API_ROUTER = Router(path="/api", guards=[requires_patient], dependencies=PATIENT_DEPENDENCY, tags=["patient"],
-                    route_handlers=[confirm_api])
+PAGES_ROUTER = Router(
+    path="/",
+    guards=[requires_patient],
+    dependencies=PATIENT_DEPENDENCY,
+    include_in_schema=False,
+    route_handlers=[confirm_page],
+)
+API_ROUTER = Router(
+    path="/api",
+    guards=[requires_patient],
+    dependencies=PATIENT_DEPENDENCY,
+    tags=["patient"],
+    route_handlers=[confirm_api],
+)

@@ -46,18 +46,38 @@ def display_phone(e164: str) -> str:
         return e164
 
 
-def page(request: Request, ctx: AppContext, template: str, *, patient: Patient | None = None,
-         lang: str | None = None, status_code: int = 200, background: BackgroundTask | None = None,
-         **context: Any) -> Template:
+def page(
+    request: Request,
+    ctx: AppContext,
+    template: str,
+    *,
+    patient: Patient | None = None,
+    lang: str | None = None,
+    status_code: int = 200,
+    background: BackgroundTask | None = None,
+    **context: Any,
+) -> Template:
     """A patient page in the patient's language (a guest's: ?lang= or the browser's)."""
     settings = ctx.settings
     lang = normalize_language(lang or (patient.language if patient else guest_language(request)))
-    return Template(template_name=template, status_code=status_code, background=background, context={
-        "lang": lang, "patient": patient, "clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone,
-        "clinic_phone_display": display_phone(settings.clinic_phone), "asset_version": asset_version(),
-        "emergency_number": settings.emergency_number,
-        "path": request.url.path, "patient_css": patient_css(), "learn_topics": LEARN_TOPICS, **context,
-    })
+    return Template(
+        template_name=template,
+        status_code=status_code,
+        background=background,
+        context={
+            "lang": lang,
+            "patient": patient,
+            "clinic_name": settings.clinic_name,
+            "clinic_phone": settings.clinic_phone,
+            "clinic_phone_display": display_phone(settings.clinic_phone),
+            "asset_version": asset_version(),
+            "emergency_number": settings.emergency_number,
+            "path": request.url.path,
+            "patient_css": patient_css(),
+            "learn_topics": LEARN_TOPICS,
+            **context,
+        },
+    )
 
 
 def new_key() -> str:

@@ -86,13 +86,15 @@ class EntryIn(PatientInput):
 
     KIND: ClassVar[str]
     idempotency_key: str = Field(description="A client-generated unique id: a replay stores nothing new")
-    at: datetime | None = Field(None, description="When it happened, with its time zone; default now; at most 7 "
-                                                  "days ago")
+    at: datetime | None = Field(
+        None, description="When it happened, with its time zone; default now; at most 7 days ago"
+    )
     # "Earlier" entries and corrections: the day and clock time as the patient typed them, read in the PATIENT's
     # zone by the server (a phone in another zone must not move them; issue 11 item 4). Given, they replace `at`.
     local_day: date | None = Field(None, description="With `local_time`: the day, in the patient's time zone")
-    local_time: clock_time | None = Field(None, description="With `local_day`: the clock time, in the patient's "
-                                                            "time zone (DST as the schedule reads it)")
+    local_time: clock_time | None = Field(
+        None, description="With `local_day`: the clock time, in the patient's time zone (DST as the schedule reads it)"
+    )
 
     @model_validator(mode="after")
     def _local_day_and_time_together(self) -> EntryIn:
@@ -112,11 +114,13 @@ class DoseIn(EntryIn):
 
     KIND: ClassVar[str] = "dose"
     status: Literal["taken", "missed", "vomited"]
-    scheduled_for: date | None = Field(None, description="The dose day a \"missed\" answers; default the day of `at`")
-    antiemetic_taken: bool | None = Field(None, description="Default: whether an anti-nausea log came in the 3 h "
-                                                            "before")
-    corrects_id: int | None = Field(None, ge=1, le=2**63 - 1,
-                                    description="An own dose entry of the last 24 h that this one corrects")
+    scheduled_for: date | None = Field(None, description='The dose day a "missed" answers; default the day of `at`')
+    antiemetic_taken: bool | None = Field(
+        None, description="Default: whether an anti-nausea log came in the 3 h before"
+    )
+    corrects_id: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="An own dose entry of the last 24 h that this one corrects"
+    )
 
 
 class AntiemeticIn(EntryIn):
@@ -130,8 +134,9 @@ class SymptomsIn(EntryIn):
 
     KIND: ClassVar[str] = "symptoms"
     nausea: Literal["none", "mild", "eating_less", "cannot_eat"] | None = None
-    vomiting_episodes: WholeNumber | None = Field(None, ge=VOMITING_RANGE[0], le=VOMITING_RANGE[1],
-                                                  description="Last 24 hours")
+    vomiting_episodes: WholeNumber | None = Field(
+        None, ge=VOMITING_RANGE[0], le=VOMITING_RANGE[1], description="Last 24 hours"
+    )
     loose_stools: WholeNumber | None = Field(None, ge=STOOLS_RANGE[0], le=STOOLS_RANGE[1], description="Last 24 hours")
     appetite: Literal["normal", "a_bit_less", "much_less", "barely_eating"] | None = None
     fatigue: Literal["none", "tired_rest_helps", "rest_does_not_help", "hard_to_wash_or_dress"] | None = None
@@ -143,8 +148,9 @@ class SymptomsIn(EntryIn):
     bleeding: Literal["none", "minor", "major"] | None = None
     neuro: Literal["none", "dizzy", "major"] | None = None
     vision: Literal["none", "changed"] | None = None
-    note: Annotated[str, BeforeValidator(_stripped)] | None = Field(None, max_length=NOTE_MAX,
-                                                                    description="Optional words for the care team")
+    note: Annotated[str, BeforeValidator(_stripped)] | None = Field(
+        None, max_length=NOTE_MAX, description="Optional words for the care team"
+    )
     corrects_id: int | None = Field(None, ge=1, le=2**63 - 1)
 
     @model_validator(mode="after")
@@ -165,11 +171,17 @@ class SymptomsIn(EntryIn):
         if temperature is not None and self.temperature_unit == "f":
             temperature = round(f_to_c(temperature), 2)
         return SymptomAnswers(
-            nausea=_grade("nausea", self.nausea), appetite=_grade("appetite", self.appetite),
-            fatigue=_grade("fatigue", self.fatigue), vomiting_episodes=self.vomiting_episodes,
-            loose_stools=self.loose_stools, temperature_c=temperature, chills=self.chills, bleeding=self.bleeding,
+            nausea=_grade("nausea", self.nausea),
+            appetite=_grade("appetite", self.appetite),
+            fatigue=_grade("fatigue", self.fatigue),
+            vomiting_episodes=self.vomiting_episodes,
+            loose_stools=self.loose_stools,
+            temperature_c=temperature,
+            chills=self.chills,
+            bleeding=self.bleeding,
             neuro=self.neuro,
-            vision_change=None if self.vision is None else self.vision == "changed", note=self.note or None,
+            vision_change=None if self.vision is None else self.vision == "changed",
+            note=self.note or None,
         )
 
 
@@ -317,8 +329,10 @@ FIELD_MESSAGES: dict[str, str] = {
     "scheduled_for": "Give the dose day as a date such as 2026-03-02.",
     "antiemetic_taken": CHOOSE_YES_OR_NO,
     "corrects_id": WHOLE_NUMBER,
-    **{question: CHOOSE_AN_ANSWER for question in ("nausea", "appetite", "fatigue", "bleeding", "neuro", "vision",
-                                                   "when")},
+    **{
+        question: CHOOSE_AN_ANSWER
+        for question in ("nausea", "appetite", "fatigue", "bleeding", "neuro", "vision", "when")
+    },
     "vomiting_episodes": WHOLE_NUMBER,
     "loose_stools": WHOLE_NUMBER,
     "temperature": N_("Enter a number."),
@@ -354,8 +368,10 @@ def field_errors(exc: ValidationException) -> list[FieldError]:
     if isinstance(details, list) and details:
         refused = [(".".join(str(part) for part in d.get("loc", ())), d.get("type") == "missing") for d in details]
     else:
-        refused = [(str(item.get("key") or ""), item.get("message") == "Field required")
-                   for item in (exc.extra if isinstance(exc.extra, list) else [])]
+        refused = [
+            (str(item.get("key") or ""), item.get("message") == "Field required")
+            for item in (exc.extra if isinstance(exc.extra, list) else [])
+        ]
     errors = []
     for key, missing in refused:
         field = key.split(".")[-1] or "form"

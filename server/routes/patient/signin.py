@@ -32,10 +32,12 @@ LINK_RATE_LIMIT = RateLimit("link", 60, timedelta(minutes=10))
 
 def _too_many(request: Request, exc: TooManyRequestsException) -> Response:
     if request.url.path.startswith("/api/"):
-        return Response({"error": "rate_limited", "message": "Too many requests. Try again in an hour."},
-                        status_code=429)
-    return page(request, app_context(request), "patient/signin.html", status_code=429, phone="", errors={},
-                rate_limited=True)
+        return Response(
+            {"error": "rate_limited", "message": "Too many requests. Try again in an hour."}, status_code=429
+        )
+    return page(
+        request, app_context(request), "patient/signin.html", status_code=429, phone="", errors={}, rate_limited=True
+    )
 
 
 # Only the posts are limited: showing the sign-in page costs nothing.
@@ -59,12 +61,16 @@ def invite_page(request: Request, ctx: Ctx, token: FromPath[str]) -> Template:
         patient = invites.check_sign_in_link(ctx, token)
     except invites.InvalidSignInLink as exc:
         return page(request, ctx, "patient/signin.html", status_code=410, link_error=exc.message, phone="", errors={})
-    return page(request, ctx, "patient/invite.html", lang=patient.language, first_name=patient.first_name,
-                token=token)
+    return page(request, ctx, "patient/invite.html", lang=patient.language, first_name=patient.first_name, token=token)
 
 
-@post("/i/{token:str}", sync_to_thread=True, status_code=303, guards=[LINK_RATE_LIMIT.guard],
-      exception_handlers=RATE_LIMITED)
+@post(
+    "/i/{token:str}",
+    sync_to_thread=True,
+    status_code=303,
+    guards=[LINK_RATE_LIMIT.guard],
+    exception_handlers=RATE_LIMITED,
+)
 def invite_redeem(request: Request, ctx: Ctx, token: FromPath[str]) -> Response:
     try:
         patient = invites.redeem_sign_in_link(ctx, token)
@@ -76,19 +82,27 @@ def invite_redeem(request: Request, ctx: Ctx, token: FromPath[str]) -> Response:
 
 @get("/signin", sync_to_thread=False)
 def signin_page(request: Request, ctx: Ctx) -> Template:
-    return page(request, ctx, "patient/signin.html", phone="", errors={},
-                signed_out=request.query_params.get("out") == "1")
+    return page(
+        request, ctx, "patient/signin.html", phone="", errors={}, signed_out=request.query_params.get("out") == "1"
+    )
 
 
 def _phone_refused(request: Request, ctx: Ctx, lang: str, phone: str, exc: FieldError) -> Template:
-    return page(request, ctx, "patient/signin.html", lang=lang, status_code=422, phone=phone,
-                errors={"phone": translate(lang, exc.message)})
+    return page(
+        request,
+        ctx,
+        "patient/signin.html",
+        lang=lang,
+        status_code=422,
+        phone=phone,
+        errors={"phone": translate(lang, exc.message)},
+    )
 
 
-@post("/signin", sync_to_thread=True, status_code=200, guards=[SIGN_IN_RATE_LIMIT.guard],
-      exception_handlers=RATE_LIMITED)
-def signin_request(request: Request, ctx: Ctx,
-                   data: URLEncodedBody[SignInForm]) -> Template:
+@post(
+    "/signin", sync_to_thread=True, status_code=200, guards=[SIGN_IN_RATE_LIMIT.guard], exception_handlers=RATE_LIMITED
+)
+def signin_request(request: Request, ctx: Ctx, data: URLEncodedBody[SignInForm]) -> Template:
     """Text a new link if the number is enrolled; the page says the same either way."""
     lang = normalize_language(data.lang or guest_language(request))
     try:
@@ -96,8 +110,16 @@ def signin_request(request: Request, ctx: Ctx,
     except FieldError as exc:
         return _phone_refused(request, ctx, lang, data.phone, exc)
     # The lookup and the SMS happen after the answer is sent, so the answer's timing does not tell either.
-    return page(request, ctx, "patient/signin.html", lang=lang, phone="", errors={}, sent=True,
-                background=BackgroundTask(invites.request_sign_in_link, ctx, e164))
+    return page(
+        request,
+        ctx,
+        "patient/signin.html",
+        lang=lang,
+        phone="",
+        errors={},
+        sent=True,
+        background=BackgroundTask(invites.request_sign_in_link, ctx, e164),
+    )
 
 
 def _signin_form_refused(request: Request, exc: ValidationException) -> Response:
@@ -118,29 +140,41 @@ def signout(request: Request) -> Redirect:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@post("/sign-in-link", sync_to_thread=True, status_code=202, guards=[SIGN_IN_RATE_LIMIT.guard],
-      exception_handlers=RATE_LIMITED,
-      summary="Ask for a new sign-in link by SMS",
-      description="Always 202 for a well-formed number, enrolled or not (the answer reveals nothing). "
-                  "Rate-limited per client address; at most 3 links per patient per hour.")
+@post(
+    "/sign-in-link",
+    sync_to_thread=True,
+    status_code=202,
+    guards=[SIGN_IN_RATE_LIMIT.guard],
+    exception_handlers=RATE_LIMITED,
+    summary="Ask for a new sign-in link by SMS",
+    description="Always 202 for a well-formed number, enrolled or not (the answer reveals nothing). "
+    "Rate-limited per client address; at most 3 links per patient per hour.",
+)
 def api_sign_in_link(request: Request, ctx: Ctx, data: JSONBody[SignInLinkIn]) -> Response:
     try:
         e164 = invites.parse_phone(data.phone, invites.region_of(ctx.settings.clinic_phone))
     except FieldError as exc:
         return error_json(guest_language(request), None, exc)
-    return Response({"status": "accepted"}, status_code=202,
-                    background=BackgroundTask(invites.request_sign_in_link, ctx, e164))
+    return Response(
+        {"status": "accepted"}, status_code=202, background=BackgroundTask(invites.request_sign_in_link, ctx, e164)
+    )
 
 
-@post("/sign-in", sync_to_thread=True, status_code=200, guards=[SIGN_IN_RATE_LIMIT.guard],
-      exception_handlers=RATE_LIMITED,
-      summary="Use a sign-in link's token: starts a session for its patient")
+@post(
+    "/sign-in",
+    sync_to_thread=True,
+    status_code=200,
+    guards=[SIGN_IN_RATE_LIMIT.guard],
+    exception_handlers=RATE_LIMITED,
+    summary="Use a sign-in link's token: starts a session for its patient",
+)
 def api_sign_in(request: Request, ctx: Ctx, data: JSONBody[SignInIn]) -> Response:
     try:
         patient = invites.redeem_sign_in_link(ctx, data.token)
     except invites.InvalidSignInLink as exc:
-        return Response({"error": "invalid", "field": "token", "reason": exc.reason, "message": exc.message},
-                        status_code=422)
+        return Response(
+            {"error": "invalid", "field": "token", "reason": exc.reason, "message": exc.message}, status_code=422
+        )
     sign_in_patient(request, patient)
     return Response({"id": patient.id, "first_name": patient.first_name, "language": patient.language})
 
@@ -151,11 +185,15 @@ def api_sign_out(request: Request) -> None:
 
 
 PAGES_ROUTER = Router(
-    path="/", include_in_schema=False, dependencies=VIEWER_DEPENDENCY,
+    path="/",
+    include_in_schema=False,
+    dependencies=VIEWER_DEPENDENCY,
     route_handlers=[home, invite_page, invite_redeem, signin_page, signin_request, signout],
     exception_handlers={ValidationException: _signin_form_refused},
 )
 API_ROUTER = Router(
-    path="/api", tags=["patient"], route_handlers=[api_sign_in_link, api_sign_in, api_sign_out],
+    path="/api",
+    tags=["patient"],
+    route_handlers=[api_sign_in_link, api_sign_in, api_sign_out],
     exception_handlers={ValidationException: api_validation_error},
 )

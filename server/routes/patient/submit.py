@@ -7,8 +7,14 @@ from datetime import datetime
 from ...context import AppContext
 from ...errors import FieldError, NotFound
 from ...models import Patient
-from ...services.entries import (EntryResult, record_antiemetic, record_dose, record_symptoms, record_weight,
-                                 time_of_stored_entry)
+from ...services.entries import (
+    EntryResult,
+    record_antiemetic,
+    record_dose,
+    record_symptoms,
+    record_weight,
+    time_of_stored_entry,
+)
 from .rendering import patient_zone
 from .schemas import AntiemeticIn, DoseIn, EntryIn, SymptomsIn, WeightIn
 
@@ -33,13 +39,29 @@ def record_entry(ctx: AppContext, patient: Patient, entry: EntryIn, at: datetime
     if isinstance(entry, SymptomsIn) and (meant := entry.unit_question()) and entry.temperature is not None:
         raise UnitQuestion(float(entry.temperature), meant)
     if isinstance(entry, DoseIn):
-        return record_dose(ctx, patient.id, key=key, status=entry.status, at=at, scheduled_for=entry.scheduled_for,
-                           antiemetic_taken=entry.antiemetic_taken, corrects_id=entry.corrects_id)
+        return record_dose(
+            ctx,
+            patient.id,
+            key=key,
+            status=entry.status,
+            at=at,
+            scheduled_for=entry.scheduled_for,
+            antiemetic_taken=entry.antiemetic_taken,
+            corrects_id=entry.corrects_id,
+        )
     if isinstance(entry, AntiemeticIn):
         return record_antiemetic(ctx, patient.id, key=key, at=at)
     if isinstance(entry, SymptomsIn):
         return record_symptoms(ctx, patient.id, key=key, at=at, answers=entry.answers(), corrects_id=entry.corrects_id)
     if isinstance(entry, WeightIn):
-        return record_weight(ctx, patient.id, key=key, at=at, value=entry.value, unit=entry.unit or patient.weight_unit,
-                             confirmed=entry.confirmed, corrects_id=entry.corrects_id)
+        return record_weight(
+            ctx,
+            patient.id,
+            key=key,
+            at=at,
+            value=entry.value,
+            unit=entry.unit or patient.weight_unit,
+            confirmed=entry.confirmed,
+            corrects_id=entry.corrects_id,
+        )
     raise NotFound("No such kind of entry.")

@@ -33,8 +33,14 @@ def login_page(request: Request, next: FromQuery[str] = "") -> Template | Redire
     """The sign-in page (someone already signed in goes straight on)."""
     if current_staff(request) is not None:
         return Redirect(safe_back(next))
-    return render(request, "staff/login.html", next=safe_back(next), email="", error=None,
-                  patient_signed_in=current_patient(request) is not None)
+    return render(
+        request,
+        "staff/login.html",
+        next=safe_back(next),
+        email="",
+        error=None,
+        patient_signed_in=current_patient(request) is not None,
+    )
 
 
 @post("/login", sync_to_thread=True)
@@ -43,14 +49,27 @@ def login(request: Request, ctx: Ctx, data: Annotated[Credentials, FORM]) -> Tem
     try:
         result = staff_auth.check_password(ctx, data.email, data.password, ip=client_ip(request))
     except staff_auth.SignInError as exc:
-        return render(request, "staff/login.html", status_code=401, next=safe_back(data.next), email=data.email,
-                      error={"field": exc.field, "message": exc.message})
+        return render(
+            request,
+            "staff/login.html",
+            status_code=401,
+            next=safe_back(data.next),
+            email=data.email,
+            error={"field": exc.field, "message": exc.message},
+        )
     except FieldError as exc:  # an empty box: nothing was checked, nothing counted
-        return render(request, "staff/login.html", status_code=422, next=safe_back(data.next), email=data.email,
-                      error={"field": exc.field, "message": exc.message})
+        return render(
+            request,
+            "staff/login.html",
+            status_code=422,
+            next=safe_back(data.next),
+            email=data.email,
+            error={"field": exc.field, "message": exc.message},
+        )
     if result.needs_totp:
-        request.set_session({PENDING_KEY: {"id": result.staff.id, "at": ctx.clock.now().isoformat(),
-                                           "next": safe_back(data.next)}})
+        request.set_session(
+            {PENDING_KEY: {"id": result.staff.id, "at": ctx.clock.now().isoformat(), "next": safe_back(data.next)}}
+        )
         return see_other("/staff/login/code")
     sign_in_staff(request, result.staff)
     return see_other(safe_back(data.next))
@@ -84,7 +103,9 @@ def code(request: Request, ctx: Ctx, data: Annotated[TotpCode, FORM]) -> Templat
     try:
         staff = staff_auth.check_totp(ctx, pending["id"], data.code, ip=client_ip(request))
     except staff_auth.SignInError as exc:
-        return render(request, "staff/login_code.html", status_code=401, error={"field": "code", "message": exc.message})
+        return render(
+            request, "staff/login_code.html", status_code=401, error={"field": "code", "message": exc.message}
+        )
     sign_in_staff(request, staff)  # replaces the pending state
     return see_other(safe_back(pending.get("next")))
 
@@ -111,14 +132,23 @@ def staff_home() -> Redirect:
     return Redirect("/staff/inbox")
 
 
-def _account_page(request: Request, staff: Staff, *, status_code: int = 200,
-                  error: dict[str, Any] | None = None) -> Template:
+def _account_page(
+    request: Request, staff: Staff, *, status_code: int = 200, error: dict[str, Any] | None = None
+) -> Template:
     setup = (request.session or {}).get(TOTP_SETUP_KEY)
     qr = uri = None
     if setup and not staff.totp_secret:
         uri, qr = staff_auth.totp_provisioning(setup, staff.email)
-    return render(request, "staff/account.html", nav="account", status_code=status_code, error=error,
-                  totp_setup=setup, totp_qr=qr, totp_uri=uri)
+    return render(
+        request,
+        "staff/account.html",
+        nav="account",
+        status_code=status_code,
+        error=error,
+        totp_setup=setup,
+        totp_qr=qr,
+        totp_uri=uri,
+    )
 
 
 @get("/account", sync_to_thread=False)
@@ -135,8 +165,9 @@ def totp_setup(request: Request) -> Redirect:
 
 
 @post("/account/totp/enable", sync_to_thread=True)
-def totp_enable(request: Request, ctx: Ctx, staff: SignedInStaff,
-                data: Annotated[TotpEnable, FORM]) -> Template | Redirect:
+def totp_enable(
+    request: Request, ctx: Ctx, staff: SignedInStaff, data: Annotated[TotpEnable, FORM]
+) -> Template | Redirect:
     """Confirm two-step sign-in with a first code and one's password."""
     secret = (request.session or {}).get(TOTP_SETUP_KEY, "")
     try:
@@ -150,8 +181,9 @@ def totp_enable(request: Request, ctx: Ctx, staff: SignedInStaff,
 
 
 @post("/account/totp/disable", sync_to_thread=True)
-def totp_disable(request: Request, ctx: Ctx, staff: SignedInStaff,
-                 data: Annotated[PasswordConfirmation, FORM]) -> Template | Redirect:
+def totp_disable(
+    request: Request, ctx: Ctx, staff: SignedInStaff, data: Annotated[PasswordConfirmation, FORM]
+) -> Template | Redirect:
     """Turn two-step sign-in off (the password confirms it)."""
     try:
         staff_auth.disable_totp(ctx, staff.id, data.password, ip=client_ip(request))
@@ -162,12 +194,14 @@ def totp_disable(request: Request, ctx: Ctx, staff: SignedInStaff,
 
 
 @post("/account/password", sync_to_thread=True)
-def password_change(request: Request, ctx: Ctx, staff: SignedInStaff,
-                    data: Annotated[PasswordChange, FORM]) -> Template | Redirect:
+def password_change(
+    request: Request, ctx: Ctx, staff: SignedInStaff, data: Annotated[PasswordChange, FORM]
+) -> Template | Redirect:
     """Change one's own password; other devices are signed out."""
     try:
-        changed = staff_auth.change_password(ctx, staff.id, data.current_password, data.new_password,
-                                             ip=client_ip(request))
+        changed = staff_auth.change_password(
+            ctx, staff.id, data.current_password, data.new_password, ip=client_ip(request)
+        )
     except FieldError as exc:
         return _account_page(request, staff, status_code=422, error={"field": exc.field, "message": exc.message})
     sign_in_staff(request, changed)  # this browser stays signed in; every other session ends

@@ -10,16 +10,29 @@ from zoneinfo import ZoneInfo
 from ...clinical.grading import lb_to_kg
 
 # clinical-reference: R-WT-5, R-WT-10, R-WT-20 (loss below baseline); the lines a pharmacist reads the chart by.
-BASELINE_LINES = ((0.0, "baseline", "#445"), (5.0, "−5% review", "#a77b00"), (10.0, "−10% hold", "#c2410c"),
-                  (20.0, "−20% urgent", "#b91c1c"))
+BASELINE_LINES = (
+    (0.0, "baseline", "#445"),
+    (5.0, "−5% review", "#a77b00"),
+    (10.0, "−10% hold", "#c2410c"),
+    (20.0, "−20% urgent", "#b91c1c"),
+)
 
 
 def _to_unit(kg: float, unit: str) -> float:
     return kg / lb_to_kg(1.0) if unit == "lb" else kg
 
 
-def weight_chart_svg(points: list[tuple[datetime, float]], baseline_kg: float, *, unit: str, start: datetime,
-                     end: datetime, zone: str, width: int = 640, height: int = 220) -> str:
+def weight_chart_svg(
+    points: list[tuple[datetime, float]],
+    baseline_kg: float,
+    *,
+    unit: str,
+    start: datetime,
+    end: datetime,
+    zone: str,
+    width: int = 640,
+    height: int = 220,
+) -> str:
     """Weights (kg stored, drawn in the patient's unit) over [start, end], with baseline and loss lines."""
     left, right, top, bottom = 44, 124, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -48,30 +61,44 @@ def weight_chart_svg(points: list[tuple[datetime, float]], baseline_kg: float, *
         value = baseline * (1 - pct / 100)
         yy = y(value)
         dash = "" if pct == 0 else ' stroke-dasharray="5 4"'
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{colour}"'
-                     f' stroke-width="1"{dash}/>')
-        parts.append(f'<text x="{left + plot_w + 4}" y="{yy + 4:.1f}" font-size="11" fill="{colour}">'
-                     f'{escape(label)} {value:.1f}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{colour}"'
+            f' stroke-width="1"{dash}/>'
+        )
+        parts.append(
+            f'<text x="{left + plot_w + 4}" y="{yy + 4:.1f}" font-size="11" fill="{colour}">'
+            f"{escape(label)} {value:.1f}</text>"
+        )
     # y axis: the ends of the range
     for value in (low, high):
-        parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end" fill="#555">'
-                     f'{value:.0f}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end" fill="#555">'
+            f"{value:.0f}</text>"
+        )
     parts.append(f'<text x="6" y="{top + 10}" font-size="11" fill="#555">{escape(unit)}</text>')
     # x axis: start and end dates in the patient's zone
     tz = ZoneInfo(zone)
     for at, anchor in ((start, "start"), (end, "end")):
-        parts.append(f'<text x="{x(at):.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor}" fill="#555">'
-                     f'{at.astimezone(tz):%d %b}</text>')
+        parts.append(
+            f'<text x="{x(at):.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor}" fill="#555">'
+            f"{at.astimezone(tz):%d %b}</text>"
+        )
     if points:
-        path = " ".join(f"{'M' if i == 0 else 'L'}{x(at):.1f},{y(v):.1f}" for i, ((at, _), v) in enumerate(zip(points, values)))
+        path = " ".join(
+            f"{'M' if i == 0 else 'L'}{x(at):.1f},{y(v):.1f}" for i, ((at, _), v) in enumerate(zip(points, values))
+        )
         parts.append(f'<path d="{path}" fill="none" stroke="#1d4ed8" stroke-width="2"/>')
         for (at, kg), v in zip(points, values):
             pct = (kg - baseline_kg) / baseline_kg * 100
-            parts.append(f'<circle cx="{x(at):.1f}" cy="{y(v):.1f}" r="3" fill="#1d4ed8">'
-                         f'<title>{at.astimezone(tz):%a %d %b %H:%M}: {v:.1f} {escape(unit)} ({pct:+.1f}%)</title></circle>')
+            parts.append(
+                f'<circle cx="{x(at):.1f}" cy="{y(v):.1f}" r="3" fill="#1d4ed8">'
+                f"<title>{at.astimezone(tz):%a %d %b %H:%M}: {v:.1f} {escape(unit)} ({pct:+.1f}%)</title></circle>"
+            )
     else:
-        parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="13" text-anchor="middle" '
-                     f'fill="#777">No weights in this period</text>')
+        parts.append(
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="13" text-anchor="middle" '
+            f'fill="#777">No weights in this period</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -85,8 +112,16 @@ LAB_CHARTS = (
 )
 
 
-def lab_chart_svg(points: list[tuple[datetime, float]], *, title: str, unit: str,
-                  lines: tuple[tuple[float, str, str], ...], zone: str, width: int = 320, height: int = 170) -> str:
+def lab_chart_svg(
+    points: list[tuple[datetime, float]],
+    *,
+    title: str,
+    unit: str,
+    lines: tuple[tuple[float, str, str], ...],
+    zone: str,
+    width: int = 320,
+    height: int = 170,
+) -> str:
     """One lab's results over time (the axis spans the results), with the rules' threshold lines."""
     left, right, top, bottom = 40, 36, 22, 24
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -115,30 +150,41 @@ def lab_chart_svg(points: list[tuple[datetime, float]], *, title: str, unit: str
         f'role="img" aria-label="{escape(title)} trend in {escape(unit)}{escape(latest)}" class="lab-chart" '
         'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif">',
         f'<text x="{left}" y="14" font-size="13" font-weight="600" fill="#1f2933">{escape(title)} ({escape(unit)})'
-        '</text>',
+        "</text>",
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ddd"/>',
     ]
     for value, label, colour in lines:
         yy = y(value)
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{colour}" '
-                     f'stroke-width="1" stroke-dasharray="5 4" class="threshold"/>')
-        parts.append(f'<text x="{left + plot_w + 4}" y="{yy + 4:.1f}" font-size="11" fill="{colour}">'
-                     f'{escape(label)}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{colour}" '
+            f'stroke-width="1" stroke-dasharray="5 4" class="threshold"/>'
+        )
+        parts.append(
+            f'<text x="{left + plot_w + 4}" y="{yy + 4:.1f}" font-size="11" fill="{colour}">{escape(label)}</text>'
+        )
     for value in (low, high):
-        parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end" fill="#555">'
-                     f'{value:.3g}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end" fill="#555">'
+            f"{value:.3g}</text>"
+        )
     if points:
         for at, anchor in ((start, "start"), (end, "end")):
             if at is not None and (anchor == "start" or end != start):
-                parts.append(f'<text x="{x(at):.1f}" y="{height - 6}" font-size="11" text-anchor="{anchor}" '
-                             f'fill="#555">{at.astimezone(tz):%d %b}</text>')
+                parts.append(
+                    f'<text x="{x(at):.1f}" y="{height - 6}" font-size="11" text-anchor="{anchor}" '
+                    f'fill="#555">{at.astimezone(tz):%d %b}</text>'
+                )
         path = " ".join(f"{'M' if i == 0 else 'L'}{x(at):.1f},{y(v):.1f}" for i, (at, v) in enumerate(points))
         parts.append(f'<path d="{path}" fill="none" stroke="#1d4ed8" stroke-width="2"/>')
         for at, v in points:
-            parts.append(f'<circle cx="{x(at):.1f}" cy="{y(v):.1f}" r="3" fill="#1d4ed8">'
-                         f'<title>{at.astimezone(tz):%a %d %b %H:%M}: {v:g} {escape(unit)}</title></circle>')
+            parts.append(
+                f'<circle cx="{x(at):.1f}" cy="{y(v):.1f}" r="3" fill="#1d4ed8">'
+                f"<title>{at.astimezone(tz):%a %d %b %H:%M}: {v:g} {escape(unit)}</title></circle>"
+            )
     else:
-        parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="12" text-anchor="middle" '
-                     f'fill="#777">No results yet</text>')
+        parts.append(
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="12" text-anchor="middle" '
+            f'fill="#777">No results yet</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)

@@ -20,13 +20,13 @@ from litestar.types import Empty
 from litestar.utils.scope.state import ScopeState
 
 from ...auth import current_staff
+from ...client_address import client_address
 from ...context import AppContext
 from ...errors import FieldErrors
 from ...forms import FormModel, parse_form
 from ...models import Staff
 from ...services.plan_permissions import allowed_operations, may_change_plans
 from ...services.staff.wording import ACTION_WORDS, TIER_WORDS, ladder, level_choices, schedule_words
-from ...client_address import client_address
 
 # Typed form bodies: `data: Annotated[SomeForm, FORM]`.
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -51,15 +51,22 @@ def requires_plan_role(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     staff = current_staff(connection)
     ctx: AppContext = connection.app.state.ctx
     if staff is not None and not may_change_plans(ctx.settings, staff.role):
-        raise PermissionDeniedException("Treatment plans are changed by the clinical roles (physician, pharmacist, "
-                                        "nurse practitioner); ask one of them.")
+        raise PermissionDeniedException(
+            "Treatment plans are changed by the clinical roles (physician, pharmacist, "
+            "nurse practitioner); ask one of them."
+        )
 
 
 def confirmation(request: Request, exc: Any, action: str, back: str) -> dict[str, Any]:
     """The confirmation box of a risky plan change: what changes, why to look twice, and the same form again."""
     values = {k: v for k, v in submitted(request).items() if k not in ("_csrf_token", "confirmed")}
-    return {"words": exc.preview.words, "reasons": exc.preview.reasons, "action": action, "values": values,
-            "back": safe_back(values.get("back") or back, back)}
+    return {
+        "words": exc.preview.words,
+        "reasons": exc.preview.reasons,
+        "action": action,
+        "values": values,
+        "back": safe_back(values.get("back") or back, back),
+    }
 
 
 def client_ip(request: Request) -> str | None:

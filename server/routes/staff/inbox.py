@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
-from typing import Annotated, Any, AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 import anyio
 from litestar import Request, get, post
@@ -29,8 +29,17 @@ from ...services.staff.alert_actions import AlertForm, Assignment, Note, Resolut
 from ...services.staff.clinic_scope import alert_for_staff, staff_choices
 from ...services.staff.plan_changes import ConfirmationNeeded, PlanChange, act_on_alert_with
 from ...services.staff.wording import OUTCOMES, TIER_WORDS
-from .common import (FORM, SignedInStaff, client_ip, confirmation, render, requires_plan_role, safe_back, see_other,
-                     when_refused)
+from .common import (
+    FORM,
+    SignedInStaff,
+    client_ip,
+    confirmation,
+    render,
+    requires_plan_role,
+    safe_back,
+    see_other,
+    when_refused,
+)
 from .patients import patient_page
 
 log = logging.getLogger(__name__)
@@ -46,36 +55,71 @@ def _inbox_data(request: Request, ctx: AppContext, staff: Staff, flt: inbox.Inbo
         ready = inbox.resume_ready(session, staff, now)
         result = inbox.inbox_groups(session, staff, now, flt, ready=ready)
         choices = staff_choices(session, staff)
-    record_views(ctx, staff, "inbox.view", [g.patient.id for g in result.groups] + [r.patient.id for r in ready],
-                 ip=client_ip(request))
-    return {"result": result, "views": result.views, "ready": ready, "counts": result.counts.by_tier,
-            "staff_choices": choices, "outcomes": OUTCOMES, "filter": flt, "now": now}
+    record_views(
+        ctx,
+        staff,
+        "inbox.view",
+        [g.patient.id for g in result.groups] + [r.patient.id for r in ready],
+        ip=client_ip(request),
+    )
+    return {
+        "result": result,
+        "views": result.views,
+        "ready": ready,
+        "counts": result.counts.by_tier,
+        "staff_choices": choices,
+        "outcomes": OUTCOMES,
+        "filter": flt,
+        "now": now,
+    }
 
 
 def _filter(tier: str, mine: bool, page: int) -> inbox.InboxFilter:
     return inbox.InboxFilter(tier=tier if tier in TIER_WORDS else "", mine=mine, page=max(1, page))
 
 
-def inbox_page(request: Request, ctx: AppContext, staff: Staff, *, status_code: int = 200,
-               error: dict[str, Any] | None = None, tier: str = "", mine: bool = False, page: int = 1,
-               confirm: dict[str, Any] | None = None) -> Template:
+def inbox_page(
+    request: Request,
+    ctx: AppContext,
+    staff: Staff,
+    *,
+    status_code: int = 200,
+    error: dict[str, Any] | None = None,
+    tier: str = "",
+    mine: bool = False,
+    page: int = 1,
+    confirm: dict[str, Any] | None = None,
+) -> Template:
     """The inbox (also re-rendered with a 422 message when an action on one of its alerts had bad input, or with
     the confirmation box of a risky plan change)."""
     data = _inbox_data(request, ctx, staff, _filter(tier, mine, page))
-    return render(request, "staff/inbox.html", nav="inbox", status_code=status_code, error=error, confirm=confirm,
-                  **data)
+    return render(
+        request, "staff/inbox.html", nav="inbox", status_code=status_code, error=error, confirm=confirm, **data
+    )
 
 
 @get("/inbox", sync_to_thread=True)
-def inbox_view(request: Request, ctx: Ctx, staff: SignedInStaff, tier: FromQuery[str] = "",
-               mine: FromQuery[bool] = False, page: FromQuery[int] = 1) -> Template:
+def inbox_view(
+    request: Request,
+    ctx: Ctx,
+    staff: SignedInStaff,
+    tier: FromQuery[str] = "",
+    mine: FromQuery[bool] = False,
+    page: FromQuery[int] = 1,
+) -> Template:
     """The inbox page."""
     return inbox_page(request, ctx, staff, tier=tier, mine=mine, page=page)
 
 
 @get("/inbox/list", sync_to_thread=True)
-def inbox_list(request: Request, ctx: Ctx, staff: SignedInStaff, tier: FromQuery[str] = "",
-               mine: FromQuery[bool] = False, page: FromQuery[int] = 1) -> Template:
+def inbox_list(
+    request: Request,
+    ctx: Ctx,
+    staff: SignedInStaff,
+    tier: FromQuery[str] = "",
+    mine: FromQuery[bool] = False,
+    page: FromQuery[int] = 1,
+) -> Template:
     """The inbox's list alone, for the live page to swap in when an alert changes."""
     data = _inbox_data(request, ctx, staff, _filter(tier, mine, page))
     return render(request, "staff/_inbox_list.html", error=None, **data)
@@ -87,12 +131,20 @@ def alert_card(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromP
     with Session(ctx.engine) as session:
         view = inbox.alert_card(session, staff, alert_id, ctx.clock.now())
         choices = staff_choices(session, staff)
-    record_view(ctx, staff, "alert.view", patient_id=view.patient.id, detail=f"alert #{alert_id}",
-                ip=client_ip(request))
+    record_view(
+        ctx, staff, "alert.view", patient_id=view.patient.id, detail=f"alert #{alert_id}", ip=client_ip(request)
+    )
     if view.alert.status == "resolved":
         return Response(content=b"", status_code=204)
-    return render(request, "staff/_alert_card.html", view=view, staff_choices=choices, outcomes=OUTCOMES,
-                  error=None, back="/staff/inbox")
+    return render(
+        request,
+        "staff/_alert_card.html",
+        view=view,
+        staff_choices=choices,
+        outcomes=OUTCOMES,
+        error=None,
+        back="/staff/inbox",
+    )
 
 
 @get("/alerts/{alert_id:int}", sync_to_thread=True)
@@ -117,8 +169,9 @@ def resume_panel(request: Request, ctx: Ctx, staff: SignedInStaff) -> Template:
     with Session(ctx.engine) as session:
         ready = inbox.resume_ready(session, staff, ctx.clock.now())
     if ready:
-        record_views(ctx, staff, "inbox.view", [r.patient.id for r in ready], ip=client_ip(request),
-                     detail="resume panel")
+        record_views(
+            ctx, staff, "inbox.view", [r.patient.id for r in ready], ip=client_ip(request), detail="resume panel"
+        )
     return render(request, "staff/_resume_panel.html", ready=ready)
 
 
@@ -161,9 +214,10 @@ async def inbox_stream(ctx: Ctx, staff: SignedInStaff, channels: NamedDependency
                 while True:
                     try:
                         raw = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
-                    except asyncio.TimeoutError:
-                        if not await anyio.to_thread.run_sync(_session_still_valid, ctx, staff.id,
-                                                              staff.session_version):
+                    except TimeoutError:
+                        if not await anyio.to_thread.run_sync(
+                            _session_still_valid, ctx, staff.id, staff.session_version
+                        ):
                             yield ServerSentEventMessage(event="signed-out", data="{}")
                             return
                         yield ServerSentEventMessage(comment="keep-alive")
@@ -176,8 +230,10 @@ async def inbox_stream(ctx: Ctx, staff: SignedInStaff, channels: NamedDependency
                         clinic_of[patient_id] = await anyio.to_thread.run_sync(_clinic_of_patient, ctx, patient_id)
                     if clinic_of[patient_id] != staff.clinic_id:
                         continue
-                    yield ServerSentEventMessage(event="alert", data=json.dumps(
-                        {k: event.get(k) for k in ("alert_id", "patient_id", "kind", "tier")}))
+                    yield ServerSentEventMessage(
+                        event="alert",
+                        data=json.dumps({k: event.get(k) for k in ("alert_id", "patient_id", "kind", "tier")}),
+                    )
         finally:
             # The browser went away: anyio cancels us; unsubscribing must still happen (shielded).
             with anyio.CancelScope(shield=True):
@@ -197,8 +253,16 @@ def _decode(raw: bytes) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- actions on an alert
 
 
-def _page_after_refusal(request: Request, ctx: AppContext, staff: Staff, back: str, error: dict[str, Any] | None,
-                        *, status_code: int = 422, confirm: dict[str, Any] | None = None) -> Template:
+def _page_after_refusal(
+    request: Request,
+    ctx: AppContext,
+    staff: Staff,
+    back: str,
+    error: dict[str, Any] | None,
+    *,
+    status_code: int = 422,
+    confirm: dict[str, Any] | None = None,
+) -> Template:
     """The page the card was on, again, with the message next to the alert (422) or a confirmation box."""
     target = safe_back(back)
     if target.startswith("/staff/patients/"):
@@ -207,13 +271,13 @@ def _page_after_refusal(request: Request, ctx: AppContext, staff: Staff, back: s
         except (IndexError, ValueError):
             patient_id = None
         if patient_id is not None:
-            return patient_page(request, ctx, staff, patient_id, status_code=status_code, error=error,
-                                confirm=confirm)
+            return patient_page(request, ctx, staff, patient_id, status_code=status_code, error=error, confirm=confirm)
     return inbox_page(request, ctx, staff, status_code=status_code, error=error, confirm=confirm)
 
 
-def _after(request: Request, ctx: AppContext, staff: Staff, alert_id: int, back: str,
-           action: Callable[[], object]) -> Template | Redirect:
+def _after(
+    request: Request, ctx: AppContext, staff: Staff, alert_id: int, back: str, action: Callable[[], object]
+) -> Template | Redirect:
     """Run an alert action; on bad input show the page again with the message next to the alert (422); a risky
     plan change comes back with its confirmation box; a role that may not do it is refused (403)."""
     target = safe_back(back)
@@ -232,8 +296,9 @@ def _after(request: Request, ctx: AppContext, staff: Staff, alert_id: int, back:
     return see_other(target + anchor)
 
 
-def _alert_form_refused(request: Request, ctx: AppContext, staff: Staff | None, values: dict[str, str],
-                        errors: FieldErrors) -> Template:
+def _alert_form_refused(
+    request: Request, ctx: AppContext, staff: Staff | None, values: dict[str, str], errors: FieldErrors
+) -> Template:
     assert staff is not None  # the router's guard
     error = {"alert_id": request.path_params["alert_id"], "field": errors.field, "message": errors.message}
     return _page_after_refusal(request, ctx, staff, values.get("back", ""), error)
@@ -244,45 +309,96 @@ def _refused(model: type[FormModel]) -> dict[Any, Any]:
 
 
 @post("/alerts/{alert_id:int}/acknowledge", sync_to_thread=True, exception_handlers=_refused(AlertForm))
-def acknowledge(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
-                data: Annotated[AlertForm, FORM]) -> Template | Redirect:
+def acknowledge(
+    request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int], data: Annotated[AlertForm, FORM]
+) -> Template | Redirect:
     """I have it: stops the paging."""
-    return _after(request, ctx, staff, alert_id, data.back,
-                  lambda: alert_actions.acknowledge_alert(ctx, staff, alert_id, ip=client_ip(request)))
+    return _after(
+        request,
+        ctx,
+        staff,
+        alert_id,
+        data.back,
+        lambda: alert_actions.acknowledge_alert(ctx, staff, alert_id, ip=client_ip(request)),
+    )
 
 
 @post("/alerts/{alert_id:int}/assign", sync_to_thread=True, exception_handlers=_refused(Assignment))
-def assign(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
-           data: Annotated[Assignment, FORM]) -> Template | Redirect:
+def assign(
+    request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int], data: Annotated[Assignment, FORM]
+) -> Template | Redirect:
     """Give the alert to a colleague (or nobody)."""
-    return _after(request, ctx, staff, alert_id, data.back,
-                  lambda: alert_actions.assign_alert(ctx, staff, alert_id, data.assignee_id, ip=client_ip(request)))
+    return _after(
+        request,
+        ctx,
+        staff,
+        alert_id,
+        data.back,
+        lambda: alert_actions.assign_alert(ctx, staff, alert_id, data.assignee_id, ip=client_ip(request)),
+    )
 
 
 @post("/alerts/{alert_id:int}/note", sync_to_thread=True, exception_handlers=_refused(Note))
-def note(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
-         data: Annotated[Note, FORM]) -> Template | Redirect:
+def note(
+    request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int], data: Annotated[Note, FORM]
+) -> Template | Redirect:
     """Add a note to the alert's history."""
-    return _after(request, ctx, staff, alert_id, data.back,
-                  lambda: alert_actions.add_note(ctx, staff, alert_id, data, ip=client_ip(request)))
+    return _after(
+        request,
+        ctx,
+        staff,
+        alert_id,
+        data.back,
+        lambda: alert_actions.add_note(ctx, staff, alert_id, data, ip=client_ip(request)),
+    )
 
 
 @post("/alerts/{alert_id:int}/resolve", sync_to_thread=True, exception_handlers=_refused(Resolution))
-def resolve(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
-            data: Annotated[Resolution, FORM]) -> Template | Redirect:
+def resolve(
+    request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int], data: Annotated[Resolution, FORM]
+) -> Template | Redirect:
     """Close the alert with its outcome."""
-    return _after(request, ctx, staff, alert_id, data.back,
-                  lambda: alert_actions.resolve_alert(ctx, staff, alert_id, data, ip=client_ip(request)))
+    return _after(
+        request,
+        ctx,
+        staff,
+        alert_id,
+        data.back,
+        lambda: alert_actions.resolve_alert(ctx, staff, alert_id, data, ip=client_ip(request)),
+    )
 
 
-@post("/alerts/{alert_id:int}/plan", sync_to_thread=True, exception_handlers=_refused(PlanChange),
-      guards=[requires_plan_role])
-def act(request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int],
-        data: Annotated[PlanChange, FORM]) -> Template | Redirect:
+@post(
+    "/alerts/{alert_id:int}/plan",
+    sync_to_thread=True,
+    exception_handlers=_refused(PlanChange),
+    guards=[requires_plan_role],
+)
+def act(
+    request: Request, ctx: Ctx, staff: SignedInStaff, alert_id: FromPath[int], data: Annotated[PlanChange, FORM]
+) -> Template | Redirect:
     """Act on the label from the alert (hold, reduce, resume, discontinue, change the schedule)."""
-    return _after(request, ctx, staff, alert_id, data.back,
-                  lambda: act_on_alert_with(ctx, staff, alert_id, data, ip=client_ip(request)))
+    return _after(
+        request,
+        ctx,
+        staff,
+        alert_id,
+        data.back,
+        lambda: act_on_alert_with(ctx, staff, alert_id, data, ip=client_ip(request)),
+    )
 
 
-ROUTES: list[Any] = [inbox_view, inbox_list, alert_card, alert_link, inbox_index, resume_panel, inbox_stream, acknowledge, assign, note,
-                     resolve, act]
+ROUTES: list[Any] = [
+    inbox_view,
+    inbox_list,
+    alert_card,
+    alert_link,
+    inbox_index,
+    resume_panel,
+    inbox_stream,
+    acknowledge,
+    assign,
+    note,
+    resolve,
+    act,
+]

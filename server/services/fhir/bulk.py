@@ -34,20 +34,27 @@ class ExportStatus:
     files: list[tuple[str, int]]  # (resource type, count)
 
 
-def start_export(ctx: AppContext, caller: Caller, type_filter: str | None, request_url: str,
-                 background: bool = True) -> FhirExportJob:
+def start_export(
+    ctx: AppContext, caller: Caller, type_filter: str | None, request_url: str, background: bool = True
+) -> FhirExportJob:
     """Kick off an export of the caller's clinic; the job runs in a background thread."""
     caller.require("Patient", "read")
     wanted = [t.strip() for t in (type_filter or "").split(",") if t.strip()] or list(RECORD_TYPES)
     unknown = [t for t in wanted if t not in RECORD_TYPES]
     if unknown:
-        raise FhirError(400, "not-supported", f"Cannot export {', '.join(unknown)}; types: {', '.join(RECORD_TYPES)}.",
-                        "_type")
+        raise FhirError(
+            400, "not-supported", f"Cannot export {', '.join(unknown)}; types: {', '.join(RECORD_TYPES)}.", "_type"
+        )
     types = [t for t in wanted if caller.can(t, "read")]
     with session_scope(ctx.engine) as session:
-        job = FhirExportJob(job_key=secrets.token_urlsafe(18), clinic_id=caller.clinic_id,
-                            fhir_client_id=caller.client_pk, types=",".join(types), request_url=request_url[:1000],
-                            requested_at=ctx.clock.now())
+        job = FhirExportJob(
+            job_key=secrets.token_urlsafe(18),
+            clinic_id=caller.clinic_id,
+            fhir_client_id=caller.client_pk,
+            types=",".join(types),
+            request_url=request_url[:1000],
+            requested_at=ctx.clock.now(),
+        )
         session.add(job)
     if background:
         threading.Thread(target=run_export, args=(ctx, job.id), name=f"fhir-export-{job.id}", daemon=True).start()
@@ -57,8 +64,10 @@ def start_export(ctx: AppContext, caller: Caller, type_filter: str | None, reque
 def _claim(ctx: AppContext, job_id: int) -> bool:
     with session_scope(ctx.engine) as session:
         claimed = session.execute(
-            sa.update(FhirExportJob).where(FhirExportJob.id == job_id, FhirExportJob.status == "accepted")
-            .values(status="in_progress", started_at=ctx.clock.now())).rowcount
+            sa.update(FhirExportJob)
+            .where(FhirExportJob.id == job_id, FhirExportJob.status == "accepted")
+            .values(status="in_progress", started_at=ctx.clock.now())
+        ).rowcount
     return claimed == 1
 
 
@@ -70,13 +79,17 @@ def run_export(ctx: AppContext, job_id: int) -> None:
         with Session(ctx.engine) as session:
             job = session.get(FhirExportJob, job_id)
             types = set(job.types.split(",")) if job.types else set()
-            ids = list(session.exec(select(Patient.id).where(Patient.clinic_id == job.clinic_id)
-                                    .order_by(Patient.id)).all())
+            ids = list(
+                session.exec(select(Patient.id).where(Patient.clinic_id == job.clinic_id).order_by(Patient.id)).all()
+            )
         lines: dict[str, list[str]] = defaultdict(list)
         for start in range(0, len(ids), CHUNK):
             with Session(ctx.engine) as session:
-                patients = list(session.exec(select(Patient).where(Patient.id.in_(ids[start:start + CHUNK]))
-                                             .order_by(Patient.id)).all())
+                patients = list(
+                    session.exec(
+                        select(Patient).where(Patient.id.in_(ids[start : start + CHUNK])).order_by(Patient.id)
+                    ).all()
+                )
                 records, names = load_records(session, patients)
             for record in records:
                 for resource in resources_for(record, names, ctx.settings, lambda kind: kind in types):
@@ -84,8 +97,14 @@ def run_export(ctx: AppContext, job_id: int) -> None:
         with session_scope(ctx.engine) as session:
             for kind in RECORD_TYPES:
                 if lines.get(kind):
-                    session.add(FhirExportFile(job_id=job_id, resource_type=kind, count=len(lines[kind]),
-                                               ndjson="\n".join(lines[kind]) + "\n"))
+                    session.add(
+                        FhirExportFile(
+                            job_id=job_id,
+                            resource_type=kind,
+                            count=len(lines[kind]),
+                            ndjson="\n".join(lines[kind]) + "\n",
+                        )
+                    )
             job = session.get(FhirExportJob, job_id)
             if job.status != "in_progress":  # deleted while it ran: keep nothing
                 session.rollback()
@@ -115,8 +134,11 @@ def export_status(ctx: AppContext, caller: Caller, job_key: str) -> ExportStatus
         run_export(ctx, job.id)
     with Session(ctx.engine) as session:
         job = _job(session, caller, job_key)
-        files = session.exec(select(FhirExportFile.resource_type, FhirExportFile.count)
-                             .where(FhirExportFile.job_id == job.id).order_by(FhirExportFile.id)).all()
+        files = session.exec(
+            select(FhirExportFile.resource_type, FhirExportFile.count)
+            .where(FhirExportFile.job_id == job.id)
+            .order_by(FhirExportFile.id)
+        ).all()
     return ExportStatus(job, [(kind, count) for kind, count in files])
 
 
@@ -124,8 +146,9 @@ def export_file(ctx: AppContext, caller: Caller, job_key: str, resource_type: st
     """One NDJSON file of a completed job."""
     with Session(ctx.engine) as session:
         job = _job(session, caller, job_key)
-        row = session.exec(select(FhirExportFile).where(FhirExportFile.job_id == job.id,
-                                                        FhirExportFile.resource_type == resource_type)).first()
+        row = session.exec(
+            select(FhirExportFile).where(FhirExportFile.job_id == job.id, FhirExportFile.resource_type == resource_type)
+        ).first()
     if row is None:
         raise FhirError(404, "not-found", f"No {resource_type} file in this export.")
     return row.ndjson

@@ -103,8 +103,9 @@ def parse_observation(data: object, where: str = "Observation") -> Observation:
     if not isinstance(data, dict):
         raise FhirError(400, "structure", "Expected a JSON object (a FHIR resource).", where)
     if data.get("resourceType") != "Observation":
-        raise FhirError(422, "invalid", f"Expected an Observation, got {data.get('resourceType')!r}.",
-                        f"{where}.resourceType")
+        raise FhirError(
+            422, "invalid", f"Expected an Observation, got {data.get('resourceType')!r}.", f"{where}.resourceType"
+        )
     try:
         return Observation.model_validate(data)
     except ValidationError as exc:
@@ -118,17 +119,29 @@ def _lab_coding(obs: Observation, where: str) -> tuple[str, object]:
             return coding.code, lab_code(coding.code)
     loinc = [c.code for c in codings if c.system == LOINC]
     if loinc:
-        raise FhirError(422, "code-invalid", f"LOINC code {loinc[0]} is not a lab this service accepts "
-                                             "(sodium 2951-2, platelets 777-3/26515-7, ANC 751-8, hemoglobin 718-7).",
-                        f"{where}.code.coding")
-    raise FhirError(422, "code-invalid", "The code must be a LOINC code (system http://loinc.org).",
-                    f"{where}.code.coding")
+        raise FhirError(
+            422,
+            "code-invalid",
+            f"LOINC code {loinc[0]} is not a lab this service accepts "
+            "(sodium 2951-2, platelets 777-3/26515-7, ANC 751-8, hemoglobin 718-7).",
+            f"{where}.code.coding",
+        )
+    raise FhirError(
+        422, "code-invalid", "The code must be a LOINC code (system http://loinc.org).", f"{where}.code.coding"
+    )
 
 
 def _effective(obs: Observation, zone: ZoneInfo, now: datetime, where: str) -> datetime:
-    value = obs.effectiveDateTime or obs.effectiveInstant or (obs.effectivePeriod.start if obs.effectivePeriod else None)
-    element = f"{where}.effectiveDateTime" if obs.effectiveDateTime else \
-        f"{where}.effectiveInstant" if obs.effectiveInstant else f"{where}.effectivePeriod.start"
+    value = (
+        obs.effectiveDateTime or obs.effectiveInstant or (obs.effectivePeriod.start if obs.effectivePeriod else None)
+    )
+    element = (
+        f"{where}.effectiveDateTime"
+        if obs.effectiveDateTime
+        else f"{where}.effectiveInstant"
+        if obs.effectiveInstant
+        else f"{where}.effectivePeriod.start"
+    )
     if value is None:
         raise FhirError(422, "required", "The collection time (effective[x]) is required.", f"{where}.effective[x]")
     if isinstance(value, datetime):
@@ -146,25 +159,38 @@ def _effective(obs: Observation, zone: ZoneInfo, now: datetime, where: str) -> d
     return at
 
 
-def check_observation(session: Session, ctx: AppContext, caller: Caller, obs: Observation,
-                      where: str = "Observation") -> PlannedLab:
+def check_observation(
+    session: Session, ctx: AppContext, caller: Caller, obs: Observation, where: str = "Observation"
+) -> PlannedLab:
     """Every check of an incoming lab Observation; nothing is stored."""
     if obs.status not in ACCEPTED_STATUSES:
-        raise FhirError(422, "value", f"Status {obs.status!r} is not accepted (preliminary, final, amended or "
-                                      "corrected).", f"{where}.status")
+        raise FhirError(
+            422,
+            "value",
+            f"Status {obs.status!r} is not accepted (preliminary, final, amended or corrected).",
+            f"{where}.status",
+        )
     loinc, code = _lab_coding(obs, where)
     quantity = obs.valueQuantity
     if quantity is None or quantity.value is None:
         raise FhirError(422, "required", "A lab result needs valueQuantity with a value.", f"{where}.valueQuantity")
     unit = quantity.code or (quantity.unit if not quantity.system else None)
     if quantity.system not in (None, UCUM) or not unit:
-        raise FhirError(422, "value", "The unit must be a UCUM code (system http://unitsofmeasure.org).",
-                        f"{where}.valueQuantity.code")
+        raise FhirError(
+            422,
+            "value",
+            "The unit must be a UCUM code (system http://unitsofmeasure.org).",
+            f"{where}.valueQuantity.code",
+        )
     received = float(quantity.value)
     value = convert(code.field, received, unit)
     if value is None:
-        raise FhirError(422, "value", f"Unit {unit!r} cannot be converted for LOINC {loinc}; accepted: "
-                                      f"{', '.join(accepted_units(code.field))}.", f"{where}.valueQuantity.code")
+        raise FhirError(
+            422,
+            "value",
+            f"Unit {unit!r} cannot be converted for LOINC {loinc}; accepted: {', '.join(accepted_units(code.field))}.",
+            f"{where}.valueQuantity.code",
+        )
     try:
         check_range(code.field, value)
     except ClinicalValidationError as exc:
@@ -172,10 +198,19 @@ def check_observation(session: Session, ctx: AppContext, caller: Caller, obs: Ob
     patient = resolve_subject(session, ctx.settings, caller.clinic_id, obs.subject, f"{where}.subject")
     at = _effective(obs, ZoneInfo(patient.timezone), ctx.clock.now(), where)
     ident = next((i for i in (obs.identifier or []) if i.value), None)
-    return PlannedLab(patient_id=patient.id, field=code.field, loinc=loinc, value=value, received_value=received,
-                      received_unit=unit, effective_at=at, status=obs.status,
-                      identifier_system=ident.system if ident else None, identifier_value=ident.value if ident else None,
-                      observation=obs)
+    return PlannedLab(
+        patient_id=patient.id,
+        field=code.field,
+        loinc=loinc,
+        value=value,
+        received_value=received,
+        received_unit=unit,
+        effective_at=at,
+        status=obs.status,
+        identifier_system=ident.system if ident else None,
+        identifier_value=ident.value if ident else None,
+        observation=obs,
+    )
 
 
 def _same(a: float, b: float) -> bool:
@@ -186,14 +221,20 @@ def _current(session: Session, plan: PlannedLab) -> FhirLabObservation | None:
     """The stored, not superseded row this Observation is about: same identifier, else same subject/code/time."""
     live = (FhirLabObservation.patient_id == plan.patient_id, FhirLabObservation.superseded_at.is_(None))
     if plan.identifier_value is not None:
-        row = session.exec(select(FhirLabObservation).where(
-            *live, FhirLabObservation.identifier_system == plan.identifier_system,
-            FhirLabObservation.identifier_value == plan.identifier_value)).first()
+        row = session.exec(
+            select(FhirLabObservation).where(
+                *live,
+                FhirLabObservation.identifier_system == plan.identifier_system,
+                FhirLabObservation.identifier_value == plan.identifier_value,
+            )
+        ).first()
         if row is not None:
             return row
-    rows = session.exec(select(FhirLabObservation).where(
-        *live, FhirLabObservation.lab_field == plan.field, FhirLabObservation.effective_at == plan.effective_at)
-        .order_by(FhirLabObservation.id.desc())).all()
+    rows = session.exec(
+        select(FhirLabObservation)
+        .where(*live, FhirLabObservation.lab_field == plan.field, FhirLabObservation.effective_at == plan.effective_at)
+        .order_by(FhirLabObservation.id.desc())
+    ).all()
     for row in rows:
         # Without an identifier, a result at the same time is this one (an amendment may change the value); with
         # one, only the same value makes it the same result.
@@ -211,18 +252,35 @@ def _decide(session: Session, plan: PlannedLab, where: str) -> PlannedLab:
     if _same(current.value, plan.value) and (current_final == plan.final):
         return replace(plan, duplicate_of=current.id)
     if current_final and not plan.final:
-        raise FhirError(409, "conflict", "A final result is already stored for this Observation; a preliminary one "
-                                         "cannot replace it.", f"{where}.status")
+        raise FhirError(
+            409,
+            "conflict",
+            "A final result is already stored for this Observation; a preliminary one cannot replace it.",
+            f"{where}.status",
+        )
     if current_final and plan.status == "final":
-        raise FhirError(409, "conflict", "A different final value is already stored for this Observation; send the "
-                                         "new value with status amended or corrected.", f"{where}.status")
+        raise FhirError(
+            409,
+            "conflict",
+            "A different final value is already stored for this Observation; send the "
+            "new value with status amended or corrected.",
+            f"{where}.status",
+        )
     return replace(plan, supersedes=current.id, replaces_lab_id=current.lab_result_id)
 
 
 def _dedupe_key(caller: Caller, plan: PlannedLab) -> str:
-    parts = [str(caller.clinic_id), str(plan.patient_id), plan.field, plan.effective_at.isoformat(), f"{plan.value:.6f}",
-             "final" if plan.final else "preliminary", plan.identifier_system or "", plan.identifier_value or "",
-             str(plan.supersedes or "")]
+    parts = [
+        str(caller.clinic_id),
+        str(plan.patient_id),
+        plan.field,
+        plan.effective_at.isoformat(),
+        f"{plan.value:.6f}",
+        "final" if plan.final else "preliminary",
+        plan.identifier_system or "",
+        plan.identifier_value or "",
+        str(plan.supersedes or ""),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
@@ -245,9 +303,16 @@ def _store(ctx: AppContext, caller: Caller, plan: PlannedLab, ip: str | None) ->
     lab_result_id, rules, replayed = None, (), True
     if plan.final:
         try:
-            result = record_lab(ctx, plan.patient_id, key=f"fhir-{key[:40]}", collected_at=plan.effective_at,
-                                values=LabValues(**{plan.field: plan.value}), staff_id=None, source="import",
-                                replaces_id=plan.replaces_lab_id)
+            result = record_lab(
+                ctx,
+                plan.patient_id,
+                key=f"fhir-{key[:40]}",
+                collected_at=plan.effective_at,
+                values=LabValues(**{plan.field: plan.value}),
+                staff_id=None,
+                source="import",
+                replaces_id=plan.replaces_lab_id,
+            )
         except (FieldError, Conflict) as exc:
             raise FhirError(422, "processing", getattr(exc, "message", str(exc))) from None
         lab_result_id, replayed = result.entry.id, result.replayed
@@ -260,18 +325,35 @@ def _store(ctx: AppContext, caller: Caller, plan: PlannedLab, ip: str | None) ->
                     earlier.superseded_at = now
                     session.add(earlier)
             row = FhirLabObservation(
-                dedupe_key=key, patient_id=plan.patient_id, fhir_client_id=caller.client_pk,
-                identifier_system=plan.identifier_system, identifier_value=plan.identifier_value, loinc=plan.loinc,
-                lab_field=plan.field, effective_at=plan.effective_at, value=plan.value,
-                received_value=plan.received_value, received_unit=plan.received_unit, status=plan.status,
-                lab_result_id=lab_result_id, received_at=now)
+                dedupe_key=key,
+                patient_id=plan.patient_id,
+                fhir_client_id=caller.client_pk,
+                identifier_system=plan.identifier_system,
+                identifier_value=plan.identifier_value,
+                loinc=plan.loinc,
+                lab_field=plan.field,
+                effective_at=plan.effective_at,
+                value=plan.value,
+                received_value=plan.received_value,
+                received_unit=plan.received_unit,
+                status=plan.status,
+                lab_result_id=lab_result_id,
+                received_at=now,
+            )
             session.add(row)
             if plan.final and not replayed:
-                audit(session, staff_id=None, fhir_client_id=caller.client_pk, patient_id=plan.patient_id, now=now,
-                      ip=ip, action="lab.amend" if plan.replaces_lab_id else "lab.create",
-                      detail=f"FHIR {plan.status} LOINC {plan.loinc} {plan.received_value:g} {plan.received_unit} "
-                             f"= {plan.field}={plan.value:g}, collected {plan.effective_at.isoformat()} "
-                             f"by {caller.name}")
+                audit(
+                    session,
+                    staff_id=None,
+                    fhir_client_id=caller.client_pk,
+                    patient_id=plan.patient_id,
+                    now=now,
+                    ip=ip,
+                    action="lab.amend" if plan.replaces_lab_id else "lab.create",
+                    detail=f"FHIR {plan.status} LOINC {plan.loinc} {plan.received_value:g} {plan.received_unit} "
+                    f"= {plan.field}={plan.value:g}, collected {plan.effective_at.isoformat()} "
+                    f"by {caller.name}",
+                )
     except IntegrityError:
         # The same Observation arrived twice at once: the other request stored it.
         with Session(ctx.engine) as session:
@@ -313,8 +395,9 @@ def _bundle_shell(data: object) -> tuple[Bundle, list[object]]:
     return bundle, resources
 
 
-def _entry_observation(session: Session, ctx: AppContext, caller: Caller, bundle: Bundle, resources: list[object],
-                       i: int) -> PlannedLab:
+def _entry_observation(
+    session: Session, ctx: AppContext, caller: Caller, bundle: Bundle, resources: list[object], i: int
+) -> PlannedLab:
     where = f"Bundle.entry[{i}]"
     entry = bundle.entry[i]
     if entry.request is None or entry.request.method != "POST" or (entry.request.url or "").strip("/") != "Observation":
@@ -325,13 +408,17 @@ def _entry_observation(session: Session, ctx: AppContext, caller: Caller, bundle
 
 
 def _response_entry(received: Received) -> dict:
-    return {"response": {"status": received.status_line, "location": f"Observation/in-{received.row.id}",
-                         "lastModified": received.row.received_at.isoformat()}}
+    return {
+        "response": {
+            "status": received.status_line,
+            "location": f"Observation/in-{received.row.id}",
+            "lastModified": received.row.received_at.isoformat(),
+        }
+    }
 
 
 def _error_entry(error: FhirError) -> dict:
-    return {"response": {"status": f"{error.status} {error.code}",
-                         "outcome": error.outcome().model_dump(mode="json")}}
+    return {"response": {"status": f"{error.status} {error.code}", "outcome": error.outcome().model_dump(mode="json")}}
 
 
 def receive_bundle(ctx: AppContext, caller: Caller, body: bytes, ip: str | None) -> tuple[Bundle, list[Received]]:
@@ -365,4 +452,3 @@ def accepted_resource(received: Received) -> Observation:
     data["id"] = f"in-{received.row.id}"
     data["meta"] = {"lastUpdated": received.row.received_at.isoformat()}
     return Observation.model_validate(data)
-

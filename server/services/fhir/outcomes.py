@@ -35,8 +35,12 @@ def from_validation_error(resource_type: str, exc: ValidationError, prefix: str 
     first = exc.errors()[0]
     path = ".".join(str(part) for part in first.get("loc", ()) if not str(part).startswith("function-after"))
     if first.get("type") == "fhir-validation-wrong-resource-type":
-        return FhirError(422, "invalid", f"Expected a {resource_type} resource, got {first.get('input')!r}.",
-                         f"{prefix or resource_type}.resourceType")
+        return FhirError(
+            422,
+            "invalid",
+            f"Expected a {resource_type} resource, got {first.get('input')!r}.",
+            f"{prefix or resource_type}.resourceType",
+        )
     element = f"{prefix or resource_type}.{path}" if path else (prefix or resource_type)
     message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
     return FhirError(400, "structure", f"{element}: {message}", element)

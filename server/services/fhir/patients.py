@@ -55,11 +55,19 @@ def resolve_subject(session: Session, settings: Settings, clinic_id: int, subjec
             raise FhirError(422, "invalid", "A conditional reference must search by identifier.", where)
         return _one(search_by_identifier(session, settings, clinic_id, tokens[0]), tokens[0], where)
     if subject.identifier is not None and subject.identifier.value:
-        token = f"{subject.identifier.system or ''}|{subject.identifier.value}" if subject.identifier.system \
+        token = (
+            f"{subject.identifier.system or ''}|{subject.identifier.value}"
+            if subject.identifier.system
             else subject.identifier.value
+        )
         return _one(search_by_identifier(session, settings, clinic_id, token), token, f"{expression}.identifier")
-    raise FhirError(422, "invalid", "The subject must reference a Patient (Patient/{id} or the MRN identifier "
-                                    f"with system {mrn_system(settings, clinic_id)}).", expression)
+    raise FhirError(
+        422,
+        "invalid",
+        "The subject must reference a Patient (Patient/{id} or the MRN identifier "
+        f"with system {mrn_system(settings, clinic_id)}).",
+        expression,
+    )
 
 
 def _one(found: list[Patient], token: str, expression: str) -> Patient:

@@ -30,16 +30,28 @@ LAB_CODES: dict[str, LabCode] = {
 }
 
 # The code each field is exported with (the first, most common one).
-EXPORT_CODE = {"sodium_mmol_l": "2951-2", "platelets_10e9_l": "777-3", "anc_10e9_l": "751-8",
-               "hemoglobin_g_dl": "718-7"}
+EXPORT_CODE = {
+    "sodium_mmol_l": "2951-2",
+    "platelets_10e9_l": "777-3",
+    "anc_10e9_l": "751-8",
+    "hemoglobin_g_dl": "718-7",
+}
 
 # The unit of the rules per field, as UCUM code and as printed.
-RULE_UNIT = {"sodium_mmol_l": "mmol/L", "platelets_10e9_l": "10*9/L", "anc_10e9_l": "10*9/L",
-             "hemoglobin_g_dl": "g/dL"}
+RULE_UNIT = {"sodium_mmol_l": "mmol/L", "platelets_10e9_l": "10*9/L", "anc_10e9_l": "10*9/L", "hemoglobin_g_dl": "g/dL"}
 
 _CELL_COUNT = {  # to 10^9 cells per litre
-    "10*9/L": 1.0, "10*9/l": 1.0, "10*3/uL": 1.0, "10*3/ul": 1.0, "10*3/mm3": 1.0, "10*6/mL": 1.0,
-    "10*6/L": 1e-3, "/uL": 1e-3, "/ul": 1e-3, "/mm3": 1e-3, "/L": 1e-9,
+    "10*9/L": 1.0,
+    "10*9/l": 1.0,
+    "10*3/uL": 1.0,
+    "10*3/ul": 1.0,
+    "10*3/mm3": 1.0,
+    "10*6/mL": 1.0,
+    "10*6/L": 1e-3,
+    "/uL": 1e-3,
+    "/ul": 1e-3,
+    "/mm3": 1e-3,
+    "/L": 1e-9,
 }
 # UCUM per field: factor to the unit of the rules. For sodium (a monovalent ion) one milliequivalent is one
 # millimole. Hemoglobin in mmol/L (of the monomer, as Dutch and Scandinavian labs report it) times 1.6114 is g/dL.

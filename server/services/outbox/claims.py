@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -53,9 +54,21 @@ class ClaimedMessage:
         return self.patient_id is not None and self.kind != MessageKind.PAGE
 
 
-_CLAIM_COLUMNS = (_T.c.id, _T.c.kind, _T.c.channel, _T.c.patient_id, _T.c.staff_id, _T.c.alert_id,
-                  _T.c.to_address, _T.c.body, _T.c.payload, _T.c.scheduled_for, _T.c.send_at, _T.c.expires_at,
-                  _T.c.attempts)
+_CLAIM_COLUMNS = (
+    _T.c.id,
+    _T.c.kind,
+    _T.c.channel,
+    _T.c.patient_id,
+    _T.c.staff_id,
+    _T.c.alert_id,
+    _T.c.to_address,
+    _T.c.body,
+    _T.c.payload,
+    _T.c.scheduled_for,
+    _T.c.send_at,
+    _T.c.expires_at,
+    _T.c.attempts,
+)
 
 
 def _param(name: str, column: str) -> sa.BindParameter:
@@ -68,30 +81,57 @@ def _param(name: str, column: str) -> sa.BindParameter:
 def _claim_statement(dialect: str) -> sa.Update:
     # A materialized CTE, not `id IN (subquery)`: PostgreSQL may rescan an IN-subquery, and with SKIP LOCKED
     # each rescan can pick other rows, so more than `limit` rows would be claimed.
-    due = (select(_T.c.id)
-           .where(_T.c.status == MessageStatus.PENDING, _T.c.next_attempt_at <= _param("due_before", "send_at"))
-           .order_by(_T.c.next_attempt_at).limit(sa.bindparam("limit", type_=sa.Integer))
-           .with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED", dialect="postgresql"))
-    return (sa.update(_T).where(_T.c.id == due.c.id, _T.c.status == MessageStatus.PENDING)
-            .values(status=MessageStatus.CLAIMED, claim_token=sa.bindparam("token", type_=sa.String),
-                    claimed_at=_param("now", "claimed_at"), next_attempt_at=_param("deadline", "next_attempt_at"),
-                    updated_at=_param("now", "updated_at"))
-            .returning(*_CLAIM_COLUMNS))
+    due = (
+        select(_T.c.id)
+        .where(_T.c.status == MessageStatus.PENDING, _T.c.next_attempt_at <= _param("due_before", "send_at"))
+        .order_by(_T.c.next_attempt_at)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    return (
+        sa.update(_T)
+        .where(_T.c.id == due.c.id, _T.c.status == MessageStatus.PENDING)
+        .values(
+            status=MessageStatus.CLAIMED,
+            claim_token=sa.bindparam("token", type_=sa.String),
+            claimed_at=_param("now", "claimed_at"),
+            next_attempt_at=_param("deadline", "next_attempt_at"),
+            updated_at=_param("now", "updated_at"),
+        )
+        .returning(*_CLAIM_COLUMNS)
+    )
 
 
 @lru_cache(maxsize=4)
 def _mark_statement(dialect: str) -> sa.Update:
-    return (sa.update(_T).where(in_list(_T.c.id, "ids", sa.Integer, dialect),
-                                _T.c.claim_token == sa.bindparam("token", type_=sa.String),
-                                _T.c.status == MessageStatus.CLAIMED)
-            .values(status=MessageStatus.SENDING, attempts=_T.c.attempts + 1,
-                    next_attempt_at=_param("deadline", "next_attempt_at"),
-                    updated_at=_param("now", "updated_at"))
-            .returning(_T.c.id))
+    return (
+        sa.update(_T)
+        .where(
+            in_list(_T.c.id, "ids", sa.Integer, dialect),
+            _T.c.claim_token == sa.bindparam("token", type_=sa.String),
+            _T.c.status == MessageStatus.CLAIMED,
+        )
+        .values(
+            status=MessageStatus.SENDING,
+            attempts=_T.c.attempts + 1,
+            next_attempt_at=_param("deadline", "next_attempt_at"),
+            updated_at=_param("now", "updated_at"),
+        )
+        .returning(_T.c.id)
+    )
 
 
-def claim_due_messages(bind: Bind, now: datetime, *, limit: int, lease: timedelta,
-                       due_before: datetime | None = None, token: str | None = None) -> list[ClaimedMessage]:
+def claim_due_messages(
+    bind: Bind,
+    now: datetime,
+    *,
+    limit: int,
+    lease: timedelta,
+    due_before: datetime | None = None,
+    token: str | None = None,
+) -> list[ClaimedMessage]:
     """Claim up to `limit` rows due at `due_before` (default `now`) for this worker.
 
     PostgreSQL: SKIP LOCKED, so any number of workers claim disjoint rows; SQLite has one writer at a time.
@@ -99,13 +139,35 @@ def claim_due_messages(bind: Bind, now: datetime, *, limit: int, lease: timedelt
     """
     token = token or uuid.uuid4().hex
     with transaction(bind) as conn:
-        rows = conn.execute(_claim_statement(conn.dialect.name), {
-            "due_before": due_before or now, "limit": limit, "token": token, "now": now, "deadline": now + lease,
-        }).all()
-    claims = [ClaimedMessage(id=r.id, token=token, kind=r.kind, channel=r.channel, patient_id=r.patient_id,
-                             staff_id=r.staff_id, alert_id=r.alert_id, to_address=r.to_address, body=r.body,
-                             payload=json.loads(r.payload) if r.payload else {}, scheduled_for=r.scheduled_for,
-                             send_at=r.send_at, expires_at=r.expires_at, attempts=r.attempts) for r in rows]
+        rows = conn.execute(
+            _claim_statement(conn.dialect.name),
+            {
+                "due_before": due_before or now,
+                "limit": limit,
+                "token": token,
+                "now": now,
+                "deadline": now + lease,
+            },
+        ).all()
+    claims = [
+        ClaimedMessage(
+            id=r.id,
+            token=token,
+            kind=r.kind,
+            channel=r.channel,
+            patient_id=r.patient_id,
+            staff_id=r.staff_id,
+            alert_id=r.alert_id,
+            to_address=r.to_address,
+            body=r.body,
+            payload=json.loads(r.payload) if r.payload else {},
+            scheduled_for=r.scheduled_for,
+            send_at=r.send_at,
+            expires_at=r.expires_at,
+            attempts=r.attempts,
+        )
+        for r in rows
+    ]
     return sorted(claims, key=lambda c: (c.send_at, c.id))
 
 
@@ -120,8 +182,9 @@ def mark_sending(bind: Bind, claims: Iterable[ClaimedMessage], now: datetime, le
         return mark_sending_in_transaction(conn, claims, now, lease)
 
 
-def mark_sending_in_transaction(conn: Connection, claims: Iterable[ClaimedMessage], now: datetime,
-                                lease: timedelta) -> set[int]:
+def mark_sending_in_transaction(
+    conn: Connection, claims: Iterable[ClaimedMessage], now: datetime, lease: timedelta
+) -> set[int]:
     """`mark_sending` inside the caller's transaction (a dispatcher turn also writes outcomes in it)."""
     started: set[int] = set()
     by_token: dict[str, list[int]] = {}
@@ -129,8 +192,9 @@ def mark_sending_in_transaction(conn: Connection, claims: Iterable[ClaimedMessag
         by_token.setdefault(claim.token, []).append(claim.id)
     statement = _mark_statement(conn.dialect.name)
     for token, ids in by_token.items():
-        started.update(conn.execute(statement, {"ids": ids, "token": token, "now": now,
-                                                "deadline": now + lease}).scalars())
+        started.update(
+            conn.execute(statement, {"ids": ids, "token": token, "now": now, "deadline": now + lease}).scalars()
+        )
     return started
 
 
@@ -139,10 +203,13 @@ def release_claims(bind: Bind, claims: Iterable[ClaimedMessage], now: datetime) 
     released = 0
     with transaction(bind) as conn:
         for claim in claims:
-            stmt = (sa.update(_T)
-                    .where(_T.c.id == claim.id, _T.c.claim_token == claim.token, _T.c.status == MessageStatus.CLAIMED)
-                    .values(status=MessageStatus.PENDING, claim_token=None, claimed_at=None, next_attempt_at=now,
-                            updated_at=now))
+            stmt = (
+                sa.update(_T)
+                .where(_T.c.id == claim.id, _T.c.claim_token == claim.token, _T.c.status == MessageStatus.CLAIMED)
+                .values(
+                    status=MessageStatus.PENDING, claim_token=None, claimed_at=None, next_attempt_at=now, updated_at=now
+                )
+            )
             released += conn.execute(stmt).rowcount
     return released
 
@@ -151,11 +218,15 @@ def release_claims(bind: Bind, claims: Iterable[ClaimedMessage], now: datetime) 
 class ReapResult:
     returned: int  # claimed, never sent: pending again
     unknown: int  # sending when the lease ran out: may have been accepted
-    unknown_ids: tuple[int, ...] = field(default=(), compare=False)  # which ones (staff hear about the ones that matter: outbox/unknowns.py)
+    unknown_ids: tuple[int, ...] = field(
+        default=(), compare=False
+    )  # which ones (staff hear about the ones that matter: outbox/unknowns.py)
 
 
-REAPED_UNKNOWN_REASON = ("the worker stopped during the send (lease expired); the provider may have accepted it, "
-                         "so it is not re-sent: a delivery receipt resolves it, otherwise staff decide")
+REAPED_UNKNOWN_REASON = (
+    "the worker stopped during the send (lease expired); the provider may have accepted it, "
+    "so it is not re-sent: a delivery receipt resolves it, otherwise staff decide"
+)
 
 
 def reap_stale_claims(bind: Bind, now: datetime) -> ReapResult:
@@ -168,13 +239,17 @@ def reap_stale_claims(bind: Bind, now: datetime) -> ReapResult:
        reason and is never re-sent automatically; a later status callback (which carries the row id) resolves it.
        The claim token is kept, so if the stalled worker does finish, its own result still lands.
     """
-    back = (sa.update(_T).where(_T.c.status == MessageStatus.CLAIMED, _T.c.next_attempt_at <= now)
-            .values(status=MessageStatus.PENDING, claim_token=None, claimed_at=None, next_attempt_at=now,
-                    updated_at=now))
-    lost = (sa.update(_T).where(_T.c.status == MessageStatus.SENDING, _T.c.next_attempt_at <= now)
-            .values(status=MessageStatus.UNKNOWN, last_error=REAPED_UNKNOWN_REASON, next_attempt_at=None,
-                    updated_at=now)
-            .returning(_T.c.id))
+    back = (
+        sa.update(_T)
+        .where(_T.c.status == MessageStatus.CLAIMED, _T.c.next_attempt_at <= now)
+        .values(status=MessageStatus.PENDING, claim_token=None, claimed_at=None, next_attempt_at=now, updated_at=now)
+    )
+    lost = (
+        sa.update(_T)
+        .where(_T.c.status == MessageStatus.SENDING, _T.c.next_attempt_at <= now)
+        .values(status=MessageStatus.UNKNOWN, last_error=REAPED_UNKNOWN_REASON, next_attempt_at=None, updated_at=now)
+        .returning(_T.c.id)
+    )
     with transaction(bind) as conn:
         returned = conn.execute(back).rowcount
         unknown_ids = tuple(conn.execute(lost).scalars())
@@ -185,10 +260,11 @@ def reap_stale_claims(bind: Bind, now: datetime) -> ReapResult:
 
 def expire_overdue(bind: Bind, now: datetime) -> int:
     """Due rows past their usefulness expire with a reason instead of arriving late."""
-    reason = sa.case(*((_T.c.kind == kind, text) for kind, text in EXPIRY_REASONS.items()),
-                     else_=DEFAULT_EXPIRY_REASON)
-    stmt = (sa.update(_T)
-            .where(_T.c.status == MessageStatus.PENDING, _T.c.next_attempt_at <= now, _T.c.expires_at <= now)
-            .values(status=MessageStatus.EXPIRED, cancel_reason=reason, next_attempt_at=None, updated_at=now))
+    reason = sa.case(*((_T.c.kind == kind, text) for kind, text in EXPIRY_REASONS.items()), else_=DEFAULT_EXPIRY_REASON)
+    stmt = (
+        sa.update(_T)
+        .where(_T.c.status == MessageStatus.PENDING, _T.c.next_attempt_at <= now, _T.c.expires_at <= now)
+        .values(status=MessageStatus.EXPIRED, cancel_reason=reason, next_attempt_at=None, updated_at=now)
+    )
     with transaction(bind) as conn:
         return conn.execute(stmt).rowcount

@@ -24,11 +24,36 @@ def insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> 
     session.execute(insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
 
 
-def enqueue_sms(session: Session, *, kind: str, key: str, to: str, body: str, now: datetime,
-                patient_id: int | None = None, ttl: timedelta = REPLY_TTL) -> None:
+def enqueue_sms(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    to: str,
+    body: str,
+    now: datetime,
+    patient_id: int | None = None,
+    ttl: timedelta = REPLY_TTL,
+) -> None:
     """Put a ready-made SMS (e.g. a reply) in the outbox in the caller's transaction; a repeated key adds nothing."""
-    insert_ignoring_duplicates(session, [{
-        "dedupe_key": f"{kind}:{key}"[:160], "patient_id": patient_id, "kind": kind, "channel": "sms",
-        "to_address": to, "body": body[:1600], "scheduled_for": now, "send_at": now, "expires_at": now + ttl,
-        "status": MessageStatus.PENDING, "next_attempt_at": now, "attempts": 0, "created_at": now, "updated_at": now,
-    }])
+    insert_ignoring_duplicates(
+        session,
+        [
+            {
+                "dedupe_key": f"{kind}:{key}"[:160],
+                "patient_id": patient_id,
+                "kind": kind,
+                "channel": "sms",
+                "to_address": to,
+                "body": body[:1600],
+                "scheduled_for": now,
+                "send_at": now,
+                "expires_at": now + ttl,
+                "status": MessageStatus.PENDING,
+                "next_attempt_at": now,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+    )

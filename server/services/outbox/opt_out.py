@@ -22,8 +22,16 @@ OPTED_OUT_FACTS = "the patient opted out of SMS"  # the same words as clinical.r
 
 def _no_delivery_finding(facts: str) -> Finding:
     rule = RULES["R-NO-DELIVERY"]  # clinical-reference: R-NO-DELIVERY (adherence, routine, evaluate)
-    return Finding(rule=rule.id, family=rule.family, tier=Tier.ROUTINE, action=Action.EVALUATE, facts=facts,
-                   advice=(), resume_level=None, resume_dose=None)
+    return Finding(
+        rule=rule.id,
+        family=rule.family,
+        tier=Tier.ROUTINE,
+        action=Action.EVALUATE,
+        facts=facts,
+        advice=(),
+        resume_level=None,
+        resume_dose=None,
+    )
 
 
 def raise_unreachable(session: Session, patient: Patient, facts: str, now: datetime) -> AlertChange | None:

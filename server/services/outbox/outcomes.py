@@ -8,10 +8,11 @@ records an outcome with side effects (opt-out, a care-team alert, push subscript
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -38,9 +39,12 @@ class RetryPolicy:
     cap: timedelta = timedelta(minutes=15)
 
     @classmethod
-    def from_settings(cls, settings) -> "RetryPolicy":
-        return cls(settings.send_max_attempts, timedelta(seconds=settings.retry_base_seconds),
-                   timedelta(seconds=settings.retry_max_seconds))
+    def from_settings(cls, settings) -> RetryPolicy:
+        return cls(
+            settings.send_max_attempts,
+            timedelta(seconds=settings.retry_base_seconds),
+            timedelta(seconds=settings.retry_max_seconds),
+        )
 
     def delay(self, attempts: int, retry_after: float | None = None, rng: random.Random | None = None) -> timedelta:
         """How long to wait after `attempts` failed attempts (1 = the first failed)."""
@@ -93,9 +97,16 @@ def _finish_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
 
 # Compare-and-set on the claim. A row reaped to `unknown` while this worker was still sending keeps its token, so
 # the real outcome still lands on it.
-_HELD = (_T.c.id == sa.bindparam("b_id"), _T.c.claim_token == sa.bindparam("b_token"),
-         sa.or_(*(_T.c.status == status  # no IN: executemany
-                  for status in (MessageStatus.CLAIMED, MessageStatus.SENDING, MessageStatus.UNKNOWN))))
+_HELD = (
+    _T.c.id == sa.bindparam("b_id"),
+    _T.c.claim_token == sa.bindparam("b_token"),
+    sa.or_(
+        *(
+            _T.c.status == status  # no IN: executemany
+            for status in (MessageStatus.CLAIMED, MessageStatus.SENDING, MessageStatus.UNKNOWN)
+        )
+    ),
+)
 
 
 @lru_cache(maxsize=64)
@@ -111,21 +122,23 @@ def _has_side_effects(outcome: Outcome) -> bool:
     return bool(outcome.opted_out or outcome.unreachable or outcome.expired_endpoints or outcome.push_ok_endpoints)
 
 
-def _group_outcomes(items: Iterable[tuple[ClaimedMessage, Outcome]],
-                    now: datetime) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+def _group_outcomes(
+    items: Iterable[tuple[ClaimedMessage, Outcome]], now: datetime
+) -> dict[tuple[str, ...], list[dict[str, Any]]]:
     """Outcome parameters grouped by the set of columns they write (one statement per group)."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for claim, outcome in items:
         values = _finish_values(outcome, now)
         groups.setdefault(tuple(sorted(values)), []).append(
-            {"b_id": claim.id, "b_token": claim.token, **{f"v_{k}": v for k, v in values.items()}})
+            {"b_id": claim.id, "b_token": claim.token, **{f"v_{k}": v for k, v in values.items()}}
+        )
     return groups
 
 
 def _naive_utc(value: Any) -> Any:
     """What UTCDateTime stores (naive UTC), for statements written in SQL text."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -138,34 +151,49 @@ def _pg_progress_statement(shapes: tuple[tuple[str, ...], ...], mark: bool) -> s
     """
     ctes, counts = [], []
     for n, columns in enumerate(shapes):
+
         def sql_type(name: str) -> str:
             return "timestamp" if isinstance(_T.c[name].type, UTCDateTime) else "varchar"
 
         names = ["b_id", "b_token", *(f"v_{c}" for c in columns)]
-        casts = [f"CAST(:f{n}_b_id AS integer[])", f"CAST(:f{n}_b_token AS varchar[])",
-                 *(f"CAST(:f{n}_v_{c} AS {sql_type(c)}[])" for c in columns)]
-        sets = [f"{c} = COALESCE(r.delivery_status, v.v_{c})" if c == "delivery_status" else f"{c} = v.v_{c}"
-                for c in columns]
-        ctes.append(f"f{n} AS (UPDATE reminder AS r SET {', '.join(sets)} "
-                    f"FROM unnest({', '.join(casts)}) AS v({', '.join(names)}) "
-                    f"WHERE r.id = v.b_id AND r.claim_token = v.b_token "
-                    f"AND r.status IN ('claimed', 'sending', 'unknown') RETURNING 1)")
+        casts = [
+            f"CAST(:f{n}_b_id AS integer[])",
+            f"CAST(:f{n}_b_token AS varchar[])",
+            *(f"CAST(:f{n}_v_{c} AS {sql_type(c)}[])" for c in columns),
+        ]
+        sets = [
+            f"{c} = COALESCE(r.delivery_status, v.v_{c})" if c == "delivery_status" else f"{c} = v.v_{c}"
+            for c in columns
+        ]
+        ctes.append(
+            f"f{n} AS (UPDATE reminder AS r SET {', '.join(sets)} "
+            f"FROM unnest({', '.join(casts)}) AS v({', '.join(names)}) "
+            f"WHERE r.id = v.b_id AND r.claim_token = v.b_token "
+            f"AND r.status IN ('claimed', 'sending', 'unknown') RETURNING 1)"
+        )
         counts.append(f"(SELECT count(*) FROM f{n})")
     if mark:
-        ctes.append("s AS (UPDATE reminder AS r SET status = 'sending', attempts = r.attempts + 1, "
-                    "next_attempt_at = :deadline, updated_at = :now "
-                    "FROM unnest(CAST(:s_id AS integer[]), CAST(:s_token AS varchar[])) AS t(id, token) "
-                    "WHERE r.id = t.id AND r.claim_token = t.token AND r.status = 'claimed' RETURNING r.id)")
+        ctes.append(
+            "s AS (UPDATE reminder AS r SET status = 'sending', attempts = r.attempts + 1, "
+            "next_attempt_at = :deadline, updated_at = :now "
+            "FROM unnest(CAST(:s_id AS integer[]), CAST(:s_token AS varchar[])) AS t(id, token) "
+            "WHERE r.id = t.id AND r.claim_token = t.token AND r.status = 'claimed' RETURNING r.id)"
+        )
     started = "ARRAY(SELECT id FROM s)" if mark else "CAST(ARRAY[] AS integer[])"
     return sa.text(f"WITH {', '.join(ctes)} SELECT {' + '.join(counts) or '0'} AS recorded, {started} AS started")
 
 
-def _write_progress(conn: Connection, simple: list, to_start: list[ClaimedMessage], now: datetime,
-                    lease: timedelta) -> tuple[int, set[int]]:
+def _write_progress(
+    conn: Connection, simple: list, to_start: list[ClaimedMessage], now: datetime, lease: timedelta
+) -> tuple[int, set[int]]:
     groups = _group_outcomes(simple, now)
     if conn.dialect.name == "postgresql":
-        params: dict[str, Any] = {"now": _naive_utc(now), "deadline": _naive_utc(now + lease),
-                                  "s_id": [c.id for c in to_start], "s_token": [c.token for c in to_start]}
+        params: dict[str, Any] = {
+            "now": _naive_utc(now),
+            "deadline": _naive_utc(now + lease),
+            "s_id": [c.id for c in to_start],
+            "s_token": [c.token for c in to_start],
+        }
         for n, rows in enumerate(groups.values()):
             params.update({f"f{n}_{name}": [_naive_utc(row[name]) for row in rows] for name in rows[0]})
         row = conn.execute(_pg_progress_statement(tuple(groups), bool(to_start)), params).one()
@@ -177,8 +205,14 @@ def _write_progress(conn: Connection, simple: list, to_start: list[ClaimedMessag
     return recorded, mark_sending_in_transaction(conn, to_start, now, lease) if to_start else set()
 
 
-def record_progress(ctx: AppContext, bind: Bind, finished: Iterable[tuple[ClaimedMessage, Outcome]],
-                    to_start: Iterable[ClaimedMessage], now: datetime, lease: timedelta) -> tuple[int, set[int]]:
+def record_progress(
+    ctx: AppContext,
+    bind: Bind,
+    finished: Iterable[tuple[ClaimedMessage, Outcome]],
+    to_start: Iterable[ClaimedMessage],
+    now: datetime,
+    lease: timedelta,
+) -> tuple[int, set[int]]:
     """One turn of a dispatch pass: write finished outcomes and mark the next rows `sending`, atomically.
 
     Returns (outcomes recorded, ids now held as sending). Outcomes with side effects (opt-out, an alert, push
@@ -195,8 +229,11 @@ def record_progress(ctx: AppContext, bind: Bind, finished: Iterable[tuple[Claime
     else:
         with transaction(bind) as conn:
             done, started = _write_progress(conn, simple, to_start, now, lease)
-    unknown = [claim.id for claim, outcome in finished if outcome.status == MessageStatus.UNKNOWN
-               and claim.kind in STAFF_MUST_KNOW_IF_UNKNOWN]
+    unknown = [
+        claim.id
+        for claim, outcome in finished
+        if outcome.status == MessageStatus.UNKNOWN and claim.kind in STAFF_MUST_KNOW_IF_UNKNOWN
+    ]
     if unknown:
         flag_unknown_messages(ctx, unknown, now)  # only rows this worker did record as unknown are still unknown
     return recorded + done, started
@@ -218,14 +255,21 @@ def finish_claim(ctx: AppContext, claim: ClaimedMessage, outcome: Outcome, now: 
         if outcome.expired_endpoints:
             session.execute(sa.delete(PushSubscription).where(PushSubscription.endpoint.in_(outcome.expired_endpoints)))
         if outcome.push_ok_endpoints:
-            session.execute(sa.update(PushSubscription).where(PushSubscription.endpoint.in_(outcome.push_ok_endpoints))
-                            .values(last_success_at=now))
+            session.execute(
+                sa.update(PushSubscription)
+                .where(PushSubscription.endpoint.in_(outcome.push_ok_endpoints))
+                .values(last_success_at=now)
+            )
         if claim.to_patient and (outcome.opted_out or outcome.unreachable):
             patient = session.get(Patient, claim.patient_id)
             if patient is not None:
-                change = (opt_out_of_sms(session, patient, now, "the SMS provider reports the number unsubscribed "
-                                                                 "(error 21610)")
-                          if outcome.opted_out else raise_unreachable(session, patient, outcome.unreachable, now))
+                change = (
+                    opt_out_of_sms(
+                        session, patient, now, "the SMS provider reports the number unsubscribed (error 21610)"
+                    )
+                    if outcome.opted_out
+                    else raise_unreachable(session, patient, outcome.unreachable, now)
+                )
                 if change is not None:
                     changes.append(change)
     publish_alert_changes(ctx, changes)

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,7 +56,7 @@ class PlanningOptions:
     late_grace: timedelta = timedelta(minutes=15)
 
     @classmethod
-    def from_settings(cls, settings) -> "PlanningOptions":
+    def from_settings(cls, settings) -> PlanningOptions:
         return cls(nudge_after=timedelta(minutes=settings.nudge_after_minutes))
 
 
@@ -74,7 +74,7 @@ class DesiredReminder:
 
 def reminder_key(patient_id: int, kind: str, scheduled_for: datetime) -> str:
     """The unique key of a planned reminder: (patient, kind, scheduled instant in UTC)."""
-    return f"{kind}:{patient_id}:{scheduled_for.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+    return f"{kind}:{patient_id}:{scheduled_for.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 def in_quiet_hours(local: datetime, start: time, end: time) -> bool:
@@ -97,8 +97,9 @@ def defer_past_quiet_hours(local: datetime, start: time, end: time) -> datetime:
     return resolve_local(day, end, local.tzinfo)
 
 
-def desired_reminders(patient: Patient, plan: TreatmentPlan, now: datetime,
-                      options: PlanningOptions = PlanningOptions()) -> dict[str, DesiredReminder]:
+def desired_reminders(
+    patient: Patient, plan: TreatmentPlan, now: datetime, options: PlanningOptions = PlanningOptions()
+) -> dict[str, DesiredReminder]:
     """The reminders the plan calls for that are still useful at `now` (expiry after now), by dedupe key."""
     if plan.status == PlanStatus.DISCONTINUED.value:
         return {}
@@ -111,57 +112,104 @@ def desired_reminders(patient: Patient, plan: TreatmentPlan, now: datetime,
     out: list[DesiredReminder] = []
 
     def end_of_day(event: ScheduledEvent) -> datetime:
-        return resolve_local(event.local.date() + timedelta(days=1), time(0, 0), zone).astimezone(timezone.utc)
+        return resolve_local(event.local.date() + timedelta(days=1), time(0, 0), zone).astimezone(UTC)
 
     def deferred(instant: datetime) -> datetime:
-        return defer_past_quiet_hours(instant.astimezone(zone), *quiet).astimezone(timezone.utc)
+        return defer_past_quiet_hours(instant.astimezone(zone), *quiet).astimezone(UTC)
 
     for event in events:
         day_end = end_of_day(event)
         common = {"day": event.local.date().isoformat(), "local": event.local.isoformat()}
         if event.kind is EventKind.SELINEXOR_DOSE:
             dexa = dexamethasone_at.get(event.utc)
-            payload = {**common, "dose_mg": event.dose_mg, "tablets": event.tablets,
-                       "strength_mg": setup.plan.tablet_strength_mg,
-                       "dexamethasone_mg": dexa.dose_mg if dexa else None}
+            payload = {
+                **common,
+                "dose_mg": event.dose_mg,
+                "tablets": event.tablets,
+                "strength_mg": setup.plan.tablet_strength_mg,
+                "dexamethasone_mg": dexa.dose_mg if dexa else None,
+            }
             # A dose reminder arriving hours late would prompt a late dose (P-MISSED): it expires when the nudge
             # would go out, and never after the dose day ends.
-            out.append(DesiredReminder(MessageKind.DOSE, event.utc, event.utc,
-                                       min(day_end, event.utc + options.nudge_after), payload))
+            out.append(
+                DesiredReminder(
+                    MessageKind.DOSE, event.utc, event.utc, min(day_end, event.utc + options.nudge_after), payload
+                )
+            )
             # clinical-reference P-MISSED: the nudge never goes out after the dose day ends.
             nudge_at = deferred(event.utc + options.nudge_after)
             if nudge_at < day_end:
                 # clinical-reference P-MISSED: the nudge names the next dose (the one after this dose day)
                 following = next_dose(setup, day_end)
-                out.append(DesiredReminder(MessageKind.NUDGE, event.utc, nudge_at, day_end,
-                                           {**common, "next_dose_local": following.local.isoformat() if following
-                                            else None}))
+                out.append(
+                    DesiredReminder(
+                        MessageKind.NUDGE,
+                        event.utc,
+                        nudge_at,
+                        day_end,
+                        {**common, "next_dose_local": following.local.isoformat() if following else None},
+                    )
+                )
         elif event.kind is EventKind.ANTIEMETIC:
             dose_at = event.utc + timedelta(minutes=setup.antiemetic_offset_min)
-            payload = {**common, "dose_local": dose_at.astimezone(zone).isoformat(),
-                       "antiemetic": plan.antiemetic_name, "offset_min": setup.antiemetic_offset_min}
+            payload = {
+                **common,
+                "dose_local": dose_at.astimezone(zone).isoformat(),
+                "antiemetic": plan.antiemetic_name,
+                "offset_min": setup.antiemetic_offset_min,
+            }
             # An antiemetic reminder after its dose time is useless: it expires at the dose time.
-            out.append(DesiredReminder(MessageKind.ANTIEMETIC, event.utc, event.utc,
-                                       max(dose_at, event.utc + timedelta(minutes=1)), payload))
+            out.append(
+                DesiredReminder(
+                    MessageKind.ANTIEMETIC,
+                    event.utc,
+                    event.utc,
+                    max(dose_at, event.utc + timedelta(minutes=1)),
+                    payload,
+                )
+            )
         elif event.kind is EventKind.DEXAMETHASONE:
             if event.utc in dose_instants:
                 continue  # folded into that dose reminder
-            out.append(DesiredReminder(MessageKind.DEXAMETHASONE, event.utc, event.utc, day_end,
-                                       {**common, "dexamethasone_mg": event.dose_mg}))
+            out.append(
+                DesiredReminder(
+                    MessageKind.DEXAMETHASONE,
+                    event.utc,
+                    event.utc,
+                    day_end,
+                    {**common, "dexamethasone_mg": event.dose_mg},
+                )
+            )
         elif event.kind is EventKind.WEIGHT_PROMPT:
-            out.append(DesiredReminder(MessageKind.WEIGHT, event.utc, deferred(event.utc), day_end,
-                                       {**common, "unit": patient.weight_unit}))
+            out.append(
+                DesiredReminder(
+                    MessageKind.WEIGHT, event.utc, deferred(event.utc), day_end, {**common, "unit": patient.weight_unit}
+                )
+            )
         elif event.kind is EventKind.BLOOD_TEST:
             out.append(_blood_test_reminder(setup, event, now, day_end, common, deferred, options))
         elif event.kind is EventKind.BORTEZOMIB_CLINIC:
-            out.append(DesiredReminder(MessageKind.BORTEZOMIB, event.utc,
-                                       deferred(event.utc - options.clinic_event_lead), day_end, {**common}))
+            out.append(
+                DesiredReminder(
+                    MessageKind.BORTEZOMIB,
+                    event.utc,
+                    deferred(event.utc - options.clinic_event_lead),
+                    day_end,
+                    {**common},
+                )
+            )
     return {d.dedupe_key(patient.id): d for d in out if d.expires_at > now and d.send_at < d.expires_at}
 
 
-def _blood_test_reminder(setup: ScheduleSetup, event: ScheduledEvent, now: datetime, day_end: datetime,
-                         common: dict[str, Any], deferred: Callable[[datetime], datetime],
-                         options: PlanningOptions) -> DesiredReminder:
+def _blood_test_reminder(
+    setup: ScheduleSetup,
+    event: ScheduledEvent,
+    now: datetime,
+    day_end: datetime,
+    common: dict[str, Any],
+    deferred: Callable[[datetime], datetime],
+    options: PlanningOptions,
+) -> DesiredReminder:
     """The reminder for one blood test; on a dose day it comes before that day's dose.
 
     clinical-reference: P-MONITOR ("reminder the day before, or at least 2 hours before the dose"), so that a result
@@ -176,11 +224,13 @@ def _blood_test_reminder(setup: ScheduleSetup, event: ScheduledEvent, now: datet
     payload = {**common, "dose_local": dose.local.isoformat()}
     if usual <= dose.utc - BLOOD_TEST_BEFORE_DOSE:
         return DesiredReminder(MessageKind.BLOOD_TEST, event.utc, usual, day_end, payload)
-    eve = deferred(resolve_local(dose.local.date() - timedelta(days=1), options.blood_test_eve_time, setup.zone)
-                   .astimezone(timezone.utc))
+    eve = deferred(
+        resolve_local(dose.local.date() - timedelta(days=1), options.blood_test_eve_time, setup.zone).astimezone(UTC)
+    )
     if eve > dose.utc - BLOOD_TEST_BEFORE_DOSE:  # quiet hours ate the evening: keep the evening, not the night
-        eve = resolve_local(dose.local.date() - timedelta(days=1), options.blood_test_eve_time,
-                            setup.zone).astimezone(timezone.utc)
+        eve = resolve_local(dose.local.date() - timedelta(days=1), options.blood_test_eve_time, setup.zone).astimezone(
+            UTC
+        )
     if eve < now - options.late_grace:
         return DesiredReminder(MessageKind.BLOOD_TEST, event.utc, usual, day_end, payload)
     return DesiredReminder(MessageKind.BLOOD_TEST, event.utc, eve, day_end, {**payload, "tomorrow": True})
@@ -222,26 +272,34 @@ def replan_patient(session: Session, patient: Patient, now: datetime, options: P
     reason = _cancel_reason(plan)
     existing = session.exec(
         select(OutboundMessage).where(
-            OutboundMessage.patient_id == patient.id, OutboundMessage.kind.in_(PLANNED_KINDS),
+            OutboundMessage.patient_id == patient.id,
+            OutboundMessage.kind.in_(PLANNED_KINDS),
             OutboundMessage.status.in_((MessageStatus.PENDING, MessageStatus.CLAIMED, MessageStatus.CANCELLED)),
-            OutboundMessage.scheduled_for >= now - timedelta(days=1))
+            OutboundMessage.scheduled_for >= now - timedelta(days=1),
+        )
     ).all()
     # A dose day whose dose reminder already went out gets no second one when the time, weekdays or time zone change
     # that day: reminders are keyed by instant, so the new time would otherwise look like a new dose.
     reminded: dict[str, set[datetime]] = {}  # local dose day -> dose instants already reminded
     for payload, dose_at in session.exec(
-            select(OutboundMessage.payload, OutboundMessage.scheduled_for).where(
-                OutboundMessage.patient_id == patient.id, OutboundMessage.kind == MessageKind.DOSE,
-                OutboundMessage.status.in_((MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.UNKNOWN)),
-                OutboundMessage.scheduled_for >= now - timedelta(days=2))).all():
+        select(OutboundMessage.payload, OutboundMessage.scheduled_for).where(
+            OutboundMessage.patient_id == patient.id,
+            OutboundMessage.kind == MessageKind.DOSE,
+            OutboundMessage.status.in_((MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.UNKNOWN)),
+            OutboundMessage.scheduled_for >= now - timedelta(days=2),
+        )
+    ).all():
         reminded.setdefault(json.loads(payload or "{}").get("day"), set()).add(dose_at)
 
     def second_for_its_day(want: DesiredReminder) -> bool:
         """A dose-day reminder for another dose time on a day whose dose was already reminded."""
         if want.kind not in DOSE_DAY_KINDS or want.payload.get("day") not in reminded:
             return False
-        dose_at = (datetime.fromisoformat(want.payload["dose_local"]).astimezone(timezone.utc)
-                   if want.kind == MessageKind.ANTIEMETIC else want.scheduled_for)
+        dose_at = (
+            datetime.fromisoformat(want.payload["dose_local"]).astimezone(UTC)
+            if want.kind == MessageKind.ANTIEMETIC
+            else want.scheduled_for
+        )
         return dose_at not in reminded[want.payload["day"]]
 
     seen: set[str] = set()
@@ -252,8 +310,12 @@ def replan_patient(session: Session, patient: Patient, now: datetime, options: P
         if want is not None and row.status == MessageStatus.PENDING and second_for_its_day(want):
             want = None  # cancelled below, with the plan's reason
         if row.status == MessageStatus.CANCELLED:
-            if (want is not None and (row.cancel_reason or "").startswith(PLAN_REASON_PREFIX)
-                    and want.send_at >= now - options.late_grace and not second_for_its_day(want)):
+            if (
+                want is not None
+                and (row.cancel_reason or "").startswith(PLAN_REASON_PREFIX)
+                and want.send_at >= now - options.late_grace
+                and not second_for_its_day(want)
+            ):
                 _apply(row, want, patient, now, revive=True)
             continue
         if want is None:
@@ -287,24 +349,41 @@ def _apply(row: OutboundMessage, want: DesiredReminder, patient: Patient, now: d
 
 def _row_values(patient: Patient, key: str, want: DesiredReminder, now: datetime) -> dict[str, Any]:
     return {
-        "dedupe_key": key, "patient_id": patient.id, "kind": want.kind, "channel": patient.channel_preference,
-        "to_address": patient.phone_e164, "scheduled_for": want.scheduled_for, "send_at": want.send_at,
-        "expires_at": want.expires_at, "status": MessageStatus.PENDING, "next_attempt_at": want.send_at, "attempts": 0,
-        "payload": json.dumps(want.payload, sort_keys=True), "created_at": now, "updated_at": now,
+        "dedupe_key": key,
+        "patient_id": patient.id,
+        "kind": want.kind,
+        "channel": patient.channel_preference,
+        "to_address": patient.phone_e164,
+        "scheduled_for": want.scheduled_for,
+        "send_at": want.send_at,
+        "expires_at": want.expires_at,
+        "status": MessageStatus.PENDING,
+        "next_attempt_at": want.send_at,
+        "attempts": 0,
+        "payload": json.dumps(want.payload, sort_keys=True),
+        "created_at": now,
+        "updated_at": now,
     }
 
 
 def patients_to_plan(session: Session) -> list[int]:
     """Patients whose current plan is not discontinued, plus any with planned rows still waiting to go out."""
-    latest = (select(TreatmentPlan.patient_id, sa.func.max(TreatmentPlan.version).label("version"))
-              .group_by(TreatmentPlan.patient_id).subquery())
-    live = (select(TreatmentPlan.patient_id)
-            .join(latest, sa.and_(TreatmentPlan.patient_id == latest.c.patient_id,
-                                  TreatmentPlan.version == latest.c.version))
-            .where(TreatmentPlan.status != PlanStatus.DISCONTINUED.value))
+    latest = (
+        select(TreatmentPlan.patient_id, sa.func.max(TreatmentPlan.version).label("version"))
+        .group_by(TreatmentPlan.patient_id)
+        .subquery()
+    )
+    live = (
+        select(TreatmentPlan.patient_id)
+        .join(
+            latest, sa.and_(TreatmentPlan.patient_id == latest.c.patient_id, TreatmentPlan.version == latest.c.version)
+        )
+        .where(TreatmentPlan.status != PlanStatus.DISCONTINUED.value)
+    )
     waiting = select(OutboundMessage.patient_id).where(
         OutboundMessage.status.in_((MessageStatus.PENDING, MessageStatus.CLAIMED)),
-        OutboundMessage.kind.in_(PLANNED_KINDS))
+        OutboundMessage.kind.in_(PLANNED_KINDS),
+    )
     ids = session.execute(sa.union(live, waiting)).scalars().all()
     return sorted(i for i in ids if i is not None)
 

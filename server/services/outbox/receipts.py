@@ -20,8 +20,15 @@ from .vocabulary import DELIVERY_ALIASES, DELIVERY_FAILED, DELIVERY_RANK, Messag
 TWILIO_OPTED_OUT = 21610  # "the number unsubscribed from your messages"
 
 
-def record_delivery_status(ctx: AppContext, *, message_sid: str, status: str, error_code: int | None = None,
-                           reminder_id: int | None = None, now: datetime | None = None) -> bool:
+def record_delivery_status(
+    ctx: AppContext,
+    *,
+    message_sid: str,
+    status: str,
+    error_code: int | None = None,
+    reminder_id: int | None = None,
+    now: datetime | None = None,
+) -> bool:
     """Apply a provider status callback; updates only move forward. False when nothing matched (still a 200).
 
     The callback URL carries our row id, so a row left `unknown` (a timeout, or a worker that died mid-send: no
@@ -60,8 +67,12 @@ def record_delivery_status(ctx: AppContext, *, message_sid: str, status: str, er
             if error_code == TWILIO_OPTED_OUT:
                 change = opt_out_of_sms(session, patient, now, "undelivered: the number unsubscribed (error 21610)")
             else:
-                change = raise_unreachable(session, patient, f"an SMS ({row.kind}) was reported {status}"
-                                           + (f" with error {error_code}" if error_code else ""), now)
+                change = raise_unreachable(
+                    session,
+                    patient,
+                    f"an SMS ({row.kind}) was reported {status}" + (f" with error {error_code}" if error_code else ""),
+                    now,
+                )
             if change is not None:
                 changes.append(change)
     publish_alert_changes(ctx, changes)

@@ -7,10 +7,10 @@ says "wait for your care team", the others are held back).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -92,19 +92,39 @@ class RecipientBook:
 @lru_cache(maxsize=4)
 def _recipient_statements(dialect: str) -> tuple[sa.Select, sa.Select, sa.Select, sa.Select]:
     patients = (
-        select(Patient.id, Patient.language, Patient.phone_e164, Patient.sms_consent, Patient.sms_opted_out,
-               Patient.channel_preference, Patient.drug_names_in_messages, Patient.weight_unit, Patient.timezone,
-               Clinic.name.label("clinic_name"), Clinic.phone.label("clinic_phone"))
-        .outerjoin(Clinic, Clinic.id == Patient.clinic_id).where(in_list(Patient.id, "ids", sa.Integer, dialect)))
-    push = select(PushSubscription.id, PushSubscription.patient_id, PushSubscription.endpoint,
-                  PushSubscription.p256dh, PushSubscription.auth).where(
-        in_list(PushSubscription.patient_id, "ids", sa.Integer, dialect))
+        select(
+            Patient.id,
+            Patient.language,
+            Patient.phone_e164,
+            Patient.sms_consent,
+            Patient.sms_opted_out,
+            Patient.channel_preference,
+            Patient.drug_names_in_messages,
+            Patient.weight_unit,
+            Patient.timezone,
+            Clinic.name.label("clinic_name"),
+            Clinic.phone.label("clinic_phone"),
+        )
+        .outerjoin(Clinic, Clinic.id == Patient.clinic_id)
+        .where(in_list(Patient.id, "ids", sa.Integer, dialect))
+    )
+    push = select(
+        PushSubscription.id,
+        PushSubscription.patient_id,
+        PushSubscription.endpoint,
+        PushSubscription.p256dh,
+        PushSubscription.auth,
+    ).where(in_list(PushSubscription.patient_id, "ids", sa.Integer, dialect))
     doses = select(DoseEvent.patient_id, DoseEvent.scheduled_for).where(
-        in_list(DoseEvent.patient_id, "ids", sa.Integer, dialect), DoseEvent.superseded_at.is_(None),
-        in_list(DoseEvent.scheduled_for, "days", sa.Date, dialect))
+        in_list(DoseEvent.patient_id, "ids", sa.Integer, dialect),
+        DoseEvent.superseded_at.is_(None),
+        in_list(DoseEvent.scheduled_for, "days", sa.Date, dialect),
+    )
     weights = select(WeightRow.patient_id, WeightRow.at).where(
-        in_list(WeightRow.patient_id, "ids", sa.Integer, dialect), WeightRow.superseded_at.is_(None),
-        WeightRow.at >= sa.bindparam("since", type_=UTCDateTime()))
+        in_list(WeightRow.patient_id, "ids", sa.Integer, dialect),
+        WeightRow.superseded_at.is_(None),
+        WeightRow.at >= sa.bindparam("since", type_=UTCDateTime()),
+    )
     return patients, push, doses, weights
 
 
@@ -130,21 +150,34 @@ def load_recipients(bind: Bind, claims: Iterable[ClaimedMessage], default_clinic
         weighed: set[tuple[int, str]] = set()
         if weigh:
             zones = {p.id: ZoneInfo(p.timezone) for p in patients if p.id in weigh}
-            since = min(datetime.combine(date.fromisoformat(d), time(0), timezone.utc) for d in weigh.values())
+            since = min(datetime.combine(date.fromisoformat(d), time(0), UTC) for d in weigh.values())
             for pid, at in conn.execute(weights_q, {"ids": sorted(weigh), "since": since - timedelta(days=1)}).all():
                 weighed.add((pid, at.astimezone(zones[pid]).date().isoformat()))
         alerts = Alert.__table__
-        waiting = set(conn.execute(
-            sa.select(alerts.c.patient_id).where(alerts.c.patient_id.in_(ids),
-                                                 awaiting_team_clause(alerts, TreatmentPlan.__table__))
-        ).scalars().all())
+        waiting = set(
+            conn.execute(
+                sa.select(alerts.c.patient_id).where(
+                    alerts.c.patient_id.in_(ids), awaiting_team_clause(alerts, TreatmentPlan.__table__)
+                )
+            )
+            .scalars()
+            .all()
+        )
     recipients = {
-        p.id: Recipient(patient_id=p.id, language=p.language, phone=p.phone_e164, sms_consent=p.sms_consent,
-                        sms_opted_out=p.sms_opted_out, channel_preference=p.channel_preference,
-                        drug_names=p.drug_names_in_messages, weight_unit=p.weight_unit,
-                        push_targets=tuple(targets.get(p.id, ())),
-                        clinic_name=p.clinic_name or default_clinic[0],
-                        clinic_phone=p.clinic_phone or default_clinic[1], awaiting_team=p.id in waiting)
+        p.id: Recipient(
+            patient_id=p.id,
+            language=p.language,
+            phone=p.phone_e164,
+            sms_consent=p.sms_consent,
+            sms_opted_out=p.sms_opted_out,
+            channel_preference=p.channel_preference,
+            drug_names=p.drug_names_in_messages,
+            weight_unit=p.weight_unit,
+            push_targets=tuple(targets.get(p.id, ())),
+            clinic_name=p.clinic_name or default_clinic[0],
+            clinic_phone=p.clinic_phone or default_clinic[1],
+            awaiting_team=p.id in waiting,
+        )
         for p in patients
     }
     return RecipientBook(recipients, frozenset(logged), frozenset(weighed), frozenset(waiting), settled)
@@ -157,5 +190,6 @@ def _settled_alerts(bind: Bind, claims: list[ClaimedMessage]) -> frozenset[int]:
         return frozenset()
     table = Alert.__table__.c
     with transaction(bind) as conn:
-        return frozenset(conn.execute(sa.select(table.id).where(table.id.in_(alert_ids), table.status != "open"))
-                         .scalars().all())
+        return frozenset(
+            conn.execute(sa.select(table.id).where(table.id.in_(alert_ids), table.status != "open")).scalars().all()
+        )

@@ -8,8 +8,8 @@ clinical-reference: R-NO-DELIVERY (a message that may not have reached the patie
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from sqlmodel import select
 
@@ -32,8 +32,10 @@ def unknown_facts(message: OutboundMessage) -> str:
     else:
         what = f"the {message.kind.replace('_', ' ')} message scheduled for {when}"
         follow_up = "contact the patient to check"
-    return (f"{what} may not have been delivered: the send's outcome is unknown and it is not re-sent "
-            f"automatically; {follow_up} (message #{message.id})")[:2000]
+    return (
+        f"{what} may not have been delivered: the send's outcome is unknown and it is not re-sent "
+        f"automatically; {follow_up} (message #{message.id})"
+    )[:2000]
 
 
 def flag_unknown_messages(ctx: AppContext, message_ids: Iterable[int], now: datetime) -> int:
@@ -44,14 +46,17 @@ def flag_unknown_messages(ctx: AppContext, message_ids: Iterable[int], now: date
     changes: list[AlertChange] = []
     flagged = 0
     with session_scope(ctx.engine) as session:
-        rows = session.exec(select(OutboundMessage).where(OutboundMessage.id.in_(ids),
-                                                          OutboundMessage.status == MessageStatus.UNKNOWN,
-                                                          OutboundMessage.kind.in_(STAFF_MUST_KNOW_IF_UNKNOWN))).all()
+        rows = session.exec(
+            select(OutboundMessage).where(
+                OutboundMessage.id.in_(ids),
+                OutboundMessage.status == MessageStatus.UNKNOWN,
+                OutboundMessage.kind.in_(STAFF_MUST_KNOW_IF_UNKNOWN),
+            )
+        ).all()
         for message in rows:
             patient = session.get(Patient, message.patient_id) if message.patient_id is not None else None
             if patient is None:  # a page not about a patient: the operator's log is all there is
-                log.error("message %s (%s) has an unknown outcome and no patient to alert on", message.id,
-                          message.kind)
+                log.error("message %s (%s) has an unknown outcome and no patient to alert on", message.id, message.kind)
                 continue
             change = raise_possibly_undelivered(session, patient, unknown_facts(message), now)
             flagged += 1

@@ -43,11 +43,23 @@ class MessageKind(StrEnum):
 
 
 IN_FLIGHT_STATUSES = (MessageStatus.CLAIMED, MessageStatus.SENDING)
-FINAL_STATUSES = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN, MessageStatus.CANCELLED,
-                  MessageStatus.EXPIRED)
+FINAL_STATUSES = (
+    MessageStatus.SENT,
+    MessageStatus.FAILED,
+    MessageStatus.UNKNOWN,
+    MessageStatus.CANCELLED,
+    MessageStatus.EXPIRED,
+)
 
-PLANNED_KINDS = (MessageKind.ANTIEMETIC, MessageKind.DOSE, MessageKind.NUDGE, MessageKind.DEXAMETHASONE,
-                 MessageKind.WEIGHT, MessageKind.BLOOD_TEST, MessageKind.BORTEZOMIB)
+PLANNED_KINDS = (
+    MessageKind.ANTIEMETIC,
+    MessageKind.DOSE,
+    MessageKind.NUDGE,
+    MessageKind.DEXAMETHASONE,
+    MessageKind.WEIGHT,
+    MessageKind.BLOOD_TEST,
+    MessageKind.BORTEZOMIB,
+)
 # Rendered from the catalog at send time (no body): the planned kinds and the plan-change notice.
 RENDERED_KINDS = PLANNED_KINDS + (MessageKind.PLAN_NOTICE,)
 # Taken at the time the patient and the care team chose for the dose: quiet hours never move these.
@@ -58,7 +70,7 @@ DOSE_DAY_KINDS = frozenset({MessageKind.ANTIEMETIC, MessageKind.DOSE, MessageKin
 EXPIRY_REASONS: dict[str, str] = {
     MessageKind.ANTIEMETIC: "expired: not sent before the dose time it prepares for",
     MessageKind.DOSE: "expired: not sent within the hours after the dose time (a late reminder would prompt a late "
-                      "dose)",
+    "dose)",
     MessageKind.NUDGE: "expired: not sent before the dose day ended",
     MessageKind.DEXAMETHASONE: "expired: not sent before the day ended",
     MessageKind.WEIGHT: "expired: not sent before the day ended",
@@ -70,8 +82,16 @@ EXPIRY_REASONS: dict[str, str] = {
 DEFAULT_EXPIRY_REASON = "expired: not sent in time to be useful"
 
 # Twilio's message statuses in the order they happen; a callback never moves a message backwards.
-DELIVERY_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
-                 "delivered": 4, "undelivered": 4, "failed": 4}
+DELIVERY_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+}
 DELIVERY_ALIASES = {"read": "delivered"}  # RCS/WhatsApp "read" implies delivered
 DELIVERY_FAILED = frozenset({"undelivered", "failed"})
 

@@ -58,9 +58,16 @@ def create_staff(
             raise FieldError("email", "A staff member with this email already exists.")
         if session.get(Clinic, clinic_id) is None:
             raise FieldError("clinic_id", "No such clinic.")
-        staff = Staff(clinic_id=clinic_id, email=email, name=name.strip(), role=role,
-                      password_hash=hash_password(password), phone_e164=phone_e164,
-                      on_call_order=on_call_order, created_at=now)
+        staff = Staff(
+            clinic_id=clinic_id,
+            email=email,
+            name=name.strip(),
+            role=role,
+            password_hash=hash_password(password),
+            phone_e164=phone_e164,
+            on_call_order=on_call_order,
+            created_at=now,
+        )
         session.add(staff)
         session.flush()
         return staff

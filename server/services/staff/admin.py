@@ -70,12 +70,26 @@ class NewStaff(FormModel):
 def create_staff_account(ctx: AppContext, admin: Staff, form: NewStaff, *, ip: str | None) -> Staff:
     """Create a staff account in the admin's clinic (validation names the field; nothing is stored on error)."""
     now = ctx.clock.now()
-    staff = create_staff(ctx.engine, clinic_id=admin.clinic_id, email=form.email, name=form.name,
-                         role=form.role, password=form.password, now=now, phone_e164=form.phone,
-                         on_call_order=form.on_call_order)
+    staff = create_staff(
+        ctx.engine,
+        clinic_id=admin.clinic_id,
+        email=form.email,
+        name=form.name,
+        role=form.role,
+        password=form.password,
+        now=now,
+        phone_e164=form.phone,
+        on_call_order=form.on_call_order,
+    )
     with session_scope(ctx.engine) as session:
-        audit(session, staff_id=admin.id, action="staff.create", now=now, ip=ip,
-              detail=f"staff #{staff.id} {staff.email} ({staff.role})")
+        audit(
+            session,
+            staff_id=admin.id,
+            action="staff.create",
+            now=now,
+            ip=ip,
+            detail=f"staff #{staff.id} {staff.email} ({staff.role})",
+        )
     return staff
 
 
@@ -89,8 +103,11 @@ def set_staff_active(ctx: AppContext, admin: Staff, staff_id: int, active: bool,
         if not active and staff.id == admin.id:
             raise FieldError("active", "You cannot deactivate your own account.")
         if not active and staff.role == StaffRole.ADMIN.value:
-            admins = session.exec(select(Staff).where(Staff.clinic_id == admin.clinic_id, Staff.active.is_(True),
-                                                      Staff.role == StaffRole.ADMIN.value)).all()
+            admins = session.exec(
+                select(Staff).where(
+                    Staff.clinic_id == admin.clinic_id, Staff.active.is_(True), Staff.role == StaffRole.ADMIN.value
+                )
+            ).all()
             if len(admins) <= 1:
                 raise FieldError("active", "The clinic needs at least one active administrator.")
         if staff.active != active:
@@ -100,8 +117,14 @@ def set_staff_active(ctx: AppContext, admin: Staff, staff_id: int, active: bool,
             else:
                 staff.failed_logins, staff.locked_until = 0, None
             session.add(staff)
-            audit(session, staff_id=admin.id, action="staff.activate" if active else "staff.deactivate", now=now,
-                  ip=ip, detail=f"staff #{staff.id} {staff.email}")
+            audit(
+                session,
+                staff_id=admin.id,
+                action="staff.activate" if active else "staff.deactivate",
+                now=now,
+                ip=ip,
+                detail=f"staff #{staff.id} {staff.email}",
+            )
         return staff
 
 
@@ -115,8 +138,14 @@ def reset_second_factor(ctx: AppContext, admin: Staff, staff_id: int, *, ip: str
         staff.totp_secret, staff.totp_last_step = None, None
         staff.session_version += 1
         session.add(staff)
-        audit(session, staff_id=admin.id, action="staff.totp_reset", now=now, ip=ip,
-              detail=f"staff #{staff.id} {staff.email}")
+        audit(
+            session,
+            staff_id=admin.id,
+            action="staff.totp_reset",
+            now=now,
+            ip=ip,
+            detail=f"staff #{staff.id} {staff.email}",
+        )
         return staff
 
 
@@ -129,12 +158,18 @@ def unlock_staff(ctx: AppContext, admin: Staff, staff_id: int, *, ip: str | None
             raise NotFound("No such staff member.")
         staff.failed_logins, staff.locked_until = 0, None
         session.add(staff)
-        audit(session, staff_id=admin.id, action="staff.unlock", now=now, ip=ip, detail=f"staff #{staff.id} {staff.email}")
+        audit(
+            session, staff_id=admin.id, action="staff.unlock", now=now, ip=ip, detail=f"staff #{staff.id} {staff.email}"
+        )
 
 
 def list_staff(engine: Engine, clinic_id: int) -> list[Staff]:
     """The clinic's staff: active first, then the on-call chain in order, then by name."""
     with Session(engine) as session:
-        return list(session.exec(select(Staff).where(Staff.clinic_id == clinic_id)
-                                 .order_by(Staff.active.desc(), Staff.on_call_order.is_(None), Staff.on_call_order,
-                                           Staff.name)).all())
+        return list(
+            session.exec(
+                select(Staff)
+                .where(Staff.clinic_id == clinic_id)
+                .order_by(Staff.active.desc(), Staff.on_call_order.is_(None), Staff.on_call_order, Staff.name)
+            ).all()
+        )

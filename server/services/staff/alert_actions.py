@@ -93,8 +93,11 @@ def _publish(ctx: AppContext, alert: Alert, kind: str) -> None:
 
 def _cancel_pending_pages(session: Session, alert: Alert, now: datetime, why: str) -> int:
     """Pages not yet handed to the provider are no longer needed once a person has the alert."""
-    pages = session.exec(select(OutboundMessage).where(OutboundMessage.alert_id == alert.id, OutboundMessage.kind == "page",
-                                                OutboundMessage.status == "pending")).all()
+    pages = session.exec(
+        select(OutboundMessage).where(
+            OutboundMessage.alert_id == alert.id, OutboundMessage.kind == "page", OutboundMessage.status == "pending"
+        )
+    ).all()
     for page in pages:
         page.status = "cancelled"
         page.cancel_reason = why
@@ -135,8 +138,15 @@ def acknowledge_alert(ctx: AppContext, staff: Staff, alert_id: int, *, ip: str |
             raise Conflict("This alert was already resolved.")
         changed = _acknowledge(session, alert, staff, now)
         if changed:
-            audit(session, staff_id=staff.id, action="alert.acknowledge", patient_id=patient.id, now=now, ip=ip,
-                  detail=f"alert #{alert.id} {alert.rule} ({alert.tier})")
+            audit(
+                session,
+                staff_id=staff.id,
+                action="alert.acknowledge",
+                patient_id=patient.id,
+                now=now,
+                ip=ip,
+                detail=f"alert #{alert.id} {alert.rule} ({alert.tier})",
+            )
     if changed:
         _publish(ctx, alert, "acknowledged")
     return alert
@@ -158,10 +168,24 @@ def assign_alert(ctx: AppContext, staff: Staff, alert_id: int, assignee_id: int 
         alert.assigned_to_staff_id = assignee_id
         alert.updated_at = now
         session.add(alert)
-        session.add(AlertEvent(alert_id=alert.id, kind="assigned", at=now, staff_id=staff.id,
-                               detail=f"assigned to {name} by {staff.name}"))
-        audit(session, staff_id=staff.id, action="alert.assign", patient_id=patient.id, now=now, ip=ip,
-              detail=f"alert #{alert.id} to {name}")
+        session.add(
+            AlertEvent(
+                alert_id=alert.id,
+                kind="assigned",
+                at=now,
+                staff_id=staff.id,
+                detail=f"assigned to {name} by {staff.name}",
+            )
+        )
+        audit(
+            session,
+            staff_id=staff.id,
+            action="alert.assign",
+            patient_id=patient.id,
+            now=now,
+            ip=ip,
+            detail=f"alert #{alert.id} to {name}",
+        )
     _publish(ctx, alert, "assigned")
     return alert
 
@@ -175,8 +199,15 @@ def add_note(ctx: AppContext, staff: Staff, alert_id: int, note: Note, *, ip: st
         session.add(AlertEvent(alert_id=alert.id, kind="note", at=now, staff_id=staff.id, detail=note_text))
         alert.updated_at = now
         session.add(alert)
-        audit(session, staff_id=staff.id, action="alert.note", patient_id=patient.id, now=now, ip=ip,
-              detail=f"alert #{alert.id}")
+        audit(
+            session,
+            staff_id=staff.id,
+            action="alert.note",
+            patient_id=patient.id,
+            now=now,
+            ip=ip,
+            detail=f"alert #{alert.id}",
+        )
     _publish(ctx, alert, "note")
     return alert
 
@@ -198,31 +229,63 @@ def resolve_alert(ctx: AppContext, staff: Staff, alert_id: int, resolution: Reso
         alert.updated_at = now
         session.add(alert)
         session.add(AlertEvent(alert_id=alert.id, kind="resolved", at=now, staff_id=staff.id, detail=outcome))
-        audit(session, staff_id=staff.id, action="alert.resolve", patient_id=patient.id, now=now, ip=ip,
-              detail=f"alert #{alert.id} {alert.rule}: {outcome}")
+        audit(
+            session,
+            staff_id=staff.id,
+            action="alert.resolve",
+            patient_id=patient.id,
+            now=now,
+            ip=ip,
+            detail=f"alert #{alert.id} {alert.rule}: {outcome}",
+        )
     _publish(ctx, alert, "resolved")
     return alert
 
 
-def act_on_alert(ctx: AppContext, staff: Staff, alert_id: int, *, operation: str, reason: str,
-                 level: int | None = None, schedule: ScheduleChange | None = None,
-                 dexamethasone_on_hold: str | None = None, ip: str | None = None) -> TreatmentPlan:
+def act_on_alert(
+    ctx: AppContext,
+    staff: Staff,
+    alert_id: int,
+    *,
+    operation: str,
+    reason: str,
+    level: int | None = None,
+    schedule: ScheduleChange | None = None,
+    dexamethasone_on_hold: str | None = None,
+    ip: str | None = None,
+) -> TreatmentPlan:
     """A plan change taken from an alert: the hold remembers the alert's rule (for R-RESUME), the alert records
     the action, and an open alert is acknowledged (a person has clearly seen it: stop paging)."""
     with Session(ctx.engine) as session:
         alert, _ = alert_for_staff(session, alert_id, staff.clinic_id)
     if alert.status == "resolved":
         raise Conflict("This alert was already resolved; act from the patient's page.")
-    plan = change_plan(ctx, alert.patient_id, staff_id=staff.id, operation=operation, reason=reason, level=level,
-                       hold_rule=alert.rule if operation == "hold" else None, schedule=schedule,
-                       dexamethasone_on_hold=dexamethasone_on_hold, ip=ip)
+    plan = change_plan(
+        ctx,
+        alert.patient_id,
+        staff_id=staff.id,
+        operation=operation,
+        reason=reason,
+        level=level,
+        hold_rule=alert.rule if operation == "hold" else None,
+        schedule=schedule,
+        dexamethasone_on_hold=dexamethasone_on_hold,
+        ip=ip,
+    )
     now = ctx.clock.now()
     with session_scope(ctx.engine) as session:
         alert, patient = alert_for_staff(session, alert_id, staff.clinic_id, lock=True)
         _acknowledge(session, alert, staff, now)
-        session.add(AlertEvent(alert_id=alert.id, kind="action", at=now, staff_id=staff.id,
-                               detail=f"{operation}: plan v{plan.version}, {plan.regimen} level {plan.dose_level}, "
-                                      f"{plan.status}. {reason.strip()}"))
+        session.add(
+            AlertEvent(
+                alert_id=alert.id,
+                kind="action",
+                at=now,
+                staff_id=staff.id,
+                detail=f"{operation}: plan v{plan.version}, {plan.regimen} level {plan.dose_level}, "
+                f"{plan.status}. {reason.strip()}",
+            )
+        )
         alert.updated_at = now
         session.add(alert)
     _publish(ctx, alert, "action")

@@ -76,23 +76,36 @@ def delay_after(failures: int) -> timedelta:
 
 def _throttled(ctx: AppContext, email: str, ip: str | None, now: datetime) -> bool:
     """True when this address is blocked, or this account is waiting out its delay from this address."""
-    return any(count is not None and count.blocked(now)
-               for count in (rate_counters.current(ctx.engine, _address_key(ip)),
-                             rate_counters.current(ctx.engine, _account_key(email, ip))))
+    return any(
+        count is not None and count.blocked(now)
+        for count in (
+            rate_counters.current(ctx.engine, _address_key(ip)),
+            rate_counters.current(ctx.engine, _account_key(email, ip)),
+        )
+    )
 
 
 def _count_failure(ctx: AppContext, email: str, ip: str | None, now: datetime) -> None:
     """After a failed attempt: lengthen this account's delay from this address; block the address at its limit."""
     account = rate_counters.hit(ctx.engine, _account_key(email, ip), now, FAILURE_MEMORY)
-    if (delay := delay_after(account.count)):
+    if delay := delay_after(account.count):
         rate_counters.block(ctx.engine, _account_key(email, ip), now + delay)
     address = rate_counters.hit(ctx.engine, _address_key(ip), now, IP_WINDOW)
     if address.count > IP_MAX_FAILURES:
         rate_counters.block(ctx.engine, _address_key(ip), now + IP_BLOCK)
 
 
-def _refuse(ctx: AppContext, email: str, staff_id: int | None, now: datetime, ip: str | None, detail: str,
-            *, action: str = "staff.login_failed", count: bool = True) -> None:
+def _refuse(
+    ctx: AppContext,
+    email: str,
+    staff_id: int | None,
+    now: datetime,
+    ip: str | None,
+    detail: str,
+    *,
+    action: str = "staff.login_failed",
+    count: bool = True,
+) -> None:
     """Audit one failed attempt (whoever it named) and count it."""
     with session_scope(ctx.engine) as session:
         audit(session, staff_id=staff_id, action=action, now=now, ip=ip, detail=f"{detail} ({email[:254]})")
@@ -119,8 +132,7 @@ def check_password(ctx: AppContext, email: str, password: str, *, ip: str | None
         raise FieldError("password", "Enter your password.")
     if _throttled(ctx, email, ip, now):
         staff_accounts.verify_password(_DUMMY_HASH, password)
-        _refuse(ctx, email, None, now, ip, "throttled: too many failures", action="staff.login_throttled",
-                count=False)
+        _refuse(ctx, email, None, now, ip, "throttled: too many failures", action="staff.login_throttled", count=False)
         raise SignInError(THROTTLED)
     with session_scope(ctx.engine) as session:
         staff = session.exec(select(Staff).where(Staff.email == email)).first()
@@ -137,8 +149,7 @@ def check_password(ctx: AppContext, email: str, password: str, *, ip: str | None
                 _succeed(session, staff, now, ip, "password")
             session.add(staff)
         elif staff is not None and staff.active:
-            session.execute(sa.update(Staff).where(Staff.id == staff.id)
-                            .values(failed_logins=Staff.failed_logins + 1))
+            session.execute(sa.update(Staff).where(Staff.id == staff.id).values(failed_logins=Staff.failed_logins + 1))
     if not right:
         _refuse(ctx, email, known, now, ip, what)
         raise SignInError(GENERIC_FAILURE, "password")
@@ -169,9 +180,11 @@ def _matching_step(secret: str, code: str, now: datetime) -> int | None:
 
 def _claim_totp_step(session: Session, staff_id: int, step: int) -> bool:
     """Accept `step` once: a compare-and-set on staff.totp_last_step (every process, every restart)."""
-    result = session.execute(sa.update(Staff).where(Staff.id == staff_id, sa.or_(Staff.totp_last_step.is_(None),
-                                                                                  Staff.totp_last_step < step))
-                             .values(totp_last_step=step))
+    result = session.execute(
+        sa.update(Staff)
+        .where(Staff.id == staff_id, sa.or_(Staff.totp_last_step.is_(None), Staff.totp_last_step < step))
+        .values(totp_last_step=step)
+    )
     return result.rowcount == 1
 
 
@@ -195,8 +208,9 @@ def check_totp(ctx: AppContext, staff_id: int, code: str, *, ip: str | None) -> 
                 staff.failed_logins += 1
                 session.add(staff)
     if throttled:
-        _refuse(ctx, email, staff_id, now, ip, "throttled: too many failures", action="staff.login_throttled",
-                count=False)
+        _refuse(
+            ctx, email, staff_id, now, ip, "throttled: too many failures", action="staff.login_throttled", count=False
+        )
         raise SignInError(THROTTLED, "code")
     if not ok:
         _refuse(ctx, email, staff_id, now, ip, "wrong or reused authenticator code")
@@ -279,8 +293,14 @@ def sign_out_everywhere(ctx: AppContext, staff_id: int, *, ip: str | None, by_st
         staff = staff_accounts.get_staff(session, staff_id)
         staff.session_version += 1
         session.add(staff)
-        audit(session, staff_id=by_staff_id or staff_id, action="staff.sessions_revoked", now=now, ip=ip,
-              detail=f"staff #{staff.id} {staff.email}")
+        audit(
+            session,
+            staff_id=by_staff_id or staff_id,
+            action="staff.sessions_revoked",
+            now=now,
+            ip=ip,
+            detail=f"staff #{staff.id} {staff.email}",
+        )
 
 
 # --------------------------------------------------------------------------- the forms

@@ -39,5 +39,8 @@ def staff_names(session: Session, clinic_id: int) -> dict[int, str]:
 
 def staff_choices(session: Session, staff: Staff) -> list[Staff]:
     """The clinic's active staff, for "assign to"."""
-    return list(session.exec(select(Staff).where(Staff.clinic_id == staff.clinic_id, Staff.active.is_(True))
-                             .order_by(Staff.name)).all())
+    return list(
+        session.exec(
+            select(Staff).where(Staff.clinic_id == staff.clinic_id, Staff.active.is_(True)).order_by(Staff.name)
+        ).all()
+    )

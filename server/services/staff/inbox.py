@@ -80,32 +80,53 @@ def resume_finding_of(session: Session, patient: Patient, plan: TreatmentPlan, n
     return next((f for f in findings if f.rule == "R-RESUME"), None)
 
 
-def _view(alert: Alert, patient: Patient, plan: TreatmentPlan, events: list[EventView], days: list[DayRow],
-          names: dict[int, str], now: datetime, resume_finding: Finding | None) -> AlertView:
+def _view(
+    alert: Alert,
+    patient: Patient,
+    plan: TreatmentPlan,
+    events: list[EventView],
+    days: list[DayRow],
+    names: dict[int, str],
+    now: datetime,
+    resume_finding: Finding | None,
+) -> AlertView:
     """One alert as its card or row shows it, from rows already loaded."""
     rule = RULES.get(alert.rule)
     lower, lower_words = lower_level_words(patient, plan)
     if alert.resume_dose:
-        resume = (f"level {alert.resume_level}: {alert.resume_dose}" if alert.resume_level is not None
-                  else f"{alert.resume_dose} (no lower level: the label says permanently discontinue)")
+        resume = (
+            f"level {alert.resume_level}: {alert.resume_dose}"
+            if alert.resume_level is not None
+            else f"{alert.resume_dose} (no lower level: the label says permanently discontinue)"
+        )
     elif alert.action in ("reduce", "interrupt"):
         resume = lower_words if lower is None else f"level {lower}: {lower_words}"
     else:
         resume = "no change from the label"
     return AlertView(
-        alert=alert, patient=patient, plan=plan,
+        alert=alert,
+        patient=patient,
+        plan=plan,
         rule_words=f"{alert.rule}: {rule.condition}" if rule else alert.rule,
         action_words=ACTION_WORDS.get(alert.action, alert.action),
-        resume_words=resume, lower_level=lower, lower_words=lower_words, current_dose=dose_words(patient, plan),
-        next_dose=next_dose_words(patient, plan, now), age=age_words(now - alert.opened_at),
-        opened_local=local_text(alert.opened_at, patient.timezone), events=events, days=days,
+        resume_words=resume,
+        lower_level=lower,
+        lower_words=lower_words,
+        current_dose=dose_words(patient, plan),
+        next_dose=next_dose_words(patient, plan, now),
+        age=age_words(now - alert.opened_at),
+        opened_local=local_text(alert.opened_at, patient.timezone),
+        events=events,
+        days=days,
         acknowledged_by=names.get(alert.acknowledged_by_staff_id, "") if alert.acknowledged_by_staff_id else "",
         assigned_to=names.get(alert.assigned_to_staff_id, "") if alert.assigned_to_staff_id else "",
         resume_finding=resume_finding,
         is_resume_alert=alert.rule == "R-RESUME",
-        next_page=(age_words(alert.next_page_at - now) if alert.status == "open" and alert.next_page_at
-                   and alert.next_page_at > now else ("due now" if alert.status == "open" and alert.next_page_at
-                                                      else "")),
+        next_page=(
+            age_words(alert.next_page_at - now)
+            if alert.status == "open" and alert.next_page_at and alert.next_page_at > now
+            else ("due now" if alert.status == "open" and alert.next_page_at else "")
+        ),
         is_new=alert.status == "open" and now - alert.opened_at <= NEW_FOR,
     )
 
@@ -117,11 +138,24 @@ def _event_view(e: AlertEvent, names: dict[int, str]) -> EventView:
 def alert_view(session: Session, alert: Alert, patient: Patient, now: datetime, names: dict[int, str]) -> AlertView:
     """One alert as its card shows it."""
     plan = current_plan(session, patient.id)
-    events = [_event_view(e, names)
-              for e in session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert.id)
-                                    .order_by(AlertEvent.at.desc(), AlertEvent.id.desc())).all()]
-    return _view(alert, patient, plan, events, recent_days(session, patient, now), names, now,
-                 resume_finding_of(session, patient, plan, now))
+    events = [
+        _event_view(e, names)
+        for e in session.exec(
+            select(AlertEvent)
+            .where(AlertEvent.alert_id == alert.id)
+            .order_by(AlertEvent.at.desc(), AlertEvent.id.desc())
+        ).all()
+    ]
+    return _view(
+        alert,
+        patient,
+        plan,
+        events,
+        recent_days(session, patient, now),
+        names,
+        now,
+        resume_finding_of(session, patient, plan, now),
+    )
 
 
 @dataclass
@@ -140,8 +174,12 @@ def _filtered(query: Any, staff: Staff, flt: InboxFilter) -> Any:
         query = query.where(Alert.tier == flt.tier)
     if flt.mine:
         # A personal view never hides urgent work nobody has taken.
-        query = query.where(sa.or_(Alert.assigned_to_staff_id == staff.id,
-                                   sa.and_(Alert.assigned_to_staff_id.is_(None), Alert.tier == Tier.URGENT.value)))
+        query = query.where(
+            sa.or_(
+                Alert.assigned_to_staff_id == staff.id,
+                sa.and_(Alert.assigned_to_staff_id.is_(None), Alert.tier == Tier.URGENT.value),
+            )
+        )
     return query
 
 
@@ -201,19 +239,22 @@ class InboxPage:
 
 INBOX_PAGE_SIZE = 25  # patients per page (each has at most a handful of open alerts: one per rule family)
 NEW_FOR = timedelta(minutes=15)  # an open alert this young is highlighted as new
-_TIER_ORDER = sa.case({Tier.URGENT.value: 0, Tier.SAME_DAY.value: 1, Tier.ROUTINE.value: 2}, value=Alert.tier,
-                      else_=3)
+_TIER_ORDER = sa.case({Tier.URGENT.value: 0, Tier.SAME_DAY.value: 1, Tier.ROUTINE.value: 2}, value=Alert.tier, else_=3)
 
 
 def inbox_counts(session: Session, staff: Staff) -> InboxCounts:
     """Open alerts of the clinic by tier, mine, and urgent ones nobody has (one query)."""
     rows = session.exec(
-        select(Alert.tier, sa.func.count(),
-               sa.func.sum(sa.case((Alert.assigned_to_staff_id == staff.id, 1), else_=0)),
-               sa.func.sum(sa.case((Alert.assigned_to_staff_id.is_(None), 1), else_=0)))
+        select(
+            Alert.tier,
+            sa.func.count(),
+            sa.func.sum(sa.case((Alert.assigned_to_staff_id == staff.id, 1), else_=0)),
+            sa.func.sum(sa.case((Alert.assigned_to_staff_id.is_(None), 1), else_=0)),
+        )
         .join(Patient, Patient.id == Alert.patient_id)
         .where(Patient.clinic_id == staff.clinic_id, Alert.status.in_(OPEN_STATUSES))
-        .group_by(Alert.tier)).all()
+        .group_by(Alert.tier)
+    ).all()
     by_tier = {"urgent": 0, "same_day": 0, "routine": 0}
     mine = unassigned_urgent = 0
     for tier, count, assigned, unassigned in rows:
@@ -224,21 +265,35 @@ def inbox_counts(session: Session, staff: Staff) -> InboxCounts:
     return InboxCounts(by_tier, mine, unassigned_urgent)
 
 
-def inbox_groups(session: Session, staff: Staff, now: datetime, flt: InboxFilter | None = None,
-                 page_size: int = INBOX_PAGE_SIZE, ready: list["ResumeReady"] | None = None) -> InboxPage:
+def inbox_groups(
+    session: Session,
+    staff: Staff,
+    now: datetime,
+    flt: InboxFilter | None = None,
+    page_size: int = INBOX_PAGE_SIZE,
+    ready: list[ResumeReady] | None = None,
+) -> InboxPage:
     """One page of the inbox, in a fixed number of statements whatever the number of open alerts: the page's
     patients, their alerts, current plans, alert histories, names and 14-day grids are each loaded in one query."""
     flt = flt or InboxFilter()
     # Patients ordered by their most severe open alert, then by the newest alert of that tier.
-    alerts = _filtered(select(Alert.patient_id.label("pid"), _TIER_ORDER.label("rank"), Alert.opened_at.label("at"))
-                       .join(Patient, Patient.id == Alert.patient_id), staff, flt).subquery()
+    alerts = _filtered(
+        select(Alert.patient_id.label("pid"), _TIER_ORDER.label("rank"), Alert.opened_at.label("at")).join(
+            Patient, Patient.id == Alert.patient_id
+        ),
+        staff,
+        flt,
+    ).subquery()
     best = select(alerts.c.pid, sa.func.min(alerts.c.rank).label("rank")).group_by(alerts.c.pid).subquery()
     newest = sa.func.max(alerts.c.at)
-    keys = (select(alerts.c.pid, best.c.rank, newest.label("newest"), sa.func.count().over().label("total"))
-            .join(best, sa.and_(best.c.pid == alerts.c.pid, best.c.rank == alerts.c.rank))
-            .group_by(alerts.c.pid, best.c.rank)
-            .order_by(best.c.rank, newest.desc(), alerts.c.pid)
-            .offset((max(flt.page, 1) - 1) * page_size).limit(page_size))
+    keys = (
+        select(alerts.c.pid, best.c.rank, newest.label("newest"), sa.func.count().over().label("total"))
+        .join(best, sa.and_(best.c.pid == alerts.c.pid, best.c.rank == alerts.c.rank))
+        .group_by(alerts.c.pid, best.c.rank)
+        .order_by(best.c.rank, newest.desc(), alerts.c.pid)
+        .offset((max(flt.page, 1) - 1) * page_size)
+        .limit(page_size)
+    )
     page_rows = session.exec(keys).all()
     total = page_rows[0][3] if page_rows else 0
     counts = inbox_counts(session, staff)
@@ -246,30 +301,47 @@ def inbox_groups(session: Session, staff: Staff, now: datetime, flt: InboxFilter
     pages = max(1, -(-total // page_size))
     if not pids:
         return InboxPage([], min(max(flt.page, 1), pages), pages, total, counts)
-    rows = session.exec(_filtered(select(Alert, Patient).join(Patient, Patient.id == Alert.patient_id), staff, flt)
-                        .where(Alert.patient_id.in_(pids))).all()
-    latest = (select(TreatmentPlan.patient_id, sa.func.max(TreatmentPlan.version).label("v"))
-              .where(TreatmentPlan.patient_id.in_(pids)).group_by(TreatmentPlan.patient_id).subquery())
-    plans = {plan.patient_id: plan for plan in session.exec(
-        select(TreatmentPlan).join(latest, sa.and_(latest.c.patient_id == TreatmentPlan.patient_id,
-                                                   latest.c.v == TreatmentPlan.version))).all()}
+    rows = session.exec(
+        _filtered(select(Alert, Patient).join(Patient, Patient.id == Alert.patient_id), staff, flt).where(
+            Alert.patient_id.in_(pids)
+        )
+    ).all()
+    latest = (
+        select(TreatmentPlan.patient_id, sa.func.max(TreatmentPlan.version).label("v"))
+        .where(TreatmentPlan.patient_id.in_(pids))
+        .group_by(TreatmentPlan.patient_id)
+        .subquery()
+    )
+    plans = {
+        plan.patient_id: plan
+        for plan in session.exec(
+            select(TreatmentPlan).join(
+                latest, sa.and_(latest.c.patient_id == TreatmentPlan.patient_id, latest.c.v == TreatmentPlan.version)
+            )
+        ).all()
+    }
     alert_ids = [alert.id for alert, _ in rows]
     names = staff_names(session, staff.clinic_id)
     events: dict[int, list[EventView]] = {i: [] for i in alert_ids}
-    for e in session.exec(select(AlertEvent).where(AlertEvent.alert_id.in_(alert_ids))
-                          .order_by(AlertEvent.at.desc(), AlertEvent.id.desc())).all():
+    for e in session.exec(
+        select(AlertEvent)
+        .where(AlertEvent.alert_id.in_(alert_ids))
+        .order_by(AlertEvent.at.desc(), AlertEvent.id.desc())
+    ).all():
         events[e.alert_id].append(_event_view(e, names))
     patients = {patient.id: patient for _, patient in rows}
     days = recent_days_for(session, [patients[pid] for pid in pids if pid in patients], now)
     resume = {r.patient.id: r.finding for r in (ready or [])}
     grouped: dict[int, list[AlertView]] = {pid: [] for pid in pids}
     for alert, patient in rows:
-        grouped[patient.id].append(_view(alert, patient, plans[patient.id], events[alert.id], [], names, now,
-                                         resume.get(patient.id)))
+        grouped[patient.id].append(
+            _view(alert, patient, plans[patient.id], events[alert.id], [], names, now, resume.get(patient.id))
+        )
     groups = []
     for pid in pids:
-        views = sorted(grouped[pid], key=lambda v: (-Tier(v.alert.tier).rank, -v.alert.opened_at.timestamp(),
-                                                     -v.alert.id))
+        views = sorted(
+            grouped[pid], key=lambda v: (-Tier(v.alert.tier).rank, -v.alert.opened_at.timestamp(), -v.alert.id)
+        )
         if views:
             groups.append(PatientGroup(patients[pid], plans[pid], views, days[pid], resume.get(pid)))
     return InboxPage(groups, flt.page, pages, total, counts)
@@ -293,8 +365,11 @@ class ResumeReady:
 
 def resume_ready(session: Session, staff: Staff, now: datetime) -> list[ResumeReady]:
     """Held patients who meet the resume criterion of the rule that held them (R-RESUME), for the inbox's top."""
-    latest = (select(TreatmentPlan.patient_id, sa.func.max(TreatmentPlan.version).label("v"))
-              .group_by(TreatmentPlan.patient_id).subquery())
+    latest = (
+        select(TreatmentPlan.patient_id, sa.func.max(TreatmentPlan.version).label("v"))
+        .group_by(TreatmentPlan.patient_id)
+        .subquery()
+    )
     rows = session.exec(
         select(Patient, TreatmentPlan)
         .join(latest, latest.c.patient_id == Patient.id)
@@ -312,7 +387,9 @@ def resume_ready(session: Session, staff: Staff, now: datetime) -> list[ResumeRe
 def inbox_index(session: Session, staff: Staff) -> list[dict[str, Any]]:
     """The open alerts of the clinic as ids, tiers and change stamps only (no health data, so not audited):
     the live page compares it with what it shows and fetches only the cards that changed."""
-    rows = session.exec(select(Alert.id, Alert.tier, Alert.status, Alert.updated_at, Alert.assigned_to_staff_id)
-                        .join(Patient, Patient.id == Alert.patient_id)
-                        .where(Patient.clinic_id == staff.clinic_id, Alert.status.in_(OPEN_STATUSES))).all()
+    rows = session.exec(
+        select(Alert.id, Alert.tier, Alert.status, Alert.updated_at, Alert.assigned_to_staff_id)
+        .join(Patient, Patient.id == Alert.patient_id)
+        .where(Patient.clinic_id == staff.clinic_id, Alert.status.in_(OPEN_STATUSES))
+    ).all()
     return [{"id": i, "tier": t, "status": st, "updated": u.isoformat(), "assignee": a} for i, t, st, u, a in rows]

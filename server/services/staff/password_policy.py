@@ -40,8 +40,13 @@ def password_problem(password: str, email: str = "") -> str | None:
         return f"Use at most {MAX_PASSWORD_LENGTH} characters."
     lowered = password.lower()
     email = email.strip().lower()
-    if email and (lowered == email or lowered == email.split("@")[0] or email.split("@")[0] in lowered
-                  and len(email.split("@")[0]) >= 6 and len(lowered) - len(email.split("@")[0]) < 6):
+    if email and (
+        lowered == email
+        or lowered == email.split("@")[0]
+        or email.split("@")[0] in lowered
+        and len(email.split("@")[0]) >= 6
+        and len(lowered) - len(email.split("@")[0]) < 6
+    ):
         return "Do not use your email address as your password."
     compact = re.sub(r"\s+", "", lowered)
     if _repeats_a_short_unit(compact) or _is_sequence(compact) or len(set(compact)) <= 3 or compact.isdigit():

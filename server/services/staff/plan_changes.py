@@ -24,8 +24,14 @@ from .clinic_scope import OPEN_STATUSES, alert_for_staff, patient_for_staff
 from .wording import change_words, lower_level_words
 
 REASON_MAX = 500
-SCHEDULE_FIELDS = ("day1_weekday", "day3_weekday", "dose_time", "antiemetic_name", "antiemetic_offset_min",
-                   "dexamethasone_instruction")
+SCHEDULE_FIELDS = (
+    "day1_weekday",
+    "day3_weekday",
+    "dose_time",
+    "antiemetic_name",
+    "antiemetic_offset_min",
+    "dexamethasone_instruction",
+)
 Operation = Literal["hold", "resume", "reduce", "discontinue", "change_schedule"]
 assert set(Operation.__args__) == set(OPERATIONS)  # one list of operations
 
@@ -89,9 +95,11 @@ class PlanChange(FormModel):
         if not isinstance(data, dict):
             return data
         operation = str(data.get("operation", "")).strip()
-        unused = (() if operation == "resume" else ("level",)) + \
-                 (() if operation == "change_schedule" else SCHEDULE_FIELDS) + \
-                 (() if operation == "hold" else ("dexamethasone_on_hold",))
+        unused = (
+            (() if operation == "resume" else ("level",))
+            + (() if operation == "change_schedule" else SCHEDULE_FIELDS)
+            + (() if operation == "hold" else ("dexamethasone_on_hold",))
+        )
         return {k: v for k, v in data.items() if k not in unused}
 
     @model_validator(mode="after")
@@ -109,9 +117,14 @@ class PlanChange(FormModel):
         day3 = self.day3_weekday
         if self.day1_weekday is not None and day3 is None:
             day3 = (self.day1_weekday + 2) % 7
-        return ScheduleChange(day1_weekday=self.day1_weekday, day3_weekday=day3, dose_time=self.dose_time,
-                              antiemetic_name=self.antiemetic_name, antiemetic_offset_min=self.antiemetic_offset_min,
-                              dexamethasone_instruction=self.dexamethasone_instruction)
+        return ScheduleChange(
+            day1_weekday=self.day1_weekday,
+            day3_weekday=day3,
+            dose_time=self.dose_time,
+            antiemetic_name=self.antiemetic_name,
+            antiemetic_offset_min=self.antiemetic_offset_min,
+            dexamethasone_instruction=self.dexamethasone_instruction,
+        )
 
 
 # --------------------------------------------------------------------------- confirming a risky change
@@ -135,8 +148,12 @@ class ConfirmationNeeded(DomainError):
 
 def _new_plan(patient: Patient, old: TreatmentPlan, change: PlanChange) -> Plan | None:
     """The plan the change would make (None when the ladder refuses it: the save then says why)."""
-    plan = Plan(regimen=old.regimen, level=old.dose_level, status=PlanStatus(old.status),
-                tablet_strength_mg=patient.tablet_strength_mg)
+    plan = Plan(
+        regimen=old.regimen,
+        level=old.dose_level,
+        status=PlanStatus(old.status),
+        tablet_strength_mg=patient.tablet_strength_mg,
+    )
     try:
         if change.operation == "hold":
             return regimens.hold(plan)
@@ -151,8 +168,9 @@ def _new_plan(patient: Patient, old: TreatmentPlan, change: PlanChange) -> Plan 
     return plan
 
 
-def preview_change(session: Session, patient: Patient, change: PlanChange, *,
-                   from_alert: Alert | None = None) -> ChangePreview:
+def preview_change(
+    session: Session, patient: Patient, change: PlanChange, *, from_alert: Alert | None = None
+) -> ChangePreview:
     """The change per dose and per week, and the reasons to confirm it: the dose goes up, the level is not the one
     the label suggests, or an urgent alert of the patient is still unacknowledged."""
     old = current_plan(session, patient.id)
@@ -163,22 +181,27 @@ def preview_change(session: Session, patient: Patient, change: PlanChange, *,
     old_mg = REGIMENS[old.regimen].levels[old.dose_level].weekly_dose_mg
     if new.status is PlanStatus.ACTIVE and new.dose_level.weekly_dose_mg > old_mg:
         reasons.append(f"The dose goes up: {old_mg} → {new.dose_level.weekly_dose_mg} mg a week.")
-    open_alerts = session.exec(select(Alert).where(Alert.patient_id == patient.id,
-                                                   Alert.status.in_(OPEN_STATUSES))).all()
+    open_alerts = session.exec(
+        select(Alert).where(Alert.patient_id == patient.id, Alert.status.in_(OPEN_STATUSES))
+    ).all()
     if change.operation == "resume":
         suggested = _suggested_level(patient, old, from_alert, open_alerts)
         if suggested is not None and change.level != suggested:
             reasons.append(f"Level {change.level} is not the label's suggestion (level {suggested}).")
-    urgent = [a for a in open_alerts if a.status == "open" and a.tier == Tier.URGENT.value
-              and (from_alert is None or a.id != from_alert.id)]
+    urgent = [
+        a
+        for a in open_alerts
+        if a.status == "open" and a.tier == Tier.URGENT.value and (from_alert is None or a.id != from_alert.id)
+    ]
     if urgent:
         rules = ", ".join(sorted({a.rule for a in urgent}))
         reasons.append(f"An urgent alert for this patient is not acknowledged yet ({rules}).")
     return ChangePreview(change_words(patient, old, new), reasons)
 
 
-def _suggested_level(patient: Patient, old: TreatmentPlan, from_alert: Alert | None,
-                     open_alerts: list[Alert]) -> int | None:
+def _suggested_level(
+    patient: Patient, old: TreatmentPlan, from_alert: Alert | None, open_alerts: list[Alert]
+) -> int | None:
     """The level the label suggests: the alert's resume level, else the patient's open alerts' (most severe)."""
     candidates = [from_alert] if from_alert is not None else sorted(open_alerts, key=lambda a: -Tier(a.tier).rank)
     for alert in candidates:
@@ -190,8 +213,9 @@ def _suggested_level(patient: Patient, old: TreatmentPlan, from_alert: Alert | N
     return None
 
 
-def ensure_confirmed(ctx: AppContext, staff: Staff, patient_id: int, change: PlanChange, *,
-                     alert_id: int | None = None) -> None:
+def ensure_confirmed(
+    ctx: AppContext, staff: Staff, patient_id: int, change: PlanChange, *, alert_id: int | None = None
+) -> None:
     """ConfirmationNeeded when the change is risky and the person has not confirmed it yet."""
     if change.confirmed or change.operation == "change_schedule":
         return
@@ -205,24 +229,43 @@ def ensure_confirmed(ctx: AppContext, staff: Staff, patient_id: int, change: Pla
         raise ConfirmationNeeded(preview)
 
 
-def change_patient_plan(ctx: AppContext, staff: Staff, patient_id: int, change: PlanChange, *,
-                        ip: str | None) -> TreatmentPlan:
+def change_patient_plan(
+    ctx: AppContext, staff: Staff, patient_id: int, change: PlanChange, *, ip: str | None
+) -> TreatmentPlan:
     """A plan decision from the patient's page (the patient must belong to the staff member's clinic); a risky one
     is confirmed first."""
     with Session(ctx.engine) as session:
         patient_for_staff(session, patient_id, staff.clinic_id)
     ensure_confirmed(ctx, staff, patient_id, change)
-    return change_plan(ctx, patient_id, staff_id=staff.id, operation=change.operation, reason=change.reason,
-                       level=change.level, hold_rule=change.hold_rule if change.operation == "hold" else None,
-                       schedule=change.schedule, dexamethasone_on_hold=change.dexamethasone_on_hold, ip=ip)
+    return change_plan(
+        ctx,
+        patient_id,
+        staff_id=staff.id,
+        operation=change.operation,
+        reason=change.reason,
+        level=change.level,
+        hold_rule=change.hold_rule if change.operation == "hold" else None,
+        schedule=change.schedule,
+        dexamethasone_on_hold=change.dexamethasone_on_hold,
+        ip=ip,
+    )
 
 
-def act_on_alert_with(ctx: AppContext, staff: Staff, alert_id: int, change: PlanChange, *,
-                      ip: str | None) -> TreatmentPlan:
+def act_on_alert_with(
+    ctx: AppContext, staff: Staff, alert_id: int, change: PlanChange, *, ip: str | None
+) -> TreatmentPlan:
     """A plan decision from an alert card (the hold remembers the alert's rule); a risky one is confirmed first."""
     with Session(ctx.engine) as session:
         alert, _ = alert_for_staff(session, alert_id, staff.clinic_id)
     ensure_confirmed(ctx, staff, alert.patient_id, change, alert_id=alert_id)
-    return act_on_alert(ctx, staff, alert_id, operation=change.operation, reason=change.reason, level=change.level,
-                        schedule=change.schedule, dexamethasone_on_hold=change.dexamethasone_on_hold, ip=ip)
-
+    return act_on_alert(
+        ctx,
+        staff,
+        alert_id,
+        operation=change.operation,
+        reason=change.reason,
+        level=change.level,
+        schedule=change.schedule,
+        dexamethasone_on_hold=change.dexamethasone_on_hold,
+        ip=ip,
+    )

@@ -3,7 +3,7 @@ The care team's tables (recent days, roster adherence, visit summary) judge each
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
@@ -15,8 +15,11 @@ from ..patient_state import schedule_setup
 
 def plan_versions(session: Session, patient_id: int) -> list[TreatmentPlan]:
     """Every plan version of the patient, oldest first."""
-    return list(session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id)
-                             .order_by(TreatmentPlan.version)).all())
+    return list(
+        session.exec(
+            select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id).order_by(TreatmentPlan.version)
+        ).all()
+    )
 
 
 def version_in_effect(versions: list[TreatmentPlan], instant: datetime) -> TreatmentPlan:
@@ -33,8 +36,8 @@ def version_in_effect(versions: list[TreatmentPlan], instant: datetime) -> Treat
 def day_bounds(day: date, zone_name: str) -> tuple[datetime, datetime]:
     """A local day as [start, end) UTC instants (23 or 25 hours long on clock-change days)."""
     zone = ZoneInfo(zone_name)
-    start = resolve_local(day, time(0, 0), zone).astimezone(timezone.utc)
-    end = resolve_local(day + timedelta(days=1), time(0, 0), zone).astimezone(timezone.utc)
+    start = resolve_local(day, time(0, 0), zone).astimezone(UTC)
+    end = resolve_local(day + timedelta(days=1), time(0, 0), zone).astimezone(UTC)
     return start, end
 
 
@@ -43,8 +46,9 @@ def day_start(day: date, zone_name: str) -> datetime:
     return day_bounds(day, zone_name)[0]
 
 
-def scheduled_dose_on(patient: Patient, versions: list[TreatmentPlan],
-                      day: date) -> tuple[ScheduledEvent | None, TreatmentPlan]:
+def scheduled_dose_on(
+    patient: Patient, versions: list[TreatmentPlan], day: date
+) -> tuple[ScheduledEvent | None, TreatmentPlan]:
     """The dose scheduled on a local day under the plan version in effect then (None: none, held or stopped)."""
     start, end = day_bounds(day, patient.timezone)
     version = version_in_effect(versions, start + (end - start) / 2)

@@ -96,8 +96,14 @@ class RosterPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def roster(session: Session, staff: Staff, now: datetime, flt: RosterFilter | None = None, page: int = 1,
-           page_size: int = ROSTER_PAGE_SIZE) -> RosterPage:
+def roster(
+    session: Session,
+    staff: Staff,
+    now: datetime,
+    flt: RosterFilter | None = None,
+    page: int = 1,
+    page_size: int = ROSTER_PAGE_SIZE,
+) -> RosterPage:
     """One page of the clinic's patients with the numbers a pharmacist scans for.
 
     Five queries whatever the clinic's size: the matching patients with their current plan (filters in SQL), their
@@ -109,10 +115,11 @@ def roster(session: Session, staff: Staff, now: datetime, flt: RosterFilter | No
     alerts: dict[int, dict[str, int]] = defaultdict(lambda: {"urgent": 0, "same_day": 0, "routine": 0})
     if matches:
         for patient_id, tier, count in session.exec(
-                select(Alert.patient_id, Alert.tier, sa.func.count())
-                .join(Patient, Patient.id == Alert.patient_id)
-                .where(Patient.clinic_id == staff.clinic_id, Alert.status.in_(OPEN_STATUSES))
-                .group_by(Alert.patient_id, Alert.tier)).all():
+            select(Alert.patient_id, Alert.tier, sa.func.count())
+            .join(Patient, Patient.id == Alert.patient_id)
+            .where(Patient.clinic_id == staff.clinic_id, Alert.status.in_(OPEN_STATUSES))
+            .group_by(Alert.patient_id, Alert.tier)
+        ).all():
             alerts[patient_id][tier] = count
     if flt.alerts == "any":
         matches = [m for m in matches if sum(alerts[m[0].id].values())]
@@ -126,12 +133,12 @@ def roster(session: Session, staff: Staff, now: datetime, flt: RosterFilter | No
     if flt.sort in SORTS_WITHOUT_HISTORY:
         light = [_row(patient, plan, [], None, set(), dict(alerts[patient.id]), now) for patient, plan in matches]
         light.sort(key=sort, reverse=flt.desc)
-        chosen = [(r.patient, r.plan) for r in light[first:first + page_size]]
+        chosen = [(r.patient, r.plan) for r in light[first : first + page_size]]
         rows = _rows(session, chosen, alerts, now)
     else:
         rows = _rows(session, matches, alerts, now)
         rows.sort(key=sort, reverse=flt.desc)
-        rows = rows[first:first + page_size]
+        rows = rows[first : first + page_size]
     return RosterPage(rows=rows, total=len(matches), page=page, page_size=page_size)
 
 
@@ -146,27 +153,35 @@ def _matching(session: Session, staff: Staff, flt: RosterFilter) -> list[tuple[A
     where = [p.c.clinic_id == staff.clinic_id]
     q = flt.q.strip().lower()
     if q:
-        where.append(sa.or_(
-            sa.func.lower(p.c.mrn).contains(q, autoescape=True),
-            sa.func.lower(p.c.first_name + " " + p.c.last_name).contains(q, autoescape=True),
-            sa.func.lower(p.c.last_name + ", " + p.c.first_name).contains(q, autoescape=True)))
+        where.append(
+            sa.or_(
+                sa.func.lower(p.c.mrn).contains(q, autoescape=True),
+                sa.func.lower(p.c.first_name + " " + p.c.last_name).contains(q, autoescape=True),
+                sa.func.lower(p.c.last_name + ", " + p.c.first_name).contains(q, autoescape=True),
+            )
+        )
     if flt.status:
         where.append(t.c.status == flt.status)
     if flt.regimen:
         where.append(t.c.regimen == flt.regimen)
 
     def matching(*columns: Any) -> sa.Select:
-        return (sa.select(*columns).select_from(p)
-                .join(newest, newest.c.patient_id == p.c.id)
-                .join(t, sa.and_(t.c.patient_id == p.c.id, t.c.version == newest.c.version)).where(*where))
+        return (
+            sa.select(*columns)
+            .select_from(p)
+            .join(newest, newest.c.patient_id == p.c.id)
+            .join(t, sa.and_(t.c.patient_id == p.c.id, t.c.version == newest.c.version))
+            .where(*where)
+        )
 
     conn = session.connection()
     plans = {plan.patient_id: plan for plan in conn.execute(matching(t)).all()}
     return [(patient, plans[patient.id]) for patient in conn.execute(matching(p)).all() if patient.id in plans]
 
 
-def _rows(session: Session, chosen: list[tuple[Any, Any]], alerts: dict[int, dict[str, int]],
-          now: datetime) -> list[RosterRow]:
+def _rows(
+    session: Session, chosen: list[tuple[Any, Any]], alerts: dict[int, dict[str, int]], now: datetime
+) -> list[RosterRow]:
     """Roster rows with their history numbers, for the chosen patients (three set-based queries, plain rows)."""
     if not chosen:
         return []
@@ -176,26 +191,50 @@ def _rows(session: Session, chosen: list[tuple[Any, Any]], alerts: dict[int, dic
     versions: dict[int, list[Any]] = defaultdict(list)
     for plan in conn.execute(sa.select(t).where(t.c.patient_id.in_(ids)).order_by(t.c.patient_id, t.c.version)):
         versions[plan.patient_id].append(plan)
-    newest = (sa.select(w.c.patient_id, sa.func.max(w.c.at).label("at"))
-              .where(w.c.patient_id.in_(ids), w.c.superseded_at.is_(None)).group_by(w.c.patient_id).subquery())
+    newest = (
+        sa.select(w.c.patient_id, sa.func.max(w.c.at).label("at"))
+        .where(w.c.patient_id.in_(ids), w.c.superseded_at.is_(None))
+        .group_by(w.c.patient_id)
+        .subquery()
+    )
     latest_weight: dict[int, Any] = {}
-    for weight in conn.execute(sa.select(w.c.patient_id, w.c.kg, w.c.at)
-                               .join(newest, sa.and_(newest.c.patient_id == w.c.patient_id, newest.c.at == w.c.at))
-                               .where(w.c.superseded_at.is_(None)).order_by(w.c.id)):
+    for weight in conn.execute(
+        sa.select(w.c.patient_id, w.c.kg, w.c.at)
+        .join(newest, sa.and_(newest.c.patient_id == w.c.patient_id, newest.c.at == w.c.at))
+        .where(w.c.superseded_at.is_(None))
+        .order_by(w.c.id)
+    ):
         latest_weight[weight.patient_id] = weight
     window_start = now - timedelta(days=ADHERENCE_DAYS + 2)
     taken: dict[int, set[date]] = defaultdict(set)
     zones = {patient.id: ZoneInfo(patient.timezone) for patient, _ in chosen}
-    for dose in conn.execute(sa.select(d.c.patient_id, d.c.scheduled_for, d.c.at).where(
-            d.c.patient_id.in_(ids), d.c.superseded_at.is_(None), d.c.at >= window_start,
-            d.c.status.in_(("taken", "vomited")))):
+    for dose in conn.execute(
+        sa.select(d.c.patient_id, d.c.scheduled_for, d.c.at).where(
+            d.c.patient_id.in_(ids),
+            d.c.superseded_at.is_(None),
+            d.c.at >= window_start,
+            d.c.status.in_(("taken", "vomited")),
+        )
+    ):
         taken[dose.patient_id].add(dose.scheduled_for or dose.at.astimezone(zones[dose.patient_id]).date())
-    return [_row(patient, plan, versions[patient.id], latest_weight.get(patient.id), taken[patient.id],
-                 dict(alerts[patient.id]), now) for patient, plan in chosen if versions[patient.id]]
+    return [
+        _row(
+            patient,
+            plan,
+            versions[patient.id],
+            latest_weight.get(patient.id),
+            taken[patient.id],
+            dict(alerts[patient.id]),
+            now,
+        )
+        for patient, plan in chosen
+        if versions[patient.id]
+    ]
 
 
-def _row(patient: Any, plan: Any, versions: list[Any], weight: Any, taken: set[date], alerts: dict[str, int],
-         now: datetime) -> RosterRow:
+def _row(
+    patient: Any, plan: Any, versions: list[Any], weight: Any, taken: set[date], alerts: dict[str, int], now: datetime
+) -> RosterRow:
     """One roster line (without versions: only the fields the name, MRN, status and alerts sorts read)."""
     today = now.astimezone(ZoneInfo(patient.timezone)).date()
     days_on = None
@@ -212,9 +251,16 @@ def _row(patient: Any, plan: Any, versions: list[Any], weight: Any, taken: set[d
             if dose is not None:
                 scheduled += 1
                 done += day in taken
-    pct = (round((weight.kg - patient.baseline_weight_kg) / patient.baseline_weight_kg * 100, 1)
-           if weight else None)
-    return RosterRow(patient=patient, plan=plan, dose=dose_words(patient, plan) if versions else "",
-                     days_on_therapy=days_on, adherence_taken=done, adherence_scheduled=scheduled,
-                     weight_kg=weight.kg if weight else None, weight_pct=pct,
-                     weight_at=weight.at if weight else None, alerts=alerts)
+    pct = round((weight.kg - patient.baseline_weight_kg) / patient.baseline_weight_kg * 100, 1) if weight else None
+    return RosterRow(
+        patient=patient,
+        plan=plan,
+        dose=dose_words(patient, plan) if versions else "",
+        days_on_therapy=days_on,
+        adherence_taken=done,
+        adherence_scheduled=scheduled,
+        weight_kg=weight.kg if weight else None,
+        weight_pct=pct,
+        weight_at=weight.at if weight else None,
+        alerts=alerts,
+    )

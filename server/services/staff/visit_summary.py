@@ -4,7 +4,7 @@ symptoms, alerts, plan actions and labs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -49,10 +49,12 @@ def last_visit_date(session: Session, patient_id: int, now: datetime) -> date | 
 
     Days before today only: opening the summary twice during today's visit must not shrink it to nothing.
     """
-    today_start = datetime.combine(now.date(), time(0), timezone.utc)
-    at = session.exec(select(sa.func.max(AuditLog.at)).where(AuditLog.patient_id == patient_id,
-                                                             AuditLog.action == "patient.visit_summary",
-                                                             AuditLog.at < today_start)).first()
+    today_start = datetime.combine(now.date(), time(0), UTC)
+    at = session.exec(
+        select(sa.func.max(AuditLog.at)).where(
+            AuditLog.patient_id == patient_id, AuditLog.action == "patient.visit_summary", AuditLog.at < today_start
+        )
+    ).first()
     return at.date() if at else None
 
 
@@ -67,8 +69,11 @@ def visit_summary(session: Session, staff: Staff, patient_id: int, now: datetime
     start, _ = day_bounds(since, patient.timezone)
     pid = patient.id
     logs: dict[date, str] = {}
-    for d in session.exec(select(DoseEvent).where(DoseEvent.patient_id == pid, DoseEvent.superseded_at.is_(None),
-                                                  DoseEvent.at >= start - timedelta(days=1))).all():
+    for d in session.exec(
+        select(DoseEvent).where(
+            DoseEvent.patient_id == pid, DoseEvent.superseded_at.is_(None), DoseEvent.at >= start - timedelta(days=1)
+        )
+    ).all():
         day = d.scheduled_for or d.at.astimezone(zone).date()
         logs[day] = worse(logs.get(day), d.status, DOSE_LOG_ORDER)
     scheduled = taken = vomited = missed = not_logged = 0
@@ -83,9 +88,11 @@ def visit_summary(session: Session, staff: Staff, patient_id: int, now: datetime
             missed += status == "missed"
             not_logged += status is None
         day += timedelta(days=1)
-    symptoms = session.exec(select(SymptomReport).where(SymptomReport.patient_id == pid,
-                                                        SymptomReport.superseded_at.is_(None),
-                                                        SymptomReport.at >= start).order_by(SymptomReport.at)).all()
+    symptoms = session.exec(
+        select(SymptomReport)
+        .where(SymptomReport.patient_id == pid, SymptomReport.superseded_at.is_(None), SymptomReport.at >= start)
+        .order_by(SymptomReport.at)
+    ).all()
     worst: list[tuple[str, str]] = []
 
     def worst_of(label: str, values: list[tuple[object, datetime]], fmt, order: tuple | None = None) -> None:
@@ -99,24 +106,53 @@ def visit_summary(session: Session, staff: Staff, patient_id: int, now: datetime
 
     worst_of("Nausea (grade 0-3)", [(s.nausea, s.at) for s in symptoms], str)
     worst_of("Vomiting (episodes/24 h)", [(s.vomiting_episodes, s.at) for s in symptoms], str)
-    worst_of("Diarrhea (stools above usual)",
-             [(max(0, s.loose_stools - patient.usual_stools_per_day) if s.loose_stools is not None else None, s.at)
-              for s in symptoms], str)
+    worst_of(
+        "Diarrhea (stools above usual)",
+        [
+            (max(0, s.loose_stools - patient.usual_stools_per_day) if s.loose_stools is not None else None, s.at)
+            for s in symptoms
+        ],
+        str,
+    )
     worst_of("Appetite (grade 0-3)", [(s.appetite, s.at) for s in symptoms], str)
     worst_of("Fatigue (grade 0-3)", [(s.fatigue, s.at) for s in symptoms], str)
     worst_of("Temperature", [(s.temperature_c, s.at) for s in symptoms], lambda v: f"{v:.1f} °C")
     worst_of("Bleeding", [(s.bleeding, s.at) for s in symptoms], str, ("none", "minor", "major"))
     worst_of("Dizziness / confusion", [(s.neuro, s.at) for s in symptoms], str, ("none", "dizzy", "major"))
-    alerts = list(session.exec(select(Alert).where(Alert.patient_id == pid, sa.or_(
-        Alert.opened_at >= start, Alert.status.in_(OPEN_STATUSES), Alert.resolved_at >= start)).order_by(Alert.opened_at)).all())
+    alerts = list(
+        session.exec(
+            select(Alert)
+            .where(
+                Alert.patient_id == pid,
+                sa.or_(Alert.opened_at >= start, Alert.status.in_(OPEN_STATUSES), Alert.resolved_at >= start),
+            )
+            .order_by(Alert.opened_at)
+        ).all()
+    )
     actions = [v for v in versions if v.created_at >= start]
-    labs = list(session.exec(select(LabResult).where(LabResult.patient_id == pid, LabResult.collected_at >= start,
-                                                   LabResult.superseded_at.is_(None))
-                             .order_by(LabResult.collected_at)).all())
+    labs = list(
+        session.exec(
+            select(LabResult)
+            .where(LabResult.patient_id == pid, LabResult.collected_at >= start, LabResult.superseded_at.is_(None))
+            .order_by(LabResult.collected_at)
+        ).all()
+    )
     return VisitSummary(
-        patient=patient, plan=plan, since=since, until=today, doses_scheduled=scheduled, doses_taken=taken,
-        doses_vomited=vomited, doses_missed=missed, doses_not_logged=not_logged,
-        weights=weights_between(session, pid, start, now), worst=worst, alerts=alerts, actions=actions, labs=labs,
-        names=staff_names(session, staff.clinic_id), dose=dose_words(patient, plan),
+        patient=patient,
+        plan=plan,
+        since=since,
+        until=today,
+        doses_scheduled=scheduled,
+        doses_taken=taken,
+        doses_vomited=vomited,
+        doses_missed=missed,
+        doses_not_logged=not_logged,
+        weights=weights_between(session, pid, start, now),
+        worst=worst,
+        alerts=alerts,
+        actions=actions,
+        labs=labs,
+        names=staff_names(session, staff.clinic_id),
+        dose=dose_words(patient, plan),
         next_dose=next_dose_words(patient, plan, now),
     )

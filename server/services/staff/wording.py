@@ -43,8 +43,12 @@ def ladder(regimen: str) -> list[tuple[int, str]]:
 
 def plan_of(patient: Patient, plan: TreatmentPlan) -> Plan:
     """The stored plan version as the clinical core's Plan."""
-    return Plan(regimen=plan.regimen, level=plan.dose_level, status=PlanStatus(plan.status),
-                tablet_strength_mg=patient.tablet_strength_mg)
+    return Plan(
+        regimen=plan.regimen,
+        level=plan.dose_level,
+        status=PlanStatus(plan.status),
+        tablet_strength_mg=patient.tablet_strength_mg,
+    )
 
 
 def dose_words(patient: Patient, plan: TreatmentPlan) -> str:
@@ -62,8 +66,10 @@ def patient_dose_words(patient: Patient, plan: TreatmentPlan) -> str:
     days = DAY_NAMES[plan.day1_weekday]
     if current.dose_level.twice_weekly:
         days += f" and {DAY_NAMES[plan.day3_weekday]}"
-    return (f"{current.tablets} tablets of {patient.tablet_strength_mg} mg ({current.dose_mg} mg) every {days} "
-            f"at {plan.dose_time.strftime('%H:%M')}")
+    return (
+        f"{current.tablets} tablets of {patient.tablet_strength_mg} mg ({current.dose_mg} mg) every {days} "
+        f"at {plan.dose_time.strftime('%H:%M')}"
+    )
 
 
 def lower_level_words(patient: Patient, plan: TreatmentPlan) -> tuple[int | None, str]:
@@ -195,6 +201,7 @@ def level_choices(patient: Patient, regimen: str) -> list[tuple[int, str]]:
         if level.dose_mg % patient.tablet_strength_mg:
             continue  # tablets are never divided (clinical-reference §1): not a dose this patient can take
         tablets = level.dose_mg // patient.tablet_strength_mg
-        choices.append((level.level, f"{level.describe()}: {tablets} × {patient.tablet_strength_mg} mg tablets "
-                                     f"per dose"))
+        choices.append(
+            (level.level, f"{level.describe()}: {tablets} × {patient.tablet_strength_mg} mg tablets per dose")
+        )
     return choices

@@ -16,8 +16,24 @@ Faults (failure rate, latency, "accepted but answered too late", per-number erro
 
 from .control import FakeSmsControl
 from .provider import FakeSmsProvider
-from .wire import (DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_PHONE_NUMBER, Fault, NumberRule, WebhookDelivery,
-                   segment_count)
+from .wire import (
+    DEFAULT_ACCOUNT_SID,
+    DEFAULT_AUTH_TOKEN,
+    DEFAULT_PHONE_NUMBER,
+    Fault,
+    NumberRule,
+    WebhookDelivery,
+    segment_count,
+)
 
-__all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "DEFAULT_PHONE_NUMBER", "FakeSmsControl", "FakeSmsProvider",
-           "Fault", "NumberRule", "WebhookDelivery", "segment_count"]
+__all__ = [
+    "DEFAULT_ACCOUNT_SID",
+    "DEFAULT_AUTH_TOKEN",
+    "DEFAULT_PHONE_NUMBER",
+    "FakeSmsControl",
+    "FakeSmsProvider",
+    "Fault",
+    "NumberRule",
+    "WebhookDelivery",
+    "segment_count",
+]

@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auto-deliver", action="store_true", help="post sent+delivered status callbacks")
     parser.add_argument("--inbound-webhook", metavar="PUBLIC_URL", help="where send_inbound posts by default")
     parser.add_argument(
-        "--route", action="append", default=[], metavar="PUBLIC_PREFIX=LOCAL_PREFIX",
+        "--route",
+        action="append",
+        default=[],
+        metavar="PUBLIC_PREFIX=LOCAL_PREFIX",
         help="physically post webhooks for PUBLIC_PREFIX to LOCAL_PREFIX (signature still covers the public URL)",
     )
     parser.add_argument("--seed", type=int)

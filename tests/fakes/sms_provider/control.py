@@ -15,10 +15,11 @@ if TYPE_CHECKING:
     from .provider import FakeSmsProvider
 
 
-def answer_control(provider: FakeSmsProvider, method: str, path: str, query: str,
-                   raw: bytes) -> tuple[int, Any, dict[str, str]]:
+def answer_control(
+    provider: FakeSmsProvider, method: str, path: str, query: str, raw: bytes
+) -> tuple[int, Any, dict[str, str]]:
     """JSON endpoints so another process (benchmark, e2e harness) can drive the fake."""
-    name = path[len("/_fake/"):].strip("/")
+    name = path[len("/_fake/") :].strip("/")
     try:
         args: dict[str, Any] = json.loads(raw) if raw.strip() else {}
         result = _run_control(provider, method, name, args, parse_qs(query))
@@ -29,8 +30,9 @@ def answer_control(provider: FakeSmsProvider, method: str, path: str, query: str
     return 200, result, {}
 
 
-def _run_control(provider: FakeSmsProvider, method: str, name: str, args: dict[str, Any],
-                 query: dict[str, list[str]]) -> Any:
+def _run_control(
+    provider: FakeSmsProvider, method: str, name: str, args: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     if method == "GET" and name == "health":
         return {"ok": True, "account_sid": provider.account_sid, "phone_number": provider.phone_number}
     if method == "GET" and name == "messages":
@@ -58,19 +60,26 @@ def _run_control(provider: FakeSmsProvider, method: str, name: str, args: dict[s
         provider.undeliverable(args["number"], int(args.get("error_code", 30003)))
         return {"ok": True}
     if name == "number_error":
-        provider.set_number_error(args["number"], int(args["code"]), args.get("message"),
-                                  status=int(args.get("status", 400)))
+        provider.set_number_error(
+            args["number"], int(args["code"]), args.get("message"), status=int(args.get("status", 400))
+        )
         return {"ok": True}
     if name == "status":
         delivery = provider.send_status(
-            args["sid"], args["status"], error_code=args.get("error_code"),
-            post_to=args.get("post_to"), public_url=args.get("public_url"),
+            args["sid"],
+            args["status"],
+            error_code=args.get("error_code"),
+            post_to=args.get("post_to"),
+            public_url=args.get("public_url"),
         )
         return asdict(delivery)
     if name == "inbound":
         delivery = provider.send_inbound(
-            args["from"], args["body"], to=args.get("to"),
-            post_to=args.get("post_to"), public_url=args.get("public_url"),
+            args["from"],
+            args["body"],
+            to=args.get("to"),
+            post_to=args.get("post_to"),
+            public_url=args.get("public_url"),
         )
         return asdict(delivery)
     return None
@@ -78,8 +87,16 @@ def _run_control(provider: FakeSmsProvider, method: str, name: str, args: dict[s
 
 def _configure(provider: FakeSmsProvider, args: Mapping[str, Any]) -> None:
     known = {
-        "failure_rate", "failure_kinds", "retry_after", "latency", "timeout_after_accept",
-        "timeout_after_accept_times", "auto_deliver", "auto_deliver_delay", "inbound_webhook", "callback_routes",
+        "failure_rate",
+        "failure_kinds",
+        "retry_after",
+        "latency",
+        "timeout_after_accept",
+        "timeout_after_accept_times",
+        "auto_deliver",
+        "auto_deliver_delay",
+        "inbound_webhook",
+        "callback_routes",
     }
     unknown = set(args) - known
     if unknown:
@@ -97,8 +114,9 @@ def _configure(provider: FakeSmsProvider, args: Mapping[str, Any]) -> None:
         provider.timeout_after_accept(args["timeout_after_accept"], times=args.get("timeout_after_accept_times"))
     if "auto_deliver" in args or "auto_deliver_delay" in args:
         enabled, delay = provider.auto_delivery()
-        provider.set_auto_deliver(bool(args.get("auto_deliver", enabled)),
-                                  delay=float(args.get("auto_deliver_delay", delay)))
+        provider.set_auto_deliver(
+            bool(args.get("auto_deliver", enabled)), delay=float(args.get("auto_deliver_delay", delay))
+        )
     if "inbound_webhook" in args:
         hook = args["inbound_webhook"] or {}
         provider.set_inbound_webhook(hook.get("public_url"), hook.get("post_to"))

@@ -119,4 +119,3 @@ class _Handler(BaseHTTPRequestHandler):
 
 class Reset(Exception):
     """Raised inside request handling to drop the connection without an answer."""
-

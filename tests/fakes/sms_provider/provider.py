@@ -27,10 +27,30 @@ import httpx
 from twilio.request_validator import RequestValidator
 
 from .http_server import HttpServer, Reset
-from .wire import (ALL_FAULTS, API_VERSION, DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_PHONE_NUMBER, E164,
-                   FAULT_ANSWERS, MESSAGE_PATH, MESSAGE_STATUSES, MESSAGES_PATH, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS,
-                   Fault, NumberRule, WebhookDelivery, message_resource, new_sid, not_found, parse_kinds,
-                   parse_latency, segment_count, twilio_error)
+from .wire import (
+    ALL_FAULTS,
+    API_VERSION,
+    DEFAULT_ACCOUNT_SID,
+    DEFAULT_AUTH_TOKEN,
+    DEFAULT_PHONE_NUMBER,
+    E164,
+    FAULT_ANSWERS,
+    MESSAGE_PATH,
+    MESSAGE_STATUSES,
+    MESSAGES_PATH,
+    OPT_IN_KEYWORDS,
+    OPT_OUT_KEYWORDS,
+    Fault,
+    NumberRule,
+    WebhookDelivery,
+    message_resource,
+    new_sid,
+    not_found,
+    parse_kinds,
+    parse_latency,
+    segment_count,
+    twilio_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -271,7 +291,9 @@ class FakeSmsProvider:
         The signature still covers the public URL, as the app validates against its PUBLIC_BASE_URL.
         """
         with self._lock:
-            self._callback_routes = [(prefix, local) for prefix, local in self._callback_routes if prefix != public_prefix]
+            self._callback_routes = [
+                (prefix, local) for prefix, local in self._callback_routes if prefix != public_prefix
+            ]
             self._callback_routes.append((public_prefix, local_prefix))
 
     def set_auto_deliver(self, enabled: bool = True, *, delay: float = 0.0) -> None:
@@ -296,7 +318,7 @@ class FakeSmsProvider:
             routes = list(self._callback_routes)
         for public_prefix, local_prefix in routes:
             if public_url.startswith(public_prefix):
-                return local_prefix + public_url[len(public_prefix):]
+                return local_prefix + public_url[len(public_prefix) :]
         return public_url
 
     # ------------------------------------------------------------------ outgoing webhooks
@@ -455,8 +477,9 @@ class FakeSmsProvider:
         if seconds > 0:
             self._stopping.wait(seconds)
 
-    def answer_api(self, headers: Mapping[str, str], method: str, path: str,
-                   raw: bytes) -> tuple[int, Any, dict[str, str]]:
+    def answer_api(
+        self, headers: Mapping[str, str], method: str, path: str, raw: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
         """Answer one request to the Messages API (faults, latency and number rules applied)."""
         with self._lock:
             self._stats["requests"] += 1

@@ -118,7 +118,6 @@ def parse_latency(latency: float | tuple[float, float] | list[float] | None) -> 
     return None if hi == 0 else (lo, hi)
 
 
-
 def not_found(path: str) -> tuple[int, Any, dict[str, str]]:
     return 404, twilio_error(20404, f"The requested resource {path} was not found", 404), {}
 
@@ -131,7 +130,6 @@ def json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
 
 
 def message_resource(account_sid: str, message: Mapping[str, Any]) -> dict[str, Any]:

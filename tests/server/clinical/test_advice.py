@@ -1,16 +1,16 @@
 """A missed or vomited dose is never made up or repeated (P-MISSED, P-VOMITED), anywhere in the product's advice."""
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.clinical import advice as adv
 from server.clinical import rules
 from server.clinical.regimens import Plan, PlanStatus
-from server.clinical import advice as adv
 from server.clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry, evaluate
 from server.clinical.schedule import ScheduleSetup
 from server.i18n import render_advice
@@ -24,9 +24,13 @@ def dose_advice(status, next_local=None, held=False):
 def english(finding):
     return " ".join(render_advice(finding.advice, "en"))
 
-FORBIDDEN = re.compile(r"take it now|extra dose|make up|make-up|makeup|take another|double|second dose|as soon as you remember"
-                       r"|take the missed|repeat the dose|take a dose now", re.IGNORECASE)
-UTC = timezone.utc
+
+FORBIDDEN = re.compile(
+    r"take it now|extra dose|make up|make-up|makeup|take another|double|second dose|as soon as you remember"
+    r"|take the missed|repeat the dose|take a dose now",
+    re.IGNORECASE,
+)
+UTC = UTC
 START = date(2026, 3, 2)
 NOW = datetime(2026, 3, 12, 16, 0, tzinfo=UTC)
 
@@ -75,22 +79,43 @@ def _setup(status):
 
 
 entry_times = st.integers(0, 14 * 24).map(lambda h: NOW - timedelta(hours=h))
-dose_entries = st.builds(DoseEntry, at=entry_times, status=st.sampled_from(["taken", "missed", "vomited"]),
-                         antiemetic_taken=st.sampled_from([True, False, None]))
+dose_entries = st.builds(
+    DoseEntry,
+    at=entry_times,
+    status=st.sampled_from(["taken", "missed", "vomited"]),
+    antiemetic_taken=st.sampled_from([True, False, None]),
+)
 symptom_entries = st.builds(
-    SymptomEntry, at=entry_times, nausea=st.integers(0, 3), vomiting_episodes=st.integers(0, 12),
-    loose_stools=st.integers(0, 12), appetite=st.integers(0, 3), fatigue=st.integers(0, 3),
-    temperature_c=st.sampled_from([36.5, 38.0, 39.5]), chills=st.booleans(),
-    bleeding=st.sampled_from(["none", "minor", "major"]), neuro=st.sampled_from(["none", "dizzy", "major"]),
-    vision_change=st.booleans())
+    SymptomEntry,
+    at=entry_times,
+    nausea=st.integers(0, 3),
+    vomiting_episodes=st.integers(0, 12),
+    loose_stools=st.integers(0, 12),
+    appetite=st.integers(0, 3),
+    fatigue=st.integers(0, 3),
+    temperature_c=st.sampled_from([36.5, 38.0, 39.5]),
+    chills=st.booleans(),
+    bleeding=st.sampled_from(["none", "minor", "major"]),
+    neuro=st.sampled_from(["none", "dizzy", "major"]),
+    vision_change=st.booleans(),
+)
 weights = st.builds(WeightEntry, at=entry_times, kg=st.floats(60, 110))
-labs = st.builds(LabEntry, at=entry_times, sodium_mmol_l=st.floats(120, 145), platelets_10e9_l=st.floats(5, 300),
-                 anc_10e9_l=st.floats(0.1, 5), hemoglobin_g_dl=st.floats(6, 15))
+labs = st.builds(
+    LabEntry,
+    at=entry_times,
+    sodium_mmol_l=st.floats(120, 145),
+    platelets_10e9_l=st.floats(5, 300),
+    anc_10e9_l=st.floats(0.1, 5),
+    hemoglobin_g_dl=st.floats(6, 15),
+)
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.one_of(dose_entries, symptom_entries, weights, labs), max_size=12),
-       st.sampled_from(list(PlanStatus)), st.sampled_from([None, "R-WT-10", "R-NV-3", "R-NA"]))
+@given(
+    st.lists(st.one_of(dose_entries, symptom_entries, weights, labs), max_size=12),
+    st.sampled_from(list(PlanStatus)),
+    st.sampled_from([None, "R-WT-10", "R-NV-3", "R-NA"]),
+)
 def test_no_finding_ever_advises_an_extra_or_make_up_dose(entries, status, hold_rule):
     state = PatientState(setup=_setup(status), baseline_weight_kg=100.0, entries=tuple(entries), hold_rule=hold_rule)
     for finding in evaluate(state, NOW):
@@ -100,8 +125,9 @@ def test_no_finding_ever_advises_an_extra_or_make_up_dose(entries, status, hold_
 
 def test_missed_doses_finding_repeats_the_skip_advice():
     logs = [DoseEntry(datetime(2026, 3, 4, 13, tzinfo=UTC), "taken", True)]
-    state = PatientState(setup=_setup(PlanStatus.ACTIVE), baseline_weight_kg=100.0, entries=tuple(logs),
-                         last_delivered_at=NOW)
+    state = PatientState(
+        setup=_setup(PlanStatus.ACTIVE), baseline_weight_kg=100.0, entries=tuple(logs), last_delivered_at=NOW
+    )
     finding = next(f for f in evaluate(state, NOW) if f.rule == "R-MISS-2")
     assert "Skip the missed dose" in english(finding)
 
@@ -122,8 +148,11 @@ def test_same_day_in_clinic_hours_says_today():
 
 def test_same_day_outside_clinic_hours_names_the_day_the_after_hours_line_and_the_emergency_number():
     assert _tier_words("same_day", False, CLOSED_TILL_MONDAY) == [
-        (adv.CLINIC_CLOSED, {}), (adv.NURSE_WILL_CALL, {"day": date(2026, 3, 9)}),
-        (adv.AFTER_HOURS, {"phone": "+15555550199"}), (adv.FEEL_WORSE, {"emergency_number": "911"})]
+        (adv.CLINIC_CLOSED, {}),
+        (adv.NURSE_WILL_CALL, {"day": date(2026, 3, 9)}),
+        (adv.AFTER_HOURS, {"phone": "+15555550199"}),
+        (adv.FEEL_WORSE, {"emergency_number": "911"}),
+    ]
     text = " ".join(render_advice(adv.tier_advice("same_day", False, CLOSED_TILL_MONDAY), "en"))
     assert text.startswith("The clinic is closed now. A nurse will call you on Monday morning.") and "today" not in text
 

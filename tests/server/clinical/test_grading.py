@@ -76,23 +76,33 @@ def test_unit_conversions():
     assert f_to_c(32) == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("choices,grades", [
-    (NAUSEA_CHOICES, [0, 1, 2, 3]),
-    (APPETITE_CHOICES, [0, 1, 2, 3]),
-    (FATIGUE_CHOICES, [0, 1, 2, 3]),
-    (BLEEDING_CHOICES, ["none", "minor", "major"]),
-    (NEURO_CHOICES, ["none", "dizzy", "major"]),
-    (VISION_CHOICES, ["none", "changed"]),
-])
+@pytest.mark.parametrize(
+    "choices,grades",
+    [
+        (NAUSEA_CHOICES, [0, 1, 2, 3]),
+        (APPETITE_CHOICES, [0, 1, 2, 3]),
+        (FATIGUE_CHOICES, [0, 1, 2, 3]),
+        (BLEEDING_CHOICES, ["none", "minor", "major"]),
+        (NEURO_CHOICES, ["none", "dizzy", "major"]),
+        (VISION_CHOICES, ["none", "changed"]),
+    ],
+)
 def test_choice_lists_grade_in_reference_order(choices, grades):
     assert [c.grade for c in choices] == grades
     assert all(c.label for c in choices)
 
 
-@pytest.mark.parametrize("question,value,grade", [
-    ("nausea", "cannot_eat", 3), ("appetite", "barely_eating", 3), ("fatigue", "tired_rest_helps", 1),
-    ("bleeding", "minor", "minor"), ("neuro", "major", "major"), ("vision", "changed", "changed"),
-])
+@pytest.mark.parametrize(
+    "question,value,grade",
+    [
+        ("nausea", "cannot_eat", 3),
+        ("appetite", "barely_eating", 3),
+        ("fatigue", "tired_rest_helps", 1),
+        ("bleeding", "minor", "minor"),
+        ("neuro", "major", "major"),
+        ("vision", "changed", "changed"),
+    ],
+)
 def test_grade_choice(question, value, grade):
     assert grade_choice(question, value) == grade
 
@@ -104,8 +114,12 @@ def test_grade_choice_refuses_an_unknown_answer():
 
 
 def test_nausea_labels_are_the_reference_words():
-    assert [c.label for c in NAUSEA_CHOICES] == ["None", "Mild, eating as usual", "Eating less than usual",
-                                                 "Can't eat or drink enough"]
+    assert [c.label for c in NAUSEA_CHOICES] == [
+        "None",
+        "Mild, eating as usual",
+        "Eating less than usual",
+        "Can't eat or drink enough",
+    ]
 
 
 @pytest.mark.parametrize("loose,usual,above", [(5, 1, 4), (1, 2, 0), (8, 1, 7)])
@@ -113,12 +127,16 @@ def test_stools_above_usual(loose, usual, above):
     assert stools_above_usual(loose, usual) == above
 
 
-@pytest.mark.parametrize("previous,new,confirm", [(None, 70, False), (100, 95, False), (100, 94.9, True), (100, 105.1, True)])
+@pytest.mark.parametrize(
+    "previous,new,confirm", [(None, 70, False), (100, 95, False), (100, 94.9, True), (100, 105.1, True)]
+)
 def test_a_weight_more_than_5_percent_away_needs_confirmation(previous, new, confirm):
     assert weight_needs_confirmation(previous, new) is confirm
 
 
-@pytest.mark.parametrize("new,confirm", [(66.4, True), (66.5, False), (70, False), (73.5, False), (73.6, True), (52, True)])
+@pytest.mark.parametrize(
+    "new,confirm", [(66.4, True), (66.5, False), (70, False), (73.5, False), (73.6, True), (52, True)]
+)
 def test_a_first_weight_is_confirmed_against_the_baseline(new, confirm):
     # clinical-reference: section 5; issue 10 item 13 (no previous weight: compare with the 70 kg baseline)
     assert weight_needs_confirmation(None, new, baseline_kg=70.0) is confirm

@@ -27,8 +27,11 @@ def reference_rows() -> set[str]:
 
 def code_citations() -> dict[str, set[str]]:
     """Every id cited by code, with the files citing it."""
-    files = [*ROOT.joinpath("server").rglob("*.py"), *ROOT.joinpath("notifications").rglob("*.py"),
-             *ROOT.joinpath("web", "templates").rglob("*.html")]
+    files = [
+        *ROOT.joinpath("server").rglob("*.py"),
+        *ROOT.joinpath("notifications").rglob("*.py"),
+        *ROOT.joinpath("web", "templates").rglob("*.html"),
+    ]
     cited: dict[str, set[str]] = {}
     for path in files:
         for rule_id in ID.findall(path.read_text(encoding="utf-8")):
@@ -56,7 +59,13 @@ def test_every_row_of_the_reference_is_cited_by_code():
 
 
 def test_no_code_points_at_the_shared_copy_outside_the_repository():
-    files = [*ROOT.joinpath("server").rglob("*.py"), *ROOT.joinpath("notifications").rglob("*.py"),
-             *ROOT.joinpath("web", "templates").rglob("*.html"), ROOT / "README.md"]
-    outside = [str(p.relative_to(ROOT)) for p in files if "shared/clinical-reference.md" in p.read_text(encoding="utf-8")]
+    files = [
+        *ROOT.joinpath("server").rglob("*.py"),
+        *ROOT.joinpath("notifications").rglob("*.py"),
+        *ROOT.joinpath("web", "templates").rglob("*.html"),
+        ROOT / "README.md",
+    ]
+    outside = [
+        str(p.relative_to(ROOT)) for p in files if "shared/clinical-reference.md" in p.read_text(encoding="utf-8")
+    ]
     assert not outside, f"cite server/clinical/REFERENCE.md instead of the shared copy: {outside}"

@@ -80,11 +80,14 @@ def test_xvd_is_once_weekly_at_every_level():
     assert not any(rung.twice_weekly for rung in REGIMENS["XVd"].levels)
 
 
-@pytest.mark.parametrize("regimen,text", [
-    ("Xd", "dexamethasone 20 mg on each selinexor day"),
-    ("XVd", "dexamethasone 20 mg on Days 1 and 2"),
-    ("DLBCL", ""),
-])
+@pytest.mark.parametrize(
+    "regimen,text",
+    [
+        ("Xd", "dexamethasone 20 mg on each selinexor day"),
+        ("XVd", "dexamethasone 20 mg on Days 1 and 2"),
+        ("DLBCL", ""),
+    ],
+)
 def test_dexamethasone_description_per_regimen(regimen, text):
     assert REGIMENS[regimen].dexamethasone == text
 

@@ -1,7 +1,7 @@
 """Schedules (clinical reference sections 1 and 2), including daylight-saving changes and property-based checks."""
 
 from collections import Counter
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,9 +14,9 @@ from server.clinical.schedule import (
     WEEKDAYS,
     EventKind,
     ScheduleSetup,
+    dexamethasone_weekdays,
     dose_on_local_date,
     events_between,
-    dexamethasone_weekdays,
     events_for_local_days,
     next_dose,
     resolve_local,
@@ -24,13 +24,30 @@ from server.clinical.schedule import (
 
 MON, TUE, WED, SUN = 0, 1, 2, 6
 START = date(2026, 3, 2)  # a Monday
-UTC = timezone.utc
+UTC = UTC
 
 
-def setup_for(regimen="Xd", level=0, status=PlanStatus.ACTIVE, start=START, day1=MON, dose_time=time(8, 0),
-              tz="America/New_York", offset=30, strength=20, dexamethasone_on_hold=DexamethasoneOnHold.CONTINUE):
-    return ScheduleSetup(plan=Plan(regimen, level, status, strength, dexamethasone_on_hold), start_date=start, day1_weekday=day1,
-                         day3_weekday=(day1 + 2) % 7, dose_time=dose_time, timezone=tz, antiemetic_offset_min=offset)
+def setup_for(
+    regimen="Xd",
+    level=0,
+    status=PlanStatus.ACTIVE,
+    start=START,
+    day1=MON,
+    dose_time=time(8, 0),
+    tz="America/New_York",
+    offset=30,
+    strength=20,
+    dexamethasone_on_hold=DexamethasoneOnHold.CONTINUE,
+):
+    return ScheduleSetup(
+        plan=Plan(regimen, level, status, strength, dexamethasone_on_hold),
+        start_date=start,
+        day1_weekday=day1,
+        day3_weekday=(day1 + 2) % 7,
+        dose_time=dose_time,
+        timezone=tz,
+        antiemetic_offset_min=offset,
+    )
 
 
 def of_kind(events, kind):
@@ -54,11 +71,23 @@ def test_xd_starting_dose_is_80_mg_on_days_1_and_3_with_dexamethasone_and_antiem
     assert not of_kind(events, EventKind.BORTEZOMIB_CLINIC)
 
 
-@pytest.mark.parametrize("regimen,level,weekdays,dose_mg,tablets", [
-    ("Xd", 0, {MON, WED}, 80, 4), ("Xd", 1, {MON}, 100, 5), ("Xd", 2, {MON}, 80, 4), ("Xd", 3, {MON}, 60, 3),
-    ("XVd", 0, {MON}, 100, 5), ("XVd", 1, {MON}, 80, 4), ("XVd", 2, {MON}, 60, 3), ("XVd", 3, {MON}, 40, 2),
-    ("DLBCL", 0, {MON, WED}, 60, 3), ("DLBCL", 1, {MON, WED}, 40, 2), ("DLBCL", 2, {MON}, 60, 3), ("DLBCL", 3, {MON}, 40, 2),
-])
+@pytest.mark.parametrize(
+    "regimen,level,weekdays,dose_mg,tablets",
+    [
+        ("Xd", 0, {MON, WED}, 80, 4),
+        ("Xd", 1, {MON}, 100, 5),
+        ("Xd", 2, {MON}, 80, 4),
+        ("Xd", 3, {MON}, 60, 3),
+        ("XVd", 0, {MON}, 100, 5),
+        ("XVd", 1, {MON}, 80, 4),
+        ("XVd", 2, {MON}, 60, 3),
+        ("XVd", 3, {MON}, 40, 2),
+        ("DLBCL", 0, {MON, WED}, 60, 3),
+        ("DLBCL", 1, {MON, WED}, 40, 2),
+        ("DLBCL", 2, {MON}, 60, 3),
+        ("DLBCL", 3, {MON}, 40, 2),
+    ],
+)
 def test_every_level_schedules_its_dose_on_its_days(regimen, level, weekdays, dose_mg, tablets):
     doses = of_kind(events_for_local_days(setup_for(regimen, level), START, 28), EventKind.SELINEXOR_DOSE)
     assert {d.local.weekday() for d in doses} == weekdays
@@ -110,7 +139,9 @@ def test_bortezomib_cycle_counts_from_the_start_date_even_when_it_is_not_day_1()
 def test_no_events_before_the_start_date():
     setup = setup_for(start=date(2026, 3, 4))
     assert events_for_local_days(setup, date(2026, 3, 1), 3) == []
-    assert of_kind(events_for_local_days(setup, date(2026, 3, 1), 4), EventKind.SELINEXOR_DOSE)[0].local.date() == date(2026, 3, 4)
+    assert of_kind(events_for_local_days(setup, date(2026, 3, 1), 4), EventKind.SELINEXOR_DOSE)[0].local.date() == date(
+        2026, 3, 4
+    )
 
 
 @pytest.mark.parametrize("status", [PlanStatus.HELD, PlanStatus.DISCONTINUED])
@@ -128,11 +159,14 @@ def test_held_plan_keeps_monitoring_and_clinic_days():
     assert kinds == {EventKind.WEIGHT_PROMPT, EventKind.BLOOD_TEST, EventKind.BORTEZOMIB_CLINIC}
 
 
-@pytest.mark.parametrize("regimen,level,days", [
-    ("Xd", 0, [0, 2, 7, 9]),  # Days 1 and 3 (Mon, Wed)
-    ("Xd", 1, [0, 7]),  # once weekly at level 1: Day 1 only
-    ("XVd", 0, [0, 1, 7, 8]),  # Days 1 and 2 (Mon, Tue)
-])
+@pytest.mark.parametrize(
+    "regimen,level,days",
+    [
+        ("Xd", 0, [0, 2, 7, 9]),  # Days 1 and 3 (Mon, Wed)
+        ("Xd", 1, [0, 7]),  # once weekly at level 1: Day 1 only
+        ("XVd", 0, [0, 1, 7, 8]),  # Days 1 and 2 (Mon, Tue)
+    ],
+)
 def test_a_hold_that_keeps_dexamethasone_keeps_its_days_and_nothing_else(regimen, level, days):
     # clinical-reference: section 1 ("A selinexor hold never silently stops the partner drugs")
     active = events_for_local_days(setup_for(regimen, level), START, 14)
@@ -149,10 +183,17 @@ def test_a_hold_of_dlbcl_has_no_dexamethasone_to_keep():
     assert not of_kind(held, EventKind.DEXAMETHASONE)
 
 
-@pytest.mark.parametrize("regimen,level,day1,expected", [
-    ("Xd", 0, MON, (0, 2)), ("Xd", 1, MON, (0,)), ("XVd", 0, MON, (0, 1)), ("XVd", 0, SUN, (0, 6)),
-    ("Xd", 0, 5, (0, 5)), ("DLBCL", 0, MON, ()),
-])
+@pytest.mark.parametrize(
+    "regimen,level,day1,expected",
+    [
+        ("Xd", 0, MON, (0, 2)),
+        ("Xd", 1, MON, (0,)),
+        ("XVd", 0, MON, (0, 1)),
+        ("XVd", 0, SUN, (0, 6)),
+        ("Xd", 0, 5, (0, 5)),
+        ("DLBCL", 0, MON, ()),
+    ],
+)
 def test_dexamethasone_weekdays_follow_the_level(regimen, level, day1, expected):
     assert dexamethasone_weekdays(setup_for(regimen, level, day1=day1)) == expected
 
@@ -193,12 +234,15 @@ def test_antiemetic_for_an_early_dose_falls_on_the_evening_before():
     assert window[1].local == datetime(2026, 3, 1, 23, 45, tzinfo=ZoneInfo("America/New_York"))
 
 
-@pytest.mark.parametrize("dose_time,expected", [
-    (time(10, 59), time(8, 59)),  # below 11:00: 2 h before the dose
-    (time(11, 0), time(9, 0)),  # at: 09:00 is exactly 2 h before
-    (time(11, 1), time(9, 0)),  # above: 09:00 as usual
-    (time(8, 0), time(6, 0)),
-])
+@pytest.mark.parametrize(
+    "dose_time,expected",
+    [
+        (time(10, 59), time(8, 59)),  # below 11:00: 2 h before the dose
+        (time(11, 0), time(9, 0)),  # at: 09:00 is exactly 2 h before
+        (time(11, 1), time(9, 0)),  # above: 09:00 as usual
+        (time(8, 0), time(6, 0)),
+    ],
+)
 def test_a_blood_test_on_a_dose_day_is_due_at_least_2_hours_before_the_dose(dose_time, expected):
     setup = setup_for(dose_time=dose_time)
     for day in (START, START + timedelta(days=7)):  # baseline and week 2, both Mondays (dose days)
@@ -255,14 +299,23 @@ def test_day_3_wraps_around_the_week():
     assert [d.local.weekday() for d in doses] == [0, 5]
 
 
-@pytest.mark.parametrize("field,kwargs", [
-    ("timezone", {"timezone": "Mars/Olympus"}),
-    ("antiemetic_offset_min", {"antiemetic_offset_min": -5}),
-    ("dose_time", {"dose_time": time(8, tzinfo=UTC)}),
-])
+@pytest.mark.parametrize(
+    "field,kwargs",
+    [
+        ("timezone", {"timezone": "Mars/Olympus"}),
+        ("antiemetic_offset_min", {"antiemetic_offset_min": -5}),
+        ("dose_time", {"dose_time": time(8, tzinfo=UTC)}),
+    ],
+)
 def test_setup_refuses_bad_values(field, kwargs):
-    base = dict(plan=Plan("Xd", 0), start_date=START, day1_weekday=0, day3_weekday=2, dose_time=time(8),
-                timezone="America/New_York")
+    base = dict(
+        plan=Plan("Xd", 0),
+        start_date=START,
+        day1_weekday=0,
+        day3_weekday=2,
+        dose_time=time(8),
+        timezone="America/New_York",
+    )
     with pytest.raises(ClinicalValidationError) as err:
         ScheduleSetup(**{**base, **kwargs})
     assert err.value.field == field
@@ -291,10 +344,13 @@ def test_an_0800_dose_stays_0800_local_across_the_change(tz, change, direction):
     assert (after.local.utcoffset() > before.local.utcoffset()) == (direction == "spring")
 
 
-@pytest.mark.parametrize("tz,change,wall,expected_wall,expected_utc", [
-    ("America/New_York", date(2026, 3, 8), time(2, 30), time(3, 30), datetime(2026, 3, 8, 7, 30, tzinfo=UTC)),
-    ("Europe/Berlin", date(2026, 3, 29), time(2, 30), time(3, 30), datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    "tz,change,wall,expected_wall,expected_utc",
+    [
+        ("America/New_York", date(2026, 3, 8), time(2, 30), time(3, 30), datetime(2026, 3, 8, 7, 30, tzinfo=UTC)),
+        ("Europe/Berlin", date(2026, 3, 29), time(2, 30), time(3, 30), datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),
+    ],
+)
 def test_a_dose_time_in_the_spring_gap_moves_forward_by_the_gap(tz, change, wall, expected_wall, expected_utc):
     setup = setup_for(start=change - timedelta(days=7), day1=SUN, tz=tz, dose_time=wall)
     dose = dose_on_local_date(setup, change)
@@ -304,10 +360,13 @@ def test_a_dose_time_in_the_spring_gap_moves_forward_by_the_gap(tz, change, wall
     assert dose_on_local_date(setup, change + timedelta(days=7)).local.time() == wall
 
 
-@pytest.mark.parametrize("tz,change,wall,expected_utc", [
-    ("America/New_York", date(2026, 11, 1), time(1, 30), datetime(2026, 11, 1, 5, 30, tzinfo=UTC)),
-    ("Europe/Berlin", date(2026, 10, 25), time(2, 30), datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    "tz,change,wall,expected_utc",
+    [
+        ("America/New_York", date(2026, 11, 1), time(1, 30), datetime(2026, 11, 1, 5, 30, tzinfo=UTC)),
+        ("Europe/Berlin", date(2026, 10, 25), time(2, 30), datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+    ],
+)
 def test_a_dose_time_in_the_autumn_fold_is_the_first_occurrence(tz, change, wall, expected_utc):
     setup = setup_for(start=change - timedelta(days=7), day1=SUN, tz=tz, dose_time=wall)
     dose = dose_on_local_date(setup, change)
@@ -336,8 +395,15 @@ def test_the_day_of_the_change_has_one_dose(tz, change, direction):
 
 # ---------------------------------------------------------------- properties
 
-ZONES = ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Auckland", "UTC",
-         "America/Santiago"]
+ZONES = [
+    "America/New_York",
+    "Europe/Berlin",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "Pacific/Auckland",
+    "UTC",
+    "America/Santiago",
+]
 
 
 @st.composite
@@ -351,8 +417,15 @@ def setups(draw, status=None):
     tz = draw(st.sampled_from(ZONES))
     offset = draw(st.integers(0, 240))
     dexamethasone_on_hold = draw(st.sampled_from(list(DexamethasoneOnHold)))
-    return ScheduleSetup(Plan(regimen, level, status, dexamethasone_on_hold=dexamethasone_on_hold), start, day1,
-                         (day1 + 2) % 7, dose_time.replace(microsecond=0), tz, offset)
+    return ScheduleSetup(
+        Plan(regimen, level, status, dexamethasone_on_hold=dexamethasone_on_hold),
+        start,
+        day1,
+        (day1 + 2) % 7,
+        dose_time.replace(microsecond=0),
+        tz,
+        offset,
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -370,7 +443,9 @@ def test_every_antiemetic_precedes_its_dose_by_the_offset(setup, skip_days, days
     # look one day wider so every dose's antiemetic is inside the window
     events = events_for_local_days(setup, first - timedelta(days=1), days + 2)
     doses = {e.utc for e in of_kind(events, EventKind.SELINEXOR_DOSE)}
-    antiemetics = {e.utc + timedelta(minutes=setup.antiemetic_offset_min) for e in of_kind(events, EventKind.ANTIEMETIC)}
+    antiemetics = {
+        e.utc + timedelta(minutes=setup.antiemetic_offset_min) for e in of_kind(events, EventKind.ANTIEMETIC)
+    }
     inner = {d for d in doses if first <= d.astimezone(setup.zone).date() < first + timedelta(days=days)}
     assert inner <= antiemetics
     for instant in antiemetics:  # none without its dose
@@ -388,8 +463,15 @@ def test_nothing_while_held_except_what_staff_chose_to_keep(setup, skip_days, da
     if setup.plan.dexamethasone_on_hold is DexamethasoneOnHold.HOLD:
         assert dexa == []
     else:  # kept: exactly the dexamethasone the active plan prescribes, nothing else
-        active = ScheduleSetup(Plan(setup.plan.regimen, setup.plan.level), setup.start_date, setup.day1_weekday,
-                               setup.day3_weekday, setup.dose_time, setup.timezone, setup.antiemetic_offset_min)
+        active = ScheduleSetup(
+            Plan(setup.plan.regimen, setup.plan.level),
+            setup.start_date,
+            setup.day1_weekday,
+            setup.day3_weekday,
+            setup.dose_time,
+            setup.timezone,
+            setup.antiemetic_offset_min,
+        )
         assert dexa == of_kind(events_for_local_days(active, first, days), EventKind.DEXAMETHASONE)
 
 

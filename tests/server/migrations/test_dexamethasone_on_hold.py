@@ -19,6 +19,7 @@ def _columns(engine) -> set[str]:
 
 def _check_round_trip(url: str, settings, clock) -> None:
     from server.demo import seed_demo
+
     upgrade(url)
     engine = create_db_engine(url)
     seed_demo(engine, settings, clock.now())

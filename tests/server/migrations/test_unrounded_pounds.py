@@ -1,9 +1,6 @@
 """The 2026-11-29 data migration: weights entered in pounds get their unrounded kg back (clinical reference v2, 4a)."""
 
-from datetime import datetime, timezone
-
 import pytest
-import sqlalchemy as sa
 from alembic import command
 from sqlmodel import Session, select
 
@@ -19,6 +16,7 @@ ROBERT = 2  # a demo patient who enters pounds
 
 def _check_round_trip(url: str, settings, clock) -> None:
     from server.demo import seed_demo
+
     upgrade(url)
     engine = create_db_engine(url)
     seed_demo(engine, settings, clock.now())
@@ -27,8 +25,17 @@ def _check_round_trip(url: str, settings, clock) -> None:
         assert robert.weight_unit == "lb"
         robert.baseline_weight_kg = lb_to_kg(150)
         s.add(robert)
-        s.add(WeightEntry(patient_id=ROBERT, idempotency_key="mig-pounds-1", at=clock.now(), kg=lb_to_kg(135),
-                          entered_value=135.0, entered_unit="lb", recorded_at=clock.now()))
+        s.add(
+            WeightEntry(
+                patient_id=ROBERT,
+                idempotency_key="mig-pounds-1",
+                at=clock.now(),
+                kg=lb_to_kg(135),
+                entered_value=135.0,
+                entered_unit="lb",
+                recorded_at=clock.now(),
+            )
+        )
         s.commit()
     command.downgrade(alembic_config(url), BEFORE)
     with Session(engine) as s:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -33,7 +33,6 @@ from server.db import session_scope
 from server.models import Alert, Patient, Staff, StaffSession
 from server.services.entries import record_weight
 from server.services.staff.accounts import create_staff
-
 from tests.support.staff import CSRF_COOKIE, LiveServer, ctx_for, patient_by_mrn, seed, session_config, staff_by_email
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -41,13 +40,26 @@ from tests.support.staff import CSRF_COOKIE, LiveServer, ctx_for, patient_by_mrn
 # --------------------------------------------------------------------------------------------------------------------
 
 PUBLIC_PATHS = {
-    "/healthz", "/", "/signin", "/signout", "/offline", "/sw.js", "/manifest.webmanifest", "/i/{token:str}",
+    "/healthz",
+    "/",
+    "/signin",
+    "/signout",
+    "/offline",
+    "/sw.js",
+    "/manifest.webmanifest",
+    "/i/{token:str}",
     "/static-data/red-flags.json",  # the urgent thresholds of the clinical reference (flow 7): no patient data
-    "/api/sign-in-link", "/api/sign-in", "/api/sign-out",
-    "/staff/login", "/staff/login/code", "/staff/logout",
+    "/api/sign-in-link",
+    "/api/sign-in",
+    "/api/sign-out",
+    "/staff/login",
+    "/staff/login/code",
+    "/staff/logout",
     # FHIR: the CapabilityStatement and the published Questionnaire hold no patient data; the token endpoint
     # authenticates the client by its secret.
-    "/fhir/metadata", "/fhir/Questionnaire/companion-symptoms", "/oauth/token",
+    "/fhir/metadata",
+    "/fhir/Questionnaire/companion-symptoms",
+    "/oauth/token",
 }
 PUBLIC_PREFIXES = ("/static/", "/schema")
 OPS_PATHS = {"/metrics"}  # a scraper's bearer token, not a person's session: off (404) unless METRICS_TOKEN is set
@@ -105,39 +117,72 @@ class World:
 @pytest.fixture
 def world(app, engine, settings, clock) -> World:
     seed(engine, settings, clock)
-    create_staff(engine, clinic_id=1, email="physician@demo.clinic", name="Phoebe Physician", role="physician",
-                 password="physician-password", now=clock.now())
-    create_staff(engine, clinic_id=1, email="practitioner@demo.clinic", name="Priya Practitioner",
-                 role="practitioner", password="practitioner-password", now=clock.now())
+    create_staff(
+        engine,
+        clinic_id=1,
+        email="physician@demo.clinic",
+        name="Phoebe Physician",
+        role="physician",
+        password="physician-password",
+        now=clock.now(),
+    )
+    create_staff(
+        engine,
+        clinic_id=1,
+        email="practitioner@demo.clinic",
+        name="Priya Practitioner",
+        role="practitioner",
+        password="practitioner-password",
+        now=clock.now(),
+    )
     # Targets of staff actions, so an admin deactivating "someone" or a nurse holding "a plan" does not change
     # the callers of the walk.
-    target = create_staff(engine, clinic_id=1, email="target@demo.clinic", name="Target Staff", role="nurse",
-                          password="target-password-1", now=clock.now())
+    target = create_staff(
+        engine,
+        clinic_id=1,
+        email="target@demo.clinic",
+        name="Target Staff",
+        role="nurse",
+        password="target-password-1",
+        now=clock.now(),
+    )
     maria, robert, dorothy = (patient_by_mrn(engine, m) for m in ("DEMO-001", "DEMO-002", "DEMO-003"))
     ctx = ctx_for(settings, engine, clock)
     own = record_weight(ctx, maria.id, key="authz-weight-maria", at=clock.now(), value=67.0, unit="kg").entry.id
-    other = record_weight(ctx, robert.id, key="authz-weight-robert", at=clock.now(), value=80.0, unit="kg",
-                          confirmed=True).entry.id
+    other = record_weight(
+        ctx, robert.id, key="authz-weight-robert", at=clock.now(), value=80.0, unit="kg", confirmed=True
+    ).entry.id
     with Session(engine) as session:
         alert = session.exec(select(Alert).where(Alert.patient_id == dorothy.id)).first()
     if alert is None:
         from server.services.entries import SymptomAnswers, record_symptoms
 
-        record_symptoms(ctx, dorothy.id, key="authz-sympt-dorothy", at=clock.now(),
-                        answers=SymptomAnswers(nausea=2))
+        record_symptoms(ctx, dorothy.id, key="authz-sympt-dorothy", at=clock.now(), answers=SymptomAnswers(nausea=2))
         with Session(engine) as session:
             alert = session.exec(select(Alert).where(Alert.patient_id == dorothy.id)).first()
     staff = {role: staff_by_email(engine, f"{role}@demo.clinic").id for role in STAFF_ROLES}
     return World(
-        ids={"alert_id": str(alert.id), "patient_id": str(dorothy.id), "staff_id": str(target.id),
-             "token": "not-a-real-token", "topic": "nausea", "kind": "weight", "entry_id": str(own),
-             "file_path": "staff/staff.css", "path": "nothing-here"},
-        own_entry=own, others_entry=other, staff=staff, patient=maria.id, other_patient=robert.id,
+        ids={
+            "alert_id": str(alert.id),
+            "patient_id": str(dorothy.id),
+            "staff_id": str(target.id),
+            "token": "not-a-real-token",
+            "topic": "nausea",
+            "kind": "weight",
+            "entry_id": str(own),
+            "file_path": "staff/staff.css",
+            "path": "nothing-here",
+        },
+        own_entry=own,
+        others_entry=other,
+        staff=staff,
+        patient=maria.id,
+        other_patient=robert.id,
     )
 
 
 # The `clock` fixture's instant (tests/conftest.py): staff sessions are signed in "now".
-SIGNED_IN_AT = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc).timestamp()
+SIGNED_IN_AT = datetime(2026, 3, 2, 14, 0, tzinfo=UTC).timestamp()
 
 
 def _session_for(engine, caller: str, world: World, signed_in_at: float = SIGNED_IN_AT) -> dict | None:
@@ -152,9 +197,10 @@ def _session_for(engine, caller: str, world: World, signed_in_at: float = SIGNED
         # As server.auth.sign_in_staff stores it: staff sessions carry their sign-in time (they expire) and name a
         # staff_session row (revoked at sign-out, ended when idle).
         raw = secrets.token_urlsafe(16)
-        at = datetime.fromtimestamp(signed_in_at, timezone.utc)
-        session.add(StaffSession(id=hashlib.sha256(raw.encode()).hexdigest(), staff_id=staff.id, created_at=at,
-                                 last_seen_at=at))
+        at = datetime.fromtimestamp(signed_in_at, UTC)
+        session.add(
+            StaffSession(id=hashlib.sha256(raw.encode()).hexdigest(), staff_id=staff.id, created_at=at, last_seen_at=at)
+        )
         session.commit()
         return {STAFF_KEY: {"id": staff.id, "sv": staff.session_version, "at": signed_in_at, "sid": raw}}
 
@@ -297,8 +343,11 @@ def test_no_route_answers_any_caller_with_a_server_error(app, world, callers):
 
 def test_a_patient_reads_only_their_own_entries(app, engine, settings, world):
     config = session_config(settings)
-    for caller, entry, expected in (("patient", world.own_entry, 200), ("other_patient", world.own_entry, 404),
-                                    ("patient", world.others_entry, 404)):
+    for caller, entry, expected in (
+        ("patient", world.own_entry, 200),
+        ("other_patient", world.own_entry, 404),
+        ("patient", world.others_entry, 404),
+    ):
         with TestClient(app, base_url="http://testserver.local", session_config=config) as client:
             client.set_session_data(_session_for(engine, caller, world))
             answer = client.get(f"/api/entries/weight/{entry}")
@@ -367,11 +416,17 @@ def test_the_plan_operation_matrix(app, engine, settings, world, clock, role):
     allowed = set()
     # active -> change level -> hold -> resume -> reduce -> change schedule -> discontinue: each step from a state
     # where the ladder allows it, so a refusal can only be the role's.
-    steps = [("change_level", dict(operation="resume", level=1)), ("hold", dict(operation="hold")),
-             ("resume", dict(operation="resume", level=1)), ("reduce", dict(operation="reduce")),
-             ("change_schedule", dict(operation="change_schedule", schedule=ScheduleChange(dose_time=None,
-                                                                                            antiemetic_offset_min=45))),
-             ("discontinue", dict(operation="discontinue"))]
+    steps = [
+        ("change_level", dict(operation="resume", level=1)),
+        ("hold", dict(operation="hold")),
+        ("resume", dict(operation="resume", level=1)),
+        ("reduce", dict(operation="reduce")),
+        (
+            "change_schedule",
+            dict(operation="change_schedule", schedule=ScheduleChange(dose_time=None, antiemetic_offset_min=45)),
+        ),
+        ("discontinue", dict(operation="discontinue")),
+    ]
     for kind, kwargs in steps:
         try:
             change_plan(ctx, patient, staff_id=staff_id, reason=f"matrix {kind}", **kwargs)

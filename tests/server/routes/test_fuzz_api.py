@@ -52,8 +52,12 @@ def _value_for(schema: dict, prop: Any) -> st.SearchStrategy:
 
 
 def _operations(schema: dict) -> list[tuple[str, str, dict]]:
-    return [(path, method, op) for path, item in schema["paths"].items() for method, op in item.items()
-            if method in ("get", "post", "put", "patch", "delete")]
+    return [
+        (path, method, op)
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
 
 
 @st.composite
@@ -62,8 +66,9 @@ def requests(draw, schema: dict) -> tuple[str, str, dict, Any]:
     params = {p["name"]: p for p in op.get("parameters", [])}
     concrete = path
     for name in re.findall(r"{(\w+)}", path):
-        value = draw(st.one_of(st.sampled_from(_enums(schema, params.get(name, {}).get("schema"))
-                                               or ["dose"]), scalars))
+        value = draw(
+            st.one_of(st.sampled_from(_enums(schema, params.get(name, {}).get("schema")) or ["dose"]), scalars)
+        )
         concrete = concrete.replace("{" + name + "}", quote(str(value), safe="") or "x")
     query = {name: str(draw(scalars)) for name, p in params.items() if p.get("in") == "query" and draw(st.booleans())}
     body = None
@@ -90,15 +95,20 @@ def test_no_api_input_answers_5xx(signed_in):
     assert len(_operations(schema)) >= 10  # the walk really covers the API
     failures: list[str] = []
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(st.data())
     def walk(data):
         method, path, query, body = data.draw(requests(schema))
         # allow_nan: NaN and Infinity go out as the bare words some clients send (not valid JSON)
-        answer = signed_in.client.request(method, path, params=query,
-                                          content=None if body is None else json.dumps(body, allow_nan=True),
-                                          headers={"x-csrftoken": signed_in.csrf, "content-type": "application/json"})
+        answer = signed_in.client.request(
+            method,
+            path,
+            params=query,
+            content=None if body is None else json.dumps(body, allow_nan=True),
+            headers={"x-csrftoken": signed_in.csrf, "content-type": "application/json"},
+        )
         if answer.status_code >= 500:
             failures.append(f"{method} {path} {query} {body!r:.300}: {answer.status_code} {answer.text[:200]}")
 

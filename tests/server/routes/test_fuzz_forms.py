@@ -46,12 +46,19 @@ def _walk(client: TestClient, token, pages: list[str]) -> list[str]:
     print(f"fuzzing {len(forms)} forms: {sorted(forms)}")
     failures: list[str] = []
     for action, names in sorted(forms.items()):
-        @settings(max_examples=EXAMPLES_PER_FORM, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
-        @given(st.fixed_dictionaries({}, optional={name: form_values for name in names}))
-        def submit(data):
-            answer = client.post(action, data={**data, "_csrf_token": token()},
-                                 headers={"Accept": "text/html"}, follow_redirects=False)
+
+        @settings(
+            max_examples=EXAMPLES_PER_FORM,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(data=st.fixed_dictionaries({}, optional={name: form_values for name in names}))
+        def submit(data, action=action):
+            answer = client.post(
+                action, data={**data, "_csrf_token": token()}, headers={"Accept": "text/html"}, follow_redirects=False
+            )
             if answer.status_code >= 500:
                 failures.append(f"POST {action} {data!r:.300}: {answer.status_code}")
 
@@ -63,8 +70,9 @@ def test_no_patient_form_input_answers_5xx(app, engine, patient, clock):  # noqa
     with TestClient(app, base_url=BASE_URL) as client:
         browser = PatientBrowser(client)
         browser.sign_in(sign_in_link(engine, patient, clock.now()))
-        failures = _walk(client, lambda: browser.csrf,
-                         ["/today", "/log/dose", "/log/symptoms", "/log/weight", "/settings"])
+        failures = _walk(
+            client, lambda: browser.csrf, ["/today", "/log/dose", "/log/symptoms", "/log/weight", "/settings"]
+        )
     assert not failures, "\n".join(failures[:10])
 
 
@@ -79,7 +87,16 @@ def test_no_staff_form_input_answers_5xx(app, client, engine, settings, clock):
     demo = seed(engine, settings, clock)
     sign_in(client, ADMIN)
     pid = demo["patient_ids"][0]
-    failures = _walk(client, lambda: csrf_token(client),
-                     ["/staff/inbox", "/staff/patients", "/staff/patients/new", f"/staff/patients/{pid}",
-                      "/staff/account", "/staff/admin/staff"])
+    failures = _walk(
+        client,
+        lambda: csrf_token(client),
+        [
+            "/staff/inbox",
+            "/staff/patients",
+            "/staff/patients/new",
+            f"/staff/patients/{pid}",
+            "/staff/account",
+            "/staff/admin/staff",
+        ],
+    )
     assert not failures, "\n".join(failures[:10])

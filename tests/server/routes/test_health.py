@@ -11,8 +11,14 @@ from server.services.heartbeat import beat
 def test_healthz_reports_ok_and_no_worker_yet(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "worker_heartbeat_age_s": None,
-                               "sms_channel": "console", "dispatch_lag_s": None, "unknown_messages": 0}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "worker_heartbeat_age_s": None,
+        "sms_channel": "console",
+        "dispatch_lag_s": None,
+        "unknown_messages": 0,
+    }
 
 
 def test_healthz_reports_worker_heartbeat_age(client, engine, clock):
@@ -22,8 +28,9 @@ def test_healthz_reports_worker_heartbeat_age(client, engine, clock):
 
 
 def test_healthz_reports_dead_database_as_503(settings, clock):
-    dead = create_db_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", pool_size=1, max_overflow=0,
-                            connect_args={"connect_timeout": 1})
+    dead = create_db_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", pool_size=1, max_overflow=0, connect_args={"connect_timeout": 1}
+    )
     with TestClient(create_app(settings, engine=dead, clock=clock)) as client:
         response = client.get("/healthz")
     assert response.status_code == 503
@@ -41,9 +48,20 @@ def _outbox_row(engine, *, status: str, send_at, key: str) -> None:
 
     table = SQLModel.metadata.tables["reminder"]
     with session_scope(engine) as session:
-        session.execute(table.insert().values(dedupe_key=key, kind="dose", channel="sms", to_address="+15555550123",
-                                              scheduled_for=send_at, send_at=send_at, status=status, attempts=0,
-                                              created_at=send_at, updated_at=send_at))
+        session.execute(
+            table.insert().values(
+                dedupe_key=key,
+                kind="dose",
+                channel="sms",
+                to_address="+15555550123",
+                scheduled_for=send_at,
+                send_at=send_at,
+                status=status,
+                attempts=0,
+                created_at=send_at,
+                updated_at=send_at,
+            )
+        )
 
 
 def test_healthz_reports_the_lag_of_the_oldest_due_message_and_fails_past_the_limit(client, engine, clock, settings):
@@ -67,7 +85,9 @@ def test_healthz_is_503_when_the_worker_is_stale(client, engine, clock, settings
     clock.advance(seconds=2)
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["problems"] == [f"the worker's last heartbeat is {round(settings.worker_stale_seconds + 1)} s old"]
+    assert response.json()["problems"] == [
+        f"the worker's last heartbeat is {round(settings.worker_stale_seconds + 1)} s old"
+    ]
 
 
 def test_healthz_counts_messages_whose_outcome_is_unknown(client, engine, clock):

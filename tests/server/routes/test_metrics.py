@@ -17,8 +17,13 @@ TOKEN = "metrics-token-for-tests-0123456789"
 
 @pytest.fixture
 def metrics_client(database_url, engine, clock, tmp_path):
-    settings = load_settings(COMPANION_ENV="test", DATABASE_URL=database_url, COMPANION_VAR_DIR=str(tmp_path / "var"),
-                             SECRET_KEY="test-secret-key-that-is-long-enough-0123456789", METRICS_TOKEN=TOKEN)
+    settings = load_settings(
+        COMPANION_ENV="test",
+        DATABASE_URL=database_url,
+        COMPANION_VAR_DIR=str(tmp_path / "var"),
+        SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
+        METRICS_TOKEN=TOKEN,
+    )
     with TestClient(create_app(settings, engine=engine, clock=clock)) as client:
         yield client
 
@@ -26,10 +31,22 @@ def metrics_client(database_url, engine, clock, tmp_path):
 def _alert(engine, *, tier: str, opened_at, acknowledged_at=None, status="open", patient_id: int, family: str):
     table = SQLModel.metadata.tables["alert"]
     with session_scope(engine) as session:
-        session.execute(table.insert().values(patient_id=patient_id, family=family, rule="R-FEVER", tier=tier,
-                                              action="evaluate", status=status, facts="f", patient_advice="",
-                                              opened_at=opened_at, updated_at=opened_at,
-                                              acknowledged_at=acknowledged_at, page_level=0))
+        session.execute(
+            table.insert().values(
+                patient_id=patient_id,
+                family=family,
+                rule="R-FEVER",
+                tier=tier,
+                action="evaluate",
+                status=status,
+                facts="f",
+                patient_advice="",
+                opened_at=opened_at,
+                updated_at=opened_at,
+                acknowledged_at=acknowledged_at,
+                page_level=0,
+            )
+        )
 
 
 def test_metrics_are_off_by_default(client):
@@ -46,8 +63,15 @@ def test_metrics_report_latency_by_route_template_and_the_domain_figures(metrics
 
     patient = make_patient(engine, metrics_client.app.state.ctx.settings, clock.now(), mrn="MET-1")
     opened = clock.now() - timedelta(minutes=30)
-    _alert(engine, tier="urgent", opened_at=opened, acknowledged_at=opened + timedelta(minutes=10),
-           status="acknowledged", patient_id=patient.id, family="fever")
+    _alert(
+        engine,
+        tier="urgent",
+        opened_at=opened,
+        acknowledged_at=opened + timedelta(minutes=10),
+        status="acknowledged",
+        patient_id=patient.id,
+        family="fever",
+    )
     _alert(engine, tier="same_day", opened_at=opened, patient_id=patient.id, family="weight")
     metrics_client.get("/healthz")
     metrics_client.get("/i/secret-token-that-must-not-appear")

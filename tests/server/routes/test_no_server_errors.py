@@ -15,23 +15,25 @@ from server.context import AppContext
 from server.db import session_scope
 from server.models import DoseEvent, InboundMessage, OutboundMessage, PushSubscription
 from server.services import sms_inbound
-
-from tests.support.patient import BASE_URL, PatientBrowser, sign_in_link, stored
+from tests.support.patient import BASE_URL, stored
 
 
 def _dose(key: str, **fields) -> dict:
     return {"idempotency_key": key, "status": "taken", **fields}
 
 
-@pytest.mark.parametrize("body, field", [
-    (_dose("key-corrects-big", corrects_id=2**70), "corrects_id"),
-    (_dose("key-corrects-64", corrects_id=2**63), "corrects_id"),
-    (_dose("key-year-one", at="0001-01-01T00:00:00Z"), "at"),
-    (_dose("key-year-9999", at="9999-12-31T23:59:59Z"), "at"),
-    ({"idempotency_key": "key-missed-9999", "status": "missed", "scheduled_for": "9999-12-31"}, "scheduled_for"),
-    ({"idempotency_key": "key-missed-0001", "status": "missed", "scheduled_for": "0001-01-01"}, "scheduled_for"),
-    (_dose("key-with-\x00-nul"), "idempotency_key"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (_dose("key-corrects-big", corrects_id=2**70), "corrects_id"),
+        (_dose("key-corrects-64", corrects_id=2**63), "corrects_id"),
+        (_dose("key-year-one", at="0001-01-01T00:00:00Z"), "at"),
+        (_dose("key-year-9999", at="9999-12-31T23:59:59Z"), "at"),
+        ({"idempotency_key": "key-missed-9999", "status": "missed", "scheduled_for": "9999-12-31"}, "scheduled_for"),
+        ({"idempotency_key": "key-missed-0001", "status": "missed", "scheduled_for": "0001-01-01"}, "scheduled_for"),
+        (_dose("key-with-\x00-nul"), "idempotency_key"),
+    ],
+)
 def test_odd_entry_values_answer_422_naming_the_field_and_store_nothing(phone, engine, patient, body, field):
     answer = phone.api("POST", "/api/doses", body)
     assert answer.status_code == 422 and answer.json()["field"] == field, answer.text
@@ -47,8 +49,11 @@ def test_nan_and_infinity_are_not_weights(phone, value):
 
 
 def test_a_nul_in_a_push_endpoint_is_refused_by_field(phone, engine, patient):
-    answer = phone.api("POST", "/api/push-subscriptions", {"endpoint": "https://fcm.googleapis.com/x\x00y",
-                                                           "keys": {"p256dh": "a", "auth": "b"}})
+    answer = phone.api(
+        "POST",
+        "/api/push-subscriptions",
+        {"endpoint": "https://fcm.googleapis.com/x\x00y", "keys": {"p256dh": "a", "auth": "b"}},
+    )
     assert answer.status_code == 422 and answer.json()["field"] == "endpoint"
     assert stored(engine, PushSubscription, patient.id) == []
 
@@ -60,8 +65,9 @@ def test_ids_beyond_64_bits_in_paths_are_refused_not_500(phone):
 
 def test_json_nested_100k_deep_is_a_400(phone):
     deep = "[" * 100_000 + "]" * 100_000
-    answer = phone.client.post("/api/doses", content=deep, headers={"content-type": "application/json",
-                                                                    "x-csrftoken": phone.csrf})
+    answer = phone.client.post(
+        "/api/doses", content=deep, headers={"content-type": "application/json", "x-csrftoken": phone.csrf}
+    )
     assert answer.status_code == 400
 
 
@@ -99,17 +105,26 @@ def test_a_no_js_retry_without_a_time_answers_already_saved_and_stores_one_dose(
 def test_a_duplicate_sms_webhook_while_the_first_is_handled_never_overwrites_it(settings, engine, clock, patient):
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
     with session_scope(engine) as session:  # the first delivery: stored, still being handled
-        session.add(InboundMessage(provider_id="SM-dup-1", from_number=patient.phone_e164, to_number="+1555",
-                                   body="T", received_at=clock.now()))
-    duplicate = sms_inbound.handle_inbound_sms(ctx, message_sid="SM-dup-1", from_number=patient.phone_e164,
-                                               to_number="+1555", body="T")
+        session.add(
+            InboundMessage(
+                provider_id="SM-dup-1",
+                from_number=patient.phone_e164,
+                to_number="+1555",
+                body="T",
+                received_at=clock.now(),
+            )
+        )
+    duplicate = sms_inbound.handle_inbound_sms(
+        ctx, message_sid="SM-dup-1", from_number=patient.phone_e164, to_number="+1555", body="T"
+    )
     assert duplicate.replayed and duplicate.handled_as == "in_progress"
     with Session(engine) as session:
         assert session.exec(select(InboundMessage)).one().handled_as is None  # left for the first one
         assert session.exec(select(DoseEvent)).all() == []
     sms_inbound._record(ctx, "SM-dup-1", patient.id, "dose_taken", "Saved.", patient.phone_e164, clock.now())
-    sms_inbound._record(ctx, "SM-dup-1", patient.id, "unknown", "Did not understand.", patient.phone_e164,
-                        clock.now())  # a late second writer
+    sms_inbound._record(
+        ctx, "SM-dup-1", patient.id, "unknown", "Did not understand.", patient.phone_e164, clock.now()
+    )  # a late second writer
     with Session(engine) as session:
         message = session.exec(select(InboundMessage)).one()
         replies = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "reply")).all()
@@ -118,8 +133,9 @@ def test_a_duplicate_sms_webhook_while_the_first_is_handled_never_overwrites_it(
 
 def test_an_sms_with_a_nul_byte_gets_its_normal_reply(settings, engine, clock, patient):
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
-    result = sms_inbound.handle_inbound_sms(ctx, message_sid="SM-nul\x00-1", from_number=patient.phone_e164,
-                                            to_number="+1555", body="HEL\x00P")
+    result = sms_inbound.handle_inbound_sms(
+        ctx, message_sid="SM-nul\x00-1", from_number=patient.phone_e164, to_number="+1555", body="HEL\x00P"
+    )
     assert result.handled_as and not result.replayed
     with Session(engine) as session:
         message = session.exec(select(InboundMessage)).one()

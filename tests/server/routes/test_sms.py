@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pytest
 from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
 from server.db import session_scope
-from server.models import (Clinic, DoseEvent, InboundMessage, OutboundMessage, Patient, SymptomReport,
-                           TreatmentPlan, WeightEntry)
+from server.models import (
+    Clinic,
+    DoseEvent,
+    InboundMessage,
+    OutboundMessage,
+    Patient,
+    SymptomReport,
+    TreatmentPlan,
+    WeightEntry,
+)
 from server.services.sms_inbound import parse_command
 from server.settings import load_settings
 
@@ -21,28 +29,55 @@ PHONE = "+15552220000"
 
 @pytest.fixture
 def settings(database_url, tmp_path):
-    return load_settings(COMPANION_ENV="test", DATABASE_URL=database_url, COMPANION_VAR_DIR=str(tmp_path / "var"),
-                         SECRET_KEY="test-secret-key-that-is-long-enough-0123456789", PUBLIC_BASE_URL=BASE,
-                         TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN=TOKEN,
-                         TWILIO_FROM_NUMBER="+15005550006")
+    return load_settings(
+        COMPANION_ENV="test",
+        DATABASE_URL=database_url,
+        COMPANION_VAR_DIR=str(tmp_path / "var"),
+        SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
+        PUBLIC_BASE_URL=BASE,
+        TWILIO_ACCOUNT_SID="AC" + "1" * 32,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_FROM_NUMBER="+15005550006",
+    )
 
 
 @pytest.fixture
 def patient_id(engine, clock):
-    clock.set(datetime(2026, 3, 2, 13, 20, tzinfo=timezone.utc))  # Monday 08:20 New York, a dose day
+    clock.set(datetime(2026, 3, 2, 13, 20, tzinfo=UTC))  # Monday 08:20 New York, a dose day
     now = clock.now()
     with session_scope(engine) as session:
         clinic = Clinic(name="Riverside Oncology", phone="+15555550100", timezone="America/New_York", created_at=now)
         session.add(clinic)
         session.flush()
-        patient = Patient(clinic_id=clinic.id, first_name="A", last_name="B", date_of_birth=date(1950, 1, 1),
-                          mrn="R1", phone_e164=PHONE, timezone="America/New_York", baseline_weight_kg=80,
-                          weight_unit="lb", sms_consent=True, created_at=now)
+        patient = Patient(
+            clinic_id=clinic.id,
+            first_name="A",
+            last_name="B",
+            date_of_birth=date(1950, 1, 1),
+            mrn="R1",
+            phone_e164=PHONE,
+            timezone="America/New_York",
+            baseline_weight_kg=80,
+            weight_unit="lb",
+            sms_consent=True,
+            created_at=now,
+        )
         session.add(patient)
         session.flush()
-        session.add(TreatmentPlan(patient_id=patient.id, version=1, regimen="Xd", dose_level=0, status="active",
-                                  start_date=date(2026, 3, 2), day1_weekday=0, day3_weekday=2, dose_time=time(8),
-                                  created_at=now))
+        session.add(
+            TreatmentPlan(
+                patient_id=patient.id,
+                version=1,
+                regimen="Xd",
+                dose_level=0,
+                status="active",
+                start_date=date(2026, 3, 2),
+                day1_weekday=0,
+                day3_weekday=2,
+                dose_time=time(8),
+                created_at=now,
+            )
+        )
         return patient.id
 
 
@@ -62,8 +97,13 @@ def text(client, body: str, sid: str | None = None):
 @pytest.mark.parametrize("signature", [None, "forged", "wrong-token", "wrong-url"])
 @pytest.mark.parametrize("path", ["/sms/inbound", "/sms/status"])
 def test_webhooks_refuse_missing_or_wrong_signatures(client, patient_id, path, signature):
-    form = {"MessageSid": "SM" + "0" * 32, "From": PHONE, "To": "+15005550006", "Body": "T",
-            "MessageStatus": "delivered"}
+    form = {
+        "MessageSid": "SM" + "0" * 32,
+        "From": PHONE,
+        "To": "+15005550006",
+        "Body": "T",
+        "MessageStatus": "delivered",
+    }
     headers = {}
     if signature == "forged":
         headers["X-Twilio-Signature"] = "c2lnbmF0dXJl"
@@ -115,8 +155,12 @@ def test_missed_and_nausea_and_help(client, engine, patient_id):
     with Session(engine) as session:
         assert session.exec(select(DoseEvent)).one().status == "missed"
         assert session.exec(select(SymptomReport)).one().nausea == 2
-        replies = [r.body for r in session.exec(select(OutboundMessage).where(OutboundMessage.kind == "reply")
-                                                 .order_by(OutboundMessage.id))]
+        replies = [
+            r.body
+            for r in session.exec(
+                select(OutboundMessage).where(OutboundMessage.kind == "reply").order_by(OutboundMessage.id)
+            )
+        ]
     assert replies[0].startswith("Recorded as missed. Do not make it up")
     assert "nausea answer (2) is recorded" in replies[1] and "Your team will review." in replies[1]
     assert "reply T when you take your dose" in replies[2] and "+15555550100" in replies[2]
@@ -155,15 +199,27 @@ def test_webhooks_are_refused_when_no_auth_token_is_configured(client, patient_i
 @pytest.mark.parametrize(
     ("body", "kind", "value", "unit", "confirmed"),
     [
-        ("t", "taken", None, None, False), (" Taken. ", "taken", None, None, False), ("1", "unknown", None, None, False),
-        ("TOMADA", "taken", None, None, False), ("missed", "missed", None, None, False),
-        ("no tomada", "missed", None, None, False), ("W 72.4", "weight", 72.4, None, False),
-        ("w160lb", "weight", 160, "lb", False), ("P 72,4", "weight", 72.4, None, False),
-        ("W 61.6 ok", "weight", 61.6, None, True), ("peso 70 kg", "weight", 70, "kg", False),
-        ("N 3", "nausea", 3, None, False), ("n0", "nausea", 0, None, False), ("N 7", "nausea", 7, None, False),
-        ("AYUDA", "help", None, None, False), ("STOP", "stop", None, None, False), ("parar", "stop", None, None, False),
-        ("START", "start", None, None, False), ("OK", "confirm", None, None, False),
-        ("W", "unknown", None, None, False), ("hello there", "unknown", None, None, False),
+        ("t", "taken", None, None, False),
+        (" Taken. ", "taken", None, None, False),
+        ("1", "unknown", None, None, False),
+        ("TOMADA", "taken", None, None, False),
+        ("missed", "missed", None, None, False),
+        ("no tomada", "missed", None, None, False),
+        ("W 72.4", "weight", 72.4, None, False),
+        ("w160lb", "weight", 160, "lb", False),
+        ("P 72,4", "weight", 72.4, None, False),
+        ("W 61.6 ok", "weight", 61.6, None, True),
+        ("peso 70 kg", "weight", 70, "kg", False),
+        ("N 3", "nausea", 3, None, False),
+        ("n0", "nausea", 0, None, False),
+        ("N 7", "nausea", 7, None, False),
+        ("AYUDA", "help", None, None, False),
+        ("STOP", "stop", None, None, False),
+        ("parar", "stop", None, None, False),
+        ("START", "start", None, None, False),
+        ("OK", "confirm", None, None, False),
+        ("W", "unknown", None, None, False),
+        ("hello there", "unknown", None, None, False),
     ],
 )
 def test_parse_command(body, kind, value, unit, confirmed):

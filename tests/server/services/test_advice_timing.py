@@ -5,7 +5,7 @@ emergency number from the settings; a held patient who logs a dose is told selin
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -41,7 +41,7 @@ def test_in_clinic_hours_a_same_day_finding_says_today(ctx, clock):
 
 
 def test_after_hours_a_same_day_finding_names_the_next_business_morning_not_today(ctx, clock):
-    clock.set(datetime(2026, 3, 2, 23, 30, tzinfo=timezone.utc))  # Monday 18:30 in New York: closed
+    clock.set(datetime(2026, 3, 2, 23, 30, tzinfo=UTC))  # Monday 18:30 in New York: closed
     english, spanish = _weight_loss(ctx, clock)
     assert "today" not in english.lower()
     assert english.startswith("The clinic is closed now. A nurse will call you on Tuesday morning.")
@@ -52,7 +52,7 @@ def test_after_hours_a_same_day_finding_names_the_next_business_morning_not_toda
 
 
 def test_on_a_weekend_the_clinic_calls_on_monday_morning(ctx, clock):
-    clock.set(datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc))  # Saturday 10:00 in New York
+    clock.set(datetime(2026, 3, 7, 15, 0, tzinfo=UTC))  # Saturday 10:00 in New York
     english, _ = _weight_loss(ctx, clock, key="key-weight-weekend")
     assert "The clinic is closed now. A nurse will call you on Monday morning." in english
     assert "today" not in english.lower()
@@ -62,7 +62,7 @@ def test_after_hours_the_page_heading_does_not_promise_today(ctx, clock):
     # the route helper that turns advice into the banner's words (moved to server/routes/patient/advice.py)
     from server.routes.patient.advice import advice_view as _advice_view
 
-    clock.set(datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 7, 15, 0, tzinfo=UTC))
     result = record_weight(ctx, MARIA, key="key-weight-page", at=clock.now(), value=59.8, unit="kg", confirmed=True)
     view = _advice_view(ctx, None, result, "en")
     assert view.heading == "The clinic is closed now." and not view.clinic_open
@@ -78,8 +78,9 @@ def test_every_urgent_result_carries_the_emergency_number_from_the_settings(ctx,
 
 
 def test_a_held_patient_who_logs_a_dose_is_told_selinexor_is_on_hold(ctx, clock):
-    change_plan(ctx, MARIA, staff_id=1, operation="hold", reason="test", hold_rule="R-WT-10",
-                dexamethasone_on_hold="continue")
+    change_plan(
+        ctx, MARIA, staff_id=1, operation="hold", reason="test", hold_rule="R-WT-10", dexamethasone_on_hold="continue"
+    )
     result = record_dose(ctx, MARIA, key="key-held-dose", at=clock.now(), status="taken")
     english = " ".join(result.advice.messages)
     spanish = " ".join(render_advice(result.advice.items, "es"))
@@ -90,19 +91,23 @@ def test_a_held_patient_who_logs_a_dose_is_told_selinexor_is_on_hold(ctx, clock)
 
 
 def test_a_held_patient_who_texts_t_is_told_the_dose_is_on_hold(ctx, clock):
-    change_plan(ctx, MARIA, staff_id=1, operation="hold", reason="test", hold_rule="R-WT-10",
-                dexamethasone_on_hold="continue")
-    result = handle_inbound_sms(ctx, message_sid="SM" + "h" * 32, from_number="+15555550201",
-                                to_number="+15005550006", body="T")
+    change_plan(
+        ctx, MARIA, staff_id=1, operation="hold", reason="test", hold_rule="R-WT-10", dexamethasone_on_hold="continue"
+    )
+    result = handle_inbound_sms(
+        ctx, message_sid="SM" + "h" * 32, from_number="+15555550201", to_number="+15005550006", body="T"
+    )
     assert "Su dosis está en pausa: no la tome hasta que su equipo de atención se lo indique." in result.reply
     assert "en pausa hasta" not in result.reply and "Próxima dosis" not in result.reply
 
 
 def test_sms_advice_is_honest_about_clinic_hours_too(ctx, clock):
-    clock.set(datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc))  # Saturday
-    handle_inbound_sms(ctx, message_sid="SM" + "w" * 32, from_number="+15555550201", to_number="+15005550006",
-                       body="W 68")
-    result = handle_inbound_sms(ctx, message_sid="SM" + "x" * 32, from_number="+15555550201",
-                                to_number="+15005550006", body="W 59.8 OK")
+    clock.set(datetime(2026, 3, 7, 15, 0, tzinfo=UTC))  # Saturday
+    handle_inbound_sms(
+        ctx, message_sid="SM" + "w" * 32, from_number="+15555550201", to_number="+15005550006", body="W 68"
+    )
+    result = handle_inbound_sms(
+        ctx, message_sid="SM" + "x" * 32, from_number="+15555550201", to_number="+15005550006", body="W 59.8 OK"
+    )
     assert "La clínica está cerrada ahora. Una enfermera le llamará el lunes por la mañana." in result.reply
     assert "+15555550999" in result.reply and "112" in result.reply and "hoy" not in result.reply.lower()

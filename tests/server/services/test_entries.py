@@ -9,8 +9,15 @@ from server.context import AppContext
 from server.demo import seed_demo
 from server.errors import Conflict, FieldError
 from server.models import Alert, AlertEvent, OutboundMessage, SymptomReport, WeightEntry
-from server.services.entries import (ConfirmationRequired, LabValues, SymptomAnswers, record_dose, record_lab,
-                                     record_symptoms, record_weight)
+from server.services.entries import (
+    ConfirmationRequired,
+    LabValues,
+    SymptomAnswers,
+    record_dose,
+    record_lab,
+    record_symptoms,
+    record_weight,
+)
 
 
 @pytest.fixture
@@ -61,19 +68,39 @@ def test_a_key_of_another_patient_is_a_conflict_not_a_replay(ctx, clock):
     [
         (lambda ctx, now: record_weight(ctx, MARIA, key="bad-weight-1", at=now, value=400, unit="kg"), "weight"),
         (lambda ctx, now: record_weight(ctx, MARIA, key="bad-weight-2", at=now, value=60, unit="stone"), "unit"),
-        (lambda ctx, now: record_weight(ctx, MARIA, key="bad-weight-3", at=now + timedelta(hours=1), value=60,
-                                        unit="kg"), "at"),
-        (lambda ctx, now: record_weight(ctx, MARIA, key="bad-weight-4", at=now - timedelta(days=8), value=60,
-                                        unit="kg"), "at"),
-        (lambda ctx, now: record_symptoms(ctx, MARIA, key="bad-sympt-1", at=now,
-                                          answers=SymptomAnswers(temperature_c=45.0)), "temperature_c"),
-        (lambda ctx, now: record_symptoms(ctx, MARIA, key="bad-sympt-2", at=now,
-                                          answers=SymptomAnswers(vomiting_episodes=51)), "vomiting_episodes"),
+        (
+            lambda ctx, now: record_weight(
+                ctx, MARIA, key="bad-weight-3", at=now + timedelta(hours=1), value=60, unit="kg"
+            ),
+            "at",
+        ),
+        (
+            lambda ctx, now: record_weight(
+                ctx, MARIA, key="bad-weight-4", at=now - timedelta(days=8), value=60, unit="kg"
+            ),
+            "at",
+        ),
+        (
+            lambda ctx, now: record_symptoms(
+                ctx, MARIA, key="bad-sympt-1", at=now, answers=SymptomAnswers(temperature_c=45.0)
+            ),
+            "temperature_c",
+        ),
+        (
+            lambda ctx, now: record_symptoms(
+                ctx, MARIA, key="bad-sympt-2", at=now, answers=SymptomAnswers(vomiting_episodes=51)
+            ),
+            "vomiting_episodes",
+        ),
         (lambda ctx, now: record_symptoms(ctx, MARIA, key="bad-sympt-3", at=now, answers=SymptomAnswers()), "nausea"),
         (lambda ctx, now: record_dose(ctx, MARIA, key="bad-dose-01", at=now, status="halfway"), "status"),
         (lambda ctx, now: record_dose(ctx, MARIA, key="short", at=now, status="taken"), "idempotency_key"),
-        (lambda ctx, now: record_lab(ctx, MARIA, key="bad-lab-001", collected_at=now, staff_id=None,
-                                     values=LabValues(sodium_mmol_l=99)), "sodium_mmol_l"),
+        (
+            lambda ctx, now: record_lab(
+                ctx, MARIA, key="bad-lab-001", collected_at=now, staff_id=None, values=LabValues(sodium_mmol_l=99)
+            ),
+            "sodium_mmol_l",
+        ),
     ],
 )
 def test_bad_input_names_the_field_and_stores_nothing(ctx, clock, call, field):
@@ -158,16 +185,18 @@ def test_a_missed_dose_is_never_made_up(ctx, clock):
 
 def test_a_correction_keeps_the_original(ctx, clock):
     first = record_weight(ctx, MARIA, key="key-weight-11", at=clock.now(), value=67.0, unit="kg")
-    fixed = record_weight(ctx, MARIA, key="key-weight-12", at=clock.now(), value=66.5, unit="kg",
-                          corrects_id=first.entry.id)
+    fixed = record_weight(
+        ctx, MARIA, key="key-weight-12", at=clock.now(), value=66.5, unit="kg", corrects_id=first.entry.id
+    )
     with Session(ctx.engine) as s:
         original = s.get(WeightEntry, first.entry.id)
     assert original.superseded_at is not None and original.kg == 67.0
     assert fixed.entry.corrects_id == first.entry.id
     clock.advance(hours=25)
     with pytest.raises(FieldError, match="24 hours"):
-        record_weight(ctx, MARIA, key="key-weight-13", at=clock.now(), value=66.0, unit="kg",
-                      corrects_id=fixed.entry.id)
+        record_weight(
+            ctx, MARIA, key="key-weight-13", at=clock.now(), value=66.0, unit="kg", corrects_id=fixed.entry.id
+        )
 
 
 def test_logging_todays_dose_before_its_time_names_the_next_dose_day_not_today(ctx, clock):

@@ -39,12 +39,14 @@ def test_the_same_key_sent_eight_times_at_once_is_stored_once(pg_ctx, clock):
 
 def test_racing_concerning_entries_keep_one_open_alert_per_family(pg_ctx, clock):
     def send(i):
-        return record_weight(pg_ctx, 1, key=f"race-weight-{i:03d}", at=clock.now(), value=59.0 - i * 0.1,
-                             unit="kg", confirmed=True)
+        return record_weight(
+            pg_ctx, 1, key=f"race-weight-{i:03d}", at=clock.now(), value=59.0 - i * 0.1, unit="kg", confirmed=True
+        )
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(send, range(16)))
     with Session(pg_ctx.engine) as s:
-        open_alerts = s.exec(select(Alert).where(Alert.patient_id == 1, Alert.family == "weight",
-                                                Alert.status != "resolved")).all()
+        open_alerts = s.exec(
+            select(Alert).where(Alert.patient_id == 1, Alert.family == "weight", Alert.status != "resolved")
+        ).all()
     assert len(open_alerts) == 1

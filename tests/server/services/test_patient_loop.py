@@ -4,7 +4,7 @@ plan change reaches the patient and is confirmed, and History shows what the car
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from litestar.testing import TestClient
@@ -51,8 +51,11 @@ def _alert(engine, patient_id) -> Alert:
 
 def _notices(engine, patient_id) -> list[PlanChangeNotice]:
     with Session(engine) as session:
-        return list(session.exec(select(PlanChangeNotice).where(PlanChangeNotice.patient_id == patient_id)
-                                 .order_by(PlanChangeNotice.id)).all())
+        return list(
+            session.exec(
+                select(PlanChangeNotice).where(PlanChangeNotice.patient_id == patient_id).order_by(PlanChangeNotice.id)
+            ).all()
+        )
 
 
 def test_an_interrupt_alert_turns_today_the_week_and_the_api_into_wait_for_your_team_until_staff_act(loop, clock):
@@ -83,8 +86,9 @@ def test_an_interrupt_alert_turns_today_the_week_and_the_api_into_wait_for_your_
     change_plan(ctx, ana.id, staff_id=nurse.id, operation="reduce", reason="R-WT-10: one level lower")
     page = _today(phone)
     assert WAIT not in page
-    assert ("Your selinexor changed: now 5 tablets on Mondays only (before: 4 tablets on Mondays and Wednesdays)."
-            in page)
+    assert (
+        "Your selinexor changed: now 5 tablets on Mondays only (before: 4 tablets on Mondays and Wednesdays)." in page
+    )
     api = phone.api("GET", "/api/today").json()
     assert api["wait_for_team"] is None and api["plan_change"]["operation"] == "reduce"
     assert api["next_dose"] is not None
@@ -99,10 +103,17 @@ def test_a_resolved_alert_or_a_routine_one_never_turns_on_the_wait(loop, clock):
 
 def test_the_wait_advice_never_promises_today_after_hours():
     open_now = CareTeamContact(clinic_open_now=True, clinic_phone="+15555550100", emergency_number="911")
-    closed = CareTeamContact(clinic_open_now=False, next_call_day=date(2026, 3, 9), clinic_phone="+15555550100",
-                             after_hours_phone="+15555550199", emergency_number="911")
+    closed = CareTeamContact(
+        clinic_open_now=False,
+        next_call_day=date(2026, 3, 9),
+        clinic_phone="+15555550100",
+        after_hours_phone="+15555550199",
+        emergency_number="911",
+    )
     assert render_advice(wait_for_team_advice(open_now), "en") == [
-        "If nobody has called you, call the clinic: +15555550100.", "If you feel worse, call 911."]
+        "If nobody has called you, call the clinic: +15555550100.",
+        "If you feel worse, call 911.",
+    ]
     words = render_advice(wait_for_team_advice(closed), "en")
     assert words[:2] == ["The clinic is closed now.", "A nurse will call you on Monday morning."]
     assert "+15555550199" in words[2] and not any("today" in w for w in words)
@@ -111,11 +122,24 @@ def test_the_wait_advice_never_promises_today_after_hours():
 
 def test_the_dose_reminder_says_wait_for_your_team_without_naming_the_drug_unless_opted_in():
     payload = {"dose_local": "2026-03-04T08:00:00-05:00", "dose_mg": 80, "tablets": 4, "strength_mg": 20}
-    for drug_names, named in ((False, "Wait for your care team before your next dose."),
-                              (True, "Wait for your care team before your next selinexor dose.")):
-        recipient = Recipient(patient_id=1, language="en", phone="+15555550123", sms_consent=True,
-                              sms_opted_out=False, channel_preference="sms", drug_names=drug_names, weight_unit="kg",
-                              push_targets=(), clinic_name="Clinic", clinic_phone="+15555550100", awaiting_team=True)
+    for drug_names, named in (
+        (False, "Wait for your care team before your next dose."),
+        (True, "Wait for your care team before your next selinexor dose."),
+    ):
+        recipient = Recipient(
+            patient_id=1,
+            language="en",
+            phone="+15555550123",
+            sms_consent=True,
+            sms_opted_out=False,
+            channel_preference="sms",
+            drug_names=drug_names,
+            weight_unit="kg",
+            push_targets=(),
+            clinic_name="Clinic",
+            clinic_phone="+15555550100",
+            awaiting_team=True,
+        )
         text = render_reminder("dose", payload, recipient, "sms", "https://c.example").text
         assert text.startswith(named) and "+15555550100" in text and "Reply T" not in text and "80 mg" not in text
 
@@ -130,15 +154,31 @@ def test_every_plan_change_writes_a_notice_with_before_and_after_and_queues_a_me
         [message] = session.exec(select(OutboundMessage).where(OutboundMessage.kind == "plan_notice")).all()
     payload = json.loads(message.payload)
     assert payload["notice_id"] == notice.id and message.patient_id == ana.id and message.body is None
-    sms = Recipient(patient_id=ana.id, language="en", phone="+15555550377", sms_consent=True, sms_opted_out=False,
-                    channel_preference="sms", drug_names=False, weight_unit="kg", push_targets=(),
-                    clinic_name="Clinic", clinic_phone="+15555550100")
+    sms = Recipient(
+        patient_id=ana.id,
+        language="en",
+        phone="+15555550377",
+        sms_consent=True,
+        sms_opted_out=False,
+        channel_preference="sms",
+        drug_names=False,
+        weight_unit="kg",
+        push_targets=(),
+        clinic_name="Clinic",
+        clinic_phone="+15555550100",
+    )
     text = render_reminder("plan_notice", payload, sms, "sms", "https://c.example").text
-    assert text == ("Your dose changed: now 5 tablets on Mondays only (before: 4 tablets on Mondays and Wednesdays). "
-                    "Reply OK to tell your care team you have read this.")
+    assert text == (
+        "Your dose changed: now 5 tablets on Mondays only (before: 4 tablets on Mondays and Wednesdays). "
+        "Reply OK to tell your care team you have read this."
+    )
     es = render_reminder("plan_notice", payload, Recipient(**{**sms.__dict__, "language": "es"}), "sms", "x").text
-    assert es.startswith("Su dosis cambió: ahora 5 comprimidos solo los lunes (antes: 4 comprimidos los lunes y los "
-                         "miércoles).") and "Responda OK" in es
+    assert (
+        es.startswith(
+            "Su dosis cambió: ahora 5 comprimidos solo los lunes (antes: 4 comprimidos los lunes y los miércoles)."
+        )
+        and "Responda OK" in es
+    )
     # A hold, then a resume: the hold's notice supersedes the unconfirmed reduction; each says its own words.
     clock.advance(hours=1)
     change_plan(ctx, ana.id, staff_id=nurse.id, operation="hold", reason="fever", dexamethasone_on_hold="continue")
@@ -196,10 +236,10 @@ def test_an_unconfirmed_change_opens_r_plan_unseen_twelve_hours_before_the_next_
     # Monday 09:00 New York, after today's 08:00 dose: 80 mg Mon/Wed becomes 100 mg Mondays only. The next dose
     # the change affects is Wednesday 08:00 (13:00 UTC), which the old plan had and the new one does not.
     change_plan(ctx, ana.id, staff_id=nurse.id, operation="reduce", reason="platelets")
-    clock.set(datetime(2026, 3, 4, 0, 30, tzinfo=timezone.utc))  # Tuesday 19:30 New York: 12.5 h before
+    clock.set(datetime(2026, 3, 4, 0, 30, tzinfo=UTC))  # Tuesday 19:30 New York: 12.5 h before
     sweep_patient_rules(ctx, clock.now())
     assert not _unseen(engine, ana.id)
-    clock.set(datetime(2026, 3, 4, 1, 30, tzinfo=timezone.utc))  # 11.5 h before
+    clock.set(datetime(2026, 3, 4, 1, 30, tzinfo=UTC))  # 11.5 h before
     sweep_patient_rules(ctx, clock.now())
     [alert] = _unseen(engine, ana.id)
     assert alert.tier == "same_day" and "not acknowledged by the patient" in alert.facts
@@ -209,15 +249,16 @@ def test_a_confirmed_change_opens_no_r_plan_unseen(loop, clock, engine):
     ctx, ana, phone, nurse = loop
     change_plan(ctx, ana.id, staff_id=nurse.id, operation="reduce", reason="platelets")
     acknowledge_notice(ctx, ana.id, None, via="app")
-    clock.set(datetime(2026, 3, 4, 1, 30, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 4, 1, 30, tzinfo=UTC))
     sweep_patient_rules(ctx, clock.now())
     assert not _unseen(engine, ana.id)
 
 
 def _unseen(engine, patient_id) -> list[Alert]:
     with Session(engine) as session:
-        return list(session.exec(select(Alert).where(Alert.patient_id == patient_id,
-                                                     Alert.rule == "R-PLAN-UNSEEN")).all())
+        return list(
+            session.exec(select(Alert).where(Alert.patient_id == patient_id, Alert.rule == "R-PLAN-UNSEEN")).all()
+        )
 
 
 def test_history_shows_each_reports_status_sent_seen_acted(loop, clock):
@@ -236,12 +277,22 @@ def test_history_shows_each_reports_status_sent_seen_acted(loop, clock):
     page = text_of(phone.get("/history").text)
     assert "Your care team acted on it (Mon, Mar 2 at 9:30 AM)." in page
     assert [s["report_status"]["state"] for s in phone.api("GET", "/api/history").json()["symptoms"]] == [
-        "acted", "sent"]
+        "acted",
+        "sent",
+    ]
 
 
-@pytest.mark.parametrize("body, kind", [("UNDERSTOOD", "plan_change"), ("entendido.", "plan_change"),
-                                        ("Got it", "plan_change"), ("ok", "confirm"), ("Sí", "confirm"),
-                                        ("1", "unknown")])
+@pytest.mark.parametrize(
+    "body, kind",
+    [
+        ("UNDERSTOOD", "plan_change"),
+        ("entendido.", "plan_change"),
+        ("Got it", "plan_change"),
+        ("ok", "confirm"),
+        ("Sí", "confirm"),
+        ("1", "unknown"),
+    ],
+)
 def test_a_plan_change_is_confirmed_by_a_word_in_either_language_never_a_digit(body, kind):
     from server.services.sms_inbound import parse_command
 

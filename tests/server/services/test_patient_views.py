@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from server.context import AppContext
 from server.services.entries import record_dose, record_weight
@@ -14,8 +14,11 @@ from tests.support.patient import make_patient
 def test_today_on_day_1_lists_antiemetic_dexamethasone_and_selinexor_in_order(engine, patient, clock):
     view = today_view(engine, patient, clock.now())
     assert view.today == date(2026, 3, 2) and view.day_number == 1
-    assert [item.kind for item in view.items if item.kind in ("antiemetic", "dexamethasone", "selinexor")] == \
-        ["antiemetic", "dexamethasone", "selinexor"]
+    assert [item.kind for item in view.items if item.kind in ("antiemetic", "dexamethasone", "selinexor")] == [
+        "antiemetic",
+        "dexamethasone",
+        "selinexor",
+    ]
     assert (view.dose.dose_mg, view.dose.tablets) == (80, 4)
     assert view.next_dose.local.date() == date(2026, 3, 4)  # Day 3 after today
     assert [d.dose is not None for d in view.week] == [True, False, True, False, False, False, False]
@@ -24,14 +27,21 @@ def test_today_on_day_1_lists_antiemetic_dexamethasone_and_selinexor_in_order(en
 def test_a_late_night_entry_belongs_to_the_patients_own_day(engine, settings, clock):
     # 03:00 UTC on Tuesday is still Monday evening in Los Angeles.
     patient = make_patient(engine, settings, clock.now(), mrn="LA", timezone="America/Los_Angeles", day1=0)
-    view = today_view(engine, patient, datetime(2026, 3, 3, 3, 0, tzinfo=timezone.utc))
+    view = today_view(engine, patient, datetime(2026, 3, 3, 3, 0, tzinfo=UTC))
     assert view.today == date(2026, 3, 2) and view.dose is not None
 
 
 def test_held_plan_shows_no_dose_and_marks_the_pattern_days(engine, settings, patient, clock):
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
-    change_plan(ctx, patient.id, staff_id=None, operation="hold", reason="test", hold_rule="R-WT-10",
-                dexamethasone_on_hold="hold")
+    change_plan(
+        ctx,
+        patient.id,
+        staff_id=None,
+        operation="hold",
+        reason="test",
+        hold_rule="R-WT-10",
+        dexamethasone_on_hold="hold",
+    )
     view = today_view(engine, patient, clock.now())
     assert view.status == "held" and view.dose is None and view.next_dose is None
     assert [d.held for d in view.week][:3] == [True, False, True]
@@ -40,8 +50,7 @@ def test_held_plan_shows_no_dose_and_marks_the_pattern_days(engine, settings, pa
 def test_calendar_marks_taken_missed_not_recorded_and_upcoming(engine, settings, patient, clock):
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
     record_dose(ctx, patient.id, key="cal-taken-001", status="taken", at=clock.now() - timedelta(hours=1))
-    record_dose(ctx, patient.id, key="cal-missed-01", status="missed", at=clock.now(),
-                scheduled_for=date(2026, 2, 25))
+    record_dose(ctx, patient.id, key="cal-missed-01", status="missed", at=clock.now(), scheduled_for=date(2026, 2, 25))
     view = history_view(engine, patient, clock.now())
     days = {d.day: d for week in view.weeks for d in week}
     assert days[date(2026, 3, 2)].status == "taken" and days[date(2026, 3, 2)].is_today

@@ -7,9 +7,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from tests.support.patient import PatientBrowser, make_patient, sign_in_link
 
 from tests.statements import count_statements
+from tests.support.patient import PatientBrowser, make_patient, sign_in_link
 
 # Statements per entry POST (issue 16: <= 8): the signed-in patient, then one transaction: the patient with their
 # clinic, the idempotency key, the plan versions, the INSERT, the rules' inputs (one UNION ALL), the open alerts;
@@ -32,11 +32,14 @@ def _key() -> str:
     return uuid.uuid4().hex
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/api/symptoms", {"nausea": "none", "fatigue": "tired_rest_helps", "loose_stools": 1}),
-    ("/api/weights", {"value": 70.2, "unit": "kg"}),
-    ("/api/doses", {"status": "taken", "antiemetic_taken": True}),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/symptoms", {"nausea": "none", "fatigue": "tired_rest_helps", "loose_stools": 1}),
+        ("/api/weights", {"value": 70.2, "unit": "kg"}),
+        ("/api/doses", {"status": "taken", "antiemetic_taken": True}),
+    ],
+)
 def test_an_entry_post_stays_within_its_statement_budget(browser, engine, path, body):
     browser.api("POST", "/api/antiemetics", json={"idempotency_key": _key()})  # warm: the first request compiles
     with count_statements(engine) as log:
@@ -51,6 +54,7 @@ def test_an_entry_post_stays_within_its_statement_budget(browser, engine, path, 
 @pytest.fixture
 def nurse(app, engine, settings, clock):
     from litestar.testing import TestClient
+
     from tests.support.staff import NURSE, seed, sign_in
 
     seed(engine, settings, clock)
@@ -62,8 +66,15 @@ def nurse(app, engine, settings, clock):
 def _add_patients(engine, settings, clock, count: int, first: int = 0) -> None:
     now = clock.now()
     for i in range(first, first + count):
-        make_patient(engine, settings, now, mrn=f"BULK-{i:03d}", first_name=f"Bulk{i:03d}", phone=None,
-                     weights=tuple((timedelta(days=d), 70.0 - d / 10) for d in range(1, 6)))
+        make_patient(
+            engine,
+            settings,
+            now,
+            mrn=f"BULK-{i:03d}",
+            first_name=f"Bulk{i:03d}",
+            phone=None,
+            weights=tuple((timedelta(days=d), 70.0 - d / 10) for d in range(1, 6)),
+        )
 
 
 def _roster_statements(nurse, engine, path: str = "/staff/patients") -> tuple[int, str]:
@@ -81,7 +92,7 @@ def test_the_roster_costs_the_same_statements_whatever_the_clinic_size(nurse, en
     _add_patients(engine, settings, clock, 60, first=2)
     large, html = _roster_statements(nurse, engine, path)
     assert large == small <= 12
-    assert html.count('<a href="/staff/patients/') - html.count('/staff/patients/new') <= 50  # one page on the wire
+    assert html.count('<a href="/staff/patients/') - html.count("/staff/patients/new") <= 50  # one page on the wire
     assert "Page 1 of 2" in html
 
 

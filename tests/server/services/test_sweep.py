@@ -20,8 +20,7 @@ def _alerts(engine, patient_id, rule=None, family=None):
         return s.exec(query).all()
 
 
-def test_a_quiet_patient_gets_an_adherence_alert_once_and_not_again_soon_after_it_is_resolved(
-        settings, engine, clock):
+def test_a_quiet_patient_gets_an_adherence_alert_once_and_not_again_soon_after_it_is_resolved(settings, engine, clock):
     seed_demo(engine, settings, clock.now())
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
     clock.advance(days=8)  # Maria (patient 1) logs nothing for over a week
@@ -45,8 +44,7 @@ def test_a_quiet_patient_gets_an_adherence_alert_once_and_not_again_soon_after_i
     assert len(_alerts(engine, 1, family="adherence")) == 2
 
 
-def test_an_open_interrupt_alert_becomes_urgent_when_the_next_dose_is_under_twelve_hours_away(
-        settings, engine, clock):
+def test_an_open_interrupt_alert_becomes_urgent_when_the_next_dose_is_under_twelve_hours_away(settings, engine, clock):
     seed_demo(engine, settings, clock.now())
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
     # Robert (patient 2) is ~12% below baseline: an open same-day R-WT-10 alert from the demo.
@@ -60,9 +58,8 @@ def test_an_open_interrupt_alert_becomes_urgent_when_the_next_dose_is_under_twel
 
 
 def test_a_sweep_reads_in_set_based_batches_whatever_the_number_of_patients(settings, engine, clock):
-    from tests.support.patient import make_patient
-
     from tests.statements import count_statements
+    from tests.support.patient import make_patient
 
     seed_demo(engine, settings, clock.now())
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
@@ -70,8 +67,7 @@ def test_a_sweep_reads_in_set_based_batches_whatever_the_number_of_patients(sett
     with count_statements(engine) as small:
         assert sweep_patient_rules(ctx, clock.now()) == 0
     for i in range(30):
-        make_patient(engine, settings, clock.now(), mrn=f"QUIET-{i}", phone=None,
-                     weights=((timedelta(hours=1), 70.0),))
+        make_patient(engine, settings, clock.now(), mrn=f"QUIET-{i}", phone=None, weights=((timedelta(hours=1), 70.0),))
     sweep_patient_rules(ctx, clock.now())  # their alerts, if any, opened; the next sweep has nothing to write
     with count_statements(engine) as large:
         assert sweep_patient_rules(ctx, clock.now()) == 0

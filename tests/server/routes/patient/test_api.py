@@ -3,7 +3,7 @@ nobody reads or writes another patient's data."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from litestar.testing import TestClient
@@ -26,8 +26,17 @@ def _iso(when) -> str:
 
 
 def test_symptom_check_in_with_fever_answers_call_now(phone, engine, patient, clock):
-    response = phone.api("POST", "/api/symptoms", {"idempotency_key": "fever-00001", "temperature": 38.4,
-                                                   "temperature_unit": "c", "chills": False, "nausea": "none"})
+    response = phone.api(
+        "POST",
+        "/api/symptoms",
+        {
+            "idempotency_key": "fever-00001",
+            "temperature": 38.4,
+            "temperature_unit": "c",
+            "chills": False,
+            "nausea": "none",
+        },
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["advice"]["call_now"] is True and body["advice"]["tier"] == "urgent"
@@ -37,8 +46,9 @@ def test_symptom_check_in_with_fever_answers_call_now(phone, engine, patient, cl
 
 
 def test_fahrenheit_is_stored_in_celsius(phone, engine, patient):
-    response = phone.api("POST", "/api/symptoms", {"idempotency_key": "fever-f-0001", "temperature": 101.1,
-                                                   "temperature_unit": "f"})
+    response = phone.api(
+        "POST", "/api/symptoms", {"idempotency_key": "fever-f-0001", "temperature": 101.1, "temperature_unit": "f"}
+    )
     assert response.status_code == 201
     assert stored(engine, SymptomReport, patient.id)[0].temperature_c == pytest.approx(38.39, abs=0.01)
     assert response.json()["advice"]["call_now"] is True
@@ -56,8 +66,14 @@ def test_weight_twelve_percent_below_baseline_asks_to_hold_and_expect_a_call(pho
 
 
 def test_dose_taken_now_counts_a_recent_anti_nausea_log(phone, engine, patient, clock):
-    assert phone.api("POST", "/api/antiemetics", {"idempotency_key": "ae-000001",
-                                                  "at": _iso(clock.now() - timedelta(minutes=30))}).status_code == 201
+    assert (
+        phone.api(
+            "POST",
+            "/api/antiemetics",
+            {"idempotency_key": "ae-000001", "at": _iso(clock.now() - timedelta(minutes=30))},
+        ).status_code
+        == 201
+    )
     response = phone.api("POST", "/api/doses", {"idempotency_key": "dose-00001", "status": "taken"})
     assert response.status_code == 201
     assert response.json()["entry"]["antiemetic_taken"] is True
@@ -104,11 +120,12 @@ def test_a_key_reused_with_other_content_is_409_and_changes_nothing(phone, engin
 
 def test_another_patients_key_is_a_conflict_that_reveals_nothing(phone, engine, settings, clock):
     other = make_patient(engine, settings, clock.now(), mrn="OTHER-1", phone="+15555550399")
-    from server.services.entries import record_antiemetic
     from server.context import AppContext
+    from server.services.entries import record_antiemetic
 
-    record_antiemetic(AppContext(settings=settings, engine=engine, clock=clock), other.id, key="shared-key-01",
-                      at=clock.now())
+    record_antiemetic(
+        AppContext(settings=settings, engine=engine, clock=clock), other.id, key="shared-key-01", at=clock.now()
+    )
     response = phone.api("POST", "/api/antiemetics", {"idempotency_key": "shared-key-01"})
     assert response.status_code == 409
     assert "OTHER" not in response.text and str(other.id) not in response.json()["message"]
@@ -157,8 +174,13 @@ def test_a_missing_idempotency_key_is_422_naming_it(phone, engine, patient, path
 @pytest.mark.parametrize(("shift", "message"), [(timedelta(hours=1), "future"), (timedelta(days=-8), "7 days")])
 @pytest.mark.parametrize("path", ["/api/doses", "/api/antiemetics", "/api/symptoms", "/api/weights"])
 def test_a_time_in_the_future_or_over_7_days_ago_is_refused(phone, engine, patient, clock, path, shift, message):
-    body = {"idempotency_key": "time-check-01", "at": _iso(clock.now() + shift), "status": "taken", "value": 69.0,
-            "nausea": "none"}
+    body = {
+        "idempotency_key": "time-check-01",
+        "at": _iso(clock.now() + shift),
+        "status": "taken",
+        "value": 69.0,
+        "nausea": "none",
+    }
     response = phone.api("POST", path, body)
     assert response.status_code == 422 and response.json()["field"] == "at"
     assert message in response.json()["message"]
@@ -167,8 +189,9 @@ def test_a_time_in_the_future_or_over_7_days_ago_is_refused(phone, engine, patie
 
 def test_a_missed_dose_day_in_the_future_is_refused(phone, engine, patient, clock):
     tomorrow = (clock.now() + timedelta(days=1)).date().isoformat()
-    response = phone.api("POST", "/api/doses", {"idempotency_key": "missed-fut-1", "status": "missed",
-                                                "scheduled_for": tomorrow})
+    response = phone.api(
+        "POST", "/api/doses", {"idempotency_key": "missed-fut-1", "status": "missed", "scheduled_for": tomorrow}
+    )
     assert response.status_code == 422 and response.json()["field"] == "scheduled_for"
     assert _rows(engine, patient.id) == 0
 
@@ -192,14 +215,21 @@ def test_a_weight_far_from_the_last_one_needs_confirming(engine, settings, app, 
 
 def test_a_correction_keeps_the_original_and_is_allowed_for_24_hours(phone, engine, patient, clock):
     first = phone.api("POST", "/api/weights", {"idempotency_key": "orig-00001", "value": 68.0}).json()
-    fixed = phone.api("POST", "/api/weights", {"idempotency_key": "fix-000001", "value": 68.5, "at": first["entry"]["at"],
-                                               "corrects_id": first["id"]})
+    fixed = phone.api(
+        "POST",
+        "/api/weights",
+        {"idempotency_key": "fix-000001", "value": 68.5, "at": first["entry"]["at"], "corrects_id": first["id"]},
+    )
     assert fixed.status_code == 201
     rows = sorted(stored(engine, WeightEntry, patient.id), key=lambda w: w.id)
-    assert [(w.kg, w.superseded_at is not None, w.corrects_id) for w in rows] == [(68.0, True, None), (68.5, False, first["id"])]
+    assert [(w.kg, w.superseded_at is not None, w.corrects_id) for w in rows] == [
+        (68.0, True, None),
+        (68.5, False, first["id"]),
+    ]
     clock.advance(hours=25)
-    late = phone.api("POST", "/api/weights", {"idempotency_key": "fix-000002", "value": 68.4,
-                                              "corrects_id": fixed.json()["id"]})
+    late = phone.api(
+        "POST", "/api/weights", {"idempotency_key": "fix-000002", "value": 68.4, "corrects_id": fixed.json()["id"]}
+    )
     assert late.status_code == 422 and late.json()["field"] == "corrects_id"
 
 
@@ -211,12 +241,19 @@ def test_another_patients_entry_is_404_to_read_and_to_correct(phone, engine, set
     from server.services.entries import record_weight
 
     other = make_patient(engine, settings, clock.now(), mrn="OTHER-2", phone="+15555550398")
-    entry = record_weight(AppContext(settings=settings, engine=engine, clock=clock), other.id, key="theirs-0001",
-                          at=clock.now(), value=70.0, unit="kg").entry
+    entry = record_weight(
+        AppContext(settings=settings, engine=engine, clock=clock),
+        other.id,
+        key="theirs-0001",
+        at=clock.now(),
+        value=70.0,
+        unit="kg",
+    ).entry
     theirs = {"id": entry.id}
     assert phone.api("GET", f"/api/entries/weight/{theirs['id']}").status_code == 404
-    response = phone.api("POST", "/api/weights", {"idempotency_key": "steal-00001", "value": 50.0,
-                                                  "corrects_id": theirs["id"]})
+    response = phone.api(
+        "POST", "/api/weights", {"idempotency_key": "steal-00001", "value": 50.0, "corrects_id": theirs["id"]}
+    )
     assert response.status_code == 404
     assert phone.get(f"/log/weight?correct={theirs['id']}").status_code == 404
     assert [w.superseded_at for w in stored(engine, WeightEntry, other.id)] == [None]
@@ -255,15 +292,28 @@ def test_push_subscription_is_stored_and_removed(phone, engine, patient):
     assert len(stored(engine, PushSubscription, patient.id)) == 1
     assert phone.api("DELETE", "/api/push-subscriptions", {"endpoint": subscription["endpoint"]}).status_code == 204
     assert stored(engine, PushSubscription, patient.id) == []
-    bad = phone.api("POST", "/api/push-subscriptions", {"endpoint": "http://insecure", "keys": {"p256dh": "k", "auth": "a"}})
+    bad = phone.api(
+        "POST", "/api/push-subscriptions", {"endpoint": "http://insecure", "keys": {"p256dh": "k", "auth": "a"}}
+    )
     assert bad.status_code == 422 and bad.json()["field"] == "endpoint"
 
 
 def test_every_patient_action_is_in_the_openapi_schema(client):
     paths = client.get("/schema/openapi.json").json()["paths"]
-    for path in ("/api/doses", "/api/antiemetics", "/api/symptoms", "/api/weights", "/api/today", "/api/history",
-                 "/api/entries/{kind}/{entry_id}", "/api/language", "/api/push-subscriptions", "/api/sign-in-link",
-                 "/api/sign-in", "/api/me"):
+    for path in (
+        "/api/doses",
+        "/api/antiemetics",
+        "/api/symptoms",
+        "/api/weights",
+        "/api/today",
+        "/api/history",
+        "/api/entries/{kind}/{entry_id}",
+        "/api/language",
+        "/api/push-subscriptions",
+        "/api/sign-in-link",
+        "/api/sign-in",
+        "/api/me",
+    ):
         assert path in paths, path
     assert "idempotency_key" in str(paths["/api/doses"]["post"])
 
@@ -274,31 +324,42 @@ def test_every_patient_action_is_in_the_openapi_schema(client):
 def test_an_earlier_entry_given_as_local_day_and_time_is_read_in_the_patients_zone(phone, engine, patient):
     """Issue 11 item 4: the phone sends the day and time as typed; the server reads them in New York (the patient's
     zone), so a phone set to another zone does not move the entry."""
-    response = phone.api("POST", "/api/weights", {"idempotency_key": "local-0001", "value": 70.0,
-                                                  "local_day": "2026-03-01", "local_time": "11:50"})
+    response = phone.api(
+        "POST",
+        "/api/weights",
+        {"idempotency_key": "local-0001", "value": 70.0, "local_day": "2026-03-01", "local_time": "11:50"},
+    )
     assert response.status_code == 201, response.text
     row = stored(engine, WeightEntry, patient.id)[0]
-    assert row.at.replace(tzinfo=row.at.tzinfo or timezone.utc) == datetime(2026, 3, 1, 16, 50, tzinfo=timezone.utc)
+    assert row.at.replace(tzinfo=row.at.tzinfo or UTC) == datetime(2026, 3, 1, 16, 50, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("local_time,expected_utc", [
-    ("02:30", datetime(2026, 3, 8, 7, 30, tzinfo=timezone.utc)),  # spring gap: shifted forward, as the schedule does
-    ("01:30", datetime(2026, 3, 8, 6, 30, tzinfo=timezone.utc)),  # before the gap: EST
-    ("03:30", datetime(2026, 3, 8, 7, 30, tzinfo=timezone.utc)),  # after the gap: EDT
-])
-def test_a_local_time_in_the_dst_gap_resolves_as_the_schedule_does(phone, engine, patient, clock, local_time,
-                                                                    expected_utc):
-    clock.set(datetime(2026, 3, 9, 14, 0, tzinfo=timezone.utc))
-    response = phone.api("POST", "/api/symptoms", {"idempotency_key": f"gap-{local_time}", "nausea": "mild",
-                                                   "local_day": "2026-03-08", "local_time": local_time})
+@pytest.mark.parametrize(
+    "local_time,expected_utc",
+    [
+        ("02:30", datetime(2026, 3, 8, 7, 30, tzinfo=UTC)),  # spring gap: shifted forward, as the schedule does
+        ("01:30", datetime(2026, 3, 8, 6, 30, tzinfo=UTC)),  # before the gap: EST
+        ("03:30", datetime(2026, 3, 8, 7, 30, tzinfo=UTC)),  # after the gap: EDT
+    ],
+)
+def test_a_local_time_in_the_dst_gap_resolves_as_the_schedule_does(
+    phone, engine, patient, clock, local_time, expected_utc
+):
+    clock.set(datetime(2026, 3, 9, 14, 0, tzinfo=UTC))
+    response = phone.api(
+        "POST",
+        "/api/symptoms",
+        {"idempotency_key": f"gap-{local_time}", "nausea": "mild", "local_day": "2026-03-08", "local_time": local_time},
+    )
     assert response.status_code == 201, response.text
     row = stored(engine, SymptomReport, patient.id)[0]
-    assert row.at.replace(tzinfo=row.at.tzinfo or timezone.utc) == expected_utc
+    assert row.at.replace(tzinfo=row.at.tzinfo or UTC) == expected_utc
 
 
 def test_a_local_day_without_a_time_is_refused_in_plain_words(phone, engine, patient):
-    response = phone.api("POST", "/api/symptoms", {"idempotency_key": "half-0001", "nausea": "mild",
-                                                   "local_day": "2026-03-01"})
+    response = phone.api(
+        "POST", "/api/symptoms", {"idempotency_key": "half-0001", "nausea": "mild", "local_day": "2026-03-01"}
+    )
     assert response.status_code == 422
     assert "local_time" not in response.json()["message"] and "go together" not in response.json()["message"]
     assert _rows(engine, patient.id) == 0
@@ -308,14 +369,18 @@ def test_a_local_day_without_a_time_is_refused_in_plain_words(phone, engine, pat
 # (issue 11 item 6; clinical-reference §5)
 
 
-@pytest.mark.parametrize("value,unit,meant,question", [
-    (38.4, "f", "c", "Did you mean 38.4 °C?"),
-    (101.1, "c", "f", "Did you mean 101.1 °F?"),
-    (34, "f", "c", "Did you mean 34 °C?"),
-    (109.4, "c", "f", "Did you mean 109.4 °F?"),
-])
-def test_a_temperature_in_the_other_unit_is_asked_about_not_refused(phone, engine, patient, value, unit, meant,
-                                                                     question):
+@pytest.mark.parametrize(
+    "value,unit,meant,question",
+    [
+        (38.4, "f", "c", "Did you mean 38.4 °C?"),
+        (101.1, "c", "f", "Did you mean 101.1 °F?"),
+        (34, "f", "c", "Did you mean 34 °C?"),
+        (109.4, "c", "f", "Did you mean 109.4 °F?"),
+    ],
+)
+def test_a_temperature_in_the_other_unit_is_asked_about_not_refused(
+    phone, engine, patient, value, unit, meant, question
+):
     body = {"idempotency_key": f"unit-{value}-{unit}", "temperature": value, "temperature_unit": unit}
     asked = phone.api("POST", "/api/symptoms", body)
     assert asked.status_code == 422
@@ -330,8 +395,9 @@ def test_a_temperature_in_the_other_unit_is_asked_about_not_refused(phone, engin
 
 @pytest.mark.parametrize("value,unit", [(33.9, "f"), (43.1, "f"), (92.9, "c"), (110.1, "c")])
 def test_outside_the_other_units_range_is_still_a_plain_refusal(phone, engine, patient, value, unit):
-    response = phone.api("POST", "/api/symptoms", {"idempotency_key": f"range-{value}", "temperature": value,
-                                                   "temperature_unit": unit})
+    response = phone.api(
+        "POST", "/api/symptoms", {"idempotency_key": f"range-{value}", "temperature": value, "temperature_unit": unit}
+    )
     assert response.status_code == 422 and "switch_unit" not in response.json()
     assert response.json()["message"] == "Enter a temperature between 34 and 43 °C (93.2 and 109.4 °F)."
 
@@ -343,15 +409,17 @@ def test_a_temperature_question_is_in_spanish_for_a_spanish_speaker(engine, sett
     with TestClient(app, base_url=BASE_URL) as client:
         es = PatientBrowser(client)
         es.sign_in(sign_in_link(engine, patient, clock.now()))
-        asked = es.api("POST", "/api/symptoms", {"idempotency_key": "es-unit-1", "temperature": 38.4,
-                                                 "temperature_unit": "f"})
+        asked = es.api(
+            "POST", "/api/symptoms", {"idempotency_key": "es-unit-1", "temperature": 38.4, "temperature_unit": "f"}
+        )
     assert asked.json()["message"] == "¿Quiso decir 38.4 °C?"
 
 
 def test_a_developer_sentence_never_reaches_a_patient(phone, engine, patient):
     """A unit the app never offers: the validator's own words ('Unit must be c or f.') are not shown."""
-    response = phone.api("POST", "/api/symptoms", {"idempotency_key": "bad-unit-1", "temperature": 38.0,
-                                                   "temperature_unit": "k"})
+    response = phone.api(
+        "POST", "/api/symptoms", {"idempotency_key": "bad-unit-1", "temperature": 38.0, "temperature_unit": "k"}
+    )
     assert response.status_code == 422
     assert response.json()["message"] == "Choose one of the answers."
     weird = phone.api("POST", "/api/weights", {"idempotency_key": "bad-unit-2", "value": 70, "unit": "stone"})
@@ -362,6 +430,7 @@ def test_saved_values_are_echoed(phone, engine, patient):
     # The patient's baseline is 70.0 kg: 61.6 kg is 12% below it.
     response = phone.api("POST", "/api/weights", {"idempotency_key": "echo-0001", "value": 61.6, "confirmed": True})
     assert "Saved: 61.6 kg, 12% below your starting weight." in response.json()["advice_html"]
-    fever = phone.api("POST", "/api/symptoms", {"idempotency_key": "echo-0002", "temperature": 101.1,
-                                                "temperature_unit": "f"})
+    fever = phone.api(
+        "POST", "/api/symptoms", {"idempotency_key": "echo-0002", "temperature": 101.1, "temperature_unit": "f"}
+    )
     assert "Saved: temperature 38.4 °C (101.1 °F)." in fever.json()["advice_html"]

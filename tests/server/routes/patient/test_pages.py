@@ -13,8 +13,20 @@ from server.models import DoseEvent, SymptomReport, WeightEntry
 from server.services.plans import change_plan
 from tests.support.patient import BASE_URL, PatientBrowser, field_error, make_patient, sign_in_link, stored
 
-PAGES = ["/today", "/log/dose", "/log/symptoms", "/log/weight", "/history", "/learn", "/learn/how-to-take",
-         "/learn/side-effects", "/learn/when-to-call", "/learn/food-and-fluids", "/learn/tests-and-weight", "/settings"]
+PAGES = [
+    "/today",
+    "/log/dose",
+    "/log/symptoms",
+    "/log/weight",
+    "/history",
+    "/learn",
+    "/learn/how-to-take",
+    "/learn/side-effects",
+    "/learn/when-to-call",
+    "/learn/food-and-fluids",
+    "/learn/tests-and-weight",
+    "/settings",
+]
 
 
 def _text(html: str) -> str:
@@ -82,8 +94,15 @@ def test_today_on_another_day_names_the_next_dose_day(engine, settings, signed_i
 def test_today_follows_a_hold_and_a_discontinuation(engine, settings, signed_in, clock, patient):
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
     phone = signed_in(patient)
-    change_plan(ctx, patient.id, staff_id=None, operation="hold", reason="weight loss", hold_rule="R-WT-10",
-                dexamethasone_on_hold="hold")
+    change_plan(
+        ctx,
+        patient.id,
+        staff_id=None,
+        operation="hold",
+        reason="weight loss",
+        hold_rule="R-WT-10",
+        dexamethasone_on_hold="hold",
+    )
     text = _text(phone.get("/today").text)
     assert "Selinexor is on hold" in text and "Do not take selinexor until your care team tells you to restart." in text
     assert "I took my selinexor now" not in text and "Next dose" not in text
@@ -92,14 +111,24 @@ def test_today_follows_a_hold_and_a_discontinuation(engine, settings, signed_in,
     assert "Selinexor has been stopped" in text and "Do not take any more selinexor tablets." in text
 
 
-@pytest.mark.parametrize("choice,english,spanish", [
-    ("continue", "Keep taking dexamethasone 20 mg on Mondays and Wednesdays.",
-     "Siga tomando dexametasona 20 mg los lunes y miércoles."),
-    ("hold", "Do not take dexamethasone until your care team tells you to.",
-     "No tome dexametasona hasta que su equipo de atención se lo indique."),
-])
-def test_today_says_what_happens_to_dexamethasone_during_a_hold(engine, settings, signed_in, clock, patient, choice,
-                                                                 english, spanish):
+@pytest.mark.parametrize(
+    "choice,english,spanish",
+    [
+        (
+            "continue",
+            "Keep taking dexamethasone 20 mg on Mondays and Wednesdays.",
+            "Siga tomando dexametasona 20 mg los lunes y miércoles.",
+        ),
+        (
+            "hold",
+            "Do not take dexamethasone until your care team tells you to.",
+            "No tome dexametasona hasta que su equipo de atención se lo indique.",
+        ),
+    ],
+)
+def test_today_says_what_happens_to_dexamethasone_during_a_hold(
+    engine, settings, signed_in, clock, patient, choice, english, spanish
+):
     # clinical-reference §1: the patient is told the staff choice in words
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
     phone = signed_in(patient)
@@ -121,11 +150,18 @@ def test_today_says_what_happens_to_dexamethasone_during_a_hold(engine, settings
 def test_the_learn_page_says_the_patients_own_antiemetic_timing(engine, settings, signed_in, clock, patient, offset):
     # clinical-reference P-ANTIEMETIC: timing is a per-patient setting, not a fixed 30 minutes
     from server.services.plans import ScheduleChange
+
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
     phone = signed_in(patient)
     assert "about 30 minutes before selinexor" in _text(phone.get("/learn/how-to-take").text)
-    change_plan(ctx, patient.id, staff_id=None, operation="change_schedule", reason="later antiemetic",
-                schedule=ScheduleChange(antiemetic_offset_min=offset))
+    change_plan(
+        ctx,
+        patient.id,
+        staff_id=None,
+        operation="change_schedule",
+        reason="later antiemetic",
+        schedule=ScheduleChange(antiemetic_offset_min=offset),
+    )
     text = _text(phone.get("/learn/how-to-take").text)
     assert f"about {offset} minutes before selinexor" in text and (offset == 30 or "about 30 minutes" not in text)
     phone.form("/settings/language", {"language": "es"})
@@ -145,8 +181,10 @@ def test_dose_form_records_taken_now_and_shows_the_advice(phone, engine, patient
 
 
 def test_a_dose_taken_later_than_now_is_refused_beside_the_time(phone, engine, patient, clock):
-    page = phone.form("/log/dose", {"idempotency_key": "later-00001", "status": "taken", "when": "earlier",
-                                    "day": "2026-03-02", "time": "23:00"})
+    page = phone.form(
+        "/log/dose",
+        {"idempotency_key": "later-00001", "status": "taken", "when": "earlier", "day": "2026-03-02", "time": "23:00"},
+    )
     assert page.status_code == 422
     assert field_error(page.text, "time") == "The time is in the future."
     assert 'aria-invalid="true"' in page.text and 'role="alert"' in page.text
@@ -154,27 +192,47 @@ def test_a_dose_taken_later_than_now_is_refused_beside_the_time(phone, engine, p
 
 
 def test_a_missed_dose_is_recorded_for_its_day(phone, engine, patient):
-    done = phone.form("/log/dose", {"idempotency_key": "missed-form-1", "status": "missed",
-                                    "scheduled_for": "2026-02-25", "day": "2026-03-02", "time": "", "when": "now"})
+    done = phone.form(
+        "/log/dose",
+        {
+            "idempotency_key": "missed-form-1",
+            "status": "missed",
+            "scheduled_for": "2026-02-25",
+            "day": "2026-03-02",
+            "time": "",
+            "when": "now",
+        },
+    )
     assert done.status_code == 200 and "Skip the missed dose." in done.text
     assert stored(engine, DoseEvent, patient.id)[0].scheduled_for == date(2026, 2, 25)
 
 
 def test_symptom_check_in_with_fever_shows_the_urgent_banner_with_the_phone_number(phone, engine, patient):
-    done = phone.form("/log/symptoms", {"idempotency_key": "sym-fever-01", "temperature": "38.4",
-                                        "temperature_unit": "c", "nausea": "mild", "chills": "false"})
+    done = phone.form(
+        "/log/symptoms",
+        {
+            "idempotency_key": "sym-fever-01",
+            "temperature": "38.4",
+            "temperature_unit": "c",
+            "nausea": "mild",
+            "chills": "false",
+        },
+    )
     assert done.status_code == 200
     banner = re.search(r'<section class="banner urgent" role="alert".*?</section>', done.text, re.S).group(0)
     assert "Call your care team now" in banner and 'href="tel:+15555550100"' in banner and "(555) 555-0100" in banner
     assert stored(engine, SymptomReport, patient.id)[0].nausea == 1
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("temperature", "44", "Enter a temperature between 34 and 43 °C"),
-    ("temperature", "hot", "Enter a number."),
-    ("vomiting_episodes", "51", "Enter a whole number from 0 to 50."),
-    ("loose_stools", "2.5", "Enter a whole number"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("temperature", "44", "Enter a temperature between 34 and 43 °C"),
+        ("temperature", "hot", "Enter a number."),
+        ("vomiting_episodes", "51", "Enter a whole number from 0 to 50."),
+        ("loose_stools", "2.5", "Enter a whole number"),
+    ],
+)
 def test_bad_symptom_answers_are_named_beside_the_field(phone, engine, patient, field, value, message):
     page = phone.form("/log/symptoms", {"idempotency_key": "sym-bad-0001", field: value, "temperature_unit": "c"})
     assert page.status_code == 422
@@ -188,8 +246,9 @@ def test_an_empty_check_in_asks_for_an_answer(phone, engine, patient):
 
 
 def test_weight_form_asks_to_confirm_a_big_change_then_stores_it(engine, settings, signed_in, clock):
-    patient = make_patient(engine, settings, clock.now(), mrn="WCONF", weight_unit="lb",
-                           weights=((timedelta(days=2), 70.0),))
+    patient = make_patient(
+        engine, settings, clock.now(), mrn="WCONF", weight_unit="lb", weights=((timedelta(days=2), 70.0),)
+    )
     phone = signed_in(patient)
     form = phone.get("/log/weight").text
     assert "Your weight in lb" in form and 'data-last-kg="70.0"' in form
@@ -197,14 +256,16 @@ def test_weight_form_asks_to_confirm_a_big_change_then_stores_it(engine, setting
     assert asked.status_code == 422 and "more than 5% away" in field_error(asked.text, "weight")
     assert 'id="confirm-weight" hidden' not in asked.text and 'value="135.8"' in asked.text
     assert len(stored(engine, WeightEntry, patient.id)) == 1
-    done = phone.form("/log/weight", {"idempotency_key": "wconf-00001", "value": "135.8", "unit": "lb",
-                                      "confirmed": "true"})
+    done = phone.form(
+        "/log/weight", {"idempotency_key": "wconf-00001", "value": "135.8", "unit": "lb", "confirmed": "true"}
+    )
     assert done.status_code == 200 and "Your care team will contact you today" in done.text  # 12% below baseline
     assert stored(engine, WeightEntry, patient.id)[-1].entered_unit == "lb"
 
 
-@pytest.mark.parametrize(("value", "message"), [("20", "between 25 and 300 kg"), ("", "Enter your weight."),
-                                                 ("seventy", "as a number")])
+@pytest.mark.parametrize(
+    ("value", "message"), [("20", "between 25 and 300 kg"), ("", "Enter your weight."), ("seventy", "as a number")]
+)
 def test_bad_weights_are_named_beside_the_field(phone, engine, patient, value, message):
     page = phone.form("/log/weight", {"idempotency_key": "wbad-000001", "value": value, "unit": "kg"})
     assert page.status_code == 422 and message in field_error(page.text, "weight")
@@ -215,20 +276,38 @@ def test_a_correction_form_is_prefilled_and_keeps_the_original(phone, engine, pa
     phone.form("/log/weight", {"idempotency_key": "wcorr-00001", "value": "68", "unit": "kg"})
     original = stored(engine, WeightEntry, patient.id)[0]
     today = phone.get("/today").text
-    assert f'/log/weight?correct={original.id}' in today
+    assert f"/log/weight?correct={original.id}" in today
     form = phone.get(f"/log/weight?correct={original.id}").text
     assert 'value="68"' in form and f'name="corrects_id" value="{original.id}"' in form
     key = re.search(r'name="idempotency_key" value="([^"]+)"', form).group(1)
-    phone.form("/log/weight", {"idempotency_key": key, "value": "68.6", "unit": "kg", "corrects_id": str(original.id),
-                               "when": "earlier", "day": "2026-03-02", "time": "09:00"})
+    phone.form(
+        "/log/weight",
+        {
+            "idempotency_key": key,
+            "value": "68.6",
+            "unit": "kg",
+            "corrects_id": str(original.id),
+            "when": "earlier",
+            "day": "2026-03-02",
+            "time": "09:00",
+        },
+    )
     rows = sorted(stored(engine, WeightEntry, patient.id), key=lambda w: w.id)
     assert len(rows) == 2 and rows[0].superseded_at is not None and rows[1].kg == 68.6
 
 
 def test_history_shows_the_chart_with_its_guides_and_a_text_alternative(phone, engine, patient, clock):
     for days, kg in ((6, 69.0), (4, 66.5), (2, 64.0)):
-        phone.api("POST", "/api/weights", {"idempotency_key": f"hist-{days}-0001", "value": kg, "confirmed": True,
-                                           "at": (clock.now() - timedelta(days=days)).isoformat()})
+        phone.api(
+            "POST",
+            "/api/weights",
+            {
+                "idempotency_key": f"hist-{days}-0001",
+                "value": kg,
+                "confirmed": True,
+                "at": (clock.now() - timedelta(days=days)).isoformat(),
+            },
+        )
     phone.api("POST", "/api/doses", {"idempotency_key": "hist-dose-01", "status": "taken"})
     page = phone.get("/history").text
     svg = re.search(r"<svg class=\"chart\".*?</svg>", page, re.S).group(0)
@@ -320,8 +399,9 @@ def test_a_dose_taken_on_a_day_that_is_not_a_dose_day_is_asked_about_first(engin
     assert 'id="wrong-day" class="banner same_day" role="alert" hidden' not in asked.text
     assert stored(engine, DoseEvent, patient.id) == []  # nothing saved before the answer
 
-    done = phone.form("/log/dose", {"idempotency_key": "wrong-day-1", "status": "taken", "when": "now",
-                                    "wrong_day_confirmed": "true"})
+    done = phone.form(
+        "/log/dose", {"idempotency_key": "wrong-day-1", "status": "taken", "when": "now", "wrong_day_confirmed": "true"}
+    )
     assert done.status_code == 200 and len(stored(engine, DoseEvent, patient.id)) == 1
     banner = re.search(r'<section class="banner (\w+)".*?</section>', done.text, re.S)
     assert banner.group(1) == "same_day"  # a warning, never the success colour
@@ -330,8 +410,10 @@ def test_a_dose_taken_on_a_day_that_is_not_a_dose_day_is_asked_about_first(engin
 
 
 def test_an_earlier_dose_on_another_day_names_that_day_and_keeps_the_answers(phone, engine, patient):
-    asked = phone.form("/log/dose", {"idempotency_key": "wrong-day-2", "status": "taken", "when": "earlier",
-                                     "day": "2026-03-01", "time": "10:00"})
+    asked = phone.form(
+        "/log/dose",
+        {"idempotency_key": "wrong-day-2", "status": "taken", "when": "earlier", "day": "2026-03-01", "time": "10:00"},
+    )
     text = _text(asked.text)
     assert "That day was not a selinexor day. Did you take selinexor that day?" in text
     assert 'value="2026-03-01" selected' in asked.text and 'value="10:00"' in asked.text
@@ -347,8 +429,9 @@ def test_missed_before_the_dose_time_is_refused_in_words_and_keeps_the_form(engi
     from datetime import time
 
     patient = make_patient(engine, settings, clock.now(), mrn="NOTYET", dose_time=time(14, 0))
-    page = signed_in(patient).form("/log/dose", {"idempotency_key": "not-yet-1", "status": "missed",
-                                                 "scheduled_for": "2026-03-02", "when": "now"})
+    page = signed_in(patient).form(
+        "/log/dose", {"idempotency_key": "not-yet-1", "status": "missed", "scheduled_for": "2026-03-02", "when": "now"}
+    )
     assert page.status_code == 422
     assert field_error(page.text, "status").replace("\u202f", " ") == "Your dose is at 2:00 PM: it is not missed yet."
     assert re.search(r'value="missed"[^>]*checked', page.text)
@@ -356,14 +439,24 @@ def test_missed_before_the_dose_time_is_refused_in_words_and_keeps_the_form(engi
 
 
 def test_a_temperature_in_the_other_unit_offers_the_switch_on_the_page(phone, engine, patient):
-    asked = phone.form("/log/symptoms", {"idempotency_key": "unit-form-1", "temperature": "38.4",
-                                         "temperature_unit": "f", "nausea": "mild"})
+    asked = phone.form(
+        "/log/symptoms",
+        {"idempotency_key": "unit-form-1", "temperature": "38.4", "temperature_unit": "f", "nausea": "mild"},
+    )
     assert asked.status_code == 422
     assert field_error(asked.text, "temperature") == "Did you mean 38.4 °C?"
     assert re.search(r'<button class="btn second" name="switch_unit" value="c">Yes, it is in °C</button>', asked.text)
     assert stored(engine, SymptomReport, patient.id) == []
-    done = phone.form("/log/symptoms", {"idempotency_key": "unit-form-1", "temperature": "38.4",
-                                        "temperature_unit": "f", "nausea": "mild", "switch_unit": "c"})
+    done = phone.form(
+        "/log/symptoms",
+        {
+            "idempotency_key": "unit-form-1",
+            "temperature": "38.4",
+            "temperature_unit": "f",
+            "nausea": "mild",
+            "switch_unit": "c",
+        },
+    )
     assert done.status_code == 200 and "Saved: temperature 38.4 °C (101.1 °F)." in _text(done.text)
     assert stored(engine, SymptomReport, patient.id)[0].temperature_c == 38.4
 
@@ -376,10 +469,22 @@ def test_the_check_in_starts_with_one_tap_as_usual_and_the_chooser(phone, engine
     page = phone.get("/log/symptoms").text
     assert page.index("I feel as usual") < page.index("What is bothering you?") < page.index("Nausea today")
     key = re.search(r'id="as-usual".*?name="idempotency_key" value="([^"]+)"', page, re.S).group(1)
-    done = phone.form("/log/symptoms", {"idempotency_key": key, "when": "now", "nausea": "none",
-                                        "vomiting_episodes": "0", "loose_stools": "1", "appetite": "normal",
-                                        "fatigue": "none", "chills": "false", "bleeding": "none", "neuro": "none",
-                                        "vision": "none"})
+    done = phone.form(
+        "/log/symptoms",
+        {
+            "idempotency_key": key,
+            "when": "now",
+            "nausea": "none",
+            "vomiting_episodes": "0",
+            "loose_stools": "1",
+            "appetite": "normal",
+            "fatigue": "none",
+            "chills": "false",
+            "bleeding": "none",
+            "neuro": "none",
+            "vision": "none",
+        },
+    )
     assert done.status_code == 200 and "Saved" in done.text
     [row] = stored(engine, SymptomReport, patient.id)
     assert (row.nausea, row.vomiting_episodes, row.loose_stools, row.fatigue, row.bleeding) == (0, 0, 1, 0, "none")
@@ -388,20 +493,31 @@ def test_the_check_in_starts_with_one_tap_as_usual_and_the_chooser(phone, engine
 def test_the_chooser_opens_only_the_chosen_questions_without_javascript(phone):
     page = phone.get("/log/symptoms?about=nausea&about=fever").text
     groups = dict(re.findall(r'<div data-about="(\w+)"( hidden)?>', page))
-    assert groups == {"nausea": "", "diarrhea": " hidden", "fever": "", "appetite": " hidden", "tired": " hidden",
-                      "bleeding": " hidden", "dizzy": " hidden", "eyes": " hidden"}
+    assert groups == {
+        "nausea": "",
+        "diarrhea": " hidden",
+        "fever": "",
+        "appetite": " hidden",
+        "tired": " hidden",
+        "bleeding": " hidden",
+        "dizzy": " hidden",
+        "eyes": " hidden",
+    }
     assert list(groups)[0] == "nausea"  # nausea first
     everything = dict(re.findall(r'<div data-about="(\w+)"( hidden)?>', phone.get("/log/symptoms").text))
     assert set(everything.values()) == {""}
 
 
 def test_a_note_for_the_team_is_stored_and_on_the_staff_timeline(phone, engine, patient):
-    done = phone.form("/log/symptoms", {"idempotency_key": "note-00001", "when": "now", "nausea": "mild",
-                                        "note": "  Mouth   sores since Sunday "})
+    done = phone.form(
+        "/log/symptoms",
+        {"idempotency_key": "note-00001", "when": "now", "nausea": "mild", "note": "  Mouth   sores since Sunday "},
+    )
     assert done.status_code == 200
     [row] = stored(engine, SymptomReport, patient.id)
     assert row.note == "Mouth sores since Sunday"
     from server.services.staff.wording import symptom_words
+
     assert symptom_words(row, 1) == "nausea 1, note: “Mouth sores since Sunday”"
     only_note = phone.form("/log/symptoms", {"idempotency_key": "note-00002", "when": "now", "note": "Cough"})
     assert only_note.status_code == 200  # words alone are a check-in too
@@ -410,8 +526,17 @@ def test_a_note_for_the_team_is_stored_and_on_the_staff_timeline(phone, engine, 
 
 
 def test_a_result_page_never_says_a_sentence_twice(phone):
-    done = phone.form("/log/symptoms", {"idempotency_key": "twice-0001", "when": "now", "nausea": "cannot_eat",
-                                        "vomiting_episodes": "7", "loose_stools": "9", "appetite": "barely_eating"})
+    done = phone.form(
+        "/log/symptoms",
+        {
+            "idempotency_key": "twice-0001",
+            "when": "now",
+            "nausea": "cannot_eat",
+            "vomiting_episodes": "7",
+            "loose_stools": "9",
+            "appetite": "barely_eating",
+        },
+    )
     advice = re.search(r'<div class="advice".*?</div>', done.text, re.S).group(0)
     sentences = [_text(p).strip() for p in re.findall(r"<p>(.*?)</p>", advice, re.S)]
     assert sentences and len(sentences) == len(set(sentences))

@@ -42,18 +42,21 @@ def test_the_models_allow_exactly_the_answers_of_their_sources():
     assert _choices(schemas.WeightIn.model_fields["unit"].annotation) == set(WEIGHT_UNITS)
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("/api/weights", {"value": "heavy"}, "value"),
-    ("/api/weights", {}, "value"),
-    ("/api/weights", {"value": True}, "value"),
-    ("/api/symptoms", {"loose_stools": 2.5}, "loose_stools"),
-    ("/api/symptoms", {"temperature": "hot"}, "temperature"),
-    ("/api/symptoms", {"chills": "maybe"}, "chills"),
-    ("/api/symptoms", {"temperature": 38, "temperature_unit": "k"}, "temperature_unit"),
-    ("/api/doses", {"status": "taken", "at": "yesterday"}, "at"),
-    ("/api/doses", {"status": "missed", "scheduled_for": "monday"}, "scheduled_for"),
-    ("/api/doses", {"status": "taken", "corrects_id": "abc"}, "corrects_id"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/weights", {"value": "heavy"}, "value"),
+        ("/api/weights", {}, "value"),
+        ("/api/weights", {"value": True}, "value"),
+        ("/api/symptoms", {"loose_stools": 2.5}, "loose_stools"),
+        ("/api/symptoms", {"temperature": "hot"}, "temperature"),
+        ("/api/symptoms", {"chills": "maybe"}, "chills"),
+        ("/api/symptoms", {"temperature": 38, "temperature_unit": "k"}, "temperature_unit"),
+        ("/api/doses", {"status": "taken", "at": "yesterday"}, "at"),
+        ("/api/doses", {"status": "missed", "scheduled_for": "monday"}, "scheduled_for"),
+        ("/api/doses", {"status": "taken", "corrects_id": "abc"}, "corrects_id"),
+    ],
+)
 def test_a_refused_body_is_named_in_plain_words_never_the_validators(phone, engine, patient, path, body, field):
     response = phone.api("POST", path, {"idempotency_key": "typed-bad-01", **body})
     assert response.status_code == 422, response.text
@@ -75,19 +78,23 @@ def test_a_refused_body_is_answered_in_the_patients_language(engine, settings, a
 
 
 def test_a_form_takes_a_decimal_comma_and_names_a_bad_choice_beside_it(phone, engine, patient):
-    refused = phone.form("/log/symptoms", {"idempotency_key": "typed-form-1", "chills": "maybe",
-                                           "temperature_unit": "c"})
+    refused = phone.form(
+        "/log/symptoms", {"idempotency_key": "typed-form-1", "chills": "maybe", "temperature_unit": "c"}
+    )
     assert refused.status_code == 422 and field_error(refused.text, "chills") == "Choose yes or no."
     assert 'role="alert"' in refused.text and not any(words in refused.text for words in VALIDATOR_WORDS)
-    done = phone.form("/log/symptoms", {"idempotency_key": "typed-form-2", "temperature": "37,2",
-                                        "temperature_unit": "c"})
+    done = phone.form(
+        "/log/symptoms", {"idempotency_key": "typed-form-2", "temperature": "37,2", "temperature_unit": "c"}
+    )
     assert done.status_code == 200
     assert stored(engine, SymptomReport, patient.id)[0].temperature_c == 37.2
 
 
 def test_an_earlier_time_needs_its_day(phone, engine, patient):
-    page = phone.form("/log/weight", {"idempotency_key": "typed-day-01", "value": "70", "unit": "kg",
-                                      "when": "earlier", "day": "", "time": "08:00"})
+    page = phone.form(
+        "/log/weight",
+        {"idempotency_key": "typed-day-01", "value": "70", "unit": "kg", "when": "earlier", "day": "", "time": "08:00"},
+    )
     assert page.status_code == 422 and "Choose the day." in page.text and 'role="alert"' in page.text
     assert 'value="70"' in page.text  # the form comes back as typed
     assert stored(engine, WeightEntry, patient.id) == []
@@ -101,8 +108,9 @@ def test_the_entries_service_keeps_a_missed_dose_day_within_the_last_7_days(sett
         with pytest.raises(FieldError) as refused:
             record_dose(ctx, patient.id, key=f"day-check-{day}", status="missed", at=clock.now(), scheduled_for=day)
         assert refused.value.field == "scheduled_for" and words in refused.value.message
-    assert record_dose(ctx, patient.id, key="day-check-ok", status="missed", at=clock.now(),
-                       scheduled_for=today - timedelta(days=6)).entry.scheduled_for == today - timedelta(days=6)
+    assert record_dose(
+        ctx, patient.id, key="day-check-ok", status="missed", at=clock.now(), scheduled_for=today - timedelta(days=6)
+    ).entry.scheduled_for == today - timedelta(days=6)
 
 
 def test_the_entries_service_does_not_say_another_patients_entry_exists(settings, engine, clock):
@@ -112,8 +120,15 @@ def test_the_entries_service_does_not_say_another_patients_entry_exists(settings
     entry = record_weight(ctx, theirs.id, key="theirs-w-0001", at=clock.now(), value=70.0, unit="kg").entry
     for corrects_id in (entry.id, entry.id + 1000):
         with pytest.raises(NotFound):
-            record_weight(ctx, mine.id, key=f"steal-entry-{corrects_id}", at=clock.now(), value=71.0, unit="kg",
-                          corrects_id=corrects_id)
+            record_weight(
+                ctx,
+                mine.id,
+                key=f"steal-entry-{corrects_id}",
+                at=clock.now(),
+                value=71.0,
+                unit="kg",
+                corrects_id=corrects_id,
+            )
     assert stored(engine, WeightEntry, theirs.id)[0].superseded_at is None
 
 
@@ -121,8 +136,10 @@ def test_the_patient_routes_use_no_deprecated_litestar_style(settings, engine, c
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        app = Litestar(route_handlers=list(patient_routes.ROUTES),
-                       dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)})
+        app = Litestar(
+            route_handlers=list(patient_routes.ROUTES),
+            dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
+        )
         with TestClient(app, base_url=BASE_URL) as client:
             client.get("/signin")
     assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == []

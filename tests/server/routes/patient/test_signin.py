@@ -92,10 +92,16 @@ def test_the_session_cookie_is_secure_in_production(engine, database_url, tmp_pa
     from server.app import create_app
     from server.settings import load_settings
 
-    settings = load_settings(COMPANION_ENV="production", DATABASE_URL=database_url, COMPANION_VAR_DIR=str(tmp_path),
-                             SECRET_KEY="production-secret-that-is-long-enough-0123456789",
-                             PUBLIC_BASE_URL="https://companion.example.org", TWILIO_ACCOUNT_SID="AC1",
-                             TWILIO_AUTH_TOKEN="tok", TWILIO_FROM_NUMBER="+15555550199")
+    settings = load_settings(
+        COMPANION_ENV="production",
+        DATABASE_URL=database_url,
+        COMPANION_VAR_DIR=str(tmp_path),
+        SECRET_KEY="production-secret-that-is-long-enough-0123456789",
+        PUBLIC_BASE_URL="https://companion.example.org",
+        TWILIO_ACCOUNT_SID="AC1",
+        TWILIO_AUTH_TOKEN="tok",
+        TWILIO_FROM_NUMBER="+15555550199",
+    )
     patient = make_patient(engine, settings, clock.now(), mrn="PROD-1")
     base = "https://companion.example.org"
     path = sign_in_link(engine, patient, clock.now(), base).removeprefix(base)
@@ -110,8 +116,9 @@ def test_the_session_cookie_is_secure_in_production(engine, database_url, tmp_pa
 def test_send_writes_an_sms_for_the_worker_in_the_patients_language(engine, settings, clock):
     patient = make_patient(engine, settings, clock.now(), mrn="ES-2", language="es")
     with session_scope(engine) as session:
-        url = invites.send_sign_in_link(session, session.get(Patient, patient.id), now=clock.now(),
-                                        base_url=settings.public_base_url, staff_id=None)
+        url = invites.send_sign_in_link(
+            session, session.get(Patient, patient.id), now=clock.now(), base_url=settings.public_base_url, staff_id=None
+        )
     with Session(engine) as session:
         sms = session.exec(select(OutboundMessage)).one()
         token = session.exec(select(SignInToken)).one()
@@ -176,8 +183,11 @@ def test_link_requests_are_rate_limited_per_client_and_capped_per_patient(app, e
 def test_revoking_ends_every_session_and_voids_unused_links(app, ctx, engine, patient, clock):
     unused = sign_in_link(engine, patient, clock.now())
     with session_scope(engine) as session:
-        session.add(PushSubscription(patient_id=patient.id, endpoint="https://push.example/1", p256dh="k", auth="a",
-                                     created_at=clock.now()))
+        session.add(
+            PushSubscription(
+                patient_id=patient.id, endpoint="https://push.example/1", p256dh="k", auth="a", created_at=clock.now()
+            )
+        )
     with TestClient(app, base_url=BASE_URL) as client:
         phone = PatientBrowser(client)
         phone.sign_in(sign_in_link(engine, patient, clock.now()))
@@ -213,8 +223,11 @@ def test_qr_code_is_an_inline_svg():
 def test_companion_demo_prints_a_fresh_sign_in_link(tmp_path):
     from server.cli import cli
 
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "COMPANION_VAR_DIR": str(tmp_path / "var"),
-           "COMPANION_ENV": "development"}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "COMPANION_VAR_DIR": str(tmp_path / "var"),
+        "COMPANION_ENV": "development",
+    }
     runner = CliRunner(env=env)
     assert runner.invoke(cli, ["migrate"]).exit_code == 0
     first = runner.invoke(cli, ["demo"])
@@ -229,8 +242,10 @@ def test_link_requests_count_across_processes(app, settings, engine, clock, pati
 
     second_process = create_app(settings, engine=engine, clock=clock)  # another web worker on the same database
     with TestClient(app, base_url=BASE_URL) as client:
-        first = [PatientBrowser(client).api("POST", "/api/sign-in-link", {"phone": "+15555550301"}).status_code
-                 for _ in range(10)]
+        first = [
+            PatientBrowser(client).api("POST", "/api/sign-in-link", {"phone": "+15555550301"}).status_code
+            for _ in range(10)
+        ]
     with TestClient(second_process, base_url=BASE_URL) as client:
         refused = PatientBrowser(client).api("POST", "/api/sign-in-link", {"phone": "+15555550301"})
     assert first == [202] * 10 and refused.status_code == 429

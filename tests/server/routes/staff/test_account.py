@@ -11,8 +11,19 @@ from sqlmodel import Session, select
 
 from server.models import AuditLog, Staff
 from server.services.staff import auth as staff_auth
-
-from tests.support.staff import ADMIN, NURSE, PASSWORD, PHARMACIST, csrf_token, post_form, seed, sends_to_sign_in, sign_in, staff_by_email, text_of
+from tests.support.staff import (
+    ADMIN,
+    NURSE,
+    PASSWORD,
+    PHARMACIST,
+    csrf_token,
+    post_form,
+    seed,
+    sends_to_sign_in,
+    sign_in,
+    staff_by_email,
+    text_of,
+)
 
 
 @pytest.fixture
@@ -51,8 +62,12 @@ def test_a_wrong_password_gets_one_generic_message_and_is_counted(client, demo, 
 
 
 def _sign_in_from(client, address: str, email: str, password: str = PASSWORD):
-    return client.post("/staff/login", data={"_csrf_token": csrf_token(client), "email": email, "password": password},
-                       headers={"Accept": "text/html", "X-Forwarded-For": address}, follow_redirects=False)
+    return client.post(
+        "/staff/login",
+        data={"_csrf_token": csrf_token(client), "email": email, "password": password},
+        headers={"Accept": "text/html", "X-Forwarded-For": address},
+        follow_redirects=False,
+    )
 
 
 @pytest.fixture
@@ -79,8 +94,7 @@ def test_failures_for_one_account_from_one_address_wait_longer_each_time(client,
     assert [row.ip for row in _audit(engine, "staff.login")] == ["203.0.113.9"]  # the address as resolved
 
 
-def test_an_unknown_email_gets_the_same_answer_after_a_password_hash_and_is_audited(client, demo, engine,
-                                                                                  monkeypatch):
+def test_an_unknown_email_gets_the_same_answer_after_a_password_hash_and_is_audited(client, demo, engine, monkeypatch):
     hashed = []
     real = staff_auth.staff_accounts.verify_password
     monkeypatch.setattr(staff_auth.staff_accounts, "verify_password", lambda *a: hashed.append(1) or real(*a))
@@ -89,8 +103,10 @@ def test_an_unknown_email_gets_the_same_answer_after_a_password_hash_and_is_audi
     assert wrong.status_code == unknown.status_code == 401 and len(hashed) == 2
     assert text_of(wrong.text).replace(NURSE, "") == text_of(unknown.text).replace("nobody@demo.clinic", "")
     failed = _audit(engine, "staff.login_failed")
-    assert [(row.staff_id is None, "nobody@demo.clinic" in row.detail) for row in failed] == [(False, False),
-                                                                                            (True, True)]
+    assert [(row.staff_id is None, "nobody@demo.clinic" in row.detail) for row in failed] == [
+        (False, False),
+        (True, True),
+    ]
     for _ in range(staff_auth.FREE_FAILURES):
         sign_in(client, "nobody@demo.clinic", "not-the-password")
     hashed.clear()
@@ -99,8 +115,9 @@ def test_an_unknown_email_gets_the_same_answer_after_a_password_hash_and_is_audi
     assert _audit(engine, "staff.login_throttled")
 
 
-def test_too_many_failures_from_one_address_block_that_address_only(client, app, demo, engine, monkeypatch,
-                                                                     behind_proxy):
+def test_too_many_failures_from_one_address_block_that_address_only(
+    client, app, demo, engine, monkeypatch, behind_proxy
+):
     monkeypatch.setattr(staff_auth, "IP_MAX_FAILURES", 3)
     for n in range(4):
         _sign_in_from(client, "203.0.113.20", f"guess{n}@demo.clinic", "wrong-password-123")
@@ -125,8 +142,12 @@ def test_totp_second_factor_is_required_once_enabled_and_a_code_works_once(clien
     bad = post_form(client, "/staff/account/totp/enable", {"code": "000000", "password": PASSWORD})
     assert bad.status_code == 422 and "code" in bad.text
     code = pyotp.TOTP(secret).at(clock.now())
-    assert post_form(client, "/staff/account/totp/enable", {"code": code, "password": PASSWORD},
-                     follow_redirects=False).status_code == 303
+    assert (
+        post_form(
+            client, "/staff/account/totp/enable", {"code": code, "password": PASSWORD}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     assert staff_by_email(engine, NURSE).totp_secret == secret
 
     with _second_client(app) as other:
@@ -159,8 +180,11 @@ def test_changing_the_password_signs_out_other_devices_but_not_this_one(client, 
         sign_in(client, NURSE)
         short = post_form(client, "/staff/account/password", {"current_password": PASSWORD, "new_password": "short"})
         assert short.status_code == 422 and "new password" in short.text
-        post_form(client, "/staff/account/password", {"current_password": PASSWORD,
-                                                      "new_password": "a-much-better-passphrase"})
+        post_form(
+            client,
+            "/staff/account/password",
+            {"current_password": PASSWORD, "new_password": "a-much-better-passphrase"},
+        )
         assert client.get("/staff/inbox").status_code == 200
         assert sends_to_sign_in(laptop)
         assert sign_in(laptop, NURSE, "a-much-better-passphrase").status_code == 303
@@ -170,8 +194,11 @@ def test_a_nurse_cannot_manage_staff_accounts(client, demo, engine):
     sign_in(client, NURSE)
     assert client.get("/staff/admin/staff").status_code == 403
     assert client.get("/staff/admin/audit").status_code == 403
-    created = post_form(client, "/staff/admin/staff", {"email": "new@demo.clinic", "name": "New", "role": "admin",
-                                                       "password": "long-enough-password"})
+    created = post_form(
+        client,
+        "/staff/admin/staff",
+        {"email": "new@demo.clinic", "name": "New", "role": "admin", "password": "long-enough-password"},
+    )
     assert created.status_code == 403
     pharmacist = staff_by_email(engine, PHARMACIST)
     assert post_form(client, f"/staff/admin/staff/{pharmacist.id}/deactivate").status_code == 403
@@ -182,13 +209,32 @@ def test_a_nurse_cannot_manage_staff_accounts(client, demo, engine):
 
 def test_an_admin_creates_and_deactivates_accounts(client, app, demo, engine):
     sign_in(client, ADMIN)
-    bad = post_form(client, "/staff/admin/staff", {"email": "ph@demo.clinic", "name": "Phil", "role": "pharmacist",
-                                                   "password": "long-enough-password", "phone": "+44 20 7183 8750",
-                                                   "on_call_order": "3"})
+    bad = post_form(
+        client,
+        "/staff/admin/staff",
+        {
+            "email": "ph@demo.clinic",
+            "name": "Phil",
+            "role": "pharmacist",
+            "password": "long-enough-password",
+            "phone": "+44 20 7183 8750",
+            "on_call_order": "3",
+        },
+    )
     assert bad.status_code == 422 and "landline" in bad.text  # the field is named, nothing stored
-    ok = post_form(client, "/staff/admin/staff", {"email": "ph@demo.clinic", "name": "Phil", "role": "pharmacist",
-                                                  "password": "long-enough-password", "phone": "+1 202 555 0188",
-                                                  "on_call_order": "3"}, follow_redirects=False)
+    ok = post_form(
+        client,
+        "/staff/admin/staff",
+        {
+            "email": "ph@demo.clinic",
+            "name": "Phil",
+            "role": "pharmacist",
+            "password": "long-enough-password",
+            "phone": "+1 202 555 0188",
+            "on_call_order": "3",
+        },
+        follow_redirects=False,
+    )
     assert ok.status_code == 303
     phil = staff_by_email(engine, "ph@demo.clinic")
     assert (phil.phone_e164, phil.on_call_order, phil.role) == ("+12025550188", 3, "pharmacist")
@@ -231,8 +277,9 @@ def test_a_totp_code_is_accepted_once_across_processes_and_restarts(demo, engine
     other_process = create_db_engine(database_url)  # another web process, or this one after a restart
     try:
         with pytest.raises(staff_auth.SignInError):
-            staff_auth.check_totp(AppContext(settings=settings, engine=other_process, clock=clock), nurse.id, code,
-                                  ip="127.0.0.1")
+            staff_auth.check_totp(
+                AppContext(settings=settings, engine=other_process, clock=clock), nurse.id, code, ip="127.0.0.1"
+            )
     finally:
         other_process.dispose()
     assert staff_by_email(engine, NURSE).totp_last_step == pyotp.TOTP(secret).timecode(clock.now())
@@ -277,8 +324,14 @@ def test_an_admin_resets_a_colleagues_second_factor_and_it_is_audited(client, ap
     from server.context import AppContext
 
     secret = staff_auth.new_totp_secret()
-    staff_auth.enable_totp(AppContext(settings=settings, engine=engine, clock=clock), nurse.id, secret,
-                           pyotp.TOTP(secret).at(clock.now()), PASSWORD, ip=None)
+    staff_auth.enable_totp(
+        AppContext(settings=settings, engine=engine, clock=clock),
+        nurse.id,
+        secret,
+        pyotp.TOTP(secret).at(clock.now()),
+        PASSWORD,
+        ip=None,
+    )
     sign_in(client, ADMIN)
     answer = post_form(client, f"/staff/admin/staff/{nurse.id}/reset-second-factor")
     assert answer.status_code == 200 and "was reset" in answer.text
@@ -305,13 +358,21 @@ def test_required_mfa_is_on_by_default_in_production_only():
 
 def test_passwords_refuse_common_patterns_the_email_and_very_long_ones(client, demo):
     sign_in(client, ADMIN)
-    for password, why in (("P@ssw0rd2024!", "too common"), ("Welcome2024!!", "too common"),
-                          ("new@demo.clinic", "email address"), ("x" * 129 + "Y1", "at most 128")):
-        answer = post_form(client, "/staff/admin/staff", {"email": "new@demo.clinic", "name": "New", "role": "nurse",
-                                                         "password": password})
+    for password, why in (
+        ("P@ssw0rd2024!", "too common"),
+        ("Welcome2024!!", "too common"),
+        ("new@demo.clinic", "email address"),
+        ("x" * 129 + "Y1", "at most 128"),
+    ):
+        answer = post_form(
+            client,
+            "/staff/admin/staff",
+            {"email": "new@demo.clinic", "name": "New", "role": "nurse", "password": password},
+        )
         assert answer.status_code == 422 and why in answer.text, password
-    changed = post_form(client, "/staff/account/password", {"current_password": PASSWORD,
-                                                           "new_password": "Qwerty123456!"})
+    changed = post_form(
+        client, "/staff/account/password", {"current_password": PASSWORD, "new_password": "Qwerty123456!"}
+    )
     assert changed.status_code == 422 and "too common" in changed.text
 
 

@@ -10,15 +10,29 @@ import pytest
 from sqlmodel import Session, select
 
 from server.models import AuditLog, OutboundMessage, Patient, SignInToken, TreatmentPlan
-
 from tests.support.staff import NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
 
 GOOD = {
-    "first_name": "Ana", "last_name": "Ruiz", "date_of_birth": "1950-05-17", "mrn": "MRN-7001",
-    "phone": "+1 (202) 555-0147", "language": "es", "timezone": "America/Chicago", "regimen": "Xd",
-    "start_level": "0", "start_date": "2026-03-04", "day1_weekday": "2", "day3_weekday": "4", "dose_time": "09:30",
-    "antiemetic_name": "ondansetron 8 mg", "antiemetic_offset_min": "45", "dexamethasone_instruction": "",
-    "baseline_weight": "154", "weight_unit": "lb", "usual_stools_per_day": "2", "channel_preference": "sms",
+    "first_name": "Ana",
+    "last_name": "Ruiz",
+    "date_of_birth": "1950-05-17",
+    "mrn": "MRN-7001",
+    "phone": "+1 (202) 555-0147",
+    "language": "es",
+    "timezone": "America/Chicago",
+    "regimen": "Xd",
+    "start_level": "0",
+    "start_date": "2026-03-04",
+    "day1_weekday": "2",
+    "day3_weekday": "4",
+    "dose_time": "09:30",
+    "antiemetic_name": "ondansetron 8 mg",
+    "antiemetic_offset_min": "45",
+    "dexamethasone_instruction": "",
+    "baseline_weight": "154",
+    "weight_unit": "lb",
+    "usual_stools_per_day": "2",
+    "channel_preference": "sms",
     "sms_consent": "on",
 }
 
@@ -41,7 +55,11 @@ def test_enrolling_creates_the_patient_plan_reminders_and_invite_in_one_go(nurse
     patient = patient_by_mrn(engine, "MRN-7001")
     assert answer.headers["location"] == f"/staff/patients/{patient.id}/invite"
     assert (patient.phone_e164, patient.language, patient.timezone, patient.weight_unit) == (
-        "+12025550147", "es", "America/Chicago", "lb")
+        "+12025550147",
+        "es",
+        "America/Chicago",
+        "lb",
+    )
     assert patient.baseline_weight_kg == pytest.approx(69.85, abs=0.01)  # 154 lb
     assert patient.usual_stools_per_day == 2 and patient.sms_consent and patient.sms_consent_at is not None
     with Session(engine) as session:
@@ -77,8 +95,9 @@ def test_a_patient_without_sms_consent_gets_a_link_to_show_not_a_text(nurse, eng
     assert answer.status_code == 200 and "/i/" in answer.text
     patient = patient_by_mrn(engine, "MRN-7002")
     with Session(engine) as session:
-        kinds = {r.kind for r in session.exec(select(OutboundMessage)
-                                              .where(OutboundMessage.patient_id == patient.id)).all()}
+        kinds = {
+            r.kind for r in session.exec(select(OutboundMessage).where(OutboundMessage.patient_id == patient.id)).all()
+        }
     assert "invite" not in kinds and patient.phone_e164 is None
 
 
@@ -112,23 +131,37 @@ def test_a_patient_without_sms_consent_gets_a_link_to_show_not_a_text(nurse, eng
         ({"tablet_strength_mg": "25"}, "tablet_strength_mg", "Tablet strength must be one of: 20 mg, 40 mg, 50 mg"),
         ({"tablet_strength_mg": "big"}, "tablet_strength_mg", "Tablet strength must be one of"),
         # clinical-reference §1: a level that is not whole tablets of the patient's strength is refused
-        ({"tablet_strength_mg": "60"}, "tablet_strength_mg",
-         "Xd level 0 (80 mg on Days 1 and 3 (160 mg a week)) is a 80 mg dose, which is not a whole number of 60 mg "
-         "tablets"),
-        ({"regimen": "XVd", "start_level": "0", "tablet_strength_mg": "40"}, "tablet_strength_mg",
-         "XVd level 0 (100 mg once weekly) is a 100 mg dose, which is not a whole number of 40 mg tablets"),
+        (
+            {"tablet_strength_mg": "60"},
+            "tablet_strength_mg",
+            "Xd level 0 (80 mg on Days 1 and 3 (160 mg a week)) is a 80 mg dose, which is not a whole number of 60 mg "
+            "tablets",
+        ),
+        (
+            {"regimen": "XVd", "start_level": "0", "tablet_strength_mg": "40"},
+            "tablet_strength_mg",
+            "XVd level 0 (100 mg once weekly) is a 100 mg dose, which is not a whole number of 40 mg tablets",
+        ),
     ],
 )
 def test_bad_input_names_the_field_and_stores_nothing(nurse, engine, changes, field, words):
-    before = (_count(engine, Patient), _count(engine, TreatmentPlan), _count(engine, OutboundMessage),
-              _count(engine, SignInToken))
+    before = (
+        _count(engine, Patient),
+        _count(engine, TreatmentPlan),
+        _count(engine, OutboundMessage),
+        _count(engine, SignInToken),
+    )
     answer = post_form(nurse, "/staff/patients", {**GOOD, **changes})
     assert answer.status_code == 422
     assert f'id="err-{field}"' in answer.text and f'id="{field}"' in answer.text
     assert words in text_of(answer.text)
     assert 'aria-invalid="true"' in answer.text
-    after = (_count(engine, Patient), _count(engine, TreatmentPlan), _count(engine, OutboundMessage),
-             _count(engine, SignInToken))
+    after = (
+        _count(engine, Patient),
+        _count(engine, TreatmentPlan),
+        _count(engine, OutboundMessage),
+        _count(engine, SignInToken),
+    )
     assert after == before
     assert 'value="Ruiz"' in answer.text  # the form keeps what was typed
 
@@ -161,15 +194,18 @@ def test_the_tablet_strength_is_stored_per_patient_and_sets_the_tablet_count(nur
     patient = patient_by_mrn(engine, "MRN-7001")
     assert patient.tablet_strength_mg == (int(strength) if strength else 20)
     with Session(engine) as session:
-        doses = session.exec(select(OutboundMessage).where(OutboundMessage.patient_id == patient.id,
-                                                           OutboundMessage.kind == "dose")).all()
+        doses = session.exec(
+            select(OutboundMessage).where(OutboundMessage.patient_id == patient.id, OutboundMessage.kind == "dose")
+        ).all()
     assert doses and all(f'"tablets": {tablets}' in r.payload for r in doses)
 
 
 def test_the_enrollment_form_offers_the_strengths(nurse):
     page = nurse.get("/staff/patients/new").text
-    options = re.findall(r'<option value="(\d+)" (?:selected)?>\d+ mg</option>',
-                         page.split('id="tablet_strength_mg"')[1].split("</select>")[0])
+    options = re.findall(
+        r'<option value="(\d+)" (?:selected)?>\d+ mg</option>',
+        page.split('id="tablet_strength_mg"')[1].split("</select>")[0],
+    )
     assert options == ["20", "40", "50", "60"]
     assert '<option value="20" selected>20 mg</option>' in page  # the usual strength by default
 
@@ -179,6 +215,7 @@ def test_a_new_sign_in_link_voids_the_older_unused_ones(nurse, engine):
     post_form(nurse, f"/staff/patients/{patient.id}/invite")
     post_form(nurse, f"/staff/patients/{patient.id}/invite")
     with Session(engine) as session:
-        tokens = session.exec(select(SignInToken).where(SignInToken.patient_id == patient.id)
-                              .order_by(SignInToken.id)).all()
+        tokens = session.exec(
+            select(SignInToken).where(SignInToken.patient_id == patient.id).order_by(SignInToken.id)
+        ).all()
     assert len(tokens) == 2 and tokens[0].expires_at <= tokens[1].created_at < tokens[1].expires_at

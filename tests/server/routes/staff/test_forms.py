@@ -7,7 +7,6 @@ import pytest
 from sqlmodel import Session, select
 
 from server.models import Alert, Staff, TreatmentPlan
-
 from tests.support.staff import ADMIN, NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
 
 
@@ -19,8 +18,9 @@ def demo(engine, settings, clock):
 def test_a_refused_plan_form_names_the_field_in_words(client, demo, engine):
     sign_in(client, NURSE)
     maria = patient_by_mrn(engine, "DEMO-001")
-    answer = post_form(client, f"/staff/patients/{maria.id}/plan", {"operation": "pause", "reason": "x",
-                                                                    "dose_time": "soon"})
+    answer = post_form(
+        client, f"/staff/patients/{maria.id}/plan", {"operation": "pause", "reason": "x", "dose_time": "soon"}
+    )
     assert answer.status_code == 422
     assert "operation: Choose one of: hold, resume, reduce, discontinue, change_schedule." in text_of(answer.text)
     assert "Input should" not in answer.text and "Validation failed" not in answer.text
@@ -33,8 +33,7 @@ def test_a_refused_alert_form_shows_the_inbox_again(client, demo, engine):
     with Session(engine) as session:
         alert = session.exec(select(Alert)).first()
     assert alert is not None  # the demo clinic has open alerts
-    answer = post_form(client, f"/staff/alerts/{alert.id}/assign", {"assignee_id": "someone",
-                                                                    "back": "/staff/inbox"})
+    answer = post_form(client, f"/staff/alerts/{alert.id}/assign", {"assignee_id": "someone", "back": "/staff/inbox"})
     assert answer.status_code == 422
     assert "Choose a member of the care team." in text_of(answer.text)
     assert "Input should" not in answer.text
@@ -42,8 +41,17 @@ def test_a_refused_alert_form_shows_the_inbox_again(client, demo, engine):
 
 def test_a_refused_new_account_keeps_what_was_typed_but_the_password(client, demo, engine):
     sign_in(client, ADMIN)
-    answer = post_form(client, "/staff/admin/staff", {"email": "x@demo.clinic", "name": "Xavier", "role": "nurse",
-                                                      "password": "long-enough-password", "on_call_order": "first"})
+    answer = post_form(
+        client,
+        "/staff/admin/staff",
+        {
+            "email": "x@demo.clinic",
+            "name": "Xavier",
+            "role": "nurse",
+            "password": "long-enough-password",
+            "on_call_order": "first",
+        },
+    )
     assert answer.status_code == 422
     assert "On-call order must be a whole number (1 = paged first)." in text_of(answer.text)
     assert 'value="Xavier"' in answer.text and "long-enough-password" not in answer.text

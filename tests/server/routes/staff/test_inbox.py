@@ -12,8 +12,19 @@ from sqlmodel import Session, select
 
 from server.models import Alert, AlertEvent, AuditLog, OutboundMessage, TreatmentPlan
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
-
-from tests.support.staff import NURSE, PHARMACIST, LiveServer, SseReader, http_sign_in, patient_by_mrn, post_form, seed, sign_in, staff_by_email, text_of
+from tests.support.staff import (
+    NURSE,
+    PHARMACIST,
+    LiveServer,
+    SseReader,
+    http_sign_in,
+    patient_by_mrn,
+    post_form,
+    seed,
+    sign_in,
+    staff_by_email,
+    text_of,
+)
 
 MARIA, ROBERT, DOROTHY = "DEMO-001", "DEMO-002", "DEMO-003"
 
@@ -44,7 +55,9 @@ def _alerts(engine, patient_id=None) -> list[Alert]:
 
 def _events(engine, alert_id) -> list[AlertEvent]:
     with Session(engine) as session:
-        return list(session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)).all())
+        return list(
+            session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)).all()
+        )
 
 
 def _weight_loss(ctx, engine, mrn, pct, clock, key):
@@ -69,12 +82,18 @@ def test_open_alerts_are_grouped_by_patient_most_severe_then_newest(nurse, ctx, 
     maria = patient_by_mrn(engine, MARIA)
     record_symptoms(ctx, maria.id, key="fever-0001", at=clock.now(), answers=SymptomAnswers(temperature_c=38.6))
     clock.advance(minutes=5)
-    record_symptoms(ctx, robert.id, key="nausea-0002", at=clock.now(), answers=SymptomAnswers(nausea=1, vomiting_episodes=2))
+    record_symptoms(
+        ctx, robert.id, key="nausea-0002", at=clock.now(), answers=SymptomAnswers(nausea=1, vomiting_episodes=2)
+    )
     by_patient = {(a.patient_id, a.family): a for a in _alerts(engine)}
     # Issue 12 item 1: patients by their most severe alert; a patient's alerts together (Robert's routine GI alert
     # under his same-day weight alert, before Dorothy's older routine one).
-    expected = [by_patient[(maria.id, "fever")].id, by_patient[(robert.id, "weight")].id,
-                by_patient[(robert.id, "gi")].id, by_patient[(dorothy.id, "gi")].id]
+    expected = [
+        by_patient[(maria.id, "fever")].id,
+        by_patient[(robert.id, "weight")].id,
+        by_patient[(robert.id, "gi")].id,
+        by_patient[(dorothy.id, "gi")].id,
+    ]
     assert [by_patient[(maria.id, "fever")].tier, by_patient[(robert.id, "weight")].tier] == ["urgent", "same_day"]
     page = nurse.get("/staff/inbox")
     assert page.status_code == 200
@@ -140,8 +159,11 @@ def test_assign_note_and_resolve_are_recorded_on_the_alert(nurse, ctx, engine, c
     assert missing.status_code == 422 and "outcome: Say what was done" in text_of(missing.text)
     post_form(nurse, f"/staff/alerts/{alert.id}/resolve", {"outcome": "Dose held", "outcome_detail": "recheck Friday"})
     [alert] = _alerts(engine, robert.id)
-    assert (alert.status, alert.outcome, alert.assigned_to_staff_id) == ("resolved", "Dose held: recheck Friday",
-                                                                         pharmacist.id)
+    assert (alert.status, alert.outcome, alert.assigned_to_staff_id) == (
+        "resolved",
+        "Dose held: recheck Friday",
+        pharmacist.id,
+    )
     kinds = [e.kind for e in _events(engine, alert.id) if e.staff_id is not None]
     assert kinds == ["assigned", "note", "acknowledged", "resolved"]
     assert nurse.get(f"/staff/inbox/alerts/{alert.id}").status_code == 204
@@ -164,23 +186,32 @@ def test_holding_from_an_alert_versions_the_plan_cancels_reminders_and_arms_r_re
     robert = _weight_loss(ctx, engine, ROBERT, 12, clock, "weight-0006")
     _plan_reminders(engine, robert.id, clock.now())  # the worker's planner has run (the demo seeds no reminders)
     [alert] = _alerts(engine, robert.id)
-    no_reason = post_form(nurse, f"/staff/alerts/{alert.id}/plan", {"operation": "hold", "reason": "",
-                                                                   "back": "/staff/inbox"})
+    no_reason = post_form(
+        nurse, f"/staff/alerts/{alert.id}/plan", {"operation": "hold", "reason": "", "back": "/staff/inbox"}
+    )
     assert no_reason.status_code == 422 and "reason: Say why" in text_of(no_reason.text)
-    no_choice = post_form(nurse, f"/staff/alerts/{alert.id}/plan", {"operation": "hold", "reason": "Weight down 12%",
-                                                                   "back": "/staff/inbox"})
+    no_choice = post_form(
+        nurse,
+        f"/staff/alerts/{alert.id}/plan",
+        {"operation": "hold", "reason": "Weight down 12%", "back": "/staff/inbox"},
+    )
     # clinical-reference §1: a hold never silently stops dexamethasone; the staff member says what happens to it
     assert no_choice.status_code == 422
     assert "Choose what happens to dexamethasone while selinexor is on hold" in text_of(no_choice.text)
-    answer = post_form(nurse, f"/staff/alerts/{alert.id}/plan", {"operation": "hold", "reason": "Weight down 12%",
-                                                                "dexamethasone_on_hold": "hold",
-                                                                "back": "/staff/inbox"}, follow_redirects=False)
+    answer = post_form(
+        nurse,
+        f"/staff/alerts/{alert.id}/plan",
+        {"operation": "hold", "reason": "Weight down 12%", "dexamethasone_on_hold": "hold", "back": "/staff/inbox"},
+        follow_redirects=False,
+    )
     assert answer.status_code == 303
     with Session(engine) as session:
-        plans = session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == robert.id)
-                             .order_by(TreatmentPlan.version)).all()
-        doses = session.exec(select(OutboundMessage).where(OutboundMessage.patient_id == robert.id,
-                                                           OutboundMessage.kind == "dose")).all()
+        plans = session.exec(
+            select(TreatmentPlan).where(TreatmentPlan.patient_id == robert.id).order_by(TreatmentPlan.version)
+        ).all()
+        doses = session.exec(
+            select(OutboundMessage).where(OutboundMessage.patient_id == robert.id, OutboundMessage.kind == "dose")
+        ).all()
     held = plans[-1]
     assert (held.version, held.status, held.hold_rule, held.reason) == (2, "held", "R-WT-10", "Weight down 12%")
     assert held.dexamethasone_on_hold == "hold"
@@ -199,13 +230,17 @@ def test_holding_from_an_alert_versions_the_plan_cancels_reminders_and_arms_r_re
     page = text_of(nurse.get("/staff/inbox").text)
     assert "Resume criteria met (1)" in page and "resume criteria of R-WT-10 met" in page
     assert "restart at level 2: 80 mg once weekly" in page
-    resume = post_form(nurse, f"/staff/alerts/{alert.id}/plan", {"operation": "resume", "level": "2",
-                                                                "reason": "Weight recovered", "back": "/staff/inbox"},
-                       follow_redirects=False)
+    resume = post_form(
+        nurse,
+        f"/staff/alerts/{alert.id}/plan",
+        {"operation": "resume", "level": "2", "reason": "Weight recovered", "back": "/staff/inbox"},
+        follow_redirects=False,
+    )
     assert resume.status_code == 303
     with Session(engine) as session:
-        latest = session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == robert.id)
-                              .order_by(TreatmentPlan.version.desc())).first()
+        latest = session.exec(
+            select(TreatmentPlan).where(TreatmentPlan.patient_id == robert.id).order_by(TreatmentPlan.version.desc())
+        ).first()
     assert (latest.version, latest.status, latest.dose_level, latest.hold_rule) == (3, "active", 2, None)
     assert "Resume criteria met (" not in text_of(nurse.get("/staff/inbox").text)
 
@@ -214,23 +249,44 @@ def test_reduce_resume_and_discontinue_follow_the_ladder(nurse, ctx, engine):
     sign_in(nurse, PHARMACIST)  # a role that may change levels (PLAN_CHANGE_ROLES)
     maria = patient_by_mrn(engine, MARIA)  # Xd level 0
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "reduce", "reason": "Platelets 60"})
-    post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Nausea grade 3",
-                                                          "hold_rule": "R-NV-3", "dexamethasone_on_hold": "continue"})
+    post_form(
+        nurse,
+        f"/staff/patients/{maria.id}/plan",
+        {"operation": "hold", "reason": "Nausea grade 3", "hold_rule": "R-NV-3", "dexamethasone_on_hold": "continue"},
+    )
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "resume", "level": "2", "reason": "Better"})
-    post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "change_schedule", "day1_weekday": "1",
-                                                          "dose_time": "07:15", "antiemetic_name": "granisetron",
-                                                          "reason": "Works Mondays"})
+    post_form(
+        nurse,
+        f"/staff/patients/{maria.id}/plan",
+        {
+            "operation": "change_schedule",
+            "day1_weekday": "1",
+            "dose_time": "07:15",
+            "antiemetic_name": "granisetron",
+            "reason": "Works Mondays",
+        },
+    )
     bad = post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "resume", "level": "9", "reason": "x"})
     assert bad.status_code == 422 and "level" in text_of(bad.text)
     post_form(nurse, f"/staff/patients/{maria.id}/plan", {"operation": "discontinue", "reason": "Progression"})
     with Session(engine) as session:
-        plans = session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == maria.id)
-                             .order_by(TreatmentPlan.version)).all()
+        plans = session.exec(
+            select(TreatmentPlan).where(TreatmentPlan.patient_id == maria.id).order_by(TreatmentPlan.version)
+        ).all()
     assert [(p.version, p.status, p.dose_level, p.hold_rule) for p in plans] == [
-        (1, "active", 0, None), (2, "active", 1, None), (3, "held", 1, "R-NV-3"), (4, "active", 2, None),
-        (5, "active", 2, None), (6, "discontinued", 2, None)]
+        (1, "active", 0, None),
+        (2, "active", 1, None),
+        (3, "held", 1, "R-NV-3"),
+        (4, "active", 2, None),
+        (5, "active", 2, None),
+        (6, "discontinued", 2, None),
+    ]
     assert (plans[4].day1_weekday, plans[4].day3_weekday, plans[4].dose_time.isoformat(), plans[4].antiemetic_name) == (
-        1, 3, "07:15:00", "granisetron")
+        1,
+        3,
+        "07:15:00",
+        "granisetron",
+    )
     page = text_of(nurse.get(f"/staff/patients/{maria.id}").text)
     assert "Works Mondays" in page and "Progression" in page
 
@@ -247,9 +303,20 @@ def test_another_clinics_alert_or_patient_is_not_found(nurse, ctx, engine, clock
         clone = Patient(**{**maria.model_dump(exclude={"id"}), "clinic_id": other.id, "mrn": "OTHER-1"})
         session.add(clone)
         session.flush()
-        session.add(TreatmentPlan(patient_id=clone.id, version=1, regimen="Xd", dose_level=0, status="active",
-                                  start_date=clock.now().date(), day1_weekday=0, day3_weekday=2,
-                                  dose_time=maria.created_at.time().replace(microsecond=0), created_at=clock.now()))
+        session.add(
+            TreatmentPlan(
+                patient_id=clone.id,
+                version=1,
+                regimen="Xd",
+                dose_level=0,
+                status="active",
+                start_date=clock.now().date(),
+                day1_weekday=0,
+                day3_weekday=2,
+                dose_time=maria.created_at.time().replace(microsecond=0),
+                created_at=clock.now(),
+            )
+        )
         clone_id = clone.id
     record_symptoms(ctx, clone_id, key="fever-other", at=clock.now(), answers=SymptomAnswers(temperature_c=39.0))
     [alert] = _alerts(engine, clone_id)
@@ -278,7 +345,9 @@ def test_a_new_alert_reaches_the_open_inbox_stream_within_a_second(app, demo, ct
         http_sign_in(http, NURSE)
         with SseReader(http) as stream:
             started = time.perf_counter()
-            record_symptoms(ctx, maria.id, key="fever-live-1", at=clock.now(), answers=SymptomAnswers(temperature_c=38.7))
+            record_symptoms(
+                ctx, maria.id, key="fever-live-1", at=clock.now(), answers=SymptomAnswers(temperature_c=38.7)
+            )
             data, arrived = stream.next_event("alert", timeout=2)
             event = json.loads(data)
             [alert] = [a for a in _alerts(engine, maria.id) if a.family == "fever"]
@@ -287,8 +356,10 @@ def test_a_new_alert_reaches_the_open_inbox_stream_within_a_second(app, demo, ct
             card = http.get(f"/staff/inbox/alerts/{alert.id}")
             assert card.status_code == 200 and "R-FEVER" in card.text
             # Staff actions are live too (another nurse's inbox updates when this one acknowledges).
-            post = http.post(f"/staff/alerts/{alert.id}/acknowledge",
-                             data={"_csrf_token": http.cookies["csrftoken"], "back": "/staff/inbox"})
+            post = http.post(
+                f"/staff/alerts/{alert.id}/acknowledge",
+                data={"_csrf_token": http.cookies["csrftoken"], "back": "/staff/inbox"},
+            )
             assert post.status_code in (200, 303)
             data, _ = stream.next_event("alert", timeout=2)
             assert json.loads(data)["kind"] == "acknowledged"
@@ -303,8 +374,15 @@ def test_the_resync_index_lists_open_alerts_without_health_data(nurse, ctx, engi
     robert = _weight_loss(ctx, engine, ROBERT, 12, clock, "weight-0009")
     [alert] = _alerts(engine, robert.id)
     index = nurse.get("/staff/inbox/index").json()["alerts"]
-    assert index == [{"id": alert.id, "tier": "same_day", "status": "open", "updated": alert.updated_at.isoformat(),
-                      "assignee": None}]
+    assert index == [
+        {
+            "id": alert.id,
+            "tier": "same_day",
+            "status": "open",
+            "updated": alert.updated_at.isoformat(),
+            "assignee": None,
+        }
+    ]
     card = nurse.get(f"/staff/inbox/alerts/{alert.id}").text
     assert f'data-updated="{alert.updated_at.isoformat()}"' in card  # what the page compares
 

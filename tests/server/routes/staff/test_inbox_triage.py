@@ -17,7 +17,6 @@ from server.models import Alert, AlertEvent, AuditLog
 from server.services.audit import record_views
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
 from server.services.staff.inbox import INBOX_PAGE_SIZE
-
 from tests.support.patient import make_patient
 from tests.support.staff import NURSE, PHARMACIST, patient_by_mrn, post_form, seed, sign_in, staff_by_email, text_of
 
@@ -74,13 +73,22 @@ def _open_alerts_for_new_patients(engine, settings, clock, count: int, start: in
     """`count` more patients, each with two open alerts (urgent and routine) and a page on the urgent one."""
     now = clock.now()
     for n in range(start, start + count):
-        patient = make_patient(engine, settings, now, mrn=f"BULK-{n:04d}", first_name=f"Bulk{n}",
-                               timezone="America/Chicago")
+        patient = make_patient(
+            engine, settings, now, mrn=f"BULK-{n:04d}", first_name=f"Bulk{n}", timezone="America/Chicago"
+        )
         with session_scope(engine) as session:
             for family, tier in (("fever", "urgent"), ("gi", "routine")):
-                alert = Alert(patient_id=patient.id, family=family, rule="R-FEVER" if family == "fever" else "R-NV-12",
-                              tier=tier, action="evaluate", facts=f"{family} facts", opened_at=now - timedelta(minutes=n),
-                              updated_at=now, next_page_at=now + timedelta(minutes=10) if tier == "urgent" else None)
+                alert = Alert(
+                    patient_id=patient.id,
+                    family=family,
+                    rule="R-FEVER" if family == "fever" else "R-NV-12",
+                    tier=tier,
+                    action="evaluate",
+                    facts=f"{family} facts",
+                    opened_at=now - timedelta(minutes=n),
+                    updated_at=now,
+                    next_page_at=now + timedelta(minutes=10) if tier == "urgent" else None,
+                )
                 session.add(alert)
                 session.flush()
                 session.add(AlertEvent(alert_id=alert.id, kind="paged", at=now, detail="paged on call 1"))
@@ -157,7 +165,7 @@ def test_an_inbox_page_costs_the_same_statements_whatever_the_number_of_alerts(n
 def test_the_live_list_is_the_same_page_without_the_frame(nurse, ctx, engine, clock):
     alert = _fever(ctx, engine, MARIA, clock, "fever-0006")
     fragment = nurse.get("/staff/inbox/list?mine=true")
-    assert fragment.status_code == 200 and fragment.text.lstrip().startswith("<section id=\"alert-list\"")
+    assert fragment.status_code == 200 and fragment.text.lstrip().startswith('<section id="alert-list"')
     assert _row_order(fragment.text) == [alert.id] and 'data-count-urgent="1"' in fragment.text
 
 

@@ -12,7 +12,6 @@ from sqlmodel import Session, select
 
 from server.models import Alert, TreatmentPlan
 from server.services.entries import SymptomAnswers, record_symptoms, record_weight
-
 from tests.support.staff import ADMIN, NURSE, PHARMACIST, patient_by_mrn, post_form, seed, sign_in
 from tests.support.staff import text_of as _text_of
 
@@ -41,20 +40,31 @@ def staff(client, demo):
 
 def _plans(engine, patient_id) -> list[TreatmentPlan]:
     with Session(engine) as session:
-        return list(session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id)
-                                 .order_by(TreatmentPlan.version)).all())
+        return list(
+            session.exec(
+                select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id).order_by(TreatmentPlan.version)
+            ).all()
+        )
 
 
 def _alert(engine, patient_id, family) -> Alert:
     with Session(engine) as session:
-        return session.exec(select(Alert).where(Alert.patient_id == patient_id, Alert.family == family,
-                                                Alert.status != "resolved")).one()
+        return session.exec(
+            select(Alert).where(Alert.patient_id == patient_id, Alert.family == family, Alert.status != "resolved")
+        ).one()
 
 
 def _robert_loses_weight(ctx, engine, clock) -> Alert:
     robert = patient_by_mrn(engine, ROBERT)
-    record_weight(ctx, robert.id, key="safety-weight-1", at=clock.now(), value=round(robert.baseline_weight_kg * 0.88, 1),
-                  unit="kg", confirmed=True)
+    record_weight(
+        ctx,
+        robert.id,
+        key="safety-weight-1",
+        at=clock.now(),
+        value=round(robert.baseline_weight_kg * 0.88, 1),
+        unit="kg",
+        confirmed=True,
+    )
     return _alert(engine, robert.id, "weight")
 
 
@@ -69,8 +79,9 @@ def test_a_dose_increase_shows_the_change_per_dose_and_week_and_is_confirmed_fir
     assert "5 tablets Tuesday only → 4 tablets Tue & Thu; weekly 100 → 160 mg" in words
     assert "The dose goes up: 100 → 160 mg a week." in words
     assert len(_plans(engine, robert.id)) == 1  # nothing saved yet
-    confirmed = post_form(staff, f"/staff/patients/{robert.id}/plan", {**form, "confirmed": "true"},
-                          follow_redirects=False)
+    confirmed = post_form(
+        staff, f"/staff/patients/{robert.id}/plan", {**form, "confirmed": "true"}, follow_redirects=False
+    )
     assert confirmed.status_code == 303
     assert [(p.version, p.dose_level) for p in _plans(engine, robert.id)] == [(1, 1), (2, 0)]
 
@@ -78,8 +89,12 @@ def test_a_dose_increase_shows_the_change_per_dose_and_week_and_is_confirmed_fir
 def test_a_dose_decrease_without_open_urgent_work_is_saved_at_once(staff, ctx, engine):
     sign_in(staff, PHARMACIST)
     maria = patient_by_mrn(engine, MARIA)
-    answer = post_form(staff, f"/staff/patients/{maria.id}/plan", {"operation": "reduce", "reason": "Platelets 60"},
-                       follow_redirects=False)
+    answer = post_form(
+        staff,
+        f"/staff/patients/{maria.id}/plan",
+        {"operation": "reduce", "reason": "Platelets 60"},
+        follow_redirects=False,
+    )
     assert answer.status_code == 303 and _plans(engine, maria.id)[-1].dose_level == 1
 
 
@@ -94,25 +109,39 @@ def test_an_unacknowledged_urgent_alert_asks_for_confirmation_except_when_acting
     assert "4 tablets Mon & Wed → no doses (on hold); weekly 160 → 0 mg" in words
     assert len(_plans(engine, maria.id)) == 1
     # Acting from the urgent alert itself: the person is looking at it (and acting acknowledges it).
-    answer = post_form(staff, f"/staff/alerts/{fever.id}/plan", {"operation": "hold", "reason": "Fever",
-                                                               "back": "/staff/inbox"}, follow_redirects=False)
+    answer = post_form(
+        staff,
+        f"/staff/alerts/{fever.id}/plan",
+        {"operation": "hold", "reason": "Fever", "back": "/staff/inbox"},
+        follow_redirects=False,
+    )
     assert answer.status_code == 303 and _plans(engine, maria.id)[-1].status == "held"
 
 
 def test_resuming_at_another_level_than_the_labels_is_confirmed(staff, ctx, engine, clock):
     alert = _robert_loses_weight(ctx, engine, clock)  # R-WT-10: interrupt, resume at level 2
     sign_in(staff, PHARMACIST)
-    held = post_form(staff, f"/staff/alerts/{alert.id}/plan", {"operation": "hold", "reason": "Weight down",
-                                                              "back": "/staff/inbox"}, follow_redirects=False)
+    held = post_form(
+        staff,
+        f"/staff/alerts/{alert.id}/plan",
+        {"operation": "hold", "reason": "Weight down", "back": "/staff/inbox"},
+        follow_redirects=False,
+    )
     assert held.status_code == 303
-    page = post_form(staff, f"/staff/alerts/{alert.id}/plan", {"operation": "resume", "level": "1",
-                                                              "reason": "Recovered", "back": "/staff/inbox"})
+    page = post_form(
+        staff,
+        f"/staff/alerts/{alert.id}/plan",
+        {"operation": "resume", "level": "1", "reason": "Recovered", "back": "/staff/inbox"},
+    )
     words = text_of(page.text)
     assert page.status_code == 200 and "Level 1 is not the label's suggestion (level 2)." in words
     assert _plans(engine, alert.patient_id)[-1].status == "held"
-    same = post_form(staff, f"/staff/alerts/{alert.id}/plan", {"operation": "resume", "level": "2",
-                                                              "reason": "Recovered", "back": "/staff/inbox"},
-                     follow_redirects=False)
+    same = post_form(
+        staff,
+        f"/staff/alerts/{alert.id}/plan",
+        {"operation": "resume", "level": "2", "reason": "Recovered", "back": "/staff/inbox"},
+        follow_redirects=False,
+    )
     assert same.status_code == 303 and _plans(engine, alert.patient_id)[-1].dose_level == 2
 
 
@@ -123,15 +152,23 @@ def test_a_nurse_may_hold_but_not_reduce_and_an_admin_changes_nothing(staff, ctx
     assert 'value="hold"' in page and 'value="reduce"' not in page and 'value="discontinue"' not in page
     refused = post_form(staff, f"/staff/patients/{maria.id}/plan", {"operation": "reduce", "reason": "x"})
     assert refused.status_code == 403 and "A nurse may not reduce a treatment plan" in text_of(refused.text)
-    held = post_form(staff, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Per protocol"},
-                     follow_redirects=False)
+    held = post_form(
+        staff,
+        f"/staff/patients/{maria.id}/plan",
+        {"operation": "hold", "reason": "Per protocol"},
+        follow_redirects=False,
+    )
     assert held.status_code == 303
     sign_in(staff, ADMIN)
     page = staff.get(f"/staff/patients/{maria.id}").text
     assert 'name="operation" value=' not in page  # no plan button at all
     assert "Treatment plans are changed by a physician, pharmacist or nurse practitioner." in text_of(page)
-    assert post_form(staff, f"/staff/patients/{maria.id}/plan", {"operation": "resume", "level": "0",
-                                                                 "reason": "x"}).status_code == 403
+    assert (
+        post_form(
+            staff, f"/staff/patients/{maria.id}/plan", {"operation": "resume", "level": "0", "reason": "x"}
+        ).status_code
+        == 403
+    )
     assert len(_plans(engine, maria.id)) == 2
 
 
@@ -139,8 +176,9 @@ def test_hold_is_the_primary_action_when_the_label_says_interrupt(staff, ctx, en
     alert = _robert_loses_weight(ctx, engine, clock)
     sign_in(staff, PHARMACIST)
     card = staff.get(f"/staff/inbox/alerts/{alert.id}").text
-    assert re.search(r'<button type="submit" name="operation" value="hold" class="primary">Hold selinexor</button>',
-                     card)
+    assert re.search(
+        r'<button type="submit" name="operation" value="hold" class="primary">Hold selinexor</button>', card
+    )
     assert 'value="reduce" class="secondary"' in card
     assert "The label says: Interrupt: hold selinexor until recovery, then resume one level lower" in text_of(card)
 
@@ -151,6 +189,7 @@ def test_history_shows_once_weekly_plans_on_one_weekday_and_levels_in_tablets(st
     page = staff.get(f"/staff/patients/{robert.id}").text
     history = text_of(page.split('id="versions-title"')[1])
     assert "Tue 09:00" in history and "Tue/Thu" not in history and "Thu" not in history.split("Tue 09:00")[1][:20]
-    assert "level 1: 100 mg once weekly: 5 × 20 mg tablets per dose (label's suggestion)" in text_of(page) or \
-        "level 1: 100 mg once weekly: 5 × 20 mg tablets per dose" in text_of(page)
+    assert "level 1: 100 mg once weekly: 5 × 20 mg tablets per dose (label's suggestion)" in text_of(
+        page
+    ) or "level 1: 100 mg once weekly: 5 × 20 mg tablets per dose" in text_of(page)
     assert "level 0: 80 mg on Days 1 and 3 (160 mg a week): 4 × 20 mg tablets per dose" in text_of(page)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.support.fhir import bearer, new_client, observation, seed_world
 from sqlmodel import Session, select
 
 from server.models import AuditLog, FhirClient
 from server.services.fhir.clients import revoke_client
+from tests.support.fhir import bearer, new_client, observation, seed_world
 
 
 @pytest.fixture
@@ -19,8 +19,11 @@ def world(engine, settings, clock):
 
 def routes(world):
     """(method, path, body) of every protected FHIR route, about a patient of the client's clinic."""
-    bundle = {"resourceType": "Bundle", "type": "batch",
-              "entry": [{"resource": observation(world.maria), "request": {"method": "POST", "url": "Observation"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"resource": observation(world.maria), "request": {"method": "POST", "url": "Observation"}}],
+    }
     return [
         ("GET", "/fhir/Patient?identifier=DEMO-001", None),
         ("GET", f"/fhir/Patient/{world.maria}/$everything", None),
@@ -58,15 +61,23 @@ def test_a_token_is_limited_to_the_scopes_asked_for_and_granted(client, engine, 
     ids = new_client(engine, clock, world.clinic_id, "system/Patient.read", "system/Observation.write")
     narrow = bearer(client, *ids, scope="system/Patient.read")
     assert call(client, "POST", "/fhir/Observation", observation(world.maria), narrow).status_code == 403
-    refused = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": ids[0],
-                                                "client_secret": ids[1], "scope": "system/*.write"})
+    refused = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": ids[0],
+            "client_secret": ids[1],
+            "scope": "system/*.write",
+        },
+    )
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
 
 
 def test_wrong_secret_and_wrong_grant_are_refused(client, engine, clock, world):
     client_id, _ = new_client(engine, clock, world.clinic_id, "system/*.read")
-    wrong = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": client_id,
-                                              "client_secret": "guess"})
+    wrong = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "guess"}
+    )
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
     grant = client.post("/oauth/token", data={"grant_type": "password", "client_id": client_id, "client_secret": "x"})
     assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
@@ -80,8 +91,9 @@ def test_a_revoked_client_loses_its_tokens_at_once_and_gets_no_new_ones(client, 
         pk = session.exec(select(FhirClient.id).where(FhirClient.client_id == client_id)).one()
     revoke_client(engine, pk, clinic_id=world.clinic_id, now=clock.now())
     assert call(client, "GET", f"/fhir/Patient/{world.maria}/$everything", None, headers).status_code == 401
-    again = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": client_id,
-                                              "client_secret": secret})
+    again = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    )
     assert again.status_code == 401
 
 
@@ -110,6 +122,10 @@ def test_every_request_is_audited_with_the_client(client, engine, clock, world):
         pk = session.exec(select(FhirClient.id).where(FhirClient.client_id == client_id)).one()
         rows = session.exec(select(AuditLog).where(AuditLog.action.like("fhir.%")).order_by(AuditLog.id)).all()
     assert [(r.action, r.fhir_client_id) for r in rows] == [
-        ("fhir.token", pk), ("fhir.patient.search", pk), ("fhir.observation.create", pk), ("fhir.patient.search", None)]
+        ("fhir.token", pk),
+        ("fhir.patient.search", pk),
+        ("fhir.observation.create", pk),
+        ("fhir.patient.search", None),
+    ]
     assert [r.detail.split()[:2] for r in rows[1:]] == [["HTTP", "200"], ["HTTP", "403"], ["HTTP", "401"]]
     assert rows[1].patient_id == world.maria

@@ -8,12 +8,12 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
-from tests.support.fhir import bearer, new_client, observation, seed_world
 from sqlmodel import Session, select
 
 from server.context import AppContext
 from server.models import Alert, AuditLog, FhirLabObservation, LabResult, Staff
 from server.services.labs import LabEntry, enter_labs
+from tests.support.fhir import bearer, new_client, observation, seed_world
 
 
 @pytest.fixture
@@ -33,8 +33,9 @@ def post(client, headers, resource, path="/fhir/Observation"):
 
 def labs(engine, patient_id):
     with Session(engine) as session:
-        return list(session.exec(select(LabResult).where(LabResult.patient_id == patient_id)
-                                 .order_by(LabResult.id)).all())
+        return list(
+            session.exec(select(LabResult).where(LabResult.patient_id == patient_id).order_by(LabResult.id)).all()
+        )
 
 
 def open_alerts(engine, patient_id):
@@ -46,19 +47,23 @@ def outcome_of(answer) -> OperationOutcome:
     return OperationOutcome.model_validate(answer.json())
 
 
-@pytest.mark.parametrize("code, display, value, unit, field, stored", [
-    ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", 128, "mmol/L", "sodium_mmol_l", 128.0),
-    ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", 133, "meq/L", "sodium_mmol_l", 133.0),
-    ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", 133, "mEq/L", "sodium_mmol_l", 133.0),
-    ("777-3", "Platelets [#/volume] in Blood by Automated count", 180, "10*3/uL", "platelets_10e9_l", 180.0),
-    ("26515-7", "Platelets [#/volume] in Blood", 180, "10*9/L", "platelets_10e9_l", 180.0),
-    ("777-3", "Platelets [#/volume] in Blood by Automated count", 180000, "/uL", "platelets_10e9_l", 180.0),
-    ("751-8", "Neutrophils [#/volume] in Blood by Automated count", 2.5, "10*3/uL", "anc_10e9_l", 2.5),
-    ("718-7", "Hemoglobin [Mass/volume] in Blood", 11.2, "g/dL", "hemoglobin_g_dl", 11.2),
-    ("718-7", "Hemoglobin [Mass/volume] in Blood", 112, "g/L", "hemoglobin_g_dl", 11.2),
-])
-def test_each_mapped_lab_is_stored_in_the_units_of_the_rules(client, engine, world, headers, code, display, value,
-                                                              unit, field, stored):
+@pytest.mark.parametrize(
+    "code, display, value, unit, field, stored",
+    [
+        ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", 128, "mmol/L", "sodium_mmol_l", 128.0),
+        ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", 133, "meq/L", "sodium_mmol_l", 133.0),
+        ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", 133, "mEq/L", "sodium_mmol_l", 133.0),
+        ("777-3", "Platelets [#/volume] in Blood by Automated count", 180, "10*3/uL", "platelets_10e9_l", 180.0),
+        ("26515-7", "Platelets [#/volume] in Blood", 180, "10*9/L", "platelets_10e9_l", 180.0),
+        ("777-3", "Platelets [#/volume] in Blood by Automated count", 180000, "/uL", "platelets_10e9_l", 180.0),
+        ("751-8", "Neutrophils [#/volume] in Blood by Automated count", 2.5, "10*3/uL", "anc_10e9_l", 2.5),
+        ("718-7", "Hemoglobin [Mass/volume] in Blood", 11.2, "g/dL", "hemoglobin_g_dl", 11.2),
+        ("718-7", "Hemoglobin [Mass/volume] in Blood", 112, "g/L", "hemoglobin_g_dl", 11.2),
+    ],
+)
+def test_each_mapped_lab_is_stored_in_the_units_of_the_rules(
+    client, engine, world, headers, code, display, value, unit, field, stored
+):
     answer = post(client, headers, observation(world.maria, code=code, display=display, value=value, unit=unit))
     assert answer.status_code == 201, answer.text
     Observation.model_validate(answer.json())
@@ -68,15 +73,26 @@ def test_each_mapped_lab_is_stored_in_the_units_of_the_rules(client, engine, wor
     assert lab.source == "import" and lab.entered_by_staff_id is None
 
 
-def test_anc_of_0_4_from_a_client_opens_the_same_urgent_alert_as_staff_entry(client, engine, settings, clock, world,
-                                                                               headers):
+def test_anc_of_0_4_from_a_client_opens_the_same_urgent_alert_as_staff_entry(
+    client, engine, settings, clock, world, headers
+):
     with Session(engine) as session:
         nurse = session.exec(select(Staff).where(Staff.email == "nurse@demo.clinic")).one()
     ctx = AppContext(settings=settings, engine=engine, clock=clock)
-    enter_labs(ctx, nurse, world.maria, LabEntry(collected_on="2026-03-02", anc_10e9_l="0.4", key="staff-anc-0001"),
-               ip=None)
-    answer = post(client, headers, observation(world.robert, code="751-8", value=0.4, unit="10*9/L",
-                                               display="Neutrophils [#/volume] in Blood by Automated count"))
+    enter_labs(
+        ctx, nurse, world.maria, LabEntry(collected_on="2026-03-02", anc_10e9_l="0.4", key="staff-anc-0001"), ip=None
+    )
+    answer = post(
+        client,
+        headers,
+        observation(
+            world.robert,
+            code="751-8",
+            value=0.4,
+            unit="10*9/L",
+            display="Neutrophils [#/volume] in Blood by Automated count",
+        ),
+    )
     assert answer.status_code == 201, answer.text
 
     def lab_alerts(patient_id):
@@ -132,20 +148,30 @@ def test_a_lab_from_a_client_is_audited_with_the_client_as_the_actor(client, eng
     assert rows[0].fhir_client_id is not None and rows[0].staff_id is None and rows[0].patient_id == world.maria
 
 
-@pytest.mark.parametrize("change, status, expression", [
-    (dict(code="2345-7", display="Glucose [Mass/volume] in Serum or Plasma", value=5.5, unit="mmol/L"), 422,
-     "Observation.code.coding"),
-    (dict(value=128, unit="mg/dL"), 422, "Observation.valueQuantity.code"),
-    (dict(code="751-8", display="Neutrophils", value=2.0, unit="mmol/L"), 422, "Observation.valueQuantity.code"),
-    (dict(value=190), 422, "Observation.valueQuantity.value"),
-    (dict(code="718-7", display="Hemoglobin", value=300, unit="g/L"), 422, "Observation.valueQuantity.value"),
-    (dict(value=128, effective="2026-03-09T07:30:00-05:00"), 422, "Observation.effectiveDateTime"),
-    (dict(value=128, status="registered"), 422, "Observation.status"),
-    (dict(value=128, subject={"identifier": {"system": "urn:companion:mrn:1", "value": "NOPE-9"}}), 404,
-     "Observation.subject.identifier"),
-])
+@pytest.mark.parametrize(
+    "change, status, expression",
+    [
+        (
+            dict(code="2345-7", display="Glucose [Mass/volume] in Serum or Plasma", value=5.5, unit="mmol/L"),
+            422,
+            "Observation.code.coding",
+        ),
+        (dict(value=128, unit="mg/dL"), 422, "Observation.valueQuantity.code"),
+        (dict(code="751-8", display="Neutrophils", value=2.0, unit="mmol/L"), 422, "Observation.valueQuantity.code"),
+        (dict(value=190), 422, "Observation.valueQuantity.value"),
+        (dict(code="718-7", display="Hemoglobin", value=300, unit="g/L"), 422, "Observation.valueQuantity.value"),
+        (dict(value=128, effective="2026-03-09T07:30:00-05:00"), 422, "Observation.effectiveDateTime"),
+        (dict(value=128, status="registered"), 422, "Observation.status"),
+        (
+            dict(value=128, subject={"identifier": {"system": "urn:companion:mrn:1", "value": "NOPE-9"}}),
+            404,
+            "Observation.subject.identifier",
+        ),
+    ],
+)
 def test_bad_input_gets_an_operation_outcome_naming_the_element_and_nothing_is_stored(
-        client, engine, world, headers, change, status, expression):
+    client, engine, world, headers, change, status, expression
+):
     answer = post(client, headers, observation(world.maria, **change))
     assert answer.status_code == status, answer.text
     issue = outcome_of(answer).issue[0]
@@ -177,17 +203,29 @@ def test_the_subject_can_be_named_by_the_mrn_identifier(client, engine, world, h
 
 
 def _bundle(kind: str, resources: list[dict]) -> dict:
-    return {"resourceType": "Bundle", "type": kind,
-            "entry": [{"fullUrl": f"urn:uuid:0f6c1a2e-0000-4000-8000-00000000000{i}", "resource": r,
-                       "request": {"method": "POST", "url": "Observation"}} for i, r in enumerate(resources)]}
+    return {
+        "resourceType": "Bundle",
+        "type": kind,
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:0f6c1a2e-0000-4000-8000-00000000000{i}",
+                "resource": r,
+                "request": {"method": "POST", "url": "Observation"},
+            }
+            for i, r in enumerate(resources)
+        ],
+    }
 
 
 def test_a_transaction_with_one_bad_entry_stores_nothing(client, engine, world, headers):
-    bundle = _bundle("transaction", [
-        observation(world.maria, value=128, identifier="T-1"),
-        observation(world.maria, code="777-3", display="Platelets", value=60, unit="10*3/uL", identifier="T-2"),
-        observation(world.maria, code="751-8", display="Neutrophils", value=0.4, unit="kg", identifier="T-3"),
-    ])
+    bundle = _bundle(
+        "transaction",
+        [
+            observation(world.maria, value=128, identifier="T-1"),
+            observation(world.maria, code="777-3", display="Platelets", value=60, unit="10*3/uL", identifier="T-2"),
+            observation(world.maria, code="751-8", display="Neutrophils", value=0.4, unit="kg", identifier="T-3"),
+        ],
+    )
     answer = post(client, headers, bundle, "/fhir")
     assert answer.status_code == 422
     assert outcome_of(answer).issue[0].expression == ["Bundle.entry[2].resource.valueQuantity.code"]
@@ -202,12 +240,15 @@ def test_a_transaction_with_one_bad_entry_stores_nothing(client, engine, world, 
 
 
 def test_a_batch_gives_per_entry_outcomes(client, engine, world, headers):
-    bundle = _bundle("batch", [
-        observation(world.maria, value=128, identifier="B-1"),
-        observation(world.maria, code="2345-7", display="Glucose", value=5.5, unit="mmol/L", identifier="B-2"),
-        observation(999999, value=130, identifier="B-3"),
-        observation(world.robert, code="718-7", display="Hemoglobin", value=95, unit="g/L", identifier="B-4"),
-    ])
+    bundle = _bundle(
+        "batch",
+        [
+            observation(world.maria, value=128, identifier="B-1"),
+            observation(world.maria, code="2345-7", display="Glucose", value=5.5, unit="mmol/L", identifier="B-2"),
+            observation(999999, value=130, identifier="B-3"),
+            observation(world.robert, code="718-7", display="Hemoglobin", value=95, unit="g/L", identifier="B-4"),
+        ],
+    )
     answer = post(client, headers, bundle, "/fhir")
     assert answer.status_code == 200, answer.text
     response = Bundle.model_validate(answer.json())

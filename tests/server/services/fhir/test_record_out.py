@@ -11,11 +11,11 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.questionnaire import Questionnaire
-from tests.support.fhir import bearer, new_client, seed_world
 from sqlmodel import select
 
 from server.db import session_scope
 from server.models import Alert, Patient, Staff, TreatmentPlan, WeightEntry
+from tests.support.fhir import bearer, new_client, seed_world
 
 
 @pytest.fixture
@@ -45,8 +45,11 @@ def test_patient_search_by_mrn_with_and_without_system(client, settings, world, 
         bundle = Bundle.model_validate(client.get("/fhir/Patient", params={"identifier": token}, headers=reader).json())
         assert bundle.type == "searchset" and bundle.total == 1
         patient = bundle.entry[0].resource
-        assert (patient.id, patient.identifier[0].system, patient.identifier[0].value) == \
-            (str(world.robert), system, "DEMO-002")
+        assert (patient.id, patient.identifier[0].system, patient.identifier[0].value) == (
+            str(world.robert),
+            system,
+            "DEMO-002",
+        )
     other = client.get("/fhir/Patient", params={"identifier": "urn:other|DEMO-002"}, headers=reader).json()
     assert other["total"] == 0
 
@@ -57,11 +60,26 @@ def test_everything_round_trips_and_holds_the_whole_record(client, engine, clock
         nurse = session.exec(select(Staff).where(Staff.email == "nurse@demo.clinic")).one()
         first = session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == world.dorothy)).one()
         data = first.model_dump(exclude={"id"})
-        data.update(version=2, dose_level=1, reason="Platelets 60: reduce one level", changed_by_staff_id=nurse.id,
-                    created_at=clock.now() - timedelta(hours=1))
+        data.update(
+            version=2,
+            dose_level=1,
+            reason="Platelets 60: reduce one level",
+            changed_by_staff_id=nurse.id,
+            created_at=clock.now() - timedelta(hours=1),
+        )
         session.add(TreatmentPlan(**data))
-        session.add(Alert(patient_id=world.dorothy, family="labs", rule="R-PLT-75", tier="same_day", action="reduce",
-                          facts="Platelets 60 x10^9/L", opened_at=clock.now(), updated_at=clock.now()))
+        session.add(
+            Alert(
+                patient_id=world.dorothy,
+                family="labs",
+                rule="R-PLT-75",
+                tier="same_day",
+                action="reduce",
+                facts="Platelets 60 x10^9/L",
+                opened_at=clock.now(),
+                updated_at=clock.now(),
+            )
+        )
     answer = client.get(f"/fhir/Patient/{world.dorothy}/$everything", headers=reader)
     assert answer.status_code == 200, answer.text
     bundle = Bundle.model_validate(answer.json())
@@ -69,8 +87,15 @@ def test_everything_round_trips_and_holds_the_whole_record(client, engine, clock
     by_type: dict[str, list] = {}
     for entry in bundle.entry:
         by_type.setdefault(entry.resource.get_resource_type(), []).append(entry.resource)
-    assert set(by_type) >= {"Patient", "MedicationRequest", "Provenance", "MedicationAdministration", "Observation",
-                            "QuestionnaireResponse", "Flag"}
+    assert set(by_type) >= {
+        "Patient",
+        "MedicationRequest",
+        "Provenance",
+        "MedicationAdministration",
+        "Observation",
+        "QuestionnaireResponse",
+        "Flag",
+    }
     plans = by_type["MedicationRequest"]
     assert [p.status for p in plans] == ["stopped", "active"]
     assert plans[1].dosageInstruction[0].doseAndRate[0].doseQuantity.value == 80  # XVd level 1
@@ -90,8 +115,9 @@ def test_everything_round_trips_and_holds_the_whole_record(client, engine, clock
 
 
 def test_everything_lists_only_the_types_the_token_may_read(client, engine, clock, world):
-    headers = bearer(client, *new_client(engine, clock, world.clinic_id, "system/Patient.read",
-                                         "system/Observation.read"))
+    headers = bearer(
+        client, *new_client(engine, clock, world.clinic_id, "system/Patient.read", "system/Observation.read")
+    )
     bundle = client.get(f"/fhir/Patient/{world.robert}/$everything", headers=headers).json()
     assert {e["resource"]["resourceType"] for e in bundle["entry"]} == {"Patient", "Observation"}
 
@@ -99,17 +125,47 @@ def test_everything_lists_only_the_types_the_token_may_read(client, engine, cloc
 def _seed_many(engine, clinic_id: int, count: int, now: datetime) -> None:
     start = date(2026, 2, 2)
     with session_scope(engine) as session:
-        patients = [Patient(clinic_id=clinic_id, first_name=f"P{i}", last_name="Bulk", date_of_birth=date(1950, 1, 1),
-                            mrn=f"BULK-{i:05d}", timezone="America/New_York", baseline_weight_kg=70.0,
-                            created_at=now) for i in range(count)]
+        patients = [
+            Patient(
+                clinic_id=clinic_id,
+                first_name=f"P{i}",
+                last_name="Bulk",
+                date_of_birth=date(1950, 1, 1),
+                mrn=f"BULK-{i:05d}",
+                timezone="America/New_York",
+                baseline_weight_kg=70.0,
+                created_at=now,
+            )
+            for i in range(count)
+        ]
         session.add_all(patients)
         session.flush()
         for p in patients:
-            session.add(TreatmentPlan(patient_id=p.id, version=1, regimen="Xd", dose_level=0, status="active",
-                                      start_date=start, day1_weekday=0, day3_weekday=2, dose_time=time(8, 0),
-                                      created_at=now))
-            session.add(WeightEntry(patient_id=p.id, idempotency_key=f"bulk-w-{p.id}", at=now, kg=69.5,
-                                    entered_value=69.5, entered_unit="kg", recorded_at=now))
+            session.add(
+                TreatmentPlan(
+                    patient_id=p.id,
+                    version=1,
+                    regimen="Xd",
+                    dose_level=0,
+                    status="active",
+                    start_date=start,
+                    day1_weekday=0,
+                    day3_weekday=2,
+                    dose_time=time(8, 0),
+                    created_at=now,
+                )
+            )
+            session.add(
+                WeightEntry(
+                    patient_id=p.id,
+                    idempotency_key=f"bulk-w-{p.id}",
+                    at=now,
+                    kg=69.5,
+                    entered_value=69.5,
+                    entered_unit="kg",
+                    recorded_at=now,
+                )
+            )
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ These run on SQLite by default and on PostgreSQL with DATABASE_URL; the concurre
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,8 +15,14 @@ from sqlmodel import Session, select
 from server.context import AppContext
 from server.db import create_db_engine, session_scope
 from server.models import Clinic, OutboundMessage, Patient, TreatmentPlan
-from server.services.outbox.claims import (ClaimedMessage, ReapResult, claim_due_messages, expire_overdue,
-                                          mark_sending, reap_stale_claims)
+from server.services.outbox.claims import (
+    ClaimedMessage,
+    ReapResult,
+    claim_due_messages,
+    expire_overdue,
+    mark_sending,
+    reap_stale_claims,
+)
 from server.services.outbox.outcomes import Outcome, finish_claim
 from server.services.outbox.planning import defer_past_quiet_hours, in_quiet_hours, replan_patient
 from server.services.outbox.receipts import record_delivery_status
@@ -27,7 +33,7 @@ LEASE = timedelta(minutes=2)
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -44,14 +50,34 @@ def patient_id(ctx):
         clinic = Clinic(name="C", phone="+15555550100", timezone="America/New_York", created_at=now)
         session.add(clinic)
         session.flush()
-        patient = Patient(clinic_id=clinic.id, first_name="A", last_name="B", date_of_birth=date(1950, 1, 1),
-                          mrn="M1", phone_e164="+15551110000", timezone="America/New_York", baseline_weight_kg=70,
-                          sms_consent=True, created_at=now)
+        patient = Patient(
+            clinic_id=clinic.id,
+            first_name="A",
+            last_name="B",
+            date_of_birth=date(1950, 1, 1),
+            mrn="M1",
+            phone_e164="+15551110000",
+            timezone="America/New_York",
+            baseline_weight_kg=70,
+            sms_consent=True,
+            created_at=now,
+        )
         session.add(patient)
         session.flush()
-        session.add(TreatmentPlan(patient_id=patient.id, version=1, regimen="Xd", dose_level=0, status="active",
-                                  start_date=date(2026, 3, 2), day1_weekday=0, day3_weekday=2, dose_time=time(8),
-                                  created_at=now))
+        session.add(
+            TreatmentPlan(
+                patient_id=patient.id,
+                version=1,
+                regimen="Xd",
+                dose_level=0,
+                status="active",
+                start_date=date(2026, 3, 2),
+                day1_weekday=0,
+                day3_weekday=2,
+                dose_time=time(8),
+                created_at=now,
+            )
+        )
         session.flush()
         replan_patient(session, patient, now)
         return patient.id
@@ -72,7 +98,11 @@ def test_replan_materializes_fourteen_days_with_one_row_per_patient_kind_and_ins
     rows = _rows(ctx.engine, patient_id=patient_id)
     doses = [r for r in rows if r.kind == "dose"]
     assert [r.scheduled_for.astimezone(NY).date().isoformat() for r in doses] == [
-        "2026-03-02", "2026-03-04", "2026-03-09", "2026-03-11"]
+        "2026-03-02",
+        "2026-03-04",
+        "2026-03-09",
+        "2026-03-11",
+    ]
     assert len({r.dedupe_key for r in rows}) == len(rows)
     assert all(r.scheduled_for < utc(2026, 3, 16, 11) for r in rows)
 
@@ -80,9 +110,20 @@ def test_replan_materializes_fourteen_days_with_one_row_per_patient_kind_and_ins
 def test_replan_runs_inside_the_callers_transaction(ctx, patient_id):
     with Session(ctx.engine) as session:
         patient = session.get(Patient, patient_id)
-        session.add(TreatmentPlan(patient_id=patient_id, version=2, regimen="Xd", dose_level=0, status="held",
-                                  start_date=date(2026, 3, 2), day1_weekday=0, day3_weekday=2, dose_time=time(8),
-                                  created_at=ctx.clock.now()))
+        session.add(
+            TreatmentPlan(
+                patient_id=patient_id,
+                version=2,
+                regimen="Xd",
+                dose_level=0,
+                status="held",
+                start_date=date(2026, 3, 2),
+                day1_weekday=0,
+                day3_weekday=2,
+                dose_time=time(8),
+                created_at=ctx.clock.now(),
+            )
+        )
         session.flush()
         replan_patient(session, patient, ctx.clock.now())
         session.rollback()  # the staff change failed: its replan must vanish with it
@@ -95,8 +136,9 @@ def test_quiet_hours_wrap_midnight_and_defer_to_their_end():
     assert in_quiet_hours(datetime(2026, 3, 2, 6, 59, tzinfo=NY), *quiet)
     assert not in_quiet_hours(datetime(2026, 3, 2, 7, 0, tzinfo=NY), *quiet)
     assert not in_quiet_hours(datetime(2026, 3, 2, 12, 0, tzinfo=NY), time(7), time(7))  # no quiet hours
-    assert defer_past_quiet_hours(datetime(2026, 3, 7, 22, 0, tzinfo=NY), *quiet) == datetime(2026, 3, 8, 7, 0,
-                                                                                               tzinfo=NY)
+    assert defer_past_quiet_hours(datetime(2026, 3, 7, 22, 0, tzinfo=NY), *quiet) == datetime(
+        2026, 3, 8, 7, 0, tzinfo=NY
+    )
     assert defer_past_quiet_hours(datetime(2026, 3, 8, 2, 0, tzinfo=NY), *quiet).utcoffset() == timedelta(hours=-4)
 
 
@@ -127,8 +169,9 @@ def test_a_dead_workers_claims_come_back_only_if_provably_unsent(ctx, patient_id
     # The dead worker's token can no longer start a send on the row it lost...
     assert mark_sending(ctx.engine, [never_sent], now, LEASE) == set()
     # ...but a stalled worker that did finish its send still records the truth on the row reaped to unknown.
-    assert finish_claim(ctx, in_flight, Outcome("sent", channel="sms", provider_id="SM1", delivery_status="queued"),
-                        now + LEASE)
+    assert finish_claim(
+        ctx, in_flight, Outcome("sent", channel="sms", provider_id="SM1", delivery_status="queued"), now + LEASE
+    )
     assert _rows(ctx.engine, id=in_flight.id)[0].status == "sent"
 
 
@@ -155,10 +198,26 @@ def test_concurrent_claimers_on_postgres_never_share_a_row(pg_url, settings, clo
     engine = create_db_engine(pg_url)
     now = utc(2026, 3, 2, 13)
     with engine.begin() as conn:
-        conn.execute(OutboundMessage.__table__.insert(), [
-            {"dedupe_key": f"reply:{n}", "kind": "reply", "channel": "sms", "to_address": "+15550000000",
-             "body": "x", "scheduled_for": now, "send_at": now, "status": "pending", "next_attempt_at": now,
-             "attempts": 0, "created_at": now, "updated_at": now} for n in range(400)])
+        conn.execute(
+            OutboundMessage.__table__.insert(),
+            [
+                {
+                    "dedupe_key": f"reply:{n}",
+                    "kind": "reply",
+                    "channel": "sms",
+                    "to_address": "+15550000000",
+                    "body": "x",
+                    "scheduled_for": now,
+                    "send_at": now,
+                    "status": "pending",
+                    "next_attempt_at": now,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in range(400)
+            ],
+        )
     claimed: list[list[int]] = [[] for _ in range(6)]
     barrier = threading.Barrier(6)
 
@@ -204,28 +263,55 @@ def test_vapid_keys_are_generated_once_and_kept(ctx):
 
 def _blood_test_reminders(dose_time: time, now: datetime, quiet=(time(21), time(7))):
     from server.services.outbox.planning import desired_reminders
-    patient = Patient(id=1, clinic_id=1, first_name="A", last_name="B", date_of_birth=date(1950, 1, 1), mrn="M1",
-                      timezone="America/New_York", baseline_weight_kg=70, quiet_start=quiet[0], quiet_end=quiet[1],
-                      created_at=now)
-    plan = TreatmentPlan(patient_id=1, version=1, regimen="Xd", dose_level=0, status="active",
-                         start_date=date(2026, 3, 2), day1_weekday=0, day3_weekday=2, dose_time=dose_time,
-                         created_at=now)
+
+    patient = Patient(
+        id=1,
+        clinic_id=1,
+        first_name="A",
+        last_name="B",
+        date_of_birth=date(1950, 1, 1),
+        mrn="M1",
+        timezone="America/New_York",
+        baseline_weight_kg=70,
+        quiet_start=quiet[0],
+        quiet_end=quiet[1],
+        created_at=now,
+    )
+    plan = TreatmentPlan(
+        patient_id=1,
+        version=1,
+        regimen="Xd",
+        dose_level=0,
+        status="active",
+        start_date=date(2026, 3, 2),
+        day1_weekday=0,
+        day3_weekday=2,
+        dose_time=dose_time,
+        created_at=now,
+    )
     return {w.payload["day"]: w for w in desired_reminders(patient, plan, now).values() if w.kind == "blood_test"}
 
 
-@pytest.mark.parametrize("dose_time,send_local,tomorrow", [
-    (time(8, 0), datetime(2026, 3, 8, 18, 0), True),  # 07:00 (end of quiet hours) would be 1 h before: evening before
-    (time(8, 59), datetime(2026, 3, 8, 18, 0), True),  # below: 07:00 is 1h59 before
-    (time(9, 0), datetime(2026, 3, 9, 7, 0), False),  # at: 07:00 is exactly 2 h before
-    (time(9, 1), datetime(2026, 3, 9, 7, 0), False),  # above
-    (time(13, 0), datetime(2026, 3, 9, 7, 0), False),  # test at 09:00, reminded 07:00 as before
-])
+@pytest.mark.parametrize(
+    "dose_time,send_local,tomorrow",
+    [
+        (
+            time(8, 0),
+            datetime(2026, 3, 8, 18, 0),
+            True,
+        ),  # 07:00 (end of quiet hours) would be 1 h before: evening before
+        (time(8, 59), datetime(2026, 3, 8, 18, 0), True),  # below: 07:00 is 1h59 before
+        (time(9, 0), datetime(2026, 3, 9, 7, 0), False),  # at: 07:00 is exactly 2 h before
+        (time(9, 1), datetime(2026, 3, 9, 7, 0), False),  # above
+        (time(13, 0), datetime(2026, 3, 9, 7, 0), False),  # test at 09:00, reminded 07:00 as before
+    ],
+)
 def test_a_dose_day_blood_test_is_reminded_at_least_2_hours_before_the_dose(dose_time, send_local, tomorrow):
     wants = _blood_test_reminders(dose_time, utc(2026, 3, 5, 12))
     monday = wants["2026-03-09"]  # week 2, a dose day
-    assert monday.send_at == send_local.replace(tzinfo=NY).astimezone(timezone.utc)
+    assert monday.send_at == send_local.replace(tzinfo=NY).astimezone(UTC)
     assert bool(monday.payload.get("tomorrow")) is tomorrow
-    dose_at = datetime.combine(date(2026, 3, 9), dose_time, NY).astimezone(timezone.utc)
+    dose_at = datetime.combine(date(2026, 3, 9), dose_time, NY).astimezone(UTC)
     assert dose_at - monday.send_at >= timedelta(hours=2)
     assert monday.scheduled_for < dose_at  # the test itself is due before the dose
 
@@ -233,7 +319,7 @@ def test_a_dose_day_blood_test_is_reminded_at_least_2_hours_before_the_dose(dose
 def test_the_day_before_reminder_boundary_is_exactly_2_hours():
     # No quiet hours: an 08:59 dose's test is due 06:59, reminded 04:59 (4 h before) the same morning.
     wants = _blood_test_reminders(time(8, 59), utc(2026, 3, 5, 12), quiet=(time(0), time(0)))
-    assert wants["2026-03-09"].send_at == datetime(2026, 3, 9, 4, 59, tzinfo=NY).astimezone(timezone.utc)
+    assert wants["2026-03-09"].send_at == datetime(2026, 3, 9, 4, 59, tzinfo=NY).astimezone(UTC)
     assert "tomorrow" not in wants["2026-03-09"].payload
 
 
