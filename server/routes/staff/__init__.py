@@ -10,14 +10,14 @@ from litestar import Router
 from litestar.di import Provide
 
 from ...auth import requires_admin, requires_staff, requires_staff_mfa
-from . import account, admin, inbox, patients
+from . import account, admin, fhir_clients, inbox, patients
 from .common import provide_staff
 
 # Routers, not loose handlers: Litestar 2.25 registers a path's earlier handlers again when a later handler joins
 # the same path (GET and POST on /staff/patients), which wraps a sync_to_thread handler twice and makes it return a
 # coroutine. Registering a router registers every handler exactly once.
 SIGN_IN = Router(path="/staff", route_handlers=account.SIGN_IN, include_in_schema=False)
-ADMIN = Router(path="/admin", route_handlers=admin.ROUTES, guards=[requires_admin])
+ADMIN = Router(path="/admin", route_handlers=[*admin.ROUTES, *fhir_clients.ROUTES], guards=[requires_admin])
 SIGNED_IN = Router(
     path="/staff",
     route_handlers=[*account.ACCOUNT, *inbox.ROUTES, *patients.ROUTES, ADMIN],

@@ -156,7 +156,8 @@ def _new_plan(patient: Patient, old: TreatmentPlan, change: PlanChange) -> Plan 
     )
     try:
         if change.operation == "hold":
-            return regimens.hold(plan)
+            # The preview is about selinexor's doses; a missing dexamethasone choice is refused by the save itself.
+            return regimens.hold(plan, change.dexamethasone_on_hold or "continue")
         if change.operation == "resume":
             return regimens.resume(plan, change.level)
         if change.operation == "reduce":

@@ -418,7 +418,7 @@ def test_the_plan_operation_matrix(app, engine, settings, world, clock, role):
     # where the ladder allows it, so a refusal can only be the role's.
     steps = [
         ("change_level", dict(operation="resume", level=1)),
-        ("hold", dict(operation="hold")),
+        ("hold", dict(operation="hold", dexamethasone_on_hold="continue")),
         ("resume", dict(operation="resume", level=1)),
         ("reduce", dict(operation="reduce")),
         (

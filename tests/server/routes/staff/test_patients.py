@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from server.db import session_scope
 from server.models import Alert, AuditLog, InboundMessage, LabResult, OutboundMessage
 from server.services.entries import SymptomAnswers, record_dose, record_symptoms
-from tests.support.staff import ADMIN, NURSE, patient_by_mrn, post_form, seed, sign_in, text_of
+from tests.support.staff import ADMIN, NURSE, PHARMACIST, patient_by_mrn, post_form, seed, sign_in, text_of
 
 MARIA, ROBERT, DOROTHY = "DEMO-001", "DEMO-002", "DEMO-003"
 
@@ -30,6 +30,13 @@ def ctx(app, demo):
 @pytest.fixture
 def nurse(client, demo):
     sign_in(client, NURSE)
+    return client
+
+
+@pytest.fixture
+def pharmacist(client, demo):
+    """A clinical role that may change doses (PLAN_CHANGE_ROLES: a nurse may only hold)."""
+    sign_in(client, PHARMACIST)
     return client
 
 
@@ -284,14 +291,14 @@ def test_holding_xd_asks_what_happens_to_dexamethasone_and_the_plan_shows_it(nur
         ({"operation": "resume", "level": "2"}, True, ""),  # 80 mg = 2 x 40 mg
     ],
 )
-def test_every_plan_change_refuses_a_level_that_is_not_whole_tablets(nurse, engine, form, ok, words):
+def test_every_plan_change_refuses_a_level_that_is_not_whole_tablets(pharmacist, engine, form, ok, words):
     # clinical-reference §1: refuse a level whose dose is not a whole number of that patient's tablets
     maria = patient_by_mrn(engine, MARIA)  # Xd level 0: 80 mg
     with session_scope(engine) as session:
         row = session.get(type(maria), maria.id)
         row.tablet_strength_mg = 40
     answer = post_form(
-        nurse, f"/staff/patients/{maria.id}/plan", {**form, "reason": "staff decision"}, follow_redirects=False
+        pharmacist, f"/staff/patients/{maria.id}/plan", {**form, "reason": "staff decision"}, follow_redirects=False
     )
     if ok:
         assert answer.status_code == 303

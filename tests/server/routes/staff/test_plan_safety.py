@@ -103,7 +103,11 @@ def test_an_unacknowledged_urgent_alert_asks_for_confirmation_except_when_acting
     maria = patient_by_mrn(engine, MARIA)
     record_symptoms(ctx, maria.id, key="safety-fever-1", at=clock.now(), answers=SymptomAnswers(temperature_c=38.7))
     fever = _alert(engine, maria.id, "fever")
-    page = post_form(staff, f"/staff/patients/{maria.id}/plan", {"operation": "hold", "reason": "Fever"})
+    page = post_form(
+        staff,
+        f"/staff/patients/{maria.id}/plan",
+        {"operation": "hold", "dexamethasone_on_hold": "continue", "reason": "Fever"},
+    )
     words = text_of(page.text)
     assert "An urgent alert for this patient is not acknowledged yet (R-FEVER)." in words
     assert "4 tablets Mon & Wed → no doses (on hold); weekly 160 → 0 mg" in words
@@ -112,7 +116,7 @@ def test_an_unacknowledged_urgent_alert_asks_for_confirmation_except_when_acting
     answer = post_form(
         staff,
         f"/staff/alerts/{fever.id}/plan",
-        {"operation": "hold", "reason": "Fever", "back": "/staff/inbox"},
+        {"operation": "hold", "dexamethasone_on_hold": "continue", "reason": "Fever", "back": "/staff/inbox"},
         follow_redirects=False,
     )
     assert answer.status_code == 303 and _plans(engine, maria.id)[-1].status == "held"
@@ -124,7 +128,7 @@ def test_resuming_at_another_level_than_the_labels_is_confirmed(staff, ctx, engi
     held = post_form(
         staff,
         f"/staff/alerts/{alert.id}/plan",
-        {"operation": "hold", "reason": "Weight down", "back": "/staff/inbox"},
+        {"operation": "hold", "dexamethasone_on_hold": "continue", "reason": "Weight down", "back": "/staff/inbox"},
         follow_redirects=False,
     )
     assert held.status_code == 303
@@ -155,7 +159,7 @@ def test_a_nurse_may_hold_but_not_reduce_and_an_admin_changes_nothing(staff, ctx
     held = post_form(
         staff,
         f"/staff/patients/{maria.id}/plan",
-        {"operation": "hold", "reason": "Per protocol"},
+        {"operation": "hold", "dexamethasone_on_hold": "continue", "reason": "Per protocol"},
         follow_redirects=False,
     )
     assert held.status_code == 303
