@@ -19,7 +19,7 @@ from notifications.planner import run_planner
 from server.errors import FieldError
 from server.models import OutboundMessage, Staff
 from server.services.plans import change_plan
-from tests.support.notifications import reminder_id, reminders_of, run_until, utc
+from tests.support.notifications import clinician_id, reminder_id, reminders_of, run_until, utc
 
 NY = ZoneInfo("America/New_York")
 PHONE = "+15551230001"
@@ -35,27 +35,6 @@ def sent_kinds(ctx, messages: list[dict]) -> list[tuple[str, datetime]]:
 def staff_id(ctx) -> int:
     with Session(ctx.engine) as session:
         return session.exec(select(Staff.id)).first()
-
-
-def clinician_id(ctx) -> int:
-    """A physician of the clinic (dose changes are for the clinical roles, PLAN_CHANGE_ROLES)."""
-    from server.db import session_scope
-
-    with session_scope(ctx.engine) as session:
-        doctor = session.exec(select(Staff).where(Staff.role == "physician")).first()
-        if doctor is None:
-            nurse = session.exec(select(Staff)).first()
-            doctor = Staff(
-                clinic_id=nurse.clinic_id,
-                email="doctor@riverside.test",
-                name="Dana Doctor",
-                role="physician",
-                password_hash="x",
-                created_at=nurse.created_at,
-            )
-            session.add(doctor)
-            session.flush()
-        return doctor.id
 
 
 def test_monday_wednesday_patient_gets_antiemetic_and_dose_at_local_times_across_dst(

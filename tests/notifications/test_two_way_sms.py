@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from notifications.dispatcher import dispatch_once
 from notifications.planner import run_planner
 from server.models import Alert, DoseEvent, InboundMessage, OutboundMessage, Patient, WeightEntry
-from tests.support.notifications import reminders_of, utc
+from tests.support.notifications import clinician_id, reminders_of, utc
 
 PHONE = "+15551230002"
 
@@ -231,16 +231,14 @@ def test_spanish_commands_and_help(ctx, channels, make_patient, sms_provider, li
 def test_an_sms_only_patient_gets_a_plan_change_by_text_and_confirms_it_by_replying_ok(
     ctx, channels, make_patient, sms_provider, live_server, clock
 ):
-    from server.models import PlanChangeNotice, Staff
+    from server.models import PlanChangeNotice
     from server.services.plans import change_plan
 
     clock.set(utc(2026, 3, 2, 15))  # Monday 10:00 in New York, after the 08:00 dose
     pid = make_patient(phone=PHONE)
     _dispatch(ctx, channels, clock)
     sms_provider.reset()
-    with Session(ctx.engine) as session:
-        nurse = session.exec(select(Staff.id)).first()
-    change_plan(ctx, pid, staff_id=nurse, operation="reduce", reason="platelets 60")
+    change_plan(ctx, pid, staff_id=clinician_id(ctx), operation="reduce", reason="platelets 60")
     _dispatch(ctx, channels, clock)
     [notice_sms] = [m["body"] for m in sms_provider.messages_to(PHONE) if "changed" in m["body"]]
     assert notice_sms.startswith(

@@ -74,3 +74,27 @@ def run_until(ctx, channels, clock, end: datetime) -> None:
 def reminder_id(message: dict) -> int:
     """Our outbox row id, carried in the status callback URL of every message we send."""
     return int(parse_qs(urlsplit(message["status_callback"]).query)["r"][0])
+
+
+def clinician_id(ctx) -> int:
+    """A physician of the clinic (dose changes are for the clinical roles, PLAN_CHANGE_ROLES)."""
+    from sqlmodel import select
+
+    from server.db import session_scope
+    from server.models import Staff
+
+    with session_scope(ctx.engine) as session:
+        doctor = session.exec(select(Staff).where(Staff.role == "physician")).first()
+        if doctor is None:
+            nurse = session.exec(select(Staff)).first()
+            doctor = Staff(
+                clinic_id=nurse.clinic_id,
+                email="doctor@riverside.test",
+                name="Dana Doctor",
+                role="physician",
+                password_hash="x",
+                created_at=nurse.created_at,
+            )
+            session.add(doctor)
+            session.flush()
+        return doctor.id

@@ -46,23 +46,7 @@ def _walk(client: TestClient, token, pages: list[str]) -> list[str]:
     print(f"fuzzing {len(forms)} forms: {sorted(forms)}")
     failures: list[str] = []
     for action, names in sorted(forms.items()):
-
-        @settings(
-            max_examples=EXAMPLES_PER_FORM,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(data=st.fixed_dictionaries({}, optional={name: form_values for name in names}))
-        def submit(data, action=action):
-            answer = client.post(
-                action, data={**data, "_csrf_token": token()}, headers={"Accept": "text/html"}, follow_redirects=False
-            )
-            if answer.status_code >= 500:
-                failures.append(f"POST {action} {data!r:.300}: {answer.status_code}")
-
-        submit()
+        _fuzz_one_form(client, token, action, names, failures)
     return failures
 
 
@@ -100,3 +84,24 @@ def test_no_staff_form_input_answers_5xx(app, client, engine, settings, clock):
         ],
     )
     assert not failures, "\n".join(failures[:10])
+
+
+def _fuzz_one_form(client, token, action: str, names, failures: list[str]) -> None:
+    """Submit hostile values to one form; every 5xx is recorded in `failures`."""
+
+    @settings(
+        max_examples=EXAMPLES_PER_FORM,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(data=st.fixed_dictionaries({}, optional={name: form_values for name in names}))
+    def submit(data):
+        answer = client.post(
+            action, data={**data, "_csrf_token": token()}, headers={"Accept": "text/html"}, follow_redirects=False
+        )
+        if answer.status_code >= 500:
+            failures.append(f"POST {action} {data!r:.300}: {answer.status_code}")
+
+    submit()

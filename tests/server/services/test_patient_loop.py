@@ -21,7 +21,7 @@ from server.services.plans import change_plan
 from server.services.staff.alert_actions import acknowledge_alert
 from server.services.sweep import sweep_patient_rules
 from tests.support.patient import BASE_URL, PatientBrowser, make_patient, sign_in_link
-from tests.support.staff import NURSE, ctx_for, seed, sign_in, staff_by_email, text_of
+from tests.support.staff import NURSE, PHARMACIST, ctx_for, seed, sign_in, staff_by_email, text_of
 
 WAIT = "Wait for your care team before your next selinexor dose."
 
@@ -35,7 +35,7 @@ def loop(app, engine, settings, clock):
     with TestClient(app, base_url=BASE_URL) as client:
         phone = PatientBrowser(client)
         phone.sign_in(sign_in_link(engine, ana, clock.now()))
-        yield ctx, ana, phone, staff_by_email(engine, NURSE)
+        yield ctx, ana, phone, staff_by_email(engine, PHARMACIST)  # a clinical role: may reduce (PLAN_CHANGE_ROLES)
 
 
 def _today(phone) -> str:
@@ -59,7 +59,7 @@ def _notices(engine, patient_id) -> list[PlanChangeNotice]:
 
 
 def test_an_interrupt_alert_turns_today_the_week_and_the_api_into_wait_for_your_team_until_staff_act(loop, clock):
-    ctx, ana, phone, nurse = loop
+    ctx, ana, phone, clinician = loop
     before = _today(phone)
     assert WAIT not in before and "Selinexor 80 mg · 8:00 AM" in before  # Wednesday in the week strip
     # 12% below the 70 kg baseline: R-WT-10 (interrupt, same day): "do not take your next dose until they do".
@@ -75,15 +75,15 @@ def test_an_interrupt_alert_turns_today_the_week_and_the_api_into_wait_for_your_
     assert api["next_dose"] is None and api["wait_for_team"]["message"] == WAIT
     assert api["wait_for_team"]["seen_at"] is None
     assert [d["wait_for_team"] for d in api["week"]] == [True, False, True, False, False, False, False]
-    # A nurse acknowledges: the patient sees it, with the time; the wait goes on (nobody has told them to take it).
+    # The care team acknowledges: the patient sees it, with the time; the wait goes on (nobody has told them to take it).
     clock.advance(minutes=25)
-    acknowledge_alert(ctx, nurse, _alert(ctx.engine, ana.id).id, ip=None)
+    acknowledge_alert(ctx, clinician, _alert(ctx.engine, ana.id).id, ip=None)
     page = _today(phone)
     assert "Your care team has seen your report (Monday, March 2 at 9:25 AM)." in page and WAIT in page
     assert phone.api("GET", "/api/today").json()["wait_for_team"]["seen_at"] == clock.now().isoformat()
-    # The nurse acts: a new plan version. The change notice replaces the wait.
+    # The pharmacist acts: a new plan version. The change notice replaces the wait.
     clock.advance(minutes=10)
-    change_plan(ctx, ana.id, staff_id=nurse.id, operation="reduce", reason="R-WT-10: one level lower")
+    change_plan(ctx, ana.id, staff_id=clinician.id, operation="reduce", reason="R-WT-10: one level lower")
     page = _today(phone)
     assert WAIT not in page
     assert (
@@ -95,7 +95,7 @@ def test_an_interrupt_alert_turns_today_the_week_and_the_api_into_wait_for_your_
 
 
 def test_a_resolved_alert_or_a_routine_one_never_turns_on_the_wait(loop, clock):
-    ctx, ana, phone, nurse = loop
+    ctx, ana, phone, clinician = loop
     record_symptoms(ctx, ana.id, key="loop-nausea-1", at=clock.now(), answers=SymptomAnswers(nausea=2))
     assert _alert(ctx.engine, ana.id).tier == "routine"
     assert WAIT not in _today(phone)
@@ -145,8 +145,8 @@ def test_the_dose_reminder_says_wait_for_your_team_without_naming_the_drug_unles
 
 
 def test_every_plan_change_writes_a_notice_with_before_and_after_and_queues_a_message(loop, clock, engine):
-    ctx, ana, phone, nurse = loop
-    change_plan(ctx, ana.id, staff_id=nurse.id, operation="reduce", reason="platelets")
+    ctx, ana, phone, clinician = loop
+    change_plan(ctx, ana.id, staff_id=clinician.id, operation="reduce", reason="platelets")
     [notice] = _notices(engine, ana.id)
     assert (notice.before["dose_mg"], notice.before["tablets"], notice.before["twice_weekly"]) == (80, 4, True)
     assert (notice.after["dose_mg"], notice.after["tablets"], notice.after["twice_weekly"]) == (100, 5, False)
@@ -181,13 +181,13 @@ def test_every_plan_change_writes_a_notice_with_before_and_after_and_queues_a_me
     )
     # A hold, then a resume: the hold's notice supersedes the unconfirmed reduction; each says its own words.
     clock.advance(hours=1)
-    change_plan(ctx, ana.id, staff_id=nurse.id, operation="hold", reason="fever", dexamethasone_on_hold="continue")
+    change_plan(ctx, ana.id, staff_id=clinician.id, operation="hold", reason="fever", dexamethasone_on_hold="continue")
     page = _today(phone)
     assert "Your selinexor is on hold: do not take it until your care team tells you to restart." in page
     assert "Before the hold: 5 tablets on Mondays only." in page
     assert "Keep taking dexamethasone as prescribed." in page  # the hold's choice (issue 10 item 3)
     clock.advance(hours=1)
-    change_plan(ctx, ana.id, staff_id=nurse.id, operation="resume", reason="better", level=1)
+    change_plan(ctx, ana.id, staff_id=clinician.id, operation="resume", reason="better", level=1)
     assert "Your selinexor restarts: 5 tablets on Mondays only." in _today(phone)
     notices = _notices(engine, ana.id)
     assert [n.operation for n in notices] == ["reduce", "hold", "resume"]
@@ -195,8 +195,8 @@ def test_every_plan_change_writes_a_notice_with_before_and_after_and_queues_a_me
 
 
 def test_i_understand_records_the_confirmation_and_staff_see_it(loop, app, clock, engine):
-    ctx, ana, phone, nurse = loop
-    change_plan(ctx, ana.id, staff_id=nurse.id, operation="reduce", reason="platelets")
+    ctx, ana, phone, clinician = loop
+    change_plan(ctx, ana.id, staff_id=clinician.id, operation="reduce", reason="platelets")
     [notice] = _notices(engine, ana.id)
     assert "I understand" in _today(phone)
     clock.advance(minutes=5)
@@ -222,9 +222,11 @@ def test_i_understand_records_the_confirmation_and_staff_see_it(loop, app, clock
 
 
 def test_another_patients_notice_cannot_be_confirmed(loop, engine, settings, clock):
-    ctx, ana, phone, nurse = loop
+    ctx, ana, phone, clinician = loop
     other = make_patient(engine, settings, clock.now(), mrn="LOOP-2", phone="+15555550378")
-    change_plan(ctx, other.id, staff_id=nurse.id, operation="hold", reason="fever", dexamethasone_on_hold="continue")
+    change_plan(
+        ctx, other.id, staff_id=clinician.id, operation="hold", reason="fever", dexamethasone_on_hold="continue"
+    )
     [notice] = _notices(engine, other.id)
     assert phone.api("POST", "/api/plan-change/confirm", json={"notice_id": notice.id}).status_code == 404
     assert phone.form("/plan-change/confirm", {"notice_id": str(notice.id)}).status_code == 404
@@ -232,10 +234,10 @@ def test_another_patients_notice_cannot_be_confirmed(loop, engine, settings, clo
 
 
 def test_an_unconfirmed_change_opens_r_plan_unseen_twelve_hours_before_the_next_affected_dose(loop, clock, engine):
-    ctx, ana, phone, nurse = loop
+    ctx, ana, phone, clinician = loop
     # Monday 09:00 New York, after today's 08:00 dose: 80 mg Mon/Wed becomes 100 mg Mondays only. The next dose
     # the change affects is Wednesday 08:00 (13:00 UTC), which the old plan had and the new one does not.
-    change_plan(ctx, ana.id, staff_id=nurse.id, operation="reduce", reason="platelets")
+    change_plan(ctx, ana.id, staff_id=clinician.id, operation="reduce", reason="platelets")
     clock.set(datetime(2026, 3, 4, 0, 30, tzinfo=UTC))  # Tuesday 19:30 New York: 12.5 h before
     sweep_patient_rules(ctx, clock.now())
     assert not _unseen(engine, ana.id)
@@ -246,8 +248,8 @@ def test_an_unconfirmed_change_opens_r_plan_unseen_twelve_hours_before_the_next_
 
 
 def test_a_confirmed_change_opens_no_r_plan_unseen(loop, clock, engine):
-    ctx, ana, phone, nurse = loop
-    change_plan(ctx, ana.id, staff_id=nurse.id, operation="reduce", reason="platelets")
+    ctx, ana, phone, clinician = loop
+    change_plan(ctx, ana.id, staff_id=clinician.id, operation="reduce", reason="platelets")
     acknowledge_notice(ctx, ana.id, None, via="app")
     clock.set(datetime(2026, 3, 4, 1, 30, tzinfo=UTC))
     sweep_patient_rules(ctx, clock.now())
@@ -262,18 +264,18 @@ def _unseen(engine, patient_id) -> list[Alert]:
 
 
 def test_history_shows_each_reports_status_sent_seen_acted(loop, clock):
-    ctx, ana, phone, nurse = loop
+    ctx, ana, phone, clinician = loop
     record_symptoms(ctx, ana.id, key="loop-sympt-01", at=clock.now(), answers=SymptomAnswers(nausea=1))
     clock.advance(minutes=1)
     record_symptoms(ctx, ana.id, key="loop-sympt-02", at=clock.now(), answers=SymptomAnswers(nausea=3))
     statuses = [s["report_status"]["state"] for s in phone.api("GET", "/api/history").json()["symptoms"]]
     assert statuses == ["sent", "sent"]
     clock.advance(minutes=9)  # 09:10
-    acknowledge_alert(ctx, nurse, _alert(ctx.engine, ana.id).id, ip=None)
+    acknowledge_alert(ctx, clinician, _alert(ctx.engine, ana.id).id, ip=None)
     page = text_of(phone.get("/history").text)
     assert "Seen by your care team (Mon, Mar 2 at 9:10 AM)." in page and "Sent to your care team." in page
     clock.advance(minutes=20)  # 09:30
-    change_plan(ctx, ana.id, staff_id=nurse.id, operation="hold", reason="R-NV-3", dexamethasone_on_hold="continue")
+    change_plan(ctx, ana.id, staff_id=clinician.id, operation="hold", reason="R-NV-3", dexamethasone_on_hold="continue")
     page = text_of(phone.get("/history").text)
     assert "Your care team acted on it (Mon, Mar 2 at 9:30 AM)." in page
     assert [s["report_status"]["state"] for s in phone.api("GET", "/api/history").json()["symptoms"]] == [
