@@ -205,7 +205,7 @@ def _post_entry(request: Request, ctx: AppContext, patient: Patient, entry: Entr
         # Ask before saving (the page's script asks the same question without a round trip).
         return _form_page(request, ctx, patient, "dose", values=submitted_form(request), wrong_day=wrong_day)
     try:
-        result = record_entry(ctx, patient, entry, at=at)
+        result = record_entry(ctx, patient, entry, at=at, from_form=True)
     except FieldError as exc:
         return _refused(request, ctx, patient, entry.KIND, exc)
     except Conflict:

@@ -28,14 +28,19 @@ class UnitQuestion(FieldError):
         self.meant_unit = meant_unit
 
 
-def record_entry(ctx: AppContext, patient: Patient, entry: EntryIn, at: datetime | None = None) -> EntryResult:
+def record_entry(
+    ctx: AppContext, patient: Patient, entry: EntryIn, at: datetime | None = None, *, from_form: bool = False
+) -> EntryResult:
     """Store one entry of the signed-in patient (at `at`, else the entry's own time, else now) with its advice."""
     if at is None and entry.local_day is not None:
         at = entry.resolved_at(patient_zone(ctx, patient))  # the patient's zone, never the phone's
     key = entry.idempotency_key
-    # No time given (the no-JavaScript form): a retry of a stored entry keeps that entry's time, so it answers
-    # "already saved" instead of a conflict, and never stores a second dose.
-    at = at or entry.at or time_of_stored_entry(ctx.engine, patient.id, entry.KIND, key) or ctx.clock.now()
+    # No time given on the no-JavaScript form: a retry of a stored entry keeps that entry's time, so it answers
+    # "already saved" instead of a conflict, and never stores a second dose. (The app's script and API clients send
+    # the time they recorded, so the API path saves this look-up.)
+    if at is None and entry.at is None and from_form:
+        at = time_of_stored_entry(ctx.engine, patient.id, entry.KIND, key)
+    at = at or entry.at or ctx.clock.now()
     if isinstance(entry, SymptomsIn) and (meant := entry.unit_question()) and entry.temperature is not None:
         raise UnitQuestion(float(entry.temperature), meant)
     if isinstance(entry, DoseIn):
