@@ -14,7 +14,9 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import Session, select
 from test_patient_accessibility import _check
-from test_staff_inbox_flow import DESKTOP, PASSWORD, _nurse
+from test_staff_inbox_flow import DESKTOP
+from test_staff_triage import PASSWORD
+from test_staff_triage import _staff as _new_staff
 
 from server.models import Alert, PlanChangeNotice
 
@@ -52,7 +54,8 @@ def _staff(browser, live_server):
     context = browser.new_context(**DESKTOP)
     page = context.new_page()
     page.goto(live_server.url("/staff/login"))
-    page.get_by_label("Email").fill(_nurse(live_server))
+    # A pharmacist: a clinical role that may reduce the dose (PLAN_CHANGE_ROLES; a nurse may only hold).
+    page.get_by_label("Email").fill(_new_staff(live_server, role="pharmacist", name="Paz Pharmacist"))
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/staff/inbox")
