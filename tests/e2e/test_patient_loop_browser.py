@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 from sqlmodel import Session, select
 from test_patient_accessibility import _check
 from test_staff_inbox_flow import DESKTOP
-from test_staff_triage import PASSWORD
-from test_staff_triage import _staff as _new_staff
+from test_staff_inbox_triage import PASSWORD
+from test_staff_inbox_triage import _staff as _new_staff
 
 from server.models import Alert, PlanChangeNotice
 

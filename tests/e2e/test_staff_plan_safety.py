@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
-from test_staff_triage import DESKTOP, _sign_in, _staff
+from test_staff_inbox_triage import DESKTOP, _sign_in, _staff
 
 from server.db import session_scope
 from server.models import Alert

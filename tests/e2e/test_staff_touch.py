@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
-from test_staff_triage import _open_alert, _sign_in, _staff
+from test_staff_inbox_triage import _open_alert, _sign_in, _staff
 
 pytestmark = pytest.mark.e2e
 
