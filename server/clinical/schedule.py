@@ -1,5 +1,7 @@
 """Calendars of selinexor doses and everything around them, in the patient's own time zone.
 
+Over 400 lines on purpose: every calendar fact lives here, so reminders, pages and previews agree.
+
 Times of day are wall-clock times in the patient's IANA zone: an 08:00 dose stays 08:00 local across
 daylight-saving changes. Two local times need a fixed reading, applied the same way every time
 (see `resolve_local`):
@@ -23,7 +25,6 @@ days go on, since selinexor being held does not hold bortezomib, and monitoring 
 goes on during a hold on its usual days when the care team chose "continue" (`Plan.dexamethasone_on_hold`), and stops
 when they chose "hold" (clinical reference section 1: a hold never silently stops the partner drugs).
 Discontinued plans have no events at all: what happens next is a new plan from the care team.
-(Just over 400 lines on purpose: every calendar fact lives here, so that reminders, pages and previews agree.)
 The whole calendar follows the plan's current level (the ladder changes the pattern, clinical reference section 1).
 """
 

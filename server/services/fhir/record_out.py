@@ -3,6 +3,8 @@ Provenance each (who changed it and why); each dose as MedicationAdministration;
 temperature (8310-5) as vital-sign Observations; lab results as laboratory Observations; symptom check-ins as
 QuestionnaireResponse against the published Questionnaire; alerts as Flag with the rule id and tier.
 
+Over 400 lines on purpose: one builder per resource type of the record, side by side.
+
 `load_records` reads many patients in a few queries (bulk export); `resources_for` builds one patient's resources.
 """
 
