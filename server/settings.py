@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     clinic_after_hours_phone: str = Field("", alias="CLINIC_AFTER_HOURS_PHONE")
     emergency_number: str = Field("911", alias="EMERGENCY_NUMBER", min_length=2, max_length=16)
     default_timezone: str = Field("America/New_York", alias="DEFAULT_TIMEZONE")
+    # The clinic's country (ISO 3166 two letters): how staff may type phone numbers without the country code, and the
+    # enrollment form's weight unit (lb in the US, kg elsewhere).
+    clinic_country: str = Field("US", alias="CLINIC_COUNTRY", min_length=2, max_length=2)
     # clinical-reference §3: same-day alerts page in clinic hours, otherwise the next business morning.
     clinic_hours: str = Field("08:00-17:00", alias="CLINIC_HOURS", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
     clinic_days: str = Field("mon,tue,wed,thu,fri", alias="CLINIC_DAYS")
@@ -150,6 +153,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone such as America/New_York") from None
+        return value
+
+    @field_validator("clinic_country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        import phonenumbers
+
+        value = value.strip().upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a two-letter country code such as US or ES")
         return value
 
     @field_validator("plan_change_roles")

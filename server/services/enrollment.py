@@ -15,7 +15,7 @@ from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 from sqlmodel import select
 
 from ..clinical.errors import ClinicalValidationError
@@ -29,6 +29,7 @@ from ..forms import BlankToNone, Checkbox, FormModel, IsoDate, LocalTime, Number
 from ..i18n import LANGUAGES  # the languages the patient app and the messages speak
 from ..models import Patient, Staff, TreatmentPlan
 from .audit import audit
+from .enrollment_choices import default_weight_unit, phone_example
 
 CHANNELS = {"sms": "SMS text messages", "push": "App notifications (Web Push)"}
 WEIGHT_UNITS = ("kg", "lb")
@@ -53,15 +54,17 @@ def time_zones() -> frozenset[str]:
 
 
 def parse_mobile(field: str, value: str, region: str | None = None) -> str:
-    """A mobile number in E.164 (+15551234567), validated with phonenumbers; spaces and dashes are fine."""
+    """A mobile number in E.164 (+15551234567), validated with phonenumbers; spaces and dashes are fine, and without
+    a leading + it is read as a number of `region` (the clinic's country)."""
     raw = (value or "").strip()
+    example = f"{phone_example(region)}, or " if region else ""
     if not raw:
-        raise FieldError(field, "Enter a mobile number in international form, e.g. +1 202 555 0123.")
+        raise FieldError(field, f"Enter a mobile number, e.g. {example}in international form +1 202 555 0123.")
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         raise FieldError(
-            field, "Enter the number in international form starting with +, e.g. +1 202 555 0123."
+            field, f"Enter a mobile number with digits only, e.g. {example}in international form starting with +."
         ) from None
     if not phonenumbers.is_valid_number(number):
         raise FieldError(field, "This is not a valid phone number; check the country code and digits.")
@@ -96,6 +99,39 @@ def _mrn(value: str) -> str:
     if not _MRN.match(value):
         raise plain("MRN is required: letters, digits, '.', '-', '_' or '/' (up to 64 characters).")
     return value
+
+
+# Each field's label as the form shows it (the error summary names fields with these, never with their keys).
+FIELD_LABELS = {
+    "first_name": "First name",
+    "last_name": "Last name",
+    "date_of_birth": "Date of birth",
+    "mrn": "MRN",
+    "phone": "Mobile number",
+    "language": "Language",
+    "timezone": "Time zone",
+    "channel_preference": "Reminders by",
+    "sms_consent": "Consent to text messages",
+    "drug_names_in_messages": "Messages may name the medicine",
+    "regimen": "Regimen",
+    "start_level": "Start level",
+    "tablet_strength_mg": "Tablet strength",
+    "start_date": "Start date",
+    "day1_weekday": "Day 1 weekday",
+    "day3_weekday": "Day 3 weekday",
+    "dose_time": "Dose time",
+    "antiemetic_name": "Antiemetic before each dose",
+    "antiemetic_offset_min": "Minutes before the dose",
+    "dexamethasone_instruction": "Dexamethasone instruction",
+    "baseline_weight": "Baseline weight",
+    "weight_unit": "Weight unit",
+    "usual_stools_per_day": "Usual stools per day",
+}
+
+
+def field_label(name: str) -> str:
+    """The label of a form field for people ('Day 1 weekday'); an unknown key reads as 'The form'."""
+    return FIELD_LABELS.get(name, "The form")
 
 
 class EnrollmentForm(FormModel):
@@ -135,6 +171,9 @@ class EnrollmentForm(FormModel):
     timezone: Annotated[Text, _one_of(time_zones(), "Choose the patient's time zone, e.g. America/New_York.")]
     regimen: Annotated[Text, _one_of(REGIMENS, f"Regimen must be one of: {', '.join(REGIMENS)}.")]
     start_level: int = 0  # its upper bound depends on the regimen: checked across fields
+    # The page sends a start level as "XVd:0" (the regimen it belongs to): without JavaScript every regimen's levels
+    # are listed, and a level of another regimen must be refused, never read as the same number of this regimen.
+    start_level_regimen: str | None = None
     # clinical-reference: section 1 (strength per patient, chosen from the list; default 20 mg)
     # Blank: the usual 20 mg (TABLET_STRENGTH_MG_DEFAULT).
     tablet_strength_mg: BlankToNone[
@@ -154,11 +193,24 @@ class EnrollmentForm(FormModel):
     antiemetic_offset_min: Annotated[int, _between(0, ANTIEMETIC_OFFSET_MAX, "Minutes before the dose")] = 30
     dexamethasone_instruction: Annotated[Text, Field(max_length=300)] = ""  # blank: the regimen's
     baseline_weight: Number
-    weight_unit: Literal["kg", "lb"] = "kg"
+    weight_unit: BlankToNone[Literal["kg", "lb"]] = None  # blank: the clinic country's (lb in the US, else kg)
     usual_stools_per_day: Annotated[int, _between(0, 50, "Usual stools per day")] = 1
     channel_preference: Literal["sms", "push"] = "sms"
     sms_consent: Checkbox = False
     drug_names_in_messages: Checkbox = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _level_with_its_regimen(cls, data: object) -> object:
+        """'XVd:0' -> start_level 0 of regimen XVd (a bare number is a level of the chosen regimen)."""
+        if isinstance(data, dict):
+            value = data.get("start_level")
+            if isinstance(value, list):
+                value = value[-1] if value else None
+            if isinstance(value, str) and ":" in value:
+                regimen, _, level = value.partition(":")
+                data = {**data, "start_level": level, "start_level_regimen": regimen.strip()}
+        return data
 
 
 @dataclass(frozen=True)
@@ -190,8 +242,9 @@ class Enrollment:
     drug_names_in_messages: bool
 
 
-def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
-    """The checks across fields and against today, all problems reported at once, each naming its field."""
+def validate_enrollment(form: EnrollmentForm, now: datetime, country: str = "US") -> Enrollment:
+    """The checks across fields and against today, all problems reported at once, each naming its field; phone
+    numbers without a country code and the default weight unit follow the clinic's `country`."""
     errors: dict[str, str] = {}
     zone = ZoneInfo(form.timezone)
     today = now.astimezone(zone).date()
@@ -205,8 +258,15 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
         errors["date_of_birth"] = "Date of birth is more than 120 years ago; check the year."
 
     last_level = REGIMENS[form.regimen].last_level
-    if not 0 <= form.start_level <= last_level:
-        errors["start_level"] = f"Start level must be between 0 and {last_level}."
+    if form.start_level_regimen is not None and form.start_level_regimen != form.regimen:
+        errors["start_level"] = (
+            f"The start level chosen is a level of {form.start_level_regimen}, not of {form.regimen}: "
+            f"choose one of {form.regimen}'s levels (0 to {last_level})."
+        )
+    elif not 0 <= form.start_level <= last_level:
+        errors["start_level"] = (
+            f"{form.regimen} has no level {form.start_level}: start level must be between 0 and {last_level}."
+        )
 
     if not today - START_DATE_PAST <= form.start_date <= today + START_DATE_FUTURE:
         errors["start_date"] = (
@@ -225,7 +285,7 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
     if len(dex) > 300:
         errors["dexamethasone_instruction"] = "Keep the dexamethasone instruction under 300 characters."
 
-    unit = form.weight_unit
+    unit = form.weight_unit or default_weight_unit(country)
     # Unrounded: weight loss is compared with the baseline without rounding (clinical-reference: section 4a).
     kg: float | None = lb_to_kg(form.baseline_weight) if unit == "lb" else form.baseline_weight
     if kg is None or not 25 <= kg <= 300:  # clinical-reference §5 plausible range
@@ -237,7 +297,7 @@ def validate_enrollment(form: EnrollmentForm, now: datetime) -> Enrollment:
     phone = None
     if form.phone or channel == "sms" or consent:
         try:
-            phone = parse_mobile("phone", form.phone or "")
+            phone = parse_mobile("phone", form.phone or "", country)
         except FieldError as exc:
             errors["phone"] = exc.message
     if channel == "sms" and not consent:
@@ -303,7 +363,7 @@ def enroll_patient(ctx: AppContext, staff: Staff, form: EnrollmentForm, *, ip: s
     from .outbox.planning import replan_patient
 
     now = ctx.clock.now()
-    data = validate_enrollment(form, now)
+    data = validate_enrollment(form, now, ctx.settings.clinic_country)
     with session_scope(ctx.engine) as session:
         taken = session.exec(
             select(Patient.id).where(Patient.clinic_id == staff.clinic_id, Patient.mrn == data.mrn)
@@ -393,8 +453,9 @@ def new_sign_in_link(ctx: AppContext, staff: Staff, patient_id: int, *, ip: str 
         return url
 
 
-def form_defaults(settings_timezone: str, today: date) -> dict[str, str]:
-    """A blank form as the page shows it (Monday/Wednesday, 08:00, ondansetron 30 minutes before)."""
+def form_defaults(clinic_timezone: str, today: date, country: str = "US") -> dict[str, str]:
+    """A blank form as the page shows it (the clinic's zone and weight unit, Monday/Wednesday, 08:00, ondansetron 30
+    minutes before)."""
     defaults = {
         name: field.default
         for name, field in EnrollmentForm.model_fields.items()
@@ -407,8 +468,10 @@ def form_defaults(settings_timezone: str, today: date) -> dict[str, str]:
     }
     return {
         **shown,
-        "timezone": settings_timezone,
+        "timezone": clinic_timezone,
         "start_date": today.isoformat(),
         "regimen": "Xd",
+        "start_level": "Xd:0",
+        "weight_unit": default_weight_unit(country),
         "tablet_strength_mg": str(TABLET_STRENGTH_MG_DEFAULT),
     }

@@ -21,7 +21,7 @@ from ...clinical.schedule import WEEKDAYS
 from ...context import AppContext, Ctx
 from ...errors import FieldError, FieldErrors, Forbidden
 from ...models import Staff
-from ...services import enrollment, labs
+from ...services import enrollment, enrollment_choices, labs
 from ...services.audit import record_view, record_views
 from ...services.enrollment import EnrollmentForm
 from ...services.invites import revoke_patient_sessions as revoke_sessions
@@ -97,9 +97,25 @@ def roster(
 # --------------------------------------------------------------------------- enrollment
 
 
+def _clinic_zone(ctx: AppContext, staff: Staff | None) -> str:
+    """The signed-in person's clinic's zone (the enrollment form's default), else DEFAULT_TIMEZONE."""
+    if staff is None:
+        return ctx.settings.default_timezone
+    with Session(ctx.engine) as session:
+        return labs.clinic_zone(session, staff.clinic_id, ctx.settings.default_timezone)
+
+
 def _enroll_page(
-    request: Request, form: dict[str, str], *, errors: dict[str, str] | None = None, status_code: int = 200
+    request: Request,
+    ctx: AppContext,
+    staff: Staff | None,
+    form: dict[str, str],
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
 ) -> Template:
+    strength = form.get("tablet_strength_mg") or ""
+    country = ctx.settings.clinic_country
     return render(
         request,
         "staff/enroll.html",
@@ -107,26 +123,35 @@ def _enroll_page(
         status_code=status_code,
         form=form,
         errors=errors or {},
+        labels=enrollment.FIELD_LABELS,
+        field_label=enrollment.field_label,
         regimens=REGIMENS,
+        level_options=enrollment_choices.level_options(
+            int(strength) if strength.isdigit() and int(strength) in TABLET_STRENGTHS_MG else TABLET_STRENGTHS_MG[0]
+        ),
         tablet_strengths=TABLET_STRENGTHS_MG,
         languages=enrollment.LANGUAGES,
         channels=enrollment.CHANNELS,
         weekdays=WEEKDAYS,
-        time_zones=sorted(enrollment.time_zones()),
+        zone_groups=enrollment_choices.zone_groups(
+            enrollment.time_zones(), _clinic_zone(ctx, staff), ctx.clock.now()
+        ),
+        phone_example=enrollment_choices.phone_example(country),
     )
 
 
 @get("/patients/new", sync_to_thread=True)
-def enroll_form(request: Request, ctx: Ctx) -> Template:
-    """A blank enrollment form with the clinic's defaults."""
+def enroll_form(request: Request, ctx: Ctx, staff: SignedInStaff) -> Template:
+    """A blank enrollment form with the clinic's defaults (zone, weight unit)."""
     today = ctx.clock.now().date()
-    return _enroll_page(request, enrollment.form_defaults(ctx.settings.default_timezone, today))
+    defaults = enrollment.form_defaults(_clinic_zone(ctx, staff), today, ctx.settings.clinic_country)
+    return _enroll_page(request, ctx, staff, defaults)
 
 
 def _enrollment_refused(
     request: Request, ctx: AppContext, staff: Staff | None, values: dict[str, str], errors: FieldErrors
 ) -> Template:
-    return _enroll_page(request, values, errors=errors.errors, status_code=422)
+    return _enroll_page(request, ctx, staff, values, errors=errors.errors, status_code=422)
 
 
 @post("/patients", sync_to_thread=True, exception_handlers=when_refused(EnrollmentForm, _enrollment_refused))
@@ -137,9 +162,9 @@ def enroll(
     try:
         result = enrollment.enroll_patient(ctx, staff, data, ip=client_ip(request))
     except FieldErrors as exc:
-        return _enroll_page(request, submitted(request), errors=exc.errors, status_code=422)
+        return _enroll_page(request, ctx, staff, submitted(request), errors=exc.errors, status_code=422)
     except FieldError as exc:
-        return _enroll_page(request, submitted(request), errors={exc.field: exc.message}, status_code=422)
+        return _enroll_page(request, ctx, staff, submitted(request), errors={exc.field: exc.message}, status_code=422)
     # The link holds a one-time token we only store hashed: it is shown once, from the encrypted session cookie.
     set_flash(request, **{INVITE_FLASH: {"patient_id": result.patient_id, "url": result.invite_url, "new": True}})
     return see_other(f"/staff/patients/{result.patient_id}/invite")
