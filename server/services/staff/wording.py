@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from ...clinical.regimens import REGIMENS, Plan, PlanStatus, describe_resume
 from ...clinical.schedule import WEEKDAYS, next_dose
+from ...i18n import format_clock
 from ...models import LabResult, Patient, SymptomReport, TreatmentPlan
 from ..patient_state import schedule_setup
 
@@ -61,14 +62,15 @@ def dose_words(patient: Patient, plan: TreatmentPlan) -> str:
 
 
 def patient_dose_words(patient: Patient, plan: TreatmentPlan) -> str:
-    """For the patient's printed sheet: tablets, days and time, without ladder jargon."""
+    """For the patient's printed sheet: tablets, days and time, without ladder jargon; the time as the patient's app
+    writes it in their locale ('9:00 AM' in US English)."""
     current = plan_of(patient, plan)
     days = DAY_NAMES[plan.day1_weekday]
     if current.dose_level.twice_weekly:
         days += f" and {DAY_NAMES[plan.day3_weekday]}"
     return (
         f"{current.tablets} tablets of {patient.tablet_strength_mg} mg ({current.dose_mg} mg) every {days} "
-        f"at {plan.dose_time.strftime('%H:%M')}"
+        f"at {format_clock(plan.dose_time, patient.language)}"
     )
 
 
