@@ -64,10 +64,14 @@ def test_enrolling_with_a_searchable_zone_and_a_once_weekly_plan(browser, live_s
         page.get_by_label("Regimen", exact=True).select_option("XVd")
         level = page.get_by_label("Start level")
         expect(level).to_have_value("XVd:0")  # only the regimen's levels are offered
-        expect(level.locator("option:checked")).to_have_text("XVd level 0: 100 mg once weekly, 5 tablets of 20 mg each dose")
+        expect(level.locator("option:checked")).to_have_text(
+            "XVd level 0: 100 mg once weekly, 5 tablets of 20 mg each dose"
+        )
         expect(level.locator('optgroup[data-regimen="Xd"]')).to_be_hidden()
         page.get_by_label("Tablet strength").select_option("50")
-        expect(level.locator("option:checked")).to_have_text("XVd level 0: 100 mg once weekly, 2 tablets of 50 mg each dose")
+        expect(level.locator("option:checked")).to_have_text(
+            "XVd level 0: 100 mg once weekly, 2 tablets of 50 mg each dose"
+        )
         page.get_by_label("Day 1 weekday").select_option("1")  # Tuesday
         page.get_by_label("Dose time").fill("09:00")
         page.get_by_label("Baseline weight").fill("154")

@@ -98,7 +98,7 @@ def test_staff_sees_a_new_alert_live_acknowledges_and_holds(browser, phone_devic
         staff.get_by_label("MRN").fill(mrn)
         staff.get_by_label("Mobile number").fill("+1 202 555 0199")
         staff.get_by_label("Language").select_option("en")
-        staff.get_by_label("Time zone").fill("America/New_York")
+        staff.get_by_label("Time zone", exact=True).select_option("America/New_York")  # a list, not free text
         staff.get_by_label("The patient agrees to receive text messages").check()
         staff.get_by_label("Regimen", exact=True).select_option("Xd")
         staff.get_by_label("Start date").fill(today.isoformat())

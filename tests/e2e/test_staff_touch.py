@@ -1,5 +1,6 @@
 """Staff pages on a tablet-sized touch screen (issue 12 item 7): every visible control is at least 44×44 px and no
-text is under 16 px; the labs table and trends render after entering values (item 3), and axe finds nothing."""
+text is under 16 px (the patient page, the inbox and the enrollment form with its zone filter box); the labs table
+and trends render after entering values (item 3), and axe finds nothing."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_tablet_controls_text_labs_and_accessibility(browser, live_server, artif
             "aria-label", "Sodium trend in mmol/L, latest 129 mmol/L"
         )
         page.screenshot(path=artifacts_dir / "touch-01-patient-labs.png", full_page=True)
-        for path in (f"/staff/patients/{patient.id}", "/staff/inbox", "/staff/inbox?mine=true"):
+        for path in (f"/staff/patients/{patient.id}", "/staff/inbox", "/staff/inbox?mine=true", "/staff/patients/new"):
             page.goto(live_server.url(path))
             # Open every closed section so its controls are measured too.
             page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")

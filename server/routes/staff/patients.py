@@ -133,9 +133,7 @@ def _enroll_page(
         languages=enrollment.LANGUAGES,
         channels=enrollment.CHANNELS,
         weekdays=WEEKDAYS,
-        zone_groups=enrollment_choices.zone_groups(
-            enrollment.time_zones(), _clinic_zone(ctx, staff), ctx.clock.now()
-        ),
+        zone_groups=enrollment_choices.zone_groups(enrollment.time_zones(), _clinic_zone(ctx, staff), ctx.clock.now()),
         phone_example=enrollment_choices.phone_example(country),
     )
 
