@@ -152,6 +152,10 @@ def phone_words(e164: str | None, country: str | None = None) -> str:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return e164
-    same_country = country is not None and phonenumbers.region_code_for_number(number) == country.upper()
+    # A number outside any assigned range (the 555 demo numbers) belongs to its country code's main region.
+    region = phonenumbers.region_code_for_number(number) or phonenumbers.region_code_for_country_code(
+        number.country_code
+    )
+    same_country = country is not None and region == country.upper()
     style = phonenumbers.PhoneNumberFormat.NATIONAL if same_country else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     return phonenumbers.format_number(number, style)

@@ -188,6 +188,7 @@ def invite(request: Request, ctx: Ctx, staff: SignedInStaff, patient_id: FromPat
         plan=plan,
         dose=patient_dose_words(patient, plan),
         phone=enrollment_choices.phone_words(patient.phone_e164, ctx.settings.clinic_country),
+        clinic_phone_words=enrollment_choices.phone_words(ctx.settings.clinic_phone, ctx.settings.clinic_country),
         link=link,
         qr=sign_in_qr_svg(link["url"]) if link else None,
         weekdays=WEEKDAYS,

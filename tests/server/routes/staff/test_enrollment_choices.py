@@ -147,7 +147,7 @@ def test_a_national_number_is_accepted_stored_e164_and_shown_formatted(nurse, en
     assert patient.phone_e164 == "+12025550123"
     sheet = text_of(nurse.get(answer.headers["location"]).text)
     assert "sent by SMS to (202) 555-0123" in sheet
-    assert "The mobile number we have for you: (202) 555-0123" in sheet
+    assert "Call Demo Oncology Clinic at (555) 555-0100." in sheet  # CLINIC_PHONE +15555550100, as written locally
     page = text_of(nurse.get(f"/staff/patients/{patient.id}").text)
     assert "+1 202-555-0123" in page and "+12025550123" not in page
 
