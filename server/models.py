@@ -86,8 +86,6 @@ class Staff(SQLModel, table=True):
     phone_e164: str | None = Field(default=None, max_length=20)  # pager number for on-call SMS
     on_call_order: int | None = Field(default=None)  # 1 = first paged, 2 = next, ...
     active: bool = Field(default=True)
-    failed_logins: int = Field(default=0)
-    locked_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     session_version: int = Field(default=1)  # bumping it signs the person out everywhere
     # TOTP replay guard: the last 30-second step accepted, advanced by compare-and-set (shared by every process).
     totp_last_step: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))

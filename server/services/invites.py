@@ -209,6 +209,24 @@ def revoke_patient_sessions(ctx: AppContext, patient_id: int, staff_id: int | No
         return patient.session_version
 
 
+def end_patient_sessions_at_sign_out(ctx: AppContext, patient_id: int, session_version: int, ip: str | None) -> None:
+    """The patient signed out: bump session_version so the signed-out cookie (and any copy of it) stops working.
+
+    A patient cookie names only the patient and their session_version (no per-device row: that would be one more
+    look-up on every patient request), so this also signs out the patient's other devices. Only a cookie that is
+    still valid bumps it (a stale copy signing out again changes nothing).
+    """
+    now = ctx.clock.now()
+    with session_scope(ctx.engine) as session:
+        bumped = session.execute(
+            sa.update(Patient)
+            .where(Patient.id == patient_id, Patient.session_version == session_version)
+            .values(session_version=Patient.session_version + 1)
+        ).rowcount
+        if bumped:
+            audit(session, staff_id=None, action="patient.signed_out", patient_id=patient_id, now=now, ip=ip)
+
+
 def parse_phone(text: str, region: str = DEFAULT_PHONE_REGION) -> str:
     """A phone number as typed ('(555) 555-0123', '+1 555…') in E.164, or FieldError('phone')."""
     try:

@@ -85,7 +85,11 @@ class EntryIn(PatientInput):
     """What every entry carries: the client's idempotency key and when it happened."""
 
     KIND: ClassVar[str]
-    idempotency_key: str = Field(description="A client-generated unique id: a replay stores nothing new")
+    # The length is checked by the service (a 422 naming the field); the schema documents it for clients and fuzzers.
+    idempotency_key: str = Field(
+        description="A client-generated unique id, 8 to 64 characters: a replay stores nothing new",
+        json_schema_extra={"minLength": 8, "maxLength": 64},
+    )
     at: datetime | None = Field(
         None, description="When it happened, with its time zone; default now; at most 7 days ago"
     )

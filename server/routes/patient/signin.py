@@ -12,10 +12,12 @@ from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 
-from ...auth import sign_in_patient, sign_out
+from ...auth import current_patient, sign_in_patient, sign_out
+from ...client_address import client_address
 from ...context import Ctx
 from ...errors import FieldError
 from ...i18n import normalize_language, translate
+from ...models import Patient
 from ...services import invites
 from ..rate_limit import RateLimit
 from .advice import error_json
@@ -129,9 +131,16 @@ def _signin_form_refused(request: Request, exc: ValidationException) -> Response
     return _phone_refused(request, app_context(request), lang, "", field_errors(exc)[0])
 
 
-@post("/signout", sync_to_thread=False, status_code=303)
-def signout(request: Request) -> Redirect:
+def _sign_out_patient(request: Request, ctx: Ctx, viewer: Patient | None) -> None:
+    """End the session server-side too: a copy of the cookie must stop working once the patient signs out."""
+    if viewer is not None:
+        invites.end_patient_sessions_at_sign_out(ctx, viewer.id, viewer.session_version, client_address(request))
     sign_out(request)
+
+
+@post("/signout", sync_to_thread=True, status_code=303)
+def signout(request: Request, ctx: Ctx, viewer: MaybePatient) -> Redirect:
+    _sign_out_patient(request, ctx, viewer)
     return Redirect("/signin?out=1", status_code=303)
 
 
@@ -179,9 +188,15 @@ def api_sign_in(request: Request, ctx: Ctx, data: JSONBody[SignInIn]) -> Respons
     return Response({"id": patient.id, "first_name": patient.first_name, "language": patient.language})
 
 
-@post("/sign-out", sync_to_thread=False, status_code=204, summary="End this browser's session")
-def api_sign_out(request: Request) -> None:
-    sign_out(request)
+@post(
+    "/sign-out",
+    sync_to_thread=True,
+    status_code=204,
+    summary="End this patient's session",
+    description="Ends it in the database too: the cookie, and any copy of it, stops working (on every device).",
+)
+def api_sign_out(request: Request, ctx: Ctx) -> None:
+    _sign_out_patient(request, ctx, current_patient(request))
 
 
 PAGES_ROUTER = Router(

@@ -41,7 +41,6 @@ def _staff_page(
         form={**(form or {}), "password": ""},
         errors=errors or {},
         roles=[r.value for r in StaffRole],
-        now=ctx.clock.now(),
     )
 
 
@@ -118,17 +117,6 @@ def staff_revoke(request: Request, ctx: Ctx, staff: SignedInStaff, staff_id: Fro
     return _account_action(request, ctx, staff, action)
 
 
-@post("/staff/{staff_id:int}/unlock", sync_to_thread=True)
-def staff_unlock(request: Request, ctx: Ctx, staff: SignedInStaff, staff_id: FromPath[int]) -> Template | Redirect:
-    """Lift a lockout after failed sign-ins."""
-
-    def action() -> str:
-        accounts_admin.unlock_staff(ctx, staff, staff_id, ip=client_ip(request))
-        return "Account unlocked."
-
-    return _account_action(request, ctx, staff, action)
-
-
 @post("/staff/{staff_id:int}/reset-second-factor", sync_to_thread=True)
 def staff_reset_second_factor(
     request: Request, ctx: Ctx, staff: SignedInStaff, staff_id: FromPath[int]
@@ -201,7 +189,6 @@ ROUTES: list[Any] = [
     staff_deactivate,
     staff_activate,
     staff_revoke,
-    staff_unlock,
     staff_reset_second_factor,
     audit_view,
 ]

@@ -1,5 +1,5 @@
 """Administration of the clinic's staff accounts (admins only; the routes guard): create, deactivate and
-reactivate, unlock, list. Every change is audited."""
+reactivate, sign out everywhere, reset the second factor, list. Every change is audited."""
 
 from __future__ import annotations
 
@@ -114,8 +114,6 @@ def set_staff_active(ctx: AppContext, admin: Staff, staff_id: int, active: bool,
             staff.active = active
             if not active:
                 staff.session_version += 1
-            else:
-                staff.failed_logins, staff.locked_until = 0, None
             session.add(staff)
             audit(
                 session,
@@ -147,20 +145,6 @@ def reset_second_factor(ctx: AppContext, admin: Staff, staff_id: int, *, ip: str
             detail=f"staff #{staff.id} {staff.email}",
         )
         return staff
-
-
-def unlock_staff(ctx: AppContext, admin: Staff, staff_id: int, *, ip: str | None) -> None:
-    """Lift a lockout of an account of the admin's clinic."""
-    now = ctx.clock.now()
-    with session_scope(ctx.engine) as session:
-        staff = get_staff(session, staff_id)
-        if staff.clinic_id != admin.clinic_id:
-            raise NotFound("No such staff member.")
-        staff.failed_logins, staff.locked_until = 0, None
-        session.add(staff)
-        audit(
-            session, staff_id=admin.id, action="staff.unlock", now=now, ip=ip, detail=f"staff #{staff.id} {staff.email}"
-        )
 
 
 def list_staff(engine: Engine, clinic_id: int) -> list[Staff]:

@@ -148,8 +148,6 @@ def check_password(ctx: AppContext, email: str, password: str, *, ip: str | None
             if not staff.totp_secret:
                 _succeed(session, staff, now, ip, "password")
             session.add(staff)
-        elif staff is not None and staff.active:
-            session.execute(sa.update(Staff).where(Staff.id == staff.id).values(failed_logins=Staff.failed_logins + 1))
     if not right:
         _refuse(ctx, email, known, now, ip, what)
         raise SignInError(GENERIC_FAILURE, "password")
@@ -159,9 +157,6 @@ def check_password(ctx: AppContext, email: str, password: str, *, ip: str | None
 
 
 def _succeed(session: Session, staff: Staff, now: datetime, ip: str | None, how: str) -> None:
-    staff.failed_logins = 0
-    staff.locked_until = None
-    session.add(staff)
     audit(session, staff_id=staff.id, action="staff.login", now=now, ip=ip, detail=how)
 
 
@@ -204,9 +199,6 @@ def check_totp(ctx: AppContext, staff_id: int, code: str, *, ip: str | None) -> 
             ok = step is not None and _claim_totp_step(session, staff.id, step)
             if ok:
                 _succeed(session, staff, now, ip, "password and authenticator code")
-            else:
-                staff.failed_logins += 1
-                session.add(staff)
     if throttled:
         _refuse(
             ctx, email, staff_id, now, ip, "throttled: too many failures", action="staff.login_throttled", count=False

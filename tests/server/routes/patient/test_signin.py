@@ -258,3 +258,40 @@ def test_sign_in_links_are_rate_limited_per_client(app, engine, patient, clock):
         redeem = PatientBrowser(client).form(f"/i/{token}", {})
     assert answers[:60] == [410] * 60 and answers[60] == 429
     assert redeem.status_code == 429  # even a good token waits: the address has been guessing
+
+
+@pytest.mark.parametrize("how", ["form", "api"])
+def test_signing_out_makes_a_copied_cookie_stop_working(app, engine, patient, clock, how):
+    with TestClient(app, base_url=BASE_URL) as client:
+        phone = PatientBrowser(client)
+        phone.sign_in(sign_in_link(engine, patient, clock.now()))
+        copied = dict(client.cookies)  # what someone who copied the cookie (or a backup of the phone) holds
+        assert phone.api("GET", "/api/me").status_code == 200
+        if how == "form":
+            assert phone.form("/signout", {}, follow_redirects=False).status_code == 303
+        else:
+            assert phone.api("POST", "/api/sign-out").status_code == 204
+        client.cookies.clear()
+        client.cookies.update(copied)
+        assert phone.api("GET", "/api/me").status_code == 401
+        page = phone.get("/today", follow_redirects=False, headers={"accept": "text/html"})
+        assert page.status_code in (302, 303) and page.headers["location"].startswith("/signin")
+    with Session(engine) as session:
+        audit = session.exec(select(AuditLog).where(AuditLog.action == "patient.signed_out")).one()
+    assert audit.patient_id == patient.id and audit.staff_id is None
+
+
+def test_a_copied_cookie_signing_out_again_changes_nothing(app, ctx, engine, patient, clock):
+    with TestClient(app, base_url=BASE_URL) as client:
+        phone = PatientBrowser(client)
+        phone.sign_in(sign_in_link(engine, patient, clock.now()))
+        copied = dict(client.cookies)
+        assert phone.api("POST", "/api/sign-out").status_code == 204
+        phone.sign_in(sign_in_link(engine, patient, clock.now()))  # a new session
+        fresh = dict(client.cookies)
+        client.cookies.clear()
+        client.cookies.update(copied)
+        assert phone.api("POST", "/api/sign-out").status_code == 204  # the stale copy: nothing to end
+        client.cookies.clear()
+        client.cookies.update(fresh)
+        assert phone.api("GET", "/api/me").status_code == 200  # the new session was not ended by the stale copy
