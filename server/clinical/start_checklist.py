@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from server.clinical.regimens import REGIMENS, DoseLevel
 from server.clinical.rules import RULES, Finding, Tier
-from server.clinical.schedule import WEEKDAYS
+from server.clinical.schedule import WEEKDAYS, resolve_local
 
 # clinical-reference: section 1, the Indication column of the regimen table: which indication each regimen is for.
 # Xd: RRMM; XVd: MM; DLBCL: R/R DLBCL. Relapsed/refractory MM is MM, so the XVd row covers it too.
@@ -109,6 +110,23 @@ def dose_check(plan: PlanToCheck, indication: str | None = None) -> list[str]:
                 "check the tablet strength dispensed."
             )
     return problems
+
+
+def first_scheduled_dose(plan: PlanToCheck, start_date: date, dose_time: time, timezone: str) -> datetime | None:
+    """The first selinexor dose on or after the start date (UTC), by the plan's weekdays and level pattern.
+
+    Read from the stored values directly (a plan the dose check refuses still has a first dose day); None when the
+    regimen or level is unknown.
+    """
+    regimen = REGIMENS.get(plan.regimen)
+    if regimen is None or not 0 <= plan.level <= regimen.last_level:
+        return None
+    twice = regimen.levels[plan.level].twice_weekly  # clinical-reference: section 1 (the level sets the pattern)
+    for offset in range(7):
+        day = start_date + timedelta(days=offset)
+        if day.weekday() == plan.day1_weekday or (twice and day.weekday() == plan.day3_weekday):
+            return resolve_local(day, dose_time, ZoneInfo(timezone)).astimezone(UTC)
+    return None
 
 
 def checklist_finding(
