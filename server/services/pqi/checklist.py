@@ -331,6 +331,7 @@ def checklist_completed_at(session: Session, patient_ids: Sequence[int]) -> dict
 
 def patient_checklist(session: Session, patient: Patient, plan: TreatmentPlan) -> Checklist:
     """One patient's checklist for their page, with the names of who ticked."""
+    assert patient.id is not None  # a stored patient
     ticks = standing_ticks(session, [patient.id])[patient.id]
     ids = {t.done_by_staff_id for t in ticks} | {patient.enrolled_by_staff_id or 0}
     s = Staff.__table__
