@@ -3,6 +3,7 @@ ticked from the data, the dose check refusing a tick, R-CHECKLIST from 24 h befo
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -68,7 +69,7 @@ def _labs(engine, patient, at, **values):
         session.add(
             LabResult(
                 patient_id=patient.id,
-                idempotency_key=f"lab-{at.isoformat()}-{sorted(values)}",
+                idempotency_key=uuid.uuid4().hex,
                 collected_at=at,
                 recorded_at=at + timedelta(hours=1),
                 **values,
