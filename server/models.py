@@ -535,3 +535,24 @@ class FhirExportFile(SQLModel, table=True):
     resource_type: str = Field(max_length=64)
     count: int
     ndjson: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+
+
+# --------------------------------------------------------------------------- the PQI program (issue 14)
+
+
+class StartChecklistItem(SQLModel, table=True):
+    """One tick of an item of a patient's start-of-therapy checklist (server/services/pqi/checklist.py).
+
+    History is kept: ticking again adds a row; un-ticking sets `undone_at` on the row it undoes.
+    """
+
+    __tablename__ = "start_checklist_item"
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    item: str = Field(max_length=32)  # a key of server/services/pqi/checklist.py CHECKLIST_ITEMS
+    done_at: datetime = Field(sa_column=utc_column())
+    done_by_staff_id: int = Field(foreign_key="staff.id")
+    note: str | None = Field(default=None, max_length=500)
+    detail: str | None = Field(default=None, max_length=200)  # e.g. the 5-HT3 antagonist named, the indication
+    undone_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    undone_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")

@@ -104,7 +104,8 @@ _ACTION_RANK = {
 
 # Families of section 4d, plus "eye": R-EYE is in none of the listed families and an eye finding must not be
 # absorbed into an open neuro (confusion/fainting) alert.
-FAMILIES = ("weight", "gi", "fatigue", "fever", "bleeding", "neuro", "labs", "adherence", "eye")
+# "checklist": the start-of-therapy checklist (issue 14), never merged with a patient's adherence alert.
+FAMILIES = ("weight", "gi", "fatigue", "fever", "bleeding", "neuro", "labs", "adherence", "eye", "checklist")
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,14 @@ RULES: dict[str, Rule] = {
             Action.EVALUATE,
             Tier.SAME_DAY,
             "a change of dose, schedule or hold not acknowledged by the patient 12 hours before the next affected dose",
+        ),
+        # Program rule (issue 14 / PQI): evaluated by server/clinical/start_checklist.py, opened by the sweep.
+        Rule(
+            "R-CHECKLIST",
+            "checklist",
+            Action.EVALUATE,
+            Tier.ROUTINE,
+            "start-of-therapy checklist incomplete 24 hours before the first dose",
         ),
     )
 }

@@ -3,7 +3,8 @@
 Entries trigger most rules in flow 1. But a patient who goes quiet sends no entry: two missed doses (R-MISS-2),
 no weight for a week (R-NO-WT), no message delivered (R-NO-DELIVERY), and a hold whose resume criterion is now
 met (R-RESUME) must still reach a person; and an open interrupt alert must become urgent once the next dose is
-less than 12 hours away (clinical-reference §3), even if nothing new was entered.
+less than 12 hours away (clinical-reference §3), even if nothing new was entered. A start-of-therapy checklist still
+incomplete 24 hours before the first dose (R-CHECKLIST, issue 14) is time-triggered too.
 """
 
 from __future__ import annotations
@@ -15,22 +16,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ..clinical.rules import Finding, Tier, evaluate
+from ..clinical.rules import Finding, LabEntry, Tier, evaluate
 from ..context import AppContext
 from ..db import session_scope
 from ..models import Alert, Patient, TreatmentPlan
 from .alerts import ALERT_TIERS, most_severe_per_family, publish_alert_changes, upsert_alert
 from .patient_state import build_states
+from .pqi.checklist import LabSeen, checklist_findings
 
 # clinical-reference §4c: the rules no entry can trigger.
-TIME_TRIGGERED_RULES = frozenset({"R-MISS-2", "R-NO-WT", "R-NO-DELIVERY", "R-RESUME", "R-PLAN-UNSEEN"})
+TIME_TRIGGERED_RULES = frozenset({"R-MISS-2", "R-NO-WT", "R-NO-DELIVERY", "R-RESUME", "R-PLAN-UNSEEN", "R-CHECKLIST"})
 # After staff resolve an alert, the sweep waits this long before opening another of the same family for a
 # time-triggered rule (§4d: an alert closes only when staff resolve it; the sweep must not reopen it at once).
 # Entries still open new alerts at any time.
 REOPEN_AFTER = timedelta(days=7)
 
 
-# Patients read per batch (five set-based queries each, outside any write lock), and patients with something to
+# Patients read per batch (six set-based queries each, outside any write lock), and patients with something to
 # write per write transaction: on SQLite a write transaction holds the database's one write lock, so it stays a
 # few milliseconds long (a handful of alerts), and entries from patients never wait behind a whole sweep.
 READ_BATCH = 500
@@ -79,6 +81,8 @@ def _candidates(ctx: AppContext, patient_ids: list[int], now: datetime) -> list[
             sa.select(a).where(a.c.patient_id.in_(patient_ids), a.c.status != "resolved").order_by(a.c.id)
         ).all():
             open_alerts.setdefault((alert.patient_id, alert.family), alert)
+        # clinical-reference: R-CHECKLIST (the checklist's baseline labs come from the entries already read)
+        checklist = checklist_findings(session, [(p, plans[p.id][0]) for p in patients], _labs_seen(states), now)
         recently_resolved = {
             tuple(row)
             for row in conn.execute(
@@ -89,9 +93,12 @@ def _candidates(ctx: AppContext, patient_ids: list[int], now: datetime) -> list[
         }
     candidates = []
     for patient in patients:
+        found = evaluate(states[patient.id], now)
+        if patient.id in checklist:
+            found.append(checklist[patient.id])
         eligible = [
             f
-            for f in evaluate(states[patient.id], now)
+            for f in found
             if (patient.id, f.family) in open_alerts
             or (f.rule in TIME_TRIGGERED_RULES and (patient.id, f.family) not in recently_resolved)
         ]
@@ -101,6 +108,19 @@ def _candidates(ctx: AppContext, patient_ids: list[int], now: datetime) -> list[
         if findings:
             candidates.append((patient, findings))
     return candidates
+
+
+def _labs_seen(states: dict[int, Any]) -> dict[int, list[LabSeen]]:
+    """The lab results of the rules' inputs, as the checklist's baseline items read them."""
+    fields = ("sodium_mmol_l", "platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
+    return {
+        pid: [
+            LabSeen(e.at, None, frozenset(n for n in fields if getattr(e, n) is not None))
+            for e in state.entries
+            if isinstance(e, LabEntry)
+        ]
+        for pid, state in states.items()
+    }
 
 
 def _unchanged(alert: Any, finding: Finding) -> bool:

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from ...clinical.regimens import REGIMENS, TABLET_STRENGTHS_MG
 from ...clinical.schedule import WEEKDAYS
+from ...clinical.start_checklist import INDICATIONS
 from ...context import AppContext, Ctx
 from ...errors import FieldError, FieldErrors, Forbidden
 from ...models import Staff
@@ -28,6 +29,7 @@ from ...services.invites import revoke_patient_sessions as revoke_sessions
 from ...services.invites import sign_in_qr_svg
 from ...services.labs import LabEntry
 from ...services.patient_state import current_plan
+from ...services.pqi.checklist import CHECKLIST_ROLES, CONTRACEPTION_CHOICES, patient_checklist
 from ...services.staff import patient_record
 from ...services.staff import roster as roster_service
 from ...services.staff import visit_summary as visit_summary_service
@@ -232,6 +234,7 @@ def patient_page(
     now = ctx.clock.now()
     with Session(ctx.engine) as session:
         overview = patient_record.patient_overview(session, staff, patient_id, now)
+        checklist = patient_checklist(session, overview.patient, overview.plan)
         choices = staff_choices(session, staff)
         results = labs.lab_history(session, patient_id, now - timedelta(days=LAB_CHART_DAYS))
         lab_zone = labs.clinic_zone(session, overview.patient.clinic_id, ctx.settings.default_timezone)
@@ -273,6 +276,11 @@ def patient_page(
         lab_fields=labs.LAB_FIELDS,
         today=today,
         confirm=confirm,
+        checklist=checklist,
+        checklist_may_tick=staff.role in CHECKLIST_ROLES,
+        checklist_form=submitted(request) if error and error.get("form") == "checklist" else {},
+        indications=INDICATIONS,
+        contraception_choices=CONTRACEPTION_CHOICES,
     )
 
 

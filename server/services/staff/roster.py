@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from ...clinical.rules import Tier
 from ...models import Alert, DoseEvent, Patient, Staff, TreatmentPlan, WeightEntry
+from ..pqi.checklist import Checklist, checklists_for
 from .clinic_scope import OPEN_STATUSES
 from .plan_history import scheduled_dose_on
 from .wording import dose_words
@@ -36,6 +37,7 @@ class RosterRow:
     weight_pct: float | None
     weight_at: datetime | None
     alerts: dict[str, int]
+    checklist: Checklist | None = None  # the start-of-therapy checklist (issue 14), read for the page's rows only
 
     @property
     def adherence_pct(self) -> float | None:
@@ -106,9 +108,10 @@ def roster(
 ) -> RosterPage:
     """One page of the clinic's patients with the numbers a pharmacist scans for.
 
-    Five queries whatever the clinic's size: the matching patients with their current plan (filters in SQL), their
+    Seven queries whatever the clinic's size: the matching patients with their current plan (filters in SQL), their
     open alert counts, then for the page only (or every match when sorting by a number from the history) the plan
-    versions, the latest weight (by the weight_entry(patient_id, at) index) and the last 16 days of doses.
+    versions, the latest weight (by the weight_entry(patient_id, at) index), the last 16 days of doses, and the
+    start-of-therapy checklist's ticks and baseline labs.
     """
     flt = flt or RosterFilter()
     matches = _matching(session, staff, flt)
@@ -217,6 +220,7 @@ def _rows(
         )
     ):
         taken[dose.patient_id].add(dose.scheduled_for or dose.at.astimezone(zones[dose.patient_id]).date())
+    checklists = checklists_for(session, chosen)
     return [
         _row(
             patient,
@@ -226,6 +230,7 @@ def _rows(
             taken[patient.id],
             dict(alerts[patient.id]),
             now,
+            checklists.get(patient.id),
         )
         for patient, plan in chosen
         if versions[patient.id]
@@ -233,7 +238,14 @@ def _rows(
 
 
 def _row(
-    patient: Any, plan: Any, versions: list[Any], weight: Any, taken: set[date], alerts: dict[str, int], now: datetime
+    patient: Any,
+    plan: Any,
+    versions: list[Any],
+    weight: Any,
+    taken: set[date],
+    alerts: dict[str, int],
+    now: datetime,
+    checklist: Checklist | None = None,
 ) -> RosterRow:
     """One roster line (without versions: only the fields the name, MRN, status and alerts sorts read)."""
     today = now.astimezone(ZoneInfo(patient.timezone)).date()
@@ -263,4 +275,5 @@ def _row(
         weight_pct=pct,
         weight_at=weight.at if weight else None,
         alerts=alerts,
+        checklist=checklist,
     )

@@ -673,6 +673,7 @@ def test_rules_table_covers_section_4():
         "R-RESUME",
         "R-LADDER",
         "R-PLAN-UNSEEN",
+        "R-CHECKLIST",
     }
 
 

@@ -77,6 +77,12 @@ PLAN_OPERATION_MATRIX = {  # the default PLAN_CHANGE_ROLES
     "nurse": {"hold"},
     "admin": set(),
 }
+# The start-of-therapy checklist's forms (issue 14): the clinical roles tick; an IT administrator is refused (403).
+CHECKLIST_PATHS = {
+    "/staff/patients/{patient_id:int}/checklist/{item:str}",
+    "/staff/patients/{patient_id:int}/checklist/{item:str}/undo",
+}
+CHECKLIST_ROLES = ("nurse", "practitioner", "pharmacist", "physician")
 CALLERS = ("anonymous", "patient", "other_patient", *STAFF_ROLES)
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -94,6 +100,8 @@ def access_of(path: str) -> str:
         return "admin"
     if path in PLAN_PATHS:
         return "plan"
+    if path in CHECKLIST_PATHS:
+        return "checklist"
     if path == "/staff" or path.startswith("/staff/"):
         return "staff"
     return "patient"  # the safe default for anything not listed
@@ -168,6 +176,7 @@ def world(app, engine, settings, clock) -> World:
             "staff_id": str(target.id),
             "token": "not-a-real-token",
             "topic": "nausea",
+            "item": "edu_sheet",
             "kind": "weight",
             "entry_id": str(own),
             "file_path": "staff/staff.css",
@@ -301,7 +310,7 @@ def _verdict(access: str, caller: str, code: int, location: str) -> str | None:
         if caller in ("patient", "other_patient"):
             return None if let_in else "patient route: a patient session gets in"
         return None if (code == 401 or patient_sign_in) else "patient route: 401 or the patient sign-in page"
-    if access in ("staff", "admin", "plan"):
+    if access in ("staff", "admin", "plan", "checklist"):
         if caller == "anonymous":
             return None if (code == 401 or staff_sign_in) else "staff route: 401 or the staff sign-in page"
         if not is_staff:
@@ -310,6 +319,8 @@ def _verdict(access: str, caller: str, code: int, location: str) -> str | None:
             return None if code == 403 else "admin route: 403 for non-admin staff"
         if access == "plan" and caller not in PLAN_ROLES:
             return None if code == 403 else "plan route: 403 for a role that may not change plans"
+        if access == "checklist" and caller not in CHECKLIST_ROLES:
+            return None if code == 403 else "checklist route: 403 for a role that may not tick the checklist"
         return None if let_in else f"{access} route: {caller} gets in"
     return f"unknown access {access}"
 
