@@ -1,7 +1,7 @@
 """start_checklist_item: the start-of-therapy checklist's ticks, with who and when (issue 14 item 1)
 
 Revision ID: b7c41e9d2a06
-Revises: 7d3e9a41c2b8
+Revises: 4b8e2f7a9c15
 Create Date: 2026-11-30 09:00:00
 """
 from typing import Sequence, Union
@@ -12,7 +12,7 @@ import sqlmodel
 
 
 revision: str = 'b7c41e9d2a06'
-down_revision: Union[str, None] = '7d3e9a41c2b8'
+down_revision: Union[str, None] = '4b8e2f7a9c15'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
