@@ -16,8 +16,8 @@ from ..errors import FieldError
 from ..forms import BlankToNone, FormModel, IsoDate, LocalTime, Number, Text
 from ..models import Clinic, LabResult, Staff
 from .audit import audit
+from .clinic_scope import patient_for_staff
 from .entries import EntryResult, LabValues, record_lab
-from .staff.clinic_scope import patient_for_staff
 
 # Older results belong to the chart history, not to today's decisions (and the rules read the latest value).
 MAX_LAB_AGE = timedelta(days=90)

@@ -26,9 +26,9 @@ from ...forms import FormModel
 from ...live import INBOX_CHANNEL
 from ...models import Patient, Staff
 from ...services.audit import record_view, record_views
+from ...services.clinic_scope import alert_for_staff, staff_choices
 from ...services.staff import alert_actions, inbox
 from ...services.staff.alert_actions import AlertForm, Assignment, Note, Resolution
-from ...services.staff.clinic_scope import alert_for_staff, staff_choices
 from ...services.staff.plan_changes import ConfirmationNeeded, PlanChange, act_on_alert_with
 from ...services.staff.wording import OUTCOMES, TIER_WORDS
 from .common import (

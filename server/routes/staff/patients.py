@@ -24,6 +24,7 @@ from ...errors import FieldError, FieldErrors, Forbidden
 from ...models import Staff
 from ...services import enrollment, enrollment_choices, labs
 from ...services.audit import record_view, record_views
+from ...services.clinic_scope import patient_for_staff, staff_choices
 from ...services.enrollment import EnrollmentForm
 from ...services.invites import revoke_patient_sessions as revoke_sessions
 from ...services.invites import sign_in_qr_svg
@@ -33,7 +34,6 @@ from ...services.pqi.checklist import CHECKLIST_ROLES, CONTRACEPTION_CHOICES, pa
 from ...services.staff import patient_record
 from ...services.staff import roster as roster_service
 from ...services.staff import visit_summary as visit_summary_service
-from ...services.staff.clinic_scope import patient_for_staff, staff_choices
 from ...services.staff.plan_changes import ConfirmationNeeded, PlanChange, change_patient_plan
 from ...services.staff.plan_history import day_start
 from ...services.staff.wording import OUTCOMES, TIER_WORDS, patient_dose_words

@@ -41,7 +41,7 @@ from ...db import session_scope
 from ...errors import FieldError, Forbidden
 from ...models import LabResult, Patient, Staff, StartChecklistItem, TreatmentPlan
 from ..audit import audit
-from ..staff.clinic_scope import patient_for_staff
+from ..clinic_scope import patient_for_staff
 
 # Who may tick: the clinical roles (the PQI's pharmacist and nurse, and physicians / nurse practitioners); an IT
 # administrator changes no patient's care record.

@@ -19,8 +19,8 @@ from ...errors import Conflict, FieldError
 from ...forms import BlankToNone, FormModel, Text, plain
 from ...models import Alert, AlertEvent, OutboundMessage, Staff, TreatmentPlan
 from ..audit import audit
+from ..clinic_scope import alert_for_staff
 from ..plans import ScheduleChange, change_plan
-from .clinic_scope import alert_for_staff
 
 NOTE_MAX = 2000
 OUTCOME_MAX = 500

@@ -16,8 +16,8 @@ from sqlmodel import Session, select
 from ...clinical.regimens import PlanStatus
 from ...clinical.rules import RULES, Finding, Tier, evaluate
 from ...models import Alert, AlertEvent, Patient, Staff, TreatmentPlan
+from ..clinic_scope import OPEN_STATUSES, alert_for_staff, staff_names
 from ..patient_state import build_state, current_plan
-from .clinic_scope import OPEN_STATUSES, alert_for_staff, staff_names
 from .recent_days import DayRow, recent_days, recent_days_for
 from .wording import ACTION_WORDS, age_words, dose_words, local_text, lower_level_words, next_dose_words
 

@@ -25,7 +25,7 @@ from ...models import (
     TreatmentPlan,
     WeightEntry,
 )
-from .clinic_scope import OPEN_STATUSES, patient_for_staff, staff_names
+from ..clinic_scope import OPEN_STATUSES, patient_for_staff, staff_names
 from .inbox import AlertView, alert_view, resume_finding_of
 from .plan_history import plan_versions
 from .recent_days import DayRow, recent_days

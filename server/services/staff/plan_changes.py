@@ -17,10 +17,10 @@ from ...context import AppContext
 from ...errors import DomainError
 from ...forms import BlankToNone, FormModel, LocalTime, Text, plain
 from ...models import Alert, Patient, Staff, TreatmentPlan
+from ..clinic_scope import OPEN_STATUSES, alert_for_staff, patient_for_staff
 from ..patient_state import current_plan
 from ..plans import OPERATIONS, ScheduleChange, change_plan
 from .alert_actions import act_on_alert
-from .clinic_scope import OPEN_STATUSES, alert_for_staff, patient_for_staff
 from .wording import change_words, lower_level_words
 
 REASON_MAX = 500

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 
 from ...clinical.rules import Tier
 from ...models import Alert, DoseEvent, Patient, Staff, TreatmentPlan, WeightEntry
+from ..clinic_scope import OPEN_STATUSES
 from ..pqi.checklist import Checklist, checklists_for
-from .clinic_scope import OPEN_STATUSES
 from .plan_history import scheduled_dose_on
 from .wording import dose_words
 

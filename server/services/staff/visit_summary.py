@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ...models import Alert, AuditLog, DoseEvent, LabResult, Patient, Staff, SymptomReport, TreatmentPlan, WeightEntry
-from .clinic_scope import OPEN_STATUSES, patient_for_staff, staff_names
+from ..clinic_scope import OPEN_STATUSES, patient_for_staff, staff_names
 from .patient_record import weights_between
 from .plan_history import day_bounds, plan_versions, scheduled_dose_on
 from .recent_days import DOSE_LOG_ORDER, worse

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from ...errors import NotFound
-from ...models import Alert, Patient, Staff
+from ..errors import NotFound
+from ..models import Alert, Patient, Staff
 
 OPEN_STATUSES = ("open", "acknowledged")
 
