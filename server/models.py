@@ -537,3 +537,29 @@ class FhirExportFile(SQLModel, table=True):
     resource_type: str = Field(max_length=64)
     count: int
     ndjson: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+
+
+# --------------------------------------------------------------------------- issue 14: schedule teach-back
+
+
+class TeachBackAttempt(SQLModel, table=True):
+    """One answer of the patient to a schedule question about one plan version (services/pqi/teach_back.py).
+
+    At most two attempts per question and plan version (the second wrong one opens R-TEACH-BACK); the unique
+    constraint keeps a double-posted form from adding a third.
+    """
+
+    __tablename__ = "teach_back_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    plan_id: int = Field(foreign_key="treatment_plan.id")  # the plan version asked about
+    question: str = Field(max_length=32)  # days | tablets | antiemetic
+    answer: str = Field(max_length=64)  # the choice's code, e.g. "0-2" (Mondays and Wednesdays), "4", "before-30"
+    correct: bool
+    attempt: int  # 1 or 2
+    channel: str = Field(max_length=8)  # app | sms
+    at: datetime = Field(sa_column=utc_column())
+
+    __table_args__ = (
+        sa.UniqueConstraint("patient_id", "plan_id", "question", "attempt", name="uq_teach_back_attempt"),
+    )

@@ -1,0 +1,359 @@
+"""Schedule teach-back (issue 14 item 2, the PQI's "ensure the patient knows the dosing schedule").
+
+At enrollment and after every plan change (each new plan version), the patient is offered up to three questions built
+from their own current plan: on which days they take selinexor, how many tablets each time, and when the anti-nausea
+medicine goes (P-ANTIEMETIC, the plan's own offset). Only an active plan is asked about (a held or stopped plan has
+no schedule to know). A wrong answer is followed by the right one in words and one more try; wrong twice on a question
+opens R-TEACH-BACK (routine: staff call the patient), one open alert per patient in the family "teach_back" (§4d).
+
+The offer never stands in the way: Today offers it only once a plan change is confirmed, below the dose card, and
+"Not now" puts it off. Every answer is a `TeachBackAttempt` row (at most two per question and plan version).
+
+Choice codes (what a form posts and a row stores): days "0-2" (Mondays and Wednesdays, Monday = 0), "1" (Tuesdays
+only), "every"; tablets "4"; anti-nausea medicine "before-30", "with", "after", "when-sick".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from ...clinical.regimens import Plan, PlanStatus
+from ...clinical.rules import Action, Finding, Tier
+from ...context import AppContext
+from ...db import session_scope
+from ...errors import FieldError, NotFound
+from ...i18n import N_, normalize_language, translate, translate_plural
+from ...models import Patient, TeachBackAttempt, TreatmentPlan
+from ..alerts import AlertChange, publish_alert_changes, upsert_alert
+from ..patient_state import current_plan
+from ..plan_notices import WEEKDAYS_PLURAL
+
+QUESTION_NAMES = ("days", "tablets", "antiemetic")
+MAX_ATTEMPTS = 2
+CHANNELS = ("app", "sms")
+# clinical-reference: R-TEACH-BACK (routine, "patient unsure of schedule": staff call the patient)
+RULE_ID = "R-TEACH-BACK"
+FAMILY = "teach_back"
+
+PROMPTS = {
+    "days": N_("On which days do you take selinexor?"),
+    "tablets": N_("How many selinexor tablets do you take each time?"),
+    # clinical-reference: P-ANTIEMETIC
+    "antiemetic": N_("When do you take your anti-nausea medicine?"),
+}
+EVERY_DAY = N_("Every day")
+DAY_ONLY = N_("%(day)s only")
+TWO_DAYS = N_("%(first)s and %(second)s")
+TAKE_ON = N_("You take selinexor on %(days)s.")
+ABOUT_BEFORE = N_("About %(minutes)s minutes before selinexor")
+WITH_DOSE = N_("At the same time as selinexor")
+AFTER_DOSE = N_("After selinexor")
+WHEN_SICK = N_("Only when I feel sick")
+# clinical-reference: P-ANTIEMETIC (the plan's own timing, set by the care team)
+TAKE_ANTIEMETIC_BEFORE = N_("Take your anti-nausea medicine about %(minutes)s minutes before selinexor.")
+TAKE_ANTIEMETIC_WITH = N_("Take your anti-nausea medicine at the same time as selinexor.")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One answer offered: its code and its words in the patient's language."""
+
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question about the patient's own plan, in their language; `right` is the code of the right choice."""
+
+    name: str
+    prompt: str
+    choices: tuple[Choice, ...]
+    right: str
+    right_words: str  # the right answer as a sentence: "You take selinexor on Mondays and Wednesdays."
+
+    def label_of(self, value: str) -> str:
+        """The words of a choice code (the code itself when it is not one of the choices)."""
+        return next((c.label for c in self.choices if c.value == value), value)
+
+
+@dataclass(frozen=True)
+class TeachBackResult:
+    """The latest teach-back of a patient, for the staff page and the quality report (see teach_back_results)."""
+
+    plan_id: int
+    passed: bool | None  # None: not every question answered yet (and none wrong twice)
+    answered_at: datetime | None
+    wrong_twice: bool
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    """What the patient is told after an answer: right, wrong (try again), or wrong twice (the team will call)."""
+
+    question: str
+    result: str  # right | wrong | wrong_twice | already
+    attempt: int
+    alert: AlertChange | None = None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The questions, from the plan
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _days_code(days: Sequence[int]) -> str:
+    return "-".join(str(d % 7) for d in days)
+
+
+def _days_label(code: str, lang: str) -> str:
+    if code == "every":
+        return translate(lang, EVERY_DAY)
+    names = [translate(lang, WEEKDAYS_PLURAL[int(d)]) for d in code.split("-")]
+    if len(names) == 1:
+        return translate(lang, DAY_ONLY, day=names[0])
+    return translate(lang, TWO_DAYS, first=names[0], second=names[1])
+
+
+def _days_question(plan: TreatmentPlan, clinical: Plan, lang: str) -> Question:
+    day1, day3 = plan.day1_weekday % 7, plan.day3_weekday % 7
+    if clinical.dose_level.twice_weekly:  # clinical-reference: section 1 ("Days 1 and 3" are two weekdays)
+        right = _days_code((day1, day3))
+        wrong = [_days_code((day1,)), _days_code((day1 + 1, day3 + 1))]
+    else:  # once weekly uses Day 1
+        right = _days_code((day1,))
+        wrong = [_days_code((day1, day1 + 2)), _days_code((day1 + 1,))]
+    codes = sorted({right, *wrong} - {"every"}, key=lambda c: (int(c.split("-")[0]), len(c))) + ["every"]
+    return Question(
+        "days",
+        translate(lang, PROMPTS["days"]),
+        tuple(Choice(c, _days_label(c, lang)) for c in codes),
+        right,
+        translate(lang, TAKE_ON, days=_days_label(right, lang)),
+    )
+
+
+def _tablets_label(count: int, strength_mg: int, lang: str) -> str:
+    return translate_plural(
+        lang, "%(num)s tablet of %(strength)s mg", "%(num)s tablets of %(strength)s mg", count, strength=strength_mg
+    )
+
+
+def _tablets_question(patient: Patient, clinical: Plan, lang: str) -> Question:
+    right = clinical.tablets  # dose / the patient's own strength (clinical-reference: section 1)
+    counts = [n for n in (right - 1, right, right + 1, right + 2) if n >= 1][:3]
+    return Question(
+        "tablets",
+        translate(lang, PROMPTS["tablets"]),
+        tuple(Choice(str(n), _tablets_label(n, patient.tablet_strength_mg, lang)) for n in counts),
+        str(right),
+        translate_plural(
+            lang,
+            "You take %(num)s tablet of %(strength)s mg each time.",
+            "You take %(num)s tablets of %(strength)s mg each time.",
+            right,
+            strength=patient.tablet_strength_mg,
+        ),
+    )
+
+
+def _antiemetic_question(plan: TreatmentPlan, lang: str) -> Question:
+    # clinical-reference: P-ANTIEMETIC (about N minutes before each dose, N set per patient by the care team)
+    minutes = plan.antiemetic_offset_min
+    if minutes > 0:
+        right = f"before-{minutes}"
+        choices = [Choice(right, translate(lang, ABOUT_BEFORE, minutes=minutes))]
+        right_words = translate(lang, TAKE_ANTIEMETIC_BEFORE, minutes=minutes)
+    else:
+        right = "with"
+        choices = [Choice(right, translate(lang, WITH_DOSE))]
+        right_words = translate(lang, TAKE_ANTIEMETIC_WITH)
+    choices += [Choice("after", translate(lang, AFTER_DOSE)), Choice("when-sick", translate(lang, WHEN_SICK))]
+    return Question("antiemetic", translate(lang, PROMPTS["antiemetic"]), tuple(choices), right, right_words)
+
+
+def build_questions(patient: Patient, plan: TreatmentPlan, lang: str | None = None) -> list[Question]:
+    """The questions about this plan version in the patient's language (none unless the plan is active)."""
+    if plan.status != PlanStatus.ACTIVE.value:
+        return []
+    lang = normalize_language(lang or patient.language)
+    clinical = Plan(
+        regimen=plan.regimen,
+        level=plan.dose_level,
+        status=PlanStatus(plan.status),
+        tablet_strength_mg=patient.tablet_strength_mg,
+    )
+    return [
+        _days_question(plan, clinical, lang),
+        _tablets_question(patient, clinical, lang),
+        _antiemetic_question(plan, lang),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Progress and answers
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def attempts_for(session: Session, patient_id: int, plan_id: int) -> list[TeachBackAttempt]:
+    """The patient's answers about one plan version, oldest first."""
+    return list(
+        session.exec(
+            select(TeachBackAttempt)
+            .where(TeachBackAttempt.patient_id == patient_id, TeachBackAttempt.plan_id == plan_id)
+            .order_by(TeachBackAttempt.at, TeachBackAttempt.id)
+        ).all()
+    )
+
+
+def _finished(attempts: Sequence[TeachBackAttempt], question: str) -> bool:
+    mine = [a for a in attempts if a.question == question]
+    return any(a.correct for a in mine) or len(mine) >= MAX_ATTEMPTS
+
+
+def next_question(questions: Sequence[Question], attempts: Sequence[TeachBackAttempt]) -> Question | None:
+    """The first question not yet answered right or twice (None: the teach-back is finished)."""
+    return next((q for q in questions if not _finished(attempts, q.name)), None)
+
+
+def attempt_number(attempts: Sequence[TeachBackAttempt], question: str) -> int:
+    """Which try the next answer to this question is (1 or 2)."""
+    return sum(1 for a in attempts if a.question == question) + 1
+
+
+def is_offered(session: Session, patient: Patient, plan: TreatmentPlan) -> bool:
+    """Whether the patient has questions left about this plan version (the caller checks the plan-change notice)."""
+    if plan.status != PlanStatus.ACTIVE.value:
+        return False
+    return next_question(build_questions(patient, plan), attempts_for(session, patient.id, plan.id)) is not None
+
+
+def _unsure_finding(question: Question, answer: str) -> Finding:
+    # clinical-reference: R-TEACH-BACK (routine: the care team calls to go over the schedule); facts in English
+    facts = f"Patient unsure of schedule: {question.prompt} answered {question.label_of(answer)}; right: " + (
+        question.label_of(question.right)
+    )
+    return Finding(
+        rule=RULE_ID,
+        family=FAMILY,
+        tier=Tier.ROUTINE,
+        action=Action.EVALUATE,
+        facts=facts[:2000],
+        advice=(),
+        resume_level=None,
+        resume_dose=None,
+    )
+
+
+def record_answer(
+    ctx: AppContext, patient_id: int, *, plan_id: int, question: str, answer: str, channel: str
+) -> AnswerOutcome:
+    """Store one answer about the patient's current plan; the second wrong answer to a question opens R-TEACH-BACK.
+
+    An answer about an older plan version, or to a question already finished, stores nothing (`already`); a choice
+    the question does not offer is a FieldError (422, nothing stored).
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}")
+    now = ctx.clock.now()
+    outcome: AnswerOutcome
+    with session_scope(ctx.engine) as session:
+        patient = session.get(Patient, patient_id)
+        if patient is None:
+            raise NotFound("No such patient.")
+        plan = current_plan(session, patient_id)
+        questions = {q.name: q for q in build_questions(patient, plan, "en")}
+        asked = questions.get(question)
+        if question not in QUESTION_NAMES:
+            raise FieldError("question", N_("Please choose one of the answers."))
+        if plan.id != plan_id or asked is None:
+            return AnswerOutcome(question, "already", 0)  # the plan changed meanwhile: ask about the new one
+        if answer not in {c.value for c in asked.choices}:
+            raise FieldError("answer", N_("Please choose one of the answers."))
+        attempts = attempts_for(session, patient_id, plan.id)
+        if _finished(attempts, question):
+            return AnswerOutcome(question, "already", attempt_number(attempts, question) - 1)
+        attempt = attempt_number(attempts, question)
+        correct = answer == asked.right
+        try:
+            with session.begin_nested():  # a double-posted form: the first answer counts
+                session.add(
+                    TeachBackAttempt(
+                        patient_id=patient_id,
+                        plan_id=plan.id,
+                        question=question,
+                        answer=answer,
+                        correct=correct,
+                        attempt=attempt,
+                        channel=channel,
+                        at=now,
+                    )
+                )
+                session.flush()
+        except IntegrityError:
+            return AnswerOutcome(question, "already", attempt)
+        if correct:
+            outcome = AnswerOutcome(question, "right", attempt)
+        elif attempt < MAX_ATTEMPTS:
+            outcome = AnswerOutcome(question, "wrong", attempt)
+        else:
+            change = upsert_alert(session, patient, _unsure_finding(asked, answer), now)
+            outcome = AnswerOutcome(question, "wrong_twice", attempt, change)
+    if outcome.alert is not None:
+        publish_alert_changes(ctx, [outcome.alert])
+    return outcome
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Results (the staff page, the checklist, the quality report)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def teach_back_results(session: Session, patient_ids: Sequence[int]) -> dict[int, TeachBackResult]:
+    """Each patient's latest teach-back, in two queries whatever the number of patients.
+
+    It is about the current plan version when that is active (the one to be asked about) or has answers; otherwise
+    (held or stopped) about the latest version answered, if any. passed: True when every question was answered
+    right (first or second try), False when one was answered wrong twice, None while questions remain.
+    """
+    ids = list(dict.fromkeys(patient_ids))
+    if not ids:
+        return {}
+    plans = session.exec(
+        select(TreatmentPlan).where(TreatmentPlan.patient_id.in_(ids)).order_by(TreatmentPlan.version.desc())
+    ).all()
+    current: dict[int, TreatmentPlan] = {}
+    for plan in plans:
+        current.setdefault(plan.patient_id, plan)
+    attempts: dict[int, dict[int, list[TeachBackAttempt]]] = {}
+    for row in session.exec(
+        select(TeachBackAttempt)
+        .where(TeachBackAttempt.patient_id.in_(ids))
+        .order_by(TeachBackAttempt.at, TeachBackAttempt.id)
+    ).all():
+        attempts.setdefault(row.patient_id, {}).setdefault(row.plan_id, []).append(row)
+    results: dict[int, TeachBackResult] = {}
+    for patient_id in ids:
+        plan = current.get(patient_id)
+        if plan is None:
+            continue
+        by_plan = attempts.get(patient_id, {})
+        plan_id = plan.id
+        if plan.status != PlanStatus.ACTIVE.value and plan_id not in by_plan and by_plan:
+            plan_id = max(by_plan, key=lambda pid: by_plan[pid][-1].at)
+        results[patient_id] = _result(plan_id, by_plan.get(plan_id, []))
+    return results
+
+
+def _result(plan_id: int, rows: Sequence[TeachBackAttempt]) -> TeachBackResult:
+    asked = {row.question for row in rows}
+    wrong_twice = any(not r.correct and r.attempt >= MAX_ATTEMPTS for r in rows)
+    all_right = asked >= set(QUESTION_NAMES) and all(_finished(rows, q) for q in QUESTION_NAMES)
+    passed = False if wrong_twice else (True if all_right else None)
+    answered_at = rows[-1].at if rows and passed is not None else None
+    return TeachBackResult(plan_id=plan_id, passed=passed, answered_at=answered_at, wrong_twice=wrong_twice)
