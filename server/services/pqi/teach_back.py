@@ -49,7 +49,8 @@ PROMPTS = {
 EVERY_DAY = N_("Every day")
 DAY_ONLY = N_("%(day)s only")
 TWO_DAYS = N_("%(first)s and %(second)s")
-TAKE_ON = N_("You take selinexor on %(days)s.")
+TAKE_ON_TWO = N_("You take selinexor on %(first)s and %(second)s.")
+TAKE_ON_ONE = N_("You take selinexor on %(day)s only.")
 ABOUT_BEFORE = N_("About %(minutes)s minutes before selinexor")
 WITH_DOSE = N_("At the same time as selinexor")
 AFTER_DOSE = N_("After selinexor")
@@ -111,13 +112,28 @@ def _days_code(days: Sequence[int]) -> str:
     return "-".join(str(d % 7) for d in days)
 
 
+def _day_names(code: str, lang: str) -> list[str]:
+    return [translate(lang, WEEKDAYS_PLURAL[int(d)]) for d in code.split("-")]
+
+
 def _days_label(code: str, lang: str) -> str:
+    """A choice: 'Mondays and Wednesdays', 'Tuesdays only', 'Every day' (a capital first: Spanish 'Lunes y ...')."""
     if code == "every":
         return translate(lang, EVERY_DAY)
-    names = [translate(lang, WEEKDAYS_PLURAL[int(d)]) for d in code.split("-")]
+    names = _day_names(code, lang)
     if len(names) == 1:
-        return translate(lang, DAY_ONLY, day=names[0])
-    return translate(lang, TWO_DAYS, first=names[0], second=names[1])
+        text = translate(lang, DAY_ONLY, day=names[0])
+    else:
+        text = translate(lang, TWO_DAYS, first=names[0], second=names[1])
+    return text[:1].upper() + text[1:]
+
+
+def _days_sentence(code: str, lang: str) -> str:
+    """The right answer in words: 'You take selinexor on Mondays and Wednesdays.'"""
+    names = _day_names(code, lang)
+    if len(names) == 1:
+        return translate(lang, TAKE_ON_ONE, day=names[0])
+    return translate(lang, TAKE_ON_TWO, first=names[0], second=names[1])
 
 
 def _days_question(plan: TreatmentPlan, clinical: Plan, lang: str) -> Question:
@@ -134,7 +150,7 @@ def _days_question(plan: TreatmentPlan, clinical: Plan, lang: str) -> Question:
         translate(lang, PROMPTS["days"]),
         tuple(Choice(c, _days_label(c, lang)) for c in codes),
         right,
-        translate(lang, TAKE_ON, days=_days_label(right, lang)),
+        _days_sentence(right, lang),
     )
 
 
