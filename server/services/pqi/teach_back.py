@@ -272,7 +272,7 @@ def record_answer(
     """Store one answer about the patient's current plan; the second wrong answer to a question opens R-TEACH-BACK.
 
     An answer about an older plan version, or to a question already finished, stores nothing (`already`); a choice
-    the question does not offer is a FieldError (422, nothing stored).
+    the question does not offer is a FieldError (422, nothing stored); another patient's plan is NotFound.
     """
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {CHANNELS}")
@@ -287,8 +287,13 @@ def record_answer(
         asked = questions.get(question)
         if question not in QUESTION_NAMES:
             raise FieldError("question", N_("Please choose one of the answers."))
-        if plan.id != plan_id or asked is None:
+        if plan.id != plan_id:
+            older = session.get(TreatmentPlan, plan_id)
+            if older is None or older.patient_id != patient_id:
+                raise NotFound("No such plan.")  # another patient's plan is not found (the session says whose)
             return AnswerOutcome(question, "already", 0)  # the plan changed meanwhile: ask about the new one
+        if asked is None:
+            return AnswerOutcome(question, "already", 0)  # held or stopped: nothing to ask
         if answer not in {c.value for c in asked.choices}:
             raise FieldError("answer", N_("Please choose one of the answers."))
         attempts = attempts_for(session, patient_id, plan.id)
