@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from sqlmodel import Session, select
 
 from server.models import Alert, TeachBackAttempt
@@ -122,9 +121,7 @@ def test_after_a_plan_change_the_questions_wait_for_the_confirmation(
     for question, value in (("days", "0-2"), ("tablets", "4"), ("antiemetic", "before-30")):
         _answer(phone, engine, patient, question, value)
     assert 'id="teach-back"' not in phone.get("/today").text
-    change_plan(
-        ctx, patient.id, staff_id=staff_by_email(engine, PHARMACIST).id, operation="reduce", reason="R-WT-10"
-    )
+    change_plan(ctx, patient.id, staff_id=staff_by_email(engine, PHARMACIST).id, operation="reduce", reason="R-WT-10")
     today = phone.get("/today").text
     assert "I understand" in today and 'id="teach-back"' not in today  # the change is confirmed first
     acknowledge_notice(ctx, patient.id, None, via="app")

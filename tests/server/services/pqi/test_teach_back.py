@@ -3,7 +3,6 @@ one routine R-TEACH-BACK alert; a new plan version asks again; teach_back_result
 
 from __future__ import annotations
 
-
 import pytest
 from sqlmodel import Session, select
 
@@ -161,9 +160,7 @@ def test_a_choice_not_offered_is_refused_and_nothing_stored(engine, settings, cl
     assert stored(engine, TeachBackAttempt, ana.id) == []
 
 
-def test_passed_when_every_question_is_answered_right_and_a_new_plan_version_asks_again(
-    engine, settings, clock, ctx
-):
+def test_passed_when_every_question_is_answered_right_and_a_new_plan_version_asks_again(engine, settings, clock, ctx):
     seed(engine, settings, clock)
     pharmacist = staff_by_email(engine, PHARMACIST)
     ana = make_patient(engine, settings, clock.now())
