@@ -559,6 +559,8 @@ class TeachBackAttempt(SQLModel, table=True):
     attempt: int  # 1 or 2
     channel: str = Field(max_length=8)  # app | sms
     at: datetime = Field(sa_column=utc_column())
+    # "sms:<MessageSid>" for a texted answer: the same text handled twice (a retried webhook) is one answer
+    source_key: str | None = Field(default=None, max_length=80, unique=True)
 
     __table_args__ = (
         sa.UniqueConstraint("patient_id", "plan_id", "question", "attempt", name="uq_teach_back_attempt"),

@@ -148,8 +148,20 @@ def acknowledge_notice(ctx: AppContext, patient_id: int, notice_id: int | None, 
             notice.acknowledged_at, notice.acknowledged_via = now, via
             session.add(notice)
             session.flush()
+            if via == "sms":
+                _ask_teach_back(session, notice, now, ctx.settings.clinic_name)
         session.expunge(notice)
         return notice
+
+
+def _ask_teach_back(session: Session, notice: PlanChangeNotice, now: datetime, default_clinic: str) -> None:
+    """issue 14 item 2: a change confirmed by text is followed by the schedule teach-back by text (same transaction)."""
+    from .pqi.teach_back_sms import queue_question  # pqi.teach_back reads this module's words
+
+    patient = session.get(Patient, notice.patient_id)
+    plan = session.get(TreatmentPlan, notice.plan_id)
+    if patient is not None and plan is not None:
+        queue_question(session, patient, plan, now, default_clinic=default_clinic)
 
 
 # --------------------------------------------------------------------------------------------------------------------

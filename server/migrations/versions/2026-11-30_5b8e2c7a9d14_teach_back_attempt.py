@@ -28,10 +28,12 @@ def upgrade() -> None:
     sa.Column('attempt', sa.Integer(), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('source_key', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], ),
     sa.ForeignKeyConstraint(['plan_id'], ['treatment_plan.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('patient_id', 'plan_id', 'question', 'attempt', name='uq_teach_back_attempt')
+    sa.UniqueConstraint('patient_id', 'plan_id', 'question', 'attempt', name='uq_teach_back_attempt'),
+    sa.UniqueConstraint('source_key')
     )
     with op.batch_alter_table('teach_back_attempt', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_teach_back_attempt_patient_id'), ['patient_id'], unique=False)

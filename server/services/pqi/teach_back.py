@@ -9,12 +9,16 @@ opens R-TEACH-BACK (routine: staff call the patient), one open alert per patient
 The offer never stands in the way: Today offers it only once a plan change is confirmed, below the dose card, and
 "Not now" puts it off. Every answer is a `TeachBackAttempt` row (at most two per question and plan version).
 
+By SMS (teach_back_sms.py, for SMS-only patients) the days and tablets questions are asked with word answers; a
+teach-back answered only by SMS is complete with those two (SMS_QUESTIONS).
+
 Choice codes (what a form posts and a row stores): days "0-2" (Mondays and Wednesdays, Monday = 0), "1" (Tuesdays
 only), "every"; tablets "4"; anti-nausea medicine "before-30", "with", "after", "when-sick".
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +38,7 @@ from ..patient_state import current_plan
 from ..plan_notices import WEEKDAYS_PLURAL
 
 QUESTION_NAMES = ("days", "tablets", "antiemetic")
+SMS_QUESTIONS = ("days", "tablets")  # asked by text (teach_back_sms.py): word answers stay simple
 MAX_ATTEMPTS = 2
 CHANNELS = ("app", "sms")
 # clinical-reference: R-TEACH-BACK (routine, "patient unsure of schedule": staff call the patient)
@@ -249,9 +254,23 @@ def is_offered(session: Session, patient: Patient, plan: TreatmentPlan) -> bool:
     return next_question(build_questions(patient, plan), attempts_for(session, patient.id, plan.id)) is not None
 
 
+def _well_formed(question: str, answer: str) -> bool:
+    """An answer a text may give that the choices do not list (a day set, a tablet count): a wrong answer all the same."""
+    if question == "days":
+        return answer == "every" or re.fullmatch(r"[0-6](-[0-6]){0,6}", answer) is not None
+    return question == "tablets" and re.fullmatch(r"[1-9][0-9]?", answer) is not None
+
+
+def _answer_words(question: Question, answer: str) -> str:
+    """An answer in English words for the care team (a texted answer may be one the choices do not list)."""
+    if any(c.value == answer for c in question.choices) or not _well_formed(question.name, answer):
+        return question.label_of(answer)
+    return _days_label(answer, "en") if question.name == "days" else f"{answer} tablets"
+
+
 def _unsure_finding(question: Question, answer: str) -> Finding:
     # clinical-reference: R-TEACH-BACK (routine: the care team calls to go over the schedule); facts in English
-    facts = f"Patient unsure of schedule: {question.prompt} answered {question.label_of(answer)}; right: " + (
+    facts = f"Patient unsure of schedule: {question.prompt} answered {_answer_words(question, answer)}; right: " + (
         question.label_of(question.right)
     )
     return Finding(
@@ -267,12 +286,21 @@ def _unsure_finding(question: Question, answer: str) -> Finding:
 
 
 def record_answer(
-    ctx: AppContext, patient_id: int, *, plan_id: int, question: str, answer: str, channel: str
+    ctx: AppContext,
+    patient_id: int,
+    *,
+    plan_id: int,
+    question: str,
+    answer: str,
+    channel: str,
+    key: str | None = None,
 ) -> AnswerOutcome:
     """Store one answer about the patient's current plan; the second wrong answer to a question opens R-TEACH-BACK.
 
     An answer about an older plan version, or to a question already finished, stores nothing (`already`); a choice
-    the question does not offer is a FieldError (422, nothing stored); another patient's plan is NotFound.
+    the question does not offer is a FieldError (422, nothing stored), except a well-formed texted answer (a day set,
+    a tablet count), which is a wrong answer; another patient's plan is NotFound. `key` (e.g. "sms:<MessageSid>")
+    makes a repeated call with the same key return the first outcome and store nothing.
     """
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {CHANNELS}")
@@ -294,9 +322,11 @@ def record_answer(
             return AnswerOutcome(question, "already", 0)  # the plan changed meanwhile: ask about the new one
         if asked is None:
             return AnswerOutcome(question, "already", 0)  # held or stopped: nothing to ask
-        if answer not in {c.value for c in asked.choices}:
+        if answer not in {c.value for c in asked.choices} and not (channel == "sms" and _well_formed(question, answer)):
             raise FieldError("answer", N_("Please choose one of the answers."))
         attempts = attempts_for(session, patient_id, plan.id)
+        if key is not None and (done := next((a for a in attempts if a.source_key == key), None)) is not None:
+            return _outcome_of(done)  # the same text handled again (a webhook retried after a crash)
         if _finished(attempts, question):
             return AnswerOutcome(question, "already", attempt_number(attempts, question) - 1)
         attempt = attempt_number(attempts, question)
@@ -313,6 +343,7 @@ def record_answer(
                         attempt=attempt,
                         channel=channel,
                         at=now,
+                        source_key=key,
                     )
                 )
                 session.flush()
@@ -328,6 +359,13 @@ def record_answer(
     if outcome.alert is not None:
         publish_alert_changes(ctx, [outcome.alert])
     return outcome
+
+
+def _outcome_of(row: TeachBackAttempt) -> AnswerOutcome:
+    """What an answer already stored was (right, wrong, or wrong twice), without its alert."""
+    if row.correct:
+        return AnswerOutcome(row.question, "right", row.attempt)
+    return AnswerOutcome(row.question, "wrong" if row.attempt < MAX_ATTEMPTS else "wrong_twice", row.attempt)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -374,7 +412,8 @@ def teach_back_results(session: Session, patient_ids: Sequence[int]) -> dict[int
 def _result(plan_id: int, rows: Sequence[TeachBackAttempt]) -> TeachBackResult:
     asked = {row.question for row in rows}
     wrong_twice = any(not r.correct and r.attempt >= MAX_ATTEMPTS for r in rows)
-    all_right = asked >= set(QUESTION_NAMES) and all(_finished(rows, q) for q in QUESTION_NAMES)
+    needed = SMS_QUESTIONS if rows and all(r.channel == "sms" for r in rows) else QUESTION_NAMES
+    all_right = asked >= set(needed) and all(_finished(rows, q) for q in needed)
     passed = False if wrong_twice else (True if all_right else None)
     answered_at = rows[-1].at if rows and passed is not None else None
     return TeachBackResult(plan_id=plan_id, passed=passed, answered_at=answered_at, wrong_twice=wrong_twice)
