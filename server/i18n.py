@@ -186,6 +186,18 @@ def format_number(value: float, lang: str, decimals: int = 1) -> str:
 # Advice from the clinical core, in the patient's language and channel
 # --------------------------------------------------------------------------------------------------------------------
 
+# Weekday names as a schedule says them ("on Mondays and Wednesdays"), Monday first as `date.weekday()`: plan-change
+# notices and the schedule teach-back.
+WEEKDAYS_PLURAL = (
+    N_("Mondays"),
+    N_("Tuesdays"),
+    N_("Wednesdays"),
+    N_("Thursdays"),
+    N_("Fridays"),
+    N_("Saturdays"),
+    N_("Sundays"),
+)
+
 # The answers of clinical-reference §5 (server/clinical/grading.py QUESTIONS), listed here so that `pybabel extract`
 # carries them into the catalog (the clinical core's own advice ids are marked in server/clinical/advice.py).
 ANSWER_LABELS = (

@@ -556,3 +556,28 @@ class StartChecklistItem(SQLModel, table=True):
     detail: str | None = Field(default=None, max_length=200)  # e.g. the 5-HT3 antagonist named, the indication
     undone_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     undone_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class TeachBackAttempt(SQLModel, table=True):
+    """One answer of the patient to a schedule question about one plan version (services/pqi/teach_back.py).
+
+    At most two attempts per question and plan version (the second wrong one opens R-TEACH-BACK); the unique
+    constraint keeps a double-posted form from adding a third.
+    """
+
+    __tablename__ = "teach_back_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    plan_id: int = Field(foreign_key="treatment_plan.id")  # the plan version asked about
+    question: str = Field(max_length=32)  # days | tablets | antiemetic
+    answer: str = Field(max_length=64)  # the choice's code, e.g. "0-2" (Mondays and Wednesdays), "4", "before-30"
+    correct: bool
+    attempt: int  # 1 or 2
+    channel: str = Field(max_length=8)  # app | sms
+    at: datetime = Field(sa_column=utc_column())
+    # "sms:<MessageSid>" for a texted answer: the same text handled twice (a retried webhook) is one answer
+    source_key: str | None = Field(default=None, max_length=80, unique=True)
+
+    __table_args__ = (
+        sa.UniqueConstraint("patient_id", "plan_id", "question", "attempt", name="uq_teach_back_attempt"),
+    )

@@ -104,8 +104,21 @@ _ACTION_RANK = {
 
 # Families of section 4d, plus "eye": R-EYE is in none of the listed families and an eye finding must not be
 # absorbed into an open neuro (confusion/fainting) alert.
-# "checklist": the start-of-therapy checklist (issue 14), never merged with a patient's adherence alert.
-FAMILIES = ("weight", "gi", "fatigue", "fever", "bleeding", "neuro", "labs", "adherence", "eye", "checklist")
+# "checklist": the start-of-therapy checklist and "teach_back": the schedule teach-back (issue 14), never merged with a
+# patient's adherence alert nor with each other.
+FAMILIES = (
+    "weight",
+    "gi",
+    "fatigue",
+    "fever",
+    "bleeding",
+    "neuro",
+    "labs",
+    "adherence",
+    "eye",
+    "checklist",
+    "teach_back",
+)
 
 
 @dataclass(frozen=True)
@@ -324,6 +337,14 @@ RULES: dict[str, Rule] = {
             Action.EVALUATE,
             Tier.ROUTINE,
             "start-of-therapy checklist incomplete 24 hours before the first dose",
+        ),
+        # Program rule (issue 14 / PQI): opened by server/services/pqi/teach_back.py on a second wrong answer.
+        Rule(
+            "R-TEACH-BACK",
+            "teach_back",
+            Action.EVALUATE,
+            Tier.ROUTINE,
+            "patient unsure of schedule: a teach-back question answered wrong twice",
         ),
     )
 }

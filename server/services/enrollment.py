@@ -361,6 +361,7 @@ class EnrollmentResult:
 def enroll_patient(ctx: AppContext, staff: Staff, form: EnrollmentForm, *, ip: str | None) -> EnrollmentResult:
     """Create the patient, plan version 1, their reminders and the invite link, in one transaction."""
     from .outbox.planning import replan_patient
+    from .pqi.teach_back_sms import queue_question
 
     now = ctx.clock.now()
     data = validate_enrollment(form, now, ctx.settings.clinic_country)
@@ -415,6 +416,8 @@ def enroll_patient(ctx: AppContext, staff: Staff, form: EnrollmentForm, *, ip: s
         url = _invite(
             session, patient, now=now, base_url=ctx.settings.public_base_url, staff_id=staff.id, purpose="invite"
         )
+        # issue 14 item 2: an SMS patient gets the schedule teach-back by text, a few minutes after the invite
+        queue_question(session, patient, plan, now, default_clinic=ctx.settings.clinic_name)
         audit(
             session,
             staff_id=staff.id,

@@ -22,7 +22,7 @@ from ..clinical.regimens import Plan, PlanStatus
 from ..context import AppContext
 from ..db import session_scope
 from ..errors import NotFound
-from ..i18n import N_, format_clock, format_day, normalize_language, translate, translate_plural
+from ..i18n import N_, WEEKDAYS_PLURAL, format_clock, format_day, normalize_language, translate, translate_plural
 from ..models import Patient, PlanChangeNotice, TreatmentPlan
 from .outbox.enqueue import insert_ignoring_duplicates
 from .outbox.vocabulary import MessageKind, MessageStatus
@@ -148,23 +148,26 @@ def acknowledge_notice(ctx: AppContext, patient_id: int, notice_id: int | None, 
             notice.acknowledged_at, notice.acknowledged_via = now, via
             session.add(notice)
             session.flush()
+            if via == "sms":
+                _ask_teach_back(session, notice, now, ctx.settings.clinic_name)
         session.expunge(notice)
         return notice
+
+
+def _ask_teach_back(session: Session, notice: PlanChangeNotice, now: datetime, default_clinic: str) -> None:
+    """issue 14 item 2: a change confirmed by text is followed by the schedule teach-back by text (same transaction)."""
+    from .pqi.teach_back_sms import queue_question  # pqi.teach_back reads this module's words
+
+    patient = session.get(Patient, notice.patient_id)
+    plan = session.get(TreatmentPlan, notice.plan_id)
+    if patient is not None and plan is not None:
+        queue_question(session, patient, plan, now, default_clinic=default_clinic)
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # Words (catalog msgids): Today shows them with the drug's name; an SMS only when the patient opted in.
 # --------------------------------------------------------------------------------------------------------------------
 
-WEEKDAYS_PLURAL = (
-    N_("Mondays"),
-    N_("Tuesdays"),
-    N_("Wednesdays"),
-    N_("Thursdays"),
-    N_("Fridays"),
-    N_("Saturdays"),
-    N_("Sundays"),
-)
 AT_TIME = N_("%(dose)s at %(time)s")
 CHANGED = N_("Your selinexor changed: now %(now)s (before: %(before)s).")
 CHANGED_UNNAMED = N_("Your dose changed: now %(now)s (before: %(before)s).")

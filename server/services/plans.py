@@ -23,6 +23,7 @@ from .outbox.planning import PlanningOptions, replan_patient
 from .patient_state import current_plan, get_patient
 from .plan_notices import record_notice
 from .plan_permissions import ensure_may, operation_kind
+from .pqi.teach_back_sms import cancel_stale_questions
 
 OPERATIONS = ("hold", "resume", "reduce", "discontinue", "change_schedule")
 
@@ -98,6 +99,8 @@ def change_plan(
         session.flush()
         replan_patient(session, patient, now, PlanningOptions.from_settings(ctx.settings))
         record_notice(session, patient, old, new, operation, now)
+        # A teach-back question about the old version that has not gone out would teach the old schedule.
+        cancel_stale_questions(session, patient_id, new.id, now)
         audit(
             session,
             staff_id=staff_id,

@@ -15,6 +15,7 @@ Commands (English and Spanish, any case, surrounding spaces and a trailing perio
 | `HELP`, `AYUDA`, `INFO`, `?` | the list of commands and the clinic's number |
 | `STOP` (Twilio's other opt-out words, `PARAR`, `BAJA`) | opt out: no more SMS; the care team is told |
 | `START`, `UNSTOP`, `YES` (when opted out), `ALTA` | opt back in |
+| `MON-WED`, `TUE`, `EVERYDAY`, `FOUR` (`LUN-MIE`, `DIARIO`, `CUATRO`), only while a question waits | the answer to the schedule teach-back (services/pqi/teach_back_sms.py) |
 
 Decisions:
 - Replies go through the outbox (an OutboundMessage of kind "reply" keyed by the inbound MessageSid), not TwiML: they
@@ -33,6 +34,9 @@ Decisions:
 - A plan change is confirmed by a word (architecture flow 5; never a bare digit): the notice's SMS asks for `OK`.
   A weight waiting for its `OK` keeps priority (the reply that asked for it is the more specific question);
   `UNDERSTOOD` / `ENTENDIDO` always mean the plan change.
+- The schedule teach-back (issue 14 item 2) reads a text only when it is none of the commands above and a question
+  is pending: T, MISSED, W, N, OK and HELP keep their meaning while it waits (its answers are words that are never
+  commands); an unreadable text while it waits gets the teach-back's own short help instead of "not understood".
 - Texts from numbers that belong to no patient are stored and not answered (no confirmation that a clinic exists).
 """
 
@@ -62,6 +66,7 @@ from .outbox.enqueue import enqueue_sms
 from .outbox.opt_out import opt_in_to_sms, opt_out_of_sms
 from .outbox.vocabulary import MessageKind
 from .patient_state import current_plan, schedule_setup
+from .pqi import teach_back_sms
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +130,7 @@ def parse_command(body: str) -> Command:
         )
     if match := _NAUSEA.match(text):
         return Command("nausea", float(match[1]))
-    return Command("unknown")
+    return Command("unknown", word=text)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -316,6 +321,10 @@ def _act(
                 _join(_say(lang, "nausea", value=int(command.value)), *_advice_words(result.advice, patient, lang)),
                 [],
             )
+        # Not a command: the answer to a pending schedule teach-back question, if one waits (issue 14 item 2).
+        answered = teach_back_sms.answer_by_sms(ctx, patient, command.word, sid, clinic_name)
+        if answered is not None:
+            return answered[0], answered[1], []
     except (Conflict, NotFound, FieldError) as exc:  # nothing stored; the patient is pointed to HELP or the clinic
         log.warning("inbound SMS %s for patient %s not recorded: %s", sid, patient.id, exc)
         return "error", _say(lang, "unknown", clinic=clinic_name, phone=clinic_phone), []

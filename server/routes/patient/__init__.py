@@ -7,6 +7,7 @@ ones, `ctx` from server.app. Modules:
 - pages.py: Today, History, Learn, Settings; entry_pages.py: the log forms;
 - api.py: the JSON API under /api (the page scripts, the offline queue);
 - plan_notice.py: the patient confirms a plan change ("I understand"), as a form and in the JSON API;
+- teach_back.py: the schedule teach-back (issue 14 item 2), a few questions about the patient's own plan;
 - pwa.py: service worker, manifest, offline page; assets.py: the asset version and inlined CSS;
 - schemas.py: every form and body the patient app accepts; submit.py: an entry to the entries service;
 - advice.py: advice and error messages in the patient's words; rendering.py: what every page is rendered with;
@@ -15,7 +16,7 @@ ones, `ctx` from server.app. Modules:
 
 from litestar import Router
 
-from . import api, entry_pages, pages, plan_notice, pwa, signin
+from . import api, entry_pages, pages, plan_notice, pwa, signin, teach_back
 
 ROUTES: list[Router] = [
     signin.PAGES_ROUTER,
@@ -26,4 +27,5 @@ ROUTES: list[Router] = [
     api.ROUTER,
     plan_notice.PAGES_ROUTER,
     plan_notice.API_ROUTER,
+    teach_back.ROUTER,
 ]

@@ -382,3 +382,16 @@ def field_errors(exc: ValidationException) -> list[FieldError]:
         message = (missing and MISSING_MESSAGES.get(field)) or FIELD_MESSAGES.get(field, CHECK_THIS)
         errors.append(FieldError(field, message))
     return errors or [FieldError("form", CHECK_THIS)]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Schedule teach-back (issue 14 item 2; services/pqi/teach_back.py): one answer to one question about the plan
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class TeachBackAnswerIn(PatientInput):
+    """One answer to a schedule question: the plan version it was asked about, the question, the choice's code."""
+
+    plan_id: int = Field(ge=1)
+    question: Literal["days", "tablets", "antiemetic"]
+    answer: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")

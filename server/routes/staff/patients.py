@@ -31,6 +31,7 @@ from ...services.invites import sign_in_qr_svg
 from ...services.labs import LabEntry
 from ...services.patient_state import current_plan
 from ...services.pqi.checklist import CHECKLIST_ROLES, CONTRACEPTION_CHOICES, patient_checklist
+from ...services.pqi.teach_back import teach_back_results
 from ...services.staff import patient_record
 from ...services.staff import roster as roster_service
 from ...services.staff import visit_summary as visit_summary_service
@@ -238,6 +239,7 @@ def patient_page(
         choices = staff_choices(session, staff)
         results = labs.lab_history(session, patient_id, now - timedelta(days=LAB_CHART_DAYS))
         lab_zone = labs.clinic_zone(session, overview.patient.clinic_id, ctx.settings.default_timezone)
+        teach_back = teach_back_results(session, [patient_id]).get(patient_id)
     record_view(ctx, staff, "patient.view", patient_id=patient_id, ip=client_ip(request))
     today = now.astimezone(ZoneInfo(lab_zone)).date()
     lab_charts = [
@@ -281,6 +283,7 @@ def patient_page(
         checklist_form=submitted(request) if error and error.get("form") == "checklist" else {},
         indications=INDICATIONS,
         contraception_choices=CONTRACEPTION_CHOICES,
+        teach_back=teach_back,
     )
 
 

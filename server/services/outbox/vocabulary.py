@@ -38,6 +38,7 @@ class MessageKind(StrEnum):
     REPLY = "reply"  # an answer to the patient's own SMS
     INVITE = "invite"  # the first sign-in link
     SIGN_IN = "sign_in"  # a fresh sign-in link
+    TEACH_BACK = "teach_back"  # the schedule question to an SMS-only patient (services/pqi/teach_back_sms.py)
     # Written with a payload, rendered at send time for the patient's channel (push or SMS).
     PLAN_NOTICE = "plan_notice"  # a plan change told to the patient, who confirms it (services/plan_notices.py)
 
@@ -78,6 +79,7 @@ EXPIRY_REASONS: dict[str, str] = {
     MessageKind.BORTEZOMIB: "expired: not sent before the day ended",
     MessageKind.PLAN_NOTICE: "expired: not sent within 24 hours of the plan change (the patient sees it in the app)",
     MessageKind.PAGE: "expired: page not sent in time (escalation pages again while the alert is open)",
+    MessageKind.TEACH_BACK: "expired: the schedule question was not sent within 12 hours of its send time",
 }
 DEFAULT_EXPIRY_REASON = "expired: not sent in time to be useful"
 

@@ -674,6 +674,7 @@ def test_rules_table_covers_section_4():
         "R-LADDER",
         "R-PLAN-UNSEEN",
         "R-CHECKLIST",
+        "R-TEACH-BACK",
     }
 
 

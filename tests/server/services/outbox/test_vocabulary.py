@@ -43,6 +43,7 @@ def test_kind_values_are_the_stored_strings():
         "invite",
         "sign_in",
         "plan_notice",
+        "teach_back",
     }
     assert set(RENDERED_KINDS) == set(PLANNED_KINDS) | {"plan_notice"}  # rendered at send time, not planned
     assert set(PLANNED_KINDS) == {"antiemetic", "dose", "nudge", "dexamethasone", "weight", "blood_test", "bortezomib"}
