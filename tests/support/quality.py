@@ -41,8 +41,16 @@ def build_quality_clinic(engine) -> dict[str, int]:
         ids = {"clinic": clinic.id, "other_clinic": other.id}
 
         def patient(first: str, last: str, mrn: str, clinic_id: int, baseline: float) -> Patient:
-            p = Patient(clinic_id=clinic_id, first_name=first, last_name=last, date_of_birth=date(1950, 1, 1),
-                        mrn=mrn, timezone=ZONE, baseline_weight_kg=baseline, created_at=made)
+            p = Patient(
+                clinic_id=clinic_id,
+                first_name=first,
+                last_name=last,
+                date_of_birth=date(1950, 1, 1),
+                mrn=mrn,
+                timezone=ZONE,
+                baseline_weight_kg=baseline,
+                created_at=made,
+            )
             s.add(p)
             s.flush()
             ids[first.lower()] = p.id
@@ -52,11 +60,31 @@ def build_quality_clinic(engine) -> dict[str, int]:
         ben = patient("Ben", "Baker", "Q-002", clinic.id, 80.0)
         zed = patient("Zed", "Zimmer", "Z-001", other.id, 60.0)
 
-        def plan(p: Patient, version: int, regimen: str, level: int, status: str, start: date, day1: int,
-                 dose_time: time, created: str) -> None:
-            s.add(TreatmentPlan(patient_id=p.id, version=version, regimen=regimen, dose_level=level, status=status,
-                                start_date=start, day1_weekday=day1, day3_weekday=(day1 + 2) % 7,
-                                dose_time=dose_time, created_at=utc(created)))
+        def plan(
+            p: Patient,
+            version: int,
+            regimen: str,
+            level: int,
+            status: str,
+            start: date,
+            day1: int,
+            dose_time: time,
+            created: str,
+        ) -> None:
+            s.add(
+                TreatmentPlan(
+                    patient_id=p.id,
+                    version=version,
+                    regimen=regimen,
+                    dose_level=level,
+                    status=status,
+                    start_date=start,
+                    day1_weekday=day1,
+                    day3_weekday=(day1 + 2) % 7,
+                    dose_time=dose_time,
+                    created_at=utc(created),
+                )
+            )
 
         # Ann: Xd Mon/Wed 08:00 from Mon 2 Feb; held Mon 16 Feb 07:00 EST (before that day's dose: held, not
         # missed); reduced to level 1 (Mondays only) on Sun 1 Mar.
@@ -73,14 +101,29 @@ def build_quality_clinic(engine) -> dict[str, int]:
             nonlocal n
             n += 1
             at = utc(f"{day}T14:00")
-            s.add(DoseEvent(patient_id=p.id, idempotency_key=f"q-dose-{n}", scheduled_for=date.fromisoformat(day),
-                            at=at, status=status, antiemetic_taken=antiemetic, recorded_at=at))
+            s.add(
+                DoseEvent(
+                    patient_id=p.id,
+                    idempotency_key=f"q-dose-{n}",
+                    scheduled_for=date.fromisoformat(day),
+                    at=at,
+                    status=status,
+                    antiemetic_taken=antiemetic,
+                    recorded_at=at,
+                )
+            )
 
-        for day, status, ae in (("2026-02-02", "taken", True), ("2026-02-04", "taken", False),
-                                ("2026-02-09", "vomited", None), ("2026-02-11", "missed", None),
-                                ("2026-03-02", "taken", True), ("2026-03-04", "taken", None),  # Wed: wrong day
-                                ("2026-03-09", "taken", True), ("2026-03-16", "missed", None),
-                                ("2026-03-30", "taken", True)):
+        for day, status, ae in (
+            ("2026-02-02", "taken", True),
+            ("2026-02-04", "taken", False),
+            ("2026-02-09", "vomited", None),
+            ("2026-02-11", "missed", None),
+            ("2026-03-02", "taken", True),
+            ("2026-03-04", "taken", None),  # Wed: wrong day
+            ("2026-03-09", "taken", True),
+            ("2026-03-16", "missed", None),
+            ("2026-03-30", "taken", True),
+        ):
             dose(ann, day, status, ae)
         for day in ("2026-03-10", "2026-03-12", "2026-03-17", "2026-03-19", "2026-03-24", "2026-03-26"):
             dose(ben, day, "taken", True)
@@ -89,8 +132,17 @@ def build_quality_clinic(engine) -> dict[str, int]:
         def weight(p: Patient, at: str, kg: float) -> None:
             nonlocal n
             n += 1
-            s.add(WeightEntry(patient_id=p.id, idempotency_key=f"q-weight-{n}", at=utc(at), kg=kg, entered_value=kg,
-                              entered_unit="kg", recorded_at=utc(at)))
+            s.add(
+                WeightEntry(
+                    patient_id=p.id,
+                    idempotency_key=f"q-weight-{n}",
+                    at=utc(at),
+                    kg=kg,
+                    entered_value=kg,
+                    entered_unit="kg",
+                    recorded_at=utc(at),
+                )
+            )
 
         weight(ann, "2026-02-03T12:00", 69.0)
         weight(ann, "2026-02-10T12:00", 66.5)  # exactly -5%
@@ -102,9 +154,16 @@ def build_quality_clinic(engine) -> dict[str, int]:
         def lab(p: Patient, at: str, *, cbc: bool, cmp: bool) -> None:
             nonlocal n
             n += 1
-            s.add(LabResult(patient_id=p.id, idempotency_key=f"q-lab-{n}", collected_at=utc(at),
-                            platelets_10e9_l=150.0 if cbc else None, sodium_mmol_l=138.0 if cmp else None,
-                            recorded_at=utc(at)))
+            s.add(
+                LabResult(
+                    patient_id=p.id,
+                    idempotency_key=f"q-lab-{n}",
+                    collected_at=utc(at),
+                    platelets_10e9_l=150.0 if cbc else None,
+                    sodium_mmol_l=138.0 if cmp else None,
+                    recorded_at=utc(at),
+                )
+            )
 
         lab(ann, "2026-02-02T13:00", cbc=True, cmp=True)
         lab(ann, "2026-02-09T13:00", cbc=True, cmp=False)
@@ -112,9 +171,19 @@ def build_quality_clinic(engine) -> dict[str, int]:
         lab(ben, "2026-03-10T13:00", cbc=True, cmp=True)
 
         def alert(p: Patient, tier: str, opened: str, acked: str | None, page_level: int, action: str | None) -> None:
-            a = Alert(patient_id=p.id, family=f"f{tier}", rule="R-NV-3", tier=tier, action="interrupt",
-                      status="acknowledged" if acked else "open", facts="", opened_at=utc(opened),
-                      updated_at=utc(opened), acknowledged_at=utc(acked) if acked else None, page_level=page_level)
+            a = Alert(
+                patient_id=p.id,
+                family=f"f{tier}",
+                rule="R-NV-3",
+                tier=tier,
+                action="interrupt",
+                status="acknowledged" if acked else "open",
+                facts="",
+                opened_at=utc(opened),
+                updated_at=utc(opened),
+                acknowledged_at=utc(acked) if acked else None,
+                page_level=page_level,
+            )
             s.add(a)
             s.flush()
             if action:
@@ -128,9 +197,20 @@ def build_quality_clinic(engine) -> dict[str, int]:
         def reminder(p: Patient, at: str, channel: str, status: str, delivery: str | None) -> None:
             nonlocal n
             n += 1
-            s.add(OutboundMessage(dedupe_key=f"q-rem-{n}", patient_id=p.id, kind="dose", channel=channel,
-                                  scheduled_for=utc(at), send_at=utc(at), status=status, delivery_status=delivery,
-                                  created_at=utc(at), updated_at=utc(at)))
+            s.add(
+                OutboundMessage(
+                    dedupe_key=f"q-rem-{n}",
+                    patient_id=p.id,
+                    kind="dose",
+                    channel=channel,
+                    scheduled_for=utc(at),
+                    send_at=utc(at),
+                    status=status,
+                    delivery_status=delivery,
+                    created_at=utc(at),
+                    updated_at=utc(at),
+                )
+            )
 
         reminder(ann, "2026-02-02T13:00", "sms", "sent", "delivered")
         reminder(ann, "2026-02-04T13:00", "sms", "sent", "undelivered")
@@ -138,6 +218,13 @@ def build_quality_clinic(engine) -> dict[str, int]:
         reminder(ben, "2026-03-10T13:00", "push", "sent", None)
         ben.sms_opted_out, ben.sms_opted_out_at = True, utc("2026-03-20T15:00")
         s.add(ben)
-    create_staff(engine, clinic_id=ids["clinic"], email=REPORTER, name="Rita Reporter", role="nurse",
-                 password=REPORTER_PASSWORD, now=made)
+    create_staff(
+        engine,
+        clinic_id=ids["clinic"],
+        email=REPORTER,
+        name="Rita Reporter",
+        role="nurse",
+        password=REPORTER_PASSWORD,
+        now=made,
+    )
     return ids

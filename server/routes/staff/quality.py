@@ -24,19 +24,25 @@ from ...models import Clinic
 from ...services.audit import record_view, record_views
 from ...services.pqi.figures import Table
 from ...services.pqi.periods import Period, parse_period
-from ...services.pqi.quality_report import QualityReport, quality_report
 from ...services.pqi.quality_data import WEIGHT_LINES
+from ...services.pqi.quality_report import QualityReport, quality_report
 from .charts import percent_bars_svg
 from .common import SignedInStaff, client_ip, render
 
 # The charts: (table, title, [(column, series name)], reference lines from the table's `reference`).
 CHARTS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ("antiemetic", "Anti-nausea medicine before the dose", (("before", "before the dose"),)),
-    ("doses", "Scheduled doses", (("taken", "taken"), ("missed", "missed"), ("vomited", "vomited"),
-                                  ("not_logged", "not logged"))),
+    (
+        "doses",
+        "Scheduled doses",
+        (("taken", "taken"), ("missed", "missed"), ("vomited", "vomited"), ("not_logged", "not logged")),
+    ),
     ("monitoring", "Monitoring, weeks 1–8", (("weeks_cbc", "CBC"), ("weeks_cmp", "CMP"), ("weeks_weight", "weight"))),
-    ("monitoring", "Monitoring, months after", (("months_cbc", "CBC"), ("months_cmp", "CMP"),
-                                                ("months_weight", "weight"))),
+    (
+        "monitoring",
+        "Monitoring, months after",
+        (("months_cbc", "CBC"), ("months_cmp", "CMP"), ("months_weight", "weight")),
+    ),
     ("modifications", "Dose modifications (cumulative)", (("reduced", "reduced"), ("interrupted", "interrupted"))),
     ("weight", "Weight loss lines crossed (cumulative)", tuple((f"crossed_{p}", f"−{p}%") for p in WEIGHT_LINES)),
 )
@@ -98,8 +104,16 @@ def quality_page(
         report = _report(ctx, staff, raw_from, to)
     except FieldError as exc:
         errors = exc.errors if isinstance(exc, FieldErrors) else {exc.field: exc.message}
-        return render(request, "staff/quality.html", nav="quality", status_code=422, report=None, errors=errors,
-                      form={"from": raw_from, "to": to}, charts=[])
+        return render(
+            request,
+            "staff/quality.html",
+            nav="quality",
+            status_code=422,
+            report=None,
+            errors=errors,
+            form={"from": raw_from, "to": to},
+            charts=[],
+        )
     record_view(ctx, staff, "quality.view", detail=_period_detail(report.period), ip=client_ip(request))
     return render(
         request,
@@ -138,8 +152,9 @@ def quality_csv(
         tables = [t for t in report.tables if t.key == table]
         if not tables:
             raise FieldError("table", "Choose one of the report's tables.")
-    record_view(ctx, staff, "quality.csv", detail=f"{_period_detail(report.period)} {table}".strip(),
-                ip=client_ip(request))
+    record_view(
+        ctx, staff, "quality.csv", detail=f"{_period_detail(report.period)} {table}".strip(), ip=client_ip(request)
+    )
     name = f"quality-{table or 'report'}-{report.period.first}-{report.period.last}.csv"
     return Response(
         table_csv(tables),
@@ -170,8 +185,14 @@ def quality_patients(
     if figure is None:
         raise NotFound("No such figure in the report.")
     ids = sorted(figure.per_patient, key=lambda pid: (report.patients[pid].last_name, report.patients[pid].first_name))
-    record_views(ctx, staff, "quality.patients", ids, ip=client_ip(request),
-                 detail=f"{_period_detail(report.period)} {table}/{row}/{column}")
+    record_views(
+        ctx,
+        staff,
+        "quality.patients",
+        ids,
+        ip=client_ip(request),
+        detail=f"{_period_detail(report.period)} {table}/{row}/{column}",
+    )
     heading = dict(found.columns)[column]
     return render(
         request,

@@ -51,9 +51,15 @@ def alert_table(alerts: list[AlertFacts], period: Period, hours: ClinicHours, no
         "From the concerning entry (the alert opening) to acknowledgement and to the first plan action taken from "
         "the alert, in minutes; the promise: urgent 15 min, same day within clinic hours, routine 1 business day. "
         "Escalated: paged past the first person on call.",
-        [("opened", "Alerts"), ("ack_median", "To acknowledgement (median)"), ("ack_p90", "To acknowledgement (90th)"),
-         ("promise", "Acknowledged within the promise"), ("action_median", "To plan action (median)"),
-         ("action_p90", "To plan action (90th)"), ("escalated", "Escalated to the second person")],
+        [
+            ("opened", "Alerts"),
+            ("ack_median", "To acknowledgement (median)"),
+            ("ack_p90", "To acknowledgement (90th)"),
+            ("promise", "Acknowledged within the promise"),
+            ("action_median", "To plan action (median)"),
+            ("action_p90", "To plan action (90th)"),
+            ("escalated", "Escalated to the second person"),
+        ],
     )
     for bucket in period.buckets:
         for tier in TIERS:
@@ -80,8 +86,15 @@ def alert_table(alerts: list[AlertFacts], period: Period, hours: ClinicHours, no
                 Row(
                     f"{bucket.key}:{tier}",
                     f"{bucket.label} · {TIER_LABELS[tier]}",
-                    {"opened": opened, "ack_median": ack_median, "ack_p90": ack_p90, "promise": promise,
-                     "action_median": act_median, "action_p90": act_p90, "escalated": escalated},
+                    {
+                        "opened": opened,
+                        "ack_median": ack_median,
+                        "ack_p90": ack_p90,
+                        "promise": promise,
+                        "action_median": act_median,
+                        "action_p90": act_p90,
+                        "escalated": escalated,
+                    },
                 )
             )
     return table

@@ -45,7 +45,9 @@ def scheduled_dose_days(patient: Patient, plans: Sequence[TreatmentPlan], first:
 
 def _in_force(dose_time, day: date, zone, since: datetime | None, until: datetime | None) -> bool:
     """Whether the dose of `day` falls in [since, until): only the edge days need the instant."""
-    if (since is None or day > since.astimezone(zone).date()) and (until is None or day < until.astimezone(zone).date()):
+    if (since is None or day > since.astimezone(zone).date()) and (
+        until is None or day < until.astimezone(zone).date()
+    ):
         return True
     instant = resolve_local(day, dose_time, zone).astimezone(UTC)
     return (since is None or instant >= since) and (until is None or instant < until)

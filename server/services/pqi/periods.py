@@ -73,7 +73,9 @@ class Period:
         return instant.astimezone(self.zone).date()
 
     def _bucket(self, key: str, label: str, first: date, last: date) -> Bucket:
-        return Bucket(key, label, first, last, midnight(first, self.zone), midnight(last + timedelta(days=1), self.zone))
+        return Bucket(
+            key, label, first, last, midnight(first, self.zone), midnight(last + timedelta(days=1), self.zone)
+        )
 
 
 def midnight(day: date, zone: ZoneInfo) -> datetime:

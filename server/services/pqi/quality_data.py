@@ -198,7 +198,7 @@ def _as_utc(column_type: sa.types.TypeEngine, value: datetime | str | None) -> d
         value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
         return value
-    result: datetime = column_type.process_result_value(value, None)  # type: ignore[attr-defined]
+    result: datetime = column_type.process_result_value(value, None)
     return result
 
 

@@ -47,7 +47,9 @@ class QualityReport:
         raise KeyError(key)
 
 
-def quality_report(session: Session, clinic: Clinic, settings: Settings, period: Period, now: datetime) -> QualityReport:
+def quality_report(
+    session: Session, clinic: Clinic, settings: Settings, period: Period, now: datetime
+) -> QualityReport:
     """The clinic's quality report for the period, as of `now`."""
     # Monitoring windows end in the period and start up to a month before it.
     data = load_clinic_data(session, clinic.id or 0, period, period.first - timedelta(days=MONTHLY_INTERVAL_DAYS))
@@ -75,16 +77,17 @@ def _started_by(facts: PatientFacts, bucket: Bucket) -> bool:
 # --------------------------------------------------------------------------- checklist and teach-back
 
 
-def _program_table(
-    data: ClinicData, period: Period, checklist: dict[int, datetime | None], teach_back: dict
-) -> Table:
+def _program_table(data: ClinicData, period: Period, checklist: dict[int, datetime | None], teach_back: dict) -> Table:
     table = Table(
         "program",
         "Start of therapy: checklist and teach-back",
         "New starts: patients whose first plan starts in the month. Checklist complete before the first dose; "
         "schedule teach-back passed.",
-        [("new_starts", "New starts"), ("checklist", "Checklist complete before the first dose"),
-         ("teach_back", "Teach-back passed")],
+        [
+            ("new_starts", "New starts"),
+            ("checklist", "Checklist complete before the first dose"),
+            ("teach_back", "Teach-back passed"),
+        ],
     )
     for bucket in period.buckets:
         starts = Count("patients")
@@ -124,8 +127,14 @@ def _dose_tables(data: ClinicData, period: Period, now: datetime) -> list[Table]
         "Dose adherence",
         "Scheduled doses are the dose days of the plan version in force at each dose time (held days are not "
         "scheduled), up to yesterday. Wrong-day: a dose logged on a day without a scheduled dose, or a second one.",
-        [("scheduled", "Scheduled doses"), ("taken", "Logged taken"), ("missed", "Logged missed"),
-         ("vomited", "Logged vomited"), ("not_logged", "Not logged"), ("wrong_day", "Wrong-day doses")],
+        [
+            ("scheduled", "Scheduled doses"),
+            ("taken", "Logged taken"),
+            ("missed", "Logged missed"),
+            ("vomited", "Logged vomited"),
+            ("not_logged", "Not logged"),
+            ("wrong_day", "Wrong-day doses"),
+        ],
     )
     # clinical-reference: P-ANTIEMETIC (anti-nausea medicine before each dose)
     antiemetic = Table(
@@ -176,8 +185,11 @@ def _dose_tables(data: ClinicData, period: Period, now: datetime) -> list[Table]
                     share["wrong_day"].add(pid, extra)
             if b.key == "period" and pid in before[b.key].per_patient:
                 by_patient.rows.append(
-                    Row(str(pid), f"{facts.patient.last_name}, {facts.patient.first_name} ({facts.patient.mrn})",
-                        {"before": _only(before[b.key], pid)})
+                    Row(
+                        str(pid),
+                        f"{facts.patient.last_name}, {facts.patient.first_name} ({facts.patient.mrn})",
+                        {"before": _only(before[b.key], pid)},
+                    )
                 )
     for b in buckets:
         # The scheduled count is a count, not a share of itself.
@@ -200,8 +212,11 @@ def _windows(start: date) -> list[tuple[str, date, date]]:
     weeks = [("weeks", start + timedelta(days=7 * k), start + timedelta(days=7 * k + 6)) for k in range(WEEKS_1_TO_8)]
     after = FIRST_WEEKS_DAYS
     months = [
-        ("months", start + timedelta(days=after + MONTHLY_INTERVAL_DAYS * m),
-         start + timedelta(days=after + MONTHLY_INTERVAL_DAYS * (m + 1) - 1))
+        (
+            "months",
+            start + timedelta(days=after + MONTHLY_INTERVAL_DAYS * m),
+            start + timedelta(days=after + MONTHLY_INTERVAL_DAYS * (m + 1) - 1),
+        )
         for m in range(27)
     ]
     return weeks + months
@@ -214,9 +229,11 @@ def _has_day(days: list[date], first: date, last: date) -> bool:
 
 def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
     # clinical-reference: P-MONITOR (CBC, chemistry and weight weekly for 8 weeks, then at least monthly)
-    columns = [(f"{phase}_{item}", f"{label}: {item.upper() if item != 'weight' else 'weight'}")
-               for phase, label in (("weeks", "Weeks 1–8"), ("months", "Months after"))
-               for item in ("cbc", "cmp", "weight")]
+    columns = [
+        (f"{phase}_{item}", f"{label}: {item.upper() if item != 'weight' else 'weight'}")
+        for phase, label in (("weeks", "Weeks 1–8"), ("months", "Months after"))
+        for item in ("cbc", "cmp", "weight")
+    ]
     table = Table(
         "monitoring",
         "Monitoring: CBC, CMP (sodium) and weight",
@@ -251,8 +268,12 @@ def _modification_table(data: ClinicData, period: Period) -> Table:
         "Patients started by the end of the month with at least one dose reduction / interruption (hold) by then, "
         "and days from the start of therapy to the first. Reference: the pivotal trial (STORM), 49% reduced and "
         "61% interrupted.",
-        [("reduced", "At least one reduction"), ("reduced_days", "Days to first reduction (median)"),
-         ("interrupted", "At least one interruption"), ("interrupted_days", "Days to first interruption (median)")],
+        [
+            ("reduced", "At least one reduction"),
+            ("reduced_days", "Days to first reduction (median)"),
+            ("interrupted", "At least one interruption"),
+            ("interrupted_days", "Days to first interruption (median)"),
+        ],
         reference={"reduced": TRIAL_REDUCED_PCT, "interrupted": TRIAL_INTERRUPTED_PCT},
     )
     firsts: dict[int, dict[str, date]] = {}

@@ -56,8 +56,15 @@ def test_the_csv_holds_the_same_tables(client, engine, clock):
     lines = list(csv.reader(io.StringIO(answer.text)))
     assert ["Dose adherence"] in lines
     start = lines.index(["Dose adherence"])
-    assert lines[start + 1] == ["row", "Scheduled doses", "Logged taken", "Logged missed", "Logged vomited",
-                                "Not logged", "Wrong-day doses"]
+    assert lines[start + 1] == [
+        "row",
+        "Scheduled doses",
+        "Logged taken",
+        "Logged missed",
+        "Logged vomited",
+        "Not logged",
+        "Wrong-day doses",
+    ]
     assert lines[start + 2] == ["Jan 2026", "0", "no data", "no data", "no data", "no data", "0"]
     assert lines[start + 3] == ["Feb 2026", "4", "50.0% (2/4)", "25.0% (1/4)", "25.0% (1/4)", "0.0% (0/4)", "0"]
     assert lines[start + 4] == ["Mar 2026", "12", "75.0% (9/12)", "8.3% (1/12)", "0.0% (0/12)", "16.7% (2/12)", "1"]
