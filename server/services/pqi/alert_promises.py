@@ -8,6 +8,7 @@ day, when it is paged); routine, reviewed within one business day (by the close 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from ...clinical.schedule import resolve_local
@@ -61,14 +62,17 @@ def alert_table(alerts: list[AlertFacts], period: Period, hours: ClinicHours, no
             ("escalated", "Escalated to the second person"),
         ],
     )
+    # Each alert to its month's and the whole period's rows, once (a year of a clinic is thousands of alerts).
+    grouped: dict[tuple[str, str], list[AlertFacts]] = defaultdict(list)
+    for alert in alerts:
+        for key in period.bucket_keys(period.local_day(alert.opened_at)):
+            grouped[(key, alert.tier)].append(alert)
     for bucket in period.buckets:
         for tier in TIERS:
             opened, promise, escalated = Count("alerts"), Share("alerts"), Share("alerts")
             ack_median, ack_p90 = Times("min"), Times("min", statistic="p90")
             act_median, act_p90 = Times("min"), Times("min", statistic="p90")
-            for alert in alerts:
-                if alert.tier != tier or not bucket.holds(alert.opened_at):
-                    continue
+            for alert in grouped[(bucket.key, tier)]:
                 pid = alert.patient_id
                 opened.add(pid)
                 escalated.add(pid, int(alert.page_level >= SECOND_PERSON_PAGE))

@@ -68,6 +68,13 @@ class Period:
         """Every month, then the whole period."""
         return [*self.months, self.whole]
 
+    def bucket_keys(self, day: date) -> tuple[str, ...]:
+        """The keys of the buckets holding a local date, its month's and the whole period's (none outside it): one
+        lookup per item instead of a test against every bucket."""
+        if not self.first <= day <= self.last:
+            return ()
+        return (f"{day.year:04d}-{day.month:02d}", PERIOD_KEY)
+
     def local_day(self, instant: datetime) -> date:
         """The clinic-zone date of an instant."""
         return instant.astimezone(self.zone).date()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -38,9 +39,9 @@ class PatientFacts:
     cmp_days: list[date] = field(default_factory=list)
     crossed_at: dict[int, datetime] = field(default_factory=dict)  # weight line (5, 10, 20) -> first crossing
 
-    @property
+    @cached_property
     def therapy_start(self) -> date | None:
-        """The start date of the first plan version (None: no plan)."""
+        """The start date of the first plan version (None: no plan); read once the plans are loaded."""
         return self.plans[0].start_date if self.plans else None
 
 
@@ -84,7 +85,14 @@ def load_clinic_data(session: Session, clinic_id: int, period: Period, monitorin
 
     dose = DoseEvent.__table__.c
     for pid, day, at, status, antiemetic in session.execute(
-        sa.select(dose.patient_id, dose.scheduled_for, dose.at, dose.status, dose.antiemetic_taken).where(
+        # The instant only for a log without a dose day (reading a year of instants costs more than the rest).
+        sa.select(
+            dose.patient_id,
+            dose.scheduled_for,
+            sa.case((dose.scheduled_for.is_(None), dose.at)).label("at"),
+            dose.status,
+            dose.antiemetic_taken,
+        ).where(
             dose.patient_id.in_(mine),
             dose.superseded_at.is_(None),
             # the dose day, or (a log without one) the instant: both within a day of the period

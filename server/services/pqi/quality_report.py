@@ -9,6 +9,7 @@ patient's share, so the page links every figure to the patients behind it. Readi
 from __future__ import annotations
 
 import bisect
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from . import program_sources
 from .alert_promises import alert_table
 from .dose_calendar import scheduled_dose_days
 from .figures import Count, NotRecorded, Row, Share, Table, Times
-from .periods import Bucket, Period, midnight
+from .periods import PERIOD_KEY, Bucket, Period, midnight
 from .quality_data import WEIGHT_LINES, ClinicData, PatientFacts, load_clinic_data
 
 # clinical-reference: section 7 ("49% of STORM patients had a dose reduction and 61% an interruption (PQI)")
@@ -89,19 +90,22 @@ def _program_table(data: ClinicData, period: Period, checklist: dict[int, dateti
             ("teach_back", "Teach-back passed"),
         ],
     )
-    for bucket in period.buckets:
-        starts = Count("patients")
-        done, passed = Share("patients"), Share("patients")
-        for pid, facts in data.patients.items():
-            start = facts.therapy_start
-            if start is None or not bucket.holds_day(start):
-                continue
+    figures = {b.key: (Count("patients"), Share("patients"), Share("patients")) for b in period.buckets}
+    for pid, facts in data.patients.items():
+        start = facts.therapy_start
+        keys = period.bucket_keys(start) if start is not None else ()
+        if start is None or not keys:
+            continue
+        completed = checklist.get(pid)
+        first = next_dose(_setup(facts, 0), midnight(start, ZoneInfo(facts.patient.timezone))) if checklist else None
+        result = teach_back.get(pid)
+        for key in keys:
+            starts, done, passed = figures[key]
             starts.add(pid)
-            completed = checklist.get(pid)
-            first = next_dose(_setup(facts, 0), midnight(start, ZoneInfo(facts.patient.timezone)))
             done.add(pid, int(completed is not None and (first is None or completed <= first.utc)))
-            result = teach_back.get(pid)
             passed.add(pid, int(result is not None and result.passed is True))
+    for bucket in period.buckets:
+        starts, done, passed = figures[bucket.key]
         cells: dict = {"new_starts": starts, "checklist": done, "teach_back": passed}
         if not checklist:
             cells["checklist"] = NotRecorded({pid: 1 for pid in starts.per_patient})
@@ -154,6 +158,8 @@ def _dose_tables(data: ClinicData, period: Period, now: datetime) -> list[Table]
     for b in buckets:
         cells[b.key]["wrong_day"] = Count("doses")
     before = {b.key: Share("doses") for b in buckets}
+    keys_of = period.bucket_keys
+    outcomes = ("taken", "missed", "vomited", "not_logged")
     for pid, facts in data.patients.items():
         if not facts.plans:
             continue
@@ -161,36 +167,44 @@ def _dose_tables(data: ClinicData, period: Period, now: datetime) -> list[Table]
         until = min(period.last, now.astimezone(zone).date() - timedelta(days=1))
         scheduled = set(scheduled_dose_days(facts.patient, facts.plans, period.first, until))
         logged: dict[date, list[str]] = {}
+        # This patient's tallies per bucket, added to the figures once (a year of a clinic is ~10^5 doses).
+        counts: dict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         for day, status, antiemetic_taken in facts.doses:
             logged.setdefault(day, []).append(status)
             if status == "taken":
-                for b in buckets:
-                    if b.holds_day(day):
-                        before[b.key].add(pid, int(antiemetic_taken is True))
-        for b in buckets:
-            share = cells[b.key]
-            for day in scheduled:
-                if b.holds_day(day):
-                    statuses = logged.get(day, [])
-                    outcome = next((s for s in ("taken", "vomited", "missed") if s in statuses), "not_logged")
-                    share["scheduled"].add(pid, 1, 1)
-                    for column in ("taken", "missed", "vomited", "not_logged"):
-                        share[column].add(pid, int(column == outcome), 1)
-            for day, statuses in logged.items():
-                if not b.holds_day(day):
-                    continue
-                doses = sum(1 for s in statuses if s in ("taken", "vomited"))
-                extra = doses if day not in scheduled else max(0, doses - 1)
-                if extra:
-                    share["wrong_day"].add(pid, extra)
-            if b.key == "period" and pid in before[b.key].per_patient:
-                by_patient.rows.append(
-                    Row(
-                        str(pid),
-                        f"{facts.patient.last_name}, {facts.patient.first_name} ({facts.patient.mrn})",
-                        {"before": _only(before[b.key], pid)},
-                    )
+                for key in keys_of(day):
+                    counts[key]["ae_den"] += 1
+                    counts[key]["ae_num"] += antiemetic_taken is True
+        for day in scheduled:
+            statuses = logged.get(day, [])
+            outcome = next((s for s in ("taken", "vomited", "missed") if s in statuses), "not_logged")
+            for key in keys_of(day):
+                counts[key]["scheduled"] += 1
+                counts[key][outcome] += 1
+        for day, statuses in logged.items():
+            doses = sum(1 for s in statuses if s in ("taken", "vomited"))
+            extra = doses if day not in scheduled else max(0, doses - 1)
+            if extra:
+                for key in keys_of(day):
+                    counts[key]["wrong_day"] += extra
+        for key, count in counts.items():
+            share = cells[key]
+            if count["scheduled"]:
+                share["scheduled"].add(pid, count["scheduled"], count["scheduled"])
+                for column in outcomes:
+                    share[column].add(pid, count[column], count["scheduled"])
+            if count["wrong_day"]:
+                share["wrong_day"].add(pid, count["wrong_day"])
+            if count["ae_den"]:
+                before[key].add(pid, count["ae_num"], count["ae_den"])
+        if pid in before[PERIOD_KEY].per_patient:
+            by_patient.rows.append(
+                Row(
+                    str(pid),
+                    f"{facts.patient.last_name}, {facts.patient.first_name} ({facts.patient.mrn})",
+                    {"before": _only(before[PERIOD_KEY], pid)},
                 )
+            )
     for b in buckets:
         # The scheduled count is a count, not a share of itself.
         scheduled_count = Count("doses", {p: d for p, (_, d) in cells[b.key]["scheduled"].per_patient.items()})
@@ -241,20 +255,36 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
         "once it is over. CMP: a chemistry result (sodium).",
         columns,
     )
-    for bucket in period.buckets:
-        cells = {key: Share("weeks" if key.startswith("weeks") else "months") for key, _ in columns}
-        for pid, facts in data.patients.items():
-            start = facts.therapy_start
-            if start is None:
+    cells = {
+        b.key: {key: Share("weeks" if key.startswith("weeks") else "months") for key, _ in columns}
+        for b in period.buckets
+    }
+    for pid, facts in data.patients.items():
+        start = facts.therapy_start
+        if start is None:
+            continue
+        stopped = next((p.created_at for p in facts.plans if p.status == PlanStatus.DISCONTINUED.value), None)
+        stop_day = period.local_day(stopped) if stopped is not None else None
+        counts: dict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for phase, first, last in _windows(start):
+            keys = period.bucket_keys(last)
+            if not keys or last >= today or (stop_day is not None and first > stop_day):
                 continue
-            stopped = next((p.created_at for p in facts.plans if p.status == PlanStatus.DISCONTINUED.value), None)
-            stop_day = period.local_day(stopped) if stopped is not None else None
-            for phase, first, last in _windows(start):
-                if not bucket.holds_day(last) or last >= today or (stop_day is not None and first > stop_day):
-                    continue
-                for item, days in (("cbc", facts.cbc_days), ("cmp", facts.cmp_days), ("weight", facts.weight_days)):
-                    cells[f"{phase}_{item}"].add(pid, int(_has_day(days, first, last)), 1)
-        table.rows.append(Row(bucket.key, bucket.label, dict(cells)))
+            found = {
+                item: _has_day(days, first, last)
+                for item, days in (("cbc", facts.cbc_days), ("cmp", facts.cmp_days), ("weight", facts.weight_days))
+            }
+            for key in keys:
+                counts[key][phase] += 1  # windows of this phase
+                for item, has in found.items():
+                    counts[key][f"{phase}_{item}"] += has
+        for key, count in counts.items():
+            for column, _ in columns:
+                phase = column.split("_", 1)[0]
+                if count[phase]:
+                    cells[key][column].add(pid, count[column], count[phase])
+    for bucket in period.buckets:
+        table.rows.append(Row(bucket.key, bucket.label, dict(cells[bucket.key])))
     return table
 
 
@@ -345,12 +375,14 @@ def _reminder_table(data: ClinicData, period: Period) -> Table:
         [("delivered", "Delivered"), ("opted_out", "Opted out of SMS")],
     )
     channels = sorted({channel for _, channel, _ in data.reminders})
+    shares = {(b.key, channel): Share("reminders") for b in period.buckets for channel in channels}
+    for (pid, channel, month), (due, reached) in data.reminders.items():
+        for key in (month, PERIOD_KEY):
+            if (key, channel) in shares:
+                shares[(key, channel)].add(pid, reached, due)
     for bucket in period.buckets:
         for channel in channels:
-            share = Share("reminders")
-            for (pid, ch, month), (due, reached) in data.reminders.items():
-                if ch == channel and (bucket.key == "period" or month == bucket.key):
-                    share.add(pid, reached, due)
+            share = shares[(bucket.key, channel)]
             table.rows.append(Row(f"{bucket.key}:{channel}", f"{bucket.label} · {channel}", {"delivered": share}))
         opted = Count("patients")
         for pid, facts in data.patients.items():
