@@ -45,14 +45,20 @@ def migrate() -> None:
 
 @cli.command(help="Seed the demo clinic (idempotent) and print the staff logins and fresh patient sign-in links.")
 def demo() -> None:
+    from .clock import SystemClock
+    from .context import AppContext
     from .db import create_db_engine
     from .demo import DemoRefused, demo_sign_in_links, seed_demo
+    from .demo_history import seed_demo_history
 
     settings = _settings()
     engine = create_db_engine(settings)
-    now = datetime.now(UTC)
+    clock = SystemClock()
+    now = clock.now()
     try:
         result = seed_demo(engine, settings, now)
+        # Six months of a dozen patients, so the quality report (/staff/quality) has something to show.
+        seed_demo_history(AppContext(settings, engine, clock), now)
     except DemoRefused as exc:
         raise click.ClickException(str(exc)) from None
     links = demo_sign_in_links(engine, settings, now, _patient_base_url(settings))

@@ -10,7 +10,7 @@ from litestar import Router
 from litestar.di import Provide
 
 from ...auth import requires_admin, requires_staff, requires_staff_mfa
-from . import account, admin, checklist, fhir_clients, inbox, patients
+from . import account, admin, checklist, fhir_clients, inbox, patients, quality
 from .common import provide_staff
 
 # Routers, not loose handlers: Litestar 2.25 registers a path's earlier handlers again when a later handler joins
@@ -20,7 +20,7 @@ SIGN_IN = Router(path="/staff", route_handlers=account.SIGN_IN, include_in_schem
 ADMIN = Router(path="/admin", route_handlers=[*admin.ROUTES, *fhir_clients.ROUTES], guards=[requires_admin])
 SIGNED_IN = Router(
     path="/staff",
-    route_handlers=[*account.ACCOUNT, *inbox.ROUTES, *patients.ROUTES, *checklist.ROUTES, ADMIN],
+    route_handlers=[*account.ACCOUNT, *inbox.ROUTES, *patients.ROUTES, *checklist.ROUTES, *quality.ROUTES, ADMIN],
     guards=[requires_staff, requires_staff_mfa],
     dependencies={"staff": Provide(provide_staff, sync_to_thread=False)},
     include_in_schema=False,

@@ -188,3 +188,79 @@ def lab_chart_svg(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+# Series colours of the quality report's bar charts (distinguishable in grey print as well: darkest first).
+SERIES_COLOURS = ("#1d4ed8", "#b45309", "#047857", "#7c3aed", "#be123c", "#374151")
+
+
+def percent_bars_svg(
+    categories: list[str],
+    series: list[tuple[str, list[float | None]]],
+    *,
+    title: str,
+    references: tuple[tuple[float, str], ...] = (),
+    width: int = 640,
+    height: int = 220,
+) -> str:
+    """Grouped bars of percentages (0-100) by category (month), with optional dashed reference lines; a missing value
+    is drawn as "no data", never as a zero bar. Each bar carries its value in `data-value` (tests and print read it)."""
+    left, right, top, bottom = 40, 150, 22, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def y(value: float) -> float:
+        return top + plot_h * (1 - min(max(value, 0.0), 100.0) / 100)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)}, percent by month" class="quality-chart" '
+        'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif">',
+        f'<text x="{left}" y="14" font-size="13" font-weight="600" fill="#1f2933">{escape(title)}</text>',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ddd"/>',
+    ]
+    for value in (0, 50, 100):
+        parts.append(
+            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end" fill="#555">{value}%</text>'
+        )
+    group_w = plot_w / max(len(categories), 1)
+    bar_w = max(group_w * 0.8 / max(len(series), 1), 2.0)
+    for c, category in enumerate(categories):
+        gx = left + group_w * c + group_w * 0.1
+        parts.append(
+            f'<text x="{left + group_w * (c + 0.5):.1f}" y="{height - 8}" font-size="11" text-anchor="middle" '
+            f'fill="#555">{escape(category)}</text>'
+        )
+        for s, (name, values) in enumerate(series):
+            value = values[c] if c < len(values) else None
+            colour = SERIES_COLOURS[s % len(SERIES_COLOURS)]
+            x = gx + bar_w * s
+            if value is None:
+                parts.append(
+                    f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h - 4}" font-size="9" text-anchor="middle" '
+                    f'fill="#777" class="no-data" data-series="{escape(name)}" data-category="{escape(category)}">'
+                    "–<title>no data</title></text>"
+                )
+                continue
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y(value):.1f}" width="{bar_w:.1f}" height="{top + plot_h - y(value):.1f}" '
+                f'fill="{colour}" class="bar" data-series="{escape(name)}" data-category="{escape(category)}" '
+                f'data-value="{value:g}"><title>{escape(category)}, {escape(name)}: {value:g}%</title></rect>'
+            )
+    for value, label in references:
+        yy = y(value)
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#b91c1c" stroke-width="1.5" '
+            f'stroke-dasharray="6 4" class="reference" data-value="{value:g}"/>'
+        )
+        parts.append(
+            f'<text x="{left + plot_w + 4}" y="{yy + 4:.1f}" font-size="11" fill="#b91c1c">{escape(label)}</text>'
+        )
+    for s, (name, _) in enumerate(series):
+        ly = top + 12 + 16 * (s + len(references))
+        parts.append(
+            f'<rect x="{left + plot_w + 4}" y="{ly - 9}" width="10" height="10" '
+            f'fill="{SERIES_COLOURS[s % len(SERIES_COLOURS)]}"/>'
+            f'<text x="{left + plot_w + 18}" y="{ly}" font-size="11" fill="#1f2933">{escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

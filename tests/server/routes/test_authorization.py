@@ -83,6 +83,9 @@ CHECKLIST_PATHS = {
     "/staff/patients/{patient_id:int}/checklist/{item:str}/undo",
 }
 CHECKLIST_ROLES = ("nurse", "practitioner", "pharmacist", "physician")
+# The clinic quality report (issue 14): read-only, every staff role and admin may read it (all clinical staff run the
+# intervention; an admin oversees the clinic); its figures name only the reader's clinic's patients, and it is audited.
+REPORT_PATHS = {"/staff/quality", "/staff/quality.csv", "/staff/quality/patients"}
 CALLERS = ("anonymous", "patient", "other_patient", *STAFF_ROLES)
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -102,6 +105,8 @@ def access_of(path: str) -> str:
         return "plan"
     if path in CHECKLIST_PATHS:
         return "checklist"
+    if path in REPORT_PATHS:
+        return "staff"
     if path == "/staff" or path.startswith("/staff/"):
         return "staff"
     return "patient"  # the safe default for anything not listed

@@ -1,0 +1,104 @@
+"""Alert handling in the quality report: how long from the concerning entry (the alert opening) to acknowledgement
+and to a plan action, against each tier's promise, and how many alerts reached the second person on call.
+
+Promises (clinical-reference section 3): urgent, acknowledged within 15 minutes (the re-page interval); same_day,
+by the close of the day it opened in clinic hours (an alert opened outside them: by the close of the next business
+day, when it is paged); routine, reviewed within one business day (by the close of the next business day).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from ...clinical.schedule import resolve_local
+from ..alerts_escalation import ClinicHours
+from .figures import Count, Row, Share, Table, Times
+from .periods import Period
+from .quality_data import AlertFacts
+
+URGENT_PROMISE = timedelta(minutes=15)
+TIERS = ("urgent", "same_day", "routine")
+TIER_LABELS = {"urgent": "urgent", "same_day": "same day", "routine": "routine"}
+SECOND_PERSON_PAGE = 2  # page_level 2: the page went past the first person on call
+
+
+def promised_by(tier: str, opened_at: datetime, hours: ClinicHours, period: Period) -> datetime | None:
+    """The instant by which an alert of this tier should be acknowledged."""
+    zone = period.zone
+    if tier == "urgent":
+        return opened_at + URGENT_PROMISE
+    if tier == "same_day" and hours.is_open(opened_at, zone):
+        return _closing(opened_at, hours, period)
+    if tier in ("same_day", "routine"):
+        opening = hours.next_opening(opened_at, zone, after_today=tier == "routine" and hours.is_open(opened_at, zone))
+        return _closing(opening, hours, period)
+    return None
+
+
+def _closing(instant: datetime, hours: ClinicHours, period: Period) -> datetime:
+    return resolve_local(period.local_day(instant), hours.closes, period.zone)
+
+
+def _minutes(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / 60
+
+
+def alert_table(alerts: list[AlertFacts], period: Period, hours: ClinicHours, now: datetime) -> Table:
+    """Rows per month and tier (then the whole period by tier); an alert still inside its promise is not judged."""
+    table = Table(
+        "alerts",
+        "Alert handling",
+        "From the concerning entry (the alert opening) to acknowledgement and to the first plan action taken from "
+        "the alert, in minutes; the promise: urgent 15 min, same day within clinic hours, routine 1 business day. "
+        "Escalated: paged past the first person on call.",
+        [
+            ("opened", "Alerts"),
+            ("ack_median", "To acknowledgement (median)"),
+            ("ack_p90", "To acknowledgement (90th)"),
+            ("promise", "Acknowledged within the promise"),
+            ("action_median", "To plan action (median)"),
+            ("action_p90", "To plan action (90th)"),
+            ("escalated", "Escalated to the second person"),
+        ],
+    )
+    # Each alert to its month's and the whole period's rows, once (a year of a clinic is thousands of alerts).
+    grouped: dict[tuple[str, str], list[AlertFacts]] = defaultdict(list)
+    for alert in alerts:
+        for key in period.bucket_keys(period.local_day(alert.opened_at)):
+            grouped[(key, alert.tier)].append(alert)
+    for bucket in period.buckets:
+        for tier in TIERS:
+            opened, promise, escalated = Count("alerts"), Share("alerts"), Share("alerts")
+            ack_median, ack_p90 = Times("min"), Times("min", statistic="p90")
+            act_median, act_p90 = Times("min"), Times("min", statistic="p90")
+            for alert in grouped[(bucket.key, tier)]:
+                pid = alert.patient_id
+                opened.add(pid)
+                escalated.add(pid, int(alert.page_level >= SECOND_PERSON_PAGE))
+                deadline = promised_by(tier, alert.opened_at, hours, period)
+                ack = alert.acknowledged_at
+                if deadline is not None and (ack is not None or deadline <= now):
+                    promise.add(pid, int(ack is not None and ack <= deadline))
+                if ack is not None:
+                    ack_median.add(pid, round(_minutes(alert.opened_at, ack), 1))
+                    ack_p90.add(pid, round(_minutes(alert.opened_at, ack), 1))
+                if alert.first_action_at is not None:
+                    act_median.add(pid, round(_minutes(alert.opened_at, alert.first_action_at), 1))
+                    act_p90.add(pid, round(_minutes(alert.opened_at, alert.first_action_at), 1))
+            table.rows.append(
+                Row(
+                    f"{bucket.key}:{tier}",
+                    f"{bucket.label} · {TIER_LABELS[tier]}",
+                    {
+                        "opened": opened,
+                        "ack_median": ack_median,
+                        "ack_p90": ack_p90,
+                        "promise": promise,
+                        "action_median": act_median,
+                        "action_p90": act_p90,
+                        "escalated": escalated,
+                    },
+                )
+            )
+    return table

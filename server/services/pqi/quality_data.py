@@ -1,0 +1,244 @@
+"""What the quality report reads, loaded for a whole clinic in a fixed number of statements (issue 14 item 3).
+
+Each loader is one set-based query over the clinic's patients (a sub-select on `patient.clinic_id`, never a list of
+ids or a query per patient), returning plain tuples grouped by patient; aggregates that need no row-level detail
+(weight crossings, the first plan action of each alert, reminder outcomes) are computed by the database.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from ...models import Alert, AlertEvent, DoseEvent, LabResult, OutboundMessage, Patient, TreatmentPlan, WeightEntry
+from ..outbox.vocabulary import PLANNED_KINDS, MessageStatus
+from .periods import Bucket, Period
+
+# clinical-reference: R-WT-5, R-WT-10, R-WT-20 (loss below the enrollment baseline)
+WEIGHT_LINES = (5, 10, 20)
+# Reminders that were due to go out: a cancelled one was not needed (e.g. the dose was already logged), and pending
+# or in-flight ones have no outcome yet.
+DUE_STATUSES = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN, MessageStatus.EXPIRED)
+
+
+@dataclass
+class PatientFacts:
+    """One patient of the clinic, with what the report reads about them."""
+
+    patient: Patient
+    plans: list[TreatmentPlan] = field(default_factory=list)  # oldest version first
+    doses: list[tuple[date, str, bool | None]] = field(default_factory=list)  # (dose day, status, antiemetic)
+    weight_days: list[date] = field(default_factory=list)  # clinic-zone dates, sorted
+    cbc_days: list[date] = field(default_factory=list)
+    cmp_days: list[date] = field(default_factory=list)
+    crossed_at: dict[int, datetime] = field(default_factory=dict)  # weight line (5, 10, 20) -> first crossing
+
+    @cached_property
+    def therapy_start(self) -> date | None:
+        """The start date of the first plan version (None: no plan); read once the plans are loaded."""
+        return self.plans[0].start_date if self.plans else None
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    id: int
+    patient_id: int
+    tier: str
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    first_action_at: datetime | None
+    page_level: int
+
+
+@dataclass
+class ClinicData:
+    patients: dict[int, PatientFacts]
+    alerts: list[AlertFacts]
+    # (patient, channel, month key) -> [due, delivered]
+    reminders: dict[tuple[int, str, str], list[int]]
+
+
+def _clinic_patients(clinic_id: int) -> sa.Select:
+    return sa.select(Patient.id).where(Patient.clinic_id == clinic_id)
+
+
+def load_clinic_data(session: Session, clinic_id: int, period: Period, monitoring_from: date) -> ClinicData:
+    """Everything the report needs for the clinic's patients over the period (eight statements)."""
+    zone = period.zone
+    whole = period.whole
+    mine = _clinic_patients(clinic_id)
+    patients = {
+        p.id: PatientFacts(p)
+        for p in session.exec(select(Patient).where(Patient.clinic_id == clinic_id).order_by(Patient.id)).all()
+        if p.id is not None
+    }
+    for plan in session.exec(
+        select(TreatmentPlan).where(TreatmentPlan.patient_id.in_(mine)).order_by(TreatmentPlan.version)
+    ).all():
+        patients[plan.patient_id].plans.append(plan)
+
+    dose = DoseEvent.__table__.c
+    for pid, day, at, status, antiemetic in session.execute(
+        # The instant only for a log without a dose day (reading a year of instants costs more than the rest).
+        sa.select(
+            dose.patient_id,
+            dose.scheduled_for,
+            sa.case((dose.scheduled_for.is_(None), dose.at)).label("at"),
+            dose.status,
+            dose.antiemetic_taken,
+        ).where(
+            dose.patient_id.in_(mine),
+            dose.superseded_at.is_(None),
+            # the dose day, or (a log without one) the instant: both within a day of the period
+            sa.or_(
+                dose.scheduled_for.between(whole.first, whole.last),
+                sa.and_(dose.scheduled_for.is_(None), dose.at >= whole.start_utc, dose.at < whole.end_utc),
+            ),
+        )
+    ):
+        facts = patients[pid]
+        facts.doses.append((day or at.astimezone(ZoneInfo(facts.patient.timezone)).date(), status, antiemetic))
+
+    monitoring_start = period._bucket("monitoring", "", monitoring_from, whole.last).start_utc
+    weight = WeightEntry.__table__.c
+    for pid, at in session.execute(
+        sa.select(weight.patient_id, weight.at)
+        .where(
+            weight.patient_id.in_(mine),
+            weight.superseded_at.is_(None),
+            weight.at >= monitoring_start,
+            weight.at < whole.end_utc,
+        )
+        .order_by(weight.patient_id, weight.at)
+    ):
+        patients[pid].weight_days.append(at.astimezone(zone).date())
+
+    lab = LabResult.__table__.c
+    has_cbc = sa.or_(lab.platelets_10e9_l.is_not(None), lab.anc_10e9_l.is_not(None), lab.hemoglobin_g_dl.is_not(None))
+    for pid, at, cbc, cmp in session.execute(
+        sa.select(lab.patient_id, lab.collected_at, has_cbc, lab.sodium_mmol_l.is_not(None))
+        .where(
+            lab.patient_id.in_(mine),
+            lab.superseded_at.is_(None),
+            lab.collected_at >= monitoring_start,
+            lab.collected_at < whole.end_utc,
+        )
+        .order_by(lab.patient_id, lab.collected_at)
+    ):
+        day = at.astimezone(zone).date()
+        if cbc:
+            patients[pid].cbc_days.append(day)
+        if cmp:
+            patients[pid].cmp_days.append(day)
+
+    _load_weight_crossings(session, clinic_id, whole, patients)
+    return ClinicData(patients, _load_alerts(session, mine, whole), _load_reminders(session, mine, period))
+
+
+def _load_weight_crossings(session: Session, clinic_id: int, whole: Bucket, patients: dict[int, PatientFacts]) -> None:
+    """The first weight at or past each loss line, from the start of therapy to the end of the period."""
+    weight = WeightEntry.__table__.c
+    patient_table = Patient.__table__
+    patient = patient_table.c
+    # ">= N% below baseline" (R-WT-5/10/20), as kg <= baseline x (1 - N/100) with a hair of tolerance for floats.
+    firsts = [
+        sa.func.min(sa.case((weight.kg <= patient.baseline_weight_kg * (1 - pct / 100) + 1e-9, weight.at))).label(
+            f"at_{pct}"
+        )
+        for pct in WEIGHT_LINES
+    ]
+    rows = session.execute(
+        sa.select(weight.patient_id, *firsts)
+        .join(patient_table, patient.id == weight.patient_id)
+        .where(patient.clinic_id == clinic_id, weight.superseded_at.is_(None), weight.at < whole.end_utc)
+        .group_by(weight.patient_id)
+    )
+    for pid, *instants in rows:
+        for pct, value in zip(WEIGHT_LINES, instants):
+            crossed = _as_utc(weight.at.type, value)
+            if crossed is not None:
+                patients[pid].crossed_at[pct] = crossed
+
+
+def _load_alerts(session: Session, mine: sa.Select, whole: Bucket) -> list[AlertFacts]:
+    """Alerts opened in the period, with the first plan action taken from each (two statements)."""
+    alert = Alert.__table__.c
+    event = AlertEvent.__table__.c
+    opened = sa.and_(alert.patient_id.in_(mine), alert.opened_at >= whole.start_utc, alert.opened_at < whole.end_utc)
+    first_action = {
+        alert_id: at
+        for alert_id, at in session.execute(
+            sa.select(event.alert_id, sa.func.min(event.at))
+            .where(event.kind == "action", event.alert_id.in_(sa.select(alert.id).where(opened)))
+            .group_by(event.alert_id)
+        )
+    }
+    at_type = event.at.type
+    return [
+        AlertFacts(
+            id=row.id,
+            patient_id=row.patient_id,
+            tier=row.tier,
+            opened_at=row.opened_at,
+            acknowledged_at=row.acknowledged_at,
+            first_action_at=_as_utc(at_type, first_action.get(row.id)),
+            page_level=row.page_level,
+        )
+        for row in session.execute(
+            sa.select(
+                alert.id, alert.patient_id, alert.tier, alert.opened_at, alert.acknowledged_at, alert.page_level
+            ).where(opened)
+        )
+    ]
+
+
+def _as_utc(column_type: sa.types.TypeEngine, value: datetime | str | None) -> datetime | None:
+    """An aggregate's instant, read as its UTC column would be (min() drops the column type on some engines)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        return value
+    result: datetime = column_type.process_result_value(value, None)
+    return result
+
+
+def _load_reminders(session: Session, mine: sa.Select, period: Period) -> dict[tuple[int, str, str], list[int]]:
+    """Planned reminders that were due in each month, and how many reached the patient, by patient and channel."""
+    message = OutboundMessage.__table__.c
+    months = period.months
+    month_of = sa.case(
+        *((message.scheduled_for < month.end_utc, sa.literal(month.key)) for month in months), else_=sa.literal("")
+    )
+    delivered = sa.or_(
+        message.delivery_status == "delivered",
+        sa.and_(message.channel == "push", message.status == MessageStatus.SENT.value),
+    )
+    rows = session.execute(
+        sa.select(
+            message.patient_id,
+            message.channel,
+            month_of.label("month"),
+            sa.func.count(),
+            sa.func.sum(sa.case((delivered, 1), else_=0)),
+        )
+        .where(
+            message.patient_id.in_(mine),
+            message.kind.in_([k.value for k in PLANNED_KINDS]),
+            message.status.in_([s.value for s in DUE_STATUSES]),
+            message.scheduled_for >= period.whole.start_utc,
+            message.scheduled_for < period.whole.end_utc,
+        )
+        .group_by(message.patient_id, message.channel, month_of)
+    )
+    found: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for pid, channel, month, due, reached in rows:
+        found[(pid, channel, month)] = [int(due), int(reached or 0)]
+    return dict(found)

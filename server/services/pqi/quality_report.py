@@ -1,0 +1,394 @@
+"""The clinic quality report (issue 14 item 3): is the pharmacy quality intervention happening, patient by patient and
+month by month? Computed from the data the product already holds, for one clinic and a period in its time zone.
+
+Every table has a row per calendar month of the period and one for the whole period; each figure keeps each
+patient's share, so the page links every figure to the patients behind it. Reading: `quality_data.load_clinic_data`
+(a fixed number of statements whatever the clinic's size); the calendars: `server/clinical/schedule.py`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from ...clinical.regimens import PlanStatus
+from ...clinical.schedule import FIRST_WEEKS_DAYS, MONTHLY_INTERVAL_DAYS, next_dose
+from ...models import Clinic, Patient
+from ...settings import Settings
+from ..alerts_escalation import ClinicHours
+from .alert_promises import alert_table
+from .checklist import checklist_completed_at
+from .dose_calendar import scheduled_dose_days
+from .figures import Count, NotRecorded, Row, Share, Table, Times
+from .periods import PERIOD_KEY, Bucket, Period, midnight
+from .quality_data import WEIGHT_LINES, ClinicData, PatientFacts, load_clinic_data
+from .teach_back import teach_back_results
+
+# clinical-reference: section 7 ("49% of STORM patients had a dose reduction and 61% an interruption (PQI)")
+TRIAL_REDUCED_PCT = 49.0
+TRIAL_INTERRUPTED_PCT = 61.0
+WEEKS_1_TO_8 = 8
+
+
+@dataclass
+class QualityReport:
+    period: Period
+    tables: list[Table]
+    patients: dict[int, Patient]
+
+    def table(self, key: str) -> Table:
+        """The table with this key (KeyError if none)."""
+        for table in self.tables:
+            if table.key == key:
+                return table
+        raise KeyError(key)
+
+
+def quality_report(
+    session: Session, clinic: Clinic, settings: Settings, period: Period, now: datetime
+) -> QualityReport:
+    """The clinic's quality report for the period, as of `now`."""
+    # Monitoring windows end in the period and start up to a month before it.
+    data = load_clinic_data(session, clinic.id or 0, period, period.first - timedelta(days=MONTHLY_INTERVAL_DAYS))
+    today = now.astimezone(period.zone).date()
+    ids = sorted(data.patients)
+    checklist = checklist_completed_at(session, ids)
+    teach_back = teach_back_results(session, ids)
+    tables = [
+        _program_table(data, period, checklist, teach_back),
+        *_dose_tables(data, period, now),
+        _monitoring_table(data, period, today),
+        alert_table(data.alerts, period, ClinicHours.from_settings(settings), now),
+        _modification_table(data, period),
+        _weight_table(data, period),
+        _reminder_table(data, period),
+    ]
+    return QualityReport(period, tables, {pid: facts.patient for pid, facts in data.patients.items()})
+
+
+def _started_by(facts: PatientFacts, bucket: Bucket) -> bool:
+    start = facts.therapy_start
+    return start is not None and start <= bucket.last
+
+
+# --------------------------------------------------------------------------- checklist and teach-back
+
+
+def _program_table(data: ClinicData, period: Period, checklist: dict[int, datetime | None], teach_back: dict) -> Table:
+    table = Table(
+        "program",
+        "Start of therapy: checklist and teach-back",
+        "New starts: patients whose first plan starts in the month. Checklist complete before the first dose; "
+        "schedule teach-back passed.",
+        [
+            ("new_starts", "New starts"),
+            ("checklist", "Checklist complete before the first dose"),
+            ("teach_back", "Teach-back passed"),
+        ],
+    )
+    figures = {b.key: (Count("patients"), Share("patients"), Share("patients")) for b in period.buckets}
+    for pid, facts in data.patients.items():
+        start = facts.therapy_start
+        keys = period.bucket_keys(start) if start is not None else ()
+        if start is None or not keys:
+            continue
+        completed = checklist.get(pid)
+        first = next_dose(_setup(facts, 0), midnight(start, ZoneInfo(facts.patient.timezone))) if checklist else None
+        result = teach_back.get(pid)
+        for key in keys:
+            starts, done, passed = figures[key]
+            starts.add(pid)
+            done.add(pid, int(completed is not None and (first is None or completed <= first.utc)))
+            passed.add(pid, int(result is not None and result.passed is True))
+    for bucket in period.buckets:
+        starts, done, passed = figures[bucket.key]
+        cells: dict = {"new_starts": starts, "checklist": done, "teach_back": passed}
+        if not checklist:
+            cells["checklist"] = NotRecorded({pid: 1 for pid in starts.per_patient})
+        if not teach_back:
+            cells["teach_back"] = NotRecorded({pid: 1 for pid in starts.per_patient})
+        table.rows.append(Row(bucket.key, bucket.label, cells))
+    return table
+
+
+def _setup(facts: PatientFacts, index: int):
+    from ..patient_state import schedule_setup
+
+    return schedule_setup(facts.patient, facts.plans[index])
+
+
+# --------------------------------------------------------------------------- doses and the antiemetic
+
+
+def _dose_tables(data: ClinicData, period: Period, now: datetime) -> list[Table]:
+    # clinical-reference: R-MISS-2 (doses on hold as directed are not missed: held days are not scheduled doses)
+    adherence = Table(
+        "doses",
+        "Dose adherence",
+        "Scheduled doses are the dose days of the plan version in force at each dose time (held days are not "
+        "scheduled), up to yesterday. Wrong-day: a dose logged on a day without a scheduled dose, or a second one.",
+        [
+            ("scheduled", "Scheduled doses"),
+            ("taken", "Logged taken"),
+            ("missed", "Logged missed"),
+            ("vomited", "Logged vomited"),
+            ("not_logged", "Not logged"),
+            ("wrong_day", "Wrong-day doses"),
+        ],
+    )
+    # clinical-reference: P-ANTIEMETIC (anti-nausea medicine before each dose)
+    antiemetic = Table(
+        "antiemetic",
+        "Anti-nausea medicine logged before selinexor",
+        "Of the doses logged taken, those with anti-nausea medicine logged before them.",
+        [("before", "Anti-nausea medicine before the dose")],
+    )
+    by_patient = Table(
+        "antiemetic_by_patient",
+        "Anti-nausea medicine before selinexor, by patient (whole period)",
+        "Of each patient's doses logged taken in the period.",
+        [("before", "Anti-nausea medicine before the dose")],
+    )
+    buckets = period.buckets
+    cells: dict[str, dict] = {b.key: {c: Share("doses") for c, _ in adherence.columns} for b in buckets}
+    for b in buckets:
+        cells[b.key]["wrong_day"] = Count("doses")
+    before = {b.key: Share("doses") for b in buckets}
+    keys_of = period.bucket_keys
+    outcomes = ("taken", "missed", "vomited", "not_logged")
+    for pid, facts in data.patients.items():
+        if not facts.plans:
+            continue
+        zone = ZoneInfo(facts.patient.timezone)
+        until = min(period.last, now.astimezone(zone).date() - timedelta(days=1))
+        scheduled = set(scheduled_dose_days(facts.patient, facts.plans, period.first, until))
+        logged: dict[date, list[str]] = {}
+        # This patient's tallies per bucket, added to the figures once (a year of a clinic is ~10^5 doses).
+        counts: dict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for day, status, antiemetic_taken in facts.doses:
+            logged.setdefault(day, []).append(status)
+            if status == "taken":
+                for key in keys_of(day):
+                    counts[key]["ae_den"] += 1
+                    counts[key]["ae_num"] += antiemetic_taken is True
+        for day in scheduled:
+            statuses = logged.get(day, [])
+            outcome = next((s for s in ("taken", "vomited", "missed") if s in statuses), "not_logged")
+            for key in keys_of(day):
+                counts[key]["scheduled"] += 1
+                counts[key][outcome] += 1
+        for day, statuses in logged.items():
+            doses = sum(1 for s in statuses if s in ("taken", "vomited"))
+            extra = doses if day not in scheduled else max(0, doses - 1)
+            if extra:
+                for key in keys_of(day):
+                    counts[key]["wrong_day"] += extra
+        for key, count in counts.items():
+            share = cells[key]
+            if count["scheduled"]:
+                share["scheduled"].add(pid, count["scheduled"], count["scheduled"])
+                for column in outcomes:
+                    share[column].add(pid, count[column], count["scheduled"])
+            if count["wrong_day"]:
+                share["wrong_day"].add(pid, count["wrong_day"])
+            if count["ae_den"]:
+                before[key].add(pid, count["ae_num"], count["ae_den"])
+        if pid in before[PERIOD_KEY].per_patient:
+            by_patient.rows.append(
+                Row(
+                    str(pid),
+                    f"{facts.patient.last_name}, {facts.patient.first_name} ({facts.patient.mrn})",
+                    {"before": _only(before[PERIOD_KEY], pid)},
+                )
+            )
+    for b in buckets:
+        # The scheduled count is a count, not a share of itself.
+        scheduled_count = Count("doses", {p: d for p, (_, d) in cells[b.key]["scheduled"].per_patient.items()})
+        adherence.rows.append(Row(b.key, b.label, {**cells[b.key], "scheduled": scheduled_count}))
+        antiemetic.rows.append(Row(b.key, b.label, {"before": before[b.key]}))
+    by_patient.rows.sort(key=lambda row: row.label)
+    return [adherence, antiemetic, by_patient]
+
+
+def _only(share: Share, pid: int) -> Share:
+    return Share(share.unit, {pid: list(share.per_patient[pid])})
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def _windows(start: date) -> list[tuple[str, date, date]]:
+    """P-MONITOR's windows from the start of therapy: weeks 1-8, then every 28 days (about two years of them)."""
+    weeks = [("weeks", start + timedelta(days=7 * k), start + timedelta(days=7 * k + 6)) for k in range(WEEKS_1_TO_8)]
+    after = FIRST_WEEKS_DAYS
+    months = [
+        (
+            "months",
+            start + timedelta(days=after + MONTHLY_INTERVAL_DAYS * m),
+            start + timedelta(days=after + MONTHLY_INTERVAL_DAYS * (m + 1) - 1),
+        )
+        for m in range(27)
+    ]
+    return weeks + months
+
+
+def _has_day(days: list[date], first: date, last: date) -> bool:
+    i = bisect.bisect_left(days, first)
+    return i < len(days) and days[i] <= last
+
+
+def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
+    # clinical-reference: P-MONITOR (CBC, chemistry and weight weekly for 8 weeks, then at least monthly)
+    columns = [
+        (f"{phase}_{item}", f"{label}: {item.upper() if item != 'weight' else 'weight'}")
+        for phase, label in (("weeks", "Weeks 1–8"), ("months", "Months after"))
+        for item in ("cbc", "cmp", "weight")
+    ]
+    table = Table(
+        "monitoring",
+        "Monitoring: CBC, CMP (sodium) and weight",
+        "Weeks 1–8 from the start of therapy, then 28-day months; a week or month counts in the month it ends, "
+        "once it is over. CMP: a chemistry result (sodium).",
+        columns,
+    )
+    cells = {
+        b.key: {key: Share("weeks" if key.startswith("weeks") else "months") for key, _ in columns}
+        for b in period.buckets
+    }
+    for pid, facts in data.patients.items():
+        start = facts.therapy_start
+        if start is None:
+            continue
+        stopped = next((p.created_at for p in facts.plans if p.status == PlanStatus.DISCONTINUED.value), None)
+        stop_day = period.local_day(stopped) if stopped is not None else None
+        counts: dict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for phase, first, last in _windows(start):
+            keys = period.bucket_keys(last)
+            if not keys or last >= today or (stop_day is not None and first > stop_day):
+                continue
+            found = {
+                item: _has_day(days, first, last)
+                for item, days in (("cbc", facts.cbc_days), ("cmp", facts.cmp_days), ("weight", facts.weight_days))
+            }
+            for key in keys:
+                counts[key][phase] += 1  # windows of this phase
+                for item, has in found.items():
+                    counts[key][f"{phase}_{item}"] += has
+        for key, count in counts.items():
+            for column, _ in columns:
+                phase = column.split("_", 1)[0]
+                if count[phase]:
+                    cells[key][column].add(pid, count[column], count[phase])
+    for bucket in period.buckets:
+        table.rows.append(Row(bucket.key, bucket.label, dict(cells[bucket.key])))
+    return table
+
+
+# --------------------------------------------------------------------------- dose modifications and weight
+
+
+def _modification_table(data: ClinicData, period: Period) -> Table:
+    table = Table(
+        "modifications",
+        "Dose modifications",
+        "Patients started by the end of the month with at least one dose reduction / interruption (hold) by then, "
+        "and days from the start of therapy to the first. Reference: the pivotal trial (STORM), 49% reduced and "
+        "61% interrupted.",
+        [
+            ("reduced", "At least one reduction"),
+            ("reduced_days", "Days to first reduction (median)"),
+            ("interrupted", "At least one interruption"),
+            ("interrupted_days", "Days to first interruption (median)"),
+        ],
+        reference={"reduced": TRIAL_REDUCED_PCT, "interrupted": TRIAL_INTERRUPTED_PCT},
+    )
+    firsts: dict[int, dict[str, date]] = {}
+    for pid, facts in data.patients.items():
+        found: dict[str, date] = {}
+        for before, plan in zip(facts.plans, facts.plans[1:]):
+            day = period.local_day(plan.created_at)
+            if plan.dose_level > before.dose_level:
+                found.setdefault("reduced", day)
+            if plan.status == PlanStatus.HELD.value and before.status != PlanStatus.HELD.value:
+                found.setdefault("interrupted", day)
+        firsts[pid] = found
+    for bucket in period.buckets:
+        cells: dict = {}
+        for kind in ("reduced", "interrupted"):
+            share, days = Share("patients"), Times("days")
+            for pid, facts in data.patients.items():
+                if not _started_by(facts, bucket):
+                    continue
+                when = firsts[pid].get(kind)
+                had = when is not None and when <= bucket.last
+                share.add(pid, int(had))
+                if had and when is not None and facts.therapy_start is not None:
+                    days.add(pid, float((when - facts.therapy_start).days))
+            cells[kind], cells[f"{kind}_days"] = share, days
+        table.rows.append(Row(bucket.key, bucket.label, cells))
+    return table
+
+
+def _weight_table(data: ClinicData, period: Period) -> Table:
+    # clinical-reference: R-WT-5, R-WT-10, R-WT-20
+    columns: list[tuple[str, str]] = []
+    for pct in WEIGHT_LINES:
+        columns += [(f"crossed_{pct}", f"Crossed −{pct}%"), (f"days_{pct}", f"Days to −{pct}% (median)")]
+    table = Table(
+        "weight",
+        "Weight loss from the enrollment baseline",
+        "Patients started by the end of the month whose weight had reached each line by then, and days from the "
+        "start of therapy to the first weight at or past it.",
+        columns,
+    )
+    for bucket in period.buckets:
+        cells: dict = {}
+        for pct in WEIGHT_LINES:
+            share, days = Share("patients"), Times("days")
+            for pid, facts in data.patients.items():
+                if not _started_by(facts, bucket):
+                    continue
+                crossed = facts.crossed_at.get(pct)
+                day = period.local_day(crossed) if crossed is not None else None
+                had = day is not None and day <= bucket.last
+                share.add(pid, int(had))
+                if had and day is not None and facts.therapy_start is not None:
+                    days.add(pid, float((day - facts.therapy_start).days))
+            cells[f"crossed_{pct}"], cells[f"days_{pct}"] = share, days
+        table.rows.append(Row(bucket.key, bucket.label, cells))
+    return table
+
+
+# --------------------------------------------------------------------------- reminders
+
+
+def _reminder_table(data: ClinicData, period: Period) -> Table:
+    table = Table(
+        "reminders",
+        "Reminders delivered, by channel; SMS opt-outs",
+        "Planned reminders that were due (sent, failed, expired or of unknown outcome; not cancelled ones), and how "
+        "many reached the patient (SMS: delivered; push: accepted). Opt-outs: patients who opted out of SMS.",
+        [("delivered", "Delivered"), ("opted_out", "Opted out of SMS")],
+    )
+    channels = sorted({channel for _, channel, _ in data.reminders})
+    shares = {(b.key, channel): Share("reminders") for b in period.buckets for channel in channels}
+    for (pid, channel, month), (due, reached) in data.reminders.items():
+        for key in (month, PERIOD_KEY):
+            if (key, channel) in shares:
+                shares[(key, channel)].add(pid, reached, due)
+    for bucket in period.buckets:
+        for channel in channels:
+            share = shares[(bucket.key, channel)]
+            table.rows.append(Row(f"{bucket.key}:{channel}", f"{bucket.label} · {channel}", {"delivered": share}))
+        opted = Count("patients")
+        for pid, facts in data.patients.items():
+            at = facts.patient.sms_opted_out_at
+            if facts.patient.sms_opted_out and at is not None and bucket.holds(at.astimezone(UTC)):
+                opted.add(pid)
+        table.rows.append(Row(f"{bucket.key}:opt-out", f"{bucket.label} · opt-outs", {"opted_out": opted}))
+    return table

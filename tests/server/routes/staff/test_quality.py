@@ -1,0 +1,105 @@
+"""The quality report's pages: the figures in the page, the charts' data and the CSV are the hand-worked ones;
+every figure links to its patients (this clinic's only); every view is audited; bad dates are a 422 naming the field."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from sqlmodel import Session, select
+
+from server.models import AuditLog
+from tests.server.services.pqi.test_quality_report import EXPECTED
+from tests.support.quality import FROM, REPORT_NOW, REPORTER, REPORTER_PASSWORD, TO, build_quality_clinic
+from tests.support.staff import sign_in, text_of
+
+
+def _signed_in(client, engine, clock):
+    ids = build_quality_clinic(engine)
+    clock.set(REPORT_NOW)
+    assert sign_in(client, REPORTER, REPORTER_PASSWORD).status_code in (302, 303)
+    return ids
+
+
+def _cell(html: str, table: str, row: str, column: str) -> str:
+    body = html.split(f'data-table="{table}"', 1)[1].split("</table>", 1)[0]
+    row_html = body.split(f'data-row="{row}"', 1)[1].split("</tr>", 1)[0]
+    cell = row_html.split(f'data-column="{column}">', 1)[1].split("</td>", 1)[0]
+    return text_of(cell).strip()
+
+
+def test_the_page_shows_the_hand_worked_figures_and_charts(client, engine, clock):
+    _signed_in(client, engine, clock)
+    answer = client.get(f"/staff/quality?from={FROM}&to={TO}")
+    assert answer.status_code == 200
+    html = answer.text
+    wrong = {key: _cell(html, *key) for key, text in EXPECTED.items() if _cell(html, *key) != text}
+    assert not wrong, wrong
+    assert '<a href="/staff/quality"' in html and 'aria-current="page">Quality' in html
+    # The charts' data: months as categories, "no data" (never a zero bar) for the empty January.
+    bars = re.findall(r'class="bar" data-series="([^"]+)" data-category="([^"]+)" data-value="([^"]+)"', html)
+    assert ("before the dose", "Feb 2026", "50") in bars and ("before the dose", "Mar 2026", "90") in bars
+    assert ("taken", "Mar 2026", "75") in bars and ("missed", "Mar 2026", "8.3") in bars
+    assert ("reduced", "Mar 2026", "50") in bars and ("interrupted", "Feb 2026", "100") in bars
+    assert ("−5%", "Feb 2026", "100") in bars and ("CMP", "Mar 2026", "25") in bars
+    assert not any(category == "Jan 2026" for _, category, _ in bars)
+    assert 'class="no-data" data-series="before the dose" data-category="Jan 2026"' in html
+    assert re.findall(r'class="reference" data-value="([^"]+)"', html) == ["49", "61"]
+
+
+def test_the_csv_holds_the_same_tables(client, engine, clock):
+    _signed_in(client, engine, clock)
+    answer = client.get(f"/staff/quality.csv?from={FROM}&to={TO}")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert "attachment" in answer.headers["content-disposition"]
+    lines = list(csv.reader(io.StringIO(answer.text)))
+    assert ["Dose adherence"] in lines
+    start = lines.index(["Dose adherence"])
+    assert lines[start + 1] == [
+        "row",
+        "Scheduled doses",
+        "Logged taken",
+        "Logged missed",
+        "Logged vomited",
+        "Not logged",
+        "Wrong-day doses",
+    ]
+    assert lines[start + 2] == ["Jan 2026", "0", "no data", "no data", "no data", "no data", "0"]
+    assert lines[start + 3] == ["Feb 2026", "4", "50.0% (2/4)", "25.0% (1/4)", "25.0% (1/4)", "0.0% (0/4)", "0"]
+    assert lines[start + 4] == ["Mar 2026", "12", "75.0% (9/12)", "8.3% (1/12)", "0.0% (0/12)", "16.7% (2/12)", "1"]
+    one = client.get(f"/staff/quality.csv?from={FROM}&to={TO}&table=antiemetic_by_patient")
+    assert list(csv.reader(io.StringIO(one.text))) == [
+        ["Anti-nausea medicine before selinexor, by patient (whole period)"],
+        ["row", "Anti-nausea medicine before the dose"],
+        ["Archer, Ann (Q-001)", "66.7% (4/6)"],
+        ["Baker, Ben (Q-002)", "100.0% (6/6)"],
+    ]
+
+
+def test_a_figure_lists_its_patients_and_every_view_is_audited(client, engine, clock):
+    ids = _signed_in(client, engine, clock)
+    answer = client.get(f"/staff/quality/patients?from={FROM}&to={TO}&table=doses&row=2026-03&column=taken")
+    assert answer.status_code == 200
+    text = text_of(answer.text)
+    assert "Archer, Ann" in text and "3/5 doses" in text and "Baker, Ben" in text and "6/7 doses" in text
+    assert "Zimmer" not in text
+    assert f'href="/staff/patients/{ids["ann"]}"' in answer.text
+    client.get(f"/staff/quality?from={FROM}&to={TO}")
+    client.get(f"/staff/quality.csv?from={FROM}&to={TO}")
+    with Session(engine) as session:
+        actions = [(a.action, a.patient_id) for a in session.exec(select(AuditLog).order_by(AuditLog.id)).all()]
+    assert ("quality.patients", ids["ann"]) in actions and ("quality.patients", ids["ben"]) in actions
+    assert ("quality.view", None) in actions and ("quality.csv", None) in actions
+    assert client.get(f"/staff/quality/patients?from={FROM}&to={TO}&table=doses&row=x&column=y").status_code == 404
+
+
+def test_bad_dates_are_a_422_naming_the_field(client, engine, clock):
+    _signed_in(client, engine, clock)
+    page = client.get("/staff/quality?from=2026-02-30&to=2026-03-31")
+    assert page.status_code == 422 and "From:" in text_of(page.text) and "not a date" in page.text
+    backwards = client.get("/staff/quality?from=2026-03-31&to=2026-03-01")
+    assert backwards.status_code == 422 and "on or before the end date" in backwards.text
+    sheet = client.get("/staff/quality.csv?from=2026-01-01&to=tomorrow")
+    assert sheet.status_code == 422 and sheet.json()["field"] == "to"
+    assert client.get("/staff/quality.csv?from=2020-01-01&to=2026-03-31").json()["field"] == "to"
