@@ -81,7 +81,7 @@ def serve(database_url: str, workdir: Path, workers: int = 1):
     )
     engine = None
     try:
-        deadline = clock_time.monotonic() + 30
+        deadline = clock_time.monotonic() + 120  # several processes import the app on a shared machine
         while True:
             try:
                 if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
