@@ -234,9 +234,10 @@ _FIELDS = {  # per kind: (the clinical entry class, the positions of its fields 
 # core's __post_init__), which was most of an entry POST's CPU: a patient's history is re-read on every entry and
 # every sweep, and the same values always validate the same way (the checks are pure), so the entry is reused. Stored
 # values never change in place (a correction is a new row), and the key is the values themselves, not a row id, so
-# a reused entry is exactly the one the values would build. Bounded: cleared when full (a cold cache is only slower).
+# a reused entry is exactly the one the values would build. Bounded (~450 bytes an entry, so ~45 MB at most per
+# process): cleared when full, as a cold cache is only slower.
 _ENTRY_CACHE: dict[tuple, Any] = {}
-_ENTRY_CACHE_SIZE = 200_000
+_ENTRY_CACHE_SIZE = 100_000
 
 
 def _entry(kind: int, values: Sequence[Any]) -> Any:
