@@ -593,7 +593,7 @@ class _Context:
 def _context(state: PatientState, now: datetime) -> _Context:
     horizon = now + FUTURE_TOLERANCE
     # One pass over the entries, sorted by time (stable: entries at the same time keep their given order).
-    by_kind: dict[type, list] = {WeightEntry: [], SymptomEntry: [], LabEntry: [], DoseEntry: []}
+    by_kind: dict[type, list[Any]] = {WeightEntry: [], SymptomEntry: [], LabEntry: [], DoseEntry: []}
     for entry in sorted(state.entries, key=_entry_time):
         if entry.at <= horizon:
             by_kind[type(entry)].append(entry)
