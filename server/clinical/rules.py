@@ -546,9 +546,11 @@ class _Context:
         start = self.now - RECENT_SYMPTOMS
         if since is not None:
             start = max(start, since)
-        for entry in reversed(self.symptoms):
+        for entry in reversed(self.symptoms):  # newest first: once one is before `start`, so are all the rest
+            if entry.at < start:
+                return None
             value = getattr(entry, name)
-            if value is not None and entry.at >= start:
+            if value is not None:
                 return value, entry.at
         return None
 
