@@ -25,9 +25,9 @@ Exactly once, in the sense that matters: a message is never handed to a provider
 5. On stop (SIGTERM), no new rows are claimed; claimed rows not yet sending (in memory or on the pool's queue) are
    released; sends in flight finish and are recorded.
 
-Throughput: each pool thread does one small autocommit statement (the `sending` mark) before its provider call;
-the pass's own thread does the rest of the database work on one autocommit connection, a few statements per
-pool-full of messages. The engine's connection pool must hold the dispatch pool plus one (DISPATCH_CONCURRENCY).
+Throughput: each pool thread does one small autocommit statement (the `sending` mark, one round trip) before its
+provider call; the pass's own thread does the rest of the database work on one autocommit connection, a few
+statements per pool-full of messages. The engine's connection pool must hold the dispatch pool plus one (DISPATCH_CONCURRENCY).
 """
 
 from __future__ import annotations
@@ -306,7 +306,10 @@ class ReminderDispatcher:
                 )
                 return
             # Committed before the request leaves: from here on a crash makes the row `unknown`, never a resend.
-            if claim.id not in mark_sending(self.ctx.engine, [claim], self.ctx.clock.now(), self.lease):
+            # One autocommit UPDATE ... RETURNING (committed when it returns): one round trip, not BEGIN/UPDATE/COMMIT.
+            with self.ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                marked = mark_sending(conn, [claim], self.ctx.clock.now(), self.lease)
+            if claim.id not in marked:
                 results.put((claim, "lost"))  # cancelled by a replan or reaped while queued: whoever holds it decides
                 return
         except Exception:  # the database failed before the send: nothing left, the lease brings the row back

@@ -576,9 +576,11 @@ class _Context:
         start = self.now - RECENT_SYMPTOMS
         if since is not None:
             start = max(start, since)
-        for entry in reversed(self.symptoms):
+        for entry in reversed(self.symptoms):  # newest first: once one is before `start`, so are all the rest
+            if entry.at < start:
+                return None
             value = getattr(entry, name)
-            if value is not None and entry.at >= start:
+            if value is not None:
                 return value, entry.at
         return None
 
@@ -622,16 +624,25 @@ class _Context:
 
 def _context(state: PatientState, now: datetime) -> _Context:
     horizon = now + FUTURE_TOLERANCE
-    ordered = sorted((e for e in state.entries if e.at <= horizon), key=lambda e: e.at)
+    # One pass over the entries, sorted by time (stable: entries at the same time keep their given order).
+    by_kind: dict[type, list[Any]] = {WeightEntry: [], SymptomEntry: [], LabEntry: [], DoseEntry: []}
+    for entry in sorted(state.entries, key=_entry_time):
+        if entry.at <= horizon:
+            by_kind[type(entry)].append(entry)
+    doses = tuple(by_kind[DoseEntry])
     return _Context(
         state=state,
         now=now,
-        weights=tuple(e for e in ordered if isinstance(e, WeightEntry)),
-        symptoms=tuple(e for e in ordered if isinstance(e, SymptomEntry)),
-        labs=tuple(e for e in ordered if isinstance(e, LabEntry)),
-        doses=tuple(e for e in ordered if isinstance(e, DoseEntry)),
-        next_dose=next_unlogged_dose(state.setup, [e for e in ordered if isinstance(e, DoseEntry)], now),
+        weights=tuple(by_kind[WeightEntry]),
+        symptoms=tuple(by_kind[SymptomEntry]),
+        labs=tuple(by_kind[LabEntry]),
+        doses=doses,
+        next_dose=next_unlogged_dose(state.setup, doses, now),
     )
+
+
+def _entry_time(entry: Entry) -> datetime:
+    return entry.at
 
 
 def next_unlogged_dose(setup: ScheduleSetup, doses: Iterable[DoseEntry], now: datetime) -> ScheduledEvent | None:

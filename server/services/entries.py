@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
@@ -465,8 +466,15 @@ def _same_content(row: SQLModel, content: dict) -> bool:
     return True
 
 
+# Per entry table, built once: the look-up of an idempotency key runs on every entry.
+_BY_KEY = {
+    model: select(model).where(model.idempotency_key == sa.bindparam("key"))
+    for model in (*ENTRY_MODELS.values(), LabResult)
+}
+
+
 def _existing(session: Session, model, patient_id: int, key: str, content: dict):
-    row = session.exec(select(model).where(model.idempotency_key == key)).first()
+    row = session.exec(_BY_KEY[model], params={"key": key}).first()
     if row is None:
         return None
     # The same key for another patient, or other content: a client bug or a guess; never overwrite, never reveal.

@@ -39,11 +39,21 @@ def get_patient(session: Session, patient_id: int) -> Patient:
     return patient
 
 
+# Statements run on every entry, built once (with bound parameters) rather than per call: building a SELECT and its
+# cache key costs more CPU than the round trip it makes on a local database.
+_PATIENT_WITH_CLINIC = (
+    select(Patient, Clinic).join(Clinic, Clinic.id == Patient.clinic_id).where(Patient.id == sa.bindparam("patient_id"))
+)
+_PLAN_VERSIONS = (
+    select(TreatmentPlan)
+    .where(TreatmentPlan.patient_id == sa.bindparam("patient_id"))
+    .order_by(TreatmentPlan.version.desc())
+)
+
+
 def get_patient_with_clinic(session: Session, patient_id: int) -> tuple[Patient, Clinic]:
     """The patient and their clinic, in one query."""
-    row = session.exec(
-        select(Patient, Clinic).join(Clinic, Clinic.id == Patient.clinic_id).where(Patient.id == patient_id)
-    ).first()
+    row = session.exec(_PATIENT_WITH_CLINIC, params={"patient_id": patient_id}).first()
     if row is None:
         raise NotFound("No such patient.")
     return row[0], row[1]
@@ -80,11 +90,7 @@ def schedule_setup(patient: Patient, plan: TreatmentPlan) -> ScheduleSetup:
 
 def plan_versions(session: Session, patient_id: int) -> list[TreatmentPlan]:
     """Every plan version of a patient, newest first (one query: the current plan, the hold's start, enrolment)."""
-    versions = list(
-        session.exec(
-            select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id).order_by(TreatmentPlan.version.desc())
-        ).all()
-    )
+    versions = list(session.exec(_PLAN_VERSIONS, params={"patient_id": patient_id}).all())
     if not versions:
         raise NotFound("This patient has no treatment plan.")
     return versions
@@ -212,6 +218,39 @@ def _delivered(m: Any) -> Any:
 
 
 _INPUTS_QUERY = _inputs_query()
+_AT = 3  # the query's columns: pid, kind, ord, then _COLUMNS in order
+_DELIVERED = _KINDS.index("delivered")
+_FIELDS = {  # per kind: (the clinical entry class, the positions of its fields among _COLUMNS)
+    _KINDS.index(kind): (cls, tuple((name, list(_COLUMNS).index(name)) for name in ("at", *names)))
+    for kind, cls, names in (
+        ("weight", WeightEntry, ("kg",)),
+        ("symptoms", SymptomEntry, _SYMPTOM_FIELDS),
+        ("lab", LabEntry, _LAB_FIELDS),
+        ("dose", DoseEntry, _DOSE_FIELDS),
+    )
+}
+
+# The clinical entries already built, by kind and stored values. Building one validates its values (the clinical
+# core's __post_init__), which was most of an entry POST's CPU: a patient's history is re-read on every entry and
+# every sweep, and the same values always validate the same way (the checks are pure), so the entry is reused. Stored
+# values never change in place (a correction is a new row), and the key is the values themselves, not a row id, so
+# a reused entry is exactly the one the values would build. Bounded (~450 bytes an entry, so ~45 MB at most per
+# process): cleared when full, as a cold cache is only slower.
+_ENTRY_CACHE: dict[tuple, Any] = {}
+_ENTRY_CACHE_SIZE = 100_000
+
+
+def _entry(kind: int, values: Sequence[Any]) -> Any:
+    """The clinical entry for one row of the inputs query (`values`: its _COLUMNS), built once per distinct values."""
+    key = (kind, *values)
+    entry = _ENTRY_CACHE.get(key)
+    if entry is None:
+        cls, fields = _FIELDS[kind]
+        entry = cls(**{name: values[index] for name, index in fields})
+        if len(_ENTRY_CACHE) >= _ENTRY_CACHE_SIZE:
+            _ENTRY_CACHE.clear()
+        _ENTRY_CACHE[key] = entry
+    return entry
 
 
 def build_state(
@@ -253,18 +292,12 @@ def build_states(
             "doses_since": now - DOSE_HISTORY,
             "measures_since": now - MEASURE_HISTORY,
         }
-        for row in session.connection().execute(_INPUTS_QUERY, params).mappings():
-            kind, pid = _KINDS[row["kind"]], row["pid"]
-            if kind == "weight":
-                entries[pid].append(WeightEntry(at=row["at"], kg=row["kg"]))
-            elif kind == "symptoms":
-                entries[pid].append(SymptomEntry(at=row["at"], **{n: row[n] for n in _SYMPTOM_FIELDS}))
-            elif kind == "lab":
-                entries[pid].append(LabEntry(at=row["at"], **{n: row[n] for n in _LAB_FIELDS}))
-            elif kind == "dose":
-                entries[pid].append(DoseEntry(at=row["at"], **{n: row[n] for n in _DOSE_FIELDS}))
+        for row in session.connection().execute(_INPUTS_QUERY, params):
+            pid, kind = row[0], row[1]
+            if kind == _DELIVERED:
+                delivered_at[pid] = row[_AT]
             else:
-                delivered_at[pid] = row["at"]
+                entries[pid].append(_entry(kind, row[_AT:]))
     pending = _pending_notices(session, list(entries)) if plan_unseen else {}
     return {
         p.id: _state(

@@ -41,9 +41,9 @@ from server.services import patient_views
 from server.services.staff.accounts import create_staff
 from server.services.sweep import sweep_patient_rules
 from server.settings import load_settings
-from tests.server.test_patient_helpers import PatientBrowser, sign_in_link
-from tests.server.test_staff_helpers import sign_in
 from tests.statements import count_statements
+from tests.support.patient import PatientBrowser, sign_in_link
+from tests.support.staff import sign_in
 
 ENTRY_RATIO_TARGET = 0.5  # issue 16: an entry's throughput >= 0.5 of the floor's
 ENTRY_STATEMENT_TARGET = 8

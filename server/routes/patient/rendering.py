@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,6 +39,7 @@ def guest_language(request: Request) -> str:
     return negotiate_language(request.headers.get("accept-language"))
 
 
+@lru_cache(maxsize=256)  # the clinic's few numbers, formatted on every page and every entry's advice
 def display_phone(e164: str) -> str:
     """A phone number as people write it in its country ('(555) 555-0100')."""
     try:

@@ -80,7 +80,7 @@ def resume_finding_of(session: Session, patient: Patient, plan: TreatmentPlan, n
     return next((f for f in findings if f.rule == "R-RESUME"), None)
 
 
-def _view(
+def card_view(
     alert: Alert,
     patient: Patient,
     plan: TreatmentPlan,
@@ -131,7 +131,8 @@ def _view(
     )
 
 
-def _event_view(e: AlertEvent, names: dict[int, str]) -> EventView:
+def event_view(e: AlertEvent, names: dict[int, str]) -> EventView:
+    """One line of an alert's history, with the staff member's name (or "system")."""
     return EventView(e.at, e.kind, names.get(e.staff_id, "system") if e.staff_id else "system", e.detail)
 
 
@@ -139,14 +140,14 @@ def alert_view(session: Session, alert: Alert, patient: Patient, now: datetime, 
     """One alert as its card shows it."""
     plan = current_plan(session, patient.id)
     events = [
-        _event_view(e, names)
+        event_view(e, names)
         for e in session.exec(
             select(AlertEvent)
             .where(AlertEvent.alert_id == alert.id)
             .order_by(AlertEvent.at.desc(), AlertEvent.id.desc())
         ).all()
     ]
-    return _view(
+    return card_view(
         alert,
         patient,
         plan,
@@ -328,14 +329,14 @@ def inbox_groups(
         .where(AlertEvent.alert_id.in_(alert_ids))
         .order_by(AlertEvent.at.desc(), AlertEvent.id.desc())
     ).all():
-        events[e.alert_id].append(_event_view(e, names))
+        events[e.alert_id].append(event_view(e, names))
     patients = {patient.id: patient for _, patient in rows}
     days = recent_days_for(session, [patients[pid] for pid in pids if pid in patients], now)
     resume = {r.patient.id: r.finding for r in (ready or [])}
     grouped: dict[int, list[AlertView]] = {pid: [] for pid in pids}
     for alert, patient in rows:
         grouped[patient.id].append(
-            _view(alert, patient, plans[patient.id], events[alert.id], [], names, now, resume.get(patient.id))
+            card_view(alert, patient, plans[patient.id], events[alert.id], [], names, now, resume.get(patient.id))
         )
     groups = []
     for pid in pids:

@@ -26,7 +26,7 @@ from ...models import (
     WeightEntry,
 )
 from ..clinic_scope import OPEN_STATUSES, patient_for_staff, staff_names
-from .inbox import AlertView, alert_view, resume_finding_of
+from .inbox import AlertView, card_view, event_view, resume_finding_of
 from .plan_history import plan_versions
 from .recent_days import DayRow, recent_days
 from .wording import (
@@ -82,7 +82,11 @@ def patient_overview(session: Session, staff: Staff, patient_id: int, now: datet
     plan = versions[-1]
     names = staff_names(session, staff.clinic_id)
     alerts = session.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.status.in_(OPEN_STATUSES))).all()
-    views = sorted((alert_view(session, a, patient, now, names) for a in alerts), key=lambda v: v.sort_key)
+    # The page's 14-day grid and resume finding are the ones every alert card shows: computed once for the page, not
+    # once more per open alert (alert_view, for a card on its own, loads them itself).
+    days = recent_days(session, patient, now)
+    resume = resume_finding_of(session, patient, plan, now)
+    views = sorted((_alert_card(session, a, patient, plan, days, resume, names, now) for a in alerts), key=_sort_key)
     latest = session.exec(
         select(WeightEntry)
         .where(WeightEntry.patient_id == patient.id, WeightEntry.superseded_at.is_(None))
@@ -98,8 +102,8 @@ def patient_overview(session: Session, staff: Staff, patient_id: int, now: datet
         lower_level=lower,
         lower_words=lower_words,
         open_alerts=views,
-        resume_finding=resume_finding_of(session, patient, plan, now),
-        days=recent_days(session, patient, now),
+        resume_finding=resume,
+        days=days,
         latest_weight=latest,
         weight_pct=round((latest.kg - patient.baseline_weight_kg) / patient.baseline_weight_kg * 100, 1)
         if latest
@@ -111,6 +115,27 @@ def patient_overview(session: Session, staff: Staff, patient_id: int, now: datet
             for n in session.exec(select(PlanChangeNotice).where(PlanChangeNotice.patient_id == patient.id)).all()
         },
     )
+
+
+def _alert_card(
+    session: Session,
+    alert: Alert,
+    patient: Patient,
+    plan: TreatmentPlan,
+    days: list[DayRow],
+    resume: Finding | None,
+    names: dict[int, str],
+    now: datetime,
+) -> AlertView:
+    """inbox.alert_view with the page's plan, grid and resume finding (the same values it would load)."""
+    events = session.exec(
+        select(AlertEvent).where(AlertEvent.alert_id == alert.id).order_by(AlertEvent.at.desc(), AlertEvent.id.desc())
+    ).all()
+    return card_view(alert, patient, plan, [event_view(e, names) for e in events], days, names, now, resume)
+
+
+def _sort_key(view: AlertView) -> str:
+    return view.sort_key
 
 
 def weights_between(session: Session, patient_id: int, start: datetime, end: datetime) -> list[WeightEntry]:
