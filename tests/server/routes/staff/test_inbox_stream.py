@@ -58,7 +58,9 @@ def _dropped_streams(http: httpx.Client, times: int) -> None:
 
 
 def _publish(app, patient_id: int, alert_id: int) -> float:
-    app.state.ctx.publish("inbox", {"alert_id": alert_id, "patient_id": patient_id, "kind": "created", "tier": "urgent"})
+    app.state.ctx.publish(
+        "inbox", {"alert_id": alert_id, "patient_id": patient_id, "kind": "created", "tier": "urgent"}
+    )
     return time.perf_counter()
 
 
