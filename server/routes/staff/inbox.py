@@ -23,7 +23,7 @@ from sqlmodel import Session
 from ...context import AppContext, Ctx
 from ...errors import Conflict, FieldError, FieldErrors, Forbidden
 from ...forms import FormModel
-from ...live import INBOX_CHANNEL
+from ...live import INBOX_CHANNEL, RESYNC
 from ...models import Patient, Staff
 from ...services.audit import record_view, record_views
 from ...services.clinic_scope import alert_for_staff, staff_choices
@@ -194,7 +194,8 @@ def _session_still_valid(ctx: AppContext, staff_id: int, version: int) -> bool:
 
 @get("/inbox/stream")
 async def inbox_stream(ctx: Ctx, staff: SignedInStaff, channels: NamedDependency[ChannelsPlugin]) -> ServerSentEvent:
-    """Alert changes of the staff member's clinic as Server-Sent Events (`event: alert`, data: the ids).
+    """Alert changes of the staff member's clinic as Server-Sent Events (`event: alert`, data: the ids; `event:
+    resync` when events may have been missed).
 
     The page fetches the changed card itself, so an event carries no health data. The stream ends when the person's
     sessions are revoked (checked at each keep-alive).
@@ -209,7 +210,10 @@ async def inbox_stream(ctx: Ctx, staff: SignedInStaff, channels: NamedDependency
                 queue.get_nowait()  # drop the oldest: the page re-reads the database anyway
             queue.put_nowait(data)
 
-        subscriber = await channels.subscribe(INBOX_CHANNEL)
+        # Shielded both ways: a browser that leaves while it is being subscribed must not leave a subscriber
+        # behind (nor a half-done subscription), and one that leaves later is always unsubscribed.
+        with anyio.CancelScope(shield=True):
+            subscriber = await channels.subscribe(INBOX_CHANNEL)
         try:
             async with subscriber.run_in_background(on_event, join=False):
                 yield ServerSentEventMessage(event="hello", data="{}", retry=RETRY_MS)
@@ -223,6 +227,9 @@ async def inbox_stream(ctx: Ctx, staff: SignedInStaff, channels: NamedDependency
                             yield ServerSentEventMessage(event="signed-out", data="{}")
                             return
                         yield ServerSentEventMessage(comment="keep-alive")
+                        continue
+                    if raw == RESYNC:  # events may have been missed: the page re-reads its list
+                        yield ServerSentEventMessage(event="resync", data="{}")
                         continue
                     event = _decode(raw)
                     if event is None:

@@ -2,6 +2,7 @@
 the tier counts, the index the live page re-syncs against, and held patients ready to resume (R-RESUME).
 
 Reads take a Session (the route opens one). Everything is scoped to the staff member's clinic.
+Just over 400 lines on purpose: the page's queries and the views built from them are read together.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ...clinical.regimens import PlanStatus
 from ...clinical.rules import RULES, Finding, Tier, evaluate
 from ...models import Alert, AlertEvent, Patient, Staff, TreatmentPlan
 from ..clinic_scope import OPEN_STATUSES, alert_for_staff, staff_names
-from ..patient_state import build_state, current_plan
+from ..patient_state import build_state, build_states, current_plan
 from .recent_days import DayRow, recent_days, recent_days_for
 from .wording import ACTION_WORDS, age_words, dose_words, local_text, lower_level_words, next_dose_words
 
@@ -277,21 +278,26 @@ def inbox_groups(
     """One page of the inbox, in a fixed number of statements whatever the number of open alerts: the page's
     patients, their alerts, current plans, alert histories, names and 14-day grids are each loaded in one query."""
     flt = flt or InboxFilter()
-    # Patients ordered by their most severe open alert, then by the newest alert of that tier.
+    # Patients ordered by their most severe open alert, then by the newest alert of that tier: each patient's first
+    # alert in that order (one pass over the open alerts and a sort; a self-join of them went quadratic on
+    # PostgreSQL whenever the planner misjudged its size).
+    rank = _TIER_ORDER.label("rank")
     alerts = _filtered(
-        select(Alert.patient_id.label("pid"), _TIER_ORDER.label("rank"), Alert.opened_at.label("at")).join(
-            Patient, Patient.id == Alert.patient_id
-        ),
+        select(
+            Alert.patient_id.label("pid"),
+            rank,
+            Alert.opened_at.label("at"),
+            sa.func.row_number()
+            .over(partition_by=Alert.patient_id, order_by=(_TIER_ORDER, Alert.opened_at.desc()))
+            .label("nth"),
+        ).join(Patient, Patient.id == Alert.patient_id),
         staff,
         flt,
     ).subquery()
-    best = select(alerts.c.pid, sa.func.min(alerts.c.rank).label("rank")).group_by(alerts.c.pid).subquery()
-    newest = sa.func.max(alerts.c.at)
     keys = (
-        select(alerts.c.pid, best.c.rank, newest.label("newest"), sa.func.count().over().label("total"))
-        .join(best, sa.and_(best.c.pid == alerts.c.pid, best.c.rank == alerts.c.rank))
-        .group_by(alerts.c.pid, best.c.rank)
-        .order_by(best.c.rank, newest.desc(), alerts.c.pid)
+        select(alerts.c.pid, alerts.c.rank, alerts.c.at.label("newest"), sa.func.count().over().label("total"))
+        .where(alerts.c.nth == 1)
+        .order_by(alerts.c.rank, alerts.c.at.desc(), alerts.c.pid)
         .offset((max(flt.page, 1) - 1) * page_size)
         .limit(page_size)
     )
@@ -365,7 +371,9 @@ class ResumeReady:
 
 
 def resume_ready(session: Session, staff: Staff, now: datetime) -> list[ResumeReady]:
-    """Held patients who meet the resume criterion of the rule that held them (R-RESUME), for the inbox's top."""
+    """Held patients who meet the resume criterion of the rule that held them (R-RESUME), for the inbox's top.
+
+    Three queries whatever the number of held patients (held patients, their plan versions, their entries)."""
     latest = (
         select(TreatmentPlan.patient_id, sa.func.max(TreatmentPlan.version).label("v"))
         .group_by(TreatmentPlan.patient_id)
@@ -377,9 +385,30 @@ def resume_ready(session: Session, staff: Staff, now: datetime) -> list[ResumeRe
         .join(TreatmentPlan, sa.and_(TreatmentPlan.patient_id == Patient.id, TreatmentPlan.version == latest.c.v))
         .where(Patient.clinic_id == staff.clinic_id, TreatmentPlan.status == PlanStatus.HELD.value)
     ).all()
+    if not rows:
+        return []
+    versions: dict[int, list[TreatmentPlan]] = {patient.id: [] for patient, _ in rows}
+    for version in session.exec(
+        select(TreatmentPlan)
+        .where(TreatmentPlan.patient_id.in_(versions))
+        .order_by(TreatmentPlan.patient_id, TreatmentPlan.version.desc())
+    ).all():
+        versions[version.patient_id].append(version)
+    # R-RESUME reads entries and the plan, not R-PLAN-UNSEEN's inputs: leave those out (a query per notice).
+    try:
+        states = build_states(session, [patient for patient, _ in rows], now, versions, plan_unseen=False)
+    except Exception:  # noqa: BLE001 - one patient the core refuses must not hide the others: one at a time
+        states = {}
     ready = []
     for patient, plan in rows:
-        finding = resume_finding_of(session, patient, plan, now)
+        if patient.id in states:
+            try:
+                findings = evaluate(states[patient.id], now)
+            except Exception:  # noqa: BLE001 - as resume_finding_of: a state the core refuses shows no resume row
+                findings = []
+            finding = next((f for f in findings if f.rule == "R-RESUME"), None)
+        else:
+            finding = resume_finding_of(session, patient, plan, now)
         if finding is not None:
             ready.append(ResumeReady(patient, plan, finding, local_text(plan.created_at, patient.timezone)))
     return ready

@@ -97,15 +97,25 @@
   }, 0));
 
   if (!("EventSource" in window)) { setStatus("Live updates unavailable: refreshing every minute", false); setInterval(soon, 60000); return; }
-  const source = new EventSource("/staff/inbox/stream");
-  source.addEventListener("hello", () => {
-    setStatus("Live", true);
-    if (everConnected) soon();
-    everConnected = true;
-  });
-  source.addEventListener("alert", soon);
-  source.addEventListener("signed-out", () => { source.close(); window.location.assign("/staff/login"); });
-  source.addEventListener("error", () => setStatus("Reconnecting…", false));
+  // The browser reconnects a dropped stream by itself (after the server's `retry`); one it gave up on (the server
+  // answered with an error, e.g. while restarting) is opened again here. Every (re)connection re-reads the list, so
+  // what changed while the stream was down is shown, and so does `resync` (the server may have missed events).
+  const connect = () => {
+    const source = new EventSource("/staff/inbox/stream");
+    source.addEventListener("hello", () => {
+      setStatus("Live", true);
+      if (everConnected) soon();
+      everConnected = true;
+    });
+    source.addEventListener("alert", soon);
+    source.addEventListener("resync", soon);
+    source.addEventListener("signed-out", () => { source.close(); window.location.assign("/staff/login"); });
+    source.addEventListener("error", () => {
+      setStatus("Reconnecting…", false);
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+    });
+  };
+  connect();
   setInterval(soon, 60000);
   updateCounts(current());
 })();
