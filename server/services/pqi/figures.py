@@ -8,7 +8,6 @@ import statistics
 from dataclasses import dataclass, field
 
 NO_DATA = "no data"
-NOT_RECORDED = "not recorded yet"
 
 
 @dataclass
@@ -101,19 +100,7 @@ class Count:
         return f"{self.per_patient[patient_id]} {self.unit}"
 
 
-@dataclass
-class NotRecorded:
-    """A figure whose source has no data yet (the checklist and teach-back before they are recorded)."""
-
-    per_patient: dict[int, int] = field(default_factory=dict)
-    value: float | None = None
-    text: str = NOT_RECORDED
-
-    def patient_text(self, patient_id: int) -> str:
-        return NOT_RECORDED
-
-
-Figure = Share | Times | Count | NotRecorded
+Figure = Share | Times | Count
 
 
 @dataclass

@@ -17,17 +17,17 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from ...clinical.regimens import PlanStatus
-from ...clinical.schedule import FIRST_WEEKS_DAYS, MONTHLY_INTERVAL_DAYS, next_dose
+from ...clinical.schedule import FIRST_WEEKS_DAYS, MONTHLY_INTERVAL_DAYS
 from ...models import Clinic, Patient
 from ...settings import Settings
 from ..alerts_escalation import ClinicHours
 from .alert_promises import alert_table
-from .checklist import checklist_completed_at
+from .checklist import checklists_for, first_dose_of
 from .dose_calendar import scheduled_dose_days
-from .figures import Count, NotRecorded, Row, Share, Table, Times
-from .periods import PERIOD_KEY, Bucket, Period, midnight
+from .figures import Count, Row, Share, Table, Times
+from .periods import PERIOD_KEY, Bucket, Period
 from .quality_data import WEIGHT_LINES, ClinicData, PatientFacts, load_clinic_data
-from .teach_back import teach_back_results
+from .teach_back import TeachBackResult, teach_back_results_of
 
 # clinical-reference: section 7 ("49% of STORM patients had a dose reduction and 61% an interruption (PQI)")
 TRIAL_REDUCED_PCT = 49.0
@@ -56,9 +56,10 @@ def quality_report(
     # Monitoring windows end in the period and start up to a month before it.
     data = load_clinic_data(session, clinic.id or 0, period, period.first - timedelta(days=MONTHLY_INTERVAL_DAYS))
     today = now.astimezone(period.zone).date()
-    ids = sorted(data.patients)
-    checklist = checklist_completed_at(session, ids)
-    teach_back = teach_back_results(session, ids)
+    # The checklist and teach-back of each patient's current plan version (the last one loaded), as their pages show.
+    current = {pid: (facts.patient, facts.plans[-1]) for pid, facts in sorted(data.patients.items()) if facts.plans}
+    checklist = {pid: found.completed_at for pid, found in checklists_for(session, list(current.values())).items()}
+    teach_back = teach_back_results_of(session, {pid: plan for pid, (_, plan) in current.items()})
     tables = [
         _program_table(data, period, checklist, teach_back),
         *_dose_tables(data, period, now),
@@ -79,12 +80,17 @@ def _started_by(facts: PatientFacts, bucket: Bucket) -> bool:
 # --------------------------------------------------------------------------- checklist and teach-back
 
 
-def _program_table(data: ClinicData, period: Period, checklist: dict[int, datetime | None], teach_back: dict) -> Table:
+def _program_table(
+    data: ClinicData, period: Period, checklist: dict[int, datetime | None], teach_back: dict[int, TeachBackResult]
+) -> Table:
     table = Table(
         "program",
         "Start of therapy: checklist and teach-back",
-        "New starts: patients whose first plan starts in the month. Checklist complete before the first dose; "
-        "schedule teach-back passed.",
+        "New starts: patients whose first plan starts in the month. Checklist complete before the first dose: every "
+        "item of the patient's start checklist done (for their current plan, as the checklist shows it) at or before "
+        "the first scheduled dose of their first plan. Teach-back passed: the patient's latest schedule teach-back "
+        "(about their current plan, or the last plan version answered about when it is held or stopped) has every "
+        "question answered right, first or second try.",
         [
             ("new_starts", "New starts"),
             ("checklist", "Checklist complete before the first dose"),
@@ -95,31 +101,23 @@ def _program_table(data: ClinicData, period: Period, checklist: dict[int, dateti
     for pid, facts in data.patients.items():
         start = facts.therapy_start
         keys = period.bucket_keys(start) if start is not None else ()
-        if start is None or not keys:
+        if not keys:
             continue
         completed = checklist.get(pid)
-        first = next_dose(_setup(facts, 0), midnight(start, ZoneInfo(facts.patient.timezone))) if checklist else None
+        # The checklist's own first dose (checklist.first_dose_of), of the plan the patient started with.
+        first = first_dose_of(facts.patient, facts.plans[0])
         result = teach_back.get(pid)
         for key in keys:
             starts, done, passed = figures[key]
             starts.add(pid)
-            done.add(pid, int(completed is not None and (first is None or completed <= first.utc)))
+            done.add(pid, int(completed is not None and (first is None or completed <= first)))
             passed.add(pid, int(result is not None and result.passed is True))
     for bucket in period.buckets:
         starts, done, passed = figures[bucket.key]
-        cells: dict = {"new_starts": starts, "checklist": done, "teach_back": passed}
-        if not checklist:
-            cells["checklist"] = NotRecorded({pid: 1 for pid in starts.per_patient})
-        if not teach_back:
-            cells["teach_back"] = NotRecorded({pid: 1 for pid in starts.per_patient})
-        table.rows.append(Row(bucket.key, bucket.label, cells))
+        table.rows.append(
+            Row(bucket.key, bucket.label, {"new_starts": starts, "checklist": done, "teach_back": passed})
+        )
     return table
-
-
-def _setup(facts: PatientFacts, index: int):
-    from ..patient_state import schedule_setup
-
-    return schedule_setup(facts.patient, facts.plans[index])
 
 
 # --------------------------------------------------------------------------- doses and the antiemetic
