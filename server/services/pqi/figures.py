@@ -120,6 +120,13 @@ class Table:
     columns: list[tuple[str, str]]  # (key, heading)
     rows: list[Row] = field(default_factory=list)
     reference: dict[str, float] = field(default_factory=dict)  # column -> a reference value shown beside it
+    page_rows: list[Row] | None = None  # the rows the page shows when not all of them (the CSV has them all)
+    page_note: str = ""  # which rows the page shows
+
+    @property
+    def shown_rows(self) -> list[Row]:
+        """The rows the page shows."""
+        return self.rows if self.page_rows is None else self.page_rows
 
     def figure(self, row_key: str, column: str) -> Figure | None:
         """The figure at a row and column, if any."""

@@ -49,6 +49,10 @@ def test_the_page_shows_the_hand_worked_figures_and_charts(client, engine, clock
     assert not any(category == "Jan 2026" for _, category, _ in bars)
     assert 'class="no-data" data-series="before the dose" data-category="Jan 2026"' in html
     assert re.findall(r'class="reference" data-value="([^"]+)"', html) == ["49", "61"]
+    # The by-patient table lists only the patients below 100% on the page (Ben's 6/6 is in the CSV).
+    by_patient = html.split('data-table="antiemetic_by_patient"', 1)[1].split("</table>", 1)[0]
+    assert "Archer, Ann (Q-001)" in by_patient and "Baker, Ben" not in by_patient
+    assert "(1 of 1 below 100%, of 2 patients); the CSV lists every patient" in text_of(html)
 
 
 def test_the_csv_holds_the_same_tables(client, engine, clock):
