@@ -40,7 +40,9 @@ from .models import (
     OutboundMessage,
     Patient,
     Staff,
+    StartChecklistItem,
     SymptomReport,
+    TeachBackAttempt,
     TreatmentPlan,
     WeightEntry,
 )
@@ -48,11 +50,15 @@ from .services.alerts import page_next, upsert_alert
 from .services.audit import audit
 from .services.outbox.opt_out import opt_out_of_sms
 from .services.outbox.planning import reminder_key
+from .services.pqi.checklist import CHECKLIST_ITEMS, applies
 from .services.pqi.dose_calendar import scheduled_dose_days
+from .services.pqi.teach_back import build_questions
 
 AUDITED_EVENTS = {"acknowledged": "alert.acknowledge", "resolved": "alert.resolve"}
 HISTORY_DAYS = 182  # about six months: the report's default period
 START_EVERY_DAYS = 14  # a new start every two weeks, the last one four weeks before today
+# The indication the pharmacist reads on the prescription (clinical/start_checklist.py INDICATIONS).
+INDICATION_OF = {"Xd": "rrmm", "XVd": "mm", "DLBCL": "rr_dlbcl"}
 
 
 @dataclass(frozen=True)
@@ -75,21 +81,64 @@ class HistoryPatient:
     missed_doses: tuple[int, ...] = ()  # the n-th scheduled doses are logged missed: R-MISS-2 after the second
     wrong_day: int | None = None  # an extra dose this many days after the start (not a dose day)
     opt_out_day: int | None = None  # texts STOP this many days after the start
+    # The start checklist: "before" (done the day after enrollment, before the first dose), "after" (education done
+    # two days after the first dose) or "incomplete" (the starter kit never ticked).
+    checklist: str = "before"
+    # The schedule teach-back at enrollment: "passed", "second_try" (the days right at the second try), "wrong_twice"
+    # (R-TEACH-BACK: staff call) or "" (not answered); `teach_back_again`: asked again after each plan change.
+    teach_back: str = ""
+    teach_back_again: bool = False
 
 
 HISTORY_PATIENTS = (
-    HistoryPatient("HIST-01", "Alice", "Moreau", "en", "Xd", 0, 0, time(8, 0), 70.0, 0.1),
-    HistoryPatient("HIST-02", "Bashir", "Rahman", "en", "XVd", 0, 1, time(9, 0), 82.0, 0.15, stop_day=98),
-    HistoryPatient("HIST-03", "Carmen", "Ortiz", "es", "Xd", 0, 2, time(8, 30), 64.0, 0.2, low_platelets_day=36),
+    HistoryPatient("HIST-01", "Alice", "Moreau", "en", "Xd", 0, 0, time(8, 0), 70.0, 0.1, teach_back="passed"),
+    HistoryPatient(
+        "HIST-02", "Bashir", "Rahman", "en", "XVd", 0, 1, time(9, 0), 82.0, 0.15, stop_day=98, teach_back="passed"
+    ),
+    HistoryPatient(
+        "HIST-03",
+        "Carmen",
+        "Ortiz",
+        "es",
+        "Xd",
+        0,
+        2,
+        time(8, 30),
+        64.0,
+        0.2,
+        low_platelets_day=36,
+        teach_back="second_try",
+        teach_back_again=True,
+    ),
     HistoryPatient("HIST-04", "David", "Okafor", "en", "DLBCL", 0, 0, time(10, 0), 75.0, 1.1),  # crosses -10%
-    HistoryPatient("HIST-05", "Elena", "Petrova", "en", "Xd", 0, 3, time(8, 0), 58.0, 0.1, vomiting_dose=11),
+    HistoryPatient(
+        "HIST-05", "Elena", "Petrova", "en", "Xd", 0, 3, time(8, 0), 58.0, 0.1, vomiting_dose=11, teach_back="passed"
+    ),
     HistoryPatient("HIST-06", "Farid", "Haddad", "en", "XVd", 1, 4, time(9, 0), 90.0, 0.05, "push", wrong_day=23),
-    HistoryPatient("HIST-07", "Grace", "Kim", "en", "Xd", 0, 1, time(7, 30), 61.0, 0.1, missed_doses=(8, 9)),
-    HistoryPatient("HIST-08", "Hiro", "Tanaka", "en", "DLBCL", 0, 2, time(9, 0), 72.0, 0.45),  # crosses -5%
-    HistoryPatient("HIST-09", "Ines", "Silva", "es", "Xd", 1, 0, time(8, 0), 66.0, 0.1, opt_out_day=40),
+    HistoryPatient(
+        "HIST-07",
+        "Grace",
+        "Kim",
+        "en",
+        "Xd",
+        0,
+        1,
+        time(7, 30),
+        61.0,
+        0.1,
+        missed_doses=(8, 9),
+        checklist="after",
+        teach_back="wrong_twice",
+    ),
+    HistoryPatient("HIST-08", "Hiro", "Tanaka", "en", "DLBCL", 0, 2, time(9, 0), 72.0, 0.45, teach_back="passed"),
+    HistoryPatient(
+        "HIST-09", "Ines", "Silva", "es", "Xd", 1, 0, time(8, 0), 66.0, 0.1, opt_out_day=40, teach_back="second_try"
+    ),
     HistoryPatient("HIST-10", "James", "Wright", "en", "XVd", 0, 3, time(10, 0), 85.0, 0.2, "push"),
-    HistoryPatient("HIST-11", "Kofi", "Mensah", "en", "Xd", 0, 4, time(8, 0), 77.0, 0.15, low_sodium_day=22),
-    HistoryPatient("HIST-12", "Lena", "Fischer", "en", "DLBCL", 0, 1, time(9, 30), 63.0, 0.1),
+    HistoryPatient(
+        "HIST-11", "Kofi", "Mensah", "en", "Xd", 0, 4, time(8, 0), 77.0, 0.15, low_sodium_day=22, teach_back="passed"
+    ),
+    HistoryPatient("HIST-12", "Lena", "Fischer", "en", "DLBCL", 0, 1, time(9, 30), 63.0, 0.1, checklist="incomplete"),
 )
 
 
@@ -412,6 +461,74 @@ class _Seeder:
             elif rng.random() >= 0.12:
                 self.lab(day, sodium=None if rng.random() < 0.15 else 0.0)
 
+    def start_checklist(self, enrolled: datetime) -> None:
+        """The pharmacist's ticks (checklist.tick_item's rows); the baseline labs of the demo come after the first
+        dose, so the baseline CBC and CMP are ticked by hand (results from the referring lab)."""
+        story, first_dose = self.story, self.at(self.start, self.plans[0].dose_time)
+        details = {
+            "dose_schedule": INDICATION_OF[story.regimen],
+            "antiemetic_received": "ondansetron 8 mg",
+            "edu_contraception": "not_relevant",
+        }
+        for key, spec in CHECKLIST_ITEMS.items():
+            if not applies(spec, story.regimen) or spec.key == "baseline_weight":  # ticked from enrollment
+                continue
+            if story.checklist == "incomplete" and key == "edu_starter_kit":
+                continue
+            late = story.checklist == "after" and spec.group == "Education"
+            self.session.add(
+                StartChecklistItem(
+                    patient_id=self.pid,
+                    item=key,
+                    done_at=first_dose + timedelta(days=2) if late else enrolled + timedelta(days=1),
+                    done_by_staff_id=self.pharmacist.id or 0,
+                    detail=details.get(key),
+                    note="Results from the referring lab" if key.startswith("baseline_") else None,
+                )
+            )
+
+    def teach_backs(self, enrolled: datetime) -> None:
+        """The patient's answers at enrollment (teach_back.record_answer's rows) and, for some, after each change."""
+        story = self.story
+        if not story.teach_back:
+            return
+        asked = [(self.plans[0], enrolled + timedelta(days=1, hours=3), story.teach_back)]
+        if story.teach_back_again:
+            asked += [(plan, plan.created_at + timedelta(hours=5), "passed") for plan in self.plans[1:]]
+        for plan, at, how in asked:
+            for question in build_questions(self.patient, plan, "en"):
+                wrong = next(c.value for c in question.choices if c.value != question.right)
+                tries = [True]
+                if question.name == "days" and how == "second_try":
+                    tries = [False, True]
+                elif question.name == "days" and how == "wrong_twice":
+                    tries = [False, False]
+                for attempt, correct in enumerate(tries, start=1):
+                    at += timedelta(minutes=1)
+                    self.session.add(
+                        TeachBackAttempt(
+                            patient_id=self.pid,
+                            plan_id=plan.id or 0,
+                            question=question.name,
+                            answer=question.right if correct else wrong,
+                            correct=correct,
+                            attempt=attempt,
+                            channel="app",
+                            at=at,
+                        )
+                    )
+                if tries == [False, False]:
+                    # clinical-reference: R-TEACH-BACK (routine: the nurse calls to go over the schedule)
+                    self.alert(
+                        "R-TEACH-BACK",
+                        f"Patient unsure of schedule: {question.prompt} answered {question.label_of(wrong)}",
+                        at,
+                        timedelta(hours=20),
+                        self.nurse,
+                        resolve_after=timedelta(days=1),
+                    )
+                    break  # the rest is gone over on the call
+
     def reminders(self, scheduled: list[date]) -> None:
         """A dose reminder for each scheduled dose: SMS mostly delivered (some undelivered or failed), push sent."""
         rng, opted_out = self.rng, self.patient.sms_opted_out_at
@@ -527,4 +644,7 @@ def _seed_patient(
             if alert is not None:
                 seeder.handle(alert, opted, timedelta(hours=15), nurse, resolve_after=timedelta(days=2))
         seeder.reminders(scheduled)
+        seeder.start_checklist(enrolled)
+        session.flush()  # the plan versions' ids, for the teach-back answers
+        seeder.teach_backs(enrolled)
         return patient.id or 0

@@ -43,9 +43,9 @@ def test_the_report_renders_links_to_patients_downloads_csv_and_passes_axe(brows
         page.goto(live_server.url(f"/staff/quality?from={FROM}&to={TO}"))
         expect(page.get_by_role("heading", name="Clinic quality report")).to_be_visible()
         expect(page.get_by_label("From", exact=True)).to_have_value(FROM)
-        # Six server-rendered charts, with bars carrying the hand-worked values and the trial's reference lines.
+        # Seven server-rendered charts, with bars carrying the hand-worked values and the trial's reference lines.
         charts = page.locator("figure.chart svg.quality-chart")
-        expect(charts).to_have_count(6)
+        expect(charts).to_have_count(7)
         expect(charts.first).to_be_visible()
         assert page.locator("svg.quality-chart rect.bar").count() > 10
         taken = page.locator('svg.quality-chart rect.bar[data-series="taken"][data-category="Mar 2026"]')

@@ -1,5 +1,8 @@
 """A clinic with hand-made histories whose every quality-report figure is known in advance (issue 14), used by the
-report's tests and its browser test. Zone America/New_York: daylight saving starts on Sunday 8 March 2026."""
+report's tests and its browser test. Zone America/New_York: daylight saving starts on Sunday 8 March 2026.
+
+The start checklist and the teach-back are written as their services write them (a `start_checklist_item` row per
+tick, a `teach_back_attempt` row per answer, the right answers taken from `teach_back.build_questions`)."""
 
 from __future__ import annotations
 
@@ -14,15 +17,20 @@ from server.models import (
     LabResult,
     OutboundMessage,
     Patient,
+    StartChecklistItem,
+    TeachBackAttempt,
     TreatmentPlan,
     WeightEntry,
 )
+from server.services.pqi.checklist import CHECKLIST_ITEMS, applies
+from server.services.pqi.teach_back import build_questions
 from server.services.staff.accounts import create_staff
 
 ZONE = "America/New_York"
 REPORT_NOW = datetime(2026, 4, 15, 14, 0, tzinfo=UTC)
 REPORTER = "reporter@quality.clinic"
 REPORTER_PASSWORD = "quality-report-password"
+PHARMACIST = "pharmacist@quality.clinic"
 FROM, TO = "2026-01-15", "2026-03-31"
 
 
@@ -31,7 +39,8 @@ def utc(text: str) -> datetime:
 
 
 def build_quality_clinic(engine) -> dict[str, int]:
-    """Ann (Feb start, a hold and a reduction), Ben (starts mid-March), and Zed in another clinic; returns ids."""
+    """Ann (Feb start, a hold and a reduction), Ben (starts mid-March), Cal (starts 31 March, first dose in April),
+    and Zed in another clinic; returns ids."""
     made = datetime(2026, 1, 1, tzinfo=UTC)
     with session_scope(engine) as s:
         clinic = Clinic(name="Quality Clinic", phone="+15555550100", timezone=ZONE, created_at=made)
@@ -58,6 +67,7 @@ def build_quality_clinic(engine) -> dict[str, int]:
 
         ann = patient("Ann", "Archer", "Q-001", clinic.id, 70.0)
         ben = patient("Ben", "Baker", "Q-002", clinic.id, 80.0)
+        cal = patient("Cal", "Carter", "Q-003", clinic.id, 75.0)
         zed = patient("Zed", "Zimmer", "Z-001", other.id, 60.0)
 
         def plan(
@@ -70,29 +80,33 @@ def build_quality_clinic(engine) -> dict[str, int]:
             day1: int,
             dose_time: time,
             created: str,
-        ) -> None:
-            s.add(
-                TreatmentPlan(
-                    patient_id=p.id,
-                    version=version,
-                    regimen=regimen,
-                    dose_level=level,
-                    status=status,
-                    start_date=start,
-                    day1_weekday=day1,
-                    day3_weekday=(day1 + 2) % 7,
-                    dose_time=dose_time,
-                    created_at=utc(created),
-                )
+        ) -> TreatmentPlan:
+            made_plan = TreatmentPlan(
+                patient_id=p.id,
+                version=version,
+                regimen=regimen,
+                dose_level=level,
+                status=status,
+                start_date=start,
+                day1_weekday=day1,
+                day3_weekday=(day1 + 2) % 7,
+                dose_time=dose_time,
+                created_at=utc(created),
             )
+            s.add(made_plan)
+            s.flush()
+            return made_plan
 
         # Ann: Xd Mon/Wed 08:00 from Mon 2 Feb; held Mon 16 Feb 07:00 EST (before that day's dose: held, not
         # missed); reduced to level 1 (Mondays only) on Sun 1 Mar.
-        plan(ann, 1, "Xd", 0, "active", date(2026, 2, 2), 0, time(8, 0), "2026-02-01T12:00")
+        ann_v1 = plan(ann, 1, "Xd", 0, "active", date(2026, 2, 2), 0, time(8, 0), "2026-02-01T12:00")
         plan(ann, 2, "Xd", 0, "held", date(2026, 2, 2), 0, time(8, 0), "2026-02-16T12:00")
-        plan(ann, 3, "Xd", 1, "active", date(2026, 2, 2), 0, time(8, 0), "2026-03-01T12:00")
+        ann_v3 = plan(ann, 3, "Xd", 1, "active", date(2026, 2, 2), 0, time(8, 0), "2026-03-01T12:00")
         # Ben: DLBCL Tue/Thu 09:00 from Tue 10 Mar (mid-month, after the clocks changed).
         plan(ben, 1, "DLBCL", 0, "active", date(2026, 3, 10), 1, time(9, 0), "2026-03-09T12:00")
+        # Cal: Xd Wed/Fri 09:00 from Tue 31 Mar: a March start whose first dose (Wed 1 Apr) is after the period, so
+        # no dose, monitoring window, reminder or alert of the period is his; he counts among the started patients.
+        cal_v1 = plan(cal, 1, "Xd", 0, "active", date(2026, 3, 31), 2, time(9, 0), "2026-03-30T12:00")
         plan(zed, 1, "Xd", 0, "active", date(2026, 2, 2), 0, time(8, 0), "2026-02-01T12:00")
 
         n = 0
@@ -165,7 +179,7 @@ def build_quality_clinic(engine) -> dict[str, int]:
                 )
             )
 
-        lab(ann, "2026-02-02T13:00", cbc=True, cmp=True)
+        lab(ann, "2026-02-02T12:00", cbc=True, cmp=True)  # an hour before the first dose: the baseline CMP
         lab(ann, "2026-02-09T13:00", cbc=True, cmp=False)
         lab(ann, "2026-03-09T03:30", cbc=False, cmp=True)  # Sun 8 Mar 23:30 EDT: week 5, not week 6
         lab(ben, "2026-03-10T13:00", cbc=True, cmp=True)
@@ -227,4 +241,79 @@ def build_quality_clinic(engine) -> dict[str, int]:
         password=REPORTER_PASSWORD,
         now=made,
     )
+    pharmacist = create_staff(
+        engine,
+        clinic_id=ids["clinic"],
+        email=PHARMACIST,
+        name="Paul Pharmacist",
+        role="pharmacist",
+        password=REPORTER_PASSWORD,
+        now=made,
+    )
+    with session_scope(engine) as s:
+        _start_checklists(s, ids, pharmacist.id or 0)
+        _teach_backs(s, ids, ann_v1.id or 0, ann_v3.id or 0, cal_v1.id or 0)
     return ids
+
+
+def _start_checklists(s, ids: dict[str, int], staff_id: int) -> None:
+    """Ann: complete before her first dose (Mon 2 Feb 08:00 EST = 13:00 UTC): ticked Fri 30 Jan, the baseline CMP
+    from her 07:00 EST lab and the weight from enrollment. Ben: complete after his (Tue 10 Mar 09:00 EDT): ticked
+    Wed 11 Mar. Cal: incomplete: every item ticked on Mon 30 Mar, then "fluids and calories" un-ticked."""
+    details = {
+        "dose_schedule": {"Xd": "rrmm", "DLBCL": "rr_dlbcl"},
+        "antiemetic_received": "ondansetron 8 mg",
+        "edu_contraception": "discussed",
+    }
+    for name, regimen, at in (
+        ("ann", "Xd", "2026-01-30T15:00"),
+        ("ben", "DLBCL", "2026-03-11T15:00"),
+        ("cal", "Xd", "2026-03-30T15:00"),
+    ):
+        for key, spec in CHECKLIST_ITEMS.items():
+            if not applies(spec, regimen) or key == "baseline_weight" or (key == "baseline_cmp" and name != "cal"):
+                continue  # ticked from the data (the enrollment weight; Ann's and Ben's sodium results)
+            detail = details.get(key)
+            s.add(
+                StartChecklistItem(
+                    patient_id=ids[name],
+                    item=key,
+                    done_at=utc(at),
+                    done_by_staff_id=staff_id,
+                    detail=detail[regimen] if isinstance(detail, dict) else detail,
+                    undone_at=utc("2026-03-30T16:00") if (name, key) == ("cal", "edu_fluids") else None,
+                    undone_by_staff_id=staff_id if (name, key) == ("cal", "edu_fluids") else None,
+                )
+            )
+
+
+def _teach_backs(s, ids: dict[str, int], ann_v1: int, ann_v3: int, cal_v1: int) -> None:
+    """Ann: every question right about her first plan (1 Feb), the tablets wrong twice about the reduced one (2 Mar):
+    not passed (the latest teach-back counts). Ben: none. Cal: the days right at the second try, then the rest right:
+    passed."""
+    answers = (
+        ("ann", ann_v1, "2026-02-01T15:00", {"days": [True], "tablets": [True], "antiemetic": [True]}),
+        ("ann", ann_v3, "2026-03-02T15:00", {"days": [True], "tablets": [False, False]}),
+        ("cal", cal_v1, "2026-03-30T17:00", {"days": [False, True], "tablets": [True], "antiemetic": [True]}),
+    )
+    minute = 0
+    for name, plan_id, at, results in answers:
+        patient, plan = s.get(Patient, ids[name]), s.get(TreatmentPlan, plan_id)
+        questions = {q.name: q for q in build_questions(patient, plan, "en")}
+        for question, tries in results.items():
+            asked = questions[question]
+            wrong = next(c.value for c in asked.choices if c.value != asked.right)
+            for attempt, correct in enumerate(tries, start=1):
+                minute += 1
+                s.add(
+                    TeachBackAttempt(
+                        patient_id=ids[name],
+                        plan_id=plan_id,
+                        question=question,
+                        answer=asked.right if correct else wrong,
+                        correct=correct,
+                        attempt=attempt,
+                        channel="app",
+                        at=utc(at).replace(minute=minute),
+                    )
+                )

@@ -31,6 +31,11 @@ from .common import SignedInStaff, client_ip, render
 
 # The charts: (table, title, [(column, series name)], reference lines from the table's `reference`).
 CHARTS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "program",
+        "Start of therapy (new starts)",
+        (("checklist", "checklist before the first dose"), ("teach_back", "teach-back passed")),
+    ),
     ("antiemetic", "Anti-nausea medicine before the dose", (("before", "before the dose"),)),
     (
         "doses",

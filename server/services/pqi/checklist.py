@@ -42,6 +42,7 @@ from ...errors import FieldError, Forbidden
 from ...models import LabResult, Patient, Staff, StartChecklistItem, TreatmentPlan
 from ..audit import audit
 from ..clinic_scope import patient_for_staff
+from .quality_data import day_number
 
 # Who may tick: the clinical roles (the PQI's pharmacist and nurse, and physicians / nurse practitioners); an IT
 # administrator changes no patient's care record.
@@ -281,16 +282,33 @@ def standing_ticks(session: Session, patient_ids: Sequence[int]) -> dict[int, li
     return ticks
 
 
-def baseline_labs(session: Session, patient_ids: Sequence[int], since: datetime) -> dict[int, list[LabSeen]]:
-    """Lab results collected since `since`, per patient (one query; amended results are left out)."""
+def baseline_labs(
+    session: Session, patient_ids: Sequence[int], since: datetime, *, near_start: bool = False
+) -> dict[int, list[LabSeen]]:
+    """Lab results collected since `since`, per patient (one query; amended results are left out). `near_start`:
+    only those within a few days of the start date of the patient's latest plan version (a superset of its baseline
+    window, which ends at the first dose, within a week of the start)."""
     lab = LabResult.__table__
     fields = ("sodium_mmol_l", *CBC_FIELDS)
-    labs: dict[int, list[LabSeen]] = defaultdict(list)
-    for row in session.connection().execute(
-        sa.select(lab.c.patient_id, lab.c.collected_at, lab.c.recorded_at, *(lab.c[n] for n in fields)).where(
-            lab.c.patient_id.in_(list(patient_ids)), lab.c.superseded_at.is_(None), lab.c.collected_at >= since
+    query = sa.select(lab.c.patient_id, lab.c.collected_at, lab.c.recorded_at, *(lab.c[n] for n in fields)).where(
+        lab.c.patient_id.in_(list(patient_ids)), lab.c.superseded_at.is_(None), lab.c.collected_at >= since
+    )
+    if near_start:
+        plan = TreatmentPlan.__table__.c
+        dialect = session.get_bind().dialect.name
+        start = (
+            sa.select(plan.start_date)
+            .where(plan.patient_id == lab.c.patient_id)
+            .order_by(plan.version.desc())
+            .limit(1)
+            .scalar_subquery()
         )
-    ):
+        collected = day_number(lab.c.collected_at, dialect)
+        started = day_number(start, dialect)
+        window_days = BASELINE_WINDOW_BEFORE_START.days
+        query = query.where(collected.between(started - window_days - 1, started + 8))
+    labs: dict[int, list[LabSeen]] = defaultdict(list)
+    for row in session.connection().execute(query):
         present = frozenset(n for n in fields if getattr(row, n) is not None)
         labs[row.patient_id].append(LabSeen(row.collected_at, row.recorded_at, present))
     return labs
@@ -305,11 +323,36 @@ def checklists_for(
     ids = [patient.id for patient, _ in chosen]
     ticks = standing_ticks(session, ids)
     since = min(baseline_window(patient, plan)[0] for patient, plan in chosen)
-    labs = baseline_labs(session, ids, since)
+    labs = baseline_labs(session, ids, since, near_start=True)
     return {
         patient.id: build_checklist(patient, plan, ticks[patient.id], labs[patient.id], names)
         for patient, plan in chosen
     }
+
+
+def completed_at_of(session: Session, chosen: Sequence[tuple[Any, Any]]) -> dict[int, datetime | None]:
+    """When each (patient, current plan)'s checklist was completed, None while incomplete (the quality report).
+
+    Only a patient with a standing tick on every item that needs one can be complete: the others are not built.
+    """
+    if not chosen:
+        return {}
+    ticks = standing_ticks(session, [patient.id for patient, _ in chosen])
+    needing = {
+        regimen: {k for k, spec in CHECKLIST_ITEMS.items() if not spec.auto and applies(spec, regimen)}
+        for regimen in {plan.regimen for _, plan in chosen}
+    }
+    candidates = [
+        (patient, plan) for patient, plan in chosen if needing[plan.regimen] <= {t.item for t in ticks[patient.id]}
+    ]
+    found: dict[int, datetime | None] = {patient.id: None for patient, _ in chosen}
+    if candidates:
+        ids = [patient.id for patient, _ in candidates]
+        since = min(baseline_window(patient, plan)[0] for patient, plan in candidates)
+        labs = baseline_labs(session, ids, since, near_start=True)
+        for patient, plan in candidates:
+            found[patient.id] = build_checklist(patient, plan, ticks[patient.id], labs[patient.id]).completed_at
+    return found
 
 
 def _current_plans(session: Session, patient_ids: Sequence[int]) -> list[tuple[Any, Any]]:

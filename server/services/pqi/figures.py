@@ -8,7 +8,6 @@ import statistics
 from dataclasses import dataclass, field
 
 NO_DATA = "no data"
-NOT_RECORDED = "not recorded yet"
 
 
 @dataclass
@@ -101,19 +100,7 @@ class Count:
         return f"{self.per_patient[patient_id]} {self.unit}"
 
 
-@dataclass
-class NotRecorded:
-    """A figure whose source has no data yet (the checklist and teach-back before they are recorded)."""
-
-    per_patient: dict[int, int] = field(default_factory=dict)
-    value: float | None = None
-    text: str = NOT_RECORDED
-
-    def patient_text(self, patient_id: int) -> str:
-        return NOT_RECORDED
-
-
-Figure = Share | Times | Count | NotRecorded
+Figure = Share | Times | Count
 
 
 @dataclass
@@ -133,6 +120,13 @@ class Table:
     columns: list[tuple[str, str]]  # (key, heading)
     rows: list[Row] = field(default_factory=list)
     reference: dict[str, float] = field(default_factory=dict)  # column -> a reference value shown beside it
+    page_rows: list[Row] | None = None  # the rows the page shows when not all of them (the CSV has them all)
+    page_note: str = ""  # which rows the page shows
+
+    @property
+    def shown_rows(self) -> list[Row]:
+        """The rows the page shows."""
+        return self.rows if self.page_rows is None else self.page_rows
 
     def figure(self, row_key: str, column: str) -> Figure | None:
         """The figure at a row and column, if any."""

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ...models import Alert, AlertEvent, DoseEvent, LabResult, OutboundMessage, Patient, TreatmentPlan, WeightEntry
+from ...models import Alert, AlertEvent, LabResult, OutboundMessage, Patient, TreatmentPlan, WeightEntry
 from ..outbox.vocabulary import PLANNED_KINDS, MessageStatus
 from .periods import Bucket, Period
 
@@ -33,7 +33,6 @@ class PatientFacts:
 
     patient: Patient
     plans: list[TreatmentPlan] = field(default_factory=list)  # oldest version first
-    doses: list[tuple[date, str, bool | None]] = field(default_factory=list)  # (dose day, status, antiemetic)
     weight_days: list[date] = field(default_factory=list)  # clinic-zone dates, sorted
     cbc_days: list[date] = field(default_factory=list)
     cmp_days: list[date] = field(default_factory=list)
@@ -62,6 +61,46 @@ class ClinicData:
     alerts: list[AlertFacts]
     # (patient, channel, month key) -> [due, delivered]
     reminders: dict[tuple[int, str, str], list[int]]
+    mine: sa.Select  # the clinic's patient ids, as a sub-select for further queries
+
+
+EPOCH = date(2000, 1, 1)
+
+
+def day_number(column: sa.ColumnElement, dialect: str) -> sa.ColumnElement[int]:
+    """Days from 1 Jan 2000 to a date column's date (a UTC timestamp: its UTC date), as an SQL integer."""
+    if dialect == "postgresql":
+        return sa.type_coerce(sa.cast(column, sa.Date) - sa.cast(sa.literal(EPOCH.isoformat()), sa.Date), sa.Integer)
+    return sa.cast(sa.func.julianday(sa.func.date(column)) - sa.func.julianday(EPOCH.isoformat()), sa.Integer)
+
+
+def month_of(day: sa.ColumnElement, period: Period) -> sa.ColumnElement[str]:
+    """The month key ("2026-03") of a local date column within the period, in SQL."""
+    return sa.case(*((day <= month.last, sa.literal(month.key)) for month in period.months), else_=sa.literal(""))
+
+
+def local_date(column: sa.ColumnElement, zone: ZoneInfo, dialect: str) -> sa.ColumnElement:
+    """A UTC timestamp column's date in the zone: in SQL on PostgreSQL, else the instant itself (see _as_day)."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.timezone(zone.key, sa.func.timezone("UTC", column)), sa.Date)
+    return column
+
+
+def _as_day(value: date | datetime, zone: ZoneInfo) -> date:
+    """A local date from local_date (an instant where SQL has no time zones: converted here)."""
+    return value.astimezone(zone).date() if isinstance(value, datetime) else value
+
+
+def _by_day(query: sa.Select, dialect: str, *flags: str) -> sa.Select:
+    """One row per patient and local day on PostgreSQL (any of the flags that day), sorted by patient and day."""
+    sub = query.subquery()
+    if dialect != "postgresql":
+        return sa.select(sub).order_by(sub.c.patient_id, sub.c.day)
+    return (
+        sa.select(sub.c.patient_id, sub.c.day, *(sa.func.bool_or(sub.c[f]).label(f) for f in flags))
+        .group_by(sub.c.patient_id, sub.c.day)
+        .order_by(sub.c.patient_id, sub.c.day)
+    )
 
 
 def _clinic_patients(clinic_id: int) -> sa.Select:
@@ -69,7 +108,8 @@ def _clinic_patients(clinic_id: int) -> sa.Select:
 
 
 def load_clinic_data(session: Session, clinic_id: int, period: Period, monitoring_from: date) -> ClinicData:
-    """Everything the report needs for the clinic's patients over the period (eight statements)."""
+    """What the report reads row by row for the clinic's patients over the period (seven statements; the doses are
+    counted in SQL by dose_counts.py)."""
     zone = period.zone
     whole = period.whole
     mine = _clinic_patients(clinic_id)
@@ -83,62 +123,40 @@ def load_clinic_data(session: Session, clinic_id: int, period: Period, monitorin
     ).all():
         patients[plan.patient_id].plans.append(plan)
 
-    dose = DoseEvent.__table__.c
-    for pid, day, at, status, antiemetic in session.execute(
-        # The instant only for a log without a dose day (reading a year of instants costs more than the rest).
-        sa.select(
-            dose.patient_id,
-            dose.scheduled_for,
-            sa.case((dose.scheduled_for.is_(None), dose.at)).label("at"),
-            dose.status,
-            dose.antiemetic_taken,
-        ).where(
-            dose.patient_id.in_(mine),
-            dose.superseded_at.is_(None),
-            # the dose day, or (a log without one) the instant: both within a day of the period
-            sa.or_(
-                dose.scheduled_for.between(whole.first, whole.last),
-                sa.and_(dose.scheduled_for.is_(None), dose.at >= whole.start_utc, dose.at < whole.end_utc),
-            ),
-        )
-    ):
-        facts = patients[pid]
-        facts.doses.append((day or at.astimezone(ZoneInfo(facts.patient.timezone)).date(), status, antiemetic))
-
     monitoring_start = period._bucket("monitoring", "", monitoring_from, whole.last).start_utc
+    dialect = session.get_bind().dialect.name
     weight = WeightEntry.__table__.c
-    for pid, at in session.execute(
-        sa.select(weight.patient_id, weight.at)
-        .where(
-            weight.patient_id.in_(mine),
-            weight.superseded_at.is_(None),
-            weight.at >= monitoring_start,
-            weight.at < whole.end_utc,
-        )
-        .order_by(weight.patient_id, weight.at)
-    ):
-        patients[pid].weight_days.append(at.astimezone(zone).date())
+    weights = sa.select(weight.patient_id, local_date(weight.at, zone, dialect).label("day")).where(
+        weight.patient_id.in_(mine),
+        weight.superseded_at.is_(None),
+        weight.at >= monitoring_start,
+        weight.at < whole.end_utc,
+    )
+    for pid, day in session.execute(_by_day(weights, dialect)):
+        patients[pid].weight_days.append(_as_day(day, zone))
 
     lab = LabResult.__table__.c
     has_cbc = sa.or_(lab.platelets_10e9_l.is_not(None), lab.anc_10e9_l.is_not(None), lab.hemoglobin_g_dl.is_not(None))
-    for pid, at, cbc, cmp in session.execute(
-        sa.select(lab.patient_id, lab.collected_at, has_cbc, lab.sodium_mmol_l.is_not(None))
-        .where(
-            lab.patient_id.in_(mine),
-            lab.superseded_at.is_(None),
-            lab.collected_at >= monitoring_start,
-            lab.collected_at < whole.end_utc,
-        )
-        .order_by(lab.patient_id, lab.collected_at)
-    ):
-        day = at.astimezone(zone).date()
+    labs = sa.select(
+        lab.patient_id,
+        local_date(lab.collected_at, zone, dialect).label("day"),
+        has_cbc.label("cbc"),
+        lab.sodium_mmol_l.is_not(None).label("cmp"),
+    ).where(
+        lab.patient_id.in_(mine),
+        lab.superseded_at.is_(None),
+        lab.collected_at >= monitoring_start,
+        lab.collected_at < whole.end_utc,
+    )
+    for pid, day, cbc, cmp in session.execute(_by_day(labs, dialect, "cbc", "cmp")):
+        local = _as_day(day, zone)
         if cbc:
-            patients[pid].cbc_days.append(day)
+            patients[pid].cbc_days.append(local)
         if cmp:
-            patients[pid].cmp_days.append(day)
+            patients[pid].cmp_days.append(local)
 
     _load_weight_crossings(session, clinic_id, whole, patients)
-    return ClinicData(patients, _load_alerts(session, mine, whole), _load_reminders(session, mine, period))
+    return ClinicData(patients, _load_alerts(session, mine, whole), _load_reminders(session, mine, period), mine)
 
 
 def _load_weight_crossings(session: Session, clinic_id: int, whole: Bucket, patients: dict[int, PatientFacts]) -> None:

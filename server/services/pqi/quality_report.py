@@ -8,7 +8,6 @@ patient's share, so the page links every figure to the patients behind it. Readi
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,22 +16,25 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from ...clinical.regimens import PlanStatus
-from ...clinical.schedule import FIRST_WEEKS_DAYS, MONTHLY_INTERVAL_DAYS, next_dose
+from ...clinical.schedule import FIRST_WEEKS_DAYS, MONTHLY_INTERVAL_DAYS
 from ...models import Clinic, Patient
 from ...settings import Settings
 from ..alerts_escalation import ClinicHours
 from .alert_promises import alert_table
-from .checklist import checklist_completed_at
+from .checklist import completed_at_of, first_dose_of
 from .dose_calendar import scheduled_dose_days
-from .figures import Count, NotRecorded, Row, Share, Table, Times
-from .periods import PERIOD_KEY, Bucket, Period, midnight
+from .dose_counts import MonthDoses, logged_doses
+from .figures import Count, Row, Share, Table, Times
+from .periods import PERIOD_KEY, Bucket, Period
 from .quality_data import WEIGHT_LINES, ClinicData, PatientFacts, load_clinic_data
-from .teach_back import teach_back_results
+from .teach_back import TeachBackResult, teach_back_results_of
 
 # clinical-reference: section 7 ("49% of STORM patients had a dose reduction and 61% an interruption (PQI)")
 TRIAL_REDUCED_PCT = 49.0
 TRIAL_INTERRUPTED_PCT = 61.0
+DISCONTINUED, HELD = PlanStatus.DISCONTINUED.value, PlanStatus.HELD.value  # read once (an enum's value is slow)
 WEEKS_1_TO_8 = 8
+PAGE_PATIENTS = 50  # patients listed on the page in a by-patient table
 
 
 @dataclass
@@ -56,12 +58,18 @@ def quality_report(
     # Monitoring windows end in the period and start up to a month before it.
     data = load_clinic_data(session, clinic.id or 0, period, period.first - timedelta(days=MONTHLY_INTERVAL_DAYS))
     today = now.astimezone(period.zone).date()
-    ids = sorted(data.patients)
-    checklist = checklist_completed_at(session, ids)
-    teach_back = teach_back_results(session, ids)
+    # The checklist and teach-back of each patient's current plan version (the last one loaded), as their pages show.
+    # Only the new starts of the period are counted.
+    current = {
+        pid: (facts.patient, facts.plans[-1])
+        for pid, facts in sorted(data.patients.items())
+        if facts.therapy_start is not None and period.first <= facts.therapy_start <= period.last
+    }
+    checklist = completed_at_of(session, list(current.values()))
+    teach_back = teach_back_results_of(session, {pid: plan for pid, (_, plan) in current.items()})
     tables = [
         _program_table(data, period, checklist, teach_back),
-        *_dose_tables(data, period, now),
+        *_dose_tables(session, data, period, now),
         _monitoring_table(data, period, today),
         alert_table(data.alerts, period, ClinicHours.from_settings(settings), now),
         _modification_table(data, period),
@@ -79,12 +87,17 @@ def _started_by(facts: PatientFacts, bucket: Bucket) -> bool:
 # --------------------------------------------------------------------------- checklist and teach-back
 
 
-def _program_table(data: ClinicData, period: Period, checklist: dict[int, datetime | None], teach_back: dict) -> Table:
+def _program_table(
+    data: ClinicData, period: Period, checklist: dict[int, datetime | None], teach_back: dict[int, TeachBackResult]
+) -> Table:
     table = Table(
         "program",
         "Start of therapy: checklist and teach-back",
-        "New starts: patients whose first plan starts in the month. Checklist complete before the first dose; "
-        "schedule teach-back passed.",
+        "New starts: patients whose first plan starts in the month. Checklist complete before the first dose: every "
+        "item of the patient's start checklist done (for their current plan, as the checklist shows it) at or before "
+        "the first scheduled dose of their first plan. Teach-back passed: the patient's latest schedule teach-back "
+        "(about their current plan, or the last plan version answered about when it is held or stopped) has every "
+        "question answered right, first or second try.",
         [
             ("new_starts", "New starts"),
             ("checklist", "Checklist complete before the first dose"),
@@ -95,37 +108,29 @@ def _program_table(data: ClinicData, period: Period, checklist: dict[int, dateti
     for pid, facts in data.patients.items():
         start = facts.therapy_start
         keys = period.bucket_keys(start) if start is not None else ()
-        if start is None or not keys:
+        if not keys:
             continue
         completed = checklist.get(pid)
-        first = next_dose(_setup(facts, 0), midnight(start, ZoneInfo(facts.patient.timezone))) if checklist else None
+        # The checklist's own first dose (checklist.first_dose_of), of the plan the patient started with.
+        first = first_dose_of(facts.patient, facts.plans[0])
         result = teach_back.get(pid)
         for key in keys:
             starts, done, passed = figures[key]
             starts.add(pid)
-            done.add(pid, int(completed is not None and (first is None or completed <= first.utc)))
+            done.add(pid, int(completed is not None and (first is None or completed <= first)))
             passed.add(pid, int(result is not None and result.passed is True))
     for bucket in period.buckets:
         starts, done, passed = figures[bucket.key]
-        cells: dict = {"new_starts": starts, "checklist": done, "teach_back": passed}
-        if not checklist:
-            cells["checklist"] = NotRecorded({pid: 1 for pid in starts.per_patient})
-        if not teach_back:
-            cells["teach_back"] = NotRecorded({pid: 1 for pid in starts.per_patient})
-        table.rows.append(Row(bucket.key, bucket.label, cells))
+        table.rows.append(
+            Row(bucket.key, bucket.label, {"new_starts": starts, "checklist": done, "teach_back": passed})
+        )
     return table
-
-
-def _setup(facts: PatientFacts, index: int):
-    from ..patient_state import schedule_setup
-
-    return schedule_setup(facts.patient, facts.plans[index])
 
 
 # --------------------------------------------------------------------------- doses and the antiemetic
 
 
-def _dose_tables(data: ClinicData, period: Period, now: datetime) -> list[Table]:
+def _dose_tables(session: Session, data: ClinicData, period: Period, now: datetime) -> list[Table]:
     # clinical-reference: R-MISS-2 (doses on hold as directed are not missed: held days are not scheduled doses)
     adherence = Table(
         "doses",
@@ -155,68 +160,87 @@ def _dose_tables(data: ClinicData, period: Period, now: datetime) -> list[Table]
         [("before", "Anti-nausea medicine before the dose")],
     )
     buckets = period.buckets
-    cells: dict[str, dict] = {b.key: {c: Share("doses") for c, _ in adherence.columns} for b in buckets}
-    for b in buckets:
-        cells[b.key]["wrong_day"] = Count("doses")
-    before = {b.key: Share("doses") for b in buckets}
-    keys_of = period.bucket_keys
     outcomes = ("taken", "missed", "vomited", "not_logged")
+    per: dict[str, dict[str, dict[int, list[int]]]] = {b.key: {c: {} for c in (*outcomes, "ae")} for b in buckets}
+    wrong: dict[str, dict[int, int]] = {b.key: {} for b in buckets}
+    scheduled_per: dict[str, dict[int, int]] = {b.key: {} for b in buckets}
+    until = {
+        pid: min(period.last, now.astimezone(ZoneInfo(facts.patient.timezone)).date() - timedelta(days=1))
+        for pid, facts in data.patients.items()
+    }
+    logged = logged_doses(session, data.patients, data.mine, period, until)
     for pid, facts in data.patients.items():
         if not facts.plans:
             continue
-        zone = ZoneInfo(facts.patient.timezone)
-        until = min(period.last, now.astimezone(zone).date() - timedelta(days=1))
-        scheduled = set(scheduled_dose_days(facts.patient, facts.plans, period.first, until))
-        logged: dict[date, list[str]] = {}
-        # This patient's tallies per bucket, added to the figures once (a year of a clinic is ~10^5 doses).
-        counts: dict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for day, status, antiemetic_taken in facts.doses:
-            logged.setdefault(day, []).append(status)
-            if status == "taken":
-                for key in keys_of(day):
-                    counts[key]["ae_den"] += 1
-                    counts[key]["ae_num"] += antiemetic_taken is True
-        for day in scheduled:
-            statuses = logged.get(day, [])
-            outcome = next((s for s in ("taken", "vomited", "missed") if s in statuses), "not_logged")
-            for key in keys_of(day):
-                counts[key]["scheduled"] += 1
-                counts[key][outcome] += 1
-        for day, statuses in logged.items():
-            doses = sum(1 for s in statuses if s in ("taken", "vomited"))
-            extra = doses if day not in scheduled else max(0, doses - 1)
-            if extra:
-                for key in keys_of(day):
-                    counts[key]["wrong_day"] += extra
-        for key, count in counts.items():
-            share = cells[key]
-            if count["scheduled"]:
-                share["scheduled"].add(pid, count["scheduled"], count["scheduled"])
-                for column in outcomes:
-                    share[column].add(pid, count[column], count["scheduled"])
-            if count["wrong_day"]:
-                share["wrong_day"].add(pid, count["wrong_day"])
-            if count["ae_den"]:
-                before[key].add(pid, count["ae_num"], count["ae_den"])
-        if pid in before[PERIOD_KEY].per_patient:
+        # Scheduled doses per month, from the calendar (held days are not scheduled).
+        scheduled: dict[str, int] = defaultdict(int)
+        for day in scheduled_dose_days(facts.patient, facts.plans, period.first, until[pid]):
+            scheduled[f"{day.year:04d}-{day.month:02d}"] += 1
+        months = logged.get(pid, {})
+        total, total_scheduled = MonthDoses(), sum(scheduled.values())
+        for key in {*scheduled, *months}:
+            month = months.get(key) or MonthDoses()
+            _add_doses(per[key], wrong[key], scheduled_per[key], pid, scheduled.get(key, 0), month)
+            for name in ("taken", "vomited", "missed", "wrong_day", "ae_den", "ae_num"):
+                setattr(total, name, getattr(total, name) + getattr(month, name))
+        _add_doses(per[PERIOD_KEY], wrong[PERIOD_KEY], scheduled_per[PERIOD_KEY], pid, total_scheduled, total)
+        if pid in per[PERIOD_KEY]["ae"]:
             by_patient.rows.append(
                 Row(
                     str(pid),
                     f"{facts.patient.last_name}, {facts.patient.first_name} ({facts.patient.mrn})",
-                    {"before": _only(before[PERIOD_KEY], pid)},
+                    {"before": Share("doses", {pid: list(per[PERIOD_KEY]["ae"][pid])})},
                 )
             )
     for b in buckets:
-        # The scheduled count is a count, not a share of itself.
-        scheduled_count = Count("doses", {p: d for p, (_, d) in cells[b.key]["scheduled"].per_patient.items()})
-        adherence.rows.append(Row(b.key, b.label, {**cells[b.key], "scheduled": scheduled_count}))
-        antiemetic.rows.append(Row(b.key, b.label, {"before": before[b.key]}))
+        cells: dict = {c: Share("doses", per[b.key][c]) for c in outcomes}
+        adherence.rows.append(
+            Row(
+                b.key,
+                b.label,
+                {
+                    **cells,
+                    "scheduled": Count("doses", scheduled_per[b.key]),
+                    "wrong_day": Count("doses", wrong[b.key]),
+                },
+            )
+        )
+        antiemetic.rows.append(Row(b.key, b.label, {"before": Share("doses", per[b.key]["ae"])}))
     by_patient.rows.sort(key=lambda row: row.label)
+    # The page lists the patients below 100%, lowest first, a bounded number (a clinic has thousands of patients).
+    below = [row for row in by_patient.rows if (row.cells["before"].value or 0) < 100]
+    below.sort(key=lambda row: (row.cells["before"].value or 0, row.label))
+    by_patient.page_rows = below[:PAGE_PATIENTS]
+    by_patient.page_note = (
+        f"This page lists the patients below 100%, lowest first ({len(by_patient.page_rows)} of {len(below)} below "
+        f"100%, of {len(by_patient.rows)} patients); the CSV lists every patient."
+    )
     return [adherence, antiemetic, by_patient]
 
 
-def _only(share: Share, pid: int) -> Share:
-    return Share(share.unit, {pid: list(share.per_patient[pid])})
+def _add_doses(
+    shares: dict[str, dict[int, list[int]]],
+    wrong: dict[int, int],
+    scheduled_count: dict[int, int],
+    pid: int,
+    scheduled: int,
+    month: MonthDoses,
+) -> None:
+    """One patient's doses of one bucket into its figures (a patient with nothing to count is left out)."""
+    if scheduled:
+        scheduled_count[pid] = scheduled
+        logged = month.taken + month.vomited + month.missed
+        for column, num in (
+            ("taken", month.taken),
+            ("vomited", month.vomited),
+            ("missed", month.missed),
+            ("not_logged", scheduled - logged),
+        ):
+            shares[column][pid] = [num, scheduled]
+    if month.wrong_day:
+        wrong[pid] = month.wrong_day
+    if month.ae_den:
+        shares["ae"][pid] = [month.ae_num, month.ae_den]
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -237,9 +261,14 @@ def _windows(start: date) -> list[tuple[str, date, date]]:
     return weeks + months
 
 
-def _has_day(days: list[date], first: date, last: date) -> bool:
-    i = bisect.bisect_left(days, first)
-    return i < len(days) and days[i] <= last
+def _window_index(start: date, day: date) -> int | None:
+    """The index in _windows(start) of the window holding `day` (None before the start)."""
+    offset = (day - start).days
+    if offset < 0:
+        return None
+    if offset < FIRST_WEEKS_DAYS:
+        return offset // 7
+    return WEEKS_1_TO_8 + (offset - FIRST_WEEKS_DAYS) // MONTHLY_INTERVAL_DAYS
 
 
 def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
@@ -264,17 +293,19 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
         start = facts.therapy_start
         if start is None:
             continue
-        stopped = next((p.created_at for p in facts.plans if p.status == PlanStatus.DISCONTINUED.value), None)
+        stopped = next((p.created_at for p in facts.plans if p.status == DISCONTINUED), None)
         stop_day = period.local_day(stopped) if stopped is not None else None
         counts: dict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for phase, first, last in _windows(start):
+        # Each patient's windows once, and the windows holding each item (one pass over the days).
+        held = {
+            item: {_window_index(start, day) for day in days}
+            for item, days in (("cbc", facts.cbc_days), ("cmp", facts.cmp_days), ("weight", facts.weight_days))
+        }
+        for index, (phase, first, last) in enumerate(_windows(start)):
             keys = period.bucket_keys(last)
             if not keys or last >= today or (stop_day is not None and first > stop_day):
                 continue
-            found = {
-                item: _has_day(days, first, last)
-                for item, days in (("cbc", facts.cbc_days), ("cmp", facts.cmp_days), ("weight", facts.weight_days))
-            }
+            found = {item: index in indexes for item, indexes in held.items()}
             for key in keys:
                 counts[key][phase] += 1  # windows of this phase
                 for item, has in found.items():
@@ -314,7 +345,7 @@ def _modification_table(data: ClinicData, period: Period) -> Table:
             day = period.local_day(plan.created_at)
             if plan.dose_level > before.dose_level:
                 found.setdefault("reduced", day)
-            if plan.status == PlanStatus.HELD.value and before.status != PlanStatus.HELD.value:
+            if plan.status == HELD and before.status != HELD:
                 found.setdefault("interrupted", day)
         firsts[pid] = found
     for bucket in period.buckets:
@@ -346,6 +377,9 @@ def _weight_table(data: ClinicData, period: Period) -> Table:
         "start of therapy to the first weight at or past it.",
         columns,
     )
+    crossed_on = {
+        pid: {pct: period.local_day(at) for pct, at in facts.crossed_at.items()} for pid, facts in data.patients.items()
+    }
     for bucket in period.buckets:
         cells: dict = {}
         for pct in WEIGHT_LINES:
@@ -353,8 +387,7 @@ def _weight_table(data: ClinicData, period: Period) -> Table:
             for pid, facts in data.patients.items():
                 if not _started_by(facts, bucket):
                     continue
-                crossed = facts.crossed_at.get(pct)
-                day = period.local_day(crossed) if crossed is not None else None
+                day = crossed_on[pid].get(pct)
                 had = day is not None and day <= bucket.last
                 share.add(pid, int(had))
                 if had and day is not None and facts.therapy_start is not None:

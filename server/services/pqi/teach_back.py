@@ -21,9 +21,10 @@ only), "every"; tablets "4"; anti-nausea medicine "before-30", "with", "after", 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -390,6 +391,14 @@ def teach_back_results(session: Session, patient_ids: Sequence[int]) -> dict[int
     current: dict[int, TreatmentPlan] = {}
     for plan in plans:
         current.setdefault(plan.patient_id, plan)
+    return teach_back_results_of(session, current)
+
+
+def teach_back_results_of(session: Session, current: Mapping[int, Any]) -> dict[int, TeachBackResult]:
+    """teach_back_results for patients whose current plan version the caller already read (one query)."""
+    if not current:
+        return {}
+    ids = list(current)
     attempts: dict[int, dict[int, list[TeachBackAttempt]]] = {}
     for row in session.exec(
         select(TeachBackAttempt)

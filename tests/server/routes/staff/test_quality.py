@@ -41,11 +41,18 @@ def test_the_page_shows_the_hand_worked_figures_and_charts(client, engine, clock
     bars = re.findall(r'class="bar" data-series="([^"]+)" data-category="([^"]+)" data-value="([^"]+)"', html)
     assert ("before the dose", "Feb 2026", "50") in bars and ("before the dose", "Mar 2026", "90") in bars
     assert ("taken", "Mar 2026", "75") in bars and ("missed", "Mar 2026", "8.3") in bars
-    assert ("reduced", "Mar 2026", "50") in bars and ("interrupted", "Feb 2026", "100") in bars
+    assert ("reduced", "Mar 2026", "33.3") in bars and ("interrupted", "Feb 2026", "100") in bars
+    assert ("checklist before the first dose", "Feb 2026", "100") in bars
+    assert ("checklist before the first dose", "Mar 2026", "0") in bars
+    assert ("teach-back passed", "Feb 2026", "0") in bars and ("teach-back passed", "Mar 2026", "50") in bars
     assert ("−5%", "Feb 2026", "100") in bars and ("CMP", "Mar 2026", "25") in bars
     assert not any(category == "Jan 2026" for _, category, _ in bars)
     assert 'class="no-data" data-series="before the dose" data-category="Jan 2026"' in html
     assert re.findall(r'class="reference" data-value="([^"]+)"', html) == ["49", "61"]
+    # The by-patient table lists only the patients below 100% on the page (Ben's 6/6 is in the CSV).
+    by_patient = html.split('data-table="antiemetic_by_patient"', 1)[1].split("</table>", 1)[0]
+    assert "Archer, Ann (Q-001)" in by_patient and "Baker, Ben" not in by_patient
+    assert "(1 of 1 below 100%, of 2 patients); the CSV lists every patient" in text_of(html)
 
 
 def test_the_csv_holds_the_same_tables(client, engine, clock):
@@ -68,6 +75,14 @@ def test_the_csv_holds_the_same_tables(client, engine, clock):
     assert lines[start + 2] == ["Jan 2026", "0", "no data", "no data", "no data", "no data", "0"]
     assert lines[start + 3] == ["Feb 2026", "4", "50.0% (2/4)", "25.0% (1/4)", "25.0% (1/4)", "0.0% (0/4)", "0"]
     assert lines[start + 4] == ["Mar 2026", "12", "75.0% (9/12)", "8.3% (1/12)", "0.0% (0/12)", "16.7% (2/12)", "1"]
+    start = lines.index(["Start of therapy: checklist and teach-back"])
+    assert lines[start + 1 : start + 6] == [
+        ["row", "New starts", "Checklist complete before the first dose", "Teach-back passed"],
+        ["Jan 2026", "0", "no data", "no data"],
+        ["Feb 2026", "1", "100.0% (1/1)", "0.0% (0/1)"],
+        ["Mar 2026", "2", "0.0% (0/2)", "50.0% (1/2)"],
+        ["15 Jan 2026 – 31 Mar 2026", "3", "33.3% (1/3)", "33.3% (1/3)"],
+    ]
     one = client.get(f"/staff/quality.csv?from={FROM}&to={TO}&table=antiemetic_by_patient")
     assert list(csv.reader(io.StringIO(one.text))) == [
         ["Anti-nausea medicine before selinexor, by patient (whole period)"],
@@ -85,6 +100,11 @@ def test_a_figure_lists_its_patients_and_every_view_is_audited(client, engine, c
     assert "Archer, Ann" in text and "3/5 doses" in text and "Baker, Ben" in text and "6/7 doses" in text
     assert "Zimmer" not in text
     assert f'href="/staff/patients/{ids["ann"]}"' in answer.text
+    started = client.get(f"/staff/quality/patients?from={FROM}&to={TO}&table=program&row=period&column=checklist")
+    assert started.status_code == 200
+    listed = text_of(started.text)
+    assert "Archer, Ann" in listed and "Baker, Ben" in listed and "Carter, Cal" in listed
+    assert "1/1 patients" in listed and listed.count("0/1 patients") == 2
     client.get(f"/staff/quality?from={FROM}&to={TO}")
     client.get(f"/staff/quality.csv?from={FROM}&to={TO}")
     with Session(engine) as session:
