@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from notifications.dispatcher import dispatch_once
 from server.db import session_scope
 from server.models import Alert, DoseEvent, InboundMessage, OutboundMessage, Patient, TeachBackAttempt
+from server.services.entries import record_weight
 from server.services.patient_state import current_plan
 from server.services.plan_notices import acknowledge_notice
 from server.services.plans import change_plan
@@ -341,3 +342,43 @@ def test_the_medicine_is_named_only_when_the_patient_allowed_it(
     assert _send(ctx, channels, clock, sms_provider, "MON-WED").endswith(
         "How many selinexor tablets do you take each time? Reply THREE, FOUR or FIVE."
     )
+
+
+# ------------------------------------------------------------------------------------------------ waiting for the team
+
+
+def _told_to_wait(ctx, pid: int) -> None:
+    """12% below the 70 kg baseline: R-WT-10 (interrupt, same day): "wait for your care team" (Today's wait state)."""
+    record_weight(ctx, pid, key=f"sms-wait-weight-{pid:04d}", at=ctx.clock.now(), value=61.6, unit="kg", confirmed=True)
+
+
+def test_no_question_is_queued_or_sent_while_the_patient_waits_for_the_care_team(
+    ctx, channels, make_patient, sms_provider, live_server, clock
+):
+    clock.set(utc(2026, 3, 2, 15))
+    queued = make_patient(phone=PHONE)
+    assert _ask(ctx, queued)  # queued before the wait began
+    _told_to_wait(ctx, queued)
+    clock.advance(minutes=5)
+    dispatch_once(ctx, channels)
+    [row] = _questions(ctx, queued)
+    assert row.status == "cancelled" and "wait for the care team" in row.cancel_reason
+    assert [t for t in _texts(sms_provider) if "quick check" in t] == []
+    later = make_patient(phone="+15551230043")
+    _told_to_wait(ctx, later)
+    assert _ask(ctx, later) is False and _questions(ctx, later) == []
+
+
+def test_a_text_is_not_read_as_an_answer_while_the_patient_waits_for_the_care_team(
+    ctx, channels, make_patient, sms_provider, live_server, clock
+):
+    clock.set(utc(2026, 3, 2, 15))
+    pid = make_patient(phone=PHONE)
+    _asked(ctx, channels, clock, sms_provider, pid)
+    _told_to_wait(ctx, pid)
+    reply = _send(ctx, channels, clock, sms_provider, "MON-WED")
+    assert "Mondays and Wednesdays" not in reply and reply.startswith(
+        "Riverside Oncology: sorry, we did not understand"
+    )
+    with Session(ctx.engine) as session:
+        assert session.exec(select(TeachBackAttempt).where(TeachBackAttempt.patient_id == pid)).all() == []

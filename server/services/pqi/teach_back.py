@@ -37,6 +37,7 @@ from ...i18n import N_, WEEKDAYS_PLURAL, normalize_language, translate, translat
 from ...models import Patient, TeachBackAttempt, TreatmentPlan
 from ..alerts import AlertChange, publish_alert_changes, upsert_alert
 from ..patient_state import current_plan
+from ..report_status import awaiting_team_alert
 
 QUESTION_NAMES = ("days", "tablets", "antiemetic")
 SMS_QUESTIONS = ("days", "tablets")  # asked by text (teach_back_sms.py): word answers stay simple
@@ -247,9 +248,17 @@ def attempt_number(attempts: Sequence[TeachBackAttempt], question: str) -> int:
     return sum(1 for a in attempts if a.question == question) + 1
 
 
+def waiting_for_team(session: Session, patient_id: int) -> bool:
+    """Whether the patient is told to wait for the care team before the next dose (Today's wait state): no questions
+    then, since every right answer restates the schedule the advice has just stopped (clinical-reference section 3,
+    "The patient's screens never contradict the advice")."""
+    return awaiting_team_alert(session, patient_id) is not None
+
+
 def is_offered(session: Session, patient: Patient, plan: TreatmentPlan) -> bool:
-    """Whether the patient has questions left about this plan version (the caller checks the plan-change notice)."""
-    if plan.status != PlanStatus.ACTIVE.value:
+    """Whether the patient has questions left about this plan version and is not waiting for the care team (the
+    caller checks the plan-change notice)."""
+    if plan.status != PlanStatus.ACTIVE.value or waiting_for_team(session, patient.id):
         return False
     return next_question(build_questions(patient, plan), attempts_for(session, patient.id, plan.id)) is not None
 
@@ -298,7 +307,8 @@ def record_answer(
 ) -> AnswerOutcome:
     """Store one answer about the patient's current plan; the second wrong answer to a question opens R-TEACH-BACK.
 
-    An answer about an older plan version, or to a question already finished, stores nothing (`already`); a choice
+    An answer about an older plan version, or to a question already finished, or while the patient is told to wait
+    for the care team (Today's wait state), stores nothing (`already`); a choice
     the question does not offer is a FieldError (422, nothing stored), except a well-formed texted answer (a day set,
     a tablet count), which is a wrong answer; another patient's plan is NotFound. `key` (e.g. "sms:<MessageSid>")
     makes a repeated call with the same key return the first outcome and store nothing.
@@ -323,6 +333,8 @@ def record_answer(
             return AnswerOutcome(question, "already", 0)  # the plan changed meanwhile: ask about the new one
         if asked is None:
             return AnswerOutcome(question, "already", 0)  # held or stopped: nothing to ask
+        if waiting_for_team(session, patient_id):
+            return AnswerOutcome(question, "already", 0)  # told to wait for the care team: no schedule to restate
         if answer not in {c.value for c in asked.choices} and not (channel == "sms" and _well_formed(question, answer)):
             raise FieldError("answer", N_("Please choose one of the answers."))
         attempts = attempts_for(session, patient_id, plan.id)

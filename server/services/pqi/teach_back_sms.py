@@ -195,6 +195,8 @@ def queue_question(
     cancel_stale_questions(session, patient.id, plan.id, now)
     if not _wants_sms(patient) or plan.status != PlanStatus.ACTIVE.value:
         return False
+    if teach_back.waiting_for_team(session, patient.id):
+        return False  # told to wait for the care team: no question restates the schedule (the app still offers later)
     lang = normalize_language(patient.language)
     questions = _sms_questions(session, patient, plan, lang)
     if not questions:
@@ -237,7 +239,10 @@ def queue_question(
 
 
 def pending_question(session: Session, patient: Patient, now: datetime) -> tuple[TreatmentPlan, Question] | None:
-    """The SMS question the patient's next text may answer (None: no teach-back is waiting for a text)."""
+    """The SMS question the patient's next text may answer (None: no teach-back is waiting for a text, or the patient
+    is told to wait for the care team: a text then is never read as an answer)."""
+    if teach_back.waiting_for_team(session, patient.id):
+        return None
     plan = current_plan(session, patient.id)
     asked = session.exec(
         select(OutboundMessage.id).where(

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from server.models import Alert, TeachBackAttempt
+from server.services.entries import record_weight
 from server.services.patient_state import current_plan
 from server.services.plan_notices import acknowledge_notice
 from server.services.plans import change_plan
@@ -143,3 +144,19 @@ def test_the_staff_page_shows_the_latest_result(seeded, app, engine, settings, c
             _answer(phone, engine, patient, "days", value)
         page = text_of(staff_client.get(f"/staff/patients/{patient.id}").text)
         assert "Unsure of the schedule: a question answered wrong twice, Mon 02 Mar 09:00 (plan v1)" in page
+
+
+def test_no_questions_while_today_says_wait_for_your_care_team(phone, engine, settings, clock, patient):
+    """REFERENCE section 3: the patient's screens never contradict the advice. A right answer would say "You take
+    selinexor on Mondays and Wednesdays" while Today says to wait for the care team before the next dose."""
+    ctx = ctx_for(settings, engine, clock)
+    # 12% below the 70 kg baseline: R-WT-10 (interrupt, same day): the wait for the care team.
+    record_weight(ctx, patient.id, key="tb-wait-weight-1", at=clock.now(), value=61.6, unit="kg", confirmed=True)
+    today = phone.get("/today").text
+    assert "Wait for your care team before your next selinexor dose." in text_of(today)
+    assert 'id="teach-back"' not in today
+    page = text_of(phone.get("/teach-back").text)
+    assert "On which days do you take selinexor?" not in page and "There are no questions for you now." in page
+    answer = _answer(phone, engine, patient, "days", "0-2", follow_redirects=True)
+    assert "Mondays and Wednesdays" not in text_of(answer.text)
+    assert stored(engine, TeachBackAttempt, patient.id) == []
