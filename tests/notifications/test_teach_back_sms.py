@@ -20,6 +20,7 @@ from server.services.pqi.teach_back_sms import queue_question
 from tests.support.notifications import clinician_id, reminders_of, utc
 
 PHONE = "+15551230042"
+CLINIC_PHONE = "+15555550100"  # Riverside Oncology (tests/notifications/conftest.py)
 DAYS_EN = "Reply MON, MON-WED, TUE-THU or EVERYDAY."
 TABLETS_EN = "How many tablets do you take for each dose? Reply THREE, FOUR or FIVE."
 
@@ -288,7 +289,7 @@ def test_dose_and_other_keywords_keep_their_meaning_while_a_question_waits(
     # A bare digit is never an answer (clinical-reference section 5): the teach-back's help with the words.
     assert _send(ctx, channels, clock, sms_provider, "2") == (
         "Riverside Oncology: to answer the question, reply MON, MON-WED, TUE-THU or EVERYDAY. For the other "
-        "replies, reply HELP."
+        f"replies, reply HELP, or call {CLINIC_PHONE}."
     )
     assert _send(ctx, channels, clock, sms_provider, "HELP").startswith("Riverside Oncology: reply T when you take")
     assert _send(ctx, channels, clock, sms_provider, "MON-WED").startswith("That's right.")
@@ -382,3 +383,29 @@ def test_a_text_is_not_read_as_an_answer_while_the_patient_waits_for_the_care_te
     )
     with Session(ctx.engine) as session:
         assert session.exec(select(TeachBackAttempt).where(TeachBackAttempt.patient_id == pid)).all() == []
+
+
+def test_a_text_that_is_no_attempt_at_an_answer_gets_the_usual_reply_with_the_clinics_number(
+    ctx, channels, make_patient, sms_provider, live_server, clock
+):
+    clock.set(utc(2026, 3, 2, 15))
+    pid = make_patient(phone=PHONE)
+    _asked(ctx, channels, clock, sms_provider, pid)
+    reply = _send(ctx, channels, clock, sms_provider, "I keep throwing up, cant keep anything down")
+    assert reply == (
+        f"Riverside Oncology: sorry, we did not understand. Reply HELP for the list of replies, or call {CLINIC_PHONE}."
+    )
+    # A longer text with an answer word in it is an attempt: the quiz's help, with the number too.
+    reply = _send(ctx, channels, clock, sms_provider, "i take it every monday i think")
+    assert reply.startswith("Riverside Oncology: to answer the question") and reply.endswith(f"call {CLINIC_PHONE}.")
+    assert _handled(ctx, pid) == ["unknown", "teach_back_help"]
+
+
+def test_the_spanish_quiz_help_names_the_clinics_number(ctx, channels, make_patient, sms_provider, live_server, clock):
+    clock.set(utc(2026, 3, 2, 15))
+    pid = make_patient(phone=PHONE, language="es")
+    _asked(ctx, channels, clock, sms_provider, pid)
+    reply = _send(ctx, channels, clock, sms_provider, "no sé")
+    assert reply.startswith("Riverside Oncology: para responder a la pregunta") and reply.endswith(
+        f"responda AYUDA, o llame al {CLINIC_PHONE}."
+    )
