@@ -21,7 +21,9 @@ from server.clinical.schedule import WEEKDAYS, resolve_local
 # NEEDS CLINICAL SIGN-OFF: the reference names the indications, not how a prescription's indication maps to them.
 INDICATIONS: dict[str, str] = {
     "rrmm": "relapsed/refractory multiple myeloma (RRMM)",
-    "mm": "multiple myeloma (MM), not relapsed/refractory",
+    # NEEDS CLINICAL SIGN-OFF: the US label's XVd indication is MM after at least one prior therapy; the reference
+    # row says MM, so the label here is the reference's own word (no wording beyond it).
+    "mm": "multiple myeloma (MM)",
     "rr_dlbcl": "relapsed/refractory diffuse large B-cell lymphoma (R/R DLBCL)",
 }
 REGIMENS_FOR_INDICATION: dict[str, frozenset[str]] = {
