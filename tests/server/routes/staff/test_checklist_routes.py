@@ -165,3 +165,10 @@ def test_the_dose_check_names_the_current_plan_when_it_is_not_the_start(app, eng
     assert "The dose check reads the start: plan version 1." in page
     assert "Current plan: version 2: Xd level 1 (100 mg once weekly), active." in page
     assert "Dose check: Xd at its starting level (80 mg Days 1 & 3, two days apart)" in page
+
+
+def test_the_dose_check_words_a_once_weekly_start_in_the_levels_own_words(app, engine, settings, clock, world):
+    xvd = make_patient(engine, settings, clock.now(), mrn="CHK-XVD", regimen="XVd", phone=None, start=date(2026, 3, 4))
+    page = text_of(_client(app, PHARMACIST).get(f"/staff/patients/{xvd.id}").text)
+    assert "Dose check: XVd at its starting level (100 mg once weekly), whole tablets of 20 mg." in page
+    assert "Days 1 & 3" not in page
