@@ -255,12 +255,19 @@ def waiting_for_team(session: Session, patient_id: int) -> bool:
     return awaiting_team_alert(session, patient_id) is not None
 
 
+def questions_left(session: Session, patient: Patient, plan: TreatmentPlan) -> int:
+    """How many questions about this plan version the patient has left (0: none offered, e.g. a held plan or while
+    waiting for the care team; the caller checks the plan-change notice)."""
+    if plan.status != PlanStatus.ACTIVE.value or waiting_for_team(session, patient.id):
+        return 0
+    attempts = attempts_for(session, patient.id, plan.id)
+    return sum(1 for q in build_questions(patient, plan) if not _finished(attempts, q.name))
+
+
 def is_offered(session: Session, patient: Patient, plan: TreatmentPlan) -> bool:
     """Whether the patient has questions left about this plan version and is not waiting for the care team (the
     caller checks the plan-change notice)."""
-    if plan.status != PlanStatus.ACTIVE.value or waiting_for_team(session, patient.id):
-        return False
-    return next_question(build_questions(patient, plan), attempts_for(session, patient.id, plan.id)) is not None
+    return questions_left(session, patient, plan) > 0
 
 
 def _well_formed(question: str, answer: str) -> bool:

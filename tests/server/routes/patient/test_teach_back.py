@@ -160,3 +160,11 @@ def test_no_questions_while_today_says_wait_for_your_care_team(phone, engine, se
     answer = _answer(phone, engine, patient, "days", "0-2", follow_redirects=True)
     assert "Mondays and Wednesdays" not in text_of(answer.text)
     assert stored(engine, TeachBackAttempt, patient.id) == []
+
+
+def test_today_says_how_many_questions_are_left(phone, engine, patient):
+    assert "Answer 3 short questions about how you take your treatment." in text_of(phone.get("/today").text)
+    _answer(phone, engine, patient, "days", "0-2")
+    assert "Answer 2 short questions about how you take your treatment." in text_of(phone.get("/today").text)
+    _answer(phone, engine, patient, "tablets", "4")
+    assert "Answer 1 short question about how you take your treatment." in text_of(phone.get("/today").text)
