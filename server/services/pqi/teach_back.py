@@ -97,6 +97,7 @@ class TeachBackResult:
     passed: bool | None  # None: not every question answered yet (and none wrong twice)
     answered_at: datetime | None
     wrong_twice: bool
+    second_try: bool = False  # passed, with at least one question right only on the second try
 
 
 @dataclass(frozen=True)
@@ -436,4 +437,7 @@ def _result(plan_id: int, rows: Sequence[TeachBackAttempt]) -> TeachBackResult:
     all_right = asked >= set(needed) and all(_finished(rows, q) for q in needed)
     passed = False if wrong_twice else (True if all_right else None)
     answered_at = rows[-1].at if rows and passed is not None else None
-    return TeachBackResult(plan_id=plan_id, passed=passed, answered_at=answered_at, wrong_twice=wrong_twice)
+    second_try = bool(passed) and any(r.correct and r.attempt > 1 for r in rows)
+    return TeachBackResult(
+        plan_id=plan_id, passed=passed, answered_at=answered_at, wrong_twice=wrong_twice, second_try=second_try
+    )

@@ -168,3 +168,29 @@ def test_today_says_how_many_questions_are_left(phone, engine, patient):
     assert "Answer 2 short questions about how you take your treatment." in text_of(phone.get("/today").text)
     _answer(phone, engine, patient, "tablets", "4")
     assert "Answer 1 short question about how you take your treatment." in text_of(phone.get("/today").text)
+
+
+@pytest.mark.parametrize(
+    "answers, words",
+    [
+        ((("days", "0-2"), ("tablets", "4"), ("antiemetic", "before-30")), "Passed, right first time:"),
+        (
+            (("days", "every"), ("days", "0-2"), ("tablets", "4"), ("antiemetic", "before-30")),
+            "Passed, right on the second try:",
+        ),
+    ],
+)
+def test_the_staff_page_tells_right_first_time_from_right_on_the_second_try(
+    seeded, app, engine, patient, phone, answers, words
+):
+    from litestar.testing import TestClient
+
+    from tests.support.staff import NURSE, sign_in
+
+    for question, value in answers:
+        _answer(phone, engine, patient, question, value)
+    with TestClient(app, base_url="http://testserver.local") as staff_client:
+        sign_in(staff_client, NURSE)
+        page = text_of(staff_client.get(f"/staff/patients/{patient.id}").text)
+    assert words in page
+    assert ("second try" in page) is ("second try" in words)

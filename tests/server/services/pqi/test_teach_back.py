@@ -178,7 +178,11 @@ def test_passed_when_every_question_is_answered_right_and_a_new_plan_version_ask
     with Session(engine) as session:
         patient = session.get(Patient, ana.id)
         assert teach_back_results(session, [ana.id])[ana.id] == teach_back.TeachBackResult(
-            plan_id, True, clock.now(), False
+            plan_id,
+            True,
+            clock.now(),
+            False,
+            second_try=True,  # the days question was right on the second try
         )
         assert not teach_back.is_offered(session, patient, current_plan(session, ana.id))
     change_plan(ctx, ana.id, staff_id=pharmacist.id, operation="reduce", reason="R-WT-10: one level lower")
