@@ -153,7 +153,7 @@ def test_enrollment_asks_by_sms_only(ctx, clinic, clock):
     )
     [question] = _questions(ctx, by_sms.patient_id)
     assert question.body == (
-        "Riverside Oncology: una pregunta rápida sobre su calendario. ¿Qué días toma su dosis? "
+        "Riverside Oncology: una pregunta rápida sobre su horario. ¿Qué días toma su dosis? "
         "Responda MIE, MIE-VIE, JUE-SAB o DIARIO."
     )
     assert _questions(ctx, by_app.patient_id) == []
@@ -315,7 +315,7 @@ def test_spanish_words_for_a_spanish_patient(ctx, channels, make_patient, sms_pr
     pid = make_patient(phone=PHONE, language="es")
     question = _asked(ctx, channels, clock, sms_provider, pid)
     assert question == (
-        "Riverside Oncology: una pregunta rápida sobre su calendario. ¿Qué días toma su dosis? "
+        "Riverside Oncology: una pregunta rápida sobre su horario. ¿Qué días toma su dosis? "
         "Responda LUN, LUN-MIE, MAR-JUE o DIARIO."
     )
     assert _send(ctx, channels, clock, sms_provider, "lun-mié") == (
@@ -323,7 +323,7 @@ def test_spanish_words_for_a_spanish_patient(ctx, channels, make_patient, sms_pr
         "Responda TRES, CUATRO o CINCO."
     )
     assert _send(ctx, channels, clock, sms_provider, "cinco") == (
-        "No exactamente. Usted toma 4 comprimidos de 20 mg cada vez. Por favor, responda una vez más: TRES, "
+        "No es correcto. Usted toma 4 comprimidos de 20 mg cada vez. Por favor, responda una vez más: TRES, "
         "CUATRO o CINCO."
     )
     assert _send(ctx, channels, clock, sms_provider, "CUATRO").endswith("Gracias, esa era la última pregunta.")

@@ -81,7 +81,7 @@ def test_the_questions_in_spanish(engine, settings, clock, app):
     with TestClient(app, base_url=BASE_URL) as client:
         phone = PatientBrowser(client)
         phone.sign_in(sign_in_link(engine, luz, clock.now()))
-        assert "¿Conoce su calendario?" in phone.get("/today").text
+        assert "¿Conoce su horario de tratamiento?" in phone.get("/today").text
         page = text_of(phone.get("/teach-back").text)
         assert "¿Qué días toma selinexor?" in page and "Lunes y miércoles" in page and "Ahora no" in page
 
@@ -194,3 +194,34 @@ def test_the_staff_page_tells_right_first_time_from_right_on_the_second_try(
         page = text_of(staff_client.get(f"/staff/patients/{patient.id}").text)
     assert words in page
     assert ("second try" in page) is ("second try" in words)
+
+
+def _browser_for(app, engine, clock, patient):
+    from litestar.testing import TestClient
+
+    from tests.support.patient import BASE_URL, PatientBrowser, sign_in_link
+
+    client = TestClient(app, base_url=BASE_URL)
+    client.__enter__()
+    browser = PatientBrowser(client)
+    browser.sign_in(sign_in_link(engine, patient, clock.now()))
+    return browser
+
+
+def test_a_patient_without_a_phone_number_is_contacted_not_called(engine, settings, clock, app):
+    ana = make_patient(engine, settings, clock.now(), mrn="NOPHONE-1", phone=None)
+    phone = _browser_for(app, engine, clock, ana)
+    _answer(phone, engine, ana, "days", "every")
+    text = text_of(_answer(phone, engine, ana, "days", "1-3", follow_redirects=True).text)
+    assert "Your care team will contact you to go over your schedule." in text
+    assert "will call you" not in text
+
+
+def test_the_spanish_words_for_the_schedule_and_a_wrong_answer(engine, settings, clock, app):
+    luz = make_patient(engine, settings, clock.now(), language="es", mrn="ES-2", phone="+15555550389")
+    phone = _browser_for(app, engine, clock, luz)
+    wrong = text_of(_answer(phone, engine, luz, "days", "every", follow_redirects=True).text)
+    assert "No es correcto. Usted toma selinexor los lunes y los miércoles." in wrong
+    assert "Su horario" in wrong and "calendario" not in wrong
+    twice = text_of(_answer(phone, engine, luz, "days", "1-3", follow_redirects=True).text)
+    assert "Su equipo de atención le llamará para repasar su horario." in twice
