@@ -12,6 +12,9 @@ items (CBC, CMP, weight) tick themselves from the data:
 Staff may also tick a baseline blood item by hand (a result from another lab, noted). The check of the dose and
 schedule (server/clinical/start_checklist.py) must find no mismatch before that item can be ticked. An incomplete
 checklist never holds back a reminder; from 24 hours before the first dose it opens R-CHECKLIST (the sweep).
+
+Over 400 lines: the items, their set-based loading and the ticks' checks are one concern (a tick is checked against
+the checklist exactly as the page draws it); split it if a second kind of checklist arrives.
 """
 
 from __future__ import annotations
@@ -336,16 +339,21 @@ def baseline_labs(session: Session, patient_ids: Sequence[int], since: datetime)
 
 
 def checklists_for(
-    session: Session, chosen: Sequence[tuple[Any, Any]], names: dict[int, str] | None = None
+    session: Session,
+    chosen: Sequence[tuple[Any, Any]],
+    names: dict[int, str] | None = None,
+    starts: dict[int, Any] | None = None,
 ) -> dict[int, Checklist]:
-    """The checklists of (patient, current plan) pairs: two queries whatever their number (roster, report)."""
+    """The checklists of (patient, current plan) pairs: two queries whatever their number (roster, report), and a
+    third for the start plans (version 1) when a current plan is a later version and `starts` does not give them."""
     if not chosen:
         return {}
     ids = [patient.id for patient, _ in chosen]
     ticks = standing_ticks(session, ids)
     since = min(baseline_window(patient, plan)[0] for patient, plan in chosen)
     labs = baseline_labs(session, ids, since)
-    starts = start_plans(session, [patient.id for patient, plan in chosen if plan.version != 1])
+    if starts is None:
+        starts = start_plans(session, [patient.id for patient, plan in chosen if plan.version != 1])
     return {
         patient.id: build_checklist(patient, plan, ticks[patient.id], labs[patient.id], names, starts.get(patient.id))
         for patient, plan in chosen
@@ -361,20 +369,26 @@ def start_plans(session: Session, patient_ids: Sequence[int]) -> dict[int, Any]:
     return {row.patient_id: row for row in rows}
 
 
-def _current_plans(session: Session, patient_ids: Sequence[int]) -> list[tuple[Any, Any]]:
+def _current_plans(session: Session, patient_ids: Sequence[int]) -> tuple[list[tuple[Any, Any]], dict[int, Any]]:
+    """(patient, current plan) pairs and each patient's plan version 1, from one read of the plans."""
     p, t = Patient.__table__, TreatmentPlan.__table__
     conn = session.connection()
     patients = {row.id: row for row in conn.execute(sa.select(p).where(p.c.id.in_(list(patient_ids))))}
     plans: dict[int, Any] = {}
+    starts: dict[int, Any] = {}
     for plan in conn.execute(sa.select(t).where(t.c.patient_id.in_(list(patient_ids))).order_by(t.c.version)):
         plans[plan.patient_id] = plan
-    return [(patients[pid], plans[pid]) for pid in patient_ids if pid in patients and pid in plans]
+        if plan.version == 1:
+            starts[plan.patient_id] = plan
+    chosen = [(patients[pid], plans[pid]) for pid in patient_ids if pid in patients and pid in plans]
+    return chosen, starts
 
 
 def checklist_completed_at(session: Session, patient_ids: Sequence[int]) -> dict[int, datetime | None]:
     """When each patient's checklist was completed (the last required item ticked), None while incomplete."""
     ids = list(dict.fromkeys(patient_ids))
-    checklists = checklists_for(session, _current_plans(session, ids))
+    chosen, starts = _current_plans(session, ids)
+    checklists = checklists_for(session, chosen, starts=starts)
     return {pid: (checklists[pid].completed_at if pid in checklists else None) for pid in ids}
 
 
