@@ -21,7 +21,9 @@ from server.clinical.schedule import WEEKDAYS, resolve_local
 # NEEDS CLINICAL SIGN-OFF: the reference names the indications, not how a prescription's indication maps to them.
 INDICATIONS: dict[str, str] = {
     "rrmm": "relapsed/refractory multiple myeloma (RRMM)",
-    "mm": "multiple myeloma (MM), not relapsed/refractory",
+    # NEEDS CLINICAL SIGN-OFF: the US label's XVd indication is MM after at least one prior therapy; the reference
+    # row says MM, so the label here is the reference's own word (no wording beyond it).
+    "mm": "multiple myeloma (MM)",
     "rr_dlbcl": "relapsed/refractory diffuse large B-cell lymphoma (R/R DLBCL)",
 }
 REGIMENS_FOR_INDICATION: dict[str, frozenset[str]] = {
@@ -56,6 +58,21 @@ class PlanToCheck:
     tablet_strength_mg: int
 
 
+def start_level_mismatch(plan: PlanToCheck) -> str | None:
+    """The one mismatch a prescriber may choose on purpose (a lower start on the ladder), in words; None otherwise.
+
+    None too when the regimen or level is not in the table (dose_check words those).
+    """
+    regimen = REGIMENS.get(plan.regimen)
+    if regimen is None or not 0 <= plan.level <= regimen.last_level or plan.level == START_LEVEL:
+        return None
+    # clinical-reference: section 1 ("Start (level 0)")
+    return (
+        f"Start level is {plan.level} ({level_words(regimen.levels[plan.level])}); the {plan.regimen} label starts at "
+        f"level {START_LEVEL}: {level_words(regimen.levels[START_LEVEL])}."
+    )
+
+
 def dose_check(plan: PlanToCheck, indication: str | None = None) -> list[str]:
     """Every way the plan differs from the regimen table's start, in words (empty: the plan matches).
 
@@ -85,12 +102,8 @@ def dose_check(plan: PlanToCheck, indication: str | None = None) -> list[str]:
         current = None
     else:
         current = regimen.levels[plan.level]
-        if plan.level != START_LEVEL:
-            # clinical-reference: section 1 ("Start (level 0)")
-            problems.append(
-                f"Start level is {plan.level} ({level_words(current)}); the {plan.regimen} label starts at level "
-                f"{START_LEVEL}: {level_words(start)}."
-            )
+        if (mismatch := start_level_mismatch(plan)) is not None:
+            problems.append(mismatch)
     day1, day3 = plan.day1_weekday, plan.day3_weekday
     if not (0 <= day1 <= 6 and 0 <= day3 <= 6):
         problems.append("Day 1 and Day 3 must be weekdays (Monday to Sunday).")

@@ -36,7 +36,8 @@ Decisions:
   `UNDERSTOOD` / `ENTENDIDO` always mean the plan change.
 - The schedule teach-back (issue 14 item 2) reads a text only when it is none of the commands above and a question
   is pending: T, MISSED, W, N, OK and HELP keep their meaning while it waits (its answers are words that are never
-  commands); an unreadable text while it waits gets the teach-back's own short help instead of "not understood".
+  commands); a short unreadable text (an attempt at an answer) while it waits gets the teach-back's own short help
+  (with the clinic's number) instead of "not understood"; a longer one still gets "not understood ... or call".
 - Texts from numbers that belong to no patient are stored and not answered (no confirmation that a clinic exists).
 """
 
@@ -322,7 +323,7 @@ def _act(
                 [],
             )
         # Not a command: the answer to a pending schedule teach-back question, if one waits (issue 14 item 2).
-        answered = teach_back_sms.answer_by_sms(ctx, patient, command.word, sid, clinic_name)
+        answered = teach_back_sms.answer_by_sms(ctx, patient, command.word, sid, clinic_name, clinic_phone)
         if answered is not None:
             return answered[0], answered[1], []
     except (Conflict, NotFound, FieldError) as exc:  # nothing stored; the patient is pointed to HELP or the clinic

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from notifications.dispatcher import dispatch_once
 from server.db import session_scope
 from server.models import Alert, DoseEvent, InboundMessage, OutboundMessage, Patient, TeachBackAttempt
+from server.services.entries import record_weight
 from server.services.patient_state import current_plan
 from server.services.plan_notices import acknowledge_notice
 from server.services.plans import change_plan
@@ -19,6 +20,7 @@ from server.services.pqi.teach_back_sms import queue_question
 from tests.support.notifications import clinician_id, reminders_of, utc
 
 PHONE = "+15551230042"
+CLINIC_PHONE = "+15555550100"  # Riverside Oncology (tests/notifications/conftest.py)
 DAYS_EN = "Reply MON, MON-WED, TUE-THU or EVERYDAY."
 TABLETS_EN = "How many tablets do you take for each dose? Reply THREE, FOUR or FIVE."
 
@@ -151,7 +153,7 @@ def test_enrollment_asks_by_sms_only(ctx, clinic, clock):
     )
     [question] = _questions(ctx, by_sms.patient_id)
     assert question.body == (
-        "Riverside Oncology: una pregunta rápida sobre su calendario. ¿Qué días toma su dosis? "
+        "Riverside Oncology: una pregunta rápida sobre su horario. ¿Qué días toma su dosis? "
         "Responda MIE, MIE-VIE, JUE-SAB o DIARIO."
     )
     assert _questions(ctx, by_app.patient_id) == []
@@ -287,7 +289,7 @@ def test_dose_and_other_keywords_keep_their_meaning_while_a_question_waits(
     # A bare digit is never an answer (clinical-reference section 5): the teach-back's help with the words.
     assert _send(ctx, channels, clock, sms_provider, "2") == (
         "Riverside Oncology: to answer the question, reply MON, MON-WED, TUE-THU or EVERYDAY. For the other "
-        "replies, reply HELP."
+        f"replies, reply HELP, or call {CLINIC_PHONE}."
     )
     assert _send(ctx, channels, clock, sms_provider, "HELP").startswith("Riverside Oncology: reply T when you take")
     assert _send(ctx, channels, clock, sms_provider, "MON-WED").startswith("That's right.")
@@ -313,7 +315,7 @@ def test_spanish_words_for_a_spanish_patient(ctx, channels, make_patient, sms_pr
     pid = make_patient(phone=PHONE, language="es")
     question = _asked(ctx, channels, clock, sms_provider, pid)
     assert question == (
-        "Riverside Oncology: una pregunta rápida sobre su calendario. ¿Qué días toma su dosis? "
+        "Riverside Oncology: una pregunta rápida sobre su horario. ¿Qué días toma su dosis? "
         "Responda LUN, LUN-MIE, MAR-JUE o DIARIO."
     )
     assert _send(ctx, channels, clock, sms_provider, "lun-mié") == (
@@ -321,7 +323,7 @@ def test_spanish_words_for_a_spanish_patient(ctx, channels, make_patient, sms_pr
         "Responda TRES, CUATRO o CINCO."
     )
     assert _send(ctx, channels, clock, sms_provider, "cinco") == (
-        "No exactamente. Usted toma 4 comprimidos de 20 mg cada vez. Por favor, responda una vez más: TRES, "
+        "No es correcto. Usted toma 4 comprimidos de 20 mg cada vez. Por favor, responda una vez más: TRES, "
         "CUATRO o CINCO."
     )
     assert _send(ctx, channels, clock, sms_provider, "CUATRO").endswith("Gracias, esa era la última pregunta.")
@@ -340,4 +342,70 @@ def test_the_medicine_is_named_only_when_the_patient_allowed_it(
     )
     assert _send(ctx, channels, clock, sms_provider, "MON-WED").endswith(
         "How many selinexor tablets do you take each time? Reply THREE, FOUR or FIVE."
+    )
+
+
+# ------------------------------------------------------------------------------------------------ waiting for the team
+
+
+def _told_to_wait(ctx, pid: int) -> None:
+    """12% below the 70 kg baseline: R-WT-10 (interrupt, same day): "wait for your care team" (Today's wait state)."""
+    record_weight(ctx, pid, key=f"sms-wait-weight-{pid:04d}", at=ctx.clock.now(), value=61.6, unit="kg", confirmed=True)
+
+
+def test_no_question_is_queued_or_sent_while_the_patient_waits_for_the_care_team(
+    ctx, channels, make_patient, sms_provider, live_server, clock
+):
+    clock.set(utc(2026, 3, 2, 15))
+    queued = make_patient(phone=PHONE)
+    assert _ask(ctx, queued)  # queued before the wait began
+    _told_to_wait(ctx, queued)
+    clock.advance(minutes=5)
+    dispatch_once(ctx, channels)
+    [row] = _questions(ctx, queued)
+    assert row.status == "cancelled" and "wait for the care team" in row.cancel_reason
+    assert [t for t in _texts(sms_provider) if "quick check" in t] == []
+    later = make_patient(phone="+15551230043")
+    _told_to_wait(ctx, later)
+    assert _ask(ctx, later) is False and _questions(ctx, later) == []
+
+
+def test_a_text_is_not_read_as_an_answer_while_the_patient_waits_for_the_care_team(
+    ctx, channels, make_patient, sms_provider, live_server, clock
+):
+    clock.set(utc(2026, 3, 2, 15))
+    pid = make_patient(phone=PHONE)
+    _asked(ctx, channels, clock, sms_provider, pid)
+    _told_to_wait(ctx, pid)
+    reply = _send(ctx, channels, clock, sms_provider, "MON-WED")
+    assert "Mondays and Wednesdays" not in reply and reply.startswith(
+        "Riverside Oncology: sorry, we did not understand"
+    )
+    with Session(ctx.engine) as session:
+        assert session.exec(select(TeachBackAttempt).where(TeachBackAttempt.patient_id == pid)).all() == []
+
+
+def test_a_text_that_is_no_attempt_at_an_answer_gets_the_usual_reply_with_the_clinics_number(
+    ctx, channels, make_patient, sms_provider, live_server, clock
+):
+    clock.set(utc(2026, 3, 2, 15))
+    pid = make_patient(phone=PHONE)
+    _asked(ctx, channels, clock, sms_provider, pid)
+    reply = _send(ctx, channels, clock, sms_provider, "I keep throwing up, cant keep anything down")
+    assert reply == (
+        f"Riverside Oncology: sorry, we did not understand. Reply HELP for the list of replies, or call {CLINIC_PHONE}."
+    )
+    # A longer text with an answer word in it is an attempt: the quiz's help, with the number too.
+    reply = _send(ctx, channels, clock, sms_provider, "i take it every monday i think")
+    assert reply.startswith("Riverside Oncology: to answer the question") and reply.endswith(f"call {CLINIC_PHONE}.")
+    assert _handled(ctx, pid) == ["unknown", "teach_back_help"]
+
+
+def test_the_spanish_quiz_help_names_the_clinics_number(ctx, channels, make_patient, sms_provider, live_server, clock):
+    clock.set(utc(2026, 3, 2, 15))
+    pid = make_patient(phone=PHONE, language="es")
+    _asked(ctx, channels, clock, sms_provider, pid)
+    reply = _send(ctx, channels, clock, sms_provider, "no sé")
+    assert reply.startswith("Riverside Oncology: para responder a la pregunta") and reply.endswith(
+        f"responda AYUDA, o llame al {CLINIC_PHONE}."
     )

@@ -21,7 +21,7 @@ from .deps import PATIENT_DEPENDENCY, SignedInPatient, provide_patient
 from .plan_notice import status_banner
 from .rendering import LEARN_TOPICS, new_key, page, plan_of
 from .schemas import LanguageIn, WeightUnitForm, field_errors
-from .teach_back import offered_on_today
+from .teach_back import questions_offered_on_today
 
 
 @get("/today", sync_to_thread=True)
@@ -37,7 +37,7 @@ def today_page(request: Request, ctx: Ctx, patient: SignedInPatient) -> Template
         welcome=request.query_params.get("welcome") == "1",
         **status_banner(view, patient.language),
         confirmed=request.query_params.get("confirmed") == "1",
-        teach_back_offered=offered_on_today(request, ctx, view),
+        teach_back_left=questions_offered_on_today(request, ctx, view),
     )
 
 

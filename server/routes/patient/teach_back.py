@@ -35,14 +35,17 @@ RESULTS = ("right", "wrong", "wrong_twice")
 CHOOSE_ONE = N_("Please choose one of the answers.")
 
 
-def offered_on_today(request: Request, ctx: AppContext, view: TodayView) -> bool:
-    """Whether Today offers the questions: an active plan with questions left, its change confirmed, not put off."""
+def questions_offered_on_today(request: Request, ctx: AppContext, view: TodayView) -> int:
+    """How many questions Today offers (0: no offer): an active plan with questions left, its change confirmed, not
+    put off, and no wait for the care team (Today's own wait state)."""
     if view.status != "active" or view.notice is not None:
-        return False  # the plan change is confirmed first (architecture flow 5)
+        return 0  # the plan change is confirmed first (architecture flow 5)
+    if view.wait is not None:
+        return 0  # "wait for your care team": no question restates the schedule the advice stopped
     if request.cookies.get(LATER_COOKIE) == str(view.plan.id):
-        return False
+        return 0
     with Session(ctx.engine) as session:
-        return teach_back.is_offered(session, view.patient, view.plan)
+        return teach_back.questions_left(session, view.patient, view.plan)
 
 
 def _page(
@@ -59,7 +62,9 @@ def _page(
     with Session(ctx.engine) as session:
         plan = current_plan(session, patient.id)
         attempts = teach_back.attempts_for(session, patient.id, plan.id)
-    questions = teach_back.build_questions(patient, plan, lang)
+        waiting = teach_back.waiting_for_team(session, patient.id)
+    # While the patient is told to wait for the care team, no question (nor any right answer in words) is shown.
+    questions = [] if waiting else teach_back.build_questions(patient, plan, lang)
     question = teach_back.next_question(questions, attempts)
     answered = next((q for q in questions if q.name == after), None) if result in RESULTS else None
     return page(

@@ -47,6 +47,7 @@ class ChecklistTick(FormModel):
     indication: BlankToNone[Text] = None
     detail: BlankToNone[Annotated[Text, Field(max_length=200)]] = None
     note: BlankToNone[Annotated[Text, Field(max_length=500)]] = None
+    prescriber_confirmed: BlankToNone[Text] = None  # a checkbox: "yes" when ticked
 
 
 def _show_refusal(
@@ -84,7 +85,12 @@ def tick(
     data: Annotated[ChecklistTick, FORM],
 ) -> Template | Redirect:
     """Tick one item of the patient's start-of-therapy checklist (who and when recorded)."""
-    given = TickInput(indication=data.indication, detail=data.detail, note=data.note)
+    given = TickInput(
+        indication=data.indication,
+        detail=data.detail,
+        note=data.note,
+        prescriber_confirmed=data.prescriber_confirmed == "yes",
+    )
     try:
         tick_item(ctx, staff, patient_id, item, given, ip=client_ip(request))
     except Forbidden as exc:

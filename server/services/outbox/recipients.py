@@ -81,6 +81,9 @@ class RecipientBook:
         """Why this reminder is no longer needed or must not go (already logged; told to wait for the team), if so."""
         if claim.kind in DOSE_DAY_KINDS - {MessageKind.DOSE} and claim.patient_id in self.awaiting_team:
             return "not sent: an open care-team alert told the patient not to take the next dose until contacted"
+        if claim.kind == MessageKind.TEACH_BACK and claim.patient_id in self.awaiting_team:
+            # The question's right answers restate the schedule the advice has stopped (clinical-reference section 3).
+            return "not sent: the schedule question waits out an open care-team alert (wait for the care team)"
         key = (claim.patient_id, claim.payload.get("day"))
         if claim.kind in DOSE_DAY_KINDS and key in self.logged_dose_days:
             return "not needed: the day's dose is already logged"

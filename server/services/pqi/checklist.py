@@ -12,6 +12,9 @@ items (CBC, CMP, weight) tick themselves from the data:
 Staff may also tick a baseline blood item by hand (a result from another lab, noted). The check of the dose and
 schedule (server/clinical/start_checklist.py) must find no mismatch before that item can be ticked. An incomplete
 checklist never holds back a reminder; from 24 hours before the first dose it opens R-CHECKLIST (the sweep).
+
+Over 400 lines: the items, their set-based loading and the ticks' checks are one concern (a tick is checked against
+the checklist exactly as the page draws it); split it if a second kind of checklist arrives.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from ...clinical.start_checklist import (
     checklist_finding,
     dose_check,
     first_scheduled_dose,
+    level_words,
+    start_level_mismatch,
 )
 from ...context import AppContext
 from ...db import session_scope
@@ -112,10 +117,18 @@ class Checklist:
     regimen: str
     items: list[ItemState]
     first_dose_at: datetime | None
-    plan_check: PlanToCheck
+    plan_check: PlanToCheck  # the plan the dose item checks: the start (see start_plan_for_check)
     dose_problems: list[str] = field(default_factory=list)
     antiemetic_name: str = ""
     dexamethasone_words: str = ""
+    checked_version: int = 1  # the plan version plan_check is read from
+    current_plan_words: str | None = None  # the current plan, in words, when it is not the one checked
+    start_words: str = ""  # the regimen's starting level in the table's own words ("100 mg once weekly")
+
+    @property
+    def start_level_only(self) -> bool:
+        """Whether the only mismatch is the start level (a lower start a prescriber may have chosen on purpose)."""
+        return self.dose_problems == [start_level_mismatch(self.plan_check)]
 
     @property
     def done_count(self) -> int:
@@ -215,14 +228,38 @@ def _baseline_blood(spec: ItemSpec, patient: Any, plan: Any, labs: Sequence[LabS
     return done_at, f"{what} collected {', '.join(days)}"
 
 
+def plan_words(plan: Any) -> str:
+    """'version 2: Xd level 1 (100 mg once weekly), active', for staff."""
+    regimen = REGIMENS.get(plan.regimen)
+    level = (
+        f" ({level_words(regimen.levels[plan.dose_level])})"
+        if regimen is not None and 0 <= plan.dose_level <= regimen.last_level
+        else ""
+    )
+    return f"version {plan.version}: {plan.regimen} level {plan.dose_level}{level}, {plan.status}"
+
+
+def start_plan_for_check(patient: Any, start_plan: Any, plan: Any) -> Any:
+    """The plan the dose-and-schedule item checks: the start (plan version 1, the enrollment plan), so a later
+    reduction never makes the item impossible to tick; or the current plan when the start did not match the regimen
+    table and the current plan does (the prescription corrected to the table's start)."""
+    if start_plan is None or start_plan.id == plan.id or not dose_check(plan_to_check(patient, start_plan)):
+        return start_plan if start_plan is not None else plan
+    return plan if not dose_check(plan_to_check(patient, plan)) else start_plan
+
+
 def build_checklist(
     patient: Any,
     plan: Any,
     ticks: Sequence[Any],
     labs: Sequence[LabSeen],
     names: dict[int, str] | None = None,
+    start_plan: Any | None = None,
 ) -> Checklist:
-    """A patient's checklist from their current plan, their standing ticks (undone_at NULL) and their lab results."""
+    """A patient's checklist from their current plan, their standing ticks (undone_at NULL) and their lab results.
+
+    `start_plan`: plan version 1, for the dose-and-schedule check (None: the current plan is version 1).
+    """
     names = names or {}
     by_item = {t.item: t for t in sorted(ticks, key=lambda t: t.done_at)}  # the newest standing tick wins
     items: list[ItemState] = []
@@ -255,16 +292,21 @@ def build_checklist(
             )
         items.append(replace(state or ItemState(spec), label=item_label(spec, plan.regimen)))
     regimen = REGIMENS.get(plan.regimen)
-    check = plan_to_check(patient, plan)
+    checked = start_plan_for_check(patient, start_plan, plan)
+    check = plan_to_check(patient, checked)
+    checked_regimen = REGIMENS.get(checked.regimen)
     return Checklist(
         patient_id=patient.id,
-        regimen=plan.regimen,
+        regimen=checked.regimen,
         items=items,
         first_dose_at=first_dose_of(patient, plan),
         plan_check=check,
         dose_problems=dose_check(check),
         antiemetic_name=plan.antiemetic_name,
         dexamethasone_words=plan.dexamethasone_instruction or (regimen.dexamethasone if regimen else ""),
+        checked_version=checked.version,
+        current_plan_words=None if checked.id == plan.id else plan_words(plan),
+        start_words=level_words(checked_regimen.levels[0]) if checked_regimen else "",
     )
 
 
@@ -315,23 +357,32 @@ def baseline_labs(
 
 
 def checklists_for(
-    session: Session, chosen: Sequence[tuple[Any, Any]], names: dict[int, str] | None = None
+    session: Session,
+    chosen: Sequence[tuple[Any, Any]],
+    names: dict[int, str] | None = None,
+    starts: dict[int, Any] | None = None,
 ) -> dict[int, Checklist]:
-    """The checklists of (patient, current plan) pairs: two queries whatever their number (roster, report)."""
+    """The checklists of (patient, current plan) pairs: two queries whatever their number (roster, report), and a
+    third for the start plans (version 1) when a current plan is a later version and `starts` does not give them."""
     if not chosen:
         return {}
     ids = [patient.id for patient, _ in chosen]
     ticks = standing_ticks(session, ids)
     since = min(baseline_window(patient, plan)[0] for patient, plan in chosen)
     labs = baseline_labs(session, ids, since, near_start=True)
+    if starts is None:
+        starts = start_plans(session, [patient.id for patient, plan in chosen if plan.version != 1])
     return {
-        patient.id: build_checklist(patient, plan, ticks[patient.id], labs[patient.id], names)
+        patient.id: build_checklist(patient, plan, ticks[patient.id], labs[patient.id], names, starts.get(patient.id))
         for patient, plan in chosen
     }
 
 
-def completed_at_of(session: Session, chosen: Sequence[tuple[Any, Any]]) -> dict[int, datetime | None]:
-    """When each (patient, current plan)'s checklist was completed, None while incomplete (the quality report).
+def completed_at_of(
+    session: Session, chosen: Sequence[tuple[Any, Any]], starts: dict[int, Any] | None = None
+) -> dict[int, datetime | None]:
+    """When each (patient, current plan)'s checklist was completed, None while incomplete (the quality report;
+    `starts`: each patient's plan version 1, when the caller has it).
 
     Only a patient with a standing tick on every item that needs one can be complete: the others are not built.
     """
@@ -351,24 +402,42 @@ def completed_at_of(session: Session, chosen: Sequence[tuple[Any, Any]]) -> dict
         since = min(baseline_window(patient, plan)[0] for patient, plan in candidates)
         labs = baseline_labs(session, ids, since, near_start=True)
         for patient, plan in candidates:
-            found[patient.id] = build_checklist(patient, plan, ticks[patient.id], labs[patient.id]).completed_at
+            start = (starts or {}).get(patient.id)
+            found[patient.id] = build_checklist(
+                patient, plan, ticks[patient.id], labs[patient.id], None, start
+            ).completed_at
     return found
 
 
-def _current_plans(session: Session, patient_ids: Sequence[int]) -> list[tuple[Any, Any]]:
+def start_plans(session: Session, patient_ids: Sequence[int]) -> dict[int, Any]:
+    """Plan version 1 (the enrollment plan) of these patients (one query; none when no patient is given)."""
+    if not patient_ids:
+        return {}
+    t = TreatmentPlan.__table__
+    rows = session.connection().execute(sa.select(t).where(t.c.patient_id.in_(list(patient_ids)), t.c.version == 1))
+    return {row.patient_id: row for row in rows}
+
+
+def _current_plans(session: Session, patient_ids: Sequence[int]) -> tuple[list[tuple[Any, Any]], dict[int, Any]]:
+    """(patient, current plan) pairs and each patient's plan version 1, from one read of the plans."""
     p, t = Patient.__table__, TreatmentPlan.__table__
     conn = session.connection()
     patients = {row.id: row for row in conn.execute(sa.select(p).where(p.c.id.in_(list(patient_ids))))}
     plans: dict[int, Any] = {}
+    starts: dict[int, Any] = {}
     for plan in conn.execute(sa.select(t).where(t.c.patient_id.in_(list(patient_ids))).order_by(t.c.version)):
         plans[plan.patient_id] = plan
-    return [(patients[pid], plans[pid]) for pid in patient_ids if pid in patients and pid in plans]
+        if plan.version == 1:
+            starts[plan.patient_id] = plan
+    chosen = [(patients[pid], plans[pid]) for pid in patient_ids if pid in patients and pid in plans]
+    return chosen, starts
 
 
 def checklist_completed_at(session: Session, patient_ids: Sequence[int]) -> dict[int, datetime | None]:
     """When each patient's checklist was completed (the last required item ticked), None while incomplete."""
     ids = list(dict.fromkeys(patient_ids))
-    checklists = checklists_for(session, _current_plans(session, ids))
+    chosen, starts = _current_plans(session, ids)
+    checklists = checklists_for(session, chosen, starts=starts)
     return {pid: (checklists[pid].completed_at if pid in checklists else None) for pid in ids}
 
 
@@ -423,29 +492,46 @@ class TickInput:
     indication: str | None = None
     detail: str | None = None
     note: str | None = None
+    prescriber_confirmed: bool = False  # dose item: the prescriber chose this (lower) start level on purpose
 
 
-def _detail_for(item: str, checklist: Checklist, given: TickInput) -> str | None:
-    """The item's detail, checked: the dose check must find no mismatch, the 5-HT3 antagonist must be named."""
+PRESCRIBER_CONFIRMED = "Prescriber confirmed the start level: "
+
+
+def _detail_for(item: str, checklist: Checklist, given: TickInput) -> tuple[str | None, str | None]:
+    """The item's (detail, note), checked: the dose check must find no mismatch (but a start level the prescriber
+    confirmed, with a note, which then opens the note), the 5-HT3 antagonist must be named."""
     if item == "dose_schedule":
         if given.indication not in INDICATIONS:
             raise FieldError("indication", "Choose the indication on the prescription.")
         problems = dose_check(checklist.plan_check, given.indication)
-        if problems:
+        start_level = start_level_mismatch(checklist.plan_check)
+        others = [p for p in problems if p != start_level]
+        if others or (problems and not given.prescriber_confirmed):
             raise FieldError(
                 "dose_schedule",
                 "The plan does not match the regimen table, so this item cannot be ticked yet: "
                 + " ".join(problems)
-                + " Correct the plan (or ask the prescriber), then tick it.",
+                + " Correct the plan (or ask the prescriber), then tick it."
+                + (
+                    " If the prescriber chose this start level on purpose, tick “Prescriber confirmed this start "
+                    "level” and write who confirmed it in the note."
+                    if not others
+                    else ""
+                ),
             )
-        return given.indication
+        if problems:  # only the start level, confirmed: the mismatch stays on record in the note
+            if not given.note:
+                raise FieldError("note", "Write who confirmed the start level, and when, in the note.")
+            return given.indication, f"{PRESCRIBER_CONFIRMED}{start_level} {given.note}"[:500]
+        return given.indication, given.note
     if item == "antiemetic_received" and not given.detail:
         # clinical-reference: P-ANTIEMETIC (a 5-HT3 antagonist, e.g. ondansetron)
         raise FieldError("detail", "Name the 5-HT3 antagonist received (for example ondansetron).")
     if item == "edu_contraception" and given.detail not in CONTRACEPTION_CHOICES:
         # clinical-reference: P-PREGNANCY
         raise FieldError("detail", "Choose whether contraception was discussed or is not relevant for this patient.")
-    return given.detail
+    return given.detail, given.note
 
 
 def _load_for_change(session: Session, staff: Staff, patient_id: int, item: str) -> tuple[Patient, Checklist]:
@@ -479,7 +565,7 @@ def tick_item(ctx: AppContext, staff: Staff, patient_id: int, item: str, given: 
         state = next(i for i in checklist.items if i.spec.key == item)
         if state.done and state.tick_id is None:
             raise FieldError("item", "This item is already ticked from the patient's data.")
-        detail = _detail_for(item, checklist, given)
+        detail, note = _detail_for(item, checklist, given)
         if state.tick_id is not None:  # ticked again (a correction): the old tick stays in the history
             old = session.get(StartChecklistItem, state.tick_id)
             if old is not None:
@@ -491,7 +577,7 @@ def tick_item(ctx: AppContext, staff: Staff, patient_id: int, item: str, given: 
                 item=item,
                 done_at=now,
                 done_by_staff_id=staff.id,
-                note=given.note,
+                note=note,
                 detail=detail,
             )
         )
@@ -501,7 +587,7 @@ def tick_item(ctx: AppContext, staff: Staff, patient_id: int, item: str, given: 
             action="checklist.tick",
             now=now,
             patient_id=patient.id,
-            detail=f"{item}" + (f": {detail}" if detail else "") + (f" (note: {given.note})" if given.note else ""),
+            detail=f"{item}" + (f": {detail}" if detail else "") + (f" (note: {note})" if note else ""),
             ip=ip,
         )
 

@@ -65,7 +65,7 @@ def quality_report(
         for pid, facts in sorted(data.patients.items())
         if facts.therapy_start is not None and period.first <= facts.therapy_start <= period.last
     }
-    checklist = completed_at_of(session, list(current.values()))
+    checklist = completed_at_of(session, list(current.values()), {pid: data.patients[pid].plans[0] for pid in current})
     teach_back = teach_back_results_of(session, {pid: plan for pid, (_, plan) in current.items()})
     tables = [
         _program_table(data, period, checklist, teach_back),

@@ -38,6 +38,7 @@ from ...i18n import N_, WEEKDAYS_PLURAL, normalize_language, translate, translat
 from ...models import Patient, TeachBackAttempt, TreatmentPlan
 from ..alerts import AlertChange, publish_alert_changes, upsert_alert
 from ..patient_state import current_plan
+from ..report_status import awaiting_team_alert
 
 QUESTION_NAMES = ("days", "tablets", "antiemetic")
 SMS_QUESTIONS = ("days", "tablets")  # asked by text (teach_back_sms.py): word answers stay simple
@@ -97,6 +98,7 @@ class TeachBackResult:
     passed: bool | None  # None: not every question answered yet (and none wrong twice)
     answered_at: datetime | None
     wrong_twice: bool
+    second_try: bool = False  # passed, with at least one question right only on the second try
 
 
 @dataclass(frozen=True)
@@ -248,11 +250,26 @@ def attempt_number(attempts: Sequence[TeachBackAttempt], question: str) -> int:
     return sum(1 for a in attempts if a.question == question) + 1
 
 
+def waiting_for_team(session: Session, patient_id: int) -> bool:
+    """Whether the patient is told to wait for the care team before the next dose (Today's wait state): no questions
+    then, since every right answer restates the schedule the advice has just stopped (clinical-reference section 3,
+    "The patient's screens never contradict the advice")."""
+    return awaiting_team_alert(session, patient_id) is not None
+
+
+def questions_left(session: Session, patient: Patient, plan: TreatmentPlan) -> int:
+    """How many questions about this plan version the patient has left (0: none offered, e.g. a held plan or while
+    waiting for the care team; the caller checks the plan-change notice)."""
+    if plan.status != PlanStatus.ACTIVE.value or waiting_for_team(session, patient.id):
+        return 0
+    attempts = attempts_for(session, patient.id, plan.id)
+    return sum(1 for q in build_questions(patient, plan) if not _finished(attempts, q.name))
+
+
 def is_offered(session: Session, patient: Patient, plan: TreatmentPlan) -> bool:
-    """Whether the patient has questions left about this plan version (the caller checks the plan-change notice)."""
-    if plan.status != PlanStatus.ACTIVE.value:
-        return False
-    return next_question(build_questions(patient, plan), attempts_for(session, patient.id, plan.id)) is not None
+    """Whether the patient has questions left about this plan version and is not waiting for the care team (the
+    caller checks the plan-change notice)."""
+    return questions_left(session, patient, plan) > 0
 
 
 def _well_formed(question: str, answer: str) -> bool:
@@ -299,7 +316,8 @@ def record_answer(
 ) -> AnswerOutcome:
     """Store one answer about the patient's current plan; the second wrong answer to a question opens R-TEACH-BACK.
 
-    An answer about an older plan version, or to a question already finished, stores nothing (`already`); a choice
+    An answer about an older plan version, or to a question already finished, or while the patient is told to wait
+    for the care team (Today's wait state), stores nothing (`already`); a choice
     the question does not offer is a FieldError (422, nothing stored), except a well-formed texted answer (a day set,
     a tablet count), which is a wrong answer; another patient's plan is NotFound. `key` (e.g. "sms:<MessageSid>")
     makes a repeated call with the same key return the first outcome and store nothing.
@@ -324,6 +342,8 @@ def record_answer(
             return AnswerOutcome(question, "already", 0)  # the plan changed meanwhile: ask about the new one
         if asked is None:
             return AnswerOutcome(question, "already", 0)  # held or stopped: nothing to ask
+        if waiting_for_team(session, patient_id):
+            return AnswerOutcome(question, "already", 0)  # told to wait for the care team: no schedule to restate
         if answer not in {c.value for c in asked.choices} and not (channel == "sms" and _well_formed(question, answer)):
             raise FieldError("answer", N_("Please choose one of the answers."))
         attempts = attempts_for(session, patient_id, plan.id)
@@ -426,4 +446,7 @@ def _result(plan_id: int, rows: Sequence[TeachBackAttempt]) -> TeachBackResult:
     all_right = asked >= set(needed) and all(_finished(rows, q) for q in needed)
     passed = False if wrong_twice else (True if all_right else None)
     answered_at = rows[-1].at if rows and passed is not None else None
-    return TeachBackResult(plan_id=plan_id, passed=passed, answered_at=answered_at, wrong_twice=wrong_twice)
+    second_try = bool(passed) and any(r.correct and r.attempt > 1 for r in rows)
+    return TeachBackResult(
+        plan_id=plan_id, passed=passed, answered_at=answered_at, wrong_twice=wrong_twice, second_try=second_try
+    )

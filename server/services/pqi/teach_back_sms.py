@@ -91,7 +91,13 @@ NOT_QUITE = NP_("sms", "Not quite.")
 TRY_AGAIN = NP_("sms", "Please answer once more: reply %(choices)s.")
 TEAM_WILL_CALL = NP_("sms", "Your care team will call you to go over your schedule.")
 ALL_DONE = NP_("sms", "Thank you, that was the last question.")
-HELP = NP_("sms", "%(clinic)s: to answer the question, reply %(choices)s. For the other replies, reply HELP.")
+HELP = NP_(
+    "sms",
+    "%(clinic)s: to answer the question, reply %(choices)s. For the other replies, reply HELP, or call %(phone)s.",
+)
+# A text longer than this that has none of the answer words is no attempt at an answer ("I keep throwing up, can't
+# keep anything down"): it gets the usual "not understood ... or call <clinic>" reply, never the quiz's help.
+ATTEMPT_MAX_WORDS = 3
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -195,6 +201,8 @@ def queue_question(
     cancel_stale_questions(session, patient.id, plan.id, now)
     if not _wants_sms(patient) or plan.status != PlanStatus.ACTIVE.value:
         return False
+    if teach_back.waiting_for_team(session, patient.id):
+        return False  # told to wait for the care team: no question restates the schedule (the app still offers later)
     lang = normalize_language(patient.language)
     questions = _sms_questions(session, patient, plan, lang)
     if not questions:
@@ -237,7 +245,10 @@ def queue_question(
 
 
 def pending_question(session: Session, patient: Patient, now: datetime) -> tuple[TreatmentPlan, Question] | None:
-    """The SMS question the patient's next text may answer (None: no teach-back is waiting for a text)."""
+    """The SMS question the patient's next text may answer (None: no teach-back is waiting for a text, or the patient
+    is told to wait for the care team: a text then is never read as an answer)."""
+    if teach_back.waiting_for_team(session, patient.id):
+        return None
     plan = current_plan(session, patient.id)
     asked = session.exec(
         select(OutboundMessage.id).where(
@@ -294,8 +305,30 @@ def read_answer(question: Question, text: str, lang: str) -> str | None:
     return offered or "-".join(str(d) for d in sorted(days))
 
 
-def answer_by_sms(ctx: AppContext, patient: Patient, text: str, sid: str, clinic: str) -> tuple[str, str] | None:
-    """Read a text as the answer to the pending question: (handled_as, reply), or None when none is pending."""
+def _answer_words(lang: str) -> set[str]:
+    """Every reply word of the questions (days, EVERYDAY, numbers) in the languages a reply is read in, as _plain."""
+    words: set[str] = set()
+    for code in _reply_languages(lang):
+        for msgid in (*DAY_WORDS, EVERY_DAY_WORD, *NUMBER_WORDS):
+            words.update(_plain(_word(code, msgid)))
+        for plural in WEEKDAYS_PLURAL:
+            full = "".join(_plain(translate(code, plural)))
+            words.update({full, full.removesuffix("S")})
+    return words
+
+
+def looks_like_an_attempt(text: str, lang: str) -> bool:
+    """Whether a text reads as an attempt at an answer: one to three words, or one of the answer words in it."""
+    if len(text.split()) <= ATTEMPT_MAX_WORDS:
+        return True
+    return not _answer_words(lang).isdisjoint(_plain(text))
+
+
+def answer_by_sms(
+    ctx: AppContext, patient: Patient, text: str, sid: str, clinic: str, phone: str
+) -> tuple[str, str] | None:
+    """Read a text as the answer to the pending question: (handled_as, reply), or None when none is pending or the
+    text is no attempt at an answer (the caller then gives its usual reply to an unreadable text)."""
     now = ctx.clock.now()
     lang = normalize_language(patient.language)
     named = patient.drug_names_in_messages
@@ -306,7 +339,10 @@ def answer_by_sms(ctx: AppContext, patient: Patient, text: str, sid: str, clinic
     plan, question = pending
     answer = read_answer(question, text, lang)
     if answer is None:
-        return "teach_back_help", translate_in(lang, "sms", HELP, clinic=clinic, choices=_choices(question, lang))
+        if not looks_like_an_attempt(text, lang):
+            return None
+        help_text = translate_in(lang, "sms", HELP, clinic=clinic, choices=_choices(question, lang), phone=phone)
+        return "teach_back_help", help_text
     outcome = teach_back.record_answer(
         ctx, patient.id, plan_id=plan.id, question=question.name, answer=answer, channel="sms", key=f"sms:{sid}"
     )

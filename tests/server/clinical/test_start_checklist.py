@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from server.clinical.rules import Tier
-from server.clinical.start_checklist import PlanToCheck, checklist_finding, dose_check, first_scheduled_dose
+from server.clinical.start_checklist import (
+    INDICATIONS,
+    PlanToCheck,
+    checklist_finding,
+    dose_check,
+    first_scheduled_dose,
+)
 
 
 def _plan(**kw) -> PlanToCheck:
@@ -92,3 +98,12 @@ def test_r_checklist_words_and_tier():
         "first dose Wed 04 Mar 08:00"
     )
     assert checklist_finding([], FIRST, "Wed 04 Mar 08:00", FIRST) is None
+
+
+def test_the_indications_are_worded_as_the_reference_rows_name_them():
+    # clinical-reference: section 1 (the Indication column: RRMM, MM, R/R DLBCL)
+    assert INDICATIONS == {
+        "rrmm": "relapsed/refractory multiple myeloma (RRMM)",
+        "mm": "multiple myeloma (MM)",
+        "rr_dlbcl": "relapsed/refractory diffuse large B-cell lymphoma (R/R DLBCL)",
+    }

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from server.models import Alert, TeachBackAttempt
+from server.services.entries import record_weight
 from server.services.patient_state import current_plan
 from server.services.plan_notices import acknowledge_notice
 from server.services.plans import change_plan
@@ -80,7 +81,7 @@ def test_the_questions_in_spanish(engine, settings, clock, app):
     with TestClient(app, base_url=BASE_URL) as client:
         phone = PatientBrowser(client)
         phone.sign_in(sign_in_link(engine, luz, clock.now()))
-        assert "¿Conoce su calendario?" in phone.get("/today").text
+        assert "¿Conoce su horario de tratamiento?" in phone.get("/today").text
         page = text_of(phone.get("/teach-back").text)
         assert "¿Qué días toma selinexor?" in page and "Lunes y miércoles" in page and "Ahora no" in page
 
@@ -143,3 +144,84 @@ def test_the_staff_page_shows_the_latest_result(seeded, app, engine, settings, c
             _answer(phone, engine, patient, "days", value)
         page = text_of(staff_client.get(f"/staff/patients/{patient.id}").text)
         assert "Unsure of the schedule: a question answered wrong twice, Mon 02 Mar 09:00 (plan v1)" in page
+
+
+def test_no_questions_while_today_says_wait_for_your_care_team(phone, engine, settings, clock, patient):
+    """REFERENCE section 3: the patient's screens never contradict the advice. A right answer would say "You take
+    selinexor on Mondays and Wednesdays" while Today says to wait for the care team before the next dose."""
+    ctx = ctx_for(settings, engine, clock)
+    # 12% below the 70 kg baseline: R-WT-10 (interrupt, same day): the wait for the care team.
+    record_weight(ctx, patient.id, key="tb-wait-weight-1", at=clock.now(), value=61.6, unit="kg", confirmed=True)
+    today = phone.get("/today").text
+    assert "Wait for your care team before your next selinexor dose." in text_of(today)
+    assert 'id="teach-back"' not in today
+    page = text_of(phone.get("/teach-back").text)
+    assert "On which days do you take selinexor?" not in page and "There are no questions for you now." in page
+    answer = _answer(phone, engine, patient, "days", "0-2", follow_redirects=True)
+    assert "Mondays and Wednesdays" not in text_of(answer.text)
+    assert stored(engine, TeachBackAttempt, patient.id) == []
+
+
+def test_today_says_how_many_questions_are_left(phone, engine, patient):
+    assert "Answer 3 short questions about how you take your treatment." in text_of(phone.get("/today").text)
+    _answer(phone, engine, patient, "days", "0-2")
+    assert "Answer 2 short questions about how you take your treatment." in text_of(phone.get("/today").text)
+    _answer(phone, engine, patient, "tablets", "4")
+    assert "Answer 1 short question about how you take your treatment." in text_of(phone.get("/today").text)
+
+
+@pytest.mark.parametrize(
+    "answers, words",
+    [
+        ((("days", "0-2"), ("tablets", "4"), ("antiemetic", "before-30")), "Passed, right first time:"),
+        (
+            (("days", "every"), ("days", "0-2"), ("tablets", "4"), ("antiemetic", "before-30")),
+            "Passed, right on the second try:",
+        ),
+    ],
+)
+def test_the_staff_page_tells_right_first_time_from_right_on_the_second_try(
+    seeded, app, engine, patient, phone, answers, words
+):
+    from litestar.testing import TestClient
+
+    from tests.support.staff import NURSE, sign_in
+
+    for question, value in answers:
+        _answer(phone, engine, patient, question, value)
+    with TestClient(app, base_url="http://testserver.local") as staff_client:
+        sign_in(staff_client, NURSE)
+        page = text_of(staff_client.get(f"/staff/patients/{patient.id}").text)
+    assert words in page
+    assert ("second try" in page) is ("second try" in words)
+
+
+def _browser_for(app, engine, clock, patient):
+    from litestar.testing import TestClient
+
+    from tests.support.patient import BASE_URL, PatientBrowser, sign_in_link
+
+    client = TestClient(app, base_url=BASE_URL)
+    client.__enter__()
+    browser = PatientBrowser(client)
+    browser.sign_in(sign_in_link(engine, patient, clock.now()))
+    return browser
+
+
+def test_a_patient_without_a_phone_number_is_contacted_not_called(engine, settings, clock, app):
+    ana = make_patient(engine, settings, clock.now(), mrn="NOPHONE-1", phone=None)
+    phone = _browser_for(app, engine, clock, ana)
+    _answer(phone, engine, ana, "days", "every")
+    text = text_of(_answer(phone, engine, ana, "days", "1-3", follow_redirects=True).text)
+    assert "Your care team will contact you to go over your schedule." in text
+    assert "will call you" not in text
+
+
+def test_the_spanish_words_for_the_schedule_and_a_wrong_answer(engine, settings, clock, app):
+    luz = make_patient(engine, settings, clock.now(), language="es", mrn="ES-2", phone="+15555550389")
+    phone = _browser_for(app, engine, clock, luz)
+    wrong = text_of(_answer(phone, engine, luz, "days", "every", follow_redirects=True).text)
+    assert "No es correcto. Usted toma selinexor los lunes y los miércoles." in wrong
+    assert "Su horario" in wrong and "calendario" not in wrong
+    twice = text_of(_answer(phone, engine, luz, "days", "1-3", follow_redirects=True).text)
+    assert "Su equipo de atención le llamará para repasar su horario." in twice

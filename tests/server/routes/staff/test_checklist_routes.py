@@ -11,8 +11,9 @@ from litestar.testing import TestClient
 from sqlmodel import Session, select
 
 from server.models import AuditLog, StartChecklistItem
+from server.services.plans import change_plan
 from tests.support.patient import make_patient
-from tests.support.staff import ADMIN, NURSE, PHARMACIST, post_form, seed, sign_in
+from tests.support.staff import ADMIN, NURSE, PHARMACIST, ctx_for, post_form, seed, sign_in, staff_by_email
 from tests.support.staff import text_of as raw_text
 
 
@@ -129,3 +130,45 @@ def test_the_roster_shows_each_patients_checklist_state(app, engine, world):
     html = text_of(client.get("/staff/patients?sort=mrn").text)
     assert "Start checklist" in html
     assert html.count("Checklist 1/13") >= 2
+
+
+def test_a_prescriber_confirmed_lower_start_is_ticked_from_the_form_with_its_note(app, engine, world):
+    client = _client(app, PHARMACIST)
+    pid = world["wrong"]
+    page = client.get(f"/staff/patients/{pid}").text
+    assert 'name="prescriber_confirmed" value="yes"' in page
+    refused = post_form(
+        client, f"/staff/patients/{pid}/checklist/dose_schedule", {"indication": "rrmm", "prescriber_confirmed": "yes"}
+    )
+    assert refused.status_code == 422 and "Write who confirmed the start level" in text_of(refused.text)
+    assert _ticks(engine) == []
+    answer = post_form(
+        client,
+        f"/staff/patients/{pid}/checklist/dose_schedule",
+        {"indication": "rrmm", "prescriber_confirmed": "yes", "note": "Dr Lee by phone"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    page = text_of(client.get(f"/staff/patients/{pid}").text)
+    assert "Start level is 1 (100 mg once weekly)" in page  # the mismatch stays shown
+    assert "note: Prescriber confirmed the start level: Start level is 1 (100 mg once weekly)" in page
+    assert "Dr Lee by phone" in page
+    assert 'name="prescriber_confirmed"' not in client.get(f"/staff/patients/{world['right']}").text
+
+
+def test_the_dose_check_names_the_current_plan_when_it_is_not_the_start(app, engine, settings, clock, world):
+    client = _client(app, PHARMACIST)
+    pid = world["right"]
+    ctx = ctx_for(settings, engine, clock)
+    change_plan(ctx, pid, staff_id=staff_by_email(engine, PHARMACIST).id, operation="reduce", reason="nausea")
+    page = text_of(client.get(f"/staff/patients/{pid}").text)
+    assert "The dose check reads the start: plan version 1." in page
+    assert "Current plan: version 2: Xd level 1 (100 mg once weekly), active." in page
+    assert "Dose check: Xd at its starting level (80 mg Days 1 & 3, two days apart)" in page
+
+
+def test_the_dose_check_words_a_once_weekly_start_in_the_levels_own_words(app, engine, settings, clock, world):
+    xvd = make_patient(engine, settings, clock.now(), mrn="CHK-XVD", regimen="XVd", phone=None, start=date(2026, 3, 4))
+    page = text_of(_client(app, PHARMACIST).get(f"/staff/patients/{xvd.id}").text)
+    assert "Dose check: XVd at its starting level (100 mg once weekly), whole tablets of 20 mg." in page
+    assert "Days 1 & 3" not in page

@@ -10,7 +10,8 @@ import pytest
 from sqlmodel import Session, select
 
 from server.errors import FieldError, Forbidden
-from server.models import Alert, AuditLog, LabResult, StartChecklistItem
+from server.models import Alert, AuditLog, LabResult, StartChecklistItem, TreatmentPlan
+from server.services.plans import change_plan
 from server.services.pqi.checklist import (
     CHECKLIST_ITEMS,
     TickInput,
@@ -246,3 +247,60 @@ def test_a_patient_who_started_long_ago_gets_no_checklist_alert(engine, settings
     patient = _patient(engine, settings, clock, start=None, day1=None)  # started 14 days ago
     sweep_patient_rules(ctx, clock.now())
     assert _checklist_alerts(engine, patient) == []
+
+
+def test_the_dose_check_is_about_the_start_so_a_later_reduction_still_lets_the_item_be_ticked(
+    engine, settings, clock, ctx, pharmacist
+):
+    patient = _patient(engine, settings, clock)  # Xd level 0: the table's start
+    change_plan(ctx, patient.id, staff_id=pharmacist.id, operation="reduce", reason="nausea: one level lower")
+    checklist = _checklist(engine, patient)
+    assert checklist.dose_problems == [] and checklist.checked_version == 1
+    assert checklist.current_plan_words == "version 2: Xd level 1 (100 mg once weekly), active"
+    tick_item(ctx, pharmacist, patient.id, "dose_schedule", TickInput(indication="rrmm"), ip=None)
+    assert _item(_checklist(engine, patient), "dose_schedule").detail == "rrmm"
+
+
+def test_a_prescriber_confirmed_lower_start_may_be_ticked_with_a_note_and_the_mismatch_stays_on_record(
+    engine, settings, clock, ctx, pharmacist
+):
+    patient = _patient(engine, settings, clock, level=1)  # Xd level 1: a lower start, on purpose
+    mismatch = "Start level is 1 (100 mg once weekly); the Xd label starts at level 0: 80 mg Days 1 & 3."
+    assert _checklist(engine, patient).start_level_only
+    with pytest.raises(FieldError, match="Prescriber confirmed this start level"):
+        tick_item(ctx, pharmacist, patient.id, "dose_schedule", TickInput(indication="rrmm"), ip=None)
+    with pytest.raises(FieldError) as no_note:
+        tick_item(
+            ctx,
+            pharmacist,
+            patient.id,
+            "dose_schedule",
+            TickInput(indication="rrmm", prescriber_confirmed=True),
+            ip=None,
+        )
+    assert no_note.value.field == "note"
+    confirmed = TickInput(indication="rrmm", prescriber_confirmed=True, note="Dr Lee, 2 Mar, frail patient")
+    tick_item(ctx, pharmacist, patient.id, "dose_schedule", confirmed, ip=None)
+    checklist = _checklist(engine, patient)
+    item = _item(checklist, "dose_schedule")
+    assert item.done and item.detail == "rrmm"
+    assert item.note == f"Prescriber confirmed the start level: {mismatch} Dr Lee, 2 Mar, frail patient"
+    assert checklist.dose_problems == [mismatch]  # still shown
+
+
+def test_other_mismatches_refuse_the_tick_even_when_the_prescriber_confirmed(engine, settings, clock, ctx, pharmacist):
+    confirmed = TickInput(indication="rrmm", prescriber_confirmed=True, note="Dr Lee confirmed")
+    uneven = _patient(engine, settings, clock, level=1, mrn="CHK-9")
+    with Session(engine) as session:
+        plan = session.exec(select(TreatmentPlan).where(TreatmentPlan.patient_id == uneven.id)).one()
+        plan.day3_weekday = (plan.day1_weekday + 3) % 7  # not two days apart
+        session.add(plan)
+        session.commit()
+    assert not _checklist(engine, uneven).start_level_only
+    with pytest.raises(FieldError, match="is not two days after Day 1"):
+        tick_item(ctx, pharmacist, uneven.id, "dose_schedule", confirmed, ip=None)
+    dlbcl = _patient(engine, settings, clock, level=1, mrn="CHK-10", regimen="DLBCL")
+    with pytest.raises(FieldError, match="the DLBCL row"):
+        tick_item(ctx, pharmacist, dlbcl.id, "dose_schedule", confirmed, ip=None)
+    with Session(engine) as session:
+        assert session.exec(select(StartChecklistItem)).all() == []

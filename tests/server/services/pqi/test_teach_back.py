@@ -9,10 +9,12 @@ from sqlmodel import Session, select
 from server.db import session_scope
 from server.errors import FieldError
 from server.models import Alert, Patient, TeachBackAttempt, TreatmentPlan
+from server.services.entries import record_weight
 from server.services.patient_state import current_plan
 from server.services.plans import change_plan
 from server.services.pqi import teach_back
 from server.services.pqi.teach_back import build_questions, record_answer, teach_back_results
+from server.services.report_status import awaiting_team_alert
 from tests.support.patient import make_patient, stored
 from tests.support.staff import PHARMACIST, ctx_for, seed, staff_by_email
 
@@ -176,7 +178,11 @@ def test_passed_when_every_question_is_answered_right_and_a_new_plan_version_ask
     with Session(engine) as session:
         patient = session.get(Patient, ana.id)
         assert teach_back_results(session, [ana.id])[ana.id] == teach_back.TeachBackResult(
-            plan_id, True, clock.now(), False
+            plan_id,
+            True,
+            clock.now(),
+            False,
+            second_try=True,  # the days question was right on the second try
         )
         assert not teach_back.is_offered(session, patient, current_plan(session, ana.id))
     change_plan(ctx, ana.id, staff_id=pharmacist.id, operation="reduce", reason="R-WT-10: one level lower")
@@ -206,3 +212,32 @@ def test_results_for_many_patients_in_two_queries(engine, settings, clock, ctx):
     assert statements.count == 2
     assert set(results) == {p.id for p in patients} | {held.id}
     assert all(r.passed is None for r in results.values())
+
+
+def _told_to_wait(ctx, patient_id: int) -> None:
+    """12% below the 70 kg baseline: R-WT-10 (interrupt, same day): Today says "Wait for your care team"."""
+    record_weight(
+        ctx, patient_id, key=f"wait-weight-{patient_id:04d}", at=ctx.clock.now(), value=61.6, unit="kg", confirmed=True
+    )
+    with Session(ctx.engine) as session:
+        assert awaiting_team_alert(session, patient_id) is not None
+
+
+def test_no_question_is_offered_or_accepted_while_the_patient_waits_for_the_care_team(engine, settings, clock, ctx):
+    seed(engine, settings, clock)
+    ana = make_patient(engine, settings, clock.now())
+    plan_id = _plan_id(engine, ana.id)
+    _told_to_wait(ctx, ana.id)
+    with Session(engine) as session:
+        patient, plan = session.get(Patient, ana.id), current_plan(session, ana.id)
+        assert teach_back.is_offered(session, patient, plan) is False
+    outcome = record_answer(ctx, ana.id, plan_id=plan_id, question="days", answer="0-2", channel="app")
+    assert outcome.result == "already"  # nothing restates the schedule the advice has just stopped
+    assert stored(engine, TeachBackAttempt, ana.id) == []
+    # The team acts (a new plan version): the wait ends and the new version is asked about.
+    pharmacist = staff_by_email(engine, PHARMACIST)
+    clock.advance(minutes=10)
+    change_plan(ctx, ana.id, staff_id=pharmacist.id, operation="reduce", reason="R-WT-10: one level lower")
+    with Session(engine) as session:
+        patient, plan = session.get(Patient, ana.id), current_plan(session, ana.id)
+        assert teach_back.is_offered(session, patient, plan) is True
