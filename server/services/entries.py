@@ -37,9 +37,22 @@ from ..db import session_scope
 from ..errors import Conflict, FieldError, NotFound
 from ..i18n import render_advice
 from ..models import AntiemeticEvent, Clinic, DoseEvent, LabResult, Patient, SymptomReport, TreatmentPlan, WeightEntry
-from .alerts import AlertChange, most_severe_per_family, open_alerts_by_family, publish_alert_changes, upsert_alert
+from .alerts import (
+    ALERT_TIERS,
+    AlertChange,
+    most_severe_per_family,
+    open_alerts_by_family,
+    publish_alert_changes,
+    upsert_alert,
+)
 from .care_team_contact import care_team_contact
-from .patient_state import build_state, get_patient_with_clinic, plan_versions, schedule_setup
+from .patient_state import (
+    build_state,
+    get_patient_clinic_and_plans,
+    get_patient_with_clinic,
+    plan_versions,
+    schedule_setup,
+)
 
 # clinical-reference / issue: entries older than 7 days are refused; a few minutes ahead is device clock skew.
 MAX_ENTRY_AGE = timedelta(days=7)
@@ -306,6 +319,7 @@ def record_antiemetic(ctx: AppContext, patient_id: int, *, key: str, at: datetim
             patient_id=p.id, idempotency_key=key, at=at, source=source, recorded_at=now
         ),
         None,
+        optimistic=True,
     )
 
 
@@ -335,6 +349,7 @@ def record_symptoms(
             patient_id=p.id, idempotency_key=key, source=source, corrects_id=corrects_id, recorded_at=now, **content
         ),
         corrects_id,
+        optimistic=corrects_id is None,
     )
 
 
@@ -493,18 +508,27 @@ def _record(
     build,
     corrects_id: int | None,
     complete=None,
+    *,
+    optimistic: bool = False,
 ) -> EntryResult:
-    """The shared path, in one transaction that loads each thing once: the patient with their clinic, the plan
+    """The shared path, in one transaction that loads each thing once: the patient with their clinic and plan
     versions, the rules' inputs and the open alerts (a handful of statements whatever the patient's history).
-    `complete(session)` fills in content read from the database before the idempotency check compares it."""
+    `complete(session)` fills in content read from the database before the idempotency check compares it.
+
+    `optimistic`: storing this entry has no precondition a replay could fail (nothing is checked or changed before
+    its INSERT: no correction, a `build` that cannot refuse), so the idempotency key is not looked up first; the
+    unique key refuses a repeat, and the IntegrityError path answers it as a replay or a conflict, as the look-up
+    would have."""
     now = ctx.clock.now()
     try:
         with session_scope(ctx.engine) as session:
             if complete is not None:
                 complete(session)
-            patient, clinic = get_patient_with_clinic(session, patient_id)
-            existing = _existing(session, model, patient_id, key, content)
-            plans = plan_versions(session, patient_id)
+            patient, clinic, plans = get_patient_clinic_and_plans(session, patient_id)
+            # An optimistic kind skips the look-up: a repeated key fails the INSERT and is answered below.
+            existing = None if optimistic and plans else _existing(session, model, patient_id, key, content)
+            if not plans:
+                raise NotFound("This patient has no treatment plan.")
             if existing is not None:
                 return EntryResult(
                     kind, existing, True, _advice_for(ctx, session, patient, clinic, plans, kind, existing, now)
@@ -512,8 +536,7 @@ def _record(
             if corrects_id is not None:  # first: whose entry it corrects decides before anything else is said
                 _supersede(session, model, patient_id, corrects_id, now)
             row = build(patient, session, plans[0])
-            session.add(row)
-            session.flush()
+            _insert(session, row)
             # R-PLAN-UNSEEN is the sweep's (time-triggered): the entry path saves its query (patient_state.build_states)
             findings = evaluate(build_state(session, patient, now, plans, plan_unseen=False), now)
             changes = _upsert_alerts(session, patient, kind, findings, now, ctx.settings.escalation_after)
@@ -535,6 +558,26 @@ def _record(
     return result
 
 
+# Per entry table, built once: the entry's own INSERT ... RETURNING id (see _insert).
+_INSERTS = {
+    model: (
+        sa.insert(model.__table__).returning(model.__table__.c.id),
+        tuple(column.key for column in model.__table__.columns if column.key != "id"),
+    )
+    for model in (*ENTRY_MODELS.values(), LabResult)
+}
+
+
+def _insert(session: Session, row: SQLModel) -> None:
+    """Store a new entry row with one Core INSERT ... RETURNING id (the same statement the ORM's flush sends, without
+    the unit of work's bookkeeping). The row stays outside the session: nothing in this transaction changes it
+    again, and the caller hands it back as the stored entry."""
+    if session.dirty or session.new:
+        session.flush()  # a superseded or amended row is updated first, as the ORM's flush would have ordered it
+    insert, columns = _INSERTS[type(row)]
+    row.id = session.connection().execute(insert, {name: getattr(row, name) for name in columns}).scalar_one()
+
+
 def _supersede(session: Session, model, patient_id: int, original_id: int, now: datetime) -> None:
     original = session.get(model, original_id)
     if original is None or original.patient_id != patient_id:
@@ -550,8 +593,10 @@ def _supersede(session: Session, model, patient_id: int, original_id: int, now: 
 def _upsert_alerts(
     session: Session, patient: Patient, kind: str, findings: list[Finding], now: datetime, repage_after: timedelta
 ) -> list[AlertChange]:
-    changes = []
-    open_alerts = open_alerts_by_family(session, patient.id) if findings else {}
+    changes: list[AlertChange] = []
+    if not any(Tier(f.tier).value in ALERT_TIERS for f in findings):
+        return changes  # self-care advice only: upsert_alert would change nothing, so the open alerts are not read
+    open_alerts = open_alerts_by_family(session, patient.id)
     eligible = [f for f in findings if f.rule in RULES_OPENED_BY[kind] or f.family in open_alerts]
     for finding in most_severe_per_family(eligible):
         change = upsert_alert(session, patient, finding, now, repage_after, open_alerts=open_alerts)

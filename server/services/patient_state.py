@@ -51,6 +51,23 @@ _PLAN_VERSIONS = (
 )
 
 
+_PATIENT_CLINIC_PLANS = (
+    select(Patient, Clinic, TreatmentPlan)
+    .join(Clinic, Clinic.id == Patient.clinic_id)
+    .outerjoin(TreatmentPlan, TreatmentPlan.patient_id == Patient.id)
+    .where(Patient.id == sa.bindparam("patient_id"))
+    .order_by(TreatmentPlan.version.desc())
+)
+
+
+def get_patient_clinic_and_plans(session: Session, patient_id: int) -> tuple[Patient, Clinic, list[TreatmentPlan]]:
+    """The patient, their clinic and every plan version newest first (possibly none), in one query."""
+    rows = session.exec(_PATIENT_CLINIC_PLANS, params={"patient_id": patient_id}).all()
+    if not rows:
+        raise NotFound("No such patient.")
+    return rows[0][0], rows[0][1], [row[2] for row in rows if row[2] is not None]
+
+
 def get_patient_with_clinic(session: Session, patient_id: int) -> tuple[Patient, Clinic]:
     """The patient and their clinic, in one query."""
     row = session.exec(_PATIENT_WITH_CLINIC, params={"patient_id": patient_id}).first()
@@ -143,7 +160,10 @@ def _branch(kind: str, values: dict[str, Any], patient: Any, order: Any, table: 
     ]
     for name, type_ in _COLUMNS.items():
         value = values.get(name)
-        columns.append(sa.type_coerce(value if value is not None else sa.cast(sa.null(), type_), type_).label(name))
+        # Typed in SQL (CAST), but handed back as the driver gives them (NullType: no result processor): _entry
+        # converts only the rows it has not seen before (see _ENTRY_CACHE).
+        typed = value if value is not None else sa.cast(sa.null(), type_)
+        columns.append(sa.type_coerce(typed, sa.types.NullType()).label(name))
     return sa.select(*columns).select_from(table).where(*where)
 
 
@@ -236,15 +256,38 @@ _FIELDS = {  # per kind: (the clinical entry class, the positions of its fields 
 # values never change in place (a correction is a new row), and the key is the values themselves, not a row id, so
 # a reused entry is exactly the one the values would build. Bounded (~450 bytes an entry, so ~45 MB at most per
 # process): cleared when full, as a cold cache is only slower.
+# The key is the row as the driver returned it (the query has no result processors), so a row seen before costs one
+# dict look-up: the driver-to-Python conversions (SQLite's text dates, the UTC zone) run only for a new row, and equal
+# driver values always convert to equal Python values. Per dialect: the same text means other things on each engine.
 _ENTRY_CACHE: dict[tuple, Any] = {}
 _ENTRY_CACHE_SIZE = 100_000
+_PROCESSORS: dict[tuple, tuple[Any, ...]] = {}
 
 
-def _entry(kind: int, values: Sequence[Any]) -> Any:
-    """The clinical entry for one row of the inputs query (`values`: its _COLUMNS), built once per distinct values."""
-    key = (kind, *values)
+def _processors(dialect: sa.engine.Dialect, description: Sequence[Any]) -> tuple[Any, ...]:
+    """The result processors a typed query would apply to _COLUMNS on this dialect (None: the value as it is), for
+    the driver's column types in the cursor's `description` (PostgreSQL's depend on them)."""
+    codes = tuple(column[1] for column in description[_AT:])
+    found = _PROCESSORS.get((dialect.name, codes))
+    if found is None:
+        found = _PROCESSORS[(dialect.name, codes)] = tuple(
+            type_.dialect_impl(dialect).result_processor(dialect, code)
+            for type_, code in zip(_COLUMNS.values(), codes, strict=True)
+        )
+    return found
+
+
+def _converted(processors: Sequence[Any], raw: Sequence[Any]) -> list[Any]:
+    return [value if value is None or convert is None else convert(value) for convert, value in zip(processors, raw)]
+
+
+def _entry(dialect: str, kind: int, raw: Sequence[Any], processors: Sequence[Any]) -> Any:
+    """The clinical entry for one row of the inputs query (`raw`: its _COLUMNS as the driver returned them), built
+    once per distinct values."""
+    key = (dialect, kind, *raw)
     entry = _ENTRY_CACHE.get(key)
     if entry is None:
+        values = _converted(processors, raw)
         cls, fields = _FIELDS[kind]
         entry = cls(**{name: values[index] for name, index in fields})
         if len(_ENTRY_CACHE) >= _ENTRY_CACHE_SIZE:
@@ -292,12 +335,17 @@ def build_states(
             "doses_since": now - DOSE_HISTORY,
             "measures_since": now - MEASURE_HISTORY,
         }
-        for row in session.connection().execute(_INPUTS_QUERY, params):
-            pid, kind = row[0], row[1]
+        connection = session.connection()
+        dialect = connection.dialect
+        result = connection.execute(_INPUTS_QUERY, params)
+        processors = _processors(dialect, result.cursor.description)
+        name, cache = dialect.name, _ENTRY_CACHE
+        for pid, kind, _order, *raw in result.fetchall():
             if kind == _DELIVERED:
-                delivered_at[pid] = row[_AT]
+                delivered_at[pid] = _converted(processors, raw)[0]
             else:
-                entries[pid].append(_entry(kind, row[_AT:]))
+                entry = cache.get((name, kind, *raw))  # inlined _entry's look-up: this loop runs per row
+                entries[pid].append(entry if entry is not None else _entry(name, kind, raw, processors))
     pending = _pending_notices(session, list(entries)) if plan_unseen else {}
     return {
         p.id: _state(
