@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ...models import Alert, AlertEvent, LabResult, OutboundMessage, Patient, TreatmentPlan, WeightEntry
+from ..alerts import TIER_RAISED
 from ..outbox.vocabulary import PLANNED_KINDS, MessageStatus
 from .periods import Bucket, Period
 
@@ -48,10 +49,11 @@ class PatientFacts:
 class AlertFacts:
     id: int
     patient_id: int
-    tier: str
+    tier: str  # its tier now (alerts.upsert_alert only ever raises it)
     opened_at: datetime
-    acknowledged_at: datetime | None
-    first_action_at: datetime | None
+    tier_since: datetime  # when it reached that tier: the last "tier raised" event, else its opening
+    acknowledged_at: datetime | None  # None when the only acknowledgement came before it reached its tier
+    first_action_at: datetime | None  # the first plan action taken from it since it reached its tier
     page_level: int
 
 
@@ -185,35 +187,47 @@ def _load_weight_crossings(session: Session, clinic_id: int, whole: Bucket, pati
 
 
 def _load_alerts(session: Session, mine: sa.Select, whole: Bucket) -> list[AlertFacts]:
-    """Alerts opened in the period, with the first plan action taken from each (two statements)."""
+    """Alerts opened in the period, each with when it reached its tier and the first plan action taken from it since
+    (two statements)."""
     alert = Alert.__table__.c
     event = AlertEvent.__table__.c
     opened = sa.and_(alert.patient_id.in_(mine), alert.opened_at >= whole.start_utc, alert.opened_at < whole.end_utc)
-    first_action = {
-        alert_id: at
-        for alert_id, at in session.execute(
-            sa.select(event.alert_id, sa.func.min(event.at))
-            .where(event.kind == "action", event.alert_id.in_(sa.select(alert.id).where(opened)))
-            .group_by(event.alert_id)
+    in_period = event.alert_id.in_(sa.select(alert.id).where(opened))
+    # alerts.upsert_alert raises a tier in place and records "tier raised to <tier>; ..." (tiers only go up, so the
+    # last such event is the one that reached the current tier).
+    raised_at: dict[int, datetime] = {}
+    actions: dict[int, list[datetime]] = defaultdict(list)
+    raise_event = sa.and_(event.kind == "updated", event.detail.like(f"{TIER_RAISED}%"))
+    for alert_id, kind, at in session.execute(
+        sa.select(event.alert_id, event.kind, event.at)
+        .where(sa.or_(event.kind == "action", raise_event), in_period)
+        .order_by(event.at)
+    ):
+        if kind == "action":
+            actions[alert_id].append(at)
+        else:
+            raised_at[alert_id] = at  # the last one (by time) wins
+    found = []
+    for row in session.execute(
+        sa.select(
+            alert.id, alert.patient_id, alert.tier, alert.opened_at, alert.acknowledged_at, alert.page_level
+        ).where(opened)
+    ):
+        since = raised_at.get(row.id) or row.opened_at
+        ack = row.acknowledged_at
+        found.append(
+            AlertFacts(
+                id=row.id,
+                patient_id=row.patient_id,
+                tier=row.tier,
+                opened_at=row.opened_at,
+                tier_since=since,
+                acknowledged_at=ack if ack is not None and ack >= since else None,
+                first_action_at=next((at for at in actions.get(row.id, ()) if at >= since), None),
+                page_level=row.page_level,
+            )
         )
-    }
-    at_type = event.at.type
-    return [
-        AlertFacts(
-            id=row.id,
-            patient_id=row.patient_id,
-            tier=row.tier,
-            opened_at=row.opened_at,
-            acknowledged_at=row.acknowledged_at,
-            first_action_at=_as_utc(at_type, first_action.get(row.id)),
-            page_level=row.page_level,
-        )
-        for row in session.execute(
-            sa.select(
-                alert.id, alert.patient_id, alert.tier, alert.opened_at, alert.acknowledged_at, alert.page_level
-            ).where(opened)
-        )
-    ]
+    return found
 
 
 def _as_utc(column_type: sa.types.TypeEngine, value: datetime | str | None) -> datetime | None:
