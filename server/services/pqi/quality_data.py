@@ -21,6 +21,9 @@ from ..alerts import TIER_RAISED
 from ..outbox.vocabulary import PLANNED_KINDS, MessageStatus
 from .periods import Bucket, Period
 
+# clinical-reference: P-MONITOR (a CBC with differential): the same fields as the start checklist's baseline CBC
+# (checklist.CBC_FIELDS, which imports this module, so the two are compared by a test rather than imported).
+CBC_FIELDS = ("platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
 # clinical-reference: R-WT-5, R-WT-10, R-WT-20 (loss below the enrollment baseline)
 WEIGHT_LINES = (5, 10, 20)
 # Reminders that were due to go out: a cancelled one was not needed (e.g. the dose was already logged), and pending
@@ -35,7 +38,8 @@ class PatientFacts:
     patient: Patient
     plans: list[TreatmentPlan] = field(default_factory=list)  # oldest version first
     weight_days: list[date] = field(default_factory=list)  # clinic-zone dates, sorted
-    cbc_days: list[date] = field(default_factory=list)
+    # CBC field -> the dates it was recorded; a CBC with differential is all three in the same week or month
+    cbc_field_days: dict[str, list[date]] = field(default_factory=lambda: {name: [] for name in CBC_FIELDS})
     cmp_days: list[date] = field(default_factory=list)
     crossed_at: dict[int, datetime] = field(default_factory=dict)  # weight line (5, 10, 20) -> first crossing
 
@@ -138,11 +142,10 @@ def load_clinic_data(session: Session, clinic_id: int, period: Period, monitorin
         patients[pid].weight_days.append(_as_day(day, zone))
 
     lab = LabResult.__table__.c
-    has_cbc = sa.or_(lab.platelets_10e9_l.is_not(None), lab.anc_10e9_l.is_not(None), lab.hemoglobin_g_dl.is_not(None))
     labs = sa.select(
         lab.patient_id,
         local_date(lab.collected_at, zone, dialect).label("day"),
-        has_cbc.label("cbc"),
+        *(lab[name].is_not(None).label(name) for name in CBC_FIELDS),
         lab.sodium_mmol_l.is_not(None).label("cmp"),
     ).where(
         lab.patient_id.in_(mine),
@@ -150,12 +153,14 @@ def load_clinic_data(session: Session, clinic_id: int, period: Period, monitorin
         lab.collected_at >= monitoring_start,
         lab.collected_at < whole.end_utc,
     )
-    for pid, day, cbc, cmp in session.execute(_by_day(labs, dialect, "cbc", "cmp")):
+    for pid, day, *recorded, cmp in session.execute(_by_day(labs, dialect, *CBC_FIELDS, "cmp")):
         local = _as_day(day, zone)
-        if cbc:
-            patients[pid].cbc_days.append(local)
+        facts = patients[pid]
+        for name, has in zip(CBC_FIELDS, recorded):
+            if has:
+                facts.cbc_field_days[name].append(local)
         if cmp:
-            patients[pid].cmp_days.append(local)
+            facts.cmp_days.append(local)
 
     _load_weight_crossings(session, clinic_id, whole, patients)
     return ClinicData(patients, _load_alerts(session, mine, whole), _load_reminders(session, mine, period), mine)

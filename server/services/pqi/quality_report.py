@@ -282,7 +282,9 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
         "monitoring",
         "Monitoring: CBC, CMP (sodium) and weight",
         "Weeks 1–8 from the start of therapy, then 28-day months; a week or month counts in the month it ends, "
-        "once it is over. CMP: a chemistry result (sodium).",
+        "once it is over. CBC: a CBC with differential, that is platelets, ANC and hemoglobin each recorded in the "
+        "week or month (one or more results), as the start checklist's baseline CBC. CMP: a chemistry result "
+        "(sodium).",
         columns,
     )
     cells = {
@@ -299,8 +301,12 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
         # Each patient's windows once, and the windows holding each item (one pass over the days).
         held = {
             item: {_window_index(start, day) for day in days}
-            for item, days in (("cbc", facts.cbc_days), ("cmp", facts.cmp_days), ("weight", facts.weight_days))
+            for item, days in (("cmp", facts.cmp_days), ("weight", facts.weight_days))
         }
+        # A CBC with differential: platelets, ANC and hemoglobin each recorded in the window.
+        held["cbc"] = set.intersection(
+            *({_window_index(start, day) for day in days} for days in facts.cbc_field_days.values())
+        )
         for index, (phase, first, last) in enumerate(_windows(start)):
             keys = period.bucket_keys(last)
             if not keys or last >= today or (stop_day is not None and first > stop_day):

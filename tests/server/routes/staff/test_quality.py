@@ -37,6 +37,7 @@ def test_the_page_shows_the_hand_worked_figures_and_charts(client, engine, clock
     wrong = {key: _cell(html, *key) for key, text in EXPECTED.items() if _cell(html, *key) != text}
     assert not wrong, wrong
     assert '<a href="/staff/quality"' in html and 'aria-current="page">Quality' in html
+    assert "CBC: a CBC with differential, that is platelets, ANC and hemoglobin each recorded" in text_of(html)
     # The charts' data: months as categories, "no data" (never a zero bar) for the empty January.
     bars = re.findall(r'class="bar" data-series="([^"]+)" data-category="([^"]+)" data-value="([^"]+)"', html)
     assert ("before the dose", "Feb 2026", "50") in bars and ("before the dose", "Mar 2026", "90") in bars

@@ -40,7 +40,8 @@ EXPECTED = {
     ("antiemetic", "2026-02", "before"): "50.0% (1/2)",
     ("antiemetic", "2026-03", "before"): "90.0% (9/10)",
     ("antiemetic", "period", "before"): "83.3% (10/12)",
-    # Weeks 1-8 from each start, counted in the month they end; the 23:30 EDT lab of Sun 8 March is week 5.
+    # Weeks 1-8 from each start, counted in the month they end; the 23:30 EDT lab of Sun 8 March is week 5. A CBC:
+    # platelets, ANC and hemoglobin in the week (Ann's week 2 from two results; Ben's week 2 has no ANC: no CBC).
     ("monitoring", "2026-01", "weeks_cbc"): "no data",
     ("monitoring", "2026-02", "weeks_cbc"): "66.7% (2/3)",
     ("monitoring", "2026-02", "weeks_cmp"): "33.3% (1/3)",
@@ -145,3 +146,10 @@ def test_the_report_costs_a_fixed_number_of_statements(engine, settings, quality
     # The clinic, seven loaders, the doses counted in SQL (and the logs without a dose day), the checklist's ticks
     # and baseline labs, the teach-back answers: the same whatever the clinic's size (the bench: 2,000 patients).
     assert counted.count <= 14, counted.statements
+
+
+def test_the_report_and_the_checklist_mean_the_same_cbc():
+    from server.services.pqi.checklist import CBC_FIELDS as CHECKLIST_CBC
+    from server.services.pqi.quality_data import CBC_FIELDS
+
+    assert CBC_FIELDS == CHECKLIST_CBC == ("platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
