@@ -9,7 +9,9 @@ import re
 
 from sqlmodel import Session, select
 
-from server.models import AuditLog
+from server.db import session_scope
+from server.models import AuditLog, Patient
+from server.routes.staff.quality import spreadsheet_safe
 from tests.server.services.pqi.test_quality_report import EXPECTED
 from tests.support.quality import FROM, REPORT_NOW, REPORTER, REPORTER_PASSWORD, TO, build_quality_clinic
 from tests.support.staff import sign_in, text_of
@@ -91,6 +93,23 @@ def test_the_csv_holds_the_same_tables(client, engine, clock):
         ["Archer, Ann (Q-001)", "66.7% (4/6)"],
         ["Baker, Ben (Q-002)", "100.0% (6/6)"],
     ]
+
+
+def test_the_csv_does_not_hand_a_spreadsheet_a_formula(client, engine, clock):
+    ids = _signed_in(client, engine, clock)
+    with session_scope(engine) as s:
+        ann, ben = s.get(Patient, ids["ann"]), s.get(Patient, ids["ben"])
+        ann.last_name = '=HYPERLINK("http://evil.example","x")'
+        ben.last_name = "@SUM(1+1)"
+        s.add_all([ann, ben])
+    answer = client.get(f"/staff/quality.csv?from={FROM}&to={TO}&table=antiemetic_by_patient")
+    assert list(csv.reader(io.StringIO(answer.text)))[2:] == [
+        ['\'=HYPERLINK("http://evil.example","x"), Ann (Q-001)', "66.7% (4/6)"],
+        ["'@SUM(1+1), Ben (Q-002)", "100.0% (6/6)"],
+    ]
+    for start in ("=", "+", "-", "@", "\t", "\r"):
+        assert spreadsheet_safe(f"{start}1+1") == f"'{start}1+1"
+    assert spreadsheet_safe("Archer, Ann") == "Archer, Ann" and spreadsheet_safe("50.0% (1/2)") == "50.0% (1/2)"
 
 
 def test_a_figure_lists_its_patients_and_every_view_is_audited(client, engine, clock):
