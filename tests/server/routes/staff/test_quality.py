@@ -143,3 +143,12 @@ def test_bad_dates_are_a_422_naming_the_field(client, engine, clock):
     sheet = client.get("/staff/quality.csv?from=2026-01-01&to=tomorrow")
     assert sheet.status_code == 422 and sheet.json()["field"] == "to"
     assert client.get("/staff/quality.csv?from=2020-01-01&to=2026-03-31").json()["field"] == "to"
+    # Years the date arithmetic cannot reach (a month before the start, the midnight after the end).
+    for query in ("from=0001-01-01&to=0001-01-31", "from=9999-12-01&to=9999-12-31"):
+        page = client.get(f"/staff/quality?{query}")
+        assert page.status_code == 422 and "From: Choose a date between 2000 and 2099" in text_of(page.text)
+        assert "To: Choose a date between 2000 and 2099" in text_of(page.text)
+        sheet = client.get(f"/staff/quality.csv?{query}")
+        assert sheet.status_code == 422 and sheet.json()["field"] == "from"
+    late = client.get("/staff/quality.csv?from=2026-01-01&to=9999-12-31")
+    assert late.status_code == 422 and late.json()["field"] == "to"
