@@ -136,7 +136,8 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
         "doses",
         "Dose adherence",
         "Scheduled doses are the dose days of the plan version in force at each dose time (held days are not "
-        "scheduled), up to yesterday. Wrong-day: a dose logged on a day without a scheduled dose, or a second one.",
+        "scheduled), up to yesterday; logs of today are counted from tomorrow. Wrong-day: a dose logged on a day "
+        "without a scheduled dose, or a second one.",
         [
             ("scheduled", "Scheduled doses"),
             ("taken", "Logged taken"),
@@ -150,7 +151,7 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
     antiemetic = Table(
         "antiemetic",
         "Anti-nausea medicine logged before selinexor",
-        "Of the doses logged taken, those with anti-nausea medicine logged before them.",
+        "Of the doses logged taken (up to yesterday), those with anti-nausea medicine logged before them.",
         [("before", "Anti-nausea medicine before the dose")],
     )
     by_patient = Table(
