@@ -79,11 +79,6 @@ def quality_report(
     return QualityReport(period, tables, {pid: facts.patient for pid, facts in data.patients.items()})
 
 
-def _started_by(facts: PatientFacts, bucket: Bucket) -> bool:
-    start = facts.therapy_start
-    return start is not None and start <= bucket.last
-
-
 # --------------------------------------------------------------------------- checklist and teach-back
 
 
@@ -162,7 +157,7 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
     )
     buckets = period.buckets
     outcomes = ("taken", "missed", "vomited", "not_logged")
-    per: dict[str, dict[str, dict[int, list[int]]]] = {b.key: {c: {} for c in (*outcomes, "ae")} for b in buckets}
+    per: dict[str, dict[str, dict[int, tuple[int, int]]]] = {b.key: {c: {} for c in (*outcomes, "ae")} for b in buckets}
     wrong: dict[str, dict[int, int]] = {b.key: {} for b in buckets}
     scheduled_per: dict[str, dict[int, int]] = {b.key: {} for b in buckets}
     until = {
@@ -190,7 +185,7 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
                 Row(
                     str(pid),
                     f"{facts.patient.last_name}, {facts.patient.first_name} ({facts.patient.mrn})",
-                    {"before": Share("doses", {pid: list(per[PERIOD_KEY]["ae"][pid])})},
+                    {"before": Share("doses", {pid: per[PERIOD_KEY]["ae"][pid]})},
                 )
             )
     for b in buckets:
@@ -220,7 +215,7 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
 
 
 def _add_doses(
-    shares: dict[str, dict[int, list[int]]],
+    shares: dict[str, dict[int, tuple[int, int]]],
     wrong: dict[int, int],
     scheduled_count: dict[int, int],
     pid: int,
@@ -237,11 +232,11 @@ def _add_doses(
             ("missed", month.missed),
             ("not_logged", scheduled - logged),
         ):
-            shares[column][pid] = [num, scheduled]
+            shares[column][pid] = (num, scheduled)
     if month.wrong_day:
         wrong[pid] = month.wrong_day
     if month.ae_den:
-        shares["ae"][pid] = [month.ae_num, month.ae_den]
+        shares["ae"][pid] = (month.ae_num, month.ae_den)
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -292,6 +287,7 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
         b.key: {key: Share("weeks" if key.startswith("weeks") else "months") for key, _ in columns}
         for b in period.buckets
     }
+    phases = [(column, column.split("_", 1)[0]) for column, _ in columns]
     for pid, facts in data.patients.items():
         start = facts.therapy_start
         if start is None:
@@ -318,10 +314,10 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
                 for item, has in found.items():
                     counts[key][f"{phase}_{item}"] += has
         for key, count in counts.items():
-            for column, _ in columns:
-                phase = column.split("_", 1)[0]
-                if count[phase]:
-                    cells[key][column].add(pid, count[column], count[phase])
+            row = cells[key]
+            for column, phase in phases:
+                if count[phase]:  # each patient once per figure: their share set directly (thousands of them)
+                    row[column].per_patient[pid] = (count[column], count[phase])
     for bucket in period.buckets:
         table.rows.append(Row(bucket.key, bucket.label, dict(cells[bucket.key])))
     return table
@@ -355,21 +351,27 @@ def _modification_table(data: ClinicData, period: Period) -> Table:
             if plan.status == HELD and before.status != HELD:
                 found.setdefault("interrupted", day)
         firsts[pid] = found
+    started = _starts(data)
     for bucket in period.buckets:
         cells: dict = {}
         for kind in ("reduced", "interrupted"):
             share, days = Share("patients"), Times("days")
-            for pid, facts in data.patients.items():
-                if not _started_by(facts, bucket):
+            for pid, start in started:
+                if start > bucket.last:
                     continue
                 when = firsts[pid].get(kind)
                 had = when is not None and when <= bucket.last
-                share.add(pid, int(had))
-                if had and when is not None and facts.therapy_start is not None:
-                    days.add(pid, float((when - facts.therapy_start).days))
+                share.per_patient[pid] = (int(had), 1)  # each patient once per figure
+                if had and when is not None:
+                    days.per_patient[pid] = (float((when - start).days),)
             cells[kind], cells[f"{kind}_days"] = share, days
         table.rows.append(Row(bucket.key, bucket.label, cells))
     return table
+
+
+def _starts(data: ClinicData) -> list[tuple[int, date]]:
+    """(patient, start of therapy) of every patient with a plan."""
+    return [(pid, facts.therapy_start) for pid, facts in data.patients.items() if facts.therapy_start is not None]
 
 
 def _weight_table(data: ClinicData, period: Period) -> Table:
@@ -387,18 +389,19 @@ def _weight_table(data: ClinicData, period: Period) -> Table:
     crossed_on = {
         pid: {pct: period.local_day(at) for pct, at in facts.crossed_at.items()} for pid, facts in data.patients.items()
     }
+    started = _starts(data)
     for bucket in period.buckets:
         cells: dict = {}
         for pct in WEIGHT_LINES:
             share, days = Share("patients"), Times("days")
-            for pid, facts in data.patients.items():
-                if not _started_by(facts, bucket):
+            for pid, start in started:
+                if start > bucket.last:
                     continue
                 day = crossed_on[pid].get(pct)
                 had = day is not None and day <= bucket.last
-                share.add(pid, int(had))
-                if had and day is not None and facts.therapy_start is not None:
-                    days.add(pid, float((day - facts.therapy_start).days))
+                share.per_patient[pid] = (int(had), 1)  # each patient once per figure
+                if had and day is not None:
+                    days.per_patient[pid] = (float((day - start).days),)
             cells[f"crossed_{pct}"], cells[f"days_{pct}"] = share, days
         table.rows.append(Row(bucket.key, bucket.label, cells))
     return table
