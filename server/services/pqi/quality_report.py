@@ -25,8 +25,8 @@ from .checklist import completed_at_of, first_dose_of
 from .dose_calendar import scheduled_dose_days
 from .dose_counts import MonthDoses, logged_doses
 from .figures import Count, Row, Share, Table, Times
-from .periods import PERIOD_KEY, Bucket, Period
-from .quality_data import WEIGHT_LINES, ClinicData, PatientFacts, load_clinic_data
+from .periods import PERIOD_KEY, Period
+from .quality_data import WEIGHT_LINES, ClinicData, load_clinic_data
 from .teach_back import TeachBackResult, teach_back_results_of
 
 # clinical-reference: section 7 ("49% of STORM patients had a dose reduction and 61% an interruption (PQI)")
