@@ -23,6 +23,7 @@ from ..models import Alert, AlertEvent, OutboundMessage, Patient, Staff
 URGENT_REPAGE_AFTER = timedelta(minutes=15)
 # clinical-reference: section 3. Same day: page if still open after 4 h (in clinic hours).
 SAME_DAY_PAGE_AFTER = timedelta(hours=4)
+TIER_RAISED = "tier raised to "  # how the event that raises an alert's tier begins (read by the quality report)
 
 ALERT_TIERS = (Tier.URGENT.value, Tier.SAME_DAY.value, Tier.ROUTINE.value)  # self_care never becomes an alert
 
@@ -170,7 +171,7 @@ def _update(
             alert_id=alert.id,
             kind="updated",
             at=now,
-            detail=(f"tier raised to {alert.tier}; " if raised else "") + f"{finding.rule}: {finding.facts}",
+            detail=(f"{TIER_RAISED}{alert.tier}; " if raised else "") + f"{finding.rule}: {finding.facts}",
         )
     )
     if raised:

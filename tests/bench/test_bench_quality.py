@@ -187,6 +187,8 @@ def generate(engine, patients: int) -> int:
                             idempotency_key=f"ql{pid}-{offset}",
                             collected_at=at,
                             platelets_10e9_l=150.0,
+                            anc_10e9_l=2.5,
+                            hemoglobin_g_dl=12.0,
                             sodium_mmol_l=138.0 if (i + offset) % 5 else None,
                             source="staff",
                             recorded_at=at,

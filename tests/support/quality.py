@@ -165,7 +165,9 @@ def build_quality_clinic(engine) -> dict[str, int]:
         weight(ben, "2026-03-17T12:00", 79.0)
         weight(zed, "2026-02-03T12:00", 40.0)
 
-        def lab(p: Patient, at: str, *, cbc: bool, cmp: bool) -> None:
+        full_cbc = ("platelets", "anc", "hemoglobin")
+
+        def lab(p: Patient, at: str, *, cbc: tuple[str, ...] = (), cmp: bool) -> None:
             nonlocal n
             n += 1
             s.add(
@@ -173,16 +175,21 @@ def build_quality_clinic(engine) -> dict[str, int]:
                     patient_id=p.id,
                     idempotency_key=f"q-lab-{n}",
                     collected_at=utc(at),
-                    platelets_10e9_l=150.0 if cbc else None,
+                    platelets_10e9_l=150.0 if "platelets" in cbc else None,
+                    anc_10e9_l=2.5 if "anc" in cbc else None,
+                    hemoglobin_g_dl=12.0 if "hemoglobin" in cbc else None,
                     sodium_mmol_l=138.0 if cmp else None,
                     recorded_at=utc(at),
                 )
             )
 
-        lab(ann, "2026-02-02T12:00", cbc=True, cmp=True)  # an hour before the first dose: the baseline CMP
-        lab(ann, "2026-02-09T13:00", cbc=True, cmp=False)
-        lab(ann, "2026-03-09T03:30", cbc=False, cmp=True)  # Sun 8 Mar 23:30 EDT: week 5, not week 6
-        lab(ben, "2026-03-10T13:00", cbc=True, cmp=True)
+        # A CBC counts when platelets, ANC and hemoglobin are each recorded in the week (a CBC with differential).
+        lab(ann, "2026-02-02T12:00", cbc=full_cbc, cmp=True)  # an hour before the first dose: the baseline CMP
+        lab(ann, "2026-02-09T13:00", cbc=("platelets", "hemoglobin"), cmp=False)  # week 2's CBC, with the ANC ...
+        lab(ann, "2026-02-11T13:00", cbc=("anc",), cmp=False)  # ... two days later
+        lab(ann, "2026-03-09T03:30", cmp=True)  # Sun 8 Mar 23:30 EDT: week 5, not week 6
+        lab(ben, "2026-03-10T13:00", cbc=full_cbc, cmp=True)
+        lab(ben, "2026-03-17T13:00", cbc=("platelets", "hemoglobin"), cmp=False)  # no ANC: not a CBC
 
         def alert(p: Patient, tier: str, opened: str, acked: str | None, page_level: int, action: str | None) -> None:
             a = Alert(

@@ -131,17 +131,31 @@ def quality_page(
     )
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection): patient names are free text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """The cell as text a spreadsheet shows rather than runs: a leading single quote before a formula start."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+
+
 def table_csv(tables: list[Table]) -> str:
-    """The tables as CSV: per table its title line, a header, one line per row (values as shown on the page)."""
+    """The tables as CSV: per table its title line, a header, one line per row (values as shown on the page), every
+    cell made spreadsheet-safe."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
+
+    def write(cells: list[str]) -> None:
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
+
     for index, table in enumerate(tables):
         if index:
             writer.writerow([])
-        writer.writerow([table.title])
-        writer.writerow(["row", *(heading for _, heading in table.columns)])
+        write([table.title])
+        write(["row", *(heading for _, heading in table.columns)])
         for row in table.rows:
-            writer.writerow([row.label, *(row.cells[c].text if c in row.cells else "" for c, _ in table.columns)])
+            write([row.label, *(row.cells[c].text if c in row.cells else "" for c, _ in table.columns)])
     return out.getvalue()
 
 

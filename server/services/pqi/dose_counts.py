@@ -138,7 +138,8 @@ def logged_doses(
     )
     weekday = (number + 5) % 7  # 1 Jan 2000 (day 0) was a Saturday (weekday 5)
     pairs = [(pid, d) for pid, days in loose.items() for d in days]
-    # Scheduled doses stop at each patient's yesterday: the days after the earliest of those are edge days too.
+    # Doses are counted up to each patient's yesterday: the days after the earliest of those are edge days, left to
+    # _count_edge_days (which skips those after the patient's own).
     last_day = min([*until.values(), whole.last])
     edge = sa.or_(versions.c.patient_id.is_(None), day > last_day)
     if pairs:
@@ -200,10 +201,12 @@ def _count_edge_days(
     """The edge days, counted day by day against the dose calendar (as the rest is in SQL)."""
     for day, logs in days.items():
         keys = period.bucket_keys(day)
-        if not keys or not facts.plans:
+        # Doses are counted up to `until` (yesterday): a later day's logs are not judged yet, neither as scheduled
+        # doses nor as wrong-day ones.
+        if not keys or not facts.plans or day > until:
             continue
         counts = found.setdefault(keys[0], MonthDoses())
-        on_schedule = day <= until and bool(scheduled_dose_days(facts.patient, facts.plans, day, day))
+        on_schedule = bool(scheduled_dose_days(facts.patient, facts.plans, day, day))
         doses = sum(1 for s in logs.statuses if s in ("taken", "vomited"))
         if on_schedule:
             outcome = next((s for s in DOSE_OUTCOMES if s in logs.statuses), None)

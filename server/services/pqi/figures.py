@@ -15,13 +15,14 @@ class Share:
     """A percentage: per patient (numerator, denominator), summed."""
 
     unit: str = "doses"  # what is counted: doses, weeks, months, patients, alerts, reminders
-    per_patient: dict[int, list[int]] = field(default_factory=dict)
+    # patient -> (numerator, denominator). Tuples of numbers, not lists: a year of a clinic is hundreds of thousands
+    # of them, and the garbage collector stops tracking tuples of numbers but would walk every list again and again.
+    per_patient: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def add(self, patient_id: int, num: int, den: int = 1) -> None:
         """Count `num` of `den` for a patient."""
-        cell = self.per_patient.setdefault(patient_id, [0, 0])
-        cell[0] += num
-        cell[1] += den
+        old_num, old_den = self.per_patient.get(patient_id, (0, 0))
+        self.per_patient[patient_id] = (old_num + num, old_den + den)
 
     @property
     def num(self) -> int:
@@ -50,11 +51,12 @@ class Times:
     """Durations (minutes or days), per patient: the median and the 90th percentile of all of them."""
 
     unit: str = "min"  # min | days
-    per_patient: dict[int, list[float]] = field(default_factory=dict)
+    per_patient: dict[int, tuple[float, ...]] = field(default_factory=dict)  # tuples: see Share.per_patient
     statistic: str = "median"  # median | p90
 
     def add(self, patient_id: int, value: float) -> None:
-        self.per_patient.setdefault(patient_id, []).append(value)
+        """One more duration for a patient."""
+        self.per_patient[patient_id] = (*self.per_patient.get(patient_id, ()), value)
 
     @property
     def values(self) -> list[float]:

@@ -16,6 +16,8 @@ from ...errors import FieldError, FieldErrors
 MAX_PERIOD_DAYS = 731  # two years: the report is read month by month; longer asks too much of one page
 DEFAULT_MONTHS = 6
 PERIOD_KEY = "period"
+# Dates a report can be about; beyond them the date arithmetic (a month either side, local midnights) overflows.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,13 @@ def parse_period(raw_from: str | None, raw_to: str | None, zone: ZoneInfo, now: 
         if raw is None or not raw.strip():
             continue
         try:
-            dates[name] = date.fromisoformat(raw.strip())
+            parsed = date.fromisoformat(raw.strip())
         except ValueError:
             errors[name] = f"“{raw[:40]}” is not a date: write it as YYYY-MM-DD, e.g. {today:%Y-%m-%d}."
+            continue
+        if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+            errors[name] = f"Choose a date between {FIRST_YEAR} and {LAST_YEAR}, e.g. {today:%Y-%m-%d}."
+        dates[name] = parsed
     if errors:
         raise FieldErrors(errors)
     last = dates["to"] or today

@@ -17,9 +17,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ...models import Alert, AlertEvent, LabResult, OutboundMessage, Patient, TreatmentPlan, WeightEntry
+from ..alerts import TIER_RAISED
 from ..outbox.vocabulary import PLANNED_KINDS, MessageStatus
 from .periods import Bucket, Period
 
+# clinical-reference: P-MONITOR (a CBC with differential): the same fields as the start checklist's baseline CBC
+# (checklist.CBC_FIELDS, which imports this module, so the two are compared by a test rather than imported).
+CBC_FIELDS = ("platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
 # clinical-reference: R-WT-5, R-WT-10, R-WT-20 (loss below the enrollment baseline)
 WEIGHT_LINES = (5, 10, 20)
 # Reminders that were due to go out: a cancelled one was not needed (e.g. the dose was already logged), and pending
@@ -34,7 +38,8 @@ class PatientFacts:
     patient: Patient
     plans: list[TreatmentPlan] = field(default_factory=list)  # oldest version first
     weight_days: list[date] = field(default_factory=list)  # clinic-zone dates, sorted
-    cbc_days: list[date] = field(default_factory=list)
+    # CBC field -> the dates it was recorded; a CBC with differential is all three in the same week or month
+    cbc_field_days: dict[str, list[date]] = field(default_factory=lambda: {name: [] for name in CBC_FIELDS})
     cmp_days: list[date] = field(default_factory=list)
     crossed_at: dict[int, datetime] = field(default_factory=dict)  # weight line (5, 10, 20) -> first crossing
 
@@ -48,10 +53,11 @@ class PatientFacts:
 class AlertFacts:
     id: int
     patient_id: int
-    tier: str
+    tier: str  # its tier now (alerts.upsert_alert only ever raises it)
     opened_at: datetime
-    acknowledged_at: datetime | None
-    first_action_at: datetime | None
+    tier_since: datetime  # when it reached that tier: the last "tier raised" event, else its opening
+    acknowledged_at: datetime | None  # None when the only acknowledgement came before it reached its tier
+    first_action_at: datetime | None  # the first plan action taken from it since it reached its tier
     page_level: int
 
 
@@ -136,11 +142,10 @@ def load_clinic_data(session: Session, clinic_id: int, period: Period, monitorin
         patients[pid].weight_days.append(_as_day(day, zone))
 
     lab = LabResult.__table__.c
-    has_cbc = sa.or_(lab.platelets_10e9_l.is_not(None), lab.anc_10e9_l.is_not(None), lab.hemoglobin_g_dl.is_not(None))
     labs = sa.select(
         lab.patient_id,
         local_date(lab.collected_at, zone, dialect).label("day"),
-        has_cbc.label("cbc"),
+        *(lab[name].is_not(None).label(name) for name in CBC_FIELDS),
         lab.sodium_mmol_l.is_not(None).label("cmp"),
     ).where(
         lab.patient_id.in_(mine),
@@ -148,12 +153,14 @@ def load_clinic_data(session: Session, clinic_id: int, period: Period, monitorin
         lab.collected_at >= monitoring_start,
         lab.collected_at < whole.end_utc,
     )
-    for pid, day, cbc, cmp in session.execute(_by_day(labs, dialect, "cbc", "cmp")):
+    for pid, day, *recorded, cmp in session.execute(_by_day(labs, dialect, *CBC_FIELDS, "cmp")):
         local = _as_day(day, zone)
-        if cbc:
-            patients[pid].cbc_days.append(local)
+        facts = patients[pid]
+        for name, has in zip(CBC_FIELDS, recorded):
+            if has:
+                facts.cbc_field_days[name].append(local)
         if cmp:
-            patients[pid].cmp_days.append(local)
+            facts.cmp_days.append(local)
 
     _load_weight_crossings(session, clinic_id, whole, patients)
     return ClinicData(patients, _load_alerts(session, mine, whole), _load_reminders(session, mine, period), mine)
@@ -185,35 +192,47 @@ def _load_weight_crossings(session: Session, clinic_id: int, whole: Bucket, pati
 
 
 def _load_alerts(session: Session, mine: sa.Select, whole: Bucket) -> list[AlertFacts]:
-    """Alerts opened in the period, with the first plan action taken from each (two statements)."""
+    """Alerts opened in the period, each with when it reached its tier and the first plan action taken from it since
+    (two statements)."""
     alert = Alert.__table__.c
     event = AlertEvent.__table__.c
     opened = sa.and_(alert.patient_id.in_(mine), alert.opened_at >= whole.start_utc, alert.opened_at < whole.end_utc)
-    first_action = {
-        alert_id: at
-        for alert_id, at in session.execute(
-            sa.select(event.alert_id, sa.func.min(event.at))
-            .where(event.kind == "action", event.alert_id.in_(sa.select(alert.id).where(opened)))
-            .group_by(event.alert_id)
+    in_period = event.alert_id.in_(sa.select(alert.id).where(opened))
+    # alerts.upsert_alert raises a tier in place and records "tier raised to <tier>; ..." (tiers only go up, so the
+    # last such event is the one that reached the current tier).
+    raised_at: dict[int, datetime] = {}
+    actions: dict[int, list[datetime]] = defaultdict(list)
+    raise_event = sa.and_(event.kind == "updated", event.detail.like(f"{TIER_RAISED}%"))
+    for alert_id, kind, at in session.execute(
+        sa.select(event.alert_id, event.kind, event.at)
+        .where(sa.or_(event.kind == "action", raise_event), in_period)
+        .order_by(event.at)
+    ):
+        if kind == "action":
+            actions[alert_id].append(at)
+        else:
+            raised_at[alert_id] = at  # the last one (by time) wins
+    found = []
+    for row in session.execute(
+        sa.select(
+            alert.id, alert.patient_id, alert.tier, alert.opened_at, alert.acknowledged_at, alert.page_level
+        ).where(opened)
+    ):
+        since = raised_at.get(row.id) or row.opened_at
+        ack = row.acknowledged_at
+        found.append(
+            AlertFacts(
+                id=row.id,
+                patient_id=row.patient_id,
+                tier=row.tier,
+                opened_at=row.opened_at,
+                tier_since=since,
+                acknowledged_at=ack if ack is not None and ack >= since else None,
+                first_action_at=next((at for at in actions.get(row.id, ()) if at >= since), None),
+                page_level=row.page_level,
+            )
         )
-    }
-    at_type = event.at.type
-    return [
-        AlertFacts(
-            id=row.id,
-            patient_id=row.patient_id,
-            tier=row.tier,
-            opened_at=row.opened_at,
-            acknowledged_at=row.acknowledged_at,
-            first_action_at=_as_utc(at_type, first_action.get(row.id)),
-            page_level=row.page_level,
-        )
-        for row in session.execute(
-            sa.select(
-                alert.id, alert.patient_id, alert.tier, alert.opened_at, alert.acknowledged_at, alert.page_level
-            ).where(opened)
-        )
-    ]
+    return found
 
 
 def _as_utc(column_type: sa.types.TypeEngine, value: datetime | str | None) -> datetime | None:

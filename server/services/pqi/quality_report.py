@@ -25,8 +25,8 @@ from .checklist import completed_at_of, first_dose_of
 from .dose_calendar import scheduled_dose_days
 from .dose_counts import MonthDoses, logged_doses
 from .figures import Count, Row, Share, Table, Times
-from .periods import PERIOD_KEY, Bucket, Period
-from .quality_data import WEIGHT_LINES, ClinicData, PatientFacts, load_clinic_data
+from .periods import PERIOD_KEY, Period
+from .quality_data import WEIGHT_LINES, ClinicData, load_clinic_data
 from .teach_back import TeachBackResult, teach_back_results_of
 
 # clinical-reference: section 7 ("49% of STORM patients had a dose reduction and 61% an interruption (PQI)")
@@ -77,11 +77,6 @@ def quality_report(
         _reminder_table(data, period),
     ]
     return QualityReport(period, tables, {pid: facts.patient for pid, facts in data.patients.items()})
-
-
-def _started_by(facts: PatientFacts, bucket: Bucket) -> bool:
-    start = facts.therapy_start
-    return start is not None and start <= bucket.last
 
 
 # --------------------------------------------------------------------------- checklist and teach-back
@@ -136,7 +131,8 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
         "doses",
         "Dose adherence",
         "Scheduled doses are the dose days of the plan version in force at each dose time (held days are not "
-        "scheduled), up to yesterday. Wrong-day: a dose logged on a day without a scheduled dose, or a second one.",
+        "scheduled), up to yesterday; logs of today are counted from tomorrow. Wrong-day: a dose logged on a day "
+        "without a scheduled dose, or a second one.",
         [
             ("scheduled", "Scheduled doses"),
             ("taken", "Logged taken"),
@@ -150,7 +146,7 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
     antiemetic = Table(
         "antiemetic",
         "Anti-nausea medicine logged before selinexor",
-        "Of the doses logged taken, those with anti-nausea medicine logged before them.",
+        "Of the doses logged taken (up to yesterday), those with anti-nausea medicine logged before them.",
         [("before", "Anti-nausea medicine before the dose")],
     )
     by_patient = Table(
@@ -161,7 +157,7 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
     )
     buckets = period.buckets
     outcomes = ("taken", "missed", "vomited", "not_logged")
-    per: dict[str, dict[str, dict[int, list[int]]]] = {b.key: {c: {} for c in (*outcomes, "ae")} for b in buckets}
+    per: dict[str, dict[str, dict[int, tuple[int, int]]]] = {b.key: {c: {} for c in (*outcomes, "ae")} for b in buckets}
     wrong: dict[str, dict[int, int]] = {b.key: {} for b in buckets}
     scheduled_per: dict[str, dict[int, int]] = {b.key: {} for b in buckets}
     until = {
@@ -189,7 +185,7 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
                 Row(
                     str(pid),
                     f"{facts.patient.last_name}, {facts.patient.first_name} ({facts.patient.mrn})",
-                    {"before": Share("doses", {pid: list(per[PERIOD_KEY]["ae"][pid])})},
+                    {"before": Share("doses", {pid: per[PERIOD_KEY]["ae"][pid]})},
                 )
             )
     for b in buckets:
@@ -219,7 +215,7 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
 
 
 def _add_doses(
-    shares: dict[str, dict[int, list[int]]],
+    shares: dict[str, dict[int, tuple[int, int]]],
     wrong: dict[int, int],
     scheduled_count: dict[int, int],
     pid: int,
@@ -236,11 +232,11 @@ def _add_doses(
             ("missed", month.missed),
             ("not_logged", scheduled - logged),
         ):
-            shares[column][pid] = [num, scheduled]
+            shares[column][pid] = (num, scheduled)
     if month.wrong_day:
         wrong[pid] = month.wrong_day
     if month.ae_den:
-        shares["ae"][pid] = [month.ae_num, month.ae_den]
+        shares["ae"][pid] = (month.ae_num, month.ae_den)
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -282,13 +278,16 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
         "monitoring",
         "Monitoring: CBC, CMP (sodium) and weight",
         "Weeks 1–8 from the start of therapy, then 28-day months; a week or month counts in the month it ends, "
-        "once it is over. CMP: a chemistry result (sodium).",
+        "once it is over. CBC: a CBC with differential, that is platelets, ANC and hemoglobin each recorded in the "
+        "week or month (one or more results), as the start checklist's baseline CBC. CMP: a chemistry result "
+        "(sodium).",
         columns,
     )
     cells = {
         b.key: {key: Share("weeks" if key.startswith("weeks") else "months") for key, _ in columns}
         for b in period.buckets
     }
+    phases = [(column, column.split("_", 1)[0]) for column, _ in columns]
     for pid, facts in data.patients.items():
         start = facts.therapy_start
         if start is None:
@@ -299,8 +298,12 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
         # Each patient's windows once, and the windows holding each item (one pass over the days).
         held = {
             item: {_window_index(start, day) for day in days}
-            for item, days in (("cbc", facts.cbc_days), ("cmp", facts.cmp_days), ("weight", facts.weight_days))
+            for item, days in (("cmp", facts.cmp_days), ("weight", facts.weight_days))
         }
+        # A CBC with differential: platelets, ANC and hemoglobin each recorded in the window.
+        held["cbc"] = set.intersection(
+            *({_window_index(start, day) for day in days} for days in facts.cbc_field_days.values())
+        )
         for index, (phase, first, last) in enumerate(_windows(start)):
             keys = period.bucket_keys(last)
             if not keys or last >= today or (stop_day is not None and first > stop_day):
@@ -311,10 +314,10 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
                 for item, has in found.items():
                     counts[key][f"{phase}_{item}"] += has
         for key, count in counts.items():
-            for column, _ in columns:
-                phase = column.split("_", 1)[0]
-                if count[phase]:
-                    cells[key][column].add(pid, count[column], count[phase])
+            row = cells[key]
+            for column, phase in phases:
+                if count[phase]:  # each patient once per figure: their share set directly (thousands of them)
+                    row[column].per_patient[pid] = (count[column], count[phase])
     for bucket in period.buckets:
         table.rows.append(Row(bucket.key, bucket.label, dict(cells[bucket.key])))
     return table
@@ -348,21 +351,27 @@ def _modification_table(data: ClinicData, period: Period) -> Table:
             if plan.status == HELD and before.status != HELD:
                 found.setdefault("interrupted", day)
         firsts[pid] = found
+    started = _starts(data)
     for bucket in period.buckets:
         cells: dict = {}
         for kind in ("reduced", "interrupted"):
             share, days = Share("patients"), Times("days")
-            for pid, facts in data.patients.items():
-                if not _started_by(facts, bucket):
+            for pid, start in started:
+                if start > bucket.last:
                     continue
                 when = firsts[pid].get(kind)
                 had = when is not None and when <= bucket.last
-                share.add(pid, int(had))
-                if had and when is not None and facts.therapy_start is not None:
-                    days.add(pid, float((when - facts.therapy_start).days))
+                share.per_patient[pid] = (int(had), 1)  # each patient once per figure
+                if had and when is not None:
+                    days.per_patient[pid] = (float((when - start).days),)
             cells[kind], cells[f"{kind}_days"] = share, days
         table.rows.append(Row(bucket.key, bucket.label, cells))
     return table
+
+
+def _starts(data: ClinicData) -> list[tuple[int, date]]:
+    """(patient, start of therapy) of every patient with a plan."""
+    return [(pid, facts.therapy_start) for pid, facts in data.patients.items() if facts.therapy_start is not None]
 
 
 def _weight_table(data: ClinicData, period: Period) -> Table:
@@ -380,18 +389,19 @@ def _weight_table(data: ClinicData, period: Period) -> Table:
     crossed_on = {
         pid: {pct: period.local_day(at) for pct, at in facts.crossed_at.items()} for pid, facts in data.patients.items()
     }
+    started = _starts(data)
     for bucket in period.buckets:
         cells: dict = {}
         for pct in WEIGHT_LINES:
             share, days = Share("patients"), Times("days")
-            for pid, facts in data.patients.items():
-                if not _started_by(facts, bucket):
+            for pid, start in started:
+                if start > bucket.last:
                     continue
                 day = crossed_on[pid].get(pct)
                 had = day is not None and day <= bucket.last
-                share.add(pid, int(had))
-                if had and day is not None and facts.therapy_start is not None:
-                    days.add(pid, float((day - facts.therapy_start).days))
+                share.per_patient[pid] = (int(had), 1)  # each patient once per figure
+                if had and day is not None:
+                    days.per_patient[pid] = (float((day - start).days),)
             cells[f"crossed_{pct}"], cells[f"days_{pct}"] = share, days
         table.rows.append(Row(bucket.key, bucket.label, cells))
     return table

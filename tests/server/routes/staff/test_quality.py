@@ -9,7 +9,9 @@ import re
 
 from sqlmodel import Session, select
 
-from server.models import AuditLog
+from server.db import session_scope
+from server.models import AuditLog, Patient
+from server.routes.staff.quality import spreadsheet_safe
 from tests.server.services.pqi.test_quality_report import EXPECTED
 from tests.support.quality import FROM, REPORT_NOW, REPORTER, REPORTER_PASSWORD, TO, build_quality_clinic
 from tests.support.staff import sign_in, text_of
@@ -37,6 +39,7 @@ def test_the_page_shows_the_hand_worked_figures_and_charts(client, engine, clock
     wrong = {key: _cell(html, *key) for key, text in EXPECTED.items() if _cell(html, *key) != text}
     assert not wrong, wrong
     assert '<a href="/staff/quality"' in html and 'aria-current="page">Quality' in html
+    assert "CBC: a CBC with differential, that is platelets, ANC and hemoglobin each recorded" in text_of(html)
     # The charts' data: months as categories, "no data" (never a zero bar) for the empty January.
     bars = re.findall(r'class="bar" data-series="([^"]+)" data-category="([^"]+)" data-value="([^"]+)"', html)
     assert ("before the dose", "Feb 2026", "50") in bars and ("before the dose", "Mar 2026", "90") in bars
@@ -92,6 +95,23 @@ def test_the_csv_holds_the_same_tables(client, engine, clock):
     ]
 
 
+def test_the_csv_does_not_hand_a_spreadsheet_a_formula(client, engine, clock):
+    ids = _signed_in(client, engine, clock)
+    with session_scope(engine) as s:
+        ann, ben = s.get(Patient, ids["ann"]), s.get(Patient, ids["ben"])
+        ann.last_name = '=HYPERLINK("http://evil.example","x")'
+        ben.last_name = "@SUM(1+1)"
+        s.add_all([ann, ben])
+    answer = client.get(f"/staff/quality.csv?from={FROM}&to={TO}&table=antiemetic_by_patient")
+    assert list(csv.reader(io.StringIO(answer.text)))[2:] == [
+        ['\'=HYPERLINK("http://evil.example","x"), Ann (Q-001)', "66.7% (4/6)"],
+        ["'@SUM(1+1), Ben (Q-002)", "100.0% (6/6)"],
+    ]
+    for start in ("=", "+", "-", "@", "\t", "\r"):
+        assert spreadsheet_safe(f"{start}1+1") == f"'{start}1+1"
+    assert spreadsheet_safe("Archer, Ann") == "Archer, Ann" and spreadsheet_safe("50.0% (1/2)") == "50.0% (1/2)"
+
+
 def test_a_figure_lists_its_patients_and_every_view_is_audited(client, engine, clock):
     ids = _signed_in(client, engine, clock)
     answer = client.get(f"/staff/quality/patients?from={FROM}&to={TO}&table=doses&row=2026-03&column=taken")
@@ -123,3 +143,12 @@ def test_bad_dates_are_a_422_naming_the_field(client, engine, clock):
     sheet = client.get("/staff/quality.csv?from=2026-01-01&to=tomorrow")
     assert sheet.status_code == 422 and sheet.json()["field"] == "to"
     assert client.get("/staff/quality.csv?from=2020-01-01&to=2026-03-31").json()["field"] == "to"
+    # Years the date arithmetic cannot reach (a month before the start, the midnight after the end).
+    for query in ("from=0001-01-01&to=0001-01-31", "from=9999-12-01&to=9999-12-31"):
+        page = client.get(f"/staff/quality?{query}")
+        assert page.status_code == 422 and "From: Choose a date between 2000 and 2099" in text_of(page.text)
+        assert "To: Choose a date between 2000 and 2099" in text_of(page.text)
+        sheet = client.get(f"/staff/quality.csv?{query}")
+        assert sheet.status_code == 422 and sheet.json()["field"] == "from"
+    late = client.get("/staff/quality.csv?from=2026-01-01&to=9999-12-31")
+    assert late.status_code == 422 and late.json()["field"] == "to"

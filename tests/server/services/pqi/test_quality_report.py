@@ -3,16 +3,18 @@ a patient starting mid-month, daylight saving inside the period, held weeks that
 
 from __future__ import annotations
 
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session
 
-from server.models import Clinic
+from server.db import session_scope
+from server.models import Clinic, DoseEvent
 from server.services.pqi.periods import parse_period
 from server.services.pqi.quality_report import quality_report
 from tests.statements import count_statements
-from tests.support.quality import FROM, REPORT_NOW, TO, ZONE, build_quality_clinic
+from tests.support.quality import FROM, REPORT_NOW, TO, ZONE, build_quality_clinic, utc
 
 # (table, row, column) -> the text the page and the CSV show.
 EXPECTED = {
@@ -40,7 +42,8 @@ EXPECTED = {
     ("antiemetic", "2026-02", "before"): "50.0% (1/2)",
     ("antiemetic", "2026-03", "before"): "90.0% (9/10)",
     ("antiemetic", "period", "before"): "83.3% (10/12)",
-    # Weeks 1-8 from each start, counted in the month they end; the 23:30 EDT lab of Sun 8 March is week 5.
+    # Weeks 1-8 from each start, counted in the month they end; the 23:30 EDT lab of Sun 8 March is week 5. A CBC:
+    # platelets, ANC and hemoglobin in the week (Ann's week 2 from two results; Ben's week 2 has no ANC: no CBC).
     ("monitoring", "2026-01", "weeks_cbc"): "no data",
     ("monitoring", "2026-02", "weeks_cbc"): "66.7% (2/3)",
     ("monitoring", "2026-02", "weeks_cmp"): "33.3% (1/3)",
@@ -145,3 +148,40 @@ def test_the_report_costs_a_fixed_number_of_statements(engine, settings, quality
     # The clinic, seven loaders, the doses counted in SQL (and the logs without a dose day), the checklist's ticks
     # and baseline labs, the teach-back answers: the same whatever the clinic's size (the bench: 2,000 patients).
     assert counted.count <= 14, counted.statements
+
+
+def test_the_report_and_the_checklist_mean_the_same_cbc():
+    from server.services.pqi.checklist import CBC_FIELDS as CHECKLIST_CBC
+    from server.services.pqi.quality_data import CBC_FIELDS
+
+    assert CBC_FIELDS == CHECKLIST_CBC == ("platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
+
+
+def test_a_dose_logged_after_yesterday_is_not_judged_yet(engine, settings, quality_ids):
+    # Thu 16 Apr 11:00 EDT: Ben logged today's 09:00 dose; the period ends today, doses are counted up to yesterday.
+    now = utc("2026-04-16T15:00")
+    with session_scope(engine) as s:
+        s.add(
+            DoseEvent(
+                patient_id=quality_ids["ben"],
+                idempotency_key="q-dose-today",
+                scheduled_for=date(2026, 4, 16),
+                at=utc("2026-04-16T14:00"),
+                status="taken",
+                antiemetic_taken=True,
+                recorded_at=utc("2026-04-16T14:00"),
+            )
+        )
+    with Session(engine) as session:
+        clinic = session.get(Clinic, quality_ids["clinic"])
+        period = parse_period("2026-04-01", "2026-04-16", ZoneInfo(ZONE), now)
+        report = quality_report(session, clinic, settings, period, now)
+    doses = report.table("doses")
+    # Scheduled 1-15 Apr: Ann's Mondays 6, 13; Ben's Tue/Thu 2, 7, 9, 14; Cal's Wed/Fri 1, 3, 8, 10, 15 (none logged).
+    assert [doses.figure("2026-04", c).text for c in ("scheduled", "taken", "not_logged", "wrong_day")] == [
+        "11",
+        "0.0% (0/11)",
+        "100.0% (11/11)",
+        "0",
+    ]
+    assert report.table("antiemetic").figure("2026-04", "before").text == "no data"
