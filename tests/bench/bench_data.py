@@ -5,15 +5,36 @@ so it finishes in a few minutes on a 2-CPU machine: BENCH_PATIENTS and BENCH_ENT
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from server.db import create_db_engine
 from server.models import Alert, Clinic, DoseEvent, Patient, SymptomReport, TreatmentPlan, WeightEntry
+from server.settings import load_settings
 
 PATIENTS = int(os.environ.get("BENCH_PATIENTS", "1000"))
 ENTRIES = int(os.environ.get("BENCH_ENTRIES", "100"))  # per patient: 40% doses, 30% symptoms, 30% weights
 _CHUNK = 5_000
+
+
+def bench_database(request, tmp_path, sqlite_template, base_url: str):
+    """(settings, engine) for a bench's database: a copy of the migrated SQLite template, or PostgreSQL (pg_url)."""
+    if request.param == "sqlite":
+        path = tmp_path / "bench.sqlite3"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    settings = load_settings(
+        COMPANION_ENV="test",
+        DATABASE_URL=url,
+        COMPANION_VAR_DIR=str(tmp_path / "var"),
+        SECRET_KEY="bench-secret-key-that-is-long-enough-0123",
+        PUBLIC_BASE_URL=base_url,
+    )
+    return settings, create_db_engine(url)
 
 
 def _insert(conn, model, rows: list[dict]) -> None:

@@ -18,7 +18,6 @@ A benchmark that misses its target fails.
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import time
 import uuid
@@ -26,7 +25,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from bench_data import ENTRIES, generate
+from bench_data import ENTRIES, bench_database, generate
 from litestar import Request, get, post
 from litestar.testing import TestClient
 from sqlmodel import Session
@@ -35,12 +34,11 @@ from server.app import create_app
 from server.auth import current_patient
 from server.clock import SystemClock
 from server.context import AppContext
-from server.db import create_db_engine, session_scope
+from server.db import session_scope
 from server.models import Patient, SymptomReport, WeightEntry
 from server.services import patient_views
 from server.services.staff.accounts import create_staff
 from server.services.sweep import sweep_patient_rules
-from server.settings import load_settings
 from tests.statements import count_statements
 from tests.support.patient import PatientBrowser, sign_in_link
 from tests.support.staff import sign_in
@@ -115,20 +113,7 @@ def _statements(engine, call) -> int:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def world(request, tmp_path, _sqlite_template):
-    if request.param == "sqlite":
-        path = tmp_path / "bench.sqlite3"
-        shutil.copy(_sqlite_template, path)
-        url = f"sqlite:///{path}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    settings = load_settings(
-        COMPANION_ENV="test",
-        DATABASE_URL=url,
-        COMPANION_VAR_DIR=str(tmp_path / "var"),
-        SECRET_KEY="bench-secret-key-that-is-long-enough-0123",
-        PUBLIC_BASE_URL=BASE,
-    )
-    engine = create_db_engine(url)
+    settings, engine = bench_database(request, tmp_path, _sqlite_template, BASE)
     now = datetime.now(UTC)
     started = time.perf_counter()
     data = generate(engine, now)

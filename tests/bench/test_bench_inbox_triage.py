@@ -15,13 +15,13 @@ tiers, a third acknowledged, some assigned, each with its history), and 20 patie
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 
 import pytest
+from bench_data import bench_database
 from litestar import Request, get
 from litestar.response import Template
 from litestar.testing import TestClient
@@ -31,7 +31,7 @@ from server.app import create_app
 from server.auth import current_staff
 from server.clinical.rules import RULES
 from server.clock import SystemClock
-from server.db import create_db_engine, session_scope
+from server.db import session_scope
 from server.models import (
     Alert,
     AlertEvent,
@@ -44,11 +44,10 @@ from server.models import (
     WeightEntry,
 )
 from server.routes.staff.common import render
+from server.services.clinic_scope import staff_choices
 from server.services.staff import inbox
 from server.services.staff.accounts import create_staff
-from server.services.staff.clinic_scope import staff_choices
 from server.services.staff.wording import OUTCOMES
-from server.settings import load_settings
 from tests.statements import count_statements
 from tests.support.staff import sign_in
 
@@ -222,20 +221,7 @@ def _seed(engine, now: datetime) -> tuple[int, int]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def world(request, tmp_path, _sqlite_template):
-    if request.param == "sqlite":
-        path = tmp_path / "bench.sqlite3"
-        shutil.copy(_sqlite_template, path)
-        url = f"sqlite:///{path}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    settings = load_settings(
-        COMPANION_ENV="test",
-        DATABASE_URL=url,
-        COMPANION_VAR_DIR=str(tmp_path / "var"),
-        SECRET_KEY="bench-secret-key-that-is-long-enough-0123",
-        PUBLIC_BASE_URL=BASE,
-    )
-    engine = create_db_engine(url)
+    settings, engine = bench_database(request, tmp_path, _sqlite_template, BASE)
     now = datetime.now(UTC)
     started = time.perf_counter()
     _seed(engine, now)

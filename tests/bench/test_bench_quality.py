@@ -14,7 +14,6 @@ labs weekly for 8 weeks then every 28 days, four handled alerts per patient with
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -22,13 +21,13 @@ from datetime import time as wall
 
 import pytest
 import sqlalchemy as sa
+from bench_data import bench_database
 from litestar.testing import TestClient
 from sqlalchemy import event
 from sqlmodel import Session
 
 from server.app import create_app
 from server.clock import FrozenClock
-from server.db import create_db_engine
 from server.models import (
     Alert,
     AlertEvent,
@@ -43,7 +42,6 @@ from server.models import (
 from server.services.pqi.periods import parse_period
 from server.services.pqi.quality_report import quality_report
 from server.services.staff.accounts import create_staff
-from server.settings import load_settings
 from tests.support.staff import sign_in
 
 PATIENTS = {"postgresql": int(os.environ.get("BENCH_QUALITY_PATIENTS", "2000")), "sqlite": 200}
@@ -277,20 +275,7 @@ def _median_ms(fn, rounds: int = ROUNDS) -> float:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def world(request, tmp_path, _sqlite_template):
-    if request.param == "sqlite":
-        path = tmp_path / "bench.sqlite3"
-        shutil.copy(_sqlite_template, path)
-        url = f"sqlite:///{path}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    settings = load_settings(
-        COMPANION_ENV="test",
-        DATABASE_URL=url,
-        COMPANION_VAR_DIR=str(tmp_path / "var"),
-        SECRET_KEY="bench-secret-key-that-is-long-enough-0123",
-        PUBLIC_BASE_URL=BASE,
-    )
-    engine = create_db_engine(url)
+    settings, engine = bench_database(request, tmp_path, _sqlite_template, BASE)
     started = time.perf_counter()
     clinic_id = generate(engine, PATIENTS[request.param])
     print(f"  seeding took {time.perf_counter() - started:.1f} s on {request.param}")
