@@ -21,6 +21,10 @@ from .entries import EntryResult, LabValues, record_lab
 
 # Older results belong to the chart history, not to today's decisions (and the rules read the latest value).
 MAX_LAB_AGE = timedelta(days=90)
+# clinical-reference: P-MONITOR ("CBC with differential"): the columns that make one, for the start checklist's
+# baseline CBC and the quality report's monitoring alike.
+CBC_FIELDS = ("platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
+
 LAB_FIELDS = {
     "sodium_mmol_l": "Sodium (mmol/L)",
     "platelets_10e9_l": "Platelets (×10⁹/L)",

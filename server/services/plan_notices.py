@@ -26,6 +26,7 @@ from ..i18n import N_, WEEKDAYS_PLURAL, format_clock, format_day, normalize_lang
 from ..models import Patient, PlanChangeNotice, TreatmentPlan
 from .outbox.enqueue import insert_ignoring_duplicates
 from .outbox.vocabulary import MessageKind, MessageStatus
+from .pqi.teach_back_sms import queue_question
 
 # How long the message about a change may wait in the outbox (quiet hours, retries) before it is pointless.
 NOTICE_MESSAGE_TTL = timedelta(hours=24)
@@ -156,8 +157,6 @@ def acknowledge_notice(ctx: AppContext, patient_id: int, notice_id: int | None, 
 
 def _ask_teach_back(session: Session, notice: PlanChangeNotice, now: datetime, default_clinic: str) -> None:
     """issue 14 item 2: a change confirmed by text is followed by the schedule teach-back by text (same transaction)."""
-    from .pqi.teach_back_sms import queue_question  # pqi.teach_back reads this module's words
-
     patient = session.get(Patient, notice.patient_id)
     plan = session.get(TreatmentPlan, notice.plan_id)
     if patient is not None and plan is not None:

@@ -1,7 +1,8 @@
 """Alert handling in the quality report: how long from the concerning entry (the alert opening) to acknowledgement
 and to a plan action, against each tier's promise, and how many alerts reached the second person on call.
 
-Promises (clinical-reference section 3): urgent, acknowledged within 15 minutes (the re-page interval); same_day,
+Promises (clinical-reference section 3): urgent, acknowledged before the next person is paged (ESCALATION_MINUTES,
+15 by default); same_day,
 by the close of the day it opened in clinic hours (an alert opened outside them: by the close of the next business
 day, when it is paged); routine, reviewed within one business day (by the close of the next business day).
 """
@@ -17,17 +18,14 @@ from .figures import Count, Row, Share, Table, Times
 from .periods import Period
 from .quality_data import AlertFacts
 
-URGENT_PROMISE = timedelta(minutes=15)
 TIERS = ("urgent", "same_day", "routine")
 TIER_LABELS = {"urgent": "urgent", "same_day": "same day", "routine": "routine"}
 SECOND_PERSON_PAGE = 2  # page_level 2: the page went past the first person on call
 
 
 def promised_by(tier: str, opened_at: datetime, hours: ClinicHours, period: Period) -> datetime | None:
-    """The instant by which an alert of this tier should be acknowledged."""
+    """The instant by which a same-day or routine alert should be acknowledged (urgent: see _Deadlines)."""
     zone = period.zone
-    if tier == "urgent":
-        return opened_at + URGENT_PROMISE
     if tier == "same_day" and hours.is_open(opened_at, zone):
         return _closing(opened_at, hours, period)
     if tier in ("same_day", "routine"):
@@ -44,7 +42,9 @@ def _minutes(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / 60
 
 
-def alert_table(alerts: list[AlertFacts], period: Period, hours: ClinicHours, now: datetime) -> Table:
+def alert_table(
+    alerts: list[AlertFacts], period: Period, hours: ClinicHours, now: datetime, urgent_promise: timedelta
+) -> Table:
     """Rows per month and tier (then the whole period by tier); an alert still inside its promise is not judged."""
     table = Table(
         "alerts",
@@ -52,7 +52,8 @@ def alert_table(alerts: list[AlertFacts], period: Period, hours: ClinicHours, no
         "By the month the alert opened and the tier it has now. From the concerning entry that gave the alert its "
         "tier (its opening, or the entry that raised it to this tier) to acknowledgement and to the first plan "
         "action taken from the alert since, in minutes; an acknowledgement before the raise does not count. The "
-        "promise, from that moment: urgent 15 min, same day within clinic hours, routine 1 business day. "
+        f"promise, from that moment: urgent {urgent_promise.total_seconds() / 60:.0f} min, same day within clinic "
+        "hours, routine 1 business day. "
         "Escalated: paged past the first person on call.",
         [
             ("opened", "Alerts"),
@@ -65,7 +66,7 @@ def alert_table(alerts: list[AlertFacts], period: Period, hours: ClinicHours, no
         ],
     )
     # Each alert judged once, then to its month's and the whole period's rows (a year of a clinic is thousands).
-    deadlines = _Deadlines(hours, period)
+    deadlines = _Deadlines(hours, period, urgent_promise)
     grouped: dict[tuple[str, str], list[tuple[int, int, int | None, float | None, float | None]]] = defaultdict(list)
     for alert in alerts:
         since = alert.tier_since  # a raised alert is judged from when it reached its tier
@@ -119,16 +120,17 @@ def alert_table(alerts: list[AlertFacts], period: Period, hours: ClinicHours, no
 
 class _Deadlines:
     """promised_by, worked out once per tier, local day and part of the day (before opening, open, after closing):
-    every instant of one such part has the same deadline, except urgent's (15 min from the instant itself)."""
+    every instant of one such part has the same deadline, except urgent's (the re-page interval from the instant
+    itself: the next person is paged then)."""
 
-    def __init__(self, hours: ClinicHours, period: Period) -> None:
-        self.hours, self.period = hours, period
+    def __init__(self, hours: ClinicHours, period: Period, urgent_promise: timedelta) -> None:
+        self.hours, self.period, self.urgent_promise = hours, period, urgent_promise
         self.known: dict[tuple[str, date, int], datetime | None] = {}
 
     def of(self, tier: str, since: datetime) -> datetime | None:
         """The instant by which an alert of `tier` reached at `since` should be acknowledged."""
         if tier == "urgent":
-            return since + URGENT_PROMISE
+            return since + self.urgent_promise
         local = since.astimezone(self.period.zone)
         clock = local.time().replace(tzinfo=None)
         part = 0 if clock < self.hours.opens else 1 if clock < self.hours.closes else 2

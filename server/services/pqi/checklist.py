@@ -47,6 +47,7 @@ from ...errors import FieldError, Forbidden
 from ...models import LabResult, Patient, Staff, StartChecklistItem, TreatmentPlan
 from ..audit import audit
 from ..clinic_scope import patient_for_staff
+from ..labs import CBC_FIELDS
 from .quality_data import day_number
 
 # Who may tick: the clinical roles (the PQI's pharmacist and nurse, and physicians / nurse practitioners); an IT
@@ -88,7 +89,6 @@ CHECKLIST_ITEMS: dict[str, ItemSpec] = {
         ItemSpec("edu_contraception", "Contraception (where relevant)", "Education"),
     )
 }
-CBC_FIELDS = ("platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 from ...clinical.regimens import PlanStatus
 from ...clinical.schedule import is_dose_day, resolve_local
 from ...models import Patient, TreatmentPlan
+from ..patient_state import schedule_setup
 
 
 def scheduled_dose_days(patient: Patient, plans: Sequence[TreatmentPlan], first: date, last: date) -> list[date]:
     """The patient's scheduled selinexor dose days in [first, last] (local dates), oldest version of `plans` first."""
-    from ..patient_state import schedule_setup
-
     days: list[date] = []
     if last < first:
         return days

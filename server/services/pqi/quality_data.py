@@ -16,16 +16,15 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from ...clinical.rules import WEIGHT_LOSS_EVALUATE_PCT, WEIGHT_LOSS_INTERRUPT_PCT, WEIGHT_LOSS_URGENT_PCT
 from ...models import Alert, AlertEvent, LabResult, OutboundMessage, Patient, TreatmentPlan, WeightEntry
 from ..alerts import TIER_RAISED
+from ..labs import CBC_FIELDS
 from ..outbox.vocabulary import PLANNED_KINDS, MessageStatus
 from .periods import Bucket, Period
 
-# clinical-reference: P-MONITOR (a CBC with differential): the same fields as the start checklist's baseline CBC
-# (checklist.CBC_FIELDS, which imports this module, so the two are compared by a test rather than imported).
-CBC_FIELDS = ("platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl")
-# clinical-reference: R-WT-5, R-WT-10, R-WT-20 (loss below the enrollment baseline)
-WEIGHT_LINES = (5, 10, 20)
+# clinical-reference: R-WT-5, R-WT-10, R-WT-20 (loss below the enrollment baseline): the rules' own thresholds
+WEIGHT_LINES = tuple(int(pct) for pct in (WEIGHT_LOSS_EVALUATE_PCT, WEIGHT_LOSS_INTERRUPT_PCT, WEIGHT_LOSS_URGENT_PCT))
 # Reminders that were due to go out: a cancelled one was not needed (e.g. the dose was already logged), and pending
 # or in-flight ones have no outcome yet.
 DUE_STATUSES = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN, MessageStatus.EXPIRED)

@@ -4,6 +4,9 @@ month by month? Computed from the data the product already holds, for one clinic
 Every table has a row per calendar month of the period and one for the whole period; each figure keeps each
 patient's share, so the page links every figure to the patients behind it. Reading: `quality_data.load_clinic_data`
 (a fixed number of statements whatever the clinic's size); the calendars: `server/clinical/schedule.py`.
+
+Over 400 lines on purpose: one short builder per table of the page (program, doses, monitoring, modifications,
+weight, reminders; alert handling is in alert_promises.py), read in the page's order.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def quality_report(
         _program_table(data, period, checklist, teach_back),
         *_dose_tables(session, data, period, now),
         _monitoring_table(data, period, today),
-        alert_table(data.alerts, period, ClinicHours.from_settings(settings), now),
+        alert_table(data.alerts, period, ClinicHours.from_settings(settings), now, settings.escalation_after),
         _modification_table(data, period),
         _weight_table(data, period),
         _reminder_table(data, period),

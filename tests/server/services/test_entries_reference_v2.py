@@ -371,7 +371,9 @@ def test_missed_for_a_past_dose_day_is_accepted_any_time(ctx, clock):
     from server.services.entries import record_dose
 
     # Monday 09:00: Monday's 08:00 dose has passed
-    record_dose(ctx, MARIA, key="miss-past-1", status="missed", at=clock.now(), scheduled_for=date(2026, 3, 2))
+    result = record_dose(ctx, MARIA, key="miss-past-1", status="missed", at=clock.now(), scheduled_for=date(2026, 3, 2))
+    assert not result.replayed
+    assert (result.entry.status, result.entry.scheduled_for) == ("missed", date(2026, 3, 2))
 
 
 def test_the_app_says_the_dose_is_not_missed_yet_in_the_patients_language():

@@ -4,6 +4,7 @@ screen as plain forms, the right answer in words after a wrong one, 422 and noth
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 
 import pytest
 from sqlmodel import Session, select
@@ -196,30 +197,35 @@ def test_the_staff_page_tells_right_first_time_from_right_on_the_second_try(
     assert ("second try" in page) is ("second try" in words)
 
 
-def _browser_for(app, engine, clock, patient):
+@pytest.fixture
+def browser_for(app, engine, clock):
+    """Opens a signed-in phone for a patient per call; every one is closed (its app lifespan ended) after the test."""
     from litestar.testing import TestClient
 
     from tests.support.patient import BASE_URL, PatientBrowser, sign_in_link
 
-    client = TestClient(app, base_url=BASE_URL)
-    client.__enter__()
-    browser = PatientBrowser(client)
-    browser.sign_in(sign_in_link(engine, patient, clock.now()))
-    return browser
+    with ExitStack() as clients:
+
+        def open_browser(patient):
+            browser = PatientBrowser(clients.enter_context(TestClient(app, base_url=BASE_URL)))
+            browser.sign_in(sign_in_link(engine, patient, clock.now()))
+            return browser
+
+        yield open_browser
 
 
-def test_a_patient_without_a_phone_number_is_contacted_not_called(engine, settings, clock, app):
+def test_a_patient_without_a_phone_number_is_contacted_not_called(engine, settings, clock, app, browser_for):
     ana = make_patient(engine, settings, clock.now(), mrn="NOPHONE-1", phone=None)
-    phone = _browser_for(app, engine, clock, ana)
+    phone = browser_for(ana)
     _answer(phone, engine, ana, "days", "every")
     text = text_of(_answer(phone, engine, ana, "days", "1-3", follow_redirects=True).text)
     assert "Your care team will contact you to go over your schedule." in text
     assert "will call you" not in text
 
 
-def test_the_spanish_words_for_the_schedule_and_a_wrong_answer(engine, settings, clock, app):
+def test_the_spanish_words_for_the_schedule_and_a_wrong_answer(engine, settings, clock, app, browser_for):
     luz = make_patient(engine, settings, clock.now(), language="es", mrn="ES-2", phone="+15555550389")
-    phone = _browser_for(app, engine, clock, luz)
+    phone = browser_for(luz)
     wrong = text_of(_answer(phone, engine, luz, "days", "every", follow_redirects=True).text)
     assert "No es correcto. Usted toma selinexor los lunes y los miércoles." in wrong
     assert "Su horario" in wrong and "calendario" not in wrong

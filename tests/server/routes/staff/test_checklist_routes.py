@@ -4,6 +4,7 @@ column and the page section."""
 from __future__ import annotations
 
 import html as html_lib
+from contextlib import ExitStack
 from datetime import date
 
 import pytest
@@ -41,11 +42,17 @@ def world(app, engine, settings, clock):
     return {"wrong": wrong.id, "right": right.id}
 
 
-def _client(app, email):
-    client = TestClient(app, base_url="http://testserver.local")
-    client.__enter__()
-    assert sign_in(client, email).status_code in (302, 303)
-    return client
+@pytest.fixture
+def signed_in(app):
+    """Opens a signed-in staff client per call; every one is closed (its app lifespan ended) after the test."""
+    with ExitStack() as clients:
+
+        def open_client(email):
+            client = clients.enter_context(TestClient(app, base_url="http://testserver.local"))
+            assert sign_in(client, email).status_code in (302, 303)
+            return client
+
+        yield open_client
 
 
 def _ticks(engine):
@@ -53,8 +60,8 @@ def _ticks(engine):
         return session.exec(select(StartChecklistItem)).all()
 
 
-def test_a_pharmacist_ticks_an_item_and_the_page_shows_who_and_when(app, engine, world):
-    client = _client(app, PHARMACIST)
+def test_a_pharmacist_ticks_an_item_and_the_page_shows_who_and_when(app, engine, world, signed_in):
+    client = signed_in(PHARMACIST)
     pid = world["right"]
     answer = post_form(
         client, f"/staff/patients/{pid}/checklist/edu_fluids", {"note": "drinks 1 L a day"}, follow_redirects=False
@@ -74,8 +81,8 @@ def test_a_pharmacist_ticks_an_item_and_the_page_shows_who_and_when(app, engine,
     assert _ticks(engine)[0].undone_at is not None
 
 
-def test_the_dose_check_shows_the_mismatch_and_refuses_the_tick_in_words(app, engine, world):
-    client = _client(app, NURSE)
+def test_the_dose_check_shows_the_mismatch_and_refuses_the_tick_in_words(app, engine, world, signed_in):
+    client = signed_in(NURSE)
     pid = world["wrong"]
     page = text_of(client.get(f"/staff/patients/{pid}").text)
     assert "Start level is 1 (100 mg once weekly); the Xd label starts at level 0: 80 mg Days 1 & 3." in page
@@ -95,16 +102,18 @@ def test_the_dose_check_shows_the_mismatch_and_refuses_the_tick_in_words(app, en
         ("no_such_item", {}, "There is no such checklist item."),
     ],
 )
-def test_bad_input_is_a_422_with_a_friendly_message_and_nothing_is_stored(app, engine, world, item, form, words):
-    client = _client(app, PHARMACIST)
+def test_bad_input_is_a_422_with_a_friendly_message_and_nothing_is_stored(
+    app, engine, world, item, form, words, signed_in
+):
+    client = signed_in(PHARMACIST)
     answer = post_form(client, f"/staff/patients/{world['right']}/checklist/{item}", form)
     assert answer.status_code == 422, answer.text
     assert words in text_of(answer.text)
     assert _ticks(engine) == []
 
 
-def test_an_admin_reads_but_may_not_tick(app, engine, world):
-    client = _client(app, ADMIN)
+def test_an_admin_reads_but_may_not_tick(app, engine, world, signed_in):
+    client = signed_in(ADMIN)
     pid = world["right"]
     page = client.get(f"/staff/patients/{pid}").text
     assert "this account may read it only" in text_of(page) and "Mark done" not in page
@@ -113,27 +122,27 @@ def test_an_admin_reads_but_may_not_tick(app, engine, world):
     assert _ticks(engine) == []
 
 
-def test_a_tick_without_the_csrf_token_is_refused(app, engine, world):
-    client = _client(app, PHARMACIST)
+def test_a_tick_without_the_csrf_token_is_refused(app, engine, world, signed_in):
+    client = signed_in(PHARMACIST)
     answer = client.post(f"/staff/patients/{world['right']}/checklist/edu_sheet", data={"note": "x"})
     assert answer.status_code == 403
     assert _ticks(engine) == []
 
 
-def test_another_clinics_patient_is_not_found(app, engine, world):
-    client = _client(app, PHARMACIST)
+def test_another_clinics_patient_is_not_found(app, engine, world, signed_in):
+    client = signed_in(PHARMACIST)
     assert post_form(client, "/staff/patients/99999/checklist/edu_sheet").status_code == 404
 
 
-def test_the_roster_shows_each_patients_checklist_state(app, engine, world):
-    client = _client(app, PHARMACIST)
+def test_the_roster_shows_each_patients_checklist_state(app, engine, world, signed_in):
+    client = signed_in(PHARMACIST)
     html = text_of(client.get("/staff/patients?sort=mrn").text)
     assert "Start checklist" in html
     assert html.count("Checklist 1/13") >= 2
 
 
-def test_a_prescriber_confirmed_lower_start_is_ticked_from_the_form_with_its_note(app, engine, world):
-    client = _client(app, PHARMACIST)
+def test_a_prescriber_confirmed_lower_start_is_ticked_from_the_form_with_its_note(app, engine, world, signed_in):
+    client = signed_in(PHARMACIST)
     pid = world["wrong"]
     page = client.get(f"/staff/patients/{pid}").text
     assert 'name="prescriber_confirmed" value="yes"' in page
@@ -156,8 +165,8 @@ def test_a_prescriber_confirmed_lower_start_is_ticked_from_the_form_with_its_not
     assert 'name="prescriber_confirmed"' not in client.get(f"/staff/patients/{world['right']}").text
 
 
-def test_the_dose_check_names_the_current_plan_when_it_is_not_the_start(app, engine, settings, clock, world):
-    client = _client(app, PHARMACIST)
+def test_the_dose_check_names_the_current_plan_when_it_is_not_the_start(app, engine, settings, clock, world, signed_in):
+    client = signed_in(PHARMACIST)
     pid = world["right"]
     ctx = ctx_for(settings, engine, clock)
     change_plan(ctx, pid, staff_id=staff_by_email(engine, PHARMACIST).id, operation="reduce", reason="nausea")
@@ -167,8 +176,10 @@ def test_the_dose_check_names_the_current_plan_when_it_is_not_the_start(app, eng
     assert "Dose check: Xd at its starting level (80 mg Days 1 & 3, two days apart)" in page
 
 
-def test_the_dose_check_words_a_once_weekly_start_in_the_levels_own_words(app, engine, settings, clock, world):
+def test_the_dose_check_words_a_once_weekly_start_in_the_levels_own_words(
+    app, engine, settings, clock, world, signed_in
+):
     xvd = make_patient(engine, settings, clock.now(), mrn="CHK-XVD", regimen="XVd", phone=None, start=date(2026, 3, 4))
-    page = text_of(_client(app, PHARMACIST).get(f"/staff/patients/{xvd.id}").text)
+    page = text_of(signed_in(PHARMACIST).get(f"/staff/patients/{xvd.id}").text)
     assert "Dose check: XVd at its starting level (100 mg once weekly), whole tablets of 20 mg." in page
     assert "Days 1 & 3" not in page

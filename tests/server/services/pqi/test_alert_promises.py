@@ -69,3 +69,18 @@ def test_a_raised_alert_is_timed_from_when_it_reached_its_tier(engine, settings)
     }
     assert table.figure("2026-03:routine", "opened").text == "0"
     assert "the entry that raised it to this tier" in table.note
+
+
+def test_the_urgent_promise_is_the_clinics_re_page_interval(engine, settings):
+    ids = build_quality_clinic(engine)
+    with session_scope(engine) as s:
+        _raised_alert(s, ids["ben"], "raised-acked", "2026-03-18T15:05", ("2026-03-18T15:20",))
+        _raised_alert(s, ids["ann"], "raised-unacked", None, ())
+    # ESCALATION_MINUTES=8: the next person is paged after 8 min, so Ann's 10-minute acknowledgement misses it.
+    paged_sooner = settings.model_copy(update={"escalation_minutes": 8})
+    with Session(engine) as session:
+        clinic = session.get(Clinic, ids["clinic"])
+        period = parse_period(FROM, TO, ZoneInfo(ZONE), REPORT_NOW)
+        table = quality_report(session, clinic, paged_sooner, period, REPORT_NOW).table("alerts")
+    assert table.figure("2026-03:urgent", "promise").text == "33.3% (1/3)"
+    assert "urgent 8 min" in table.note
