@@ -187,3 +187,24 @@ def test_serve_runs_several_processes_on_postgresql(pg_url, env):
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0]
     assert output.count("Application startup complete") == 2, output
+
+
+def test_a_served_app_freezes_its_start_up_objects_once_started(env, monkeypatch):
+    import gc
+
+    import uvicorn
+
+    from server.cli import settle_startup_objects, web_app
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(app))
+    assert CliRunner(env=env).invoke(cli, ["serve"]).exit_code == 0
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for app in (served[0], web_app()):  # one process, and each of `serve --workers N`
+        assert app.on_startup[-1] is settle_startup_objects  # after the app's own start-up (and the worker's)
+    try:
+        settle_startup_objects()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # the test process builds many apps: none of them stays frozen

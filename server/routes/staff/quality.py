@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from typing import Any
 
 from litestar import Request, get
@@ -60,11 +61,18 @@ def _clinic(session: Session, staff: Any) -> Clinic:
     return clinic
 
 
+# Reports built at once per process (page, CSV and patient lists alike); the rest wait their turn. Each holds its
+# session's connection while its reads run side by side on up to READERS more (services/pqi/side_by_side.py): without
+# a bound, enough reports at once would hold every pooled connection while their reads waited for one.
+REPORTS_AT_ONCE = 2
+_reports = threading.BoundedSemaphore(REPORTS_AT_ONCE)
+
+
 def _report(ctx: Any, staff: Any, raw_from: str, raw_to: str) -> QualityReport:
     from zoneinfo import ZoneInfo
 
     now = ctx.clock.now()
-    with Session(ctx.engine) as session:
+    with _reports, Session(ctx.engine) as session:
         clinic = _clinic(session, staff)
         period = parse_period(raw_from, raw_to, ZoneInfo(clinic.timezone), now)
         return quality_report(session, clinic, ctx.settings, period, now)

@@ -16,15 +16,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
-from ...clinical.regimens import REGIMENS, PlanStatus
-from ...models import DoseEvent, TreatmentPlan
-from .dose_calendar import scheduled_dose_days
+from ...clinical.regimens import PlanStatus
+from ...models import DoseEvent, Patient, TreatmentPlan
+from .dose_calendar import TWICE_WEEKLY, scheduled_dose_days
 from .periods import Period
 from .quality_data import PatientFacts, day_number, month_of
 
@@ -32,7 +32,7 @@ EDGE_DAYS = 2  # days either side of a plan change's UTC date left to the dose c
 DOSE_OUTCOMES = ("taken", "vomited", "missed")  # a dose day's outcome: the first of these logged that day
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one per patient and month (fewer objects for the garbage collector)
 class MonthDoses:
     """One patient's logged doses in one month."""
 
@@ -42,6 +42,15 @@ class MonthDoses:
     wrong_day: int = 0  # doses (taken or vomited) on a day without a scheduled dose, or a second one
     ae_den: int = 0  # doses logged taken
     ae_num: int = 0  # ... with anti-nausea medicine logged before
+
+    def add(self, other: MonthDoses) -> None:
+        """Another month's counts into these."""
+        self.taken += other.taken
+        self.vomited += other.vomited
+        self.missed += other.missed
+        self.wrong_day += other.wrong_day
+        self.ae_den += other.ae_den
+        self.ae_num += other.ae_num
 
 
 @dataclass
@@ -55,38 +64,46 @@ class _Day:
 def _twice_weekly() -> sa.ColumnElement[bool]:
     """Whether a plan row's regimen and level take Days 1 and 3 (clinical-reference: section 1, the levels)."""
     plan = TreatmentPlan.__table__.c
-    twice = [
-        sa.and_(plan.regimen == name, plan.dose_level == level.level)
-        for name, regimen in REGIMENS.items()
-        for level in regimen.levels
-        if level.twice_weekly
-    ]
+    twice = [sa.and_(plan.regimen == name, plan.dose_level == level) for name, level in sorted(TWICE_WEEKLY)]
     return sa.or_(*twice) if twice else sa.false()
 
 
-def logged_doses(
-    session: Session, patients: Mapping[int, PatientFacts], mine: sa.Select, period: Period, until: Mapping[int, date]
-) -> dict[int, dict[str, MonthDoses]]:
-    """Per patient and month key, the logged doses of the period (two statements); `until`: each patient's last
-    day with scheduled doses (yesterday in their zone, or the period's end)."""
-    dialect = session.get_bind().dialect.name
+@dataclass
+class DoseDays:
+    """What read_dose_days found: the logs without a dose day, by patient and local day, and the counted rows."""
+
+    loose: dict[int, dict[date, _Day]]
+    rows: list[tuple]
+
+
+def read_dose_days(conn: Connection, mine: sa.Select, period: Period, now: datetime) -> DoseDays:
+    """The clinic's logged doses of the period, grouped by the database (three statements; run side by side with the
+    report's other reads)."""
+    dialect = conn.dialect.name
     dose = DoseEvent.__table__.c
+    patient = Patient.__table__.c
     whole = period.whole
     # Logs without a dose day: their local day, read here, makes that day an edge day.
     loose: dict[int, dict[date, _Day]] = defaultdict(dict)
-    for pid, at, status, antiemetic in session.execute(
-        sa.select(dose.patient_id, dose.at, dose.status, dose.antiemetic_taken).where(
+    for pid, zone, at, status, antiemetic in conn.execute(
+        sa.select(patient.id, patient.timezone, dose.at, dose.status, dose.antiemetic_taken)
+        .join(Patient.__table__, patient.id == dose.patient_id)
+        .where(
             dose.patient_id.in_(mine),
             dose.superseded_at.is_(None),
             dose.scheduled_for.is_(None),
             dose.at >= whole.start_utc,
             dose.at < whole.end_utc,
         )
-    ):
-        day = at.astimezone(ZoneInfo(patients[pid].patient.timezone)).date()
+    ).all():
+        day = at.astimezone(ZoneInfo(zone)).date()
         logs = loose[pid].setdefault(day, _Day())
         logs.statuses.append(status)
         logs.antiemetic.append(antiemetic)
+    # Doses are counted up to each patient's yesterday (in their own zone): the days after the earliest of those are
+    # edge days, left to _count_edge_days (which skips those after the patient's own).
+    zones = conn.execute(sa.select(patient.timezone).where(patient.id.in_(mine)).distinct()).scalars()
+    last_day = min([now.astimezone(ZoneInfo(zone)).date() - timedelta(days=1) for zone in zones] + [whole.last])
 
     def flag(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
         return sa.case((condition, 1), else_=0)
@@ -138,9 +155,6 @@ def logged_doses(
     )
     weekday = (number + 5) % 7  # 1 Jan 2000 (day 0) was a Saturday (weekday 5)
     pairs = [(pid, d) for pid, days in loose.items() for d in days]
-    # Doses are counted up to each patient's yesterday: the days after the earliest of those are edge days, left to
-    # _count_edge_days (which skips those after the patient's own).
-    last_day = min([*until.values(), whole.last])
     edge = sa.or_(versions.c.patient_id.is_(None), day > last_day)
     if pairs:
         edge = sa.or_(edge, sa.tuple_(per_day.c.pid, day).in_(pairs))
@@ -153,7 +167,7 @@ def logged_doses(
     edge_day = sa.case((edge, day), else_=None).label("edge_day")
     month = month_of(day, period).label("month")
     is_scheduled = flag(sa.and_(sa.not_(edge), scheduled)).label("scheduled")
-    rows = session.execute(
+    rows = conn.execute(
         sa.select(
             per_day.c.pid,
             month,
@@ -169,9 +183,22 @@ def logged_doses(
         )
         .select_from(per_day.outerjoin(versions, in_force))
         .group_by(per_day.c.pid, month, is_scheduled, edge_day)
-    )
+    ).all()
+    # Plain tuples of numbers and dates: the garbage collector stops tracking them (rows it would walk again and again).
+    return DoseDays(loose, [tuple(row) for row in rows])
+
+
+def logged_doses(
+    read: DoseDays, patients: Mapping[int, PatientFacts], period: Period, until: Mapping[int, date]
+) -> dict[int, dict[str, MonthDoses]]:
+    """Per patient and month key, the logged doses of the period; `until`: each patient's last day with scheduled
+    doses (yesterday in their zone, or the period's end). Patients not in `patients` are left out (enrolled while
+    the report was read: side_by_side.py)."""
+    loose = read.loose
     found: dict[int, dict[str, MonthDoses]] = defaultdict(dict)
-    for pid, key, on_schedule, edge_on, n_taken_days, n_vomited, n_missed, doses, extra, n_taken, n_ae in rows:
+    for pid, key, on_schedule, edge_on, n_taken_days, n_vomited, n_missed, doses, extra, n_taken, n_ae in read.rows:
+        if pid not in patients:
+            continue
         if edge_on is not None:
             if isinstance(edge_on, str):  # SQLite answers a CASE of dates as text
                 edge_on = date.fromisoformat(edge_on)
@@ -191,7 +218,8 @@ def logged_doses(
         counts.ae_den += int(n_taken)
         counts.ae_num += int(n_ae)
     for pid, days in loose.items():
-        _count_edge_days(found[pid], patients[pid], days, period, until[pid])
+        if pid in patients:
+            _count_edge_days(found[pid], patients[pid], days, period, until[pid])
     return found
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 NO_DATA = "no data"
 
@@ -18,19 +19,34 @@ class Share:
     # patient -> (numerator, denominator). Tuples of numbers, not lists: a year of a clinic is hundreds of thousands
     # of them, and the garbage collector stops tracking tuples of numbers but would walk every list again and again.
     per_patient: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # The sums, worked out once when first read (a page reads each figure several times; a figure is thousands of
+    # patients): every change goes through add() or set(), which forget them.
+    _sums: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     def add(self, patient_id: int, num: int, den: int = 1) -> None:
         """Count `num` of `den` for a patient."""
         old_num, old_den = self.per_patient.get(patient_id, (0, 0))
         self.per_patient[patient_id] = (old_num + num, old_den + den)
+        self._sums = None
+
+    def set(self, patient_id: int, num: int, den: int) -> None:
+        """A patient's share, `num` of `den` (each patient once per figure)."""
+        self.per_patient[patient_id] = (num, den)
+        self._sums = None
 
     @property
     def num(self) -> int:
-        return sum(n for n, _ in self.per_patient.values())
+        return self._totals()[0]
 
     @property
     def den(self) -> int:
-        return sum(d for _, d in self.per_patient.values())
+        return self._totals()[1]
+
+    def _totals(self) -> tuple[int, int]:
+        if self._sums is None:
+            shares = self.per_patient.values()
+            self._sums = (sum(map(itemgetter(0), shares)), sum(map(itemgetter(1), shares)))
+        return self._sums
 
     @property
     def value(self) -> float | None:
@@ -53,14 +69,23 @@ class Times:
     unit: str = "min"  # min | days
     per_patient: dict[int, tuple[float, ...]] = field(default_factory=dict)  # tuples: see Share.per_patient
     statistic: str = "median"  # median | p90
+    _sorted: list[float] | None = field(default=None, repr=False, compare=False)  # see Share._sums
 
     def add(self, patient_id: int, value: float) -> None:
         """One more duration for a patient."""
         self.per_patient[patient_id] = (*self.per_patient.get(patient_id, ()), value)
+        self._sorted = None
+
+    def set(self, patient_id: int, *values: float) -> None:
+        """A patient's durations (each patient once per figure)."""
+        self.per_patient[patient_id] = values
+        self._sorted = None
 
     @property
     def values(self) -> list[float]:
-        return sorted(v for values in self.per_patient.values() for v in values)
+        if self._sorted is None:
+            self._sorted = sorted(v for values in self.per_patient.values() for v in values)
+        return self._sorted
 
     @property
     def value(self) -> float | None:
@@ -87,16 +112,25 @@ class Count:
     unit: str = "alerts"
     per_patient: dict[int, int] = field(default_factory=dict)
 
+    _sum: int | None = field(default=None, repr=False, compare=False)  # see Share._sums
+
     def add(self, patient_id: int, n: int = 1) -> None:
         self.per_patient[patient_id] = self.per_patient.get(patient_id, 0) + n
+        self._sum = None
+
+    @property
+    def total(self) -> int:
+        if self._sum is None:
+            self._sum = sum(self.per_patient.values())
+        return self._sum
 
     @property
     def value(self) -> float | None:
-        return float(sum(self.per_patient.values()))
+        return float(self.total)
 
     @property
     def text(self) -> str:
-        return str(sum(self.per_patient.values()))
+        return str(self.total)
 
     def patient_text(self, patient_id: int) -> str:
         return f"{self.per_patient[patient_id]} {self.unit}"

@@ -11,10 +11,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
 
 from ...clinical.rules import WEIGHT_LOSS_EVALUATE_PCT, WEIGHT_LOSS_INTERRUPT_PCT, WEIGHT_LOSS_URGENT_PCT
 from ...models import Alert, AlertEvent, LabResult, OutboundMessage, Patient, TreatmentPlan, WeightEntry
@@ -22,6 +24,7 @@ from ..alerts import TIER_RAISED
 from ..labs import CBC_FIELDS
 from ..outbox.vocabulary import PLANNED_KINDS, MessageStatus
 from .periods import Bucket, Period
+from .side_by_side import SideBySide
 
 # clinical-reference: R-WT-5, R-WT-10, R-WT-20 (loss below the enrollment baseline): the rules' own thresholds
 WEIGHT_LINES = tuple(int(pct) for pct in (WEIGHT_LOSS_EVALUATE_PCT, WEIGHT_LOSS_INTERRUPT_PCT, WEIGHT_LOSS_URGENT_PCT))
@@ -34,9 +37,10 @@ DUE_STATUSES = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN,
 class PatientFacts:
     """One patient of the clinic, with what the report reads about them."""
 
-    patient: Patient
-    plans: list[TreatmentPlan] = field(default_factory=list)  # oldest version first
-    weight_days: list[date] = field(default_factory=list)  # clinic-zone dates, sorted
+    patient: Any  # the stored row: every column of `patient` (as on the model), read-only
+    plans: list[Any] = field(default_factory=list)  # rows of `treatment_plan`, oldest version first
+    # Clinic-zone dates, in no particular order (a date may repeat): read as sets of monitoring windows.
+    weight_days: list[date] = field(default_factory=list)
     # CBC field -> the dates it was recorded; a CBC with differential is all three in the same week or month
     cbc_field_days: dict[str, list[date]] = field(default_factory=lambda: {name: [] for name in CBC_FIELDS})
     cmp_days: list[date] = field(default_factory=list)
@@ -48,7 +52,7 @@ class PatientFacts:
         return self.plans[0].start_date if self.plans else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a year of a clinic is thousands (fewer objects for the GC)
 class AlertFacts:
     id: int
     patient_id: int
@@ -64,8 +68,8 @@ class AlertFacts:
 class ClinicData:
     patients: dict[int, PatientFacts]
     alerts: list[AlertFacts]
-    # (patient, channel, month key) -> [due, delivered]
-    reminders: dict[tuple[int, str, str], list[int]]
+    # (patient, channel, month key) -> (due, delivered)
+    reminders: dict[tuple[int, str, str], tuple[int, int]]
     mine: sa.Select  # the clinic's patient ids, as a sub-select for further queries
 
 
@@ -85,87 +89,125 @@ def month_of(day: sa.ColumnElement, period: Period) -> sa.ColumnElement[str]:
 
 
 def local_date(column: sa.ColumnElement, zone: ZoneInfo, dialect: str) -> sa.ColumnElement:
-    """A UTC timestamp column's date in the zone: in SQL on PostgreSQL, else the instant itself (see _as_day)."""
+    """A UTC timestamp column's date in the zone: in SQL on PostgreSQL, else the instant itself (_local_dates)."""
     if dialect == "postgresql":
         return sa.cast(sa.func.timezone(zone.key, sa.func.timezone("UTC", column)), sa.Date)
     return column
 
 
-def _as_day(value: date | datetime, zone: ZoneInfo) -> date:
-    """A local date from local_date (an instant where SQL has no time zones: converted here)."""
-    return value.astimezone(zone).date() if isinstance(value, datetime) else value
+def _local_dates(
+    conn: Connection, query: sa.Select, zone: ZoneInfo, flags: tuple[str, ...] = ()
+) -> dict[int, list[list[date]]]:
+    """Per patient, the local dates of the query's rows (`patient_id`, `day` from local_date, then the flags): a list
+    for each flag, or one list of every row's date when there are no flags. On PostgreSQL the database groups them
+    into one row per patient with an array of dates per flag (no row per entry to build here); SQLite's SQL has no
+    time zones, so there the rows come one by one with their instants and are dated here."""
+    found: dict[int, list[list[date]]] = {}
+    if conn.dialect.name == "postgresql":
+        sub = query.subquery()
+        arrays: list[sa.ColumnElement] = [sa.func.array_agg(sub.c.day).filter(sub.c[f]) for f in flags]
+        arrays = arrays or [sa.func.array_agg(sub.c.day)]
+        for pid, *lists in conn.execute(sa.select(sub.c.patient_id, *arrays).group_by(sub.c.patient_id)).all():
+            found[pid] = [days or [] for days in lists]  # an array of no rows is NULL
+        return found
+    for pid, at, *flagged in conn.execute(query).all():
+        day = at.astimezone(zone).date()
+        lists = found.get(pid) or found.setdefault(pid, [[] for _ in range(len(flags) or 1)])
+        for days, has in zip(lists, flagged or (True,)):
+            if has:
+                days.append(day)
+    return found
 
 
-def _by_day(query: sa.Select, dialect: str, *flags: str) -> sa.Select:
-    """One row per patient and local day on PostgreSQL (any of the flags that day), sorted by patient and day."""
-    sub = query.subquery()
-    if dialect != "postgresql":
-        return sa.select(sub).order_by(sub.c.patient_id, sub.c.day)
-    return (
-        sa.select(sub.c.patient_id, sub.c.day, *(sa.func.bool_or(sub.c[f]).label(f) for f in flags))
-        .group_by(sub.c.patient_id, sub.c.day)
-        .order_by(sub.c.patient_id, sub.c.day)
-    )
-
-
-def _clinic_patients(clinic_id: int) -> sa.Select:
+def clinic_patients(clinic_id: int) -> sa.Select:
+    """The clinic's patient ids, as a sub-select."""
     return sa.select(Patient.id).where(Patient.clinic_id == clinic_id)
 
 
-def load_clinic_data(session: Session, clinic_id: int, period: Period, monitoring_from: date) -> ClinicData:
+def load_clinic_data(
+    session: Session, reads: SideBySide, clinic_id: int, period: Period, monitoring_from: date
+) -> ClinicData:
     """What the report reads row by row for the clinic's patients over the period (seven statements; the doses are
-    counted in SQL by dose_counts.py)."""
+    counted in SQL by dose_counts.py): the reads run side by side (side_by_side.py) while the patients and their
+    plans load here."""
     zone = period.zone
     whole = period.whole
-    mine = _clinic_patients(clinic_id)
-    patients = {
-        p.id: PatientFacts(p)
-        for p in session.exec(select(Patient).where(Patient.clinic_id == clinic_id).order_by(Patient.id)).all()
-        if p.id is not None
-    }
-    for plan in session.exec(
-        select(TreatmentPlan).where(TreatmentPlan.patient_id.in_(mine)).order_by(TreatmentPlan.version)
-    ).all():
-        patients[plan.patient_id].plans.append(plan)
-
+    mine = clinic_patients(clinic_id)
     monitoring_start = period._bucket("monitoring", "", monitoring_from, whole.last).start_utc
-    dialect = session.get_bind().dialect.name
+    weights = reads.start(lambda conn: _weight_days(conn, mine, zone, monitoring_start, whole.end_utc))
+    labs = reads.start(lambda conn: _lab_days(conn, mine, zone, monitoring_start, whole.end_utc))
+    crossings = reads.start(lambda conn: _weight_crossings(conn, clinic_id, whole))
+    alerts = reads.start(lambda conn: _load_alerts(conn, mine, whole))
+    reminders = reads.start(lambda conn: _load_reminders(conn, mine, period))
+
+    # Plain rows, not ORM objects: the report only reads them, and thousands of mapped objects (each with its state,
+    # weak reference and sets) cost far more to build and make the garbage collector walk them again and again.
+    conn = session.connection()
+    patient, plan = Patient.__table__, TreatmentPlan.__table__
+    patients = {
+        row.id: PatientFacts(row)
+        for row in conn.execute(sa.select(patient).where(patient.c.clinic_id == clinic_id).order_by(patient.c.id)).all()
+    }
+    # Patients enrolled while the report is read may have rows in these reads: they wait for the next reading.
+    for row in conn.execute(
+        sa.select(plan).where(plan.c.patient_id.in_(mine)).order_by(plan.c.patient_id, plan.c.version)
+    ).all():
+        if row.patient_id in patients:
+            patients[row.patient_id].plans.append(row)
+    for pid, days in weights().items():
+        if pid in patients:
+            patients[pid].weight_days = days
+    for pid, (cbc_field_days, cmp_days) in labs().items():
+        if pid in patients:
+            patients[pid].cbc_field_days, patients[pid].cmp_days = cbc_field_days, cmp_days
+    for pid, crossed_at in crossings().items():
+        if pid in patients:
+            patients[pid].crossed_at = crossed_at
+    return ClinicData(
+        patients,
+        [alert for alert in alerts() if alert.patient_id in patients],
+        {key: counts for key, counts in reminders().items() if key[0] in patients},
+        mine,
+    )
+
+
+def _weight_days(
+    conn: Connection, mine: sa.Select, zone: ZoneInfo, start_utc: datetime, end_utc: datetime
+) -> dict[int, list[date]]:
+    """Each patient's local dates with a weight in [start_utc, end_utc)."""
     weight = WeightEntry.__table__.c
-    weights = sa.select(weight.patient_id, local_date(weight.at, zone, dialect).label("day")).where(
+    weights = sa.select(weight.patient_id, local_date(weight.at, zone, conn.dialect.name).label("day")).where(
         weight.patient_id.in_(mine),
         weight.superseded_at.is_(None),
-        weight.at >= monitoring_start,
-        weight.at < whole.end_utc,
+        weight.at >= start_utc,
+        weight.at < end_utc,
     )
-    for pid, day in session.execute(_by_day(weights, dialect)):
-        patients[pid].weight_days.append(_as_day(day, zone))
+    return {pid: days for pid, (days,) in _local_dates(conn, weights, zone).items()}
 
+
+def _lab_days(
+    conn: Connection, mine: sa.Select, zone: ZoneInfo, start_utc: datetime, end_utc: datetime
+) -> dict[int, tuple[dict[str, list[date]], list[date]]]:
+    """Each patient's local dates with each CBC field recorded, and with a chemistry (CMP) result."""
     lab = LabResult.__table__.c
     labs = sa.select(
         lab.patient_id,
-        local_date(lab.collected_at, zone, dialect).label("day"),
+        local_date(lab.collected_at, zone, conn.dialect.name).label("day"),
         *(lab[name].is_not(None).label(name) for name in CBC_FIELDS),
         lab.sodium_mmol_l.is_not(None).label("cmp"),
     ).where(
         lab.patient_id.in_(mine),
         lab.superseded_at.is_(None),
-        lab.collected_at >= monitoring_start,
-        lab.collected_at < whole.end_utc,
+        lab.collected_at >= start_utc,
+        lab.collected_at < end_utc,
     )
-    for pid, day, *recorded, cmp in session.execute(_by_day(labs, dialect, *CBC_FIELDS, "cmp")):
-        local = _as_day(day, zone)
-        facts = patients[pid]
-        for name, has in zip(CBC_FIELDS, recorded):
-            if has:
-                facts.cbc_field_days[name].append(local)
-        if cmp:
-            facts.cmp_days.append(local)
-
-    _load_weight_crossings(session, clinic_id, whole, patients)
-    return ClinicData(patients, _load_alerts(session, mine, whole), _load_reminders(session, mine, period), mine)
+    return {
+        pid: (dict(zip(CBC_FIELDS, days)), days[-1])
+        for pid, days in _local_dates(conn, labs, zone, (*CBC_FIELDS, "cmp")).items()
+    }
 
 
-def _load_weight_crossings(session: Session, clinic_id: int, whole: Bucket, patients: dict[int, PatientFacts]) -> None:
+def _weight_crossings(conn: Connection, clinic_id: int, whole: Bucket) -> dict[int, dict[int, datetime]]:
     """The first weight at or past each loss line, from the start of therapy to the end of the period."""
     weight = WeightEntry.__table__.c
     patient_table = Patient.__table__
@@ -177,20 +219,24 @@ def _load_weight_crossings(session: Session, clinic_id: int, whole: Bucket, pati
         )
         for pct in WEIGHT_LINES
     ]
-    rows = session.execute(
+    rows = conn.execute(
         sa.select(weight.patient_id, *firsts)
         .join(patient_table, patient.id == weight.patient_id)
         .where(patient.clinic_id == clinic_id, weight.superseded_at.is_(None), weight.at < whole.end_utc)
         .group_by(weight.patient_id)
-    )
+    ).all()
+    found: dict[int, dict[int, datetime]] = {}
     for pid, *instants in rows:
+        crossed = {}
         for pct, value in zip(WEIGHT_LINES, instants):
-            crossed = _as_utc(weight.at.type, value)
-            if crossed is not None:
-                patients[pid].crossed_at[pct] = crossed
+            at = _as_utc(weight.at.type, value)
+            if at is not None:
+                crossed[pct] = at
+        found[pid] = crossed
+    return found
 
 
-def _load_alerts(session: Session, mine: sa.Select, whole: Bucket) -> list[AlertFacts]:
+def _load_alerts(conn: Connection, mine: sa.Select, whole: Bucket) -> list[AlertFacts]:
     """Alerts opened in the period, each with when it reached its tier and the first plan action taken from it since
     (two statements)."""
     alert = Alert.__table__.c
@@ -202,21 +248,21 @@ def _load_alerts(session: Session, mine: sa.Select, whole: Bucket) -> list[Alert
     raised_at: dict[int, datetime] = {}
     actions: dict[int, list[datetime]] = defaultdict(list)
     raise_event = sa.and_(event.kind == "updated", event.detail.like(f"{TIER_RAISED}%"))
-    for alert_id, kind, at in session.execute(
+    for alert_id, kind, at in conn.execute(
         sa.select(event.alert_id, event.kind, event.at)
         .where(sa.or_(event.kind == "action", raise_event), in_period)
         .order_by(event.at)
-    ):
+    ).all():
         if kind == "action":
             actions[alert_id].append(at)
         else:
             raised_at[alert_id] = at  # the last one (by time) wins
     found = []
-    for row in session.execute(
+    for row in conn.execute(
         sa.select(
             alert.id, alert.patient_id, alert.tier, alert.opened_at, alert.acknowledged_at, alert.page_level
         ).where(opened)
-    ):
+    ).all():
         since = raised_at.get(row.id) or row.opened_at
         ack = row.acknowledged_at
         found.append(
@@ -246,7 +292,7 @@ def _as_utc(column_type: sa.types.TypeEngine, value: datetime | str | None) -> d
     return result
 
 
-def _load_reminders(session: Session, mine: sa.Select, period: Period) -> dict[tuple[int, str, str], list[int]]:
+def _load_reminders(conn: Connection, mine: sa.Select, period: Period) -> dict[tuple[int, str, str], tuple[int, int]]:
     """Planned reminders that were due in each month, and how many reached the patient, by patient and channel."""
     message = OutboundMessage.__table__.c
     months = period.months
@@ -257,7 +303,7 @@ def _load_reminders(session: Session, mine: sa.Select, period: Period) -> dict[t
         message.delivery_status == "delivered",
         sa.and_(message.channel == "push", message.status == MessageStatus.SENT.value),
     )
-    rows = session.execute(
+    rows = conn.execute(
         sa.select(
             message.patient_id,
             message.channel,
@@ -273,8 +319,6 @@ def _load_reminders(session: Session, mine: sa.Select, period: Period) -> dict[t
             message.scheduled_for < period.whole.end_utc,
         )
         .group_by(message.patient_id, message.channel, month_of)
-    )
-    found: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for pid, channel, month, due, reached in rows:
-        found[(pid, channel, month)] = [int(due), int(reached or 0)]
-    return dict(found)
+    ).all()
+    # Tuples, not lists: thousands of them, and the garbage collector stops tracking tuples of numbers.
+    return {(pid, channel, month): (int(due), int(reached or 0)) for pid, channel, month, due, reached in rows}

@@ -11,25 +11,27 @@ weight, reminders; alert handling is in alert_promises.py), read in the page's o
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
 from ...clinical.regimens import PlanStatus
 from ...clinical.schedule import FIRST_WEEKS_DAYS, MONTHLY_INTERVAL_DAYS
-from ...models import Clinic, Patient
+from ...models import Clinic
 from ...settings import Settings
 from ..alerts_escalation import ClinicHours
 from .alert_promises import alert_table
 from .checklist import completed_at_of, first_dose_of
 from .dose_calendar import scheduled_dose_days
-from .dose_counts import MonthDoses, logged_doses
+from .dose_counts import DoseDays, MonthDoses, logged_doses, read_dose_days
 from .figures import Count, Row, Share, Table, Times
 from .periods import PERIOD_KEY, Period
-from .quality_data import WEIGHT_LINES, ClinicData, load_clinic_data
+from .quality_data import WEIGHT_LINES, ClinicData, clinic_patients, load_clinic_data
+from .side_by_side import SideBySide
 from .teach_back import TeachBackResult, teach_back_results_of
 
 # clinical-reference: section 7 ("49% of STORM patients had a dose reduction and 61% an interruption (PQI)")
@@ -38,13 +40,14 @@ TRIAL_INTERRUPTED_PCT = 61.0
 DISCONTINUED, HELD = PlanStatus.DISCONTINUED.value, PlanStatus.HELD.value  # read once (an enum's value is slow)
 WEEKS_1_TO_8 = 8
 PAGE_PATIENTS = 50  # patients listed on the page in a by-patient table
+ONE_DAY = timedelta(days=1)
 
 
 @dataclass
 class QualityReport:
     period: Period
     tables: list[Table]
-    patients: dict[int, Patient]
+    patients: dict[int, Any]  # the stored patient rows (quality_data.PatientFacts.patient)
 
     def table(self, key: str) -> Table:
         """The table with this key (KeyError if none)."""
@@ -58,8 +61,12 @@ def quality_report(
     session: Session, clinic: Clinic, settings: Settings, period: Period, now: datetime
 ) -> QualityReport:
     """The clinic's quality report for the period, as of `now`."""
+    reads = SideBySide(session)
+    mine = clinic_patients(clinic.id or 0)
+    dose_days = reads.start(lambda conn: read_dose_days(conn, mine, period, now))
     # Monitoring windows end in the period and start up to a month before it.
-    data = load_clinic_data(session, clinic.id or 0, period, period.first - timedelta(days=MONTHLY_INTERVAL_DAYS))
+    monitoring_from = period.first - timedelta(days=MONTHLY_INTERVAL_DAYS)
+    data = load_clinic_data(session, reads, clinic.id or 0, period, monitoring_from)
     today = now.astimezone(period.zone).date()
     # The checklist and teach-back of each patient's current plan version (the last one loaded), as their pages show.
     # Only the new starts of the period are counted.
@@ -70,15 +77,16 @@ def quality_report(
     }
     checklist = completed_at_of(session, list(current.values()), {pid: data.patients[pid].plans[0] for pid in current})
     teach_back = teach_back_results_of(session, {pid: plan for pid, (_, plan) in current.items()})
-    tables = [
-        _program_table(data, period, checklist, teach_back),
-        *_dose_tables(session, data, period, now),
+    program = _program_table(data, period, checklist, teach_back)
+    others = [
         _monitoring_table(data, period, today),
         alert_table(data.alerts, period, ClinicHours.from_settings(settings), now, settings.escalation_after),
         _modification_table(data, period),
         _weight_table(data, period),
         _reminder_table(data, period),
     ]
+    # The doses last: their read is the longest, and the tables above are built while the database counts them.
+    tables = [program, *_dose_tables(data, dose_days(), period, now), *others]
     return QualityReport(period, tables, {pid: facts.patient for pid, facts in data.patients.items()})
 
 
@@ -128,7 +136,7 @@ def _program_table(
 # --------------------------------------------------------------------------- doses and the antiemetic
 
 
-def _dose_tables(session: Session, data: ClinicData, period: Period, now: datetime) -> list[Table]:
+def _dose_tables(data: ClinicData, dose_days: DoseDays, period: Period, now: datetime) -> list[Table]:
     # clinical-reference: R-MISS-2 (doses on hold as directed are not missed: held days are not scheduled doses)
     adherence = Table(
         "doses",
@@ -158,7 +166,7 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
         "Of each patient's doses logged taken in the period.",
         [("before", "Anti-nausea medicine before the dose")],
     )
-    buckets = period.buckets
+    buckets, calendar_months = period.buckets, period.months
     outcomes = ("taken", "missed", "vomited", "not_logged")
     per: dict[str, dict[str, dict[int, tuple[int, int]]]] = {b.key: {c: {} for c in (*outcomes, "ae")} for b in buckets}
     wrong: dict[str, dict[int, int]] = {b.key: {} for b in buckets}
@@ -167,21 +175,23 @@ def _dose_tables(session: Session, data: ClinicData, period: Period, now: dateti
         pid: min(period.last, now.astimezone(ZoneInfo(facts.patient.timezone)).date() - timedelta(days=1))
         for pid, facts in data.patients.items()
     }
-    logged = logged_doses(session, data.patients, data.mine, period, until)
+    logged = logged_doses(dose_days, data.patients, period, until)
     for pid, facts in data.patients.items():
         if not facts.plans:
             continue
-        # Scheduled doses per month, from the calendar (held days are not scheduled).
-        scheduled: dict[str, int] = defaultdict(int)
-        for day in scheduled_dose_days(facts.patient, facts.plans, period.first, until[pid]):
-            scheduled[f"{day.year:04d}-{day.month:02d}"] += 1
+        # Scheduled doses per month, from the calendar (held days are not scheduled); the days come sorted.
+        days = scheduled_dose_days(facts.patient, facts.plans, period.first, until[pid])
+        scheduled: dict[str, int] = {}
+        for month in calendar_months:
+            count = bisect_right(days, month.last) - bisect_left(days, month.first)
+            if count:
+                scheduled[month.key] = count
         months = logged.get(pid, {})
         total, total_scheduled = MonthDoses(), sum(scheduled.values())
         for key in {*scheduled, *months}:
             month = months.get(key) or MonthDoses()
             _add_doses(per[key], wrong[key], scheduled_per[key], pid, scheduled.get(key, 0), month)
-            for name in ("taken", "vomited", "missed", "wrong_day", "ae_den", "ae_num"):
-                setattr(total, name, getattr(total, name) + getattr(month, name))
+            total.add(month)
         _add_doses(per[PERIOD_KEY], wrong[PERIOD_KEY], scheduled_per[PERIOD_KEY], pid, total_scheduled, total)
         if pid in per[PERIOD_KEY]["ae"]:
             by_patient.rows.append(
@@ -260,14 +270,21 @@ def _windows(start: date) -> list[tuple[str, date, date]]:
     return weeks + months
 
 
-def _window_index(start: date, day: date) -> int | None:
-    """The index in _windows(start) of the window holding `day` (None before the start)."""
-    offset = (day - start).days
-    if offset < 0:
-        return None
-    if offset < FIRST_WEEKS_DAYS:
-        return offset // 7
-    return WEEKS_1_TO_8 + (offset - FIRST_WEEKS_DAYS) // MONTHLY_INTERVAL_DAYS
+def _window_indexes(start: date, days: list[date]) -> set[int]:
+    """The indexes in _windows(start) of the windows holding the days (days before the start hold none)."""
+    offsets = [(day - start).days for day in days]
+    return {
+        WEEKS_1_TO_8 + (offset - FIRST_WEEKS_DAYS) // MONTHLY_INTERVAL_DAYS
+        if offset >= FIRST_WEEKS_DAYS
+        else offset // 7
+        for offset in offsets
+        if offset >= 0
+    }
+
+
+# A monitoring tally: [windows, with CBC, with CMP, with weight] for weeks 1-8, then the same for the months after.
+ITEMS = ("cbc", "cmp", "weight")
+PHASE_AT = {"weeks": 0, "months": 4}
 
 
 def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
@@ -275,7 +292,7 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
     columns = [
         (f"{phase}_{item}", f"{label}: {item.upper() if item != 'weight' else 'weight'}")
         for phase, label in (("weeks", "Weeks 1–8"), ("months", "Months after"))
-        for item in ("cbc", "cmp", "weight")
+        for item in ITEMS
     ]
     table = Table(
         "monitoring",
@@ -290,37 +307,43 @@ def _monitoring_table(data: ClinicData, period: Period, today: date) -> Table:
         b.key: {key: Share("weeks" if key.startswith("weeks") else "months") for key, _ in columns}
         for b in period.buckets
     }
-    phases = [(column, column.split("_", 1)[0]) for column, _ in columns]
+    # (column, where its windows are counted in a tally, where those holding the item are)
+    places = [(f"{phase}_{item}", at, at + 1 + k) for phase, at in PHASE_AT.items() for k, item in enumerate(ITEMS)]
+    # The windows judged in the period, per start of therapy (patients share starts): those over by `today` and
+    # ending in the period, each with its month (a window counts in the month it ends; the period is every month).
+    judged: dict[date, list[tuple[int, int, date, str]]] = {}
     for pid, facts in data.patients.items():
         start = facts.therapy_start
         if start is None:
             continue
+        if start not in judged:
+            judged[start] = [
+                (index, PHASE_AT[phase], first, keys[0])
+                for index, (phase, first, last) in enumerate(_windows(start))
+                if last < today and (keys := period.bucket_keys(last))
+            ]
         stopped = next((p.created_at for p in facts.plans if p.status == DISCONTINUED), None)
         stop_day = period.local_day(stopped) if stopped is not None else None
-        counts: dict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-        # Each patient's windows once, and the windows holding each item (one pass over the days).
-        held = {
-            item: {_window_index(start, day) for day in days}
-            for item, days in (("cmp", facts.cmp_days), ("weight", facts.weight_days))
-        }
-        # A CBC with differential: platelets, ANC and hemoglobin each recorded in the window.
-        held["cbc"] = set.intersection(
-            *({_window_index(start, day) for day in days} for days in facts.cbc_field_days.values())
-        )
-        for index, (phase, first, last) in enumerate(_windows(start)):
-            keys = period.bucket_keys(last)
-            if not keys or last >= today or (stop_day is not None and first > stop_day):
-                continue
-            found = {item: index in indexes for item, indexes in held.items()}
-            for key in keys:
-                counts[key][phase] += 1  # windows of this phase
-                for item, has in found.items():
-                    counts[key][f"{phase}_{item}"] += has
-        for key, count in counts.items():
+        # The windows holding each item; a CBC with differential: platelets, ANC and hemoglobin each in the window.
+        cbc = set.intersection(*(_window_indexes(start, days) for days in facts.cbc_field_days.values()))
+        cmp, weight = _window_indexes(start, facts.cmp_days), _window_indexes(start, facts.weight_days)
+        tallies: dict[str, list[int]] = {}
+        for index, at, first, month in judged[start]:
+            if stop_day is not None and first > stop_day:
+                break  # windows are in order: none after the plan was stopped
+            tally = tallies.get(month) or tallies.setdefault(month, [0] * 8)
+            tally[at] += 1
+            tally[at + 1] += index in cbc
+            tally[at + 2] += index in cmp
+            tally[at + 3] += index in weight
+        if not tallies:
+            continue
+        tallies[PERIOD_KEY] = [sum(column) for column in zip(*tallies.values())]
+        for key, tally in tallies.items():
             row = cells[key]
-            for column, phase in phases:
-                if count[phase]:  # each patient once per figure: their share set directly (thousands of them)
-                    row[column].per_patient[pid] = (count[column], count[phase])
+            for column, windows, held in places:
+                if tally[windows]:  # each patient once per figure: their share set directly (thousands of them)
+                    row[column].set(pid, tally[held], tally[windows])
     for bucket in period.buckets:
         table.rows.append(Row(bucket.key, bucket.label, dict(cells[bucket.key])))
     return table
@@ -358,18 +381,28 @@ def _modification_table(data: ClinicData, period: Period) -> Table:
     for bucket in period.buckets:
         cells: dict = {}
         for kind in ("reduced", "interrupted"):
-            share, days = Share("patients"), Times("days")
-            for pid, start in started:
-                if start > bucket.last:
-                    continue
-                when = firsts[pid].get(kind)
-                had = when is not None and when <= bucket.last
-                share.per_patient[pid] = (int(had), 1)  # each patient once per figure
-                if had and when is not None:
-                    days.per_patient[pid] = (float((when - start).days),)
-            cells[kind], cells[f"{kind}_days"] = share, days
+            cells[kind], cells[f"{kind}_days"] = _cumulative(
+                started, {pid: found[kind] for pid, found in firsts.items() if kind in found}, bucket.last
+            )
         table.rows.append(Row(bucket.key, bucket.label, cells))
     return table
+
+
+def _cumulative(started: list[tuple[int, date]], first_on: dict[int, date], last: date) -> tuple[Share, Times]:
+    """Of the patients started by `last`, those whose first event (`first_on`) came by then, and the days from their
+    start to it: each patient once per figure (thousands of them: built in one pass, not added one by one)."""
+    share = Share(
+        "patients", {pid: (int(pid in first_on and first_on[pid] <= last), 1) for pid, s in started if s <= last}
+    )
+    days = Times(
+        "days",
+        {
+            pid: (float((first_on[pid] - s).days),)
+            for pid, s in started
+            if s <= last and first_on.get(pid, last + ONE_DAY) <= last
+        },
+    )
+    return share, days
 
 
 def _starts(data: ClinicData) -> list[tuple[int, date]]:
@@ -389,23 +422,19 @@ def _weight_table(data: ClinicData, period: Period) -> Table:
         "start of therapy to the first weight at or past it.",
         columns,
     )
-    crossed_on = {
-        pid: {pct: period.local_day(at) for pct, at in facts.crossed_at.items()} for pid, facts in data.patients.items()
-    }
     started = _starts(data)
+    crossed_on = {
+        pct: {
+            pid: period.local_day(facts.crossed_at[pct])
+            for pid, facts in data.patients.items()
+            if pct in facts.crossed_at
+        }
+        for pct in WEIGHT_LINES
+    }
     for bucket in period.buckets:
         cells: dict = {}
         for pct in WEIGHT_LINES:
-            share, days = Share("patients"), Times("days")
-            for pid, start in started:
-                if start > bucket.last:
-                    continue
-                day = crossed_on[pid].get(pct)
-                had = day is not None and day <= bucket.last
-                share.per_patient[pid] = (int(had), 1)  # each patient once per figure
-                if had and day is not None:
-                    days.per_patient[pid] = (float((day - start).days),)
-            cells[f"crossed_{pct}"], cells[f"days_{pct}"] = share, days
+            cells[f"crossed_{pct}"], cells[f"days_{pct}"] = _cumulative(started, crossed_on[pct], bucket.last)
         table.rows.append(Row(bucket.key, bucket.label, cells))
     return table
 
@@ -424,17 +453,18 @@ def _reminder_table(data: ClinicData, period: Period) -> Table:
     channels = sorted({channel for _, channel, _ in data.reminders})
     shares = {(b.key, channel): Share("reminders") for b in period.buckets for channel in channels}
     for (pid, channel, month), (due, reached) in data.reminders.items():
-        for key in (month, PERIOD_KEY):
-            if (key, channel) in shares:
-                shares[(key, channel)].add(pid, reached, due)
+        if (month, channel) in shares:  # one row per patient, channel and month: set directly
+            shares[(month, channel)].set(pid, reached, due)
+            shares[(PERIOD_KEY, channel)].add(pid, reached, due)
+    opt_outs = [
+        (pid, facts.patient.sms_opted_out_at.astimezone(UTC))
+        for pid, facts in data.patients.items()
+        if facts.patient.sms_opted_out and facts.patient.sms_opted_out_at is not None
+    ]
     for bucket in period.buckets:
         for channel in channels:
             share = shares[(bucket.key, channel)]
             table.rows.append(Row(f"{bucket.key}:{channel}", f"{bucket.label} · {channel}", {"delivered": share}))
-        opted = Count("patients")
-        for pid, facts in data.patients.items():
-            at = facts.patient.sms_opted_out_at
-            if facts.patient.sms_opted_out and at is not None and bucket.holds(at.astimezone(UTC)):
-                opted.add(pid)
+        opted = Count("patients", {pid: 1 for pid, at in opt_outs if bucket.holds(at)})
         table.rows.append(Row(f"{bucket.key}:opt-out", f"{bucket.label} · opt-outs", {"opted_out": opted}))
     return table

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlmodel import Session, select
 
 from server.db import session_scope
@@ -152,3 +154,28 @@ def test_bad_dates_are_a_422_naming_the_field(client, engine, clock):
         assert sheet.status_code == 422 and sheet.json()["field"] == "from"
     late = client.get("/staff/quality.csv?from=2026-01-01&to=9999-12-31")
     assert late.status_code == 422 and late.json()["field"] == "to"
+
+
+@pytest.mark.postgres
+def test_many_reports_at_once_never_starve_their_own_reads_of_connections(pg_url, settings):
+    # Each report holds its session's connection while its reads run side by side on more (side_by_side.py): with
+    # a pool just big enough for REPORTS_AT_ONCE reports and the shared readers, ten at once still all finish (without
+    # the bound, the first sessions take every connection and their reads time out).
+    from types import SimpleNamespace
+
+    from server.db import create_db_engine
+    from server.routes.staff.quality import REPORTS_AT_ONCE, _report
+    from server.services.pqi.side_by_side import READERS
+
+    engine = create_db_engine(pg_url, pool_size=REPORTS_AT_ONCE + READERS, max_overflow=0, pool_timeout=5)
+    try:
+        ids = build_quality_clinic(engine)
+        ctx = SimpleNamespace(engine=engine, settings=settings, clock=SimpleNamespace(now=lambda: REPORT_NOW))
+        staff = SimpleNamespace(clinic_id=ids["clinic"])
+        with ThreadPoolExecutor(10) as pool:
+            reports = list(pool.map(lambda _: _report(ctx, staff, FROM, TO), range(10)))
+        assert {r.table("doses").figure("period", "taken").text for r in reports} == {
+            EXPECTED[("doses", "period", "taken")]
+        }
+    finally:
+        engine.dispose()
