@@ -194,7 +194,7 @@ def test_a_served_app_freezes_its_start_up_objects_once_started(env, monkeypatch
 
     import uvicorn
 
-    from server.cli import settle_startup_objects, web_app
+    from server.cli import YOUNG_COLLECTION_EVERY, settle_startup_objects, web_app
 
     served = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(app))
@@ -203,8 +203,10 @@ def test_a_served_app_freezes_its_start_up_objects_once_started(env, monkeypatch
         monkeypatch.setenv(name, value)
     for app in (served[0], web_app()):  # one process, and each of `serve --workers N`
         assert app.on_startup[-1] is settle_startup_objects  # after the app's own start-up (and the worker's)
+    thresholds = gc.get_threshold()
     try:
         settle_startup_objects()
-        assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == YOUNG_COLLECTION_EVERY
     finally:
         gc.unfreeze()  # the test process builds many apps: none of them stays frozen
+        gc.set_threshold(*thresholds)

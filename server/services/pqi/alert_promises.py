@@ -86,31 +86,36 @@ def alert_table(
             grouped[(key, alert.tier)].append(judged)
     for bucket in period.buckets:
         for tier in TIERS:
-            opened, promise, escalated = Count("alerts"), Share("alerts"), Share("alerts")
-            ack_median, act_median = Times("min"), Times("min")
+            # Per patient: alerts, escalated, judged and kept, and the durations (plain dicts and tuples, then each
+            # figure built once: a year of a clinic is thousands of alerts).
+            opened_n: dict[int, int] = {}
+            escalated_n: dict[int, int] = {}
+            judged_n: dict[int, tuple[int, int]] = {}
+            to_acks: dict[int, tuple[float, ...]] = {}
+            to_actions: dict[int, tuple[float, ...]] = {}
             for pid, was_escalated, kept, to_ack, to_action in grouped[(bucket.key, tier)]:
-                opened.add(pid)
-                escalated.add(pid, was_escalated)
+                opened_n[pid] = opened_n.get(pid, 0) + 1
+                escalated_n[pid] = escalated_n.get(pid, 0) + was_escalated
                 if kept is not None:
-                    promise.add(pid, kept)
+                    num, den = judged_n.get(pid, (0, 0))
+                    judged_n[pid] = (num + kept, den + 1)
                 if to_ack is not None:
-                    ack_median.add(pid, to_ack)
+                    to_acks[pid] = (*to_acks.get(pid, ()), to_ack)
                 if to_action is not None:
-                    act_median.add(pid, to_action)
+                    to_actions[pid] = (*to_actions.get(pid, ()), to_action)
+            escalated = Share("alerts", {pid: (n, opened_n[pid]) for pid, n in escalated_n.items()})
             # The 90th percentiles read the same durations as the medians.
-            ack_p90 = Times("min", ack_median.per_patient, statistic="p90")
-            act_p90 = Times("min", act_median.per_patient, statistic="p90")
             table.rows.append(
                 Row(
                     f"{bucket.key}:{tier}",
                     f"{bucket.label} · {TIER_LABELS[tier]}",
                     {
-                        "opened": opened,
-                        "ack_median": ack_median,
-                        "ack_p90": ack_p90,
-                        "promise": promise,
-                        "action_median": act_median,
-                        "action_p90": act_p90,
+                        "opened": Count("alerts", opened_n),
+                        "ack_median": Times("min", to_acks),
+                        "ack_p90": Times("min", to_acks, statistic="p90"),
+                        "promise": Share("alerts", judged_n),
+                        "action_median": Times("min", to_actions),
+                        "action_p90": Times("min", to_actions, statistic="p90"),
                         "escalated": escalated,
                     },
                 )

@@ -40,7 +40,6 @@ TRIAL_INTERRUPTED_PCT = 61.0
 DISCONTINUED, HELD = PlanStatus.DISCONTINUED.value, PlanStatus.HELD.value  # read once (an enum's value is slow)
 WEEKS_1_TO_8 = 8
 PAGE_PATIENTS = 50  # patients listed on the page in a by-patient table
-ONE_DAY = timedelta(days=1)
 
 
 @dataclass
@@ -391,16 +390,10 @@ def _modification_table(data: ClinicData, period: Period) -> Table:
 def _cumulative(started: list[tuple[int, date]], first_on: dict[int, date], last: date) -> tuple[Share, Times]:
     """Of the patients started by `last`, those whose first event (`first_on`) came by then, and the days from their
     start to it: each patient once per figure (thousands of them: built in one pass, not added one by one)."""
-    share = Share(
-        "patients", {pid: (int(pid in first_on and first_on[pid] <= last), 1) for pid, s in started if s <= last}
-    )
+    had = {pid: day for pid, day in first_on.items() if day <= last}
+    share = Share("patients", {pid: (int(pid in had), 1) for pid, start in started if start <= last})
     days = Times(
-        "days",
-        {
-            pid: (float((first_on[pid] - s).days),)
-            for pid, s in started
-            if s <= last and first_on.get(pid, last + ONE_DAY) <= last
-        },
+        "days", {pid: (float((had[pid] - start).days),) for pid, start in started if start <= last and pid in had}
     )
     return share, days
 
