@@ -81,7 +81,21 @@ class RosterFilter:
 
 
 ROSTER_PAGE_SIZE = 50
-SORTS_WITHOUT_HISTORY = {"name", "mrn", "status", "alerts"}  # sortable before any dose or weight is read
+TIER_RANKS = {tier.value: tier.rank for tier in Tier}
+
+
+def _worst_rank(alerts: dict[str, int]) -> int:
+    return max((TIER_RANKS[t] for t, n in alerts.items() if n), default=0)
+
+
+# The sorts that need no dose or weight: the same orders as ROSTER_SORTS, read from a match (_matching: id, names,
+# MRN, plan status) and its open alert counts, so only the page's rows are ever built.
+LIGHT_SORTS: dict[str, Callable[[Any, dict[str, int]], Any]] = {
+    "name": lambda m, _: (m.last_name.lower(), m.first_name.lower()),
+    "mrn": lambda m, _: m.mrn,
+    "status": lambda m, _: (m.status, m.last_name.lower()),
+    "alerts": lambda m, alerts: (-_worst_rank(alerts), -sum(alerts.values()), m.last_name.lower()),
+}
 
 
 @dataclass
@@ -125,31 +139,31 @@ def roster(
         ).all():
             alerts[patient_id][tier] = count
     if flt.alerts == "any":
-        matches = [m for m in matches if sum(alerts[m[0].id].values())]
+        matches = [m for m in matches if sum(alerts[m.id].values())]
     elif flt.alerts == "urgent":
-        matches = [m for m in matches if alerts[m[0].id]["urgent"]]
+        matches = [m for m in matches if alerts[m.id]["urgent"]]
     elif flt.alerts == "none":
-        matches = [m for m in matches if not sum(alerts[m[0].id].values())]
+        matches = [m for m in matches if not sum(alerts[m.id].values())]
     page = max(1, page)
-    sort = ROSTER_SORTS.get(flt.sort, ROSTER_SORTS["alerts"])
     first = (page - 1) * page_size
-    if flt.sort in SORTS_WITHOUT_HISTORY:
-        light = [_row(patient, plan, [], None, set(), dict(alerts[patient.id]), now) for patient, plan in matches]
-        light.sort(key=sort, reverse=flt.desc)
-        chosen = [(r.patient, r.plan) for r in light[first : first + page_size]]
-        rows = _rows(session, chosen, alerts, now)
+    if flt.sort in LIGHT_SORTS or flt.sort not in ROSTER_SORTS:
+        # Sorted on the matches' own few columns (thousands of them), then only the page's rows are built.
+        light = LIGHT_SORTS.get(flt.sort, LIGHT_SORTS["alerts"])
+        chosen = sorted(matches, key=lambda m: light(m, alerts[m.id]), reverse=flt.desc)[first : first + page_size]
+        rows = _rows(session, [m.id for m in chosen], alerts, now)
     else:
-        rows = _rows(session, matches, alerts, now)
-        rows.sort(key=sort, reverse=flt.desc)
+        rows = _rows(session, [m.id for m in matches], alerts, now)
+        rows.sort(key=ROSTER_SORTS[flt.sort], reverse=flt.desc)
         rows = rows[first : first + page_size]
     return RosterPage(rows=rows, total=len(matches), page=page, page_size=page_size)
 
 
-def _matching(session: Session, staff: Staff, flt: RosterFilter) -> list[tuple[Any, Any]]:
-    """The clinic's patients that pass the search and plan filters, each with their current plan version.
+def _matching(session: Session, staff: Staff, flt: RosterFilter) -> list[Any]:
+    """The clinic's patients that pass the search and plan filters: for each, the few columns the light sorts read
+    (id, names, MRN, current plan status), in one query, by id (ties keep that order).
 
-    Plain rows (attribute access like Patient and TreatmentPlan), not ORM instances: building thousands of SQLModel
-    instances would cost more than the whole page.
+    Plain rows, not ORM instances, and only those columns: a clinic is thousands of patients, and building whole
+    rows for all of them would cost more than the page (the page's own rows are read in full by _rows).
     """
     p, t = Patient.__table__, TreatmentPlan.__table__
     newest = sa.select(t.c.patient_id, sa.func.max(t.c.version).label("version")).group_by(t.c.patient_id).subquery()
@@ -167,30 +181,27 @@ def _matching(session: Session, staff: Staff, flt: RosterFilter) -> list[tuple[A
         where.append(t.c.status == flt.status)
     if flt.regimen:
         where.append(t.c.regimen == flt.regimen)
-
-    def matching(*columns: Any) -> sa.Select:
-        return (
-            sa.select(*columns)
+    return list(
+        session.connection().execute(
+            sa.select(p.c.id, p.c.last_name, p.c.first_name, p.c.mrn, t.c.status)
             .select_from(p)
             .join(newest, newest.c.patient_id == p.c.id)
             .join(t, sa.and_(t.c.patient_id == p.c.id, t.c.version == newest.c.version))
             .where(*where)
+            .order_by(p.c.id)
         )
-
-    conn = session.connection()
-    plans = {plan.patient_id: plan for plan in conn.execute(matching(t)).all()}
-    return [(patient, plans[patient.id]) for patient in conn.execute(matching(p)).all() if patient.id in plans]
+    )
 
 
-def _rows(
-    session: Session, chosen: list[tuple[Any, Any]], alerts: dict[int, dict[str, int]], now: datetime
-) -> list[RosterRow]:
-    """Roster rows with their history numbers, for the chosen patients (three set-based queries, plain rows)."""
-    if not chosen:
+def _rows(session: Session, ids: list[int], alerts: dict[int, dict[str, int]], now: datetime) -> list[RosterRow]:
+    """Roster rows with their history numbers, for the chosen patients in that order (set-based queries, plain
+    rows): the patients, their plan versions (the newest is the current plan), latest weight, recent doses and
+    start-of-therapy checklists."""
+    if not ids:
         return []
-    ids = [patient.id for patient, _ in chosen]
-    t, w, d = TreatmentPlan.__table__, WeightEntry.__table__, DoseEvent.__table__
+    p, t, w, d = Patient.__table__, TreatmentPlan.__table__, WeightEntry.__table__, DoseEvent.__table__
     conn = session.connection()
+    patients = {patient.id: patient for patient in conn.execute(sa.select(p).where(p.c.id.in_(ids)))}
     versions: dict[int, list[Any]] = defaultdict(list)
     for plan in conn.execute(sa.select(t).where(t.c.patient_id.in_(ids)).order_by(t.c.patient_id, t.c.version)):
         versions[plan.patient_id].append(plan)
@@ -204,10 +215,13 @@ def _rows(
     for weight in conn.execute(
         sa.select(w.c.patient_id, w.c.kg, w.c.at)
         .join(newest, sa.and_(newest.c.patient_id == w.c.patient_id, newest.c.at == w.c.at))
-        .where(w.c.superseded_at.is_(None))
+        # The page's patients again, so the join reads their rows by the index, not the whole table.
+        .where(w.c.patient_id.in_(ids), w.c.superseded_at.is_(None))
         .order_by(w.c.id)
     ):
         latest_weight[weight.patient_id] = weight
+    # Each chosen patient with their current plan (a patient read between the two queries without a plan is left out).
+    chosen = [(patients[pid], versions[pid][-1]) for pid in ids if pid in patients and versions[pid]]
     window_start = now - timedelta(days=ADHERENCE_DAYS + 2)
     taken: dict[int, set[date]] = defaultdict(set)
     zones = {patient.id: ZoneInfo(patient.timezone) for patient, _ in chosen}
@@ -233,7 +247,6 @@ def _rows(
             checklists.get(patient.id),
         )
         for patient, plan in chosen
-        if versions[patient.id]
     ]
 
 
