@@ -25,7 +25,7 @@ from .claims import ClaimedMessage, mark_sending_in_transaction
 from .opt_out import opt_out_of_sms, raise_unreachable
 from .sql import OUTBOX, Bind, transaction
 from .unknowns import flag_unknown_messages
-from .vocabulary import STAFF_MUST_KNOW_IF_UNKNOWN, MessageStatus
+from .vocabulary import DELIVERY_FAILED, STAFF_MUST_KNOW_IF_UNKNOWN, MessageStatus
 
 _T = OUTBOX
 
@@ -115,6 +115,10 @@ def _finish_statement(columns: tuple[str, ...]) -> sa.Update:
     if "delivery_status" in values:
         # A status callback may have arrived before the provider's answer: never move it backwards.
         values["delivery_status"] = sa.func.coalesce(_T.c.delivery_status, values["delivery_status"])
+    if "last_error" in values:
+        # ... nor erase the error it reported (receipts.py: "provider reported undelivered (error 30003)").
+        failed = sa.or_(*(_T.c.delivery_status == status for status in sorted(DELIVERY_FAILED)))  # no IN: executemany
+        values["last_error"] = sa.case((failed, _T.c.last_error), else_=values["last_error"])
     return sa.update(_T).where(*_HELD).values(values)
 
 
@@ -161,10 +165,14 @@ def _pg_progress_statement(shapes: tuple[tuple[str, ...], ...], mark: bool) -> s
             f"CAST(:f{n}_b_token AS varchar[])",
             *(f"CAST(:f{n}_v_{c} AS {sql_type(c)}[])" for c in columns),
         ]
-        sets = [
-            f"{c} = COALESCE(r.delivery_status, v.v_{c})" if c == "delivery_status" else f"{c} = v.v_{c}"
-            for c in columns
-        ]
+        # A status callback may have outrun the provider's answer: its delivery status and the error it reported
+        # stay (the same rule as _finish_statement's).
+        failed = ", ".join(f"'{status}'" for status in sorted(DELIVERY_FAILED))
+        special = {
+            "delivery_status": "COALESCE(r.delivery_status, v.v_delivery_status)",
+            "last_error": f"CASE WHEN r.delivery_status IN ({failed}) THEN r.last_error ELSE v.v_last_error END",
+        }
+        sets = [f"{c} = {special.get(c, f'v.v_{c}')}" for c in columns]
         ctes.append(
             f"f{n} AS (UPDATE reminder AS r SET {', '.join(sets)} "
             f"FROM unnest({', '.join(casts)}) AS v({', '.join(names)}) "

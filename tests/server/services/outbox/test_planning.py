@@ -23,7 +23,7 @@ from server.services.outbox.claims import (
     mark_sending,
     reap_stale_claims,
 )
-from server.services.outbox.outcomes import Outcome, finish_claim
+from server.services.outbox.outcomes import Outcome, finish_claim, finish_claims
 from server.services.outbox.planning import defer_past_quiet_hours, in_quiet_hours, replan_patient
 from server.services.outbox.receipts import record_delivery_status
 from server.services.push_keys import vapid_keys
@@ -250,6 +250,27 @@ def test_delivery_status_only_moves_forward_and_unknown_ids_are_ignored(ctx, pat
     assert _rows(ctx.engine, id=claim.id)[0].delivery_status == "delivered"
     assert not record_delivery_status(ctx, message_sid="SM-nobody", status="delivered", now=now)
     assert not record_delivery_status(ctx, message_sid="SM42", status="exploded", now=now)
+
+
+@pytest.mark.parametrize("write", ["one outcome", "a dispatcher turn"])
+def test_a_failed_receipt_that_outruns_the_providers_answer_keeps_its_error(ctx, patient_id, write):
+    # The status callback can reach us before the worker has written the provider's answer ("sent"): the answer must
+    # neither move the delivery status back nor erase the error the callback reported. A dispatcher turn writes its
+    # outcomes in one statement on PostgreSQL (outcomes._pg_progress_statement), one outcome another way.
+    now = utc(2026, 3, 2, 13)
+    [claim] = claim_due_messages(ctx.engine, now, limit=1, lease=LEASE)
+    mark_sending(ctx.engine, [claim], now, LEASE)
+    assert record_delivery_status(
+        ctx, message_sid="SM77", status="undelivered", error_code=30003, reminder_id=claim.id, now=now
+    )
+    sent = Outcome("sent", channel="sms", provider_id="SM77", delivery_status="queued")
+    if write == "one outcome":
+        assert finish_claim(ctx, claim, sent, now)
+    else:
+        assert finish_claims(ctx, [(claim, sent)], now) == 1
+    row = _rows(ctx.engine, id=claim.id)[0]
+    assert (row.status, row.delivery_status) == ("sent", "undelivered")
+    assert row.last_error == "provider reported undelivered (error 30003)"
 
 
 def test_vapid_keys_are_generated_once_and_kept(ctx):
