@@ -70,7 +70,6 @@ class ClinicData:
     alerts: list[AlertFacts]
     # (patient, channel, month key) -> (due, delivered)
     reminders: dict[tuple[int, str, str], tuple[int, int]]
-    mine: sa.Select  # the clinic's patient ids, as a sub-select for further queries
 
 
 EPOCH = date(2000, 1, 1)
@@ -127,7 +126,7 @@ def clinic_patients(clinic_id: int) -> sa.Select:
 def load_clinic_data(
     session: Session, reads: SideBySide, clinic_id: int, period: Period, monitoring_from: date
 ) -> ClinicData:
-    """What the report reads row by row for the clinic's patients over the period (seven statements; the doses are
+    """What the report reads row by row for the clinic's patients over the period (eight statements; the doses are
     counted in SQL by dose_counts.py): the reads run side by side (side_by_side.py) while the patients and their
     plans load here."""
     zone = period.zone
@@ -167,7 +166,6 @@ def load_clinic_data(
         patients,
         [alert for alert in alerts() if alert.patient_id in patients],
         {key: counts for key, counts in reminders().items() if key[0] in patients},
-        mine,
     )
 
 

@@ -47,24 +47,16 @@ class RosterRow:
         return round(100 * self.adherence_taken / self.adherence_scheduled)
 
     @property
-    def worst_alert_rank(self) -> int:
-        """The rank of the most severe open alert's tier (0: none)."""
-        return max((Tier(t).rank for t, n in self.alerts.items() if n), default=0)
-
-    @property
     def name(self) -> str:
         """'Last, First', as the roster lists people."""
         return f"{self.patient.last_name}, {self.patient.first_name}"
 
 
-ROSTER_SORTS: dict[str, Callable[[RosterRow], Any]] = {
-    "name": lambda r: (r.patient.last_name.lower(), r.patient.first_name.lower()),
-    "mrn": lambda r: r.patient.mrn,
-    "status": lambda r: (r.plan.status, r.patient.last_name.lower()),
+# The sorts that read a number from the history: every match's row is built before sorting (LIGHT_SORTS: the rest).
+HISTORY_SORTS: dict[str, Callable[[RosterRow], Any]] = {
     "days": lambda r: (r.days_on_therapy is None, r.days_on_therapy or 0),
     "adherence": lambda r: (r.adherence_pct is None, r.adherence_pct or 0),
     "weight": lambda r: (r.weight_pct is None, r.weight_pct or 0),
-    "alerts": lambda r: (-r.worst_alert_rank, -sum(r.alerts.values()), r.patient.last_name.lower()),
 }
 
 
@@ -96,6 +88,7 @@ LIGHT_SORTS: dict[str, Callable[[Any, dict[str, int]], Any]] = {
     "status": lambda m, _: (m.status, m.last_name.lower()),
     "alerts": lambda m, alerts: (-_worst_rank(alerts), -sum(alerts.values()), m.last_name.lower()),
 }
+ROSTER_SORTS = frozenset({*LIGHT_SORTS, *HISTORY_SORTS})  # every sort the roster offers
 
 
 @dataclass
@@ -146,14 +139,14 @@ def roster(
         matches = [m for m in matches if not sum(alerts[m.id].values())]
     page = max(1, page)
     first = (page - 1) * page_size
-    if flt.sort in LIGHT_SORTS or flt.sort not in ROSTER_SORTS:
+    if flt.sort not in HISTORY_SORTS:
         # Sorted on the matches' own few columns (thousands of them), then only the page's rows are built.
         light = LIGHT_SORTS.get(flt.sort, LIGHT_SORTS["alerts"])
         chosen = sorted(matches, key=lambda m: light(m, alerts[m.id]), reverse=flt.desc)[first : first + page_size]
         rows = _rows(session, [m.id for m in chosen], alerts, now)
     else:
         rows = _rows(session, [m.id for m in matches], alerts, now)
-        rows.sort(key=ROSTER_SORTS[flt.sort], reverse=flt.desc)
+        rows.sort(key=HISTORY_SORTS[flt.sort], reverse=flt.desc)
         rows = rows[first : first + page_size]
     return RosterPage(rows=rows, total=len(matches), page=page, page_size=page_size)
 
