@@ -8,10 +8,10 @@ Exactly once, in the sense that matters: a message is never handed to a provider
 
 1. Rows are claimed (`claimed`, with a token and a lease deadline) in one statement; PostgreSQL skips rows other
    workers hold (FOR UPDATE SKIP LOCKED), so any number of workers run side by side.
-2. Immediately before its request leaves, the sender thread moves the row `claimed -> sending` (compare-and-set
-   on the token, committed on the thread's own connection), counting the attempt. Rows waiting in memory or on the
-   pool's queue stay `claimed`, so at most the pool size are `sending` at any moment, and a row that is not
-   `sending` was never handed to a provider.
+2. Before a request leaves, its row moves `claimed -> sending` (compare-and-set on the token, committed), counting
+   the attempt. A row is marked only as a sender thread is free to take it: the pass keeps at most the pool size
+   in flight, so nothing marked waits behind the pool. Rows waiting in memory stay `claimed`; at most the pool size
+   are `sending` at any moment, and a row that is not `sending` was never handed to a provider.
 3. After the answer, the row is finished with a compare-and-set on the token: sent, retry later (transient error:
    exponential back-off with jitter, the provider's Retry-After as a floor, never past the row's expiry), failed
    (permanent error, or too many attempts), or unknown (ambiguous: the request left and no answer came; it is never
@@ -19,15 +19,17 @@ Exactly once, in the sense that matters: a message is never handed to a provider
 4. Dead workers: `reap_stale_claims` (server/services/outbox/claims.py) puts expired `claimed` rows back to
    pending and turns expired `sending` rows into `unknown` with a reason (see its docstring). A SIGKILL therefore
    leaves `unknown` only rows whose request was in flight (at most the pool size) or sent with the outcome not yet
-   written, never a duplicate; rows queued in memory go back to pending and are sent after the lease. The
+   written, never a duplicate; rows waiting in memory go back to pending and are sent after the lease. The
    provider's receipts turn the ones it accepted into `sent`; every `unknown` dose reminder or page raises a
    staff-visible alert (server/services/outbox/unknowns.py).
-5. On stop (SIGTERM), no new rows are claimed; claimed rows not yet sending (in memory or on the pool's queue) are
-   released; sends in flight finish and are recorded.
+5. On stop (SIGTERM), no new rows are claimed; claimed rows not yet sending are released; sends in flight (marked
+   and handed to a thread) finish and are recorded.
 
-Throughput: each pool thread does one small autocommit statement (the `sending` mark, one round trip) before its
-provider call; the pass's own thread does the rest of the database work on one autocommit connection, a few
-statements per pool-full of messages. The engine's connection pool must hold the dispatch pool plus one (DISPATCH_CONCURRENCY).
+Throughput: the pool's threads only talk to the provider. The pass's own thread does the database work on one
+autocommit connection: a turn writes every outcome that came in since the last one and marks the rows that take
+the freed threads, in one statement on PostgreSQL. While a turn is written the next outcomes gather, so a busy
+pass writes many messages per round trip and an idle one answers each outcome at once. The engine's connection
+pool must hold the pass's connection plus one for outcomes with side effects (opt-out, alerts).
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 
 from notifications.channels import Channels
 from notifications.messages import render_reminder
@@ -51,7 +54,6 @@ from server.services.outbox.claims import (
     ClaimedMessage,
     claim_due_messages,
     expire_overdue,
-    mark_sending,
     reap_stale_claims,
     release_claims,
 )
@@ -71,6 +73,10 @@ log = logging.getLogger(__name__)
 # Twilio errors that say "this number cannot get our SMS" (the care team should know), as opposed to errors that are
 # ours to fix (credentials, a malformed request), which are logged for the operator instead.
 NUMBER_ERRORS = frozenset({21211, 21214, 21408, 21612, 21614})
+
+# How long a turn waits for more outcomes after the first (see _gather): a few milliseconds against a provider
+# call of a hundred or more, and the turn then records several messages in one statement.
+GATHER_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
@@ -133,22 +139,19 @@ class ReminderDispatcher:
         """Send everything due at `now` (default: the clock) through the pool, then return what happened.
 
         The pass holds one database connection and keeps three small sets: `ready` (claimed and routed, not
-        started), `in_flight` (handed to the pool: at most twice the pool size, so a thread that finishes picks up
-        the next send at once) and `finished` (outcomes not yet written). Each turn writes the finished outcomes;
-        a pool thread marks its row `sending` only as it starts the request, so rows waiting on the pool's queue
-        are still `claimed` and a crash sends them back to pending instead of making them `unknown`.
+        started), `in_flight` (marked `sending` and handed to a free thread: at most the pool size) and `finished`
+        (outcomes not yet written). Each turn writes the finished outcomes and marks the next rows `sending` (one
+        statement on PostgreSQL), committed before those requests leave.
         """
         ctx = self.ctx
         now = now or ctx.clock.now()
         report = DispatchReport()
         ready: deque[tuple[ClaimedMessage, Route]] = deque()
-        # Filled by the pool's threads: an outcome, or "released"/"lost" for a row that never went out.
-        results: SimpleQueue[tuple[ClaimedMessage, Outcome | str]] = SimpleQueue()
+        results: SimpleQueue[tuple[ClaimedMessage, Outcome]] = SimpleQueue()  # filled by the pool's threads
         in_flight = 0
         finished: list[tuple[ClaimedMessage, Outcome]] = []
-        # Pool queue depth: a thread that finishes takes the next send at once. Claim batch: rows wait in memory,
-        # and a crash sends them back to pending (they were never `sending`).
-        in_flight_cap, claim_batch = self.concurrency * 2, self.concurrency * 12
+        # Claim batch: claimed rows wait in memory, and a crash sends them back to pending (they were never `sending`).
+        claim_batch = self.concurrency * 12
         exhausted = False
         # Autocommit: every dispatcher statement is a compare-and-set on its own rows, so none needs a surrounding
         # transaction, and skipping BEGIN/COMMIT halves the round trips per turn.
@@ -163,30 +166,27 @@ class ReminderDispatcher:
                 if stopping and ready:
                     report.outcomes["released"] += release_claims(conn, [c for c, _ in ready], now)
                     ready.clear()
-                if not exhausted and not stopping and len(ready) < in_flight_cap:
+                if not exhausted and not stopping and len(ready) < self.concurrency:
                     exhausted = not self._claim(conn, now, ready, finished, report, room=claim_batch - len(ready))
-                to_start = self._take(ready, in_flight_cap - in_flight, finished) if not stopping else []
-                if finished:
-                    recorded, _ = record_progress(ctx, conn, finished, (), ctx.clock.now(), self.lease)
+                to_start = self._take(ready, self.concurrency - in_flight, finished) if not stopping else []
+                if finished or to_start:
+                    recorded, started = record_progress(
+                        ctx, conn, finished, [c for c, _ in to_start], ctx.clock.now(), self.lease
+                    )
                     self._count(report, finished, recorded)
-                for claim, route in to_start:
-                    self._pool.submit(self._send_safely, claim, route, results)
-                    in_flight += 1
+                    for claim, route in to_start:
+                        if claim.id in started:
+                            self._pool.submit(self._send_safely, claim, route, results)
+                            in_flight += 1
+                        else:  # cancelled by a replan or reaped while waiting: whoever holds it now decides
+                            report.outcomes["lost"] += 1
                 if not in_flight:
                     if not ready and (exhausted or stopping):
                         break
                     continue
-                # Gather a pool's worth of outcomes per turn while the pool still has queued sends to work on:
-                # one transaction then covers many messages.
-                while True:
-                    claim, outcome = results.get()
-                    in_flight -= 1
-                    if isinstance(outcome, str):  # never went out: released on stop, or no longer ours
-                        report.outcomes[outcome] += 1
-                    else:
-                        finished.append((claim, outcome))
-                    if len(finished) >= self.concurrency or in_flight <= in_flight_cap // 2 or stopping:
-                        break
+                gathered = self._gather(results, in_flight)
+                finished += gathered
+                in_flight -= len(gathered)
         if report.claimed or report.reaped_pending or report.reaped_unknown or report.expired_unclaimed:
             log.info(
                 "dispatch: claimed %d, %s; reaped %d pending / %d unknown; expired %d",
@@ -225,6 +225,22 @@ class ReminderDispatcher:
             else:
                 batch.append((claim, route))
         return batch
+
+    def _gather(self, results: SimpleQueue, in_flight: int) -> list[tuple[ClaimedMessage, Outcome]]:
+        """The outcomes for the next turn: wait for one, then for up to half the pool's (at most GATHER_SECONDS
+        more), so one statement records many messages when the provider answers fast, and a slow provider's
+        answers are not held back for long."""
+        gathered = [results.get()]
+        wanted = min(in_flight, max(1, self.concurrency // 2))
+        deadline = time.monotonic() + GATHER_SECONDS
+        while len(gathered) < wanted:
+            try:
+                gathered.append(results.get(timeout=max(0.0, deadline - time.monotonic())))
+            except Empty:
+                break
+        while not results.empty():
+            gathered.append(results.get())
+        return gathered
 
     @staticmethod
     def _count(report: DispatchReport, finished: list, recorded: int) -> None:
@@ -298,24 +314,8 @@ class ReminderDispatcher:
     # ------------------------------------------------------------------------------------------------ sending
 
     def _send_safely(self, claim: ClaimedMessage, route: Route, results: SimpleQueue) -> None:
-        """Runs in the pool: mark the row `sending`, then one provider call; the outcome goes to `results`, always."""
-        try:
-            if self._stopping.is_set():
-                results.put(
-                    (claim, "released" if release_claims(self.ctx.engine, [claim], self.ctx.clock.now()) else "lost")
-                )
-                return
-            # Committed before the request leaves: from here on a crash makes the row `unknown`, never a resend.
-            # One autocommit UPDATE ... RETURNING (committed when it returns): one round trip, not BEGIN/UPDATE/COMMIT.
-            with self.ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                marked = mark_sending(conn, [claim], self.ctx.clock.now(), self.lease)
-            if claim.id not in marked:
-                results.put((claim, "lost"))  # cancelled by a replan or reaped while queued: whoever holds it decides
-                return
-        except Exception:  # the database failed before the send: nothing left, the lease brings the row back
-            log.exception("could not mark reminder %s as sending", claim.id)
-            results.put((claim, "lost"))
-            return
+        """Runs in the pool: one provider call for a row already marked `sending`, no database work; the outcome
+        goes to `results`, always."""
         try:
             outcome = self._send(claim, route)
         except Exception as exc:  # a bug between us and the provider: the request may have left
@@ -400,7 +400,7 @@ class ReminderDispatcher:
 
     def _retry(self, claim: ClaimedMessage, result: SendResult, **extra) -> Outcome:
         now = self.ctx.clock.now()
-        attempts = claim.attempts + 1  # this attempt, counted by mark_sending
+        attempts = claim.attempts + 1  # this attempt, counted when the row was marked sending
         if attempts >= self.policy.max_attempts:
             return Outcome(
                 MessageStatus.FAILED,

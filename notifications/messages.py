@@ -140,6 +140,11 @@ def _time(value: str | None, language: str) -> str:
     return text.replace("\u202f", " ").replace("\xa0", " ")  # keep SMS in GSM-7 (one segment is 160 characters)
 
 
+@lru_cache(maxsize=64)  # the few weight examples, one per unit and language
+def _number(value: float, language: str) -> str:
+    return format_number(value, language)
+
+
 def _say(language: str, name: str, **values: object) -> str:
     context, message = TEMPLATES[name] if name in TEMPLATES else STATUS_TEMPLATES[name]
     return translate_in(language, context, message, **values)
@@ -187,7 +192,7 @@ def render_reminder(
         dexa_mg=dexa_mg,
         antiemetic=payload.get("antiemetic") or "",
         extra=extra,
-        example=format_number(example, language) if isinstance(example, float) else example,
+        example=_number(example, language) if isinstance(example, float) else example,
         next_dose=_next_dose_words(payload.get("next_dose_local"), language) if kind == NUDGE else "",
     )
     if kind == DOSE:

@@ -164,8 +164,8 @@ def test_two_workers_one_killed_midway_send_nothing_twice_and_lose_nothing(pg_ur
     # sends whose outcome was not yet written (at most twice the pool size in all).
     assert len(unknown) <= 16
     reached = [m for m in messages if reminder_id(m) in {r.id for r in unknown}]
-    # A row is marked `sending` by its sender thread just before the request: rows queued behind the pool were
-    # still `claimed` and went out again after the lease; unknown-and-never-sent is at most one per sender thread.
+    # A row is marked `sending` only as a free sender thread takes it: rows waiting in memory were still `claimed`
+    # and went out again after the lease; unknown-and-never-sent is at most one per sender thread.
     assert len(unknown) - len(reached) <= 8
     print(
         f"\ncrash test: {len(sent)} sent, {len(unknown)} unknown ({len(reached)} of them did reach the "

@@ -1,9 +1,9 @@
 """Claims (architecture flow 3): taking due rows for one worker, and giving back or recovering the ones it holds.
 
 `claim_due_messages` takes due rows under a token and a lease (SKIP LOCKED on PostgreSQL); `mark_sending` commits
-`claimed -> sending` immediately before a request leaves (the sender thread calls it); `release_claims` gives back rows never sent; `reap_stale_claims`
-recovers the rows of dead workers without ever risking a second send; `expire_overdue` retires rows that would
-arrive too late. Every write is a compare-and-set on the claim token and status.
+`claimed -> sending` before a request leaves (the dispatcher's turn does it in the statement that writes outcomes:
+outcomes.record_progress); `release_claims` gives back rows never sent; `reap_stale_claims` recovers the rows of
+dead workers without ever risking a second send; `expire_overdue` retires rows that would arrive too late. Every write is a compare-and-set on the claim token and status.
 """
 
 from __future__ import annotations
@@ -174,9 +174,9 @@ def claim_due_messages(
 def mark_sending(bind: Bind, claims: Iterable[ClaimedMessage], now: datetime, lease: timedelta) -> set[int]:
     """Record, before the requests leave, that these attempts may reach a provider; returns the ids still held.
 
-    The dispatcher's sender thread marks its row just before the provider call, so `sending` rows are the sends
-    in flight; rows queued for a sender are still `claimed`. Counting the attempt here is what "attempts show the request could have been
-    sent" means for the reaper.
+    The dispatcher marks a row only as a free sender thread takes it, so `sending` rows are the sends in flight;
+    rows waiting in memory are still `claimed`. Counting the attempt here is what "attempts show the request
+    could have been sent" means for the reaper.
     """
     with transaction(bind) as conn:
         return mark_sending_in_transaction(conn, claims, now, lease)

@@ -146,37 +146,40 @@ def _naive_utc(value: Any) -> Any:
     return value
 
 
+def _sql_type(name: str) -> str:
+    """The SQL type of a progress parameter: b_id, b_token, or v_<column>."""
+    if name == "b_id":
+        return "integer"
+    return "timestamp" if name.startswith("v_") and isinstance(_T.c[name[2:]].type, UTCDateTime) else "varchar"
+
+
 @lru_cache(maxsize=64)
-def _pg_progress_statement(shapes: tuple[tuple[str, ...], ...], mark: bool) -> sa.TextClause:
+def _pg_progress_statement(shapes: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], mark: bool) -> sa.TextClause:
     """PostgreSQL: a whole dispatcher turn in one statement (one round trip, atomic).
 
     One data-modifying CTE per group of outcomes (UPDATE ... FROM unnest(arrays), a compare-and-set on each
-    row's claim token) and one that marks the next rows `sending`; they touch disjoint rows.
+    row's claim token) and one that marks the next rows `sending`; they touch disjoint rows. A shape is (the
+    columns that differ from row to row, sent as arrays; the columns one value serves for the whole group, sent
+    once: the status, the time, usually the claim token), so a turn sends a few arrays, not one per column.
     """
     ctes, counts = [], []
-    for n, columns in enumerate(shapes):
-
-        def sql_type(name: str) -> str:
-            return "timestamp" if isinstance(_T.c[name].type, UTCDateTime) else "varchar"
-
-        names = ["b_id", "b_token", *(f"v_{c}" for c in columns)]
-        casts = [
-            f"CAST(:f{n}_b_id AS integer[])",
-            f"CAST(:f{n}_b_token AS varchar[])",
-            *(f"CAST(:f{n}_v_{c} AS {sql_type(c)}[])" for c in columns),
-        ]
+    for n, (arrays, scalars) in enumerate(shapes):
+        value = {c: f"v.{c}" for c in arrays} | {c: f"CAST(:f{n}_{c} AS {_sql_type(c)})" for c in scalars}
+        casts = ", ".join(f"CAST(:f{n}_{c} AS {_sql_type(c)}[])" for c in arrays)
         # A status callback may have outrun the provider's answer: its delivery status and the error it reported
         # stay (the same rule as _finish_statement's).
         failed = ", ".join(f"'{status}'" for status in sorted(DELIVERY_FAILED))
         special = {
-            "delivery_status": "COALESCE(r.delivery_status, v.v_delivery_status)",
-            "last_error": f"CASE WHEN r.delivery_status IN ({failed}) THEN r.last_error ELSE v.v_last_error END",
+            "v_delivery_status": f"COALESCE(r.delivery_status, {value.get('v_delivery_status')})",
+            "v_last_error": f"CASE WHEN r.delivery_status IN ({failed}) THEN r.last_error "
+            f"ELSE {value.get('v_last_error')} END",
         }
-        sets = [f"{c} = {special.get(c, f'v.v_{c}')}" for c in columns]
+        columns = sorted(c for c in value if c.startswith("v_"))
+        sets = ", ".join(f"{c[2:]} = {special.get(c, value[c])}" for c in columns)
         ctes.append(
-            f"f{n} AS (UPDATE reminder AS r SET {', '.join(sets)} "
-            f"FROM unnest({', '.join(casts)}) AS v({', '.join(names)}) "
-            f"WHERE r.id = v.b_id AND r.claim_token = v.b_token "
+            f"f{n} AS (UPDATE reminder AS r SET {sets} "
+            f"FROM unnest({casts}) AS v({', '.join(arrays)}) "
+            f"WHERE r.id = v.b_id AND r.claim_token = {value['b_token']} "
             f"AND r.status IN ('claimed', 'sending', 'unknown') RETURNING 1)"
         )
         counts.append(f"(SELECT count(*) FROM f{n})")
@@ -191,6 +194,22 @@ def _pg_progress_statement(shapes: tuple[tuple[str, ...], ...], mark: bool) -> s
     return sa.text(f"WITH {', '.join(ctes)} SELECT {' + '.join(counts) or '0'} AS recorded, {started} AS started")
 
 
+def _pg_group_params(n: int, rows: list[dict[str, Any]]) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], dict]:
+    """A group's shape for _pg_progress_statement and its parameters: a value shared by every row goes once."""
+    arrays, scalars, params = ["b_id"], [], {f"f{n}_b_id": [row["b_id"] for row in rows]}
+    for name in rows[0]:
+        if name == "b_id":
+            continue
+        first = rows[0][name]
+        if all(row[name] == first for row in rows):
+            scalars.append(name)
+            params[f"f{n}_{name}"] = _naive_utc(first)
+        else:
+            arrays.append(name)
+            params[f"f{n}_{name}"] = [_naive_utc(row[name]) for row in rows]
+    return (tuple(arrays), tuple(scalars)), params
+
+
 def _write_progress(
     conn: Connection, simple: list, to_start: list[ClaimedMessage], now: datetime, lease: timedelta
 ) -> tuple[int, set[int]]:
@@ -202,9 +221,12 @@ def _write_progress(
             "s_id": [c.id for c in to_start],
             "s_token": [c.token for c in to_start],
         }
+        shapes = []
         for n, rows in enumerate(groups.values()):
-            params.update({f"f{n}_{name}": [_naive_utc(row[name]) for row in rows] for name in rows[0]})
-        row = conn.execute(_pg_progress_statement(tuple(groups), bool(to_start)), params).one()
+            shape, group_params = _pg_group_params(n, rows)
+            shapes.append(shape)
+            params.update(group_params)
+        row = conn.execute(_pg_progress_statement(tuple(shapes), bool(to_start)), params).one()
         return row.recorded, set(row.started)
     recorded = 0
     for columns, rows in groups.items():

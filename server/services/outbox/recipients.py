@@ -93,7 +93,7 @@ class RecipientBook:
 
 
 @lru_cache(maxsize=4)
-def _recipient_statements(dialect: str) -> tuple[sa.Select, sa.Select, sa.Select, sa.Select]:
+def _recipient_statements(dialect: str) -> tuple[sa.Select, sa.Select, sa.Select, sa.Select, sa.Select]:
     patients = (
         select(
             Patient.id,
@@ -128,7 +128,11 @@ def _recipient_statements(dialect: str) -> tuple[sa.Select, sa.Select, sa.Select
         WeightRow.superseded_at.is_(None),
         WeightRow.at >= sa.bindparam("since", type_=UTCDateTime()),
     )
-    return patients, push, doses, weights
+    alerts = Alert.__table__
+    waiting = sa.select(alerts.c.patient_id).where(
+        in_list(alerts.c.patient_id, "ids", sa.Integer, dialect), awaiting_team_clause(alerts, TreatmentPlan.__table__)
+    )
+    return patients, push, doses, weights, waiting
 
 
 def load_recipients(bind: Bind, claims: Iterable[ClaimedMessage], default_clinic: tuple[str, str]) -> RecipientBook:
@@ -141,7 +145,7 @@ def load_recipients(bind: Bind, claims: Iterable[ClaimedMessage], default_clinic
     days = {c.payload.get("day") for c in claims if c.kind in DOSE_DAY_KINDS and c.payload.get("day")}
     weigh = {c.patient_id: c.payload["day"] for c in claims if c.kind == MessageKind.WEIGHT and c.payload.get("day")}
     with transaction(bind) as conn:
-        patients_q, push_q, doses_q, weights_q = _recipient_statements(conn.dialect.name)
+        patients_q, push_q, doses_q, weights_q, waiting_q = _recipient_statements(conn.dialect.name)
         patients = conn.execute(patients_q, {"ids": ids}).all()
         targets: dict[int, list[PushTarget]] = {}
         for s in conn.execute(push_q, {"ids": ids}).all():
@@ -156,16 +160,7 @@ def load_recipients(bind: Bind, claims: Iterable[ClaimedMessage], default_clinic
             since = min(datetime.combine(date.fromisoformat(d), time(0), UTC) for d in weigh.values())
             for pid, at in conn.execute(weights_q, {"ids": sorted(weigh), "since": since - timedelta(days=1)}).all():
                 weighed.add((pid, at.astimezone(zones[pid]).date().isoformat()))
-        alerts = Alert.__table__
-        waiting = set(
-            conn.execute(
-                sa.select(alerts.c.patient_id).where(
-                    alerts.c.patient_id.in_(ids), awaiting_team_clause(alerts, TreatmentPlan.__table__)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        waiting = set(conn.execute(waiting_q, {"ids": ids}).scalars().all())
     recipients = {
         p.id: Recipient(
             patient_id=p.id,
