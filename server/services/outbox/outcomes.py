@@ -7,6 +7,7 @@ records an outcome with side effects (opt-out, a care-team alert, push subscript
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -153,33 +154,35 @@ def _sql_type(name: str) -> str:
     return "timestamp" if name.startswith("v_") and isinstance(_T.c[name[2:]].type, UTCDateTime) else "varchar"
 
 
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    """Rows for jsonb_to_recordset: times as naive UTC ISO text (what UTCDateTime stores)."""
+    return json.dumps(rows, default=lambda value: _naive_utc(value).isoformat())
+
+
 @lru_cache(maxsize=64)
-def _pg_progress_statement(shapes: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], mark: bool) -> sa.TextClause:
+def _pg_progress_statement(shapes: tuple[tuple[str, ...], ...], mark: bool) -> sa.TextClause:
     """PostgreSQL: a whole dispatcher turn in one statement (one round trip, atomic).
 
-    One data-modifying CTE per group of outcomes (UPDATE ... FROM unnest(arrays), a compare-and-set on each
-    row's claim token) and one that marks the next rows `sending`; they touch disjoint rows. A shape is (the
-    columns that differ from row to row, sent as arrays; the columns one value serves for the whole group, sent
-    once: the status, the time, usually the claim token), so a turn sends a few arrays, not one per column.
+    One data-modifying CTE per group of outcomes (UPDATE ... FROM the group's rows, a compare-and-set on each
+    row's claim token) and one that marks the next rows `sending`; they touch disjoint rows. Each group's rows
+    travel as one JSON parameter (jsonb_to_recordset): one value to encode instead of an array per column.
     """
     ctes, counts = [], []
-    for n, (arrays, scalars) in enumerate(shapes):
-        value = {c: f"v.{c}" for c in arrays} | {c: f"CAST(:f{n}_{c} AS {_sql_type(c)})" for c in scalars}
-        casts = ", ".join(f"CAST(:f{n}_{c} AS {_sql_type(c)}[])" for c in arrays)
-        # A status callback may have outrun the provider's answer: its delivery status and the error it reported
-        # stay (the same rule as _finish_statement's).
-        failed = ", ".join(f"'{status}'" for status in sorted(DELIVERY_FAILED))
-        special = {
-            "v_delivery_status": f"COALESCE(r.delivery_status, {value.get('v_delivery_status')})",
-            "v_last_error": f"CASE WHEN r.delivery_status IN ({failed}) THEN r.last_error "
-            f"ELSE {value.get('v_last_error')} END",
-        }
-        columns = sorted(c for c in value if c.startswith("v_"))
-        sets = ", ".join(f"{c[2:]} = {special.get(c, value[c])}" for c in columns)
+    # A status callback may have outrun the provider's answer: its delivery status and the error it reported stay
+    # (the same rule as _finish_statement's).
+    failed = ", ".join(f"'{status}'" for status in sorted(DELIVERY_FAILED))
+    special = {
+        "delivery_status": "COALESCE(r.delivery_status, v.v_delivery_status)",
+        "last_error": f"CASE WHEN r.delivery_status IN ({failed}) THEN r.last_error ELSE v.v_last_error END",
+    }
+    for n, columns in enumerate(shapes):
+        names = ["b_id", "b_token", *(f"v_{c}" for c in columns)]
+        record = ", ".join(f"{name} {_sql_type(name)}" for name in names)
+        sets = ", ".join(f"{c} = {special.get(c, f'v.v_{c}')}" for c in columns)
         ctes.append(
             f"f{n} AS (UPDATE reminder AS r SET {sets} "
-            f"FROM unnest({casts}) AS v({', '.join(arrays)}) "
-            f"WHERE r.id = v.b_id AND r.claim_token = {value['b_token']} "
+            f"FROM jsonb_to_recordset(CAST(:f{n} AS jsonb)) AS v({record}) "
+            f"WHERE r.id = v.b_id AND r.claim_token = v.b_token "
             f"AND r.status IN ('claimed', 'sending', 'unknown') RETURNING 1)"
         )
         counts.append(f"(SELECT count(*) FROM f{n})")
@@ -187,27 +190,11 @@ def _pg_progress_statement(shapes: tuple[tuple[tuple[str, ...], tuple[str, ...]]
         ctes.append(
             "s AS (UPDATE reminder AS r SET status = 'sending', attempts = r.attempts + 1, "
             "next_attempt_at = :deadline, updated_at = :now "
-            "FROM unnest(CAST(:s_id AS integer[]), CAST(:s_token AS varchar[])) AS t(id, token) "
+            "FROM jsonb_to_recordset(CAST(:s AS jsonb)) AS t(id integer, token varchar) "
             "WHERE r.id = t.id AND r.claim_token = t.token AND r.status = 'claimed' RETURNING r.id)"
         )
     started = "ARRAY(SELECT id FROM s)" if mark else "CAST(ARRAY[] AS integer[])"
     return sa.text(f"WITH {', '.join(ctes)} SELECT {' + '.join(counts) or '0'} AS recorded, {started} AS started")
-
-
-def _pg_group_params(n: int, rows: list[dict[str, Any]]) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], dict]:
-    """A group's shape for _pg_progress_statement and its parameters: a value shared by every row goes once."""
-    arrays, scalars, params = ["b_id"], [], {f"f{n}_b_id": [row["b_id"] for row in rows]}
-    for name in rows[0]:
-        if name == "b_id":
-            continue
-        first = rows[0][name]
-        if all(row[name] == first for row in rows):
-            scalars.append(name)
-            params[f"f{n}_{name}"] = _naive_utc(first)
-        else:
-            arrays.append(name)
-            params[f"f{n}_{name}"] = [_naive_utc(row[name]) for row in rows]
-    return (tuple(arrays), tuple(scalars)), params
 
 
 def _write_progress(
@@ -218,15 +205,11 @@ def _write_progress(
         params: dict[str, Any] = {
             "now": _naive_utc(now),
             "deadline": _naive_utc(now + lease),
-            "s_id": [c.id for c in to_start],
-            "s_token": [c.token for c in to_start],
+            "s": json.dumps([{"id": c.id, "token": c.token} for c in to_start]),
         }
-        shapes = []
         for n, rows in enumerate(groups.values()):
-            shape, group_params = _pg_group_params(n, rows)
-            shapes.append(shape)
-            params.update(group_params)
-        row = conn.execute(_pg_progress_statement(tuple(shapes), bool(to_start)), params).one()
+            params[f"f{n}"] = _json_rows(rows)
+        row = conn.execute(_pg_progress_statement(tuple(groups), bool(to_start)), params).one()
         return row.recorded, set(row.started)
     recorded = 0
     for columns, rows in groups.items():
