@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -67,3 +69,10 @@ def ping(engine: Engine) -> bool:
         return True
     except Exception:
         return False
+
+
+def in_list(column: sa.ColumnElement, name: str, item_type: Any, dialect: str) -> sa.ColumnElement:
+    """`column IN (:name...)`; on PostgreSQL `= ANY(:name)`, whose SQL text (so its prepared plan) never changes."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=ARRAY(item_type)))
+    return column.in_(sa.bindparam(name, expanding=True))

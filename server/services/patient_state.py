@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from sqlmodel import Session, select
 from ..clinical.regimens import Plan, PlanStatus
 from ..clinical.rules import DoseEntry, LabEntry, PatientState, SymptomEntry, WeightEntry
 from ..clinical.schedule import ScheduleSetup, next_dose
+from ..db import in_list
 from ..errors import NotFound
 from ..models import (
     Clinic,
@@ -164,15 +166,20 @@ def _branch(kind: str, values: dict[str, Any], patient: Any, order: Any, table: 
     ]
     for name, type_ in _COLUMNS.items():
         value = values.get(name)
-        # Typed in SQL (CAST), but handed back as the driver gives them (NullType: no result processor): _entry
-        # converts only the rows it has not seen before (see _ENTRY_CACHE).
-        typed = value if value is not None else sa.cast(sa.null(), type_)
-        columns.append(sa.type_coerce(typed, sa.types.NullType()).label(name))
+        # The first branch types every column in SQL (CAST): PostgreSQL resolves a UNION's column types from left to
+        # right, so the other branches' bare NULLs take them, and the statement stays short enough for psycopg to
+        # cache its parsing (4,096 characters). Handed back as the driver gives them (NullType: no result
+        # processor): _entry converts only the rows it has not seen before (see _ENTRY_CACHE).
+        if value is None:
+            value = sa.cast(sa.null(), type_) if kind == _KINDS[0] else sa.null()
+        columns.append(sa.type_coerce(value, sa.types.NullType()).label(name))
     return sa.select(*columns).select_from(table).where(*where)
 
 
-def _inputs_query() -> sa.CompoundSelect:
-    """Built once: the patients and the windows' starts are bound parameters, so SQLAlchemy compiles it once."""
+@lru_cache(maxsize=4)
+def _inputs_query(dialect: str) -> sa.CompoundSelect:
+    """Built once per dialect: the patients and the windows' starts are bound parameters, so SQLAlchemy compiles it
+    once; on PostgreSQL the patients are one array parameter, so the SQL text never changes with their number."""
     w, s, lab, d, m = (
         WeightRow.__table__,
         SymptomReport.__table__,
@@ -180,7 +187,6 @@ def _inputs_query() -> sa.CompoundSelect:
         DoseEvent.__table__,
         OutboundMessage.__table__,
     )
-    ids = sa.bindparam("ids", expanding=True)
     symptoms_since, doses_since, measures_since = (
         sa.bindparam(n, type_=_COLUMNS["at"]) for n in ("symptoms_since", "doses_since", "measures_since")
     )
@@ -191,7 +197,7 @@ def _inputs_query() -> sa.CompoundSelect:
             w.c.patient_id,
             w.c.id,
             w,
-            w.c.patient_id.in_(ids),
+            in_list(w.c.patient_id, "ids", sa.Integer, dialect),
             w.c.superseded_at.is_(None),
             w.c.at >= measures_since,
         ),
@@ -201,7 +207,7 @@ def _inputs_query() -> sa.CompoundSelect:
             s.c.patient_id,
             s.c.id,
             s,
-            s.c.patient_id.in_(ids),
+            in_list(s.c.patient_id, "ids", sa.Integer, dialect),
             s.c.superseded_at.is_(None),
             s.c.at >= symptoms_since,
         ),
@@ -211,7 +217,7 @@ def _inputs_query() -> sa.CompoundSelect:
             lab.c.patient_id,
             lab.c.id,
             lab,
-            lab.c.patient_id.in_(ids),
+            in_list(lab.c.patient_id, "ids", sa.Integer, dialect),
             lab.c.superseded_at.is_(None),
             lab.c.collected_at >= measures_since,
         ),
@@ -221,7 +227,7 @@ def _inputs_query() -> sa.CompoundSelect:
             d.c.patient_id,
             d.c.id,
             d,
-            d.c.patient_id.in_(ids),
+            in_list(d.c.patient_id, "ids", sa.Integer, dialect),
             d.c.superseded_at.is_(None),
             d.c.at >= doses_since,
         ),
@@ -231,7 +237,7 @@ def _inputs_query() -> sa.CompoundSelect:
             m.c.patient_id,
             sa.literal_column("0"),
             m,
-            m.c.patient_id.in_(ids),
+            in_list(m.c.patient_id, "ids", sa.Integer, dialect),
             _delivered(m),
         ).group_by(m.c.patient_id),
     ).order_by(sa.text("pid"), sa.text("kind"), sa.text("ord"))
@@ -241,7 +247,6 @@ def _delivered(m: Any) -> Any:
     return sa.or_(m.c.delivery_status == "delivered", sa.and_(m.c.channel == "push", m.c.status == "sent"))
 
 
-_INPUTS_QUERY = _inputs_query()
 _AT = 3  # the query's columns: pid, kind, ord, then _COLUMNS in order
 _DELIVERED = _KINDS.index("delivered")
 _FIELDS = {  # per kind: (the clinical entry class, the positions of its fields among _COLUMNS)
@@ -341,7 +346,7 @@ def build_states(
         }
         connection = session.connection()
         dialect = connection.dialect
-        result = connection.execute(_INPUTS_QUERY, params)
+        result = connection.execute(_inputs_query(dialect.name), params)
         processors = _processors(dialect, result.cursor.description)
         name, cache = dialect.name, _ENTRY_CACHE
         for pid, kind, _order, *raw in result.fetchall():

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import select
 
-from .sql import OUTBOX, Bind, in_list, transaction
+from ...db import in_list
+from .sql import OUTBOX, Bind, transaction
 from .vocabulary import DEFAULT_EXPIRY_REASON, EXPIRY_REASONS, MessageKind, MessageStatus
 
 log = logging.getLogger(__name__)

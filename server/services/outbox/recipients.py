@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import select
 
+from ...db import in_list
 from ...models import Alert, Clinic, DoseEvent, Patient, PushSubscription, TreatmentPlan, UTCDateTime
 from ...models import WeightEntry as WeightRow
 from ..report_status import awaiting_team_clause
 from .claims import ClaimedMessage
-from .sql import Bind, in_list, transaction
+from .sql import Bind, transaction
 from .vocabulary import DOSE_DAY_KINDS, MessageKind
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ...models import OutboundMessage
@@ -24,12 +22,3 @@ def transaction(bind: Bind) -> Iterator[Connection]:
     else:
         with bind.begin():
             yield bind
-
-
-def in_list(column: sa.ColumnElement, name: str, item_type: Any, dialect: str) -> sa.ColumnElement:
-    """`column IN (:name...)`; on PostgreSQL `= ANY(:name)`, whose SQL text (so its prepared plan) never changes."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        return column == sa.any_(sa.bindparam(name, type_=ARRAY(item_type)))
-    return column.in_(sa.bindparam(name, expanding=True))

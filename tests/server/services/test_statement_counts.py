@@ -113,3 +113,16 @@ def test_a_patient_page_costs_the_same_statements_whatever_the_history(nurse, en
     _add_patients(engine, settings, clock, 20)
     large, _ = _roster_statements(nurse, engine, f"/staff/patients/{maria.id}")
     assert large == small
+
+
+def test_the_rules_inputs_query_stays_short_enough_for_psycopg_to_cache():
+    """psycopg re-parses every execution of a statement longer than 4,096 characters (psycopg/_queries.py,
+    MAX_CACHED_STATEMENT_LENGTH); the rules' inputs run on every entry, so theirs stays under it (patient_state._branch
+    types the columns in the first branch only)."""
+    from sqlalchemy.dialects import postgresql
+
+    from server.services.patient_state import _inputs_query
+
+    sql = str(_inputs_query("postgresql").compile(dialect=postgresql.dialect()))
+    assert "ANY" in sql and "POSTCOMPILE" not in sql  # one array parameter: the text never changes
+    assert len(sql) < 4096, len(sql)
