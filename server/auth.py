@@ -21,6 +21,7 @@ from litestar.handlers.base import BaseRouteHandler
 from sqlmodel import Session
 
 from .context import AppContext
+from .db import read_session
 from .models import Patient, Staff, StaffRole, StaffSession
 
 PATIENT_KEY = "patient"
@@ -106,7 +107,7 @@ def _signed_in(connection: ASGIConnection, key: str, model, still_valid) -> Any:
     value = _session_value(connection, key)
     person = None
     if value:
-        with Session(_ctx(connection).engine, expire_on_commit=False) as session:
+        with read_session(_ctx(connection).engine) as session:
             row = session.get(model, value.get("id"))
         if row is not None and row.session_version == value.get("sv") and still_valid(row, value):
             person = row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,24 @@ def ping(engine: Engine) -> bool:
         return True
     except Exception:
         return False
+
+
+@lru_cache(maxsize=8)
+def _autocommit(engine: Engine) -> Engine:
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session for a one-statement look-up (who is signed in), on an autocommit connection: no BEGIN and no ROLLBACK.
+
+    Not only two round trips fewer: psycopg forgets every statement it prepared on a connection when that connection
+    rolls back (psycopg/_preparing.py), and a read-only session ends in a rollback. Before this, the sign-in look-up
+    that starts every request wiped the statements the previous request prepared, so PostgreSQL parsed and planned
+    each request's statements anew (the rules' inputs alone ~0.35 ms). Only for reads that need no common snapshot.
+    """
+    with Session(_autocommit(engine), expire_on_commit=False) as session:
+        yield session
 
 
 def in_list(column: sa.ColumnElement, name: str, item_type: Any, dialect: str) -> sa.ColumnElement:
