@@ -158,7 +158,9 @@ _COLUMNS: dict[str, sa.types.TypeEngine] = {
 _KINDS = ("weight", "symptoms", "lab", "dose", "delivered")  # the order entries had when loaded kind by kind
 
 
-def _branch(kind: str, values: dict[str, Any], patient: Any, order: Any, table: Any, *where: Any) -> sa.Select:
+def _branch(
+    kind: str, values: dict[str, Any], patient: Any, order: Any, table: Any, *where: Any, typed: bool = False
+) -> sa.Select:
     columns = [
         sa.type_coerce(patient, sa.Integer).label("pid"),
         sa.type_coerce(sa.literal_column(str(_KINDS.index(kind))), sa.Integer).label("kind"),
@@ -166,12 +168,12 @@ def _branch(kind: str, values: dict[str, Any], patient: Any, order: Any, table: 
     ]
     for name, type_ in _COLUMNS.items():
         value = values.get(name)
-        # The first branch types every column in SQL (CAST): PostgreSQL resolves a UNION's column types from left to
-        # right, so the other branches' bare NULLs take them, and the statement stays short enough for psycopg to
-        # cache its parsing (4,096 characters). Handed back as the driver gives them (NullType: no result
-        # processor): _entry converts only the rows it has not seen before (see _ENTRY_CACHE).
+        # Only the first branch (`typed`) types every column in SQL (CAST): PostgreSQL resolves a UNION's column
+        # types from left to right, so the other branches' bare NULLs take them, and the statement stays short
+        # enough for psycopg to cache its parsing (4,096 characters). Handed back as the driver gives them
+        # (NullType: no result processor): _entry converts only the rows it has not seen before (see _ENTRY_CACHE).
         if value is None:
-            value = sa.cast(sa.null(), type_) if kind == _KINDS[0] else sa.null()
+            value = sa.cast(sa.null(), type_) if typed else sa.null()
         columns.append(sa.type_coerce(value, sa.types.NullType()).label(name))
     return sa.select(*columns).select_from(table).where(*where)
 
@@ -211,6 +213,7 @@ def _inputs_query(dialect: str, one_patient: bool) -> sa.CompoundSelect:
             of_patients(w.c.patient_id),
             w.c.superseded_at.is_(None),
             w.c.at >= measures_since,
+            typed=True,  # the first branch: it types the columns for all of them
         ),
         _branch(
             "symptoms",

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from server.db import create_db_engine, read_session
 from server.models import Patient
+from tests.support.patient import make_patient
 
 PREPARED = sa.text("SELECT count(*) FROM pg_prepared_statements")
 
@@ -44,6 +45,8 @@ def test_a_read_session_keeps_the_statements_the_connection_prepared(pg_url):
         engine.dispose()
 
 
-def test_a_read_session_reads_on_sqlite_too(engine):
+def test_a_read_session_reads_a_stored_row_on_the_suite_database(engine, settings, clock):
+    patient = make_patient(engine, settings, clock.now(), mrn="READ-1")
     with read_session(engine) as session:
-        assert session.get(Patient, 10_000) is None
+        found = session.get(Patient, patient.id)
+    assert found is not None and found.mrn == "READ-1"  # loaded, and still readable after the session closed

@@ -3,7 +3,8 @@
 `claim_due_messages` takes due rows under a token and a lease (SKIP LOCKED on PostgreSQL); `mark_sending` commits
 `claimed -> sending` before a request leaves (the dispatcher's turn does it in the statement that writes outcomes:
 outcomes.record_progress); `release_claims` gives back rows never sent; `reap_stale_claims` recovers the rows of
-dead workers without ever risking a second send; `expire_overdue` retires rows that would arrive too late. Every write is a compare-and-set on the claim token and status.
+dead workers without ever risking a second send; `expire_overdue` retires rows that would arrive too late. Every
+write is a compare-and-set on the claim token and status.
 """
 
 from __future__ import annotations
