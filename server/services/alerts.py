@@ -85,6 +85,17 @@ def open_alerts_by_family(session: Session, patient_id: int) -> dict[str, Alert]
     return by_family
 
 
+def open_alerts_of(session: Session, patient_ids: Iterable[int]) -> dict[int, dict[str, Alert]]:
+    """open_alerts_by_family for many patients in one query: patient id -> family -> alert (every id is a key)."""
+    found: dict[int, dict[str, Alert]] = {patient_id: {} for patient_id in patient_ids}
+    if found:
+        for alert in session.exec(
+            select(Alert).where(Alert.patient_id.in_(list(found)), Alert.status != "resolved").order_by(Alert.id)
+        ):
+            found[alert.patient_id].setdefault(alert.family, alert)
+    return found
+
+
 def upsert_alert(
     session: Session,
     patient: Patient,
@@ -107,19 +118,7 @@ def upsert_alert(
     else:
         alert = open_alerts.get(finding.family)
     if alert is None:
-        alert = Alert(
-            patient_id=patient.id,
-            family=finding.family,
-            rule=finding.rule,
-            tier=tier.value,
-            action=finding.action.value,
-            facts=finding.facts,
-            patient_advice=advice_text(finding),
-            resume_level=finding.resume_level,
-            resume_dose=finding.resume_dose,
-            opened_at=now,
-            updated_at=now,
-        )
+        alert = _new_alert(patient, finding, now)
         try:
             with session.begin_nested():  # another request may open the family's alert at the same moment
                 session.add(alert)
@@ -129,10 +128,49 @@ def upsert_alert(
             return _update(session, patient, alert, finding, now, repage_after)
         if open_alerts is not None:
             open_alerts[finding.family] = alert
-        session.add(AlertEvent(alert_id=alert.id, kind="created", at=now, detail=f"{finding.rule}: {finding.facts}"))
-        _schedule_paging(session, patient, alert, now, repage_after)
-        return AlertChange(alert.id, patient.id, "created", alert.tier)
+        return _opened(session, patient, alert, finding, now, repage_after)
     return _update(session, patient, alert, finding, now, repage_after)
+
+
+def open_alerts_together(
+    session: Session, openings: list[tuple[Patient, Finding]], now: datetime, repage_after: timedelta
+) -> list[AlertChange]:
+    """Open an alert for each (patient, finding) whose family has none open, all with one INSERT (SQLAlchemy sends
+    PostgreSQL a single INSERT ... RETURNING for the lot) instead of one per alert: the sweep's way when it opens
+    many. Raises IntegrityError if another request opened one of these families meanwhile: the caller runs it in a
+    savepoint, rolls that back and opens them one by one with upsert_alert, which settles each race."""
+    alerts = [_new_alert(patient, finding, now) for patient, finding in openings]
+    session.add_all(alerts)
+    session.flush()
+    return [
+        _opened(session, patient, alert, finding, now, repage_after)
+        for (patient, finding), alert in zip(openings, alerts, strict=True)
+    ]
+
+
+def _new_alert(patient: Patient, finding: Finding, now: datetime) -> Alert:
+    return Alert(
+        patient_id=patient.id,
+        family=finding.family,
+        rule=finding.rule,
+        tier=Tier(finding.tier).value,
+        action=finding.action.value,
+        facts=finding.facts,
+        patient_advice=advice_text(finding),
+        resume_level=finding.resume_level,
+        resume_dose=finding.resume_dose,
+        opened_at=now,
+        updated_at=now,
+    )
+
+
+def _opened(
+    session: Session, patient: Patient, alert: Alert, finding: Finding, now: datetime, repage_after: timedelta
+) -> AlertChange:
+    """What follows a new alert's INSERT: its first event, and paging when its tier calls for it."""
+    session.add(AlertEvent(alert_id=alert.id, kind="created", at=now, detail=f"{finding.rule}: {finding.facts}"))
+    _schedule_paging(session, patient, alert, now, repage_after)
+    return AlertChange(alert.id, patient.id, "created", alert.tier)
 
 
 def _update(

@@ -14,13 +14,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ..clinical.rules import Finding, LabEntry, Tier, evaluate
 from ..context import AppContext
 from ..db import session_scope
 from ..models import Alert, Patient, TreatmentPlan
-from .alerts import ALERT_TIERS, most_severe_per_family, publish_alert_changes, upsert_alert
+from .alerts import (
+    ALERT_TIERS,
+    AlertChange,
+    most_severe_per_family,
+    open_alerts_of,
+    open_alerts_together,
+    publish_alert_changes,
+    upsert_alert,
+)
 from .patient_state import build_states
 from .pqi.checklist import LabSeen, checklist_findings
 
@@ -33,32 +42,58 @@ REOPEN_AFTER = timedelta(days=7)
 
 
 # Patients read per batch (six set-based queries each, outside any write lock), and patients with something to
-# write per write transaction: on SQLite a write transaction holds the database's one write lock, so it stays a
-# few milliseconds long (a handful of alerts), and entries from patients never wait behind a whole sweep.
+# write per write transaction. On SQLite a write transaction holds the database's one write lock, so it stays a few
+# milliseconds long (a handful of alerts) and entries from patients never wait behind a whole sweep. PostgreSQL locks
+# only the rows written, so a transaction there takes more patients: a first sweep that opens thousands of alerts
+# (after an outage, or at go-live) commits, and waits for the log to reach the disk, once per batch, not per two.
 READ_BATCH = 500
-WRITE_BATCH = 2
+WRITE_BATCH = {"sqlite": 2, "postgresql": 25}
 
 
 def sweep_patient_rules(ctx: AppContext, now: datetime) -> int:
     """Evaluate every patient on treatment; open time-triggered alerts and update open ones. Returns changes.
 
     Reads are set-based, a batch of patients at a time, in a read-only session; only the patients with a finding
-    that may change an alert get a (short) write transaction, where upsert_alert re-reads their open alert.
+    that may change an alert get a (short) write transaction, which re-reads their open alerts.
     """
     with Session(ctx.engine) as session:
         patient_ids = list(session.exec(select(Patient.id).order_by(Patient.id)).all())
     changes = []
+    write_batch = WRITE_BATCH.get(ctx.engine.dialect.name, 2)
     for first in range(0, len(patient_ids), READ_BATCH):
         to_write = _candidates(ctx, patient_ids[first : first + READ_BATCH], now)
-        for start in range(0, len(to_write), WRITE_BATCH):
-            with session_scope(ctx.engine) as session:
-                for patient, findings in to_write[start : start + WRITE_BATCH]:
-                    for finding in findings:
-                        change = upsert_alert(session, patient, finding, now, ctx.settings.escalation_after)
-                        if change is not None:
-                            changes.append(change)
+        for start in range(0, len(to_write), write_batch):
+            changes += _write(ctx, to_write[start : start + write_batch], now)
     publish_alert_changes(ctx, changes)
     return len(changes)
+
+
+def _write(ctx: AppContext, batch: list[tuple[Any, list[Finding]]], now: datetime) -> list[AlertChange]:
+    """One write transaction for a batch of patients' findings. Their open alerts are read again inside it (the
+    candidates' read was outside), once for the batch; the alerts to open are inserted together, and if another
+    request opened one of those families meanwhile, one by one instead (upsert_alert settles each race)."""
+    repage_after = ctx.settings.escalation_after
+    with session_scope(ctx.engine) as session:
+        open_now = open_alerts_of(session, [patient.id for patient, _ in batch])
+        new = [
+            (patient, finding)
+            for patient, findings in batch
+            for finding in findings
+            if Tier(finding.tier).value in ALERT_TIERS and finding.family not in open_now[patient.id]
+        ]
+        try:
+            with session.begin_nested():
+                changes: list[AlertChange | None] = list(open_alerts_together(session, new, now, repage_after))
+        except IntegrityError:
+            changes = [upsert_alert(session, patient, finding, now, repage_after) for patient, finding in new]
+        opened = {(patient.id, finding.family) for patient, finding in new}
+        changes += [
+            upsert_alert(session, patient, finding, now, repage_after, open_now[patient.id])
+            for patient, findings in batch
+            for finding in findings
+            if (patient.id, finding.family) not in opened
+        ]
+    return [change for change in changes if change is not None]
 
 
 def _candidates(ctx: AppContext, patient_ids: list[int], now: datetime) -> list[tuple[Any, list[Finding]]]:
