@@ -75,23 +75,20 @@ def _write(ctx: AppContext, batch: list[tuple[Any, list[Finding]]], now: datetim
     repage_after = ctx.settings.escalation_after
     with session_scope(ctx.engine) as session:
         open_now = open_alerts_of(session, [patient.id for patient, _ in batch])
-        new = [
-            (patient, finding)
-            for patient, findings in batch
-            for finding in findings
-            if Tier(finding.tier).value in ALERT_TIERS and finding.family not in open_now[patient.id]
-        ]
+        new: list[tuple[Any, Finding]] = []  # families with no open alert: opened together
+        known: list[tuple[Any, Finding]] = []  # the rest: updated (or found unchanged) one by one
+        for patient, findings in batch:
+            for finding in findings:
+                opens = Tier(finding.tier).value in ALERT_TIERS and finding.family not in open_now[patient.id]
+                (new if opens else known).append((patient, finding))
         try:
             with session.begin_nested():
                 changes: list[AlertChange | None] = list(open_alerts_together(session, new, now, repage_after))
         except IntegrityError:
             changes = [upsert_alert(session, patient, finding, now, repage_after) for patient, finding in new]
-        opened = {(patient.id, finding.family) for patient, finding in new}
         changes += [
             upsert_alert(session, patient, finding, now, repage_after, open_now[patient.id])
-            for patient, findings in batch
-            for finding in findings
-            if (patient.id, finding.family) not in opened
+            for patient, finding in known
         ]
     return [change for change in changes if change is not None]
 
