@@ -1,8 +1,7 @@
+# Over 400 lines on purpose: claim, send and finish are one protocol (exactly-once), read in one place.
 """The dispatcher (architecture flow 3): claim due outbox rows, send them outside any transaction, finish each one
 with a compare-and-set on its claim. Callable synchronously (`dispatch_once`), so tests drive it with a frozen clock
 and the worker's scheduler only calls it on an interval.
-
-Over 400 lines on purpose: claim, send and finish are one protocol (exactly-once), read in one place.
 
 Exactly once, in the sense that matters: a message is never handed to a provider twice. The rules:
 

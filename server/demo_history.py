@@ -1,3 +1,5 @@
+# Over 400 lines on purpose: one patient's history (plan, doses, weights, labs, alerts, reminders) is one story, kept
+# in one class so that it reads from top to bottom; it is demo data, not product code.
 """Six months of history for the demo clinic (issue 14 item 4): a dozen patients, so that the clinic quality report
 and its charts mean something on `make run`. Deterministic (a seeded random per patient) and idempotent (keyed by
 MRN: a patient already there is skipped); dates are relative to `now`.
@@ -9,9 +11,6 @@ service's clock, so replaying six months through them would leave months of past
 (same keys, plan-version fields, alert events, audit rows). Alerts are opened by `services.alerts.upsert_alert` and
 paged by `page_next`, the SMS opt-out by `outbox.opt_out.opt_out_of_sms`: those take the caller's transaction and
 an explicit instant.
-
-Over 400 lines: one patient's history (plan, doses, weights, labs, alerts, reminders) is one story, kept in one
-class so that it reads from top to bottom; it is demo data, not product code.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
+# Over 400 lines on purpose: the whole schema in one file, read top to bottom beside the migrations.
 """Database tables for the whole domain (see server/ARCHITECTURE.md).
-
-Over 400 lines on purpose: the whole schema in one file, read top to bottom beside the migrations.
 
 Conventions:
 - every instant is stored in UTC (`UTCDateTime` hands back aware datetimes on every engine);

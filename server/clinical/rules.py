@@ -1,7 +1,6 @@
+# Over 400 lines on purpose: every row of REFERENCE.md section 4 lives here side by side, in the order of the
+# reference, so that a pharmacist signing off the rules reads one file (the advice words are in advice.py).
 """Escalation rules: from a patient's entries to findings for the care team (clinical reference sections 3 and 4).
-
-Over 400 lines on purpose: every row of REFERENCE.md section 4 lives here side by side, in the order of the
-reference, so that a pharmacist signing off the rules reads one file (the advice words are in advice.py).
 
 `evaluate(state, now)` describes the patient as of `now`. It returns one finding per rule whose condition holds now;
 a finding whose condition no longer holds is not returned (the alert it opened stays open until staff resolve it,

@@ -1,6 +1,5 @@
+# Over 400 lines on purpose: every calendar fact lives here, so reminders, pages and previews agree.
 """Calendars of selinexor doses and everything around them, in the patient's own time zone.
-
-Over 400 lines on purpose: every calendar fact lives here, so reminders, pages and previews agree.
 
 Times of day are wall-clock times in the patient's IANA zone: an 08:00 dose stays 08:00 local across
 daylight-saving changes. Two local times need a fixed reading, applied the same way every time

@@ -1,9 +1,8 @@
+# Over 400 lines on purpose: the form, its checks and the one enrollment transaction belong together.
 """Enrolling a patient: the enrollment form as a typed model (each field's type, choices and bounds), the checks
 across fields and against today (messages name the field), then the patient and plan version 1, their reminders
 and the invite, all in one transaction; then the staff page shows the link and QR.
-
-
-Over 400 lines on purpose: the form, its checks and the one enrollment transaction belong together."""
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
+# Over 400 lines on purpose: the whole of flow 1 (one transaction from the entry to its alerts) in one place.
 """Flow 1 of the architecture: a patient's entry, from any door (web form, JSON API, offline replay, SMS, staff).
-
-Over 400 lines on purpose: the whole of flow 1 (one transaction from the entry to its alerts) in one place.
 
 validate -> store under the client's idempotency key (a replay returns the stored entry) -> build the patient's
 state -> clinical.rules.evaluate(state, now) -> upsert alerts (one open per family) and outbox pages -> commit ->

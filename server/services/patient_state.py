@@ -1,8 +1,6 @@
-"""From database rows to the clinical core's plain data: the current plan, its schedule, the patient's state.
-
-Over 400 lines on purpose: the rules' inputs for one patient (an entry) and for many (the sweep, the inbox's resume
-panel) are read by one set-based query and turned into clinical entries in one place, so both paths agree.
-"""
+# Over 400 lines on purpose: the rules' inputs for one patient (an entry) and for many (the sweep, the inbox's resume
+# panel) are read by one set-based query and turned into clinical entries in one place, so both paths agree.
+"""From database rows to the clinical core's plain data: the current plan, its schedule, the patient's state."""
 
 from __future__ import annotations
 

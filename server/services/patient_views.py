@@ -1,11 +1,10 @@
+# Over 400 lines on purpose: one read model per patient page, kept together because Today, History and the API share
+# them and their local-day helpers and entry lookups (the wait for the care team and the report statuses live in
+# report_status.py, the plan-change notice in plan_notices.py).
 """Read models for the patient app: what to take today, the adherence calendar, the weight chart, the symptom timeline.
 
-Just over 400 lines: one read model per patient page, kept together because Today, History and the API share them.
-
 Nothing here writes. Times come out in the patient's own time zone; words are chosen by the templates (in the
-patient's language), so these are plain data. (Somewhat over 400 lines: Today and History share the local-day
-helpers and the entry lookups; the wait for the care team and the report statuses live in report_status.py, the
-plan-change notice in plan_notices.py.)
+patient's language), so these are plain data.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
+# Over 400 lines on purpose: the keyword table and each keyword's reply stay side by side.
 """Two-way SMS: a patient's text becomes an entry through the same service and rules as the app (flow 1).
-
-Over 400 lines on purpose: the keyword table and each keyword's reply stay side by side.
 
 Commands (English and Spanish, any case, surrounding spaces and a trailing period ignored):
 

@@ -1,7 +1,7 @@
+# Over 400 lines on purpose: the inbox page, its live stream and the alert actions share one router.
 """The live alert inbox: the page, one card at a time (for live updates), the resume panel, the Server-Sent
 Events stream, and the alert actions (acknowledge, assign, note, resolve, act on the label).
-
-Over 400 lines on purpose: the inbox page, its live stream and the alert actions share one router."""
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
+# Over 400 lines on purpose: a patient's page and the forms posted from it share one router.
 """Patients for the care team: the roster, enrollment and the invite, a patient's page (plan actions, labs),
 their timeline, weight chart and printable visit summary.
-
-Over 400 lines on purpose: a patient's page and the forms posted from it share one router."""
+"""
 
 from __future__ import annotations
 

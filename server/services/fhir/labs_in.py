@@ -1,6 +1,5 @@
+# Over 400 lines on purpose: one Observation and the two Bundle kinds share every mapping step here.
 """Lab Observations in: one Observation (POST /fhir/Observation) or a transaction/batch Bundle (POST /fhir).
-
-Over 400 lines on purpose: one Observation and the two Bundle kinds share every mapping step here.
 
 An accepted result takes the path of a staff-entered lab: `entries.record_lab` (rules run, alerts open, pages are
 queued), then an audit row with the client as the actor. Every check runs before anything is stored: the LOINC

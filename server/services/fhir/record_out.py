@@ -1,9 +1,8 @@
+# Over 400 lines on purpose: one builder per resource type of the record, side by side.
 """The patient's record out as FHIR resources: Patient; the selinexor plan versions as MedicationRequest with a
 Provenance each (who changed it and why); each dose as MedicationAdministration; weight (29463-7) and body
 temperature (8310-5) as vital-sign Observations; lab results as laboratory Observations; symptom check-ins as
 QuestionnaireResponse against the published Questionnaire; alerts as Flag with the rule id and tier.
-
-Over 400 lines on purpose: one builder per resource type of the record, side by side.
 
 `load_records` reads many patients in a few queries (bulk export); `resources_for` builds one patient's resources.
 """

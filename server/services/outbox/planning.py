@@ -1,6 +1,5 @@
+# Over 400 lines on purpose: the 14-day plan and its idempotent upsert are one algorithm.
 """Planning (architecture flow 2): the clinical schedule becomes outbox rows for the next 14 days.
-
-Just over 400 lines: the 14-day plan and its idempotent upsert are one algorithm.
 
 Rows are keyed by (patient, kind, scheduled instant), so planning again is idempotent: `replan_patient` updates
 pending rows in place, cancels the ones the plan no longer calls for and revives the ones it calls for again;

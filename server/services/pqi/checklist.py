@@ -1,3 +1,5 @@
+# Over 400 lines on purpose: the items, their set-based loading and the ticks' checks are one concern (a tick is
+# checked against the checklist exactly as the page draws it); split it if a second kind of checklist arrives.
 """The start-of-therapy checklist (issue 14 item 1, the NCODA PQI): what the pharmacist and nurse confirm before the
 first selinexor dose, with who and when for every item.
 
@@ -12,9 +14,6 @@ items (CBC, CMP, weight) tick themselves from the data:
 Staff may also tick a baseline blood item by hand (a result from another lab, noted). The check of the dose and
 schedule (server/clinical/start_checklist.py) must find no mismatch before that item can be ticked. An incomplete
 checklist never holds back a reminder; from 24 hours before the first dose it opens R-CHECKLIST (the sweep).
-
-Over 400 lines: the items, their set-based loading and the ticks' checks are one concern (a tick is checked against
-the checklist exactly as the page draws it); split it if a second kind of checklist arrives.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
+# Over 400 lines on purpose: one short builder per table of the page (program, doses, monitoring, modifications,
+# weight, reminders; alert handling is in alert_promises.py), read in the page's order.
 """The clinic quality report (issue 14 item 3): is the pharmacy quality intervention happening, patient by patient and
 month by month? Computed from the data the product already holds, for one clinic and a period in its time zone.
 
 Every table has a row per calendar month of the period and one for the whole period; each figure keeps each
 patient's share, so the page links every figure to the patients behind it. Reading: `quality_data.load_clinic_data`
 (a fixed number of statements whatever the clinic's size); the calendars: `server/clinical/schedule.py`.
-
-Over 400 lines on purpose: one short builder per table of the page (program, doses, monitoring, modifications,
-weight, reminders; alert handling is in alert_promises.py), read in the page's order.
 """
 
 from __future__ import annotations

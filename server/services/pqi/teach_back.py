@@ -1,6 +1,5 @@
+# Over 400 lines on purpose: the questions, the answers and the results of one teach-back are read together.
 """Schedule teach-back (issue 14 item 2, the PQI's "ensure the patient knows the dosing schedule").
-
-Just over 400 lines: the questions, the answers and the results of one teach-back are read together.
 
 At enrollment and after every plan change (each new plan version), the patient is offered up to three questions built
 from their own current plan: on which days they take selinexor, how many tablets each time, and when the anti-nausea

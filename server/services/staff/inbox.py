@@ -1,8 +1,8 @@
+# Over 400 lines on purpose: the page's queries and the views built from them are read together.
 """The care team's inbox: open alerts of the clinic as cards (everything a card shows, clinical-reference §6),
 the tier counts, the index the live page re-syncs against, and held patients ready to resume (R-RESUME).
 
 Reads take a Session (the route opens one). Everything is scoped to the staff member's clinic.
-Just over 400 lines on purpose: the page's queries and the views built from them are read together.
 """
 
 from __future__ import annotations
